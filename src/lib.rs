@@ -1,0 +1,68 @@
+//! # inferlink
+//!
+//! A library for hosts (search engines, workflow orchestrators, batch
+//! pipelines) that need to reach the AI/ML services their users run.
+//!
+//! * **Extension registry** — ops engineers describe each service they run
+//!   (MLflow, S3, KServe, Seldon, Triton, SageMaker …) as an
+//!   [`ExtensionRecord`] in FuseML's format; records live in a pluggable
+//!   [`RegistryStore`] ([`MemoryStore`], or the durable embedded
+//!   [`SqliteStore`]).
+//! * **Selector resolution** — a [`Registry`] keeps an in-memory index of the
+//!   store and turns a [`Selector`] plus a [`Consumer`] (zone, project, user)
+//!   into one concrete service, endpoint and credential set
+//!   ([`Resolution`]), deterministically, explaining itself when nothing
+//!   matches.
+//! * **Workflow environments** — a [`WorkflowStep`]'s selectors become
+//!   environment variables and `{{ extension.NAME.… }}` expressions.
+//!
+//! ```
+//! use inferlink::{Consumer, MemoryStore, Registry, Selector};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let registry = Registry::open(MemoryStore::new()).await?;
+//! registry.register_yaml(r#"
+//! id: minio-dev
+//! product: minio
+//! version: "4.1.3"
+//! zone: dev
+//! services:
+//!   - id: s3
+//!     resource: s3
+//!     category: object-storage
+//!     endpoints:
+//!       - url: http://minio.minio:9000
+//!         type: internal
+//!     credentials:
+//!       - id: local
+//!         configuration:
+//!           AWS_SECRET_ACCESS_KEY: s3cr3t
+//! "#).await?;
+//!
+//! let selector = Selector { service_resource: Some("s3".into()), ..Default::default() };
+//! let found = registry.resolve(&selector, &Consumer::in_zone("dev"))?;
+//! assert_eq!(found.endpoint().url, "http://minio.minio:9000");
+//! // Secrets stay hidden unless revealed explicitly.
+//! assert!(!format!("{found:?}").contains("s3cr3t"));
+//! # Ok::<(), inferlink::Error>(())
+//! # }).unwrap();
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+pub mod error;
+pub mod format;
+pub mod model;
+pub mod secret;
+pub mod store;
+
+pub use error::{Error, ErrorKind, Result};
+pub use model::{
+    Configuration, Credentials, Endpoint, EndpointType, ExtensionRecord, Scope,
+    SecretConfiguration, Service,
+};
+pub use secret::{HIDDEN, Secret};
+pub use store::{
+    Change, ChangeEvent, ChangeStream, ListFilter, Listing, MemoryStore, PutMode, RegistryStore,
+    RegistryStoreExt, Revision, StoredRecord,
+};

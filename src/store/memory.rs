@@ -1,0 +1,136 @@
+//! An in-memory store: fast, complete, and gone when the process ends.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::feed::{ChangeLog, Feed};
+use super::{
+    Change, ChangeEvent, ChangeStream, ListFilter, Listing, PutMode, RegistryStore, Revision,
+    StoredRecord, check_delete, prepare_put,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::ExtensionRecord;
+
+/// A [`RegistryStore`] kept in memory. Cloning shares the same contents.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    feed: Feed,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            state: Mutex::new(State::default()),
+            feed: Feed::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    records: BTreeMap<String, Arc<StoredRecord>>,
+    /// Latest change per record id, keyed by revision (deletions stay as tombstones).
+    log: BTreeMap<Revision, ChangeEvent>,
+    log_by_id: HashMap<String, Revision>,
+    head: Revision,
+}
+
+impl State {
+    fn commit(&mut self, id: &str, change: Change) -> ChangeEvent {
+        self.head += 1;
+        let event = ChangeEvent {
+            revision: self.head,
+            id: id.to_owned(),
+            change,
+        };
+        if let Some(old) = self.log_by_id.insert(id.to_owned(), self.head) {
+            self.log.remove(&old);
+        }
+        self.log.insert(self.head, event.clone());
+        event
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>> {
+        self.inner.state.lock().map_err(|_| {
+            Error::new(
+                ErrorKind::Internal,
+                "memory store lock poisoned by a panic in another thread",
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl ChangeLog for MemoryStore {
+    async fn changes_since(&self, since: Revision) -> Result<Vec<ChangeEvent>> {
+        let state = self.lock()?;
+        Ok(state
+            .log
+            .range(since.saturating_add(1)..)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl RegistryStore for MemoryStore {
+    async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
+        Ok(self.lock()?.records.get(id).map(|r| (**r).clone()))
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<Listing> {
+        let state = self.lock()?;
+        Ok(Listing {
+            records: state
+                .records
+                .values()
+                .filter(|r| filter.matches(&r.record))
+                .map(|r| (**r).clone())
+                .collect(),
+            revision: state.head,
+        })
+    }
+
+    async fn put(&self, mut record: ExtensionRecord, mode: PutMode) -> Result<Revision> {
+        let mut state = self.lock()?;
+        let current = state.records.get(&record.id).cloned();
+        prepare_put(&mut record, mode, current.as_deref())?;
+        let id = record.id.clone();
+        let stored = Arc::new(StoredRecord {
+            record,
+            revision: state.head + 1,
+        });
+        let event = state.commit(&id, Change::Put(stored.clone()));
+        state.records.insert(id, stored);
+        self.inner.feed.publish(event.clone());
+        Ok(event.revision)
+    }
+
+    async fn delete(&self, id: &str, expected: Option<Revision>) -> Result<Revision> {
+        let mut state = self.lock()?;
+        check_delete(id, expected, state.records.get(id).map(|r| r.revision))?;
+        state.records.remove(id);
+        let event = state.commit(id, Change::Delete);
+        self.inner.feed.publish(event.clone());
+        Ok(event.revision)
+    }
+
+    async fn watch(&self, since: Revision) -> Result<ChangeStream> {
+        Ok(self.inner.feed.watch(Arc::new(self.clone()), since))
+    }
+}

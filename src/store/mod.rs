@@ -1,0 +1,236 @@
+//! Pluggable record stores.
+//!
+//! [`RegistryStore`] is the one small trait every backend implements: get,
+//! list, put with compare-and-set, delete, and watch. Each write gets a new
+//! revision from one store-wide counter, so revisions increase across all
+//! records, and `watch(since)` can resume from any revision it has seen.
+//!
+//! Shipped stores: [`MemoryStore`] (tests, ephemeral hosts) and, with the
+//! default `store-sqlite` feature, [`SqliteStore`] (the embedded durable
+//! default). Every store runs the conformance suite in `inferlink-testkit`.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_core::Stream;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::ExtensionRecord;
+
+mod feed;
+mod memory;
+
+pub use feed::ChangeLog;
+pub use memory::MemoryStore;
+
+/// A store-wide, strictly increasing write counter. `0` means "before any write".
+pub type Revision = u64;
+
+/// A record as stored, with the revision of its last write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The record.
+    pub record: ExtensionRecord,
+    /// The revision of the write that produced this version.
+    pub revision: Revision,
+}
+
+/// How a put treats an existing record with the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PutMode {
+    /// Write only if no record has this id; otherwise [`ErrorKind::AlreadyExists`].
+    Create,
+    /// Write whether or not the record exists.
+    Overwrite,
+    /// Write only if the stored record is at exactly this revision; otherwise
+    /// [`ErrorKind::Conflict`] (or [`ErrorKind::NotFound`] when it is gone).
+    Update(Revision),
+}
+
+/// Which records a [`RegistryStore::list`] returns. Empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only records with this product.
+    pub product: Option<String>,
+    /// Only records in this zone.
+    pub zone: Option<String>,
+    /// Only records with a service of this resource.
+    pub service_resource: Option<String>,
+    /// Only records with a service of this category.
+    pub service_category: Option<String>,
+}
+
+impl ListFilter {
+    /// A filter that keeps every record.
+    pub fn all() -> Self {
+        ListFilter::default()
+    }
+
+    /// True when `record` passes every set field.
+    pub fn matches(&self, record: &ExtensionRecord) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&self.product, &record.product)
+            && eq(&self.zone, &record.zone)
+            && (self.service_resource.is_none() && self.service_category.is_none()
+                || record.services.iter().any(|s| {
+                    eq(&self.service_resource, &s.resource)
+                        && eq(&self.service_category, &s.category)
+                }))
+    }
+}
+
+/// The result of a list: matching records (sorted by id) and the store's revision at that moment.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Matching records, sorted by id.
+    pub records: Vec<StoredRecord>,
+    /// The store's latest revision when the listing was taken; pass it to
+    /// [`RegistryStore::watch`] to follow changes from there without a gap.
+    pub revision: Revision,
+}
+
+/// What happened to a record.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Created or replaced; the new version.
+    Put(Arc<StoredRecord>),
+    /// Deleted.
+    Delete,
+}
+
+/// One change to the store.
+#[derive(Debug, Clone)]
+pub struct ChangeEvent {
+    /// The revision of this change.
+    pub revision: Revision,
+    /// The record id.
+    pub id: String,
+    /// What happened.
+    pub change: Change,
+}
+
+/// A stream of change events in increasing revision order.
+pub type ChangeStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent>> + Send>>;
+
+/// The storage backend of a registry.
+///
+/// Implementations must be safe to share between tasks and must make each
+/// put and delete atomic: a reader sees a record entirely before or entirely
+/// after a write, and compare-and-set checks happen in the same transaction as
+/// the write.
+///
+/// Secrets: a credential value of `<hidden>` in a put means "keep the stored
+/// value" (see [`ExtensionRecord::restore_hidden_secrets`]); on
+/// [`PutMode::Create`] it is an [`ErrorKind::InvalidInput`] error.
+#[async_trait]
+pub trait RegistryStore: fmt::Debug + Send + Sync + 'static {
+    /// The record with this id, if any.
+    async fn get(&self, id: &str) -> Result<Option<StoredRecord>>;
+
+    /// The records passing `filter`, sorted by id, with the store's current revision.
+    async fn list(&self, filter: &ListFilter) -> Result<Listing>;
+
+    /// Validates and writes `record`; returns the revision of the write.
+    async fn put(&self, record: ExtensionRecord, mode: PutMode) -> Result<Revision>;
+
+    /// Deletes the record with this id; with `expected`, only if it is at that revision.
+    ///
+    /// Returns the revision of the delete. [`ErrorKind::NotFound`] when absent,
+    /// [`ErrorKind::Conflict`] when at another revision.
+    async fn delete(&self, id: &str, expected: Option<Revision>) -> Result<Revision>;
+
+    /// Every change with a revision greater than `since`, then live changes as they commit.
+    ///
+    /// The stream yields at least the latest state of every record changed after
+    /// `since` (intermediate versions of one record may be skipped), in
+    /// increasing revision order. `watch(0)` replays the current contents,
+    /// including deletions of records that existed before.
+    async fn watch(&self, since: Revision) -> Result<ChangeStream>;
+}
+
+/// Conveniences over any [`RegistryStore`].
+#[async_trait]
+pub trait RegistryStoreExt: RegistryStore {
+    /// The record with this id, or [`ErrorKind::NotFound`].
+    async fn get_required(&self, id: &str) -> Result<StoredRecord> {
+        self.get(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("no record with id \"{id}\"")))
+    }
+
+    /// Reads the record, applies `edit` and writes it back with compare-and-set,
+    /// retrying on [`ErrorKind::Conflict`] up to `attempts` times.
+    async fn update_with<F>(&self, id: &str, attempts: usize, mut edit: F) -> Result<Revision>
+    where
+        F: FnMut(&mut ExtensionRecord) -> Result<()> + Send,
+    {
+        let mut last = None;
+        for _ in 0..attempts.max(1) {
+            let current = self.get_required(id).await?;
+            let mut record = current.record;
+            edit(&mut record)?;
+            match self.put(record, PutMode::Update(current.revision)).await {
+                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Conflict, "update did not complete")))
+    }
+}
+
+impl<T: RegistryStore + ?Sized> RegistryStoreExt for T {}
+
+/// Checks a put against the currently stored version (shared by every store).
+///
+/// Validates `record`, enforces `mode` against `current`, and restores
+/// `<hidden>` credential values from `current`.
+pub fn prepare_put(
+    record: &mut ExtensionRecord,
+    mode: PutMode,
+    current: Option<&StoredRecord>,
+) -> Result<()> {
+    record.validate()?;
+    match (mode, current) {
+        (PutMode::Create, Some(_)) => {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a record with id \"{}\" already exists", record.id),
+            ));
+        }
+        (PutMode::Update(_), None) => {
+            return Err(Error::not_found(format!(
+                "no record with id \"{}\" to update",
+                record.id
+            )));
+        }
+        (PutMode::Update(expected), Some(stored)) if stored.revision != expected => {
+            return Err(conflict(&record.id, expected, stored.revision));
+        }
+        _ => {}
+    }
+    let previous = match mode {
+        PutMode::Create => None,
+        _ => current.map(|c| &c.record),
+    };
+    record.restore_hidden_secrets(previous)
+}
+
+/// Checks a delete against the currently stored revision (shared by every store).
+pub fn check_delete(id: &str, expected: Option<Revision>, current: Option<Revision>) -> Result<()> {
+    match (expected, current) {
+        (_, None) => Err(Error::not_found(format!("no record with id \"{id}\""))),
+        (Some(want), Some(have)) if want != have => Err(conflict(id, want, have)),
+        _ => Ok(()),
+    }
+}
+
+fn conflict(id: &str, expected: Revision, actual: Revision) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "record \"{id}\" is at revision {actual}, not {expected}: it was changed by someone else; read it again and retry"
+        ),
+    )
+}
