@@ -32,7 +32,12 @@ pub enum Format {
 impl Format {
     /// Guesses the format from the first non-blank character: `{` or `[` is JSON, anything else YAML.
     pub fn detect(text: &str) -> Format {
-        match text.trim_start_matches('\u{feff}').trim_start().as_bytes().first() {
+        match text
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .as_bytes()
+            .first()
+        {
             Some(b'{') | Some(b'[') => Format::Json,
             _ => Format::Yaml,
         }
@@ -147,16 +152,12 @@ pub fn parse_document<T: DeserializeOwned>(text: &str) -> Result<T> {
     let limits = ParseLimits::default();
     let mut docs = parse_documents_as::<T>(text, format, &limits)?;
     if format == Format::Json && is_json_array(text) {
-        return Err(Error::invalid(
-            "expected one JSON object, found an array",
-        ));
+        return Err(Error::invalid("expected one JSON object, found an array"));
     }
     match docs.len() {
         1 => Ok(docs.remove(0)),
         0 => Err(Error::invalid("the input is empty")),
-        n => Err(Error::invalid(format!(
-            "expected one document, found {n}"
-        ))),
+        n => Err(Error::invalid(format!("expected one document, found {n}"))),
     }
 }
 
@@ -181,7 +182,9 @@ pub fn parse_documents_as<T: DeserializeOwned>(
 }
 
 fn is_json_array(text: &str) -> bool {
-    text.trim_start_matches('\u{feff}').trim_start().starts_with('[')
+    text.trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('[')
 }
 
 fn locate_document(e: Error, format: Format, index: usize, many: bool) -> Error {
@@ -462,7 +465,8 @@ pub fn to_json_compact<T: Serialize + ?Sized>(value: &T, secrets: Secrets) -> Re
 mod tests {
     use super::*;
 
-    const TWO: &str = "id: a\nversion: 1.20\nconfiguration:\n  FLAG: False\n  N: 0x1F\n---\nid: b\n";
+    const TWO: &str =
+        "id: a\nversion: 1.20\nconfiguration:\n  FLAG: False\n  N: 0x1F\n---\nid: b\n";
 
     #[test]
     fn yaml_scalars_keep_their_text() {

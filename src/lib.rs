@@ -50,17 +50,24 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+pub mod env;
 pub mod error;
 pub mod format;
 pub mod model;
+pub mod registry;
+pub mod resolve;
 pub mod secret;
 pub mod store;
+pub mod version;
 
+pub use env::{StepEnvironment, WorkflowStep};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{
     Configuration, Credentials, Endpoint, EndpointType, ExtensionRecord, Scope,
     SecretConfiguration, Service,
 };
+pub use registry::Registry;
+pub use resolve::{Consumer, Resolution, Selector};
 pub use secret::{HIDDEN, Secret};
 pub use store::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, MemoryStore, PutMode, RegistryStore,

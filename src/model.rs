@@ -153,7 +153,9 @@ pub struct Endpoint {
 }
 
 /// Who may use a credential set.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Everyone. The default.
@@ -221,9 +223,8 @@ impl Credentials {
     /// Global: always. Project: the project is listed. User: the user is listed
     /// and, when the credential lists projects, the project is listed too.
     pub fn eligible_for(&self, project: Option<&str>, user: Option<&str>) -> bool {
-        let listed = |list: &[String], name: Option<&str>| {
-            name.is_some_and(|n| list.iter().any(|p| p == n))
-        };
+        let listed =
+            |list: &[String], name: Option<&str>| name.is_some_and(|n| list.iter().any(|p| p == n));
         match self.scope {
             Scope::Global => true,
             Scope::Project => listed(&self.projects, project),
@@ -250,10 +251,14 @@ impl ExtensionRecord {
     /// values free of NUL; the size limits of [`limits`].
     pub fn validate(&self) -> Result<()> {
         check_name(&self.id, "id", true)?;
-        check_name(&self.product, "product", false)?;
-        check_name(&self.zone, "zone", false)?;
+        check_label(&self.product, "product")?;
+        check_label(&self.zone, "zone")?;
         check_text(&self.version, "version", limits::MAX_VERSION_LEN)?;
-        check_text(&self.description, "description", limits::MAX_DESCRIPTION_LEN)?;
+        check_text(
+            &self.description,
+            "description",
+            limits::MAX_DESCRIPTION_LEN,
+        )?;
         check_config(self.configuration.iter().map(|(k, v)| (k, v.as_str())))
             .map_err(|e| e.with_path("configuration"))?;
         if self.services.len() > limits::MAX_SERVICES {
@@ -330,13 +335,21 @@ impl ExtensionRecord {
 impl Service {
     fn validate(&self) -> Result<()> {
         check_name(&self.id, "id", true)?;
-        check_name(&self.resource, "resource", false)?;
-        check_name(&self.category, "category", false)?;
-        check_text(&self.description, "description", limits::MAX_DESCRIPTION_LEN)?;
+        check_label(&self.resource, "resource")?;
+        check_label(&self.category, "category")?;
+        check_text(
+            &self.description,
+            "description",
+            limits::MAX_DESCRIPTION_LEN,
+        )?;
         check_config(self.configuration.iter().map(|(k, v)| (k, v.as_str())))
             .map_err(|e| e.with_path("configuration"))?;
         check_count(self.endpoints.len(), limits::MAX_ENDPOINTS, "endpoints")?;
-        check_count(self.credentials.len(), limits::MAX_CREDENTIALS, "credentials")?;
+        check_count(
+            self.credentials.len(),
+            limits::MAX_CREDENTIALS,
+            "credentials",
+        )?;
         let mut urls = HashSet::new();
         for (i, endpoint) in self.endpoints.iter().enumerate() {
             let here = format!("endpoints[{i}]");
@@ -344,7 +357,10 @@ impl Service {
             if !urls.insert(endpoint.url.as_str()) {
                 return Err(Error::invalid_at(
                     format!("{here}.url"),
-                    format!("duplicate endpoint URL \"{}\" in this service", endpoint.url),
+                    format!(
+                        "duplicate endpoint URL \"{}\" in this service",
+                        endpoint.url
+                    ),
                 ));
             }
         }
@@ -378,7 +394,11 @@ impl Credentials {
         check_members(&self.users, "users")?;
         match self.scope {
             Scope::Global if !self.projects.is_empty() || !self.users.is_empty() => {
-                let field = if self.projects.is_empty() { "users" } else { "projects" };
+                let field = if self.projects.is_empty() {
+                    "users"
+                } else {
+                    "projects"
+                };
                 return Err(Error::invalid_at(
                     field,
                     format!(
@@ -411,11 +431,20 @@ impl Credentials {
     }
 }
 
-/// True for a non-empty name in `[A-Za-z0-9_][A-Za-z0-9._-]*`.
+/// True for a non-empty id in `[A-Za-z0-9_][A-Za-z0-9._-]*`.
 pub(crate) fn is_safe_name(s: &str) -> bool {
+    is_label(s, b"_-.")
+}
+
+/// True for a non-empty label (product, zone, resource, category) in `[A-Za-z0-9_][A-Za-z0-9._+-]*`.
+pub(crate) fn is_safe_label(s: &str) -> bool {
+    is_label(s, b"_-.+")
+}
+
+fn is_label(s: &str, extra: &[u8]) -> bool {
     let mut bytes = s.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && bytes.all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 /// True for a configuration key in `[A-Za-z0-9_][A-Za-z0-9_-]*`.
@@ -439,6 +468,20 @@ pub(crate) fn preview(s: &str) -> String {
 }
 
 fn check_name(value: &str, field: &'static str, required: bool) -> Result<()> {
+    check_named(value, field, required, is_safe_name, "'_', '-' and '.'")
+}
+
+fn check_label(value: &str, field: &'static str) -> Result<()> {
+    check_named(value, field, false, is_safe_label, "'_', '-', '.' and '+'")
+}
+
+fn check_named(
+    value: &str,
+    field: &'static str,
+    required: bool,
+    valid: fn(&str) -> bool,
+    allowed: &str,
+) -> Result<()> {
     if value.is_empty() {
         return if required {
             Err(Error::invalid_at(field, "must not be empty"))
@@ -456,11 +499,11 @@ fn check_name(value: &str, field: &'static str, required: bool) -> Result<()> {
             ),
         ));
     }
-    if !is_safe_name(value) {
+    if !valid(value) {
         return Err(Error::invalid_at(
             field,
             format!(
-                "{} is not a valid name: use letters, digits, '_', '-' and '.', starting with a letter, digit or '_'",
+                "{} is not a valid name: use letters, digits, {allowed}, starting with a letter, digit or '_'",
                 preview(value)
             ),
         ));
@@ -755,7 +798,10 @@ mod tests {
             .configuration
             .insert("KEY".into(), Secret::new(HIDDEN));
         let e = new.clone().restore_hidden_secrets(None).unwrap_err();
-        assert_eq!(e.path(), Some("services[0].credentials[0].configuration.KEY"));
+        assert_eq!(
+            e.path(),
+            Some("services[0].credentials[0].configuration.KEY")
+        );
         new.restore_hidden_secrets(Some(&old)).unwrap();
         assert_eq!(
             new.services[0].credentials[0].configuration["KEY"].expose(),

@@ -1,0 +1,372 @@
+//! Workflow-step environments: selectors → environment variables and expressions.
+//!
+//! A [`WorkflowStep`] in FuseML's shape lists `extensions:` (named
+//! [`Selector`]s) and `env:` entries. Building its environment:
+//!
+//! 1. each selector is resolved; its configuration is merged extension <
+//!    service < endpoint < credentials (the later level wins);
+//! 2. the merged maps of all selectors are combined; a variable that two
+//!    selectors set to *different* values is an error naming both (unless an
+//!    explicit `env:` entry sets that variable, which settles it);
+//! 3. explicit `env:` entries override, and may use expressions
+//!    `{{ extension.NAME.FIELD }}` (or `extensions.`), where FIELD is
+//!    `cfg.KEY`, `url`, `version`, `zone`, `product`, `id`, `service_id`,
+//!    `service_resource`, `service_category` or `endpoint_type`.
+//!
+//! Values that came from credentials stay [`ConfigValue::Secret`], including
+//! any `env:` value built with an expression that used one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::format::Secrets;
+use crate::model::is_config_key;
+use crate::resolve::{ConfigValue, Resolution, Selector};
+use crate::secret::Secret;
+
+/// One workflow step: its extension selectors and explicit environment entries.
+///
+/// Other FuseML step fields (`image`, `inputs`, `outputs`, `resources`) are
+/// accepted and ignored, so a step can be copied from a workflow as it is;
+/// any other unknown field is an error (it is probably a typo).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowStep {
+    /// The step's name (used in messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Named selectors for the services the step needs.
+    #[serde(default)]
+    pub extensions: Vec<Selector>,
+    /// Explicit variables; override everything and may hold expressions.
+    #[serde(default)]
+    pub env: Vec<EnvEntry>,
+    // FuseML step fields accepted for compatibility and ignored.
+    #[allow(dead_code)]
+    #[serde(default, skip_serializing)]
+    image: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    #[serde(default, skip_serializing)]
+    inputs: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    #[serde(default, skip_serializing)]
+    outputs: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    #[serde(default, skip_serializing)]
+    resources: Option<IgnoredAny>,
+}
+
+/// An explicit environment entry of a step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvEntry {
+    /// Variable name.
+    pub name: String,
+    /// Value; may contain `{{ extension.NAME.FIELD }}` expressions.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// One variable of a step environment, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    /// The value (secret if it came from credentials).
+    pub value: ConfigValue,
+    /// Where it came from, e.g. `extension artifact-store (mlflow-0001/mlflow-store, credentials default-s3-account)`.
+    pub source: String,
+}
+
+/// The environment of a workflow step, and the resolutions behind it.
+#[derive(Clone, Default)]
+pub struct StepEnvironment {
+    vars: BTreeMap<String, EnvVar>,
+    resolutions: Vec<(String, Resolution)>,
+}
+
+impl fmt::Debug for StepEnvironment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.vars.iter().map(|(k, v)| (k, &v.value)))
+            .finish()
+    }
+}
+
+impl StepEnvironment {
+    /// The value of one variable.
+    pub fn get(&self, name: &str) -> Option<&ConfigValue> {
+        self.vars.get(name).map(|v| &v.value)
+    }
+
+    /// All variables, sorted by name.
+    pub fn vars(&self) -> &BTreeMap<String, EnvVar> {
+        &self.vars
+    }
+
+    /// Number of variables.
+    pub fn len(&self) -> usize {
+        self.vars.len()
+    }
+
+    /// True when there are no variables.
+    pub fn is_empty(&self) -> bool {
+        self.vars.is_empty()
+    }
+
+    /// The resolution of each selector, by selector name, in step order.
+    pub fn resolutions(&self) -> &[(String, Resolution)] {
+        &self.resolutions
+    }
+
+    /// `(name, value)` pairs in clear, for handing to a child process.
+    pub fn exposed(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.value.expose()))
+    }
+
+    /// `NAME=VALUE` lines; secret values are `<hidden>` unless `secrets` is [`Secrets::Reveal`].
+    pub fn to_lines(&self, secrets: Secrets) -> String {
+        let mut out = String::new();
+        for (name, var) in &self.vars {
+            let value = match (secrets, &var.value) {
+                (Secrets::Reveal, v) => v.expose().to_owned(),
+                (Secrets::Hide, v) => v.to_string(),
+            };
+            out.push_str(name);
+            out.push('=');
+            out.push_str(&value);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn valid_selector_name(s: &str) -> bool {
+    is_config_key(s) && s.len() <= 100
+}
+
+fn valid_env_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && s.len() <= 256
+}
+
+impl WorkflowStep {
+    /// Parses a step from YAML or JSON.
+    pub fn parse(text: &str) -> Result<WorkflowStep> {
+        let step: WorkflowStep = crate::format::parse_document(text)?;
+        step.validate()?;
+        Ok(step)
+    }
+
+    /// Checks selector names (required, unique, `[A-Za-z0-9_][A-Za-z0-9_-]*`) and env names.
+    pub fn validate(&self) -> Result<()> {
+        let mut seen = BTreeMap::new();
+        for (i, sel) in self.extensions.iter().enumerate() {
+            let path = format!("extensions[{i}].name");
+            let name = sel.name.as_deref().unwrap_or("");
+            if name.is_empty() {
+                return Err(Error::invalid_at(
+                    path,
+                    "every selector of a step needs a name (used in {{ extension.NAME.… }})",
+                ));
+            }
+            if !valid_selector_name(name) {
+                return Err(Error::invalid_at(
+                    path,
+                    format!(
+                        "{} is not a valid selector name: use letters, digits, '_' and '-'",
+                        crate::model::preview(name)
+                    ),
+                ));
+            }
+            if let Some(first) = seen.insert(name, i) {
+                return Err(Error::invalid_at(
+                    path,
+                    format!("selector name \"{name}\" is already used by extensions[{first}]"),
+                ));
+            }
+        }
+        for (i, entry) in self.env.iter().enumerate() {
+            if !valid_env_name(&entry.name) {
+                return Err(Error::invalid_at(
+                    format!("env[{i}].name"),
+                    format!(
+                        "{} is not a valid variable name: use letters, digits and '_', not starting with a digit",
+                        crate::model::preview(&entry.name)
+                    ),
+                ));
+            }
+            if entry.value.contains('\0') {
+                return Err(Error::invalid_at(
+                    format!("env[{i}].value"),
+                    "contains a NUL character",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the environment, resolving each selector with `resolve`.
+    pub fn resolve_with(
+        &self,
+        mut resolve: impl FnMut(&Selector) -> Result<Resolution>,
+    ) -> Result<StepEnvironment> {
+        self.validate()?;
+        let mut resolutions = Vec::with_capacity(self.extensions.len());
+        for (i, sel) in self.extensions.iter().enumerate() {
+            let found = resolve(sel).map_err(|e| e.with_path(format!("extensions[{i}]")))?;
+            resolutions.push((sel.display_name().to_owned(), found));
+        }
+        let explicit: Vec<&str> = self.env.iter().map(|e| e.name.as_str()).collect();
+        let mut vars: BTreeMap<String, EnvVar> = BTreeMap::new();
+        for (name, found) in &resolutions {
+            let source = describe(name, found);
+            for (key, value) in found.configuration() {
+                match vars.get(&key) {
+                    Some(prev) if prev.value.expose() != value.expose() => {
+                        if explicit.contains(&key.as_str()) {
+                            continue;
+                        }
+                        return Err(Error::invalid(format!(
+                            "variable {key} is set to different values by {} and by {source}; rename one with an explicit env: entry (e.g. value: '{{{{ extension.{name}.cfg.{key} }}}}')",
+                            prev.source
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        vars.insert(
+                            key,
+                            EnvVar {
+                                value,
+                                source: source.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        for (i, entry) in self.env.iter().enumerate() {
+            let value = expand(&entry.value, &resolutions)
+                .map_err(|e| e.with_path(format!("env[{i}].value")))?;
+            vars.insert(
+                entry.name.clone(),
+                EnvVar {
+                    value,
+                    source: format!("env[{i}]"),
+                },
+            );
+        }
+        Ok(StepEnvironment { vars, resolutions })
+    }
+}
+
+fn describe(name: &str, found: &Resolution) -> String {
+    let mut s = format!(
+        "extension {name} ({}/{}",
+        found.record().id,
+        found.service().id
+    );
+    if let Some(c) = found.credentials() {
+        s.push_str(&format!(", credentials {}", c.id));
+    }
+    s.push(')');
+    s
+}
+
+/// Expands every `{{ … }}` expression in `text` against resolved selectors.
+///
+/// Errors give the byte offset of the expression in `text`.
+pub fn expand(text: &str, resolutions: &[(String, Resolution)]) -> Result<ConfigValue> {
+    let mut out = String::with_capacity(text.len());
+    let mut secret = false;
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Err(Error::invalid(format!(
+                "at byte {}: \"{{{{\" is not closed by \"}}}}\"",
+                offset + start
+            )));
+        };
+        let expr = after[..end].trim();
+        let at = offset + start;
+        let value = evaluate(expr, resolutions)
+            .map_err(|why| Error::invalid(format!("at byte {at}: {{{{ {expr} }}}}: {why}")))?;
+        secret |= value.is_secret();
+        out.push_str(value.expose());
+        let consumed = start + 2 + end + 2;
+        rest = &rest[consumed..];
+        offset += consumed;
+    }
+    out.push_str(rest);
+    Ok(if secret {
+        ConfigValue::Secret(Secret::new(out))
+    } else {
+        ConfigValue::Plain(out)
+    })
+}
+
+fn evaluate(
+    expr: &str,
+    resolutions: &[(String, Resolution)],
+) -> std::result::Result<ConfigValue, String> {
+    let body = expr
+        .strip_prefix("extension.")
+        .or_else(|| expr.strip_prefix("extensions."))
+        .ok_or_else(|| {
+            "unknown expression: expected extension.NAME.FIELD (or extensions.NAME.FIELD)"
+                .to_owned()
+        })?;
+    let (name, field) = body
+        .split_once('.')
+        .ok_or_else(|| "missing field: expected extension.NAME.FIELD".to_owned())?;
+    let Some((_, found)) = resolutions.iter().find(|(n, _)| n == name) else {
+        let known: Vec<&str> = resolutions.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(format!(
+            "unknown extension selector \"{name}\" (this step has: {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ));
+    };
+    if let Some(key) = field.strip_prefix("cfg.") {
+        return found.config_value(key).ok_or_else(|| {
+            let keys: Vec<String> = found.configuration().into_keys().collect();
+            format!(
+                "extension \"{name}\" has no configuration key \"{key}\" (it has: {})",
+                if keys.is_empty() {
+                    "none".to_owned()
+                } else {
+                    keys.join(", ")
+                }
+            )
+        });
+    }
+    let record = found.record();
+    let service = found.service();
+    let plain = |s: &str| Ok(ConfigValue::Plain(s.to_owned()));
+    match field {
+        "url" => plain(&found.endpoint().url),
+        "version" => plain(&record.version),
+        "zone" => plain(&record.zone),
+        "product" => plain(&record.product),
+        "id" => plain(&record.id),
+        "service_id" => plain(&service.id),
+        "service_resource" => plain(&service.resource),
+        "service_category" => plain(&service.category),
+        "endpoint_type" => plain(found.endpoint().endpoint_type.as_str()),
+        other => Err(format!(
+            "unknown field \"{other}\": use cfg.KEY, url, version, zone, product, id, service_id, service_resource, service_category or endpoint_type"
+        )),
+    }
+}

@@ -1,0 +1,817 @@
+//! Selector resolution: from "what I need" to one service, endpoint and credential set.
+//!
+//! A [`Selector`] names what a workflow step or host feature needs (by id,
+//! product, version, zone, service category or resource); a [`Consumer`]
+//! says who asks and from where (zone, project, user). Resolution walks the
+//! candidates — every (record, service, endpoint, credentials) combination
+//! that passes the filters — and ranks them deterministically:
+//!
+//! 1. records in the consumer's zone first;
+//! 2. the narrowest eligible credential scope (user, project, global, then no credentials);
+//! 3. credentials marked `default: true` first;
+//! 4. extension id, service id, endpoint position in the record, credentials id.
+//!
+//! Eligibility rules: credentials by scope ([`Credentials::eligible_for`]); a
+//! service with `authrequired: true` and no eligible credentials is not a
+//! candidate; internal endpoints only for a consumer in the record's zone.
+//! When nothing matches, the error names the filter that removed the last
+//! candidates. The full rules are in `docs/resolution.md`.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Credentials, Endpoint, EndpointType, ExtensionRecord, Service};
+use crate::secret::Secret;
+use crate::store::{Revision, StoredRecord};
+use crate::version::VersionRequirement;
+
+/// What a consumer needs. Unset (or empty) fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    /// The selector's name, used in `{{ extension.NAME.… }}` expressions (required in workflow steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Only this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension_id: Option<String>,
+    /// Only the service with this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    /// Only records in this zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Only records of this product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// An exact version, or a version constraint (see `docs/version-constraints.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Only services of this category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_category: Option<String>,
+    /// Only services of this resource type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_resource: Option<String>,
+}
+
+fn set(field: &Option<String>) -> Option<&str> {
+    field.as_deref().filter(|s| !s.is_empty())
+}
+
+impl Selector {
+    /// A selector for one record's service: `extension_id` and `service_id`.
+    pub fn service(extension_id: &str, service_id: &str) -> Self {
+        Selector {
+            extension_id: Some(extension_id.into()),
+            service_id: Some(service_id.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A portable selector by service category.
+    pub fn category(category: &str) -> Self {
+        Selector {
+            service_category: Some(category.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A portable selector by service resource type.
+    pub fn resource(resource: &str) -> Self {
+        Selector {
+            service_resource: Some(resource.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The name, or `"selector"` when unnamed (for messages).
+    pub fn display_name(&self) -> &str {
+        set(&self.name).unwrap_or("selector")
+    }
+
+    /// Parses the version field; an invalid constraint is an [`ErrorKind::InvalidInput`] at `version`.
+    fn version_requirement(&self) -> Result<Option<VersionRequirement>> {
+        set(&self.version)
+            .map(|v| {
+                VersionRequirement::parse(v)
+                    .map_err(|e| Error::invalid_at("version", e.to_string()))
+            })
+            .transpose()
+    }
+}
+
+/// Who is asking, and from where.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consumer {
+    /// The zone the consumer runs in; decides access to internal endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The project the consumer works in; decides project- and user-scoped credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The user the consumer acts for; decides user-scoped credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl Consumer {
+    /// A consumer outside every zone, with no project or user: external endpoints, global credentials.
+    pub fn anywhere() -> Self {
+        Consumer::default()
+    }
+
+    /// A consumer running in `zone`.
+    pub fn in_zone(zone: &str) -> Self {
+        Consumer {
+            zone: Some(zone.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The same consumer working in `project`.
+    pub fn with_project(mut self, project: &str) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// The same consumer acting for `user`.
+    pub fn with_user(mut self, user: &str) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    fn zone(&self) -> Option<&str> {
+        set(&self.zone)
+    }
+}
+
+/// A configuration value after resolution: plain, or secret (from credentials).
+#[derive(Clone, PartialEq, Eq)]
+pub enum ConfigValue {
+    /// A value from extension, service or endpoint configuration.
+    Plain(String),
+    /// A value from credentials (or an expression that used one); shown as `<hidden>`.
+    Secret(Secret),
+}
+
+impl ConfigValue {
+    /// The value in clear. Use only where the value is handed to the consumer.
+    pub fn expose(&self) -> &str {
+        match self {
+            ConfigValue::Plain(s) => s,
+            ConfigValue::Secret(s) => s.expose(),
+        }
+    }
+
+    /// True for values that came from credentials.
+    pub fn is_secret(&self) -> bool {
+        matches!(self, ConfigValue::Secret(_))
+    }
+}
+
+impl fmt::Debug for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigValue::Plain(s) => fmt::Debug::fmt(s, f),
+            ConfigValue::Secret(s) => fmt::Debug::fmt(s, f),
+        }
+    }
+}
+
+impl fmt::Display for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigValue::Plain(s) => f.write_str(s),
+            ConfigValue::Secret(s) => fmt::Display::fmt(s, f),
+        }
+    }
+}
+
+impl Serialize for ConfigValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ConfigValue::Plain(s) => serializer.serialize_str(s),
+            ConfigValue::Secret(s) => s.serialize(serializer),
+        }
+    }
+}
+
+/// One concrete choice: a record's service, one of its endpoints and (maybe) one credential set.
+///
+/// Cheap to clone (the record is shared). `Debug` and `Serialize` show ids and
+/// plain values; credential values appear as `<hidden>`.
+#[derive(Clone)]
+pub struct Resolution {
+    stored: Arc<StoredRecord>,
+    service: usize,
+    endpoint: usize,
+    credentials: Option<usize>,
+    same_zone: bool,
+}
+
+impl Resolution {
+    /// The whole record the choice was made in.
+    pub fn record(&self) -> &ExtensionRecord {
+        &self.stored.record
+    }
+
+    /// The store revision of the record version this resolution was made from.
+    pub fn revision(&self) -> Revision {
+        self.stored.revision
+    }
+
+    /// The chosen service.
+    pub fn service(&self) -> &Service {
+        &self.record().services[self.service]
+    }
+
+    /// The chosen endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.service().endpoints[self.endpoint]
+    }
+
+    /// The chosen credential set, if the service has an eligible one.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.map(|i| &self.service().credentials[i])
+    }
+
+    /// True when the record is in the consumer's zone.
+    pub fn in_consumer_zone(&self) -> bool {
+        self.same_zone
+    }
+
+    /// Configuration merged in order extension < service < endpoint < credentials (later wins).
+    pub fn configuration(&self) -> BTreeMap<String, ConfigValue> {
+        let mut merged = BTreeMap::new();
+        let plain = [
+            &self.record().configuration,
+            &self.service().configuration,
+            &self.endpoint().configuration,
+        ];
+        for level in plain {
+            for (k, v) in level {
+                merged.insert(k.clone(), ConfigValue::Plain(v.clone()));
+            }
+        }
+        if let Some(creds) = self.credentials() {
+            for (k, v) in &creds.configuration {
+                merged.insert(k.clone(), ConfigValue::Secret(v.clone()));
+            }
+        }
+        merged
+    }
+
+    /// One configuration value from the merged configuration.
+    pub fn config_value(&self, key: &str) -> Option<ConfigValue> {
+        if let Some(v) = self.credentials().and_then(|c| c.configuration.get(key)) {
+            return Some(ConfigValue::Secret(v.clone()));
+        }
+        [
+            &self.endpoint().configuration,
+            &self.service().configuration,
+            &self.record().configuration,
+        ]
+        .into_iter()
+        .find_map(|level| level.get(key))
+        .map(|v| ConfigValue::Plain(v.clone()))
+    }
+
+    fn rank_key(&self) -> RankKey<'_> {
+        let service = self.service();
+        let creds = self.credentials();
+        RankKey {
+            zone: u8::from(!self.same_zone),
+            breadth: creds.map_or(3, |c| c.scope.breadth()),
+            not_default: u8::from(!creds.is_some_and(|c| c.default)),
+            extension_id: &self.record().id,
+            service_id: &service.id,
+            endpoint: self.endpoint,
+            credentials_id: creds.map_or("", |c| c.id.as_str()),
+        }
+    }
+
+    fn summary(&self) -> ResolutionSummary<'_> {
+        let service = self.service();
+        let endpoint = self.endpoint();
+        ResolutionSummary {
+            extension_id: &self.record().id,
+            product: &self.record().product,
+            version: &self.record().version,
+            zone: &self.record().zone,
+            service_id: &service.id,
+            service_resource: &service.resource,
+            service_category: &service.category,
+            endpoint_url: &endpoint.url,
+            endpoint_type: endpoint.endpoint_type,
+            credentials_id: self.credentials().map(|c| c.id.as_str()),
+            credentials_scope: self.credentials().map(|c| c.scope.as_str()),
+            configuration: self.configuration(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ResolutionSummary<'a> {
+    extension_id: &'a str,
+    product: &'a str,
+    version: &'a str,
+    zone: &'a str,
+    service_id: &'a str,
+    service_resource: &'a str,
+    service_category: &'a str,
+    endpoint_url: &'a str,
+    endpoint_type: EndpointType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credentials_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credentials_scope: Option<&'a str>,
+    configuration: BTreeMap<String, ConfigValue>,
+}
+
+impl Serialize for Resolution {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.summary().serialize(serializer)
+    }
+}
+
+impl fmt::Debug for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolution")
+            .field("extension_id", &self.record().id)
+            .field("service_id", &self.service().id)
+            .field("endpoint", &self.endpoint().url)
+            .field("credentials_id", &self.credentials().map(|c| &c.id))
+            .field("configuration", &self.configuration())
+            .finish()
+    }
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{} at {} ({})",
+            self.record().id,
+            self.service().id,
+            self.endpoint().url,
+            self.endpoint().endpoint_type
+        )?;
+        if let Some(c) = self.credentials() {
+            write!(f, " with credentials {} ({})", c.id, c.scope)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct RankKey<'a> {
+    zone: u8,
+    breadth: u8,
+    not_default: u8,
+    extension_id: &'a str,
+    service_id: &'a str,
+    endpoint: usize,
+    credentials_id: &'a str,
+}
+
+/// A selector prepared for matching (version constraint parsed once).
+#[derive(Debug)]
+pub(crate) struct Matcher<'a> {
+    selector: &'a Selector,
+    version: Option<VersionRequirement>,
+    consumer: &'a Consumer,
+}
+
+impl<'a> Matcher<'a> {
+    pub(crate) fn new(selector: &'a Selector, consumer: &'a Consumer) -> Result<Self> {
+        Ok(Matcher {
+            version: selector.version_requirement()?,
+            selector,
+            consumer,
+        })
+    }
+
+    fn record_matches(&self, r: &ExtensionRecord) -> bool {
+        let s = self.selector;
+        set(&s.extension_id).is_none_or(|v| v == r.id)
+            && set(&s.zone).is_none_or(|v| v == r.zone)
+            && set(&s.product).is_none_or(|v| v == r.product)
+            && self.version.as_ref().is_none_or(|v| v.matches(&r.version))
+    }
+
+    fn service_matches(&self, svc: &Service) -> bool {
+        let s = self.selector;
+        set(&s.service_id).is_none_or(|v| v == svc.id)
+            && set(&s.service_resource).is_none_or(|v| v == svc.resource)
+            && set(&s.service_category).is_none_or(|v| v == svc.category)
+    }
+
+    fn in_zone(&self, r: &ExtensionRecord) -> bool {
+        !r.zone.is_empty() && self.consumer.zone() == Some(r.zone.as_str())
+    }
+
+    fn endpoint_reachable(&self, same_zone: bool, e: &Endpoint) -> bool {
+        e.endpoint_type == EndpointType::External || same_zone
+    }
+
+    fn eligible(&self, c: &Credentials) -> bool {
+        c.eligible_for(set(&self.consumer.project), set(&self.consumer.user))
+    }
+
+    /// Calls `f` with every candidate of one record.
+    pub(crate) fn for_each_candidate(
+        &self,
+        stored: &Arc<StoredRecord>,
+        mut f: impl FnMut(Resolution),
+    ) {
+        let record = &stored.record;
+        if !self.record_matches(record) {
+            return;
+        }
+        let same_zone = self.in_zone(record);
+        for (si, svc) in record.services.iter().enumerate() {
+            if !self.service_matches(svc) {
+                continue;
+            }
+            let any_eligible = svc.credentials.iter().any(|c| self.eligible(c));
+            if svc.authrequired && !any_eligible {
+                continue;
+            }
+            for (ei, ep) in svc.endpoints.iter().enumerate() {
+                if !self.endpoint_reachable(same_zone, ep) {
+                    continue;
+                }
+                let make = |credentials| Resolution {
+                    stored: stored.clone(),
+                    service: si,
+                    endpoint: ei,
+                    credentials,
+                    same_zone,
+                };
+                if any_eligible {
+                    for (ci, c) in svc.credentials.iter().enumerate() {
+                        if self.eligible(c) {
+                            f(make(Some(ci)));
+                        }
+                    }
+                } else {
+                    f(make(None));
+                }
+            }
+        }
+    }
+
+    /// The best candidate among `records`, if any.
+    pub(crate) fn best<'r>(
+        &self,
+        records: impl IntoIterator<Item = &'r Arc<StoredRecord>>,
+    ) -> Option<Resolution> {
+        let mut best: Option<Resolution> = None;
+        for record in records {
+            self.for_each_candidate(record, |candidate| {
+                let better = match &best {
+                    None => true,
+                    Some(b) => candidate.rank_key().cmp(&b.rank_key()) == Ordering::Less,
+                };
+                if better {
+                    best = Some(candidate);
+                }
+            });
+        }
+        best
+    }
+
+    /// Every candidate among `records`, ranked best first.
+    pub(crate) fn all<'r>(
+        &self,
+        records: impl IntoIterator<Item = &'r Arc<StoredRecord>>,
+    ) -> Vec<Resolution> {
+        let mut out = Vec::new();
+        for record in records {
+            self.for_each_candidate(record, |c| out.push(c));
+        }
+        out.sort_by(|a, b| a.rank_key().cmp(&b.rank_key()));
+        out
+    }
+}
+
+/// Resolves `selector` for `consumer` by scanning `records` (no index).
+///
+/// [`crate::Registry::resolve`] does the same over its index; this function
+/// serves hosts that keep records themselves, and is the baseline in the
+/// resolution benchmark.
+pub fn resolve_in(
+    records: &[Arc<StoredRecord>],
+    selector: &Selector,
+    consumer: &Consumer,
+) -> Result<Resolution> {
+    let matcher = Matcher::new(selector, consumer)?;
+    matcher
+        .best(records)
+        .ok_or_else(|| no_match(selector, &explain_in(records, selector, consumer)))
+}
+
+/// Every candidate for `selector` among `records`, ranked best first (no index).
+pub fn resolve_all_in(
+    records: &[Arc<StoredRecord>],
+    selector: &Selector,
+    consumer: &Consumer,
+) -> Result<Vec<Resolution>> {
+    let all = Matcher::new(selector, consumer)?.all(records);
+    if all.is_empty() {
+        return Err(no_match(selector, &explain_in(records, selector, consumer)));
+    }
+    Ok(all)
+}
+
+/// One step of an [`Explanation`]: a filter and how many candidates it left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExplainStep {
+    /// What the filter checks, e.g. `product = kserve`.
+    pub filter: String,
+    /// What is counted (`records`, `services`, `endpoints`, `candidates`).
+    pub unit: &'static str,
+    /// How many were there before the filter.
+    pub before: usize,
+    /// How many passed.
+    pub after: usize,
+    /// Why the others were dropped (values seen, ids removed), shortened.
+    pub dropped: Vec<String>,
+}
+
+/// Why a selector resolved as it did: each filter in order with what it removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The filters applied, in order.
+    pub steps: Vec<ExplainStep>,
+    /// Candidates left at the end.
+    pub candidates: usize,
+}
+
+impl Explanation {
+    /// The step that removed the last candidates, if resolution failed.
+    pub fn blocking_step(&self) -> Option<&ExplainStep> {
+        self.steps.iter().find(|s| s.after == 0)
+    }
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in &self.steps {
+            write!(
+                f,
+                "{}: {} of {} {} pass",
+                step.filter, step.after, step.before, step.unit
+            )?;
+            if !step.dropped.is_empty() {
+                write!(f, " (dropped: {})", step.dropped.join(", "))?;
+            }
+            writeln!(f)?;
+        }
+        write!(f, "{} candidate(s)", self.candidates)
+    }
+}
+
+const MAX_DROPPED_SHOWN: usize = 8;
+
+fn shown<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut extra = 0;
+    for item in items {
+        if out.iter().any(|x| x == item) {
+            continue;
+        }
+        if out.len() < MAX_DROPPED_SHOWN {
+            out.push(item.to_owned());
+        } else {
+            extra += 1;
+        }
+    }
+    if extra > 0 {
+        out.push(format!("and {extra} more"));
+    }
+    out
+}
+
+/// Explains how `selector` fares for `consumer` among `records`.
+pub fn explain_in<'r>(
+    records: impl IntoIterator<Item = &'r Arc<StoredRecord>>,
+    selector: &Selector,
+    consumer: &Consumer,
+) -> Explanation {
+    let mut steps = Vec::new();
+    let mut recs: Vec<&ExtensionRecord> = records.into_iter().map(|r| &r.record).collect();
+    recs.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let mut record_step = |recs: &mut Vec<&ExtensionRecord>,
+                           filter: String,
+                           keep: &dyn Fn(&ExtensionRecord) -> bool,
+                           label: &dyn Fn(&ExtensionRecord) -> String| {
+        let before = recs.len();
+        let (kept, dropped): (Vec<_>, Vec<_>) =
+            std::mem::take(recs).into_iter().partition(|r| keep(r));
+        let labels: Vec<String> = dropped.iter().map(|r| label(r)).collect();
+        steps.push(ExplainStep {
+            filter,
+            unit: "records",
+            before,
+            after: kept.len(),
+            dropped: shown(labels.iter().map(String::as_str)),
+        });
+        *recs = kept;
+    };
+
+    let s = selector;
+    if let Some(v) = set(&s.extension_id) {
+        record_step(
+            &mut recs,
+            format!("extension_id = {v}"),
+            &|r| r.id == v,
+            &|r| r.id.clone(),
+        );
+    }
+    if let Some(v) = set(&s.zone) {
+        record_step(&mut recs, format!("zone = {v}"), &|r| r.zone == v, &|r| {
+            format!("{} in zone {}", r.id, or_none(&r.zone))
+        });
+    }
+    if let Some(v) = set(&s.product) {
+        record_step(
+            &mut recs,
+            format!("product = {v}"),
+            &|r| r.product == v,
+            &|r| format!("{} is {}", r.id, or_none(&r.product)),
+        );
+    }
+    if let Some(v) = set(&s.version) {
+        match VersionRequirement::parse(v) {
+            Ok(req) => record_step(
+                &mut recs,
+                format!("version {v}"),
+                &|r| req.matches(&r.version),
+                &|r| format!("have {}", or_none(&r.version)),
+            ),
+            Err(e) => record_step(&mut recs, format!("version {v} ({e})"), &|_| false, &|r| {
+                r.id.clone()
+            }),
+        }
+    }
+
+    // Service-level filters.
+    let mut services: Vec<(&ExtensionRecord, &Service)> = recs
+        .iter()
+        .flat_map(|r| r.services.iter().map(move |svc| (*r, svc)))
+        .collect();
+    let mut service_step = |services: &mut Vec<(&ExtensionRecord, &Service)>,
+                            filter: String,
+                            keep: &dyn Fn(&Service) -> bool,
+                            label: &dyn Fn(&Service) -> &str| {
+        let before = services.len();
+        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(services)
+            .into_iter()
+            .partition(|(_, svc)| keep(svc));
+        steps.push(ExplainStep {
+            filter,
+            unit: "services",
+            before,
+            after: kept.len(),
+            dropped: shown(dropped.iter().map(|(_, svc)| label(svc))),
+        });
+        *services = kept;
+    };
+    if let Some(v) = set(&s.service_id) {
+        service_step(
+            &mut services,
+            format!("service_id = {v}"),
+            &|svc| svc.id == v,
+            &|svc| &svc.id,
+        );
+    }
+    if let Some(v) = set(&s.service_resource) {
+        service_step(
+            &mut services,
+            format!("service_resource = {v}"),
+            &|svc| svc.resource == v,
+            &|svc| &svc.resource,
+        );
+    }
+    if let Some(v) = set(&s.service_category) {
+        service_step(
+            &mut services,
+            format!("service_category = {v}"),
+            &|svc| svc.category == v,
+            &|svc| &svc.category,
+        );
+    }
+
+    // Credentials.
+    let project = set(&consumer.project);
+    let user = set(&consumer.user);
+    let before = services.len();
+    let (kept, dropped): (Vec<_>, Vec<_>) = services.into_iter().partition(|(_, svc)| {
+        !svc.authrequired
+            || svc
+                .credentials
+                .iter()
+                .any(|c| c.eligible_for(project, user))
+    });
+    let who = format!(
+        "project {}, user {}",
+        project.unwrap_or("(none)"),
+        user.unwrap_or("(none)")
+    );
+    let labels: Vec<String> = dropped
+        .iter()
+        .map(|(r, svc)| format!("{}/{}", r.id, svc.id))
+        .collect();
+    steps.push(ExplainStep {
+        filter: format!("credentials eligible for {who} (services with authrequired)"),
+        unit: "services",
+        before,
+        after: kept.len(),
+        dropped: shown(labels.iter().map(String::as_str)),
+    });
+    services = kept;
+
+    // Endpoints.
+    let czone = consumer.zone();
+    let endpoints: Vec<(&ExtensionRecord, &Endpoint)> = services
+        .iter()
+        .flat_map(|(r, svc)| svc.endpoints.iter().map(move |e| (*r, e)))
+        .collect();
+    let reachable = |r: &ExtensionRecord, e: &Endpoint| {
+        e.endpoint_type == EndpointType::External
+            || (!r.zone.is_empty() && czone == Some(r.zone.as_str()))
+    };
+    let kept = endpoints.iter().filter(|(r, e)| reachable(r, e)).count();
+    let labels: Vec<String> = endpoints
+        .iter()
+        .filter(|(r, e)| !reachable(r, e))
+        .map(|(r, e)| format!("{} (internal to zone {})", e.url, or_none(&r.zone)))
+        .collect();
+    steps.push(ExplainStep {
+        filter: format!(
+            "endpoints reachable from zone {} (internal endpoints need the same zone)",
+            czone.unwrap_or("(none)")
+        ),
+        unit: "endpoints",
+        before: endpoints.len(),
+        after: kept,
+        dropped: shown(labels.iter().map(String::as_str)),
+    });
+    Explanation {
+        steps,
+        candidates: kept,
+    }
+}
+
+fn or_none(s: &str) -> &str {
+    if s.is_empty() { "(none)" } else { s }
+}
+
+/// The [`ErrorKind::NoMatch`] error for `selector`, naming the filter that removed the last candidates.
+pub(crate) fn no_match(selector: &Selector, explanation: &Explanation) -> Error {
+    let name = selector.display_name();
+    let message = match explanation.blocking_step() {
+        None => format!("{name}: no candidate matched"),
+        Some(step) if step.before == 0 => format!("{name}: the registry has no records"),
+        Some(step) => {
+            let mut m = format!(
+                "{name}: {} {} left before filter \"{}\"; none passes it",
+                step.before, step.unit, step.filter
+            );
+            if !step.dropped.is_empty() {
+                m.push_str(&format!(" (dropped: {})", step.dropped.join(", ")));
+            }
+            // Say what the earlier filters kept, e.g. "2 records have product kserve".
+            if let Some(prev) = explanation
+                .steps
+                .iter()
+                .take_while(|s| !std::ptr::eq(*s, step))
+                .last()
+            {
+                m = format!(
+                    "{name}: {} {} pass \"{}\"; none passes \"{}\"{}",
+                    prev.after,
+                    prev.unit,
+                    prev.filter,
+                    step.filter,
+                    if step.dropped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", step.dropped.join(", "))
+                    }
+                );
+            }
+            m
+        }
+    };
+    Error::new(ErrorKind::NoMatch, message)
+}
