@@ -62,6 +62,8 @@ pub use model::{
     SecretConfiguration, Service,
 };
 pub use secret::{HIDDEN, Secret};
+#[cfg(feature = "store-sqlite")]
+pub use store::SqliteStore;
 pub use store::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, MemoryStore, PutMode, RegistryStore,
     RegistryStoreExt, Revision, StoredRecord,
