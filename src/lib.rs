@@ -69,6 +69,8 @@ pub use model::{
 pub use registry::Registry;
 pub use resolve::{Consumer, Resolution, Selector};
 pub use secret::{HIDDEN, Secret};
+#[cfg(feature = "store-sqlite")]
+pub use store::SqliteStore;
 pub use store::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, MemoryStore, PutMode, RegistryStore,
     RegistryStoreExt, Revision, StoredRecord,

@@ -21,9 +21,13 @@ use crate::model::ExtensionRecord;
 
 mod feed;
 mod memory;
+#[cfg(feature = "store-sqlite")]
+mod sqlite;
 
 pub use feed::ChangeLog;
 pub use memory::MemoryStore;
+#[cfg(feature = "store-sqlite")]
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// A store-wide, strictly increasing write counter. `0` means "before any write".
 pub type Revision = u64;
