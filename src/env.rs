@@ -8,7 +8,9 @@
 //! 2. the merged maps of all selectors are combined; a variable that two
 //!    selectors set to *different* values is an error naming both (unless an
 //!    explicit `env:` entry sets that variable, which settles it);
-//! 3. explicit `env:` entries override, and may use expressions
+//! 3. step `inputs:` are exported as `FUSEML_<NAME>` (as FuseML's runtime
+//!    did), their values expanded like `env:` values;
+//! 4. explicit `env:` entries override, and may use expressions
 //!    `{{ extension.NAME.FIELD }}` (or `extensions.`), where FIELD is
 //!    `cfg.KEY`, `url`, `version`, `zone`, `product`, `id`, `service_id`,
 //!    `service_resource`, `service_category` or `endpoint_type`.
@@ -45,13 +47,13 @@ pub struct WorkflowStep {
     /// Explicit variables; override everything and may hold expressions.
     #[serde(default)]
     pub env: Vec<EnvEntry>,
+    /// Step inputs; their values may hold expressions and are exported as `FUSEML_<NAME>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<StepInput>,
     // FuseML step fields accepted for compatibility and ignored.
     #[allow(dead_code)]
     #[serde(default, skip_serializing)]
     image: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    #[serde(default, skip_serializing)]
-    inputs: Option<IgnoredAny>,
     #[allow(dead_code)]
     #[serde(default, skip_serializing)]
     outputs: Option<IgnoredAny>,
@@ -69,6 +71,26 @@ pub struct EnvEntry {
     /// Value; may contain `{{ extension.NAME.FIELD }}` expressions.
     #[serde(default)]
     pub value: String,
+}
+
+/// A step input (FuseML's `inputs:` entry). Other input fields (`codeset`, …) are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepInput {
+    /// Input name; exported as the variable `FUSEML_<NAME>` (upper-cased, `-` → `_`).
+    pub name: String,
+    /// Value; may contain `{{ extension.NAME.FIELD }}` expressions.
+    #[serde(default)]
+    pub value: String,
+}
+
+impl StepInput {
+    /// The environment variable this input is exported as.
+    pub fn variable(&self) -> String {
+        format!(
+            "FUSEML_{}",
+            self.name.to_ascii_uppercase().replace('-', "_")
+        )
+    }
 }
 
 /// One variable of a step environment, with where it came from.
@@ -209,6 +231,23 @@ impl WorkflowStep {
                 ));
             }
         }
+        for (i, input) in self.inputs.iter().enumerate() {
+            if !valid_env_name(&input.variable()) {
+                return Err(Error::invalid_at(
+                    format!("inputs[{i}].name"),
+                    format!(
+                        "{} is not a valid input name: use letters, digits, '_' and '-'",
+                        crate::model::preview(&input.name)
+                    ),
+                ));
+            }
+            if input.value.contains('\0') {
+                return Err(Error::invalid_at(
+                    format!("inputs[{i}].value"),
+                    "contains a NUL character",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -250,6 +289,17 @@ impl WorkflowStep {
                     }
                 }
             }
+        }
+        for (i, input) in self.inputs.iter().enumerate() {
+            let value = expand(&input.value, &resolutions)
+                .map_err(|e| e.with_path(format!("inputs[{i}].value")))?;
+            vars.insert(
+                input.variable(),
+                EnvVar {
+                    value,
+                    source: format!("inputs[{i}]"),
+                },
+            );
         }
         for (i, entry) in self.env.iter().enumerate() {
             let value = expand(&entry.value, &resolutions)

@@ -60,7 +60,7 @@ pub mod secret;
 pub mod store;
 pub mod version;
 
-pub use env::{StepEnvironment, WorkflowStep};
+pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{
     Configuration, Credentials, Endpoint, EndpointType, ExtensionRecord, Scope,

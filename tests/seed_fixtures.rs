@@ -337,3 +337,42 @@ async fn seldon_credentials_follow_project_and_user_scopes() {
         .unwrap();
     assert_eq!(portable[0].record().id, "kserve-local");
 }
+
+#[tokio::test]
+async fn selector_example_5_expressions_in_inputs_are_expanded() {
+    // FuseML expanded step inputs without the extension references, giving empty strings.
+    let registry = seeded().await;
+    let step = WorkflowStep::parse(
+        r#"
+name: trainer
+inputs:
+  - name: s3_access_key
+    value: '{{ extension.artifact-store.cfg.AWS_ACCESS_KEY_ID }}'
+  - name: s3_secret_access_key
+    value: '{{ extension.artifact-store.cfg.AWS_SECRET_ACCESS_KEY }}'
+  - name: s3_endpoint_url
+    value: '{{ extension.artifact-store.url }}'
+  - name: dataset
+    codeset:
+      name: mlflow-app-01
+      path: /project
+extensions:
+  - name: artifact-store
+    service_resource: s3
+"#,
+    )
+    .unwrap();
+    let env = registry
+        .step_environment(&step, &Consumer::in_zone("development-cluster"))
+        .unwrap();
+    assert_eq!(
+        env.get("FUSEML_S3_ACCESS_KEY").unwrap().expose(),
+        "24oT0SfbJPEu6kUbUKsH"
+    );
+    assert!(env.get("FUSEML_S3_SECRET_ACCESS_KEY").unwrap().is_secret());
+    assert_eq!(
+        env.get("FUSEML_S3_ENDPOINT_URL").unwrap().expose(),
+        "http://minio.minio:9000"
+    );
+    assert_eq!(env.get("FUSEML_DATASET").unwrap().expose(), "");
+}
