@@ -90,8 +90,15 @@ impl Default for SqliteOptions {
 
 /// A [`RegistryStore`] in one SQLite file: durable, shareable between processes.
 ///
-/// Cloning shares the same connection. Operations run on Tokio's blocking
-/// thread pool, so they need a Tokio runtime; opening does not.
+/// Cloning shares the same connection; the file is closed when the last
+/// clone (including the one inside every open watch stream) is dropped.
+/// Operations run on Tokio's blocking thread pool, so they need a Tokio
+/// runtime; opening does not.
+///
+/// A record whose stored body cannot be decoded makes `get`, `list` and
+/// `watch` fail with an [`ErrorKind::Storage`] error naming it; deleting it,
+/// or overwriting it ([`PutMode::Overwrite`], without `<hidden>` values),
+/// repairs the store.
 ///
 /// ```
 /// use inferlink::store::{ListFilter, RegistryStore, SqliteStore};
@@ -157,7 +164,6 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(e, path))?;
         SqliteStore::init(conn, Some(path.to_owned()), &options)
-            .map_err(|e| e.with_context("path", path.display().to_string()))
     }
 
     /// A store in a private in-memory database (for tests): gone when the last clone is dropped.
@@ -238,20 +244,16 @@ impl SqliteStore {
 fn prepare_file(path: &Path) -> Result<()> {
     let shown = path.display();
     if path.as_os_str().is_empty() {
-        return Err(Error::new(
-            ErrorKind::Config,
+        return Err(config_error(
             "the SQLite store path is empty; give the path of a database file",
         ));
     }
     match fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "cannot open the SQLite store at \"{shown}\": it is a directory; give the path of a database file inside it, e.g. \"{}\"",
-                    path.join("registry.db").display()
-                ),
-            ));
+            return Err(config_error(format!(
+                "cannot open the SQLite store at \"{shown}\": it is a directory; give the path of a database file inside it, e.g. \"{}\"",
+                path.join("registry.db").display()
+            )));
         }
         Ok(_) => return Ok(()),
         Err(e)
@@ -269,13 +271,10 @@ fn prepare_file(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         match fs::metadata(parent) {
             Ok(meta) if !meta.is_dir() => {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!(
-                        "cannot open the SQLite store at \"{shown}\": \"{}\" is not a directory",
-                        parent.display()
-                    ),
-                ));
+                return Err(config_error(format!(
+                    "cannot open the SQLite store at \"{shown}\": \"{}\" is not a directory",
+                    parent.display()
+                )));
             }
             Ok(_) => {}
             Err(_) => create_private_dir(parent).map_err(|e| {
@@ -403,7 +402,10 @@ fn open_error(e: rusqlite::Error, path: &Path) -> Error {
         e,
         format!("cannot open the SQLite store at \"{}\"", path.display()),
     )
-    .with_context("path", path.display().to_string())
+}
+
+fn config_error(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Config, message).with_context("store", "sqlite")
 }
 
 fn io_error(e: io::Error, what: String) -> Error {

@@ -1,1 +1,11 @@
-//! x
+//! Conformance suites and test harnesses for inferlink backends.
+//!
+//! * [`store`]: the [`RegistryStore`](inferlink::RegistryStore) conformance
+//!   suite every store backend runs in its tests.
+//!
+//! The checks panic with a descriptive message on the first failed
+//! expectation, like `assert!`; call them from `#[tokio::test]` functions.
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+pub mod store;
