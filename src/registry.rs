@@ -30,6 +30,8 @@ use crate::store::{
 pub struct Registry {
     store: Arc<dyn RegistryStore>,
     index: Arc<RwLock<Index>>,
+    /// The latest revision the follower has applied.
+    applied: tokio::sync::watch::Receiver<Revision>,
     follower: tokio::task::JoinHandle<()>,
 }
 
@@ -191,14 +193,17 @@ impl Registry {
             index.insert(Arc::new(stored));
         }
         let index = Arc::new(RwLock::new(index));
+        let (applied_tx, applied) = tokio::sync::watch::channel(listing.revision);
         let follower = tokio::spawn(follow(
             store.clone(),
             Arc::downgrade(&index),
+            applied_tx,
             listing.revision,
         ));
         Ok(Registry {
             store,
             index,
+            applied,
             follower,
         })
     }
@@ -251,15 +256,42 @@ impl Registry {
         Ok(revision)
     }
 
-    /// Parses YAML or JSON holding one or more records and creates them all.
-    ///
-    /// The whole input is parsed and validated before the first write.
-    pub async fn register_yaml(&self, text: &str) -> Result<Vec<Revision>> {
-        let mut revisions = Vec::new();
-        for record in format::parse_records(text)? {
-            revisions.push(self.register(record).await?);
+    /// Writes several records with one mode; all or none where the store is
+    /// transactional (memory, SQLite). Visible to resolution when it returns.
+    pub async fn put_all(
+        &self,
+        records: Vec<ExtensionRecord>,
+        mode: PutMode,
+    ) -> Result<Vec<Revision>> {
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let revisions = self
+            .store
+            .put_all(records.into_iter().map(|r| (r, mode)).collect())
+            .await?;
+        let Some(&last) = revisions.iter().max() else {
+            return Ok(revisions);
+        };
+        // The follower applies the batch from the change stream; wait for it
+        // (bounded), and read the records back if it is slow or resubscribing.
+        let mut applied = self.applied.clone();
+        let caught_up =
+            tokio::time::timeout(Duration::from_secs(2), applied.wait_for(|rev| *rev >= last))
+                .await;
+        if !matches!(caught_up, Ok(Ok(_))) {
+            for id in &ids {
+                self.refresh(id).await?;
+            }
         }
         Ok(revisions)
+    }
+
+    /// Parses YAML or JSON holding one or more records and creates them all.
+    ///
+    /// The whole input is parsed and validated before the first write, and
+    /// the records are written in one transaction (memory and SQLite stores).
+    pub async fn register_yaml(&self, text: &str) -> Result<Vec<Revision>> {
+        self.put_all(format::parse_records(text)?, PutMode::Create)
+            .await
     }
 
     /// Deletes a record.
@@ -354,7 +386,12 @@ fn poisoned() -> Error {
 }
 
 /// Follows the store's change stream into the index until the registry is dropped.
-async fn follow(store: Arc<dyn RegistryStore>, index: Weak<RwLock<Index>>, mut since: Revision) {
+async fn follow(
+    store: Arc<dyn RegistryStore>,
+    index: Weak<RwLock<Index>>,
+    applied: tokio::sync::watch::Sender<Revision>,
+    mut since: Revision,
+) {
     const RETRY: Duration = Duration::from_millis(500);
     loop {
         match store.watch(since).await {
@@ -370,6 +407,7 @@ async fn follow(store: Arc<dyn RegistryStore>, index: Weak<RwLock<Index>>, mut s
                                 Ok(mut guard) => guard.apply(&event),
                                 Err(_) => return,
                             }
+                            applied.send_replace(since);
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "registry watch failed; resubscribing");

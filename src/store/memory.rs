@@ -106,19 +106,41 @@ impl RegistryStore for MemoryStore {
         })
     }
 
-    async fn put(&self, mut record: ExtensionRecord, mode: PutMode) -> Result<Revision> {
+    async fn put(&self, record: ExtensionRecord, mode: PutMode) -> Result<Revision> {
+        let mut revisions = self.put_all(vec![(record, mode)]).await?;
+        revisions
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "a single write returned no revision"))
+    }
+
+    async fn put_all(&self, records: Vec<(ExtensionRecord, PutMode)>) -> Result<Vec<Revision>> {
         let mut state = self.lock()?;
-        let current = state.records.get(&record.id).cloned();
-        prepare_put(&mut record, mode, current.as_deref())?;
-        let id = record.id.clone();
-        let stored = Arc::new(StoredRecord {
-            record,
-            revision: state.head + 1,
-        });
-        let event = state.commit(&id, Change::Put(stored.clone()));
-        state.records.insert(id, stored);
-        self.inner.feed.publish(event.clone());
-        Ok(event.revision)
+        // Check every write against the state as the earlier ones leave it, then commit all.
+        let mut staged: HashMap<String, Arc<StoredRecord>> = HashMap::new();
+        let mut order = Vec::with_capacity(records.len());
+        for (i, (mut record, mode)) in records.into_iter().enumerate() {
+            let current = staged
+                .get(&record.id)
+                .or_else(|| state.records.get(&record.id))
+                .cloned();
+            let id = record.id.clone();
+            prepare_put(&mut record, mode, current.as_deref())
+                .map_err(|e| e.with_context("record", id.clone()))?;
+            let stored = Arc::new(StoredRecord {
+                record,
+                revision: state.head + 1 + i as Revision,
+            });
+            staged.insert(id.clone(), stored.clone());
+            order.push((id, stored));
+        }
+        let mut revisions = Vec::with_capacity(order.len());
+        for (id, stored) in order {
+            let event = state.commit(&id, Change::Put(stored.clone()));
+            state.records.insert(id, stored);
+            revisions.push(event.revision);
+            self.inner.feed.publish(event);
+        }
+        Ok(revisions)
     }
 
     async fn delete(&self, id: &str, expected: Option<Revision>) -> Result<Revision> {

@@ -139,6 +139,25 @@ pub trait RegistryStore: fmt::Debug + Send + Sync + 'static {
     /// Validates and writes `record`; returns the revision of the write.
     async fn put(&self, record: ExtensionRecord, mode: PutMode) -> Result<Revision>;
 
+    /// Writes several records, each with its own mode; returns their revisions in order.
+    ///
+    /// Memory and SQLite stores write all of them in one transaction, or none
+    /// (the error names the failing record in its `record` context). This
+    /// provided version, for stores that do not override it, writes them one
+    /// by one and stops at the first error.
+    async fn put_all(&self, records: Vec<(ExtensionRecord, PutMode)>) -> Result<Vec<Revision>> {
+        let mut revisions = Vec::with_capacity(records.len());
+        for (record, mode) in records {
+            let id = record.id.clone();
+            revisions.push(
+                self.put(record, mode)
+                    .await
+                    .map_err(|e| e.with_context("record", id))?,
+            );
+        }
+        Ok(revisions)
+    }
+
     /// Deletes the record with this id; with `expected`, only if it is at that revision.
     ///
     /// Returns the revision of the delete. [`ErrorKind::NotFound`] when absent,

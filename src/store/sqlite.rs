@@ -541,18 +541,15 @@ fn log_change(conn: &Connection, id: &str, revision: i64, deleted: bool) -> rusq
     Ok(())
 }
 
-fn put_blocking(
-    conn: &mut Connection,
-    feed: &Feed,
+/// Validates and writes one record inside an open write transaction.
+fn write_record(
+    tx: &Connection,
     mut record: ExtensionRecord,
     mode: PutMode,
-) -> Result<Revision> {
+) -> Result<StoredRecord> {
     let id = record.id.clone();
     let fail = |e| db_error(e, format!("cannot write record \"{id}\""));
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(fail)?;
-    let current = match read_raw(&tx, &id)? {
+    let current = match read_raw(tx, &id)? {
         None => None,
         Some(raw) => match raw.decode() {
             Ok(stored) => Some(stored),
@@ -567,24 +564,48 @@ fn put_blocking(
     };
     prepare_put(&mut record, mode, current.as_ref())?;
     let body = to_json_compact(&record, Secrets::Reveal)?;
-    let (next, next_sql) = next_revision(&tx)?;
+    let (next, next_sql) = next_revision(tx)?;
     tx.prepare_cached(
         "INSERT INTO records (id, revision, body) VALUES (?1, ?2, ?3)
          ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
     )
     .and_then(|mut stmt| stmt.execute(rusqlite::params![id, next_sql, body]))
     .map_err(fail)?;
-    log_change(&tx, &id, next_sql, false).map_err(fail)?;
-    tx.commit().map_err(fail)?;
-    feed.publish(ChangeEvent {
+    log_change(tx, &id, next_sql, false).map_err(fail)?;
+    Ok(StoredRecord {
+        record,
         revision: next,
-        id: id.clone(),
-        change: Change::Put(Arc::new(StoredRecord {
-            record,
-            revision: next,
-        })),
-    });
-    Ok(next)
+    })
+}
+
+/// Writes `records` in one transaction: all of them, or none.
+fn put_all_blocking(
+    conn: &mut Connection,
+    feed: &Feed,
+    records: Vec<(ExtensionRecord, PutMode)>,
+) -> Result<Vec<Revision>> {
+    let fail = |e| db_error(e, "cannot write records");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let mut written = Vec::with_capacity(records.len());
+    for (record, mode) in records {
+        let id = record.id.clone();
+        written.push(write_record(&tx, record, mode).map_err(|e| e.with_context("record", id))?);
+    }
+    tx.commit().map_err(fail)?;
+    Ok(written
+        .into_iter()
+        .map(|stored| {
+            let revision = stored.revision;
+            feed.publish(ChangeEvent {
+                revision,
+                id: stored.record.id.clone(),
+                change: Change::Put(Arc::new(stored)),
+            });
+            revision
+        })
+        .collect())
 }
 
 fn delete_blocking(
@@ -737,7 +758,16 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn put(&self, record: ExtensionRecord, mode: PutMode) -> Result<Revision> {
-        self.run(move |conn, feed| put_blocking(conn, feed, record, mode))
+        let mut revisions = self
+            .run(move |conn, feed| put_all_blocking(conn, feed, vec![(record, mode)]))
+            .await?;
+        revisions
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "a single write returned no revision"))
+    }
+
+    async fn put_all(&self, records: Vec<(ExtensionRecord, PutMode)>) -> Result<Vec<Revision>> {
+        self.run(move |conn, feed| put_all_blocking(conn, feed, records))
             .await
     }
 

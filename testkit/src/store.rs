@@ -54,6 +54,7 @@ pub async fn run_store_conformance(store: &dyn RegistryStore) {
     check_delete(store).await;
     check_hidden_secrets(store).await;
     check_invalid_records(store).await;
+    check_put_all(store).await;
     check_watch_after_write(store).await;
     check_watch_replay(store).await;
     check_watch_lagging(store).await;
@@ -540,6 +541,87 @@ pub async fn check_invalid_records(store: &dyn RegistryStore) {
         (stored.revision, &stored.record),
         (rev, &good),
         "nothing changed"
+    );
+}
+
+/// `put_all` writes a batch in order with increasing revisions; a batch with
+/// one bad record (invalid, or a create of an existing id) stores nothing and
+/// names the failing record.
+///
+/// This checks the all-or-nothing contract of the memory and SQLite stores;
+/// a store that keeps the provided one-by-one `put_all` should not run it.
+pub async fn check_put_all(store: &dyn RegistryStore) {
+    let p = prefix("batch");
+    let ids: Vec<String> = (0..3).map(|i| format!("{p}rec{i}")).collect();
+    let batch = |secret: &str| -> Vec<(ExtensionRecord, PutMode)> {
+        ids.iter()
+            .map(|id| (sample(&p, id, secret), PutMode::Create))
+            .collect()
+    };
+
+    // One invalid record in the middle: nothing is stored.
+    let mut bad = batch("s1");
+    bad[1].0.services[0].endpoints[0].url = "relative/path".into();
+    let e = fails(
+        "a batch with an invalid record",
+        store.put_all(bad),
+        ErrorKind::InvalidInput,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(ids[1].as_str()), "{e}");
+    assert_eq!(e.path(), Some("services[0].endpoints[0].url"), "{e}");
+    for id in &ids {
+        assert!(
+            get(store, id).await.is_none(),
+            "{id} was stored by a failed batch"
+        );
+    }
+
+    // A good batch: all stored, revisions strictly increasing in batch order.
+    let revisions = ok("a valid batch", store.put_all(batch("s1"))).await;
+    assert_eq!(revisions.len(), 3);
+    assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
+    for (id, rev) in ids.iter().zip(&revisions) {
+        assert_eq!(get_some(store, id).await.revision, *rev);
+    }
+
+    // A batch whose last record already exists: nothing of it is stored.
+    let fresh = format!("{p}fresh");
+    let again = vec![
+        (sample(&p, &fresh, "s2"), PutMode::Create),
+        (sample(&p, &ids[2], "s2"), PutMode::Create),
+    ];
+    let e = fails(
+        "a batch re-creating an id",
+        store.put_all(again),
+        ErrorKind::AlreadyExists,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(ids[2].as_str()), "{e}");
+    assert!(
+        get(store, &fresh).await.is_none(),
+        "a failed batch stored its first record"
+    );
+    assert_eq!(secret_of(&get_some(store, &ids[2]).await.record), "s1");
+
+    // Later entries see earlier ones: create then update-in-place of one id.
+    let mut overwrite = sample(&p, &fresh, "<hidden>");
+    overwrite.description = "second".into();
+    let revs = ok(
+        "create then overwrite in one batch",
+        store.put_all(vec![
+            (sample(&p, &fresh, "s3"), PutMode::Create),
+            (overwrite, PutMode::Overwrite),
+        ]),
+    )
+    .await;
+    let stored = get_some(store, &fresh).await;
+    assert_eq!(stored.revision, revs[1]);
+    assert_eq!(stored.record.description, "second");
+    assert_eq!(
+        secret_of(&stored.record),
+        "s3",
+        "<hidden> kept the value written earlier in the batch"
     );
 }
 
