@@ -1,1 +1,384 @@
-fn main() {}
+//! `inferlink`: register, list, resolve and export extension records.
+//!
+//! This file holds the command-line grammar (clap derive), the dispatch and
+//! the exit-status rules; the commands live in [`commands`], rendering in
+//! [`output`] and bounded input reading in [`input`].
+//!
+//! Exit status: 0 ok; 1 not found or no match; 2 bad input or usage; 3 any
+//! other failure (storage, internal). `exec` exits with its command's status
+//! (127 when the command is not found, 126 when it cannot be executed).
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use inferlink::{Consumer, Error, ErrorKind, Selector};
+
+mod commands;
+mod input;
+mod output;
+
+/// Exit status for success.
+const EXIT_OK: u8 = 0;
+/// Exit status when a record is not found or a selector matches nothing.
+const EXIT_NOT_FOUND: u8 = 1;
+/// Exit status for bad input or usage (also clap's own usage errors).
+const EXIT_USAGE: u8 = 2;
+/// Exit status for every other failure (storage, internal).
+const EXIT_FAILURE: u8 = 3;
+/// Exit status of `exec` when the command cannot be executed.
+const EXIT_CANNOT_EXECUTE: u8 = 126;
+/// Exit status of `exec` when the command is not found.
+const EXIT_COMMAND_NOT_FOUND: u8 = 127;
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0    success
+  1    not found: no record with that id, or the selector matched nothing
+  2    bad input or usage: invalid record, step or flag, duplicate id, bad version constraint
+  3    any other failure: storage (database) error, internal error
+  exec exits with its command's status (127: command not found, 126: not executable)
+
+Errors are printed as one line on stderr: `inferlink: <message>`.
+Secret values (credential configuration) are never printed unless --show-secrets
+(get) or --reveal (env) is given.";
+
+const EXEC_AFTER_HELP: &str = "\
+The variables are added to the environment inferlink was started with; nothing of
+them is printed. On Unix the command replaces the inferlink process (same process
+id, receives its signals).
+
+Exit status: the command's own (a shell reports 128+N for a command killed by
+signal N); 127 when the command is not found; 126 when it cannot be executed;
+1, 2 or 3 (see `inferlink --help`) when the step cannot be resolved, in which
+case the command is not run.";
+
+/// Register, list and resolve extension records (FuseML's extension registry format).
+#[derive(Debug, Parser)]
+#[command(name = "inferlink", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// The registry database file (SQLite; created, with its directories, if missing)
+    /// [default: <data dir>/inferlink/registry.db, e.g. ~/.local/share/inferlink/registry.db on Linux]
+    #[arg(long, global = true, env = "INFERLINK_STORE", value_name = "PATH")]
+    store: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Register extension records from a YAML or JSON file (several records per file allowed)
+    Register(RegisterArgs),
+    /// Remove a record from the registry
+    Unregister(UnregisterArgs),
+    /// List records (secret values are never shown)
+    List(ListArgs),
+    /// Show one record (secret values hidden unless --show-secrets)
+    Get(GetArgs),
+    /// Resolve a selector to one service, endpoint and credential set
+    Resolve(ResolveArgs),
+    /// Print the environment of a workflow step as KEY=VALUE lines
+    Env(EnvArgs),
+    /// Run a command with the environment of a workflow step added to its own
+    #[command(after_help = EXEC_AFTER_HELP)]
+    Exec(ExecArgs),
+}
+
+/// Arguments of `register`.
+#[derive(Debug, Args)]
+struct RegisterArgs {
+    /// The records to register: a YAML file (one or more `---`-separated documents)
+    /// or a JSON file (an object or an array); `-` reads standard input. At most 64 MiB.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: PathBuf,
+
+    /// Create records that are missing and replace those that exist (idempotent, for
+    /// installers). A credential value of `<hidden>` keeps the stored value.
+    #[arg(long)]
+    upsert: bool,
+}
+
+/// Arguments of `unregister`.
+#[derive(Debug, Args)]
+struct UnregisterArgs {
+    /// The id of the record to remove
+    #[arg(value_name = "ID")]
+    id: String,
+}
+
+/// Arguments of `list`.
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Only records of this product (e.g. mlflow)
+    #[arg(long, value_name = "PRODUCT")]
+    product: Option<String>,
+
+    /// Only records in this zone
+    #[arg(long, value_name = "ZONE")]
+    zone: Option<String>,
+
+    /// Only records with a service of this resource type (e.g. s3)
+    #[arg(long, value_name = "RESOURCE")]
+    resource: Option<String>,
+
+    /// Only records with a service of this category (e.g. model-store)
+    #[arg(long, value_name = "CATEGORY")]
+    category: Option<String>,
+
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ListFormat::Table)]
+    output: ListFormat,
+}
+
+/// Output formats of `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    /// Aligned columns ID, PRODUCT, VERSION, ZONE, SERVICES with a header row
+    Table,
+    /// A JSON array of records (secrets hidden)
+    Json,
+    /// A multi-document YAML stream of records (secrets hidden)
+    Yaml,
+}
+
+/// Arguments of `get`.
+#[derive(Debug, Args)]
+struct GetArgs {
+    /// The id of the record
+    #[arg(value_name = "ID")]
+    id: String,
+
+    /// Output format; the output can be edited and registered again with `register --upsert`
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = RecordFormat::Yaml)]
+    output: RecordFormat,
+
+    /// Print credential values in clear instead of `<hidden>`
+    #[arg(long)]
+    show_secrets: bool,
+}
+
+/// Output formats of `get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RecordFormat {
+    /// YAML
+    Yaml,
+    /// JSON
+    Json,
+}
+
+/// Selector flags of `resolve`: what the consumer needs. Unset flags do not filter.
+#[derive(Debug, Args)]
+struct SelectorArgs {
+    /// A name for the selector, used in messages
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// Only the record with this id
+    #[arg(long, value_name = "ID")]
+    extension_id: Option<String>,
+
+    /// Only the service with this id
+    #[arg(long, value_name = "ID")]
+    service_id: Option<String>,
+
+    /// Only records of this product
+    #[arg(long, value_name = "PRODUCT")]
+    product: Option<String>,
+
+    /// An exact version, or a constraint such as `~1.10`, `>=1.2, <2`, `1.x || 2.x`
+    #[arg(long, value_name = "VERSION")]
+    version: Option<String>,
+
+    /// Only records in this zone (the zone of the record, not of the consumer)
+    #[arg(long, value_name = "ZONE")]
+    zone: Option<String>,
+
+    /// Only services of this category (e.g. model-store)
+    #[arg(long, value_name = "CATEGORY")]
+    service_category: Option<String>,
+
+    /// Only services of this resource type (e.g. s3)
+    #[arg(long, value_name = "RESOURCE")]
+    service_resource: Option<String>,
+}
+
+impl SelectorArgs {
+    fn selector(&self) -> Selector {
+        Selector {
+            name: self.name.clone(),
+            extension_id: self.extension_id.clone(),
+            service_id: self.service_id.clone(),
+            zone: self.zone.clone(),
+            product: self.product.clone(),
+            version: self.version.clone(),
+            service_category: self.service_category.clone(),
+            service_resource: self.service_resource.clone(),
+        }
+    }
+}
+
+/// Consumer flags: who asks and from where.
+#[derive(Debug, Args)]
+struct ConsumerArgs {
+    /// The zone the consumer runs in; internal endpoints are used only within their record's zone
+    #[arg(long, value_name = "ZONE")]
+    consumer_zone: Option<String>,
+
+    /// The project the consumer works in (selects project- and user-scoped credentials)
+    #[arg(long, value_name = "PROJECT")]
+    project: Option<String>,
+
+    /// The user the consumer acts for (selects user-scoped credentials)
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+}
+
+impl ConsumerArgs {
+    fn consumer(&self) -> Consumer {
+        Consumer {
+            zone: self.consumer_zone.clone(),
+            project: self.project.clone(),
+            user: self.user.clone(),
+        }
+    }
+}
+
+/// Arguments of `resolve`.
+#[derive(Debug, Args)]
+struct ResolveArgs {
+    #[command(flatten)]
+    selector: SelectorArgs,
+
+    #[command(flatten)]
+    consumer: ConsumerArgs,
+
+    /// Output format: a summary of the best resolution, or every resolution ranked best first
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ResolveFormat::Text)]
+    output: ResolveFormat,
+
+    /// First print how each filter narrowed the candidates (also when nothing matches)
+    #[arg(long)]
+    explain: bool,
+}
+
+/// Output formats of `resolve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ResolveFormat {
+    /// A short summary of the best resolution, its configuration as KEY=VALUE lines
+    Text,
+    /// Every resolution as a JSON array, best first (secrets hidden)
+    Json,
+    /// Every resolution as a YAML list, best first (secrets hidden)
+    Yaml,
+}
+
+/// Arguments of `env`.
+#[derive(Debug, Args)]
+struct EnvArgs {
+    /// The workflow step (YAML or JSON with `extensions:` selectors and `env:` entries); `-` reads standard input
+    #[arg(long, value_name = "FILE")]
+    step: PathBuf,
+
+    #[command(flatten)]
+    consumer: ConsumerArgs,
+
+    /// Print secret values (from credentials) in clear instead of `<hidden>`
+    #[arg(long)]
+    reveal: bool,
+}
+
+/// Arguments of `exec`.
+#[derive(Debug, Args)]
+struct ExecArgs {
+    /// The workflow step (YAML or JSON with `extensions:` selectors and `env:` entries); `-` reads standard input
+    #[arg(long, value_name = "FILE")]
+    step: PathBuf,
+
+    #[command(flatten)]
+    consumer: ConsumerArgs,
+
+    /// The command to run and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+/// The exit status for an error of this kind.
+fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::NotFound | ErrorKind::NoMatch => EXIT_NOT_FOUND,
+        ErrorKind::InvalidInput
+        | ErrorKind::AlreadyExists
+        | ErrorKind::Conflict
+        | ErrorKind::Config => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    }
+}
+
+/// Prints `inferlink: <message>` on stderr as exactly one line.
+fn report(message: &str) {
+    let mut line = String::with_capacity(message.len());
+    for (i, part) in message.trim_end().lines().enumerate() {
+        if i > 0 {
+            line.push_str("; ");
+        }
+        line.push_str(part.trim_end_matches('\r'));
+    }
+    let _ = writeln!(std::io::stderr().lock(), "inferlink: {line}");
+}
+
+/// Writes the buffered standard output; a closed pipe (`inferlink list | head`) is not an error.
+fn flush_stdout(text: &str) -> Result<(), u8> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => {
+            report(&format!("cannot write to standard output: {e}"));
+            Err(EXIT_FAILURE)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with status 2 (0 for --help and --version).
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let mut out = String::new();
+    let result = runtime.block_on(commands::run(cli, &mut out));
+    // Closes the store and stops the registry's follower before anything else happens.
+    drop(runtime);
+    if let Err(code) = flush_stdout(&out) {
+        return ExitCode::from(code);
+    }
+    match result {
+        Ok(commands::Action::Done) => ExitCode::from(EXIT_OK),
+        Ok(commands::Action::Exec(plan)) => ExitCode::from(commands::exec(plan)),
+        Err(e) => {
+            report(&e.to_string());
+            ExitCode::from(exit_code(e.kind()))
+        }
+    }
+}
+
+/// Builds the error for a store path that cannot be determined.
+fn no_data_dir() -> Error {
+    Error::new(
+        ErrorKind::Config,
+        "cannot find the platform data directory for the default store; pass --store PATH or set INFERLINK_STORE",
+    )
+}

@@ -1,0 +1,317 @@
+//! The commands: each reads its arguments, works on the registry and writes
+//! its standard output into a buffer that `main` prints.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use inferlink::format::{self, Secrets};
+use inferlink::{
+    Error, ErrorKind, ExtensionRecord, ListFilter, PutMode, Registry, Result, SqliteStore,
+    StepEnvironment, WorkflowStep,
+};
+
+use crate::input;
+use crate::output;
+use crate::{
+    Cli, Command, EnvArgs, ExecArgs, GetArgs, ListArgs, ListFormat, RecordFormat, RegisterArgs,
+    ResolveArgs, ResolveFormat, UnregisterArgs,
+};
+
+/// What `main` does once the command has run and the registry is closed.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Nothing more: exit 0.
+    Done,
+    /// Replace (or run) a command with the resolved environment.
+    Exec(ExecPlan),
+}
+
+/// A command to run with a workflow step's environment.
+#[derive(Debug)]
+pub(crate) struct ExecPlan {
+    command: Vec<OsString>,
+    env: StepEnvironment,
+}
+
+/// The store file: `--store` / `INFERLINK_STORE`, or `<data dir>/inferlink/registry.db`.
+pub(crate) fn store_path(store: Option<PathBuf>) -> Result<PathBuf> {
+    match store {
+        Some(path) if path.as_os_str().is_empty() => Err(Error::new(
+            ErrorKind::Config,
+            "the store path (--store or INFERLINK_STORE) is empty",
+        )),
+        Some(path) => Ok(path),
+        None => dirs::data_dir()
+            .map(|dir| dir.join("inferlink").join("registry.db"))
+            .ok_or_else(crate::no_data_dir),
+    }
+}
+
+/// Opens the registry over the SQLite store at `path`.
+async fn open(path: PathBuf) -> Result<Registry> {
+    let store = SqliteStore::open(&path)?;
+    Registry::open(store)
+        .await
+        .map_err(|e| e.with_context("store", path.display().to_string()))
+}
+
+/// Runs the command of `cli`, writing its standard output to `out`.
+pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
+    let path = store_path(cli.store)?;
+    let registry = open(path).await?;
+    match cli.command {
+        Command::Register(args) => register(&registry, args, out).await?,
+        Command::Unregister(args) => unregister(&registry, args, out).await?,
+        Command::List(args) => list(&registry, args, out)?,
+        Command::Get(args) => get(&registry, args, out)?,
+        Command::Resolve(args) => resolve(&registry, args, out)?,
+        Command::Env(args) => env(&registry, args, out)?,
+        Command::Exec(args) => return exec_plan(&registry, args),
+    }
+    Ok(Action::Done)
+}
+
+/// `register`: parse and validate every record, check them all against the
+/// registry, then write them in one transaction (all or none).
+async fn register(registry: &Registry, args: RegisterArgs, out: &mut String) -> Result<()> {
+    let input = input::read(&args.file)?;
+    let file = input.label;
+    let in_file = |e: Error| e.with_context("file", file.clone());
+    let records = format::parse_records(&input.text).map_err(in_file)?;
+    if records.is_empty() {
+        return Err(in_file(Error::invalid("the input holds no records")));
+    }
+    preflight(registry, &records, args.upsert).map_err(in_file)?;
+    let existed: Vec<(String, bool)> = records
+        .iter()
+        .map(|r| (r.id.clone(), registry.get(&r.id).is_some()))
+        .collect();
+    let mode = if args.upsert {
+        PutMode::Overwrite
+    } else {
+        PutMode::Create
+    };
+    let revisions = registry
+        .put_all(records, mode)
+        .await
+        .map_err(|e| in_file(suggest_upsert(e)))?;
+    for ((id, existed), revision) in existed.iter().zip(revisions) {
+        let verb = if *existed { "updated" } else { "registered" };
+        let _ = writeln!(out, "{verb} {id} (revision {revision})");
+    }
+    Ok(())
+}
+
+/// Checks the whole input against the registry before the first write:
+/// no id twice, no existing id without `--upsert`, `<hidden>` only where a
+/// stored value exists to keep.
+fn preflight(registry: &Registry, records: &[ExtensionRecord], upsert: bool) -> Result<()> {
+    let mut seen = HashMap::new();
+    for (i, record) in records.iter().enumerate() {
+        if let Some(first) = seen.insert(record.id.as_str(), i) {
+            return Err(Error::invalid(format!(
+                "record id \"{}\" appears twice in the input (records {} and {})",
+                record.id,
+                first + 1,
+                i + 1
+            )));
+        }
+        let stored = registry.get(&record.id);
+        if !upsert && stored.is_some() {
+            return Err(already_exists(&record.id));
+        }
+        if record.has_hidden_placeholders() {
+            let previous = stored.as_ref().map(|s| &s.record).filter(|_| upsert);
+            record
+                .clone()
+                .restore_hidden_secrets(previous)
+                .map_err(|e| e.with_context("record", &record.id))?;
+        }
+    }
+    Ok(())
+}
+
+fn already_exists(id: &str) -> Error {
+    Error::new(
+        ErrorKind::AlreadyExists,
+        format!("a record with id \"{id}\" already exists; use --upsert to replace it"),
+    )
+}
+
+/// Adds the `--upsert` hint to a store's "already exists" error (a concurrent create).
+fn suggest_upsert(e: Error) -> Error {
+    if e.kind() != ErrorKind::AlreadyExists || e.message().contains("--upsert") {
+        return e;
+    }
+    let hinted = Error::new(
+        ErrorKind::AlreadyExists,
+        format!("{}; use --upsert to replace it", e.message()),
+    );
+    match e.context("record") {
+        Some(id) => hinted.with_context("record", id),
+        None => hinted,
+    }
+}
+
+/// `unregister`.
+async fn unregister(registry: &Registry, args: UnregisterArgs, out: &mut String) -> Result<()> {
+    registry.unregister(&args.id).await?;
+    let _ = writeln!(out, "unregistered {}", args.id);
+    Ok(())
+}
+
+/// `list`: never shows secret values.
+fn list(registry: &Registry, args: ListArgs, out: &mut String) -> Result<()> {
+    let filter = ListFilter {
+        product: args.product,
+        zone: args.zone,
+        service_resource: args.resource,
+        service_category: args.category,
+    };
+    let records: Vec<ExtensionRecord> = registry
+        .list(&filter)
+        .into_iter()
+        .map(|stored| stored.record.clone())
+        .collect();
+    out.push_str(&match args.output {
+        ListFormat::Table => output::records_table(&records),
+        ListFormat::Json => output::records_json(&records, Secrets::Hide)?,
+        ListFormat::Yaml => output::records_yaml(&records, Secrets::Hide)?,
+    });
+    Ok(())
+}
+
+/// `get`: secrets hidden unless `--show-secrets`.
+fn get(registry: &Registry, args: GetArgs, out: &mut String) -> Result<()> {
+    let stored = registry
+        .get(&args.id)
+        .ok_or_else(|| Error::not_found(format!("no record with id \"{}\"", args.id)))?;
+    let secrets = if args.show_secrets {
+        Secrets::Reveal
+    } else {
+        Secrets::Hide
+    };
+    let json = args.output == RecordFormat::Json;
+    out.push_str(&output::record(&stored.record, json, secrets)?);
+    Ok(())
+}
+
+/// `resolve`: the best resolution as a summary, or the ranked list; `--explain` first.
+fn resolve(registry: &Registry, args: ResolveArgs, out: &mut String) -> Result<()> {
+    let selector = args.selector.selector();
+    let consumer = args.consumer.consumer();
+    let explanation = if args.explain {
+        Some(registry.explain(&selector, &consumer)?)
+    } else {
+        None
+    };
+    let result = match args.output {
+        ResolveFormat::Text => registry
+            .resolve(&selector, &consumer)
+            .map(|found| output::resolution_summary(&found)),
+        ResolveFormat::Json => registry
+            .resolve_all(&selector, &consumer)
+            .and_then(|all| output::resolutions_json(&all)),
+        ResolveFormat::Yaml => registry
+            .resolve_all(&selector, &consumer)
+            .and_then(|all| output::resolutions_yaml(&all)),
+    };
+    // The explanation is printed also when nothing matches (then the error follows on stderr).
+    if let Some(explanation) = explanation {
+        let _ = writeln!(out, "{explanation}");
+        if result.is_ok() && args.output == ResolveFormat::Text {
+            out.push('\n');
+        }
+    }
+    out.push_str(&result?);
+    Ok(())
+}
+
+/// Reads, parses and resolves a workflow step file.
+fn step_environment(
+    registry: &Registry,
+    step: &std::path::Path,
+    consumer: &crate::ConsumerArgs,
+) -> Result<StepEnvironment> {
+    let input = input::read(step)?;
+    let file = input.label;
+    let step = WorkflowStep::parse(&input.text).map_err(|e| e.with_context("file", &file))?;
+    registry
+        .step_environment(&step, &consumer.consumer())
+        .map_err(|e| e.with_context("file", file))
+}
+
+/// `env`: `KEY=VALUE` lines, secret values hidden unless `--reveal`.
+fn env(registry: &Registry, args: EnvArgs, out: &mut String) -> Result<()> {
+    let env = step_environment(registry, &args.step, &args.consumer)?;
+    let secrets = if args.reveal {
+        Secrets::Reveal
+    } else {
+        Secrets::Hide
+    };
+    out.push_str(&env.to_lines(secrets));
+    Ok(())
+}
+
+/// `exec`: resolves the step; the command runs after the registry is closed.
+fn exec_plan(registry: &Registry, args: ExecArgs) -> Result<Action> {
+    let env = step_environment(registry, &args.step, &args.consumer)?;
+    Ok(Action::Exec(ExecPlan {
+        command: args.command,
+        env,
+    }))
+}
+
+/// Runs the planned command with the step's variables added to the inherited
+/// environment, and returns the exit status for `inferlink`.
+///
+/// On Unix the command replaces the `inferlink` process (`execvp`), so it
+/// keeps the process id, receives signals sent to it directly (Ctrl-C,
+/// `SIGTERM` from a supervisor) and its exit status (or the signal that ended
+/// it) is what the caller sees. Elsewhere it runs as a child and its exit
+/// code is passed on. Only when the command cannot be started does this
+/// return: 127 when it is not found, 126 when it cannot be executed.
+pub(crate) fn exec(plan: ExecPlan) -> u8 {
+    let Some((program, args)) = plan.command.split_first() else {
+        crate::report("exec: no command given (put it after `--`)");
+        return crate::EXIT_USAGE;
+    };
+    let mut command = std::process::Command::new(program);
+    command.args(args).envs(plan.env.exposed());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let error = command.exec();
+        cannot_run(program, &error)
+    }
+    #[cfg(not(unix))]
+    {
+        match command.status() {
+            Ok(status) => std::process::exit(status.code().unwrap_or(crate::EXIT_FAILURE.into())),
+            Err(error) => cannot_run(program, &error),
+        }
+    }
+}
+
+/// Reports a command that could not be started; returns 127 (not found) or 126.
+fn cannot_run(program: &std::ffi::OsStr, error: &std::io::Error) -> u8 {
+    let name = program.to_string_lossy();
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            crate::report(&format!("cannot run \"{name}\": command not found"));
+            crate::EXIT_COMMAND_NOT_FOUND
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            crate::report(&format!(
+                "cannot run \"{name}\": permission denied (not an executable file)"
+            ));
+            crate::EXIT_CANNOT_EXECUTE
+        }
+        _ => {
+            crate::report(&format!("cannot run \"{name}\": {error}"));
+            crate::EXIT_CANNOT_EXECUTE
+        }
+    }
+}
