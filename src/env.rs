@@ -264,7 +264,7 @@ impl WorkflowStep {
         }
         let explicit: Vec<&str> = self.env.iter().map(|e| e.name.as_str()).collect();
         let mut vars: BTreeMap<String, EnvVar> = BTreeMap::new();
-        for (name, found) in &resolutions {
+        for (index, (name, found)) in resolutions.iter().enumerate() {
             let source = describe(name, found);
             for (key, value) in found.configuration() {
                 match vars.get(&key) {
@@ -272,10 +272,13 @@ impl WorkflowStep {
                         if explicit.contains(&key.as_str()) {
                             continue;
                         }
-                        return Err(Error::invalid(format!(
-                            "variable {key} is set to different values by {} and by {source}; rename one with an explicit env: entry (e.g. value: '{{{{ extension.{name}.cfg.{key} }}}}')",
-                            prev.source
-                        )));
+                        return Err(Error::invalid_at(
+                            format!("extensions[{index}]"),
+                            format!(
+                                "variable {key} is set to different values by {} and by {source}; rename one with an explicit env: entry (e.g. value: '{{{{ extension.{name}.cfg.{key} }}}}')",
+                                prev.source
+                            ),
+                        ));
                     }
                     Some(_) => {}
                     None => {

@@ -87,6 +87,35 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// Longest message kept in an error, in bytes.
+const MAX_MESSAGE_LEN: usize = 2048;
+/// Longest path kept in an error, in bytes.
+const MAX_PATH_LEN: usize = 512;
+/// Longest context value kept in an error, in bytes.
+const MAX_CONTEXT_LEN: usize = 256;
+
+/// Makes text safe to show: control characters become `\u{..}` escapes, and
+/// text longer than `max` bytes is cut on a character boundary with a note of
+/// its full length.
+pub(crate) fn printable(text: String, max: usize) -> String {
+    if text.len() <= max && !text.chars().any(char::is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len().min(max) + 32);
+    for c in text.chars() {
+        if out.len() >= max {
+            out.push_str(&format!("… ({} bytes in all)", text.len()));
+            break;
+        }
+        if c.is_control() {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The error type of every inferlink operation.
 pub struct Error {
     kind: ErrorKind,
@@ -102,10 +131,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A new error of `kind` with a message.
+    ///
+    /// Control characters are escaped and very long messages shortened, so an
+    /// error quoting hostile input stays one readable, bounded line.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
-            message: message.into(),
+            message: printable(message.into(), MAX_MESSAGE_LEN),
             path: None,
             context: Vec::new(),
             retryable: None,
@@ -141,7 +173,7 @@ impl Error {
     /// Calling it again nests: `with_path("services[0]")` on an error at
     /// `url` gives `services[0].url`.
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
-        let outer = path.into();
+        let outer = printable(path.into(), MAX_PATH_LEN);
         self.path = Some(match self.path.take() {
             None => outer,
             Some(inner) if inner.starts_with('[') => format!("{outer}{inner}"),
@@ -154,7 +186,8 @@ impl Error {
     ///
     /// Never pass a secret value here.
     pub fn with_context(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.context.push((key, value.into()));
+        self.context
+            .push((key, printable(value.into(), MAX_CONTEXT_LEN)));
         self
     }
 
@@ -275,6 +308,16 @@ mod tests {
                 .with_retryable(true)
                 .is_retryable()
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_long_text_cut() {
+        let e = Error::invalid_at("key\u{1b}[2J", "bad \u{7}value\nhere");
+        assert_eq!(e.path(), Some("key\\u{1b}[2J"));
+        assert_eq!(e.message(), "bad \\u{7}value\\u{a}here");
+        let long = Error::invalid("x".repeat(10_000_000));
+        assert!(long.message().len() < MAX_MESSAGE_LEN + 64);
+        assert!(long.message().ends_with("(10000000 bytes in all)"));
     }
 
     #[test]

@@ -135,12 +135,27 @@ pub fn parse_records_as(
     limits: &ParseLimits,
 ) -> Result<Vec<ExtensionRecord>> {
     let docs = parse_documents_as::<ExtensionRecord>(text, format, limits)?;
+    if docs.is_empty() {
+        return Err(Error::invalid("the input holds no records"));
+    }
     let many = docs.len() > 1 || format == Format::Json && is_json_array(text);
     let mut records = Vec::with_capacity(docs.len());
+    let mut seen = std::collections::HashMap::new();
     for (index, record) in docs.into_iter().enumerate() {
         record
             .validate()
             .map_err(|e| locate_document(e, format, index, many))?;
+        if let Some(first) = seen.insert(record.id.clone(), index) {
+            let first = match format {
+                Format::Yaml => format!("document {}", first + 1),
+                Format::Json => format!("[{first}]"),
+            };
+            let e = Error::invalid_at(
+                "id",
+                format!("duplicate record id \"{}\": {first} has it too", record.id),
+            );
+            return Err(locate_document(e, format, index, many));
+        }
         records.push(record);
     }
     Ok(records)
@@ -264,19 +279,73 @@ fn check_json_depth(text: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// The field path of a deserialization error, e.g. `services[1].endpoints[0].url`.
+///
+/// Segments serde could not name (a key that failed to parse, a duplicate)
+/// end the path; very long keys are shortened.
+fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&shorten_token(key));
+            }
+            Segment::Unknown => break,
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Shortens one piece of quoted input to at most 48 bytes plus its length.
+fn shorten_token(token: &str) -> String {
+    const KEEP: usize = 40;
+    if token.len() <= 48 {
+        return token.to_owned();
+    }
+    let mut end = KEEP;
+    while !token.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…({} bytes)", &token[..end], token.len())
+}
+
+/// Shortens every long `quoted` or "quoted" piece of a parser message, so an
+/// error about a 10 MB value does not repeat it, while the rest of the message
+/// (what was expected) survives.
+fn shorten_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut rest = message;
+    while let Some(start) = rest.find(['`', '"']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        let body_start = start + quote.len_utf8();
+        let Some(len) = rest[body_start..].find(quote) else {
+            break;
+        };
+        out.push_str(&rest[..body_start]);
+        out.push_str(&shorten_token(&rest[body_start..body_start + len]));
+        out.push(quote);
+        rest = &rest[body_start + len + quote.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
-    let path = e.path().to_string();
-    let inner = e.into_inner();
-    let err = json_error_plain(&inner);
-    if path.is_empty() || path == "." {
-        err
-    } else {
-        err.with_path(path)
+    let path = field_path(e.path());
+    let err = json_error_plain(e.inner());
+    match path {
+        Some(p) => err.with_path(p),
+        None => err,
     }
 }
 
 fn json_error_plain(e: &serde_json::Error) -> Error {
-    let msg = e.to_string();
+    let msg = shorten_quoted(&e.to_string());
     // serde_json appends " at line L column C"; move the position to the front.
     let (text, position) = match msg.rfind(" at line ") {
         Some(i) => (&msg[..i], Some(&msg[i + 4..])),
@@ -359,7 +428,7 @@ fn parse_yaml<T: DeserializeOwned>(text: &str, limits: &ParseLimits) -> Result<V
             yaml_options(limits),
             |de| {
                 serde_path_to_error::deserialize(de).map_err(|e| {
-                    path = Some(e.path().to_string());
+                    path = field_path(e.path());
                     e.into_inner()
                 })
             },
@@ -388,6 +457,21 @@ fn yaml_error(
     {
         text = &text[i + 2..];
     }
+    // Drop hints about the parser's own options, which users cannot act on.
+    if let Some(i) = text.find(", set DuplicateKeyPolicy") {
+        text = &text[..i];
+    }
+    // And a trailing document-relative position ("… at line 3, column 13").
+    if let Some(i) = text.rfind(" at line ")
+        && text[i + 9..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == ' ' || c.is_ascii_alphabetic())
+        && text[i..].contains("column")
+    {
+        text = &text[..i];
+    }
+    let text = shorten_quoted(text);
+    let text = text.as_str();
     let mut message = String::new();
     if many {
         message.push_str(&format!("document {}, ", index + 1));
@@ -406,8 +490,8 @@ fn yaml_error(
     }
     let err = Error::new(ErrorKind::InvalidInput, message);
     match path {
-        Some(p) if !p.is_empty() && p != "." => err.with_path(p),
-        _ => err,
+        Some(p) => err.with_path(p),
+        None => err,
     }
 }
 
@@ -506,6 +590,41 @@ mod tests {
     fn validation_errors_in_json_arrays_are_indexed() {
         let e = parse_records(r#"[{"id":"ok"},{"id":"bad id"}]"#).unwrap_err();
         assert_eq!(e.path(), Some("[1].id"), "{e}");
+    }
+
+    #[test]
+    fn unknown_path_segments_and_parser_hints_are_dropped() {
+        let e = parse_records("id: a\nconfiguration:\n  T: 1\n  O: 2\n  T: 3\n").unwrap_err();
+        assert_eq!(e.path(), Some("configuration"), "{e}");
+        assert!(!e.to_string().contains("DuplicateKeyPolicy"), "{e}");
+        let e = parse_records("id: a\n---\nid: b\n---\nid: c\nservices: [{id: s\n").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("document 3, line 6"), "{text}");
+        assert!(!text.contains("at line 3"), "{text}");
+    }
+
+    #[test]
+    fn huge_values_are_not_repeated_in_errors() {
+        let big = "a".repeat(1_000_000);
+        let text = format!(
+            "id: x\nservices:\n  - id: s\n    endpoints:\n      - url: http://h\n        type: {big}\n"
+        );
+        let e = parse_records(&text).unwrap_err();
+        assert!(e.to_string().len() < 600, "{}", e.to_string().len());
+        assert!(e.to_string().contains("expected"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids_and_empty_inputs_are_rejected() {
+        let e = parse_records("id: twin\n---\nid: twin\n").unwrap_err();
+        assert_eq!(e.path(), Some("id"));
+        assert!(
+            e.to_string().contains("document 1 has it too (document 2)"),
+            "{e}"
+        );
+        let e = parse_records(r#"[{"id":"a"},{"id":"a"}]"#).unwrap_err();
+        assert_eq!(e.path(), Some("[1].id"));
+        assert!(parse_records("# nothing\n").is_err());
     }
 
     #[test]

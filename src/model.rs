@@ -574,6 +574,19 @@ fn check_url(value: &str) -> Result<()> {
             limits::MAX_URL_LEN
         )));
     }
+    // A user name or password in the URL is a credential in a non-secret field.
+    // Checked on the raw text first, so no later message can echo it.
+    let authority = value
+        .split_once("://")
+        .map_or(value, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(Error::invalid(
+            "contains a user name or password; put credentials under the service's credentials, not in the URL",
+        ));
+    }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::invalid(format!(
             "{} contains whitespace or control characters",
@@ -780,6 +793,17 @@ mod tests {
         let e = r.validate().unwrap_err();
         assert_eq!(e.path(), Some("services[0].endpoints[1].url"));
         assert!(e.message().contains("absolute URL"), "{e}");
+    }
+
+    #[test]
+    fn urls_with_credentials_are_refused_without_echoing_them() {
+        for url in ["http://user:pw-secret@host:1", "http://pw-secret@ host"] {
+            let mut r = record();
+            r.services[0].endpoints[0].url = url.into();
+            let e = r.validate().unwrap_err();
+            assert!(e.message().contains("user name or password"), "{e}");
+            assert!(!e.to_string().contains("pw-secret"), "{e}");
+        }
     }
 
     #[test]

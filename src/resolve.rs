@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, printable};
 use crate::model::{Credentials, Endpoint, EndpointType, ExtensionRecord, Service};
 use crate::secret::Secret;
 use crate::store::{Revision, StoredRecord};
@@ -568,7 +568,10 @@ impl fmt::Display for Explanation {
             write!(
                 f,
                 "{}: {} of {} {} pass",
-                step.filter, step.after, step.before, step.unit
+                printable(step.filter.clone(), 300),
+                step.after,
+                step.before,
+                step.unit
             )?;
             if !step.dropped.is_empty() {
                 write!(f, " (dropped: {})", step.dropped.join(", "))?;
@@ -585,11 +588,12 @@ fn shown<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut extra = 0;
     for item in items {
-        if out.iter().any(|x| x == item) {
+        let item = printable(item.to_owned(), 200);
+        if out.contains(&item) {
             continue;
         }
         if out.len() < MAX_DROPPED_SHOWN {
-            out.push(item.to_owned());
+            out.push(item);
         } else {
             extra += 1;
         }
