@@ -162,7 +162,7 @@ pub fn parse_records_as(
 }
 
 /// Parses one YAML or JSON document of any typed shape (selectors, workflow steps).
-pub fn parse_document<T: DeserializeOwned>(text: &str) -> Result<T> {
+pub fn parse_document<T: DeserializeOwned + Send>(text: &str) -> Result<T> {
     let format = Format::detect(text);
     let limits = ParseLimits::default();
     let mut docs = parse_documents_as::<T>(text, format, &limits)?;
@@ -177,7 +177,7 @@ pub fn parse_document<T: DeserializeOwned>(text: &str) -> Result<T> {
 }
 
 /// Parses every document of `text` into `T` (YAML documents or the items of a JSON array).
-pub fn parse_documents_as<T: DeserializeOwned>(
+pub fn parse_documents_as<T: DeserializeOwned + Send>(
     text: &str,
     format: Format,
     limits: &ParseLimits,
@@ -410,7 +410,7 @@ fn split_yaml_documents(text: &str) -> Vec<(usize, &str)> {
     docs
 }
 
-fn parse_yaml<T: DeserializeOwned>(text: &str, limits: &ParseLimits) -> Result<Vec<T>> {
+fn parse_yaml<T: DeserializeOwned + Send>(text: &str, limits: &ParseLimits) -> Result<Vec<T>> {
     let docs = split_yaml_documents(text);
     if docs.len() > limits.max_documents {
         return Err(Error::invalid(format!(
@@ -420,8 +420,59 @@ fn parse_yaml<T: DeserializeOwned>(text: &str, limits: &ParseLimits) -> Result<V
         )));
     }
     let many = docs.len() > 1;
+    // Documents are independent once split: parse large streams on every core.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(docs.len() / PARALLEL_MIN_DOCS)
+        .max(1);
+    if workers == 1 {
+        return parse_yaml_range(&docs, 0, limits, many);
+    }
+    let chunk = docs.len().div_ceil(workers);
+    let results: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = docs
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, part)| {
+                scope.spawn(move || {
+                    with_scalar_mode(ScalarMode::Text, || {
+                        parse_yaml_range(part, i * chunk, limits, many)
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::new(
+                        ErrorKind::Internal,
+                        "a YAML parsing thread panicked",
+                    ))
+                })
+            })
+            .collect()
+    });
+    // Chunks are in document order, so the first error is the earliest document's.
     let mut out = Vec::with_capacity(docs.len());
-    for (index, (first_line, doc)) in docs.into_iter().enumerate() {
+    for part in results {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// Streams with fewer documents per core than this are parsed on one thread.
+const PARALLEL_MIN_DOCS: usize = 256;
+
+/// Parses `docs`, the documents numbered from `first` (0-based) of a stream.
+fn parse_yaml_range<T: DeserializeOwned>(
+    docs: &[(usize, &str)],
+    first: usize,
+    limits: &ParseLimits,
+    many: bool,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(docs.len());
+    for (offset, (first_line, doc)) in docs.iter().enumerate() {
         let mut path = None;
         let parsed = serde_saphyr::with_deserializer_from_str_with_options(
             doc,
@@ -435,7 +486,7 @@ fn parse_yaml<T: DeserializeOwned>(text: &str, limits: &ParseLimits) -> Result<V
         );
         match parsed {
             Ok(value) => out.push(value),
-            Err(e) => return Err(yaml_error(&e, path, first_line, index, many)),
+            Err(e) => return Err(yaml_error(&e, path, *first_line, first + offset, many)),
         }
     }
     Ok(out)
@@ -625,6 +676,31 @@ mod tests {
         let e = parse_records(r#"[{"id":"a"},{"id":"a"}]"#).unwrap_err();
         assert_eq!(e.path(), Some("[1].id"));
         assert!(parse_records("# nothing\n").is_err());
+    }
+
+    #[test]
+    fn large_streams_parse_in_parallel_in_order_with_the_first_error() {
+        let mut text = String::new();
+        for i in 0..2000 {
+            text.push_str(&format!("---\nid: r{i}\nversion: 1.{i}0\n"));
+        }
+        let records = parse_records(&text).unwrap();
+        assert_eq!(records.len(), 2000);
+        assert!(
+            records
+                .iter()
+                .enumerate()
+                .all(|(i, r)| r.id == format!("r{i}"))
+        );
+        assert_eq!(
+            records[7].version, "1.70",
+            "scalar text kept on worker threads"
+        );
+        let broken = text
+            .replace("id: r1500\n", "id: r1500\nbogus: 1\n")
+            .replace("id: r1900\n", "id: [\n");
+        let e = parse_records(&broken).unwrap_err();
+        assert!(e.to_string().contains("document 1501"), "{e}");
     }
 
     #[test]

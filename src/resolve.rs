@@ -584,27 +584,53 @@ impl fmt::Display for Explanation {
 
 const MAX_DROPPED_SHOWN: usize = 8;
 
-fn shown<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut extra = 0;
-    for item in items {
-        let item = printable(item.to_owned(), 200);
-        if out.contains(&item) {
-            continue;
-        }
-        if out.len() < MAX_DROPPED_SHOWN {
-            out.push(item);
-        } else {
-            extra += 1;
+/// The few examples of what a filter dropped that an explanation shows: the
+/// distinct labels of the dropped items with the smallest sort keys, so the
+/// output is deterministic without sorting everything.
+struct Examples<K> {
+    /// (sort key, label), sorted by key, at most [`MAX_DROPPED_SHOWN`].
+    kept: Vec<(K, String)>,
+    others: usize,
+}
+
+impl<K: Ord> Examples<K> {
+    fn new() -> Self {
+        Examples {
+            kept: Vec::new(),
+            others: 0,
         }
     }
-    if extra > 0 {
-        out.push(format!("and {extra} more"));
+
+    fn offer(&mut self, key: K, label: impl FnOnce() -> String) {
+        let full = self.kept.len() >= MAX_DROPPED_SHOWN;
+        if full && self.kept.last().is_some_and(|(last, _)| key >= *last) {
+            self.others += 1;
+            return;
+        }
+        let label = printable(label(), 200);
+        if self.kept.iter().any(|(_, l)| *l == label) {
+            return;
+        }
+        let at = self.kept.partition_point(|(k, _)| *k <= key);
+        self.kept.insert(at, (key, label));
+        if self.kept.len() > MAX_DROPPED_SHOWN {
+            self.kept.pop();
+            self.others += 1;
+        }
     }
-    out
+
+    fn into_list(self) -> Vec<String> {
+        let mut out: Vec<String> = self.kept.into_iter().map(|(_, l)| l).collect();
+        if self.others > 0 {
+            out.push(format!("and {} more", self.others));
+        }
+        out
+    }
 }
 
 /// Explains how `selector` fares for `consumer` among `records`.
+///
+/// Linear in the number of records; only the examples shown are formatted.
 pub fn explain_in<'r>(
     records: impl IntoIterator<Item = &'r Arc<StoredRecord>>,
     selector: &Selector,
@@ -612,24 +638,27 @@ pub fn explain_in<'r>(
 ) -> Explanation {
     let mut steps = Vec::new();
     let mut recs: Vec<&ExtensionRecord> = records.into_iter().map(|r| &r.record).collect();
-    recs.sort_by(|a, b| a.id.cmp(&b.id));
 
     let mut record_step = |recs: &mut Vec<&ExtensionRecord>,
                            filter: String,
                            keep: &dyn Fn(&ExtensionRecord) -> bool,
                            label: &dyn Fn(&ExtensionRecord) -> String| {
         let before = recs.len();
-        let (kept, dropped): (Vec<_>, Vec<_>) =
-            std::mem::take(recs).into_iter().partition(|r| keep(r));
-        let labels: Vec<String> = dropped.iter().map(|r| label(r)).collect();
+        let mut examples = Examples::new();
+        recs.retain(|r| {
+            let kept = keep(r);
+            if !kept {
+                examples.offer(&r.id, || label(r));
+            }
+            kept
+        });
         steps.push(ExplainStep {
             filter,
             unit: "records",
             before,
-            after: kept.len(),
-            dropped: shown(labels.iter().map(String::as_str)),
+            after: recs.len(),
+            dropped: examples.into_list(),
         });
-        *recs = kept;
     };
 
     let s = selector;
@@ -678,17 +707,21 @@ pub fn explain_in<'r>(
                             keep: &dyn Fn(&Service) -> bool,
                             label: &dyn Fn(&Service) -> &str| {
         let before = services.len();
-        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(services)
-            .into_iter()
-            .partition(|(_, svc)| keep(svc));
+        let mut examples = Examples::new();
+        services.retain(|(r, svc)| {
+            let kept = keep(svc);
+            if !kept {
+                examples.offer((r.id.as_str(), svc.id.as_str()), || label(svc).to_owned());
+            }
+            kept
+        });
         steps.push(ExplainStep {
             filter,
             unit: "services",
             before,
-            after: kept.len(),
-            dropped: shown(dropped.iter().map(|(_, svc)| label(svc))),
+            after: services.len(),
+            dropped: examples.into_list(),
         });
-        *services = kept;
     };
     if let Some(v) = set(&s.service_id) {
         service_step(
@@ -719,56 +752,58 @@ pub fn explain_in<'r>(
     let project = set(&consumer.project);
     let user = set(&consumer.user);
     let before = services.len();
-    let (kept, dropped): (Vec<_>, Vec<_>) = services.into_iter().partition(|(_, svc)| {
-        !svc.authrequired
+    let mut examples = Examples::new();
+    services.retain(|(r, svc)| {
+        let kept = !svc.authrequired
             || svc
                 .credentials
                 .iter()
-                .any(|c| c.eligible_for(project, user))
+                .any(|c| c.eligible_for(project, user));
+        if !kept {
+            examples.offer((r.id.as_str(), svc.id.as_str()), || {
+                format!("{}/{}", r.id, svc.id)
+            });
+        }
+        kept
     });
-    let who = format!(
-        "project {}, user {}",
-        project.unwrap_or("(none)"),
-        user.unwrap_or("(none)")
-    );
-    let labels: Vec<String> = dropped
-        .iter()
-        .map(|(r, svc)| format!("{}/{}", r.id, svc.id))
-        .collect();
     steps.push(ExplainStep {
-        filter: format!("credentials eligible for {who} (services with authrequired)"),
+        filter: format!(
+            "credentials eligible for project {}, user {} (services with authrequired)",
+            project.unwrap_or("(none)"),
+            user.unwrap_or("(none)")
+        ),
         unit: "services",
         before,
-        after: kept.len(),
-        dropped: shown(labels.iter().map(String::as_str)),
+        after: services.len(),
+        dropped: examples.into_list(),
     });
-    services = kept;
 
     // Endpoints.
     let czone = consumer.zone();
-    let endpoints: Vec<(&ExtensionRecord, &Endpoint)> = services
-        .iter()
-        .flat_map(|(r, svc)| svc.endpoints.iter().map(move |e| (*r, e)))
-        .collect();
-    let reachable = |r: &ExtensionRecord, e: &Endpoint| {
-        e.endpoint_type == EndpointType::External
-            || (!r.zone.is_empty() && czone == Some(r.zone.as_str()))
-    };
-    let kept = endpoints.iter().filter(|(r, e)| reachable(r, e)).count();
-    let labels: Vec<String> = endpoints
-        .iter()
-        .filter(|(r, e)| !reachable(r, e))
-        .map(|(r, e)| format!("{} (internal to zone {})", e.url, or_none(&r.zone)))
-        .collect();
+    let (mut total, mut kept) = (0, 0);
+    let mut examples = Examples::new();
+    for (r, svc) in &services {
+        let same_zone = !r.zone.is_empty() && czone == Some(r.zone.as_str());
+        for (i, e) in svc.endpoints.iter().enumerate() {
+            total += 1;
+            if e.endpoint_type == EndpointType::External || same_zone {
+                kept += 1;
+            } else {
+                examples.offer((r.id.as_str(), svc.id.as_str(), i), || {
+                    format!("{} (internal to zone {})", e.url, or_none(&r.zone))
+                });
+            }
+        }
+    }
     steps.push(ExplainStep {
         filter: format!(
             "endpoints reachable from zone {} (internal endpoints need the same zone)",
             czone.unwrap_or("(none)")
         ),
         unit: "endpoints",
-        before: endpoints.len(),
+        before: total,
         after: kept,
-        dropped: shown(labels.iter().map(String::as_str)),
+        dropped: examples.into_list(),
     });
     Explanation {
         steps,
