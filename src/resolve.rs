@@ -818,38 +818,42 @@ fn or_none(s: &str) -> &str {
 /// The [`ErrorKind::NoMatch`] error for `selector`, naming the filter that removed the last candidates.
 pub(crate) fn no_match(selector: &Selector, explanation: &Explanation) -> Error {
     let name = selector.display_name();
+    let passing = |n: usize, unit: &str| match n {
+        1 => format!("1 {} passes", unit.trim_end_matches('s')),
+        n => format!("{n} {unit} pass"),
+    };
     let message = match explanation.blocking_step() {
         None => format!("{name}: no candidate matched"),
-        Some(step) if step.before == 0 => format!("{name}: the registry has no records"),
         Some(step) => {
-            let mut m = format!(
-                "{name}: {} {} left before filter \"{}\"; none passes it",
-                step.before, step.unit, step.filter
-            );
-            if !step.dropped.is_empty() {
-                m.push_str(&format!(" (dropped: {})", step.dropped.join(", ")));
-            }
-            // Say what the earlier filters kept, e.g. "2 records have product kserve".
-            if let Some(prev) = explanation
+            let dropped = if step.dropped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", step.dropped.join(", "))
+            };
+            let previous = explanation
                 .steps
                 .iter()
                 .take_while(|s| !std::ptr::eq(*s, step))
-                .last()
-            {
-                m = format!(
-                    "{name}: {} {} pass \"{}\"; none passes \"{}\"{}",
-                    prev.after,
-                    prev.unit,
+                .last();
+            match previous {
+                // Say what the earlier filters kept, e.g. "2 records pass "product = kserve"".
+                Some(prev) => format!(
+                    "{name}: {} \"{}\"; none passes \"{}\"{dropped}",
+                    passing(prev.after, prev.unit),
                     prev.filter,
-                    step.filter,
-                    if step.dropped.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", step.dropped.join(", "))
-                    }
-                );
+                    step.filter
+                ),
+                None if step.before == 0 && step.unit == "records" => {
+                    format!("{name}: the registry has no records")
+                }
+                None if step.before == 0 => {
+                    format!("{name}: there are no {} to choose from", step.unit)
+                }
+                None => format!(
+                    "{name}: none of {} {} passes \"{}\"{dropped}",
+                    step.before, step.unit, step.filter
+                ),
             }
-            m
         }
     };
     Error::new(ErrorKind::NoMatch, message)

@@ -783,7 +783,7 @@ fn resolve_without_a_match_is_exit_1_naming_the_filter() {
     cli.run(&args).fails(
         1,
         &[
-            "kserve: 1 records pass \"product = kserve\"",
+            "kserve: 1 record passes \"product = kserve\"",
             "version ~1.10.0",
             "have 0.7.0",
         ],
