@@ -1,7 +1,6 @@
 //! The commands: each reads its arguments, works on the registry and writes
 //! its standard output into a buffer that `main` prints.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -104,20 +103,11 @@ async fn register(registry: &Registry, args: RegisterArgs, out: &mut String) -> 
     Ok(())
 }
 
-/// Checks the whole input against the registry before the first write:
-/// no id twice, no existing id without `--upsert`, `<hidden>` only where a
-/// stored value exists to keep.
+/// Checks the whole input against the registry before the first write: no
+/// existing id without `--upsert`, `<hidden>` only where a stored value
+/// exists to keep. (Parsing already rejected an id that appears twice.)
 fn preflight(registry: &Registry, records: &[ExtensionRecord], upsert: bool) -> Result<()> {
-    let mut seen = HashMap::new();
-    for (i, record) in records.iter().enumerate() {
-        if let Some(first) = seen.insert(record.id.as_str(), i) {
-            return Err(Error::invalid(format!(
-                "record id \"{}\" appears twice in the input (records {} and {})",
-                record.id,
-                first + 1,
-                i + 1
-            )));
-        }
+    for record in records {
         let stored = registry.get(&record.id);
         if !upsert && stored.is_some() {
             return Err(already_exists(&record.id));

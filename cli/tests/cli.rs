@@ -297,8 +297,10 @@ fn register_of_an_invalid_file_fails_with_exit_2_naming_the_path_and_writes_noth
     cli.run(&["register", "-f", &unknown])
         .fails(2, &["prodcut", "unknown.yaml"]);
     let twice = cli.file("twice.yaml", "id: same\n---\nid: same\n");
-    cli.run(&["register", "-f", &twice])
-        .fails(2, &["\"same\" appears twice in the input"]);
+    cli.run(&["register", "-f", &twice]).fails(
+        2,
+        &["duplicate record id \"same\"", "document 2", "twice.yaml"],
+    );
     let empty = cli.file("empty.yaml", "# nothing here\n");
     cli.run(&["register", "-f", &empty])
         .fails(2, &["no records", "empty.yaml"]);
