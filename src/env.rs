@@ -214,41 +214,47 @@ impl WorkflowStep {
                 ));
             }
         }
-        for (i, entry) in self.env.iter().enumerate() {
-            if !valid_env_name(&entry.name) {
+        for (field, i, variable, value) in self.explicit_vars() {
+            if !valid_env_name(&variable) {
+                let (name, what, rule) = match field {
+                    "inputs" => (
+                        &self.inputs[i].name,
+                        "input",
+                        "use letters, digits, '_' and '-'",
+                    ),
+                    _ => (
+                        &self.env[i].name,
+                        "variable",
+                        "use letters, digits and '_', not starting with a digit",
+                    ),
+                };
                 return Err(Error::invalid_at(
-                    format!("env[{i}].name"),
+                    format!("{field}[{i}].name"),
                     format!(
-                        "{} is not a valid variable name: use letters, digits and '_', not starting with a digit",
-                        crate::model::preview(&entry.name)
+                        "{} is not a valid {what} name: {rule}",
+                        crate::model::preview(name)
                     ),
                 ));
             }
-            if entry.value.contains('\0') {
+            if value.contains('\0') {
                 return Err(Error::invalid_at(
-                    format!("env[{i}].value"),
-                    "contains a NUL character",
-                ));
-            }
-        }
-        for (i, input) in self.inputs.iter().enumerate() {
-            if !valid_env_name(&input.variable()) {
-                return Err(Error::invalid_at(
-                    format!("inputs[{i}].name"),
-                    format!(
-                        "{} is not a valid input name: use letters, digits, '_' and '-'",
-                        crate::model::preview(&input.name)
-                    ),
-                ));
-            }
-            if input.value.contains('\0') {
-                return Err(Error::invalid_at(
-                    format!("inputs[{i}].value"),
+                    format!("{field}[{i}].value"),
                     "contains a NUL character",
                 ));
             }
         }
         Ok(())
+    }
+
+    /// The step's explicit variables in the order they apply (later wins):
+    /// inputs as `FUSEML_<NAME>`, then `env:` entries. Items are
+    /// `(field, index, variable, value)`.
+    fn explicit_vars(&self) -> impl Iterator<Item = (&'static str, usize, String, &str)> {
+        let inputs = self.inputs.iter().enumerate();
+        let env = self.env.iter().enumerate();
+        inputs
+            .map(|(i, x)| ("inputs", i, x.variable(), x.value.as_str()))
+            .chain(env.map(|(i, e)| ("env", i, e.name.clone(), e.value.as_str())))
     }
 
     /// Builds the environment, resolving each selector with `resolve`.
@@ -262,14 +268,14 @@ impl WorkflowStep {
             let found = resolve(sel).map_err(|e| e.with_path(format!("extensions[{i}]")))?;
             resolutions.push((sel.display_name().to_owned(), found));
         }
-        let explicit: Vec<&str> = self.env.iter().map(|e| e.name.as_str()).collect();
+        let explicit: Vec<String> = self.explicit_vars().map(|(_, _, var, _)| var).collect();
         let mut vars: BTreeMap<String, EnvVar> = BTreeMap::new();
         for (index, (name, found)) in resolutions.iter().enumerate() {
             let source = describe(name, found);
             for (key, value) in found.configuration() {
                 match vars.get(&key) {
                     Some(prev) if prev.value.expose() != value.expose() => {
-                        if explicit.contains(&key.as_str()) {
+                        if explicit.contains(&key) {
                             continue;
                         }
                         return Err(Error::invalid_at(
@@ -293,25 +299,14 @@ impl WorkflowStep {
                 }
             }
         }
-        for (i, input) in self.inputs.iter().enumerate() {
-            let value = expand(&input.value, &resolutions)
-                .map_err(|e| e.with_path(format!("inputs[{i}].value")))?;
+        for (field, i, variable, value) in self.explicit_vars() {
+            let value = expand(value, &resolutions)
+                .map_err(|e| e.with_path(format!("{field}[{i}].value")))?;
             vars.insert(
-                input.variable(),
+                variable,
                 EnvVar {
                     value,
-                    source: format!("inputs[{i}]"),
-                },
-            );
-        }
-        for (i, entry) in self.env.iter().enumerate() {
-            let value = expand(&entry.value, &resolutions)
-                .map_err(|e| e.with_path(format!("env[{i}].value")))?;
-            vars.insert(
-                entry.name.clone(),
-                EnvVar {
-                    value,
-                    source: format!("env[{i}]"),
+                    source: format!("{field}[{i}]"),
                 },
             );
         }

@@ -548,16 +548,22 @@ fn yaml_error(
 
 // --- Output -----------------------------------------------------------------
 
-/// Serializes `value` as YAML, hiding or revealing credential values.
-pub fn to_yaml<T: Serialize>(value: &T, secrets: Secrets) -> Result<String> {
-    let run = || {
-        serde_saphyr::to_string(value)
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot write YAML: {e}")))
-    };
-    match secrets {
+/// Runs a serializer with secrets hidden or, explicitly, revealed.
+fn serialize_with<E: std::fmt::Display>(
+    secrets: Secrets,
+    what: &str,
+    run: impl FnOnce() -> std::result::Result<String, E>,
+) -> Result<String> {
+    let out = match secrets {
         Secrets::Hide => run(),
         Secrets::Reveal => with_secrets_revealed(run),
-    }
+    };
+    out.map_err(|e| Error::new(ErrorKind::Internal, format!("cannot write {what}: {e}")))
+}
+
+/// Serializes `value` as YAML, hiding or revealing credential values.
+pub fn to_yaml<T: Serialize>(value: &T, secrets: Secrets) -> Result<String> {
+    serialize_with(secrets, "YAML", || serde_saphyr::to_string(value))
 }
 
 /// Serializes several records as a multi-document YAML stream.
@@ -574,26 +580,12 @@ pub fn records_to_yaml(records: &[ExtensionRecord], secrets: Secrets) -> Result<
 
 /// Serializes `value` as pretty JSON, hiding or revealing credential values.
 pub fn to_json<T: Serialize + ?Sized>(value: &T, secrets: Secrets) -> Result<String> {
-    let run = || {
-        serde_json::to_string_pretty(value)
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot write JSON: {e}")))
-    };
-    match secrets {
-        Secrets::Hide => run(),
-        Secrets::Reveal => with_secrets_revealed(run),
-    }
+    serialize_with(secrets, "JSON", || serde_json::to_string_pretty(value))
 }
 
 /// Serializes `value` as compact JSON, hiding or revealing credential values.
 pub fn to_json_compact<T: Serialize + ?Sized>(value: &T, secrets: Secrets) -> Result<String> {
-    let run = || {
-        serde_json::to_string(value)
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot write JSON: {e}")))
-    };
-    match secrets {
-        Secrets::Hide => run(),
-        Secrets::Reveal => with_secrets_revealed(run),
-    }
+    serialize_with(secrets, "JSON", || serde_json::to_string(value))
 }
 
 #[cfg(test)]
