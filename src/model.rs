@@ -61,22 +61,42 @@ pub struct ExtensionRecord {
     #[serde(deserialize_with = "de_scalar")]
     pub id: String,
     /// Universal product name (`mlflow`, `kserve`, `seldon` …).
-    #[serde(default, deserialize_with = "de_scalar")]
+    #[serde(
+        default,
+        deserialize_with = "de_scalar",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub product: String,
     /// Installed version: free text, matched exactly or with a version constraint.
-    #[serde(default, deserialize_with = "de_scalar")]
+    #[serde(
+        default,
+        deserialize_with = "de_scalar",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub version: String,
     /// Human-readable description.
-    #[serde(default, deserialize_with = "de_scalar")]
+    #[serde(
+        default,
+        deserialize_with = "de_scalar",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub description: String,
     /// Infrastructure location (cluster, region); decides internal vs external endpoints.
-    #[serde(default, deserialize_with = "de_scalar")]
+    #[serde(
+        default,
+        deserialize_with = "de_scalar",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub zone: String,
     /// Configuration shared by every service.
-    #[serde(default, deserialize_with = "de_config")]
+    #[serde(
+        default,
+        deserialize_with = "de_config",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub configuration: Configuration,
     /// The services this installation exposes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<Service>,
 }
 
@@ -88,25 +108,41 @@ pub struct Service {
     #[serde(deserialize_with = "de_scalar")]
     pub id: String,
     /// Universal API/protocol identifier (`s3`, `mlflow-tracking`, `kserve-api` …).
-    #[serde(default, deserialize_with = "de_scalar")]
+    #[serde(
+        default,
+        deserialize_with = "de_scalar",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub resource: String,
     /// Universal category (`model-store`, `prediction-serving`, `UI` …).
-    #[serde(default, deserialize_with = "de_scalar")]
+    #[serde(
+        default,
+        deserialize_with = "de_scalar",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub category: String,
     /// When true, a consumer without an eligible credential set cannot use the service.
-    #[serde(default, alias = "auth_required")]
+    #[serde(default, alias = "auth_required", skip_serializing_if = "is_false")]
     pub authrequired: bool,
     /// Human-readable description.
-    #[serde(default, deserialize_with = "de_scalar")]
+    #[serde(
+        default,
+        deserialize_with = "de_scalar",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub description: String,
     /// Equivalent ways to reach the service.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<Endpoint>,
     /// Alternative credential sets.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<Credentials>,
     /// Service-level configuration.
-    #[serde(default, deserialize_with = "de_config")]
+    #[serde(
+        default,
+        deserialize_with = "de_config",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub configuration: Configuration,
 }
 
@@ -148,7 +184,11 @@ pub struct Endpoint {
     #[serde(default, rename = "type")]
     pub endpoint_type: EndpointType,
     /// Endpoint-level configuration (CA certificates, client settings …).
-    #[serde(default, deserialize_with = "de_config")]
+    #[serde(
+        default,
+        deserialize_with = "de_config",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub configuration: Configuration,
 }
 
@@ -201,19 +241,23 @@ pub struct Credentials {
     #[serde(deserialize_with = "de_scalar")]
     pub id: String,
     /// Preferred among otherwise equal candidates.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub default: bool,
     /// Who may use these credentials (default `global`).
     #[serde(default)]
     pub scope: Scope,
     /// Projects allowed (required for `project` scope, optional for `user`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub projects: Vec<String>,
     /// Users allowed (required for `user` scope).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
     /// The secret values.
-    #[serde(default, deserialize_with = "de_secret_config")]
+    #[serde(
+        default,
+        deserialize_with = "de_secret_config",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub configuration: SecretConfiguration,
 }
 
@@ -273,11 +317,12 @@ impl ExtensionRecord {
         }
         let mut ids = HashSet::new();
         for (i, service) in self.services.iter().enumerate() {
-            let here = format!("services[{i}]");
-            service.validate().map_err(|e| e.with_path(here.clone()))?;
+            service
+                .validate()
+                .map_err(|e| e.with_path(format!("services[{i}]")))?;
             if !ids.insert(service.id.as_str()) {
                 return Err(Error::invalid_at(
-                    format!("{here}.id"),
+                    format!("services[{i}].id"),
                     format!("duplicate service id \"{}\" in this record", service.id),
                 ));
             }
@@ -352,11 +397,12 @@ impl Service {
         )?;
         let mut urls = HashSet::new();
         for (i, endpoint) in self.endpoints.iter().enumerate() {
-            let here = format!("endpoints[{i}]");
-            endpoint.validate().map_err(|e| e.with_path(here.clone()))?;
+            endpoint
+                .validate()
+                .map_err(|e| e.with_path(format!("endpoints[{i}]")))?;
             if !urls.insert(endpoint.url.as_str()) {
                 return Err(Error::invalid_at(
-                    format!("{here}.url"),
+                    format!("endpoints[{i}].url"),
                     format!(
                         "duplicate endpoint URL \"{}\" in this service",
                         endpoint.url
@@ -366,11 +412,12 @@ impl Service {
         }
         let mut ids = HashSet::new();
         for (i, creds) in self.credentials.iter().enumerate() {
-            let here = format!("credentials[{i}]");
-            creds.validate().map_err(|e| e.with_path(here.clone()))?;
+            creds
+                .validate()
+                .map_err(|e| e.with_path(format!("credentials[{i}]")))?;
             if !ids.insert(creds.id.as_str()) {
                 return Err(Error::invalid_at(
-                    format!("{here}.id"),
+                    format!("credentials[{i}].id"),
                     format!("duplicate credentials id \"{}\" in this service", creds.id),
                 ));
             }
@@ -429,6 +476,10 @@ impl Credentials {
         check_config(self.configuration.iter().map(|(k, v)| (k, v.expose())))
             .map_err(|e| e.with_path("configuration"))
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// True for a non-empty id in `[A-Za-z0-9_][A-Za-z0-9._-]*`.

@@ -138,7 +138,10 @@ async fn selector_example_2_kserve_version_constraint_explains_the_miss() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoMatch);
     let msg = err.to_string();
-    assert!(msg.contains("1 record passes \"product = kserve\""), "{msg}");
+    assert!(
+        msg.contains("1 record passes \"product = kserve\""),
+        "{msg}"
+    );
     assert!(msg.contains("version ~1.10.0"), "{msg}");
     assert!(msg.contains("have 0.7.0"), "{msg}");
 
