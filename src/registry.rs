@@ -250,10 +250,10 @@ impl Registry {
 
     /// Stores a record with an explicit [`PutMode`].
     pub async fn put(&self, record: ExtensionRecord, mode: PutMode) -> Result<Revision> {
-        let id = record.id.clone();
-        let revision = self.store.put(record, mode).await?;
-        self.refresh(&id).await?;
-        Ok(revision)
+        let mut revisions = self.put_all(vec![record], mode).await?;
+        revisions
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "a single write returned no revision"))
     }
 
     /// Writes several records with one mode; all or none where the store is
