@@ -72,17 +72,14 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
     Ok(Action::Done)
 }
 
-/// `register`: parse and validate every record, check them all against the
-/// registry, then write them in one transaction (all or none).
+/// `register`: parse and validate every record, then write them in one
+/// transaction (all or none). The store checks, inside that transaction, that
+/// a create finds no existing id and that `<hidden>` has a stored value to keep.
 async fn register(registry: &Registry, args: RegisterArgs, out: &mut String) -> Result<()> {
     let input = input::read(&args.file)?;
     let file = input.label;
     let in_file = |e: Error| e.with_context("file", file.clone());
     let records = format::parse_records(&input.text).map_err(in_file)?;
-    if records.is_empty() {
-        return Err(in_file(Error::invalid("the input holds no records")));
-    }
-    preflight(registry, &records, args.upsert).map_err(in_file)?;
     let existed: Vec<(String, bool)> = records
         .iter()
         .map(|r| (r.id.clone(), registry.get(&r.id).is_some()))
@@ -103,34 +100,7 @@ async fn register(registry: &Registry, args: RegisterArgs, out: &mut String) -> 
     Ok(())
 }
 
-/// Checks the whole input against the registry before the first write: no
-/// existing id without `--upsert`, `<hidden>` only where a stored value
-/// exists to keep. (Parsing already rejected an id that appears twice.)
-fn preflight(registry: &Registry, records: &[ExtensionRecord], upsert: bool) -> Result<()> {
-    for record in records {
-        let stored = registry.get(&record.id);
-        if !upsert && stored.is_some() {
-            return Err(already_exists(&record.id));
-        }
-        if record.has_hidden_placeholders() {
-            let previous = stored.as_ref().map(|s| &s.record).filter(|_| upsert);
-            record
-                .clone()
-                .restore_hidden_secrets(previous)
-                .map_err(|e| e.with_context("record", &record.id))?;
-        }
-    }
-    Ok(())
-}
-
-fn already_exists(id: &str) -> Error {
-    Error::new(
-        ErrorKind::AlreadyExists,
-        format!("a record with id \"{id}\" already exists; use --upsert to replace it"),
-    )
-}
-
-/// Adds the `--upsert` hint to a store's "already exists" error (a concurrent create).
+/// Adds the `--upsert` hint to a store's "already exists" error.
 fn suggest_upsert(e: Error) -> Error {
     if e.kind() != ErrorKind::AlreadyExists || e.message().contains("--upsert") {
         return e;
