@@ -270,17 +270,7 @@ impl Resolution {
 
     /// One configuration value from the merged configuration.
     pub fn config_value(&self, key: &str) -> Option<ConfigValue> {
-        if let Some(v) = self.credentials().and_then(|c| c.configuration.get(key)) {
-            return Some(ConfigValue::Secret(v.clone()));
-        }
-        [
-            &self.endpoint().configuration,
-            &self.service().configuration,
-            &self.record().configuration,
-        ]
-        .into_iter()
-        .find_map(|level| level.get(key))
-        .map(|v| ConfigValue::Plain(v.clone()))
+        self.configuration().remove(key)
     }
 
     fn rank_key(&self) -> RankKey<'_> {
