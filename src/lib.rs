@@ -50,6 +50,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+pub mod connector;
 pub mod env;
 pub mod error;
 pub mod format;
@@ -58,8 +59,13 @@ pub mod registry;
 pub mod resolve;
 pub mod secret;
 pub mod store;
+pub mod tensor;
 pub mod version;
 
+pub use connector::{
+    Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Health, InferenceConnector,
+    ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, TensorSpec,
+};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{
@@ -74,4 +80,7 @@ pub use store::SqliteStore;
 pub use store::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, MemoryStore, PutMode, RegistryStore,
     RegistryStoreExt, Revision, StoredRecord,
+};
+pub use tensor::{
+    DataType, InferRequest, InferResponse, Parameter, Parameters, Tensor, TensorData,
 };
