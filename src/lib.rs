@@ -73,5 +73,5 @@ pub use secret::{HIDDEN, Secret};
 pub use store::SqliteStore;
 pub use store::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, MemoryStore, PutMode, RegistryStore,
-    RegistryStoreExt, Revision, StoredRecord,
+    RegistryStoreExt, Revision, StoredRecord, WriteOp,
 };
