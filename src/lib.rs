@@ -53,6 +53,7 @@
 pub mod env;
 pub mod error;
 pub mod format;
+pub mod import;
 pub mod model;
 pub mod registry;
 pub mod resolve;
