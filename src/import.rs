@@ -220,7 +220,9 @@ impl ImportPlan {
             let mut wanted = record;
             let change = match stored.get(id.as_str()) {
                 None => {
-                    wanted.restore_hidden_secrets(None).map_err(located)?;
+                    wanted
+                        .restore_hidden_secrets(None)
+                        .map_err(|e| located(nothing_to_keep(e, &id)))?;
                     PlannedChange {
                         id,
                         action: ImportAction::Create,
@@ -373,6 +375,20 @@ impl ImportPlan {
         }
         conflict
     }
+}
+
+/// Rewords the `<hidden>` error of a record that is not stored yet.
+fn nothing_to_keep(e: Error, id: &str) -> Error {
+    let Some(path) = e.path() else {
+        return e;
+    };
+    Error::invalid_at(
+        path,
+        format!(
+            "is the placeholder \"<hidden>\", but record \"{id}\" is not stored yet, so there is no stored value to keep; \
+             give the real value (records exported with secrets hidden can only update records that exist)"
+        ),
+    )
 }
 
 #[cfg(test)]
