@@ -54,6 +54,7 @@ pub mod connector;
 pub mod env;
 pub mod error;
 pub mod format;
+pub mod import;
 pub mod model;
 pub mod registry;
 pub mod resolve;
@@ -79,7 +80,7 @@ pub use secret::{HIDDEN, Secret};
 pub use store::SqliteStore;
 pub use store::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, MemoryStore, PutMode, RegistryStore,
-    RegistryStoreExt, Revision, StoredRecord,
+    RegistryStoreExt, Revision, StoredRecord, WriteOp,
 };
 pub use tensor::{
     DataType, InferRequest, InferResponse, Parameter, Parameters, Tensor, TensorData,

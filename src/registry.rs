@@ -23,7 +23,7 @@ use crate::format;
 use crate::model::ExtensionRecord;
 use crate::resolve::{self, Consumer, Explanation, Matcher, Resolution, Selector};
 use crate::store::{
-    Change, ChangeEvent, ListFilter, PutMode, RegistryStore, Revision, StoredRecord,
+    Change, ChangeEvent, ListFilter, PutMode, RegistryStore, Revision, StoredRecord, WriteOp,
 };
 
 /// A registry of extension records with fast, deterministic resolution.
@@ -271,18 +271,56 @@ impl Registry {
         let Some(&last) = revisions.iter().max() else {
             return Ok(revisions);
         };
-        // The follower applies the batch from the change stream; wait for it
-        // (bounded), and read the records back if it is slow or resubscribing.
-        let mut applied = self.applied.clone();
-        let caught_up =
-            tokio::time::timeout(Duration::from_secs(2), applied.wait_for(|rev| *rev >= last))
-                .await;
-        if !matches!(caught_up, Ok(Ok(_))) {
+        if !self.caught_up(last).await {
             for id in &ids {
                 self.refresh(id).await?;
             }
         }
         Ok(revisions)
+    }
+
+    /// Applies puts and deletes in order, with [`RegistryStore::write_all`]:
+    /// all or none where the store is transactional (memory, SQLite).
+    /// Visible to resolution when it returns.
+    pub async fn write_all(&self, ops: Vec<WriteOp>) -> Result<Vec<Revision>> {
+        let ids: Vec<String> = ops.iter().map(|op| op.id().to_owned()).collect();
+        let revisions = self.store.write_all(ops).await?;
+        let Some(&last) = revisions.iter().max() else {
+            return Ok(revisions);
+        };
+        if !self.caught_up(last).await {
+            // Read back each id's latest state: a put refreshes it, a delete
+            // (the id is gone from the store) is applied at its revision.
+            let mut latest: HashMap<&str, Revision> = HashMap::new();
+            for (id, &revision) in ids.iter().zip(&revisions) {
+                latest.insert(id, revision);
+            }
+            for (id, revision) in latest {
+                if self.store.get(id).await?.is_some() {
+                    self.refresh(id).await?;
+                } else {
+                    self.index
+                        .write()
+                        .map_err(|_| poisoned())?
+                        .apply(&ChangeEvent {
+                            revision,
+                            id: id.to_owned(),
+                            change: Change::Delete,
+                        });
+                }
+            }
+        }
+        Ok(revisions)
+    }
+
+    /// Waits (bounded) until the follower has applied revision `last` from
+    /// the change stream; false when it is slow or resubscribing.
+    async fn caught_up(&self, last: Revision) -> bool {
+        let mut applied = self.applied.clone();
+        let waited =
+            tokio::time::timeout(Duration::from_secs(2), applied.wait_for(|rev| *rev >= last))
+                .await;
+        matches!(waited, Ok(Ok(_)))
     }
 
     /// Parses YAML or JSON holding one or more records and creates them all.

@@ -13,6 +13,7 @@ use inferlink::{
 
 use crate::input;
 use crate::output;
+use crate::transfer;
 use crate::{
     Cli, Command, EnvArgs, ExecArgs, GetArgs, ListArgs, ListFormat, RecordFormat, RegisterArgs,
     ResolveArgs, ResolveFormat, UnregisterArgs,
@@ -59,6 +60,9 @@ async fn open(path: PathBuf) -> Result<Registry> {
 /// Runs the command of `cli`, writing its standard output to `out`.
 pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
     let path = store_path(cli.store)?;
+    if let Command::Export(args) = &cli.command {
+        transfer::check_export(args)?;
+    }
     let registry = open(path).await?;
     match cli.command {
         Command::Register(args) => register(&registry, args, out).await?,
@@ -68,6 +72,8 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         Command::Resolve(args) => resolve(&registry, args, out)?,
         Command::Env(args) => env(&registry, args, out)?,
         Command::Exec(args) => return exec_plan(&registry, args),
+        Command::Export(args) => transfer::export(&registry, args, out).await?,
+        Command::Import(args) => transfer::import(&registry, args, out).await?,
     }
     Ok(Action::Done)
 }

@@ -19,6 +19,7 @@ use inferlink::{Consumer, Error, ErrorKind, Selector};
 mod commands;
 mod input;
 mod output;
+mod transfer;
 
 /// Exit status for success.
 const EXIT_OK: u8 = 0;
@@ -43,7 +44,7 @@ Exit status:
 
 Errors are printed as one line on stderr: `inferlink: <message>`.
 Secret values (credential configuration) are never printed unless --show-secrets
-(get) or --reveal (env) is given.";
+(get), --reveal (env) or --with-secrets (export, with its confirmation flag) is given.";
 
 const EXEC_AFTER_HELP: &str = "\
 The variables are added to the environment inferlink was started with; nothing of
@@ -85,6 +86,12 @@ enum Command {
     /// Run a command with the environment of a workflow step added to its own
     #[command(after_help = EXEC_AFTER_HELP)]
     Exec(ExecArgs),
+    /// Write records as YAML or JSON to standard output, a file, or one file per record
+    /// (secrets hidden unless --with-secrets)
+    Export(transfer::ExportArgs),
+    /// Make the registry hold the records of a file or directory: all changes in one
+    /// transaction, with a report of what changed
+    Import(transfer::ImportArgs),
 }
 
 /// Arguments of `register`.

@@ -43,7 +43,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transac
 use super::feed::{ChangeLog, Feed};
 use super::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, PutMode, RegistryStore, Revision,
-    StoredRecord, check_delete, prepare_put,
+    StoredRecord, WriteOp, check_delete, prepare_put,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Format, ParseLimits, Secrets, parse_documents_as, to_json_compact};
@@ -618,7 +618,20 @@ fn delete_blocking(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(fail)?;
-    let current = match read_raw(&tx, id)? {
+    let next = delete_record(&tx, id, expected)?;
+    tx.commit().map_err(fail)?;
+    feed.publish(ChangeEvent {
+        revision: next,
+        id: id.to_owned(),
+        change: Change::Delete,
+    });
+    Ok(next)
+}
+
+/// Checks and deletes one record inside an open write transaction; returns the delete's revision.
+fn delete_record(tx: &Connection, id: &str, expected: Option<Revision>) -> Result<Revision> {
+    let fail = |e| db_error(e, format!("cannot delete record \"{id}\""));
+    let current = match read_raw(tx, id)? {
         None => None,
         Some(raw) => match (positive_revision(raw.revision), expected) {
             (Some(revision), _) => Some(revision),
@@ -630,18 +643,54 @@ fn delete_blocking(
         },
     };
     check_delete(id, expected, current)?;
-    let (next, next_sql) = next_revision(&tx)?;
+    let (next, next_sql) = next_revision(tx)?;
     tx.prepare_cached("DELETE FROM records WHERE id = ?1")
         .and_then(|mut stmt| stmt.execute([id]))
         .map_err(fail)?;
-    log_change(&tx, id, next_sql, true).map_err(fail)?;
-    tx.commit().map_err(fail)?;
-    feed.publish(ChangeEvent {
-        revision: next,
-        id: id.to_owned(),
-        change: Change::Delete,
-    });
+    log_change(tx, id, next_sql, true).map_err(fail)?;
     Ok(next)
+}
+
+/// Applies puts and deletes in one transaction: all of them, or none.
+fn write_all_blocking(
+    conn: &mut Connection,
+    feed: &Feed,
+    ops: Vec<WriteOp>,
+) -> Result<Vec<Revision>> {
+    let fail = |e| db_error(e, "cannot write records");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    let mut events = Vec::with_capacity(ops.len());
+    for op in ops {
+        let id = op.id().to_owned();
+        let in_record = |e: Error| e.with_context("record", id.clone());
+        let event = match op {
+            WriteOp::Put(record, mode) => {
+                let stored = write_record(&tx, record, mode).map_err(in_record)?;
+                ChangeEvent {
+                    revision: stored.revision,
+                    id: id.clone(),
+                    change: Change::Put(Arc::new(stored)),
+                }
+            }
+            WriteOp::Delete { expected, .. } => ChangeEvent {
+                revision: delete_record(&tx, &id, expected).map_err(in_record)?,
+                id: id.clone(),
+                change: Change::Delete,
+            },
+        };
+        events.push(event);
+    }
+    tx.commit().map_err(fail)?;
+    Ok(events
+        .into_iter()
+        .map(|event| {
+            let revision = event.revision;
+            feed.publish(event);
+            revision
+        })
+        .collect())
 }
 
 fn list_blocking(conn: &mut Connection, filter: &ListFilter) -> Result<Listing> {
@@ -768,6 +817,11 @@ impl RegistryStore for SqliteStore {
 
     async fn put_all(&self, records: Vec<(ExtensionRecord, PutMode)>) -> Result<Vec<Revision>> {
         self.run(move |conn, feed| put_all_blocking(conn, feed, records))
+            .await
+    }
+
+    async fn write_all(&self, ops: Vec<WriteOp>) -> Result<Vec<Revision>> {
+        self.run(move |conn, feed| write_all_blocking(conn, feed, ops))
             .await
     }
 

@@ -32,7 +32,7 @@ use futures_util::future::join_all;
 use inferlink::{
     Change, ChangeEvent, ChangeStream, Credentials, Endpoint, Error, ErrorKind, ExtensionRecord,
     HIDDEN, ListFilter, Listing, PutMode, RegistryStore, Result, Revision, Secret, Service,
-    StoredRecord,
+    StoredRecord, WriteOp,
 };
 
 /// How long one read of a watch stream may take.
@@ -55,6 +55,7 @@ pub async fn run_store_conformance(store: &dyn RegistryStore) {
     check_hidden_secrets(store).await;
     check_invalid_records(store).await;
     check_put_all(store).await;
+    check_write_all(store).await;
     check_watch_after_write(store).await;
     check_watch_replay(store).await;
     check_watch_lagging(store).await;
@@ -622,6 +623,123 @@ pub async fn check_put_all(store: &dyn RegistryStore) {
         secret_of(&stored.record),
         "s3",
         "<hidden> kept the value written earlier in the batch"
+    );
+}
+
+/// `write_all` applies puts and deletes in order, atomically: a failing write
+/// (a stale compare-and-set delete, a missing id, an existing id) leaves
+/// everything as it was; a good batch commits all, later writes seeing earlier
+/// ones, and watchers get its changes in order.
+pub async fn check_write_all(store: &dyn RegistryStore) {
+    let p = prefix("writeall");
+    let (a, b, c) = (format!("{p}a"), format!("{p}b"), format!("{p}c"));
+    let revs = ok(
+        "create two records",
+        store.put_all(vec![
+            (sample(&p, &a, "sa"), PutMode::Create),
+            (sample(&p, &b, "sb"), PutMode::Create),
+        ]),
+    )
+    .await;
+    let (ra, rb) = (revs[0], revs[1]);
+    let put = |id: &str, secret: &str, mode| WriteOp::Put(sample(&p, id, secret), mode);
+    let delete = |id: &str, expected| WriteOp::Delete {
+        id: id.to_owned(),
+        expected,
+    };
+    let unchanged = |what: &'static str| {
+        let (a, b, c) = (a.clone(), b.clone(), c.clone());
+        async move {
+            assert_eq!(get_some(store, &a).await.revision, ra, "{what} changed {a}");
+            assert_eq!(get_some(store, &b).await.revision, rb, "{what} changed {b}");
+            assert!(get(store, &c).await.is_none(), "{what} created {c}");
+        }
+    };
+
+    // A put before a stale delete: nothing is written.
+    let e = fails(
+        "a batch with a stale compare-and-set delete",
+        store.write_all(vec![put(&c, "sc", PutMode::Create), delete(&a, Some(rb))]),
+        ErrorKind::Conflict,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(a.as_str()), "{e}");
+    unchanged("a batch failing on a stale delete").await;
+
+    // A delete before a failing put: nothing is deleted.
+    let e = fails(
+        "a batch re-creating an existing id",
+        store.write_all(vec![delete(&a, Some(ra)), put(&b, "x", PutMode::Create)]),
+        ErrorKind::AlreadyExists,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(b.as_str()), "{e}");
+    unchanged("a batch failing on a create").await;
+
+    let missing = format!("{p}missing");
+    let e = fails(
+        "a batch deleting a missing id",
+        store.write_all(vec![put(&c, "sc", PutMode::Create), delete(&missing, None)]),
+        ErrorKind::NotFound,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(missing.as_str()), "{e}");
+    unchanged("a batch failing on a missing id").await;
+
+    let e = fails(
+        "a batch updating at a stale revision",
+        store.write_all(vec![delete(&a, None), put(&b, "x", PutMode::Update(ra))]),
+        ErrorKind::Conflict,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(b.as_str()), "{e}");
+    unchanged("a batch failing on a stale update").await;
+
+    // A good batch: delete, compare-and-set update keeping a hidden secret, create.
+    let listing = list(store, &ListFilter::all()).await;
+    let mut watch = Watch::open(store, listing.revision).await;
+    let mut b2 = sample(&p, &b, HIDDEN);
+    b2.description = "updated".into();
+    let revs = ok(
+        "a mixed batch",
+        store.write_all(vec![
+            delete(&a, Some(ra)),
+            WriteOp::Put(b2, PutMode::Update(rb)),
+            put(&c, "sc", PutMode::Create),
+        ]),
+    )
+    .await;
+    assert_eq!(revs.len(), 3);
+    assert!(revs.windows(2).all(|w| w[0] < w[1]), "{revs:?}");
+    assert!(revs[0] > rb, "{revs:?} after {rb}");
+    assert!(get(store, &a).await.is_none(), "{a} was deleted");
+    let stored_b = get_some(store, &b).await;
+    assert_eq!(stored_b.revision, revs[1]);
+    assert_eq!(stored_b.record.description, "updated");
+    assert_eq!(
+        secret_of(&stored_b.record),
+        "sb",
+        "<hidden> kept the secret"
+    );
+    assert_eq!(get_some(store, &c).await.revision, revs[2]);
+    let events = watch.collect_ours(&p, revs[2]).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(events[&a].is_none(), "the watch saw the delete of {a}");
+    assert_eq!(events[&b].as_ref().map(|s| s.revision), Some(revs[1]));
+    assert_eq!(events[&c].as_ref().map(|s| s.revision), Some(revs[2]));
+
+    // Later writes see earlier ones: delete then re-create one id.
+    let revs = ok(
+        "delete then re-create in one batch",
+        store.write_all(vec![delete(&c, None), put(&c, "sc2", PutMode::Create)]),
+    )
+    .await;
+    let stored_c = get_some(store, &c).await;
+    assert_eq!(stored_c.revision, revs[1]);
+    assert_eq!(secret_of(&stored_c.record), "sc2");
+    assert_eq!(
+        ok("an empty batch", store.write_all(Vec::new())).await,
+        Vec::<Revision>::new()
     );
 }
 
