@@ -50,6 +50,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+pub mod crypto;
 pub mod env;
 pub mod error;
 pub mod format;
@@ -60,6 +61,7 @@ pub mod secret;
 pub mod store;
 pub mod version;
 
+pub use crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, StaticKeyProvider};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{
