@@ -71,8 +71,8 @@ mod provider;
 
 pub use provider::{
     EnvKeyProvider, FileKeyProvider, KEY_FILE_ENV, KeyProvider, MASTER_KEY_ENV, StaticKeyProvider,
-    default_key_file, default_key_provider, load_key_provider, previous_key_file,
-    replace_key_file, write_key_file,
+    default_key_file, default_key_provider, load_key_provider, previous_key_file, replace_key_file,
+    write_key_file,
 };
 
 /// The prefix of every sealed value, before the version.
@@ -327,6 +327,7 @@ impl fmt::Debug for WrappedKey {
 /// A data key (DEK): 32 random bytes that seal credential values, with an id.
 ///
 /// The id (16 hex digits, random) is written into every value it seals.
+#[derive(Clone)]
 pub struct DataKey {
     id: String,
     bytes: Zeroizing<[u8; KEY_LEN]>,
@@ -680,6 +681,55 @@ pub fn sealed_key_ids(record: &ExtensionRecord) -> BTreeSet<String> {
         .collect()
 }
 
+/// Checks that every credential value of a stored `record` is sealed.
+///
+/// A value in clear text is an [`ErrorKind::Storage`] error naming where it
+/// is (never the value): a durable store never writes one.
+pub fn check_sealed(record: &ExtensionRecord) -> Result<()> {
+    for service in &record.services {
+        for creds in &service.credentials {
+            for (key, value) in &creds.configuration {
+                if !is_sealed(value.expose()) {
+                    let slot = SecretSlot {
+                        record: &record.id,
+                        service: &service.id,
+                        credential: &creds.id,
+                        key,
+                    };
+                    return Err(parse_sealed(&slot, value.expose())
+                        .err()
+                        .unwrap_or_else(|| Error::new(ErrorKind::Internal, "unsealed value")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a store reports about one of its data keys (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKeyInfo {
+    /// The data key's id, as written into sealed values.
+    pub id: String,
+    /// The id of the KEK that wraps it.
+    pub kek_id: String,
+    /// When it was made, in seconds since the Unix epoch.
+    pub created: i64,
+    /// Whether it seals new values (one per store).
+    pub active: bool,
+}
+
+/// The outcome of replacing a store's data key (re-encrypting every value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKeyRotation {
+    /// The new active data key.
+    pub new_key: String,
+    /// The data keys removed.
+    pub retired: Vec<String>,
+    /// How many records had credential values re-encrypted.
+    pub records: usize,
+}
+
 /// The [`ErrorKind::Config`] error for a record with credential values and no key configured.
 pub fn no_key_error(record_id: &str) -> Error {
     Error::new(
@@ -829,7 +879,10 @@ mod tests {
         assert!(e.message().contains("authentication failed"), "{e}");
         for (bad, why) in [
             ("inferlink:enc:v1", "truncated"),
-            (&format!("inferlink:enc:v1:{}", keys.active_id()), "truncated"),
+            (
+                &format!("inferlink:enc:v1:{}", keys.active_id()),
+                "truncated",
+            ),
             ("inferlink:enc:v9:abc:AAAA", "unknown format version \"v9\""),
             ("inferlink:enc:v1:a b:AAAA", "data key id is malformed"),
             (
@@ -880,7 +933,8 @@ mod tests {
         }
         // Relabelling the data key id is caught too (it is part of the data).
         let mut other = Keyring::new(DataKey::generate().unwrap());
-        let same_bytes = DataKey::from_bytes("0000000000000000", &*keys.active_key().bytes).unwrap();
+        let same_bytes =
+            DataKey::from_bytes("0000000000000000", &*keys.active_key().bytes).unwrap();
         other.add(same_bytes);
         let relabelled = sealed.replace(keys.active_id(), "0000000000000000");
         assert!(other.open(&slot(), &relabelled).is_err());

@@ -42,8 +42,7 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     ///
     /// A KEK the provider does not hold is an [`ErrorKind::Config`] error
     /// ("wrong key"); damaged wrapped bytes an [`ErrorKind::Storage`] error.
-    async fn unwrap_key(&self, wrapped: &WrappedKey, context: &str)
-    -> Result<Zeroizing<Vec<u8>>>;
+    async fn unwrap_key(&self, wrapped: &WrappedKey, context: &str) -> Result<Zeroizing<Vec<u8>>>;
 
     /// Where the key comes from, for status output and messages (e.g. `key file "/x/master.key"`).
     fn source(&self) -> String;
@@ -119,11 +118,7 @@ impl KeyProvider for StaticKeyProvider {
         self.key().wrap(key, context)
     }
 
-    async fn unwrap_key(
-        &self,
-        wrapped: &WrappedKey,
-        context: &str,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+    async fn unwrap_key(&self, wrapped: &WrappedKey, context: &str) -> Result<Zeroizing<Vec<u8>>> {
         unwrap_with_any(&self.keys, wrapped, context)
             .unwrap_or_else(|| Err(wrong_key(&self.source, &self.keys, wrapped, context)))
     }
@@ -196,11 +191,7 @@ impl KeyProvider for EnvKeyProvider {
         self.inner.wrap_key(key, context).await
     }
 
-    async fn unwrap_key(
-        &self,
-        wrapped: &WrappedKey,
-        context: &str,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+    async fn unwrap_key(&self, wrapped: &WrappedKey, context: &str) -> Result<Zeroizing<Vec<u8>>> {
         self.inner.unwrap_key(wrapped, context).await
     }
 
@@ -283,11 +274,7 @@ impl KeyProvider for FileKeyProvider {
         self.key().wrap(key, context)
     }
 
-    async fn unwrap_key(
-        &self,
-        wrapped: &WrappedKey,
-        context: &str,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+    async fn unwrap_key(&self, wrapped: &WrappedKey, context: &str) -> Result<Zeroizing<Vec<u8>>> {
         let known = self
             .keys
             .lock()
@@ -416,7 +403,9 @@ fn write_new_private(path: &Path, text: &str) -> io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
     if written.is_err() {
         let _ = fs::remove_file(path);
     }
@@ -442,9 +431,8 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         && !parent.exists()
     {
-        create_private_dir(parent).map_err(|e| {
-            key_file_error(path, format!("cannot create its directory: {e}"))
-        })?;
+        create_private_dir(parent)
+            .map_err(|e| key_file_error(path, format!("cannot create its directory: {e}")))?;
     }
     write_new_private(path, &key_file_text(key)).map_err(|e| match e.kind() {
         io::ErrorKind::AlreadyExists => Error::new(
@@ -486,7 +474,8 @@ pub fn replace_key_file(path: &Path, new_key: &MasterKey) -> Result<PathBuf> {
         .map_err(|e| key_file_error(&previous, format!("cannot install it: {e}")))?;
     write_new_private(&staged, &key_file_text(new_key))
         .map_err(|e| key_file_error(&staged, format!("cannot write it: {e}")))?;
-    fs::rename(&staged, path).map_err(|e| key_file_error(path, format!("cannot replace it: {e}")))?;
+    fs::rename(&staged, path)
+        .map_err(|e| key_file_error(path, format!("cannot replace it: {e}")))?;
     sync_dir(path);
     Ok(previous)
 }
@@ -592,7 +581,10 @@ mod tests {
         let missing = dir.path().join("missing.key");
         let e = FileKeyProvider::open(&missing).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
-        assert!(e.message().contains("inferlink keys init --key-file"), "{e}");
+        assert!(
+            e.message().contains("inferlink keys init --key-file"),
+            "{e}"
+        );
         for (name, text) in [
             ("empty", "# only a comment\n"),
             ("two", "AAAA\nBBBB\n"),
@@ -622,13 +614,22 @@ mod tests {
         // A provider opened after the rotation reads both.
         let fresh = FileKeyProvider::open(&path).unwrap();
         assert_eq!(fresh.key_id().await.unwrap(), new_key.id());
-        assert_eq!(*fresh.unwrap_key(&wrapped_old, "dek").await.unwrap(), vec![1u8; 32]);
+        assert_eq!(
+            *fresh.unwrap_key(&wrapped_old, "dek").await.unwrap(),
+            vec![1u8; 32]
+        );
         // A provider opened before it finds the new key on demand.
         let wrapped_new = new_key.wrap(&[2u8; 32], "dek").unwrap();
-        assert_eq!(*started.unwrap_key(&wrapped_new, "dek").await.unwrap(), vec![2u8; 32]);
+        assert_eq!(
+            *started.unwrap_key(&wrapped_new, "dek").await.unwrap(),
+            vec![2u8; 32]
+        );
         assert_eq!(started.key_id().await.unwrap(), new_key.id());
         // A key never held: a config error listing what is held.
-        let stranger = MasterKey::generate().unwrap().wrap(&[3u8; 32], "dek").unwrap();
+        let stranger = MasterKey::generate()
+            .unwrap()
+            .wrap(&[3u8; 32], "dek")
+            .unwrap();
         let e = fresh.unwrap_key(&stranger, "dek").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert!(e.message().contains("wrong key"), "{e}");
@@ -643,7 +644,13 @@ mod tests {
         let only_new = StaticKeyProvider::new(new.clone());
         assert!(only_new.unwrap_key(&wrapped, "d").await.is_err());
         let both = StaticKeyProvider::new(new.clone()).with_previous(old);
-        assert_eq!(*both.unwrap_key(&wrapped, "d").await.unwrap(), vec![5u8; 32]);
-        assert_eq!(both.wrap_key(&[0u8; 32], "d").await.unwrap().kek_id, new.id());
+        assert_eq!(
+            *both.unwrap_key(&wrapped, "d").await.unwrap(),
+            vec![5u8; 32]
+        );
+        assert_eq!(
+            both.wrap_key(&[0u8; 32], "d").await.unwrap().kek_id,
+            new.id()
+        );
     }
 }
