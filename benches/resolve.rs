@@ -382,7 +382,8 @@ fn bench_load_sqlite(c: &mut Criterion, rt: &Runtime, text: &str) {
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(30));
     let sqlite_registry = async |dir: &tempfile::TempDir| {
-        let store = SqliteStore::open(dir.path().join("registry.db")).expect("sqlite");
+        let store = inferlink_testkit::keys::open_keyed_sqlite(dir.path().join("registry.db"))
+            .expect("sqlite");
         Registry::open(store).await.expect("open")
     };
     group.bench_function("yaml_10k_sqlite", |b| {

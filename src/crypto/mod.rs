@@ -70,9 +70,9 @@ use crate::secret::Secret;
 mod provider;
 
 pub use provider::{
-    EnvKeyProvider, FileKeyProvider, KEY_FILE_ENV, KeyProvider, MASTER_KEY_ENV, StaticKeyProvider,
-    default_key_file, default_key_provider, load_key_provider, previous_key_file, replace_key_file,
-    write_key_file,
+    EnvKeyProvider, FileKeyProvider, KEY_FILE_ENV, KeyLocation, KeyProvider, MASTER_KEY_ENV,
+    StaticKeyProvider, default_key_file, default_key_provider, load_key_provider,
+    previous_key_file, replace_key_file, write_key_file,
 };
 
 /// The prefix of every sealed value, before the version.
@@ -90,6 +90,9 @@ const WRAP_VERSION: u8 = 1;
 
 /// What to do when a durable store has no key: the text every "no key" error ends with.
 pub const NO_KEY_HELP: &str = "create a key with `inferlink keys init` (writes a key file, by default <data dir>/inferlink/master.key; `--key-file PATH` or INFERLINK_KEY_FILE choose another), or set INFERLINK_MASTER_KEY to a base64-encoded 32-byte key";
+
+/// 32 key bytes that are wiped from memory on drop (input of [`MasterKey::from_bytes`]).
+pub type KeyBytes = Zeroizing<[u8; KEY_LEN]>;
 
 /// Fills `buf` with random bytes from the operating system.
 pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
@@ -186,7 +189,7 @@ impl MasterKey {
     }
 
     /// The key with these bytes.
-    pub fn from_bytes(bytes: Zeroizing<[u8; KEY_LEN]>) -> MasterKey {
+    pub fn from_bytes(bytes: KeyBytes) -> MasterKey {
         let mut hasher = Sha256::new();
         hasher.update(b"inferlink key id v1\0");
         hasher.update(&*bytes);

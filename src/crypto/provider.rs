@@ -494,35 +494,85 @@ pub fn default_key_file() -> Option<PathBuf> {
         .or_else(|| dirs::data_dir().map(|d| d.join("inferlink").join("master.key")))
 }
 
+/// Where the key-encryption key comes from (see [`KeyLocation::find`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLocation {
+    /// The environment variable `INFERLINK_MASTER_KEY`.
+    Env,
+    /// A key file.
+    File {
+        /// The key file.
+        path: PathBuf,
+        /// Named explicitly (a `--key-file` flag or `INFERLINK_KEY_FILE`), so it must exist;
+        /// `false` for the default path, which is used only when it exists.
+        explicit: bool,
+    },
+}
+
+impl KeyLocation {
+    /// Finds the key, in this order:
+    ///
+    /// 1. `key_file`, when given;
+    /// 2. `INFERLINK_MASTER_KEY`, when set and not empty;
+    /// 3. `INFERLINK_KEY_FILE`, when set and not empty;
+    /// 4. `<data dir>/inferlink/master.key`, when that file exists.
+    ///
+    /// `None` when none applies.
+    pub fn find(key_file: Option<&Path>) -> Option<KeyLocation> {
+        if let Some(path) = key_file {
+            return Some(KeyLocation::File {
+                path: path.to_owned(),
+                explicit: true,
+            });
+        }
+        if std::env::var_os(MASTER_KEY_ENV).is_some_and(|v| !v.is_empty()) {
+            return Some(KeyLocation::Env);
+        }
+        if let Some(path) = env_path(KEY_FILE_ENV) {
+            return Some(KeyLocation::File {
+                path,
+                explicit: true,
+            });
+        }
+        dirs::data_dir()
+            .map(|d| d.join("inferlink").join("master.key"))
+            .filter(|path| path.exists())
+            .map(|path| KeyLocation::File {
+                path,
+                explicit: false,
+            })
+    }
+
+    /// Loads the key from here: an [`EnvKeyProvider`] or a [`FileKeyProvider`].
+    pub fn open(&self) -> Result<Arc<dyn KeyProvider>> {
+        match self {
+            KeyLocation::Env => match EnvKeyProvider::from_env()? {
+                Some(provider) => Ok(Arc::new(provider)),
+                None => Err(Error::new(
+                    ErrorKind::Config,
+                    format!("{MASTER_KEY_ENV} is not set"),
+                )),
+            },
+            KeyLocation::File { path, .. } => Ok(Arc::new(FileKeyProvider::open(path)?)),
+        }
+    }
+}
+
 /// The key provider the CLI uses, and hosts may use: [`load_key_provider`] with no key file given.
 pub fn default_key_provider() -> Result<Option<Arc<dyn KeyProvider>>> {
     load_key_provider(None)
 }
 
-/// Finds the KEK, in this order:
+/// The key found by [`KeyLocation::find`], loaded.
 ///
-/// 1. `key_file`, when given (it must exist);
-/// 2. `INFERLINK_MASTER_KEY`, when set and not empty ([`EnvKeyProvider`]);
-/// 3. `INFERLINK_KEY_FILE`, when set (it must exist);
-/// 4. `<data dir>/inferlink/master.key`, when it exists.
-///
-/// `Ok(None)` when none applies: stores then keep records without
-/// credential values only. A key that exists but is unusable (malformed, a
-/// key file readable by others) is an [`ErrorKind::Config`] error.
+/// `Ok(None)` when there is none: stores then keep records without
+/// credential values only. A key that is named but unusable (malformed, a
+/// missing explicit key file, a key file readable by others) is an
+/// [`ErrorKind::Config`] error.
 pub fn load_key_provider(key_file: Option<&Path>) -> Result<Option<Arc<dyn KeyProvider>>> {
-    if let Some(path) = key_file {
-        return Ok(Some(Arc::new(FileKeyProvider::open(path)?)));
-    }
-    if let Some(provider) = EnvKeyProvider::from_env()? {
-        return Ok(Some(Arc::new(provider)));
-    }
-    if let Some(path) = env_path(KEY_FILE_ENV) {
-        return Ok(Some(Arc::new(FileKeyProvider::open(path)?)));
-    }
-    match dirs::data_dir().map(|d| d.join("inferlink").join("master.key")) {
-        Some(path) if path.exists() => Ok(Some(Arc::new(FileKeyProvider::open(path)?))),
-        _ => Ok(None),
-    }
+    KeyLocation::find(key_file)
+        .map(|location| location.open())
+        .transpose()
 }
 
 #[cfg(test)]
