@@ -373,8 +373,6 @@ fn bench_load(c: &mut Criterion) {
 /// directory is created and removed outside the timing).
 #[cfg(feature = "store-sqlite")]
 fn bench_load_sqlite(c: &mut Criterion, rt: &Runtime, text: &str) {
-    use inferlink::SqliteStore;
-
     let mut group = c.benchmark_group("load");
     group
         .sample_size(10)

@@ -192,7 +192,7 @@ impl MasterKey {
     pub fn from_bytes(bytes: KeyBytes) -> MasterKey {
         let mut hasher = Sha256::new();
         hasher.update(b"inferlink key id v1\0");
-        hasher.update(&*bytes);
+        hasher.update(bytes.as_slice());
         let digest = hasher.finalize();
         MasterKey {
             id: hex(&digest[..8]),
