@@ -1181,8 +1181,8 @@ enum Written {
     /// Committed, with these revisions.
     Done(Vec<Revision>),
     /// Nothing written: the store's active data key is not the cached one
-    /// (another process replaced it); reload the keys and try again.
-    StaleKeys,
+    /// (another process replaced it); reload the keys and try again with these records.
+    StaleKeys(Vec<(ExtensionRecord, PutMode)>),
 }
 
 /// Writes `records` in one transaction: all of them, or none.
@@ -1204,7 +1204,7 @@ fn put_all_blocking(
             .optional()
             .map_err(fail)?;
         if active.as_deref() != Some(keys.active_id()) {
-            return Ok(Written::StaleKeys);
+            return Ok(Written::StaleKeys(records));
         }
     }
     let mut written = Vec::with_capacity(records.len());
@@ -1411,19 +1411,20 @@ impl RegistryStore for SqliteStore {
 
     async fn put_all(&self, records: Vec<(ExtensionRecord, PutMode)>) -> Result<Vec<Revision>> {
         self.prepare().await?;
+        let mut records = records;
         let mut keys = self
             .keyring_for_writing(records.iter().map(|(r, _)| r))
             .await?;
         // Once more after reloading the keys, if another process replaced the data key.
         for _ in 0..2 {
-            let batch = records.clone();
             let task_keys = keys.clone();
             let written = self
-                .run(move |conn, feed| put_all_blocking(conn, feed, batch, task_keys.as_deref()))
+                .run(move |conn, feed| put_all_blocking(conn, feed, records, task_keys.as_deref()))
                 .await?;
             match written {
                 Written::Done(revisions) => return Ok(revisions),
-                Written::StaleKeys => {
+                Written::StaleKeys(back) => {
+                    records = back;
                     *self.inner.keyring.lock().await = None;
                     keys = self
                         .keyring_for_writing(records.iter().map(|(r, _)| r))
