@@ -51,6 +51,7 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 pub mod connector;
+pub mod crypto;
 pub mod env;
 pub mod error;
 pub mod format;
@@ -67,6 +68,7 @@ pub use connector::{
     Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Health, InferenceConnector,
     ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, TensorSpec,
 };
+pub use crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, StaticKeyProvider};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{

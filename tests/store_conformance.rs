@@ -20,11 +20,12 @@ mod sqlite {
     use super::*;
     use inferlink::SqliteStore;
     use inferlink::store::SqliteOptions;
+    use inferlink_testkit::keys::{keyed_sqlite_options, open_keyed_sqlite};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite_store_conforms() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("registry.db")).unwrap();
+        let store = open_keyed_sqlite(dir.path().join("registry.db")).unwrap();
         run_store_conformance(&store).await;
     }
 
@@ -37,14 +38,14 @@ mod sqlite {
     async fn sqlite_store_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.db");
-        check_reopen_durability(|| std::future::ready(SqliteStore::open(&path))).await;
+        check_reopen_durability(|| std::future::ready(open_keyed_sqlite(&path))).await;
         // Again on the same file, now with history and normal sync.
         check_reopen_durability(|| {
             std::future::ready(SqliteStore::open_with(
                 &path,
                 SqliteOptions {
                     synchronous_full: false,
-                    ..SqliteOptions::default()
+                    ..keyed_sqlite_options()
                 },
             ))
         })
@@ -55,8 +56,8 @@ mod sqlite {
     async fn two_instances_on_one_file_see_each_others_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.db");
-        let one = SqliteStore::open(&path).unwrap();
-        let two = SqliteStore::open(&path).unwrap();
+        let one = open_keyed_sqlite(&path).unwrap();
+        let two = open_keyed_sqlite(&path).unwrap();
 
         let record = |id: &str, description: &str| {
             let mut r = inferlink::format::parse_records(&format!(
@@ -127,8 +128,8 @@ mod sqlite {
         use inferlink::RegistryStoreExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.db");
-        let one = SqliteStore::open(&path).unwrap();
-        let two = SqliteStore::open(&path).unwrap();
+        let one = open_keyed_sqlite(&path).unwrap();
+        let two = open_keyed_sqlite(&path).unwrap();
         let mut r = inferlink::format::parse_records("id: n\nconfiguration:\n  N: 0\n")
             .unwrap()
             .remove(0);

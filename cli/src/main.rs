@@ -18,6 +18,7 @@ use inferlink::{Consumer, Error, ErrorKind, Selector};
 
 mod commands;
 mod input;
+mod keys;
 mod output;
 mod transfer;
 
@@ -65,6 +66,12 @@ struct Cli {
     #[arg(long, global = true, env = "INFERLINK_STORE", value_name = "PATH")]
     store: Option<PathBuf>,
 
+    /// The key file holding the master key that encrypts credential values at rest
+    /// [default: $INFERLINK_MASTER_KEY if set, else $INFERLINK_KEY_FILE, else
+    /// <data dir>/inferlink/master.key if it exists]
+    #[arg(long, global = true, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -92,6 +99,34 @@ enum Command {
     /// Make the registry hold the records of a file or directory: all changes in one
     /// transaction, with a report of what changed
     Import(transfer::ImportArgs),
+    /// Manage the master key that encrypts credential values at rest
+    #[command(subcommand, after_help = keys::KEYS_AFTER_HELP)]
+    Keys(KeysCommand),
+}
+
+/// The `keys` subcommands.
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a new master key to a new key file (mode 0600); never overwrites one
+    Init,
+    /// Replace the master key (re-wrapping the store's data key), keeping the old key as a backup file
+    Rotate(KeysRotateArgs),
+    /// Show which key is configured, where it comes from, and the store's data keys (never key bytes)
+    Status,
+}
+
+/// Arguments of `keys rotate`.
+#[derive(Debug, Args)]
+struct KeysRotateArgs {
+    /// Also replace the store's data key and re-encrypt every credential value with it
+    /// (one transaction)
+    #[arg(long)]
+    data_key: bool,
+
+    /// Where to write the new key when the current one comes from INFERLINK_MASTER_KEY
+    /// (a new file; required in that case)
+    #[arg(long, value_name = "PATH")]
+    new_key_file: Option<PathBuf>,
 }
 
 /// Arguments of `register`.

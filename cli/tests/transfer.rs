@@ -67,6 +67,9 @@ struct Cli {
     dir: TempDir,
 }
 
+/// The base64 test master key (the same one `cli/tests/cli.rs` uses).
+const TEST_KEY: &str = "aW5mZXJsaW5rLXRlc3QtbWFzdGVyLWtleS0wMDAwMDE=";
+
 impl Cli {
     fn new() -> Cli {
         Cli {
@@ -103,7 +106,10 @@ impl Cli {
         cmd.arg("--store")
             .arg(self.path("registry.db"))
             .args(args)
-            .env_remove("INFERLINK_STORE");
+            .env_remove("INFERLINK_STORE")
+            // Credential values are encrypted at rest: every run gets the test master key.
+            .env("INFERLINK_MASTER_KEY", TEST_KEY)
+            .env_remove("INFERLINK_KEY_FILE");
         cmd
     }
 

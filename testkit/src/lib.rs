@@ -1,5 +1,6 @@
 //! Conformance suites and test harnesses for inferlink backends.
 //!
+//! * [`keys`]: a fixed test key for stores that encrypt credential values.
 //! * [`store`]: the [`RegistryStore`](inferlink::RegistryStore) conformance
 //!   suite every store backend runs in its tests.
 //!
@@ -8,4 +9,5 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+pub mod keys;
 pub mod store;
