@@ -93,6 +93,8 @@ const CONTEXT_VENDOR: &str = "vendor";
 const CONTEXT_ENDPOINT: &str = "endpoint";
 /// The context key of [`Error::with_model`].
 const CONTEXT_MODEL: &str = "model";
+/// The context key of [`Error::with_vendor_message`] (shown apart from the others).
+const CONTEXT_VENDOR_MESSAGE: &str = "vendor_message";
 
 /// Longest message kept in an error, in bytes.
 const MAX_MESSAGE_LEN: usize = 2048;
@@ -131,7 +133,6 @@ pub struct Error {
     message: String,
     path: Option<String>,
     context: Vec<(&'static str, String)>,
-    vendor_message: Option<String>,
     retryable: Option<bool>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -150,7 +151,6 @@ impl Error {
             message: printable(message.into(), MAX_MESSAGE_LEN),
             path: None,
             context: Vec::new(),
-            vendor_message: None,
             retryable: None,
             source: None,
         }
@@ -245,7 +245,9 @@ impl Error {
         let text = text.into();
         let text = text.trim();
         if !text.is_empty() {
-            self.vendor_message = Some(printable(text.to_owned(), MAX_VENDOR_MESSAGE_LEN));
+            let text = printable(text.to_owned(), MAX_VENDOR_MESSAGE_LEN);
+            self.context.retain(|(k, _)| *k != CONTEXT_VENDOR_MESSAGE);
+            self.context.push((CONTEXT_VENDOR_MESSAGE, text));
         }
         self
     }
@@ -302,7 +304,7 @@ impl Error {
 
     /// The remote side's own error text, when kept (see [`Error::with_vendor_message`]).
     pub fn vendor_message(&self) -> Option<&str> {
-        self.vendor_message.as_deref()
+        self.context(CONTEXT_VENDOR_MESSAGE)
     }
 
     /// Whether retrying the same operation may succeed.
@@ -322,12 +324,17 @@ impl fmt::Display for Error {
             write!(f, "{path}: ")?;
         }
         f.write_str(&self.message)?;
-        if let Some(text) = &self.vendor_message {
+        if let Some(text) = self.vendor_message() {
             write!(f, "; the server said: {text}")?;
         }
-        if !self.context.is_empty() {
+        let mut context = self
+            .context
+            .iter()
+            .filter(|(k, _)| *k != CONTEXT_VENDOR_MESSAGE)
+            .peekable();
+        if context.peek().is_some() {
             f.write_str(" (")?;
-            for (i, (k, v)) in self.context.iter().enumerate() {
+            for (i, (k, v)) in context.enumerate() {
                 if i > 0 {
                     f.write_str(", ")?;
                 }
@@ -348,9 +355,6 @@ impl fmt::Debug for Error {
         d.field("kind", &self.kind).field("message", &self.message);
         if let Some(path) = &self.path {
             d.field("path", path);
-        }
-        if let Some(text) = &self.vendor_message {
-            d.field("vendor_message", text);
         }
         if !self.context.is_empty() {
             d.field("context", &self.context);
