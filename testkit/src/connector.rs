@@ -77,9 +77,13 @@ pub type ExpectFn = Arc<dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync>;
 pub enum Transform {
     /// The output equals the input (datatype, shape and values).
     Identity,
-    /// Every number doubled, same datatype and shape (not for `BOOL` or `BYTES`).
+    /// The doubler of the real-server harness's test models: numbers doubled
+    /// in their own type (integers wrap around, as numpy does: `INT8` 100
+    /// gives -56), `BOOL` negated, `BYTES` upper-cased in ASCII only
+    /// (`"wörld"` gives `"WöRLD"`). Datatype and shape are kept.
     Double,
-    /// Every `BYTES` element upper-cased as UTF-8 text.
+    /// Every `BYTES` element upper-cased as Unicode text (`"wörld"` gives
+    /// `"WÖRLD"`, as Python's `str.upper`).
     Uppercase,
     /// Any other model: the function returns the expected output.
     Custom(ExpectFn),
@@ -121,41 +125,31 @@ impl Transform {
     }
 }
 
-/// Doubles every element, refusing overflow.
+/// Doubles every number (wrapping), negates `BOOL`s, upper-cases `BYTES` in ASCII.
 fn double(input: &Tensor) -> Result<Tensor> {
-    fn each<T: Element>(input: &Tensor, f: impl Fn(T) -> Option<T>) -> Result<Tensor> {
-        let values = input
-            .to_vec::<T>()?
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                f(v).ok_or_else(|| {
-                    Error::invalid(format!(
-                        "doubling element {i} of \"{}\" overflows {}",
-                        input.name(),
-                        input.datatype()
-                    ))
-                })
-            })
-            .collect::<Result<Vec<T>>>()?;
+    fn each<T: Element>(input: &Tensor, f: impl Fn(T) -> T) -> Result<Tensor> {
+        let values: Vec<T> = input.to_vec::<T>()?.into_iter().map(f).collect();
         Tensor::new(input.name(), input.shape().to_vec(), values)
     }
     match input.datatype() {
-        DataType::Uint8 => each(input, |v: u8| v.checked_mul(2)),
-        DataType::Uint16 => each(input, |v: u16| v.checked_mul(2)),
-        DataType::Uint32 => each(input, |v: u32| v.checked_mul(2)),
-        DataType::Uint64 => each(input, |v: u64| v.checked_mul(2)),
-        DataType::Int8 => each(input, |v: i8| v.checked_mul(2)),
-        DataType::Int16 => each(input, |v: i16| v.checked_mul(2)),
-        DataType::Int32 => each(input, |v: i32| v.checked_mul(2)),
-        DataType::Int64 => each(input, |v: i64| v.checked_mul(2)),
-        DataType::Fp16 => each(input, |v: f16| Some(f16::from_f32(v.to_f32() * 2.0))),
-        DataType::Bf16 => each(input, |v: bf16| Some(bf16::from_f32(v.to_f32() * 2.0))),
-        DataType::Fp32 => each(input, |v: f32| Some(v * 2.0)),
-        DataType::Fp64 => each(input, |v: f64| Some(v * 2.0)),
-        other => Err(Error::invalid(format!(
-            "a doubler has no meaning for {other}"
-        ))),
+        DataType::Bool => each(input, |v: bool| !v),
+        DataType::Uint8 => each(input, |v: u8| v.wrapping_mul(2)),
+        DataType::Uint16 => each(input, |v: u16| v.wrapping_mul(2)),
+        DataType::Uint32 => each(input, |v: u32| v.wrapping_mul(2)),
+        DataType::Uint64 => each(input, |v: u64| v.wrapping_mul(2)),
+        DataType::Int8 => each(input, |v: i8| v.wrapping_mul(2)),
+        DataType::Int16 => each(input, |v: i16| v.wrapping_mul(2)),
+        DataType::Int32 => each(input, |v: i32| v.wrapping_mul(2)),
+        DataType::Int64 => each(input, |v: i64| v.wrapping_mul(2)),
+        DataType::Fp16 => each(input, |v: f16| f16::from_f32(v.to_f32() * 2.0)),
+        DataType::Bf16 => each(input, |v: bf16| bf16::from_f32(v.to_f32() * 2.0)),
+        DataType::Fp32 => each(input, |v: f32| v * 2.0),
+        DataType::Fp64 => each(input, |v: f64| v * 2.0),
+        DataType::Bytes => {
+            let elements = input.to_byte_elements()?;
+            let upper = elements.iter().map(|e| e.to_ascii_uppercase());
+            Tensor::from_byte_elements(input.name(), input.shape().to_vec(), upper)
+        }
     }
 }
 

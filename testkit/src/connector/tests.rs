@@ -179,15 +179,13 @@ impl InferenceConnector for SuiteTestDouble {
 fn spec() -> ConformanceSpec {
     let mut spec = ConformanceSpec::new();
     for dt in DataType::ALL {
-        if !matches!(dt, DataType::Bool | DataType::Bytes) {
-            spec = spec.round_trip(RoundTrip::sample(
-                "doubler",
-                "x",
-                dt,
-                vec![2, 3],
-                Transform::Double,
-            ));
-        }
+        spec = spec.round_trip(RoundTrip::sample(
+            "doubler",
+            "x",
+            dt,
+            vec![2, 3],
+            Transform::Double,
+        ));
     }
     let strict = RoundTrip::sample("strict", "x", DataType::Fp32, vec![2, 2], Transform::Double);
     let loose = RoundTrip::sample("doubler", "x", DataType::Int64, vec![4], Transform::Double)
@@ -274,13 +272,13 @@ async fn a_well_behaved_connector_passes_every_check() {
     ] {
         passed(&report, name);
     }
-    // 12 doubler datatypes + 2 echo + upper + strict, typed and raw.
+    // 14 doubler datatypes + 2 echo + upper + strict, typed and raw.
     let infers = report
         .checks
         .iter()
         .filter(|c| c.name.starts_with("infer/"))
         .count();
-    assert_eq!(infers, 2 * 16);
+    assert_eq!(infers, 2 * 18);
     assert!(
         report.to_string().contains("0 failed, 0 skipped"),
         "{report}"
@@ -506,16 +504,18 @@ fn transforms_compute_expected_outputs() {
     let t = sample_tensor("x", DataType::Fp16, vec![4]).unwrap();
     let doubled = Transform::Double.apply(&t).unwrap();
     assert_eq!(doubled.to_f32_lossy().unwrap(), vec![0.5, -1.0, 1.5, -2.0]);
-    let e = Transform::Double
-        .apply(&Tensor::from_vec("x", vec![200u8]))
-        .unwrap_err();
-    assert!(e.message().contains("overflows UINT8"), "{e}");
-    assert!(
-        Transform::Double
-            .apply(&Tensor::from_vec("b", vec![true]))
-            .is_err()
-    );
+    // Integers wrap like numpy; BOOL is negated; BYTES upper-cased in ASCII.
+    let wrapped = Transform::Double
+        .apply(&Tensor::from_vec("x", vec![100i8, 200u8 as i8]))
+        .unwrap();
+    assert_eq!(wrapped.to_vec::<i8>().unwrap(), vec![-56, -112]);
+    let negated = Transform::Double
+        .apply(&Tensor::from_vec("b", vec![true, false]))
+        .unwrap();
+    assert_eq!(negated.to_vec::<bool>().unwrap(), vec![false, true]);
     let text = sample_tensor("t", DataType::Bytes, vec![2]).unwrap();
+    let ascii = Transform::Double.apply(&text).unwrap();
+    assert_eq!(ascii.to_strings().unwrap(), vec!["ELEM-0-ü", "ELEM-1-ü"]);
     let upper = Transform::Uppercase.apply(&text).unwrap();
     assert_eq!(upper.to_strings().unwrap(), vec!["ELEM-0-Ü", "ELEM-1-Ü"]);
     let custom = Transform::custom(|t| Ok(t.clone().with_name("renamed")));
