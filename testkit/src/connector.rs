@@ -488,7 +488,9 @@ impl InvokeCase {
 }
 
 /// What the server under test offers, and what it answers.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows how many secrets the spec holds, never their values.
+#[derive(Clone)]
 pub struct ConformanceSpec {
     /// Inference round trips, one per model and datatype worth checking.
     pub round_trips: Vec<RoundTrip>,
@@ -504,6 +506,20 @@ pub struct ConformanceSpec {
     pub secrets: Vec<String>,
     /// How long one call may take ([`DEFAULT_CALL_TIMEOUT`] by default).
     pub call_timeout: Duration,
+}
+
+impl fmt::Debug for ConformanceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConformanceSpec")
+            .field("round_trips", &self.round_trips)
+            .field("bad_inputs", &self.bad_inputs)
+            .field("unknown_model", &self.unknown_model)
+            .field("auth", &self.auth)
+            .field("invoke", &self.invoke)
+            .field("secrets", &format_args!("<{} hidden>", self.secrets.len()))
+            .field("call_timeout", &self.call_timeout)
+            .finish()
+    }
 }
 
 impl Default for ConformanceSpec {

@@ -358,7 +358,13 @@ async fn a_leaked_secret_fails_without_being_shown() {
     let report = run_connector_conformance(&double, &spec()).await;
     let why = failure(&report, "secrets_in_errors");
     assert!(why.contains("secret #0 shows in"), "{why}");
-    // The report names secrets by number, never by value.
+    // The report and the spec's Debug name secrets by number, never by value.
+    let shown = format!("{:?}", spec());
+    assert!(shown.contains("<1 hidden>"), "{shown}");
+    assert!(
+        !shown.contains(GOOD_TOKEN) && !shown.contains(BAD_TOKEN),
+        "{shown}"
+    );
     assert!(!report.to_string().contains(GOOD_TOKEN), "{report}");
     assert!(!report.to_string().contains(BAD_TOKEN), "{report}");
 }
