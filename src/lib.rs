@@ -64,9 +64,13 @@ pub mod store;
 pub mod tensor;
 pub mod version;
 
+/// The attribute macro connector crates put on their `InferenceConnector`
+/// and `ConnectorFactory` impls (re-exported from `async-trait`, so they need
+/// not depend on it themselves).
+pub use async_trait::async_trait;
 pub use connector::{
     Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Health, InferenceConnector,
-    ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, TensorSpec,
+    InferenceConnectorExt, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, TensorSpec,
 };
 pub use crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, StaticKeyProvider};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};
