@@ -50,7 +50,7 @@ fn child(path: &Path) {
     let round: u32 = std::env::var(CHILD_ROUND).unwrap().parse().unwrap();
     let options = SqliteOptions {
         // Alternate between the two durability settings: both must survive a killed process.
-        synchronous_full: round % 2 == 0,
+        synchronous_full: round.is_multiple_of(2),
         ..SqliteOptions::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

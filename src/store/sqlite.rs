@@ -121,6 +121,11 @@ impl Default for SqliteOptions {
 ///
 /// Cloning shares the same connection; the file is closed when the last
 /// clone (including the one inside every open watch stream) is dropped.
+/// While watch streams are open, a poller thread with a second connection
+/// of its own follows other processes' commits (see the module
+/// documentation); it stops, closing that connection, once the last watch
+/// stream is dropped.
+///
 /// Operations run on Tokio's blocking thread pool, so they need a Tokio
 /// runtime; opening does not.
 ///

@@ -8,7 +8,18 @@
 //! with their prefix meanwhile; other writers are tolerated.
 //!
 //! Durable stores also run [`check_reopen_durability`] with a function that
-//! opens a fresh instance over the same storage.
+//! opens a fresh instance over the same storage. Stores that several
+//! instances (connections, processes, hosts) can share should also run the
+//! `_across` variants with several instances over the same storage:
+//! [`check_concurrent_compare_and_set_across`] (compare-and-set between
+//! instances) and [`check_watch_burst_across`] (a watch on one instance sees
+//! the others' commits, each once, in order).
+//!
+//! Two checks are proofs under load: [`check_concurrent_compare_and_set`]
+//! (8 writers × 200 read-modify-write updates of one record: exactly 1600
+//! applied, every failed attempt a `Conflict`; the counts come back in a
+//! [`CasReport`]) and [`check_watch_burst`] (a watcher opened before 240
+//! concurrent writes receives each revision exactly once, in order).
 //!
 //! ```no_run
 //! # async fn demo() {
