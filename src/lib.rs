@@ -79,7 +79,7 @@ pub use model::{
     Configuration, Credentials, Endpoint, EndpointType, ExtensionRecord, Scope,
     SecretConfiguration, Service,
 };
-pub use registry::Registry;
+pub use registry::{LiveResolution, Registry};
 pub use resolve::{Consumer, Resolution, Selector};
 pub use secret::{HIDDEN, Secret};
 #[cfg(feature = "store-sqlite")]

@@ -1,7 +1,10 @@
 //! Every shipped store passes the conformance suite of `inferlink-testkit`.
 
 use inferlink::{ErrorKind, ListFilter, MemoryStore, PutMode, RegistryStore};
-use inferlink_testkit::store::{check_reopen_durability, run_store_conformance};
+use inferlink_testkit::store::{
+    check_concurrent_compare_and_set_across, check_reopen_durability, check_watch_burst_across,
+    run_store_conformance,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_conforms() {
@@ -121,6 +124,40 @@ mod sqlite {
         let listing = two.list(&ListFilter::all()).await.unwrap();
         assert_eq!(listing.records.len(), 1);
         assert!(listing.revision > r3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn compare_and_set_holds_across_eight_instances_on_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let stores: Vec<SqliteStore> = (0..8).map(|_| SqliteStore::open(&path).unwrap()).collect();
+        let handles: Vec<&dyn RegistryStore> =
+            stores.iter().map(|s| s as &dyn RegistryStore).collect();
+        let report = check_concurrent_compare_and_set_across(&handles).await;
+        eprintln!("sqlite, separate instances: compare-and-set: {report}");
+        assert_eq!(report.handles, 8);
+        assert_eq!(report.updates, 1600);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_watch_sees_a_burst_written_through_other_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let watcher = SqliteStore::open_with(
+            &path,
+            SqliteOptions {
+                poll_interval: std::time::Duration::from_millis(20),
+                ..SqliteOptions::default()
+            },
+        )
+        .unwrap();
+        let others = [
+            SqliteStore::open(&path).unwrap(),
+            SqliteStore::open(&path).unwrap(),
+        ];
+        // Only other instances write; then the watcher's own instance joins in.
+        check_watch_burst_across(&watcher, &[&others[0], &others[1]]).await;
+        check_watch_burst_across(&watcher, &[&others[0], &watcher, &others[1]]).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -24,9 +24,32 @@
 //! open the same file: writes take SQLite's write lock (`BEGIN IMMEDIATE`) and
 //! compute the next revision inside that transaction, so revisions stay unique
 //! and compare-and-set stays exact across processes. Reads (`get`, `list`)
-//! see every committed write. Live [`RegistryStore::watch`] events are only
-//! delivered for writes made through the same [`SqliteStore`] (or its clones);
-//! noticing other processes' writes while watching is not implemented yet.
+//! see every committed write.
+//!
+//! # Watching across processes
+//!
+//! [`RegistryStore::watch`] streams see every commit to the file, whoever made
+//! it:
+//!
+//! * writes through this [`SqliteStore`] (or its clones) are published to its
+//!   watchers as they commit, without waiting for a poll;
+//! * commits by other connections (another `SqliteStore` on the same file, the
+//!   `inferlink` CLI, another process) are noticed by a poller: while at least
+//!   one watch stream is open, a background thread (`inferlink-poll`) asks
+//!   SQLite for `PRAGMA data_version` every [`SqliteOptions::poll_interval`]
+//!   (default 200 ms) on a connection of its own. That value changes whenever
+//!   another connection commits. The poller then reads the head revision and,
+//!   when it is ahead of what the watchers were told, makes each watcher read
+//!   `changes WHERE revision > last` from the change log, in revision order.
+//!
+//! The poller runs in autocommit mode and never holds a read transaction
+//! open, so in WAL mode every poll sees the latest commit and never blocks
+//! writers or checkpoints. Events are delivered in strictly increasing
+//! revision order, none twice; a record changed several times between two
+//! polls is delivered once, at its latest version (the change log keeps only
+//! the latest change per record). The poller thread stops when the last watch
+//! stream is dropped (or the store with it), and starts again with the next
+//! `watch`. An in-memory store has no other connections and no poller.
 //!
 //! # Security
 //!
@@ -55,7 +78,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -122,6 +145,11 @@ pub struct SqliteOptions {
     /// the write returns. `false`: `synchronous=NORMAL`, faster, but the last
     /// commits may be lost on power failure (never corrupted).
     pub synchronous_full: bool,
+    /// How often open watch streams check the file for commits made by other
+    /// connections or processes (see the module documentation). Writes through
+    /// this store reach its watchers at once regardless. Must be positive.
+    /// Default: 200 milliseconds.
+    pub poll_interval: Duration,
     /// The key-encryption key that protects credential values at rest. `None`
     /// (the default): records without credential values only. The CLI passes
     /// [`crypto::default_key_provider`].
@@ -142,6 +170,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             synchronous_full: true,
             key_provider: None,
+            poll_interval: Duration::from_millis(200),
         }
     }
 }
@@ -150,6 +179,11 @@ impl Default for SqliteOptions {
 ///
 /// Cloning shares the same connection; the file is closed when the last
 /// clone (including the one inside every open watch stream) is dropped.
+/// While watch streams are open, a poller thread with a second connection
+/// of its own follows other processes' commits (see the module
+/// documentation); it stops, closing that connection, once the last watch
+/// stream is dropped.
+///
 /// Operations run on Tokio's blocking thread pool, so they need a Tokio
 /// runtime; opening does not.
 ///
@@ -178,7 +212,7 @@ pub struct SqliteStore {
 
 struct Inner {
     conn: Mutex<Connection>,
-    feed: Feed,
+    feed: Arc<Feed>,
     path: Option<PathBuf>,
     /// The KEK source; `None`: no credential values can be written or read.
     provider: Option<Arc<dyn KeyProvider>>,
@@ -186,6 +220,15 @@ struct Inner {
     keyring: tokio::sync::Mutex<Option<Arc<Keyring>>>,
     /// Schema-1 clear-text bodies remain to be sealed (done by the first operation).
     plaintext_pending: AtomicBool,
+    /// The cross-process poller's switch (file-backed stores only).
+    poller: Arc<PollControl>,
+    options: SqliteOptions,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.poller.close();
+    }
 }
 
 impl Inner {
@@ -223,7 +266,13 @@ impl SqliteStore {
     /// [`ErrorKind::Storage`] error.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
         let path = path.as_ref();
+        if options.poll_interval.is_zero() {
+            return Err(config_error(
+                "the SQLite store's poll_interval must be positive (the default is 200 ms)",
+            ));
+        }
         prepare_file(path)?;
+        check_not_truncated(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -287,11 +336,13 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
-                feed: Feed::new(),
+                feed: Arc::new(Feed::new()),
                 path,
                 provider: options.key_provider.clone(),
                 keyring: tokio::sync::Mutex::new(None),
                 plaintext_pending: AtomicBool::new(plaintext_pending),
+                poller: Arc::new(PollControl::default()),
+                options: options.clone(),
             }),
         })
     }
@@ -608,6 +659,83 @@ fn prepare_file(path: &Path) -> Result<()> {
             format!("cannot create the SQLite store file \"{shown}\""),
         )),
     }
+}
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Refuses a database file shorter than its own header says it is (cut off by
+/// a failed copy, a full disk or a broken transfer) before SQLite reads or
+/// writes it, so the damage is reported at open and the file stays as it is.
+///
+/// The check is skipped while a `-wal` or `-journal` side file exists: pages
+/// may then legitimately live outside the main file (another connection is
+/// using it, or a crashed one left a journal that SQLite will recover).
+fn check_not_truncated(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let shown = path.display();
+    let read_error = |e| io_error(e, format!("cannot read the SQLite store at \"{shown}\""));
+    let file = fs::File::open(path).map_err(read_error)?;
+    let len = file.metadata().map_err(read_error)?.len();
+    let mut header = Vec::with_capacity(100);
+    file.take(100)
+        .read_to_end(&mut header)
+        .map_err(read_error)?;
+    let truncated = |why: String| {
+        Err(Error::new(
+            ErrorKind::Storage,
+            format!(
+                "the SQLite store at \"{shown}\" is truncated: {why}; restore it from a backup (the file was not modified)"
+            ),
+        )
+        .with_context("store", "sqlite"))
+    };
+    if header.is_empty() {
+        // A new (or emptied) file: SQLite initialises it.
+        return Ok(());
+    }
+    let magic = header.len().min(SQLITE_MAGIC.len());
+    if header[..magic] != SQLITE_MAGIC[..magic] {
+        // Not a SQLite file at all: SQLite itself reports that.
+        return Ok(());
+    }
+    if header.len() < 100 {
+        return truncated(format!(
+            "it is {len} bytes long, shorter than the 100-byte SQLite header"
+        ));
+    }
+    let side_file = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        Path::new(&name).exists()
+    };
+    if side_file("-wal") || side_file("-journal") {
+        return Ok(());
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n if n >= 512 && n.is_power_of_two() => u64::from(n),
+        // An invalid page size: SQLite reports the file as malformed.
+        _ => return Ok(()),
+    };
+    // The page count at offset 28 is only valid when the change counter (24)
+    // matches the "version valid for" number (92).
+    let pages = u64::from(be32(28));
+    if pages > 0 && be32(24) == be32(92) && len < pages * page_size {
+        return truncated(format!(
+            "it is {len} bytes long, but its header describes {pages} pages of {page_size} bytes ({} bytes)",
+            pages * page_size
+        ));
+    }
+    if len % page_size != 0 {
+        return truncated(format!(
+            "it is {len} bytes long, not a whole number of {page_size}-byte pages"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -1385,6 +1513,183 @@ fn changes_blocking(conn: &mut Connection, since: Revision) -> Result<Vec<Change
     Ok(events)
 }
 
+// --- Watching other connections -------------------------------------------------
+
+/// Switches the cross-process poller thread on and off.
+#[derive(Debug, Default)]
+struct PollControl {
+    state: Mutex<PollState>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct PollState {
+    /// A poller thread is running (or starting).
+    running: bool,
+    /// The store is gone: no poller may start, a running one stops.
+    closed: bool,
+}
+
+impl PollControl {
+    fn lock(&self) -> MutexGuard<'_, PollState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the poller to check whether it should stop.
+    fn nudge(&self) {
+        let _state = self.lock();
+        self.wake.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_all();
+    }
+}
+
+/// Wakes the poller when a watch stream is dropped, so it stops promptly once
+/// the last one is gone.
+struct PollerGuard(Arc<PollControl>);
+
+impl Drop for PollerGuard {
+    fn drop(&mut self) {
+        self.0.nudge();
+    }
+}
+
+/// A watch stream that keeps the poller informed of its end.
+struct Watching {
+    // Declared first so the feed subscription is dropped before the guard wakes the poller.
+    stream: ChangeStream,
+    _guard: PollerGuard,
+}
+
+impl futures_core::Stream for Watching {
+    type Item = Result<ChangeEvent>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.stream.as_mut().poll_next(cx)
+    }
+}
+
+impl SqliteStore {
+    /// Starts the poller thread unless one is running. Call after subscribing.
+    fn ensure_poller(&self, path: &Path) -> Result<()> {
+        let inner = &self.inner;
+        let mut state = inner.poller.lock();
+        if state.running || state.closed {
+            return Ok(());
+        }
+        let feed = Arc::clone(&inner.feed);
+        let control = Arc::clone(&inner.poller);
+        let path = path.to_owned();
+        let options = inner.options.clone();
+        std::thread::Builder::new()
+            .name("inferlink-poll".into())
+            .spawn(move || poll_loop(&feed, &control, &path, &options))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    "cannot start the thread that watches the SQLite file for other processes' writes",
+                )
+                .with_source(e)
+                .with_context("store", "sqlite")
+            })?;
+        state.running = true;
+        Ok(())
+    }
+}
+
+/// The poller thread: checks `PRAGMA data_version` every poll interval while
+/// anyone watches, and announces the head revision when it moved.
+fn poll_loop(feed: &Feed, control: &PollControl, path: &Path, options: &SqliteOptions) {
+    let mut poller = Poller {
+        path,
+        options,
+        conn: None,
+        seen: None,
+        failing: false,
+    };
+    let mut state = control.lock();
+    loop {
+        // Checked under the control lock: `watch` subscribes before it looks
+        // at `running`, so either it sees this thread running or this thread
+        // sees its subscription.
+        if state.closed || feed.watchers() == 0 {
+            state.running = false;
+            return;
+        }
+        drop(state);
+        poller.poll(feed);
+        state = control.lock();
+        if state.closed || feed.watchers() == 0 {
+            continue;
+        }
+        state = control
+            .wake
+            .wait_timeout(state, options.poll_interval)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
+/// The poller's own connection and what it saw last.
+struct Poller<'a> {
+    path: &'a Path,
+    options: &'a SqliteOptions,
+    conn: Option<Connection>,
+    /// The `data_version` at the last successful poll.
+    seen: Option<i64>,
+    /// The last poll failed (logged once until it works again).
+    failing: bool,
+}
+
+impl Poller<'_> {
+    fn poll(&mut self, feed: &Feed) {
+        match self.check(feed) {
+            Ok(()) => self.failing = false,
+            Err(e) => {
+                if !self.failing {
+                    tracing::warn!(error = %e, "cannot check the SQLite store for other processes' writes; retrying every poll interval");
+                }
+                self.failing = true;
+                // Start over with a fresh connection.
+                self.conn = None;
+                self.seen = None;
+            }
+        }
+    }
+
+    fn check(&mut self, feed: &Feed) -> Result<()> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                // No CREATE: if the file is gone, there is nothing to watch.
+                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = Connection::open_with_flags(self.path, flags)
+                    .map_err(|e| open_error(e, self.path))?;
+                conn.busy_timeout(self.options.busy_timeout)
+                    .map_err(|e| open_error(e, self.path))?;
+                self.conn.insert(conn)
+            }
+        };
+        // Read the version before the head: a commit in between shows up in
+        // the head now and changes the version again for the next poll.
+        let version: i64 = conn
+            .pragma_query_value(None, "data_version", |row| row.get(0))
+            .map_err(|e| db_error(e, "cannot read the SQLite data version"))?;
+        if self.seen == Some(version) {
+            return Ok(());
+        }
+        feed.announce_head(read_head(conn)?);
+        self.seen = Some(version);
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ChangeLog for SqliteStore {
     async fn changes_since(&self, since: Revision) -> Result<Vec<ChangeEvent>> {
@@ -1478,7 +1783,16 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn watch(&self, since: Revision) -> Result<ChangeStream> {
-        Ok(self.inner.feed.watch(Arc::new(self.clone()), since))
+        // Subscribe first, then make sure the poller runs (see `poll_loop`).
+        let stream = self.inner.feed.watch(Arc::new(self.clone()), since);
+        let Some(path) = &self.inner.path else {
+            return Ok(stream);
+        };
+        self.ensure_poller(path)?;
+        Ok(Box::pin(Watching {
+            stream,
+            _guard: PollerGuard(Arc::clone(&self.inner.poller)),
+        }))
     }
 }
 
@@ -1619,11 +1933,231 @@ mod tests {
             .unwrap()
             .pragma_update(None, "user_version", 7)
             .unwrap();
+        let before = fs::read(&path).unwrap();
         let e = SqliteStore::open(&path).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Storage, "{e}");
         assert!(e.message().contains("newer inferlink"), "{e}");
         assert!(e.message().contains("schema version 7"), "{e}");
         assert!(e.to_string().contains("r.db"), "{e}");
+        assert!(fs::read(&path).unwrap() == before, "the file is untouched");
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 7, "the newer schema version is kept");
+    }
+
+    /// A copy of a store file with `count` records, closed (no side files left).
+    fn closed_store_file(dir: &Path, count: usize) -> (PathBuf, Vec<u8>) {
+        let path = dir.join("full.db");
+        let store = SqliteStore::open(&path).unwrap();
+        {
+            let mut conn = store.inner.lock();
+            let feed = Feed::new();
+            let ops = (0..count)
+                .map(|i| {
+                    let mut r = record(&format!("rec-{i:03}"), "s");
+                    r.services[0].credentials.clear();
+                    r.description = "padding ".repeat(40);
+                    WriteOp::Put(r, PutMode::Create)
+                })
+                .collect();
+            write_all_blocking(&mut conn, &feed, ops, None).unwrap();
+        }
+        drop(store);
+        let wal = dir.join("full.db-wal");
+        assert!(!wal.exists(), "closing the last connection removes the WAL");
+        let bytes = fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    #[test]
+    fn a_truncated_file_is_a_storage_error_and_stays_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, bytes) = closed_store_file(dir.path(), 60);
+        let page = 4096;
+        assert!(bytes.len() >= 4 * page, "several pages: {}", bytes.len());
+        let cuts = [
+            10,
+            50,
+            99,
+            100,
+            page,
+            page + 1,
+            bytes.len() / 2,
+            bytes.len() - page,
+            bytes.len() - 1,
+        ];
+        for cut in cuts {
+            let path = dir.path().join(format!("cut-{cut}.db"));
+            fs::write(&path, &bytes[..cut]).unwrap();
+            let e = SqliteStore::open(&path).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Storage, "cut at {cut}: {e}");
+            assert!(e.message().contains("truncated"), "cut at {cut}: {e}");
+            assert!(e.message().contains(&format!("cut-{cut}.db")), "{e}");
+            assert!(e.message().contains(&format!("{cut} bytes")), "{e}");
+            assert_eq!(e.context("store"), Some("sqlite"));
+            assert!(
+                fs::read(&path).unwrap() == bytes[..cut],
+                "cut at {cut}: the file is untouched"
+            );
+        }
+        // The complete file still opens, with every record.
+        let path = dir.path().join("whole.db");
+        fs::write(&path, &bytes).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store
+                .inner
+                .lock()
+                .query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0))
+                .unwrap(),
+            60
+        );
+        // An empty file is a new store.
+        let empty = dir.path().join("empty.db");
+        fs::write(&empty, b"").unwrap();
+        SqliteStore::open(&empty).unwrap();
+    }
+
+    #[test]
+    fn a_zero_poll_interval_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            poll_interval: Duration::ZERO,
+            ..SqliteOptions::default()
+        };
+        let e = SqliteStore::open_with(dir.path().join("r.db"), options).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.message().contains("poll_interval"), "{e}");
+        assert!(!dir.path().join("r.db").exists(), "nothing created");
+    }
+
+    /// Options with a poll interval.
+    fn polling(interval: Duration) -> SqliteOptions {
+        SqliteOptions {
+            poll_interval: interval,
+            ..SqliteOptions::default()
+        }
+    }
+
+    /// The next event of `stream`, within 10 seconds.
+    async fn next_event(stream: &mut ChangeStream) -> ChangeEvent {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+            Ok(Some(Ok(event))) => event,
+            Ok(Some(Err(e))) => panic!("the watch failed: {e}"),
+            Ok(None) => panic!("the watch ended"),
+            Err(_) => panic!("no watch event within 10 s"),
+        }
+    }
+
+    /// Waits (up to 10 s) until the poller's `running` flag is `want`.
+    async fn poller_running(store: &Inner, want: bool) {
+        for _ in 0..1000 {
+            if store.poller.lock().running == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the poller did not become running={want} within 10 s");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watch_sees_commits_of_another_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let watcher = SqliteStore::open_with(&path, polling(Duration::from_millis(20))).unwrap();
+        let writer = SqliteStore::open(&path).unwrap();
+        let mut stream = watcher.watch(0).await.unwrap();
+        let r1 = writer.put(record("a", "1"), PutMode::Create).await.unwrap();
+        let r2 = writer.put(record("b", "1"), PutMode::Create).await.unwrap();
+        let r3 = writer.delete("a", Some(r1)).await.unwrap();
+        let mut seen = Vec::new();
+        while seen.last().is_none_or(|(rev, _)| *rev < r3) {
+            let event = next_event(&mut stream).await;
+            seen.push((event.revision, event.id));
+        }
+        // "a" was deleted before the watcher may have read it: its latest change is the delete.
+        assert_eq!(seen.last(), Some(&(r3, "a".to_owned())));
+        assert!(seen.contains(&(r2, "b".to_owned())), "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+        // Its own writes still arrive, in order after the other instance's.
+        let r4 = watcher
+            .put(record("c", "1"), PutMode::Create)
+            .await
+            .unwrap();
+        assert_eq!(next_event(&mut stream).await.revision, r4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_own_write_after_a_foreign_one_delivers_both_without_a_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        // The poller checks once when it starts, then not for an hour.
+        let watcher = SqliteStore::open_with(&path, polling(Duration::from_secs(3600))).unwrap();
+        let writer = SqliteStore::open(&path).unwrap();
+        let mut stream = watcher.watch(0).await.unwrap();
+        let r0 = watcher
+            .put(record("seed", "1"), PutMode::Create)
+            .await
+            .unwrap();
+        assert_eq!(next_event(&mut stream).await.revision, r0);
+        let foreign = writer
+            .put(record("theirs", "1"), PutMode::Create)
+            .await
+            .unwrap();
+        let own = watcher
+            .put(record("ours", "1"), PutMode::Create)
+            .await
+            .unwrap();
+        assert_eq!(foreign + 1, own);
+        let first = next_event(&mut stream).await;
+        assert_eq!((first.revision, first.id.as_str()), (foreign, "theirs"));
+        let second = next_event(&mut stream).await;
+        assert_eq!((second.revision, second.id.as_str()), (own, "ours"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_poller_runs_only_while_someone_watches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let store = SqliteStore::open_with(&path, polling(Duration::from_secs(3600))).unwrap();
+        assert!(!store.inner.poller.lock().running, "no watcher, no poller");
+        let one = store.watch(0).await.unwrap();
+        let two = store.watch(0).await.unwrap();
+        poller_running(&store.inner, true).await;
+        drop(one);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(store.inner.poller.lock().running, "one watcher is left");
+        // Dropping the last one wakes the poller at once (the interval is an hour).
+        drop(two);
+        poller_running(&store.inner, false).await;
+        // It starts again for a new watcher, and stops when the store goes away.
+        let three = store.watch(0).await.unwrap();
+        poller_running(&store.inner, true).await;
+        let control = Arc::clone(&store.inner.poller);
+        drop(store);
+        assert!(control.lock().running, "the stream keeps the store open");
+        drop(three);
+        for _ in 0..1000 {
+            if !control.lock().running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let state = control.lock();
+        assert!(!state.running, "the poller stops with the store");
+        assert!(state.closed);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_store_has_no_poller() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let mut stream = store.watch(0).await.unwrap();
+        let rev = store.put(record("a", "1"), PutMode::Create).await.unwrap();
+        assert_eq!(next_event(&mut stream).await.revision, rev);
+        assert!(!store.inner.poller.lock().running);
     }
 
     #[test]
