@@ -58,6 +58,8 @@ pub mod registry;
 pub mod resolve;
 pub mod secret;
 pub mod store;
+#[cfg(feature = "http")]
+pub mod transport;
 pub mod version;
 
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};
