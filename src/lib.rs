@@ -62,6 +62,8 @@ pub mod resolve;
 pub mod secret;
 pub mod store;
 pub mod tensor;
+#[cfg(feature = "http")]
+pub mod transport;
 pub mod version;
 
 /// The attribute macro connector crates put on their `InferenceConnector`

@@ -2037,7 +2037,7 @@ mod tests {
     fn polling(interval: Duration) -> SqliteOptions {
         SqliteOptions {
             poll_interval: interval,
-            ..SqliteOptions::default()
+            ..keyed_options()
         }
     }
 
@@ -2068,7 +2068,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.db");
         let watcher = SqliteStore::open_with(&path, polling(Duration::from_millis(20))).unwrap();
-        let writer = SqliteStore::open(&path).unwrap();
+        let writer = open_keyed(&path);
         let mut stream = watcher.watch(0).await.unwrap();
         let r1 = writer.put(record("a", "1"), PutMode::Create).await.unwrap();
         let r2 = writer.put(record("b", "1"), PutMode::Create).await.unwrap();
@@ -2096,7 +2096,7 @@ mod tests {
         let path = dir.path().join("r.db");
         // The poller checks once when it starts, then not for an hour.
         let watcher = SqliteStore::open_with(&path, polling(Duration::from_secs(3600))).unwrap();
-        let writer = SqliteStore::open(&path).unwrap();
+        let writer = open_keyed(&path);
         let mut stream = watcher.watch(0).await.unwrap();
         let r0 = watcher
             .put(record("seed", "1"), PutMode::Create)

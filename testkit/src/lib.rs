@@ -7,11 +7,15 @@
 //! * [`connector`]: the [`InferenceConnector`](inferlink::InferenceConnector)
 //!   conformance suite every connector runs against its real servers. It
 //!   returns a report with one named result per check.
+//! * [`fault`]: a scripted HTTP/1.1 fault server on loopback (resets,
+//!   truncated and oversized bodies, stalls, 429/503 sequences, vendor error
+//!   envelopes) for transport and connector tests.
 //!
 //! Call them from `#[tokio::test]` functions.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 pub mod connector;
+pub mod fault;
 pub mod keys;
 pub mod store;
