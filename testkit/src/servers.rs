@@ -42,7 +42,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -217,7 +217,10 @@ impl RunningServer {
     ) -> Result<RunningServer, HarnessError> {
         let script = script_path();
         let mut cmd = Command::new("bash");
-        cmd.arg(&script).arg("start").arg(kind.name());
+        cmd.arg(&script)
+            .arg("start")
+            .arg(kind.name())
+            .stdin(Stdio::null());
         let parent = options.parent_pid.unwrap_or_else(std::process::id);
         cmd.arg("--parent-pid").arg(parent.to_string());
         if let Some(p) = options.http_port {
@@ -401,6 +404,7 @@ impl RunningServer {
         let out = Command::new("bash")
             .arg(&script)
             .args(["stop", "--id", &self.id])
+            .stdin(Stdio::null())
             .output()
             .map_err(|e| HarnessError::Script {
                 script: script.clone(),
@@ -491,7 +495,7 @@ pub fn or_skip<T>(kind: ServerKind, result: Result<T, HarnessError>) -> Option<T
         Err(e) if e.is_not_installed() => {
             panic!("{e} ({REQUIRE_LIVE_ENV}=1 requires every real server)")
         }
-        Err(e) => panic!("{e}"),
+        Err(e) => panic!("real {kind} server: {e}"),
     }
 }
 
