@@ -462,8 +462,8 @@ impl PostgresStore {
             PoolError::Timeout(TimeoutType::Create | TimeoutType::Recycle) => self.error(
                 ErrorKind::Unavailable,
                 format!(
-                    "cannot connect to PostgreSQL at {}: no answer within the connect timeout of {:?}; is the server up and reachable?",
-                    self.inner.target, options.connect_timeout
+                    "cannot connect to PostgreSQL: no answer within the connect timeout of {:?}; is the server up and reachable? (retryable)",
+                    options.connect_timeout
                 ),
             ),
             PoolError::Backend(e) => {
@@ -473,13 +473,10 @@ impl PostgresStore {
                 } else {
                     ""
                 };
-                self.error(
-                    kind,
-                    format!(
-                        "cannot connect to PostgreSQL at {}: {detail}{hint}",
-                        self.inner.target
-                    ),
-                )
+                let detail = detail
+                    .strip_prefix("the connection to PostgreSQL failed: ")
+                    .unwrap_or(&detail);
+                self.error(kind, format!("cannot connect to PostgreSQL: {detail}{hint}"))
             }
             PoolError::Closed => self.error(
                 ErrorKind::Unavailable,

@@ -140,9 +140,7 @@ impl PgCluster {
                 "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found",
             )
         })?;
-        let dir = tempfile::Builder::new()
-            .prefix("inferlink-pg-")
-            .tempdir()?;
+        let dir = tempfile::Builder::new().prefix("inferlink-pg-").tempdir()?;
         let run_as = if is_root()? {
             ensure_server_user()?;
             let (uid, gid) = user_ids(SERVER_USER)?;
@@ -464,7 +462,11 @@ fn user_ids(user: &str) -> io::Result<(u32, u32)> {
 
 /// Creates the `postgres` system user when the machine lacks it.
 fn ensure_server_user() -> io::Result<()> {
-    let exists = Command::new("id").arg(SERVER_USER).output()?.status.success();
+    let exists = Command::new("id")
+        .arg(SERVER_USER)
+        .output()?
+        .status
+        .success();
     if exists {
         return Ok(());
     }

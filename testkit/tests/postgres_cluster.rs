@@ -5,7 +5,8 @@ use inferlink_testkit::postgres::PgCluster;
 
 #[test]
 fn a_cluster_starts_restarts_stops_and_is_removed() {
-    let Some(mut cluster) = PgCluster::start_or_skip("a_cluster_starts_restarts_stops_and_is_removed")
+    let Some(mut cluster) =
+        PgCluster::start_or_skip("a_cluster_starts_restarts_stops_and_is_removed")
     else {
         return;
     };
@@ -17,17 +18,29 @@ fn a_cluster_starts_restarts_stops_and_is_removed() {
     assert!(url.contains(&format!("@127.0.0.1:{}/postgres", cluster.port())));
     assert!(url.contains(cluster.password()));
 
-    cluster.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (7)").unwrap();
+    cluster
+        .psql("CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
+        .unwrap();
     let before = cluster.pid().unwrap();
     cluster.restart_immediate().unwrap();
     let after = cluster.pid().unwrap();
     assert_ne!(before, after, "a new postmaster runs after the restart");
-    assert_eq!(cluster.psql("SELECT x FROM t").unwrap(), "7", "committed data survives");
-    assert!(cluster.psql("SELECT nope").is_err(), "a failing statement is an error");
+    assert_eq!(
+        cluster.psql("SELECT x FROM t").unwrap(),
+        "7",
+        "committed data survives"
+    );
+    assert!(
+        cluster.psql("SELECT nope").is_err(),
+        "a failing statement is an error"
+    );
 
     cluster.stop().unwrap();
     assert!(cluster.pid().is_none());
-    assert!(cluster.psql("SELECT 1").is_err(), "a stopped server does not answer");
+    assert!(
+        cluster.psql("SELECT 1").is_err(),
+        "a stopped server does not answer"
+    );
     cluster.start_again().unwrap();
     assert_eq!(cluster.psql("SELECT x FROM t").unwrap(), "7");
 
