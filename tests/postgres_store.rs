@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::future::join_all;
-use inferlink::store::{PostgresOptions, PostgresStore};
+use inferlink::store::{PostgresOptions, PostgresStore, TlsMode};
 use inferlink::{
     Change, Consumer, ErrorKind, ExtensionRecord, ListFilter, PutMode, Registry, RegistryStore,
     Selector,
@@ -683,4 +683,89 @@ async fn a_corrupt_body_is_a_storage_error() {
         .unwrap();
     store.delete("bad", None).await.unwrap();
     assert!(store.get("bad").await.unwrap().is_none());
+}
+
+/// TLS: with the right CA the connection is encrypted and verified (options
+/// or `sslmode=verify-full&sslrootcert=` in the URL); an untrusted server
+/// certificate is a configuration error under `require` and `prefer` alike
+/// (never a silent fallback); `disable` stays plain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_is_verified_against_the_given_ca() {
+    let Some(cluster) = PgCluster::start_or_skip("tls_is_verified_against_the_given_ca") else {
+        return;
+    };
+    let (cluster, ca) = with_cluster(cluster, |c| c.enable_tls()).await;
+    let ca = ca.unwrap_or_else(|e| panic!("cannot turn TLS on in the test cluster: {e}"));
+    let ssl_of = |app: &str| {
+        cluster
+            .psql(&format!(
+                "SELECT string_agg(DISTINCT s.ssl::text, ',') FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = '{app}'"
+            ))
+            .unwrap()
+    };
+
+    let store = PostgresStore::connect(
+        &format!("{}?application_name=tls-options", cluster.url()),
+        PostgresOptions {
+            tls_mode: Some(TlsMode::Require),
+            tls_ca_file: Some(ca.clone()),
+            ..options("tls")
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("TLS with the test CA failed: {e}"));
+    store
+        .put(record("a", "http://a:1", "s"), PutMode::Create)
+        .await
+        .unwrap();
+    assert_eq!(ssl_of("tls-options"), "true", "pooled connections use TLS");
+
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}&application_name=tls-url",
+        cluster.url(),
+        ca.display()
+    );
+    let by_url = PostgresStore::connect(&url, options("tls"))
+        .await
+        .unwrap_or_else(|e| panic!("TLS from the URL's parameters failed: {e}"));
+    assert!(by_url.get("a").await.unwrap().is_some());
+    assert_eq!(ssl_of("tls-url"), "true");
+    let mut watch = by_url.watch(0).await.unwrap();
+    let event = bounded("a watch over TLS", watch.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.id, "a");
+    eventually("the listening connection uses TLS", || {
+        ssl_of("inferlink-listener") == "true"
+    })
+    .await;
+
+    for mode in [TlsMode::Require, TlsMode::Prefer] {
+        let e = PostgresStore::connect(
+            &cluster.url(),
+            PostgresOptions {
+                tls_mode: Some(mode),
+                ..options("tls")
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{mode:?}: {e}");
+        assert!(!e.is_retryable(), "{e}");
+        assert!(e.message().contains("TLS handshake"), "{e}");
+        assert!(!format!("{e} {e:?}").contains(cluster.password()), "{e:?}");
+    }
+
+    let plain = PostgresStore::connect(
+        &format!("{}?application_name=plain", cluster.url()),
+        PostgresOptions {
+            tls_mode: Some(TlsMode::Disable),
+            ..options("tls")
+        },
+    )
+    .await
+    .unwrap();
+    assert!(plain.get("a").await.unwrap().is_some());
+    assert_eq!(ssl_of("plain"), "false");
 }

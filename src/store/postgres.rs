@@ -1098,14 +1098,19 @@ fn classify(e: &tokio_postgres::Error) -> (ErrorKind, String) {
         );
     }
     let source = std::error::Error::source(e).map(ToString::to_string);
-    if let Some(io) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>())
-    {
+    let io = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    let top = e.to_string();
+    // A certificate that does not verify (rustls reports it as invalid data)
+    // is a configuration problem; other I/O failures during the handshake are
+    // the network's.
+    let tls_rejected = top == "error performing TLS handshake"
+        && io.is_none_or(|io| io.kind() == std::io::ErrorKind::InvalidData);
+    if let Some(io) = io.filter(|_| !tls_rejected) {
         return (
             ErrorKind::Unavailable,
             format!("the connection to PostgreSQL failed: {io}"),
         );
     }
-    let top = e.to_string();
     let with_source = match &source {
         Some(s) => format!("{top}: {s}"),
         None => top.clone(),

@@ -293,6 +293,117 @@ impl PgCluster {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
+    /// Turns TLS on (`ssl = on`, reloaded without a restart) with a new test
+    /// CA and a server certificate for `127.0.0.1` and `localhost` signed by
+    /// it, made with the `openssl` command; returns the CA certificate's PEM
+    /// file. Plain connections keep working.
+    pub fn enable_tls(&self) -> io::Result<PathBuf> {
+        let dir = self.dir.path().join("tls");
+        fs::create_dir_all(&dir)?;
+        let ca_key = dir.join("ca.key");
+        let ca = dir.join("ca.crt");
+        let key = dir.join("server.key");
+        let csr = dir.join("server.csr");
+        let cert = dir.join("server.crt");
+        let ext = dir.join("server.ext");
+        fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )?;
+        let openssl = |args: &[&OsStr]| -> io::Result<()> {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot run openssl: {e}")))?;
+            check("openssl", &output, "")
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut args: Vec<&OsStr> = vec!["req".as_ref(), "-x509".as_ref()];
+        args.extend(ec.iter().map(OsStr::new));
+        args.extend([
+            "-keyout".as_ref(),
+            ca_key.as_os_str(),
+            "-out".as_ref(),
+            ca.as_os_str(),
+            "-days".as_ref(),
+            "2".as_ref(),
+            "-subj".as_ref(),
+            "/CN=inferlink test CA".as_ref(),
+            "-addext".as_ref(),
+            "basicConstraints=critical,CA:TRUE".as_ref(),
+            "-addext".as_ref(),
+            "keyUsage=critical,keyCertSign,cRLSign".as_ref(),
+        ]);
+        openssl(&args)?;
+        let mut args: Vec<&OsStr> = vec!["req".as_ref()];
+        args.extend(ec.iter().map(OsStr::new));
+        args.extend([
+            "-keyout".as_ref(),
+            key.as_os_str(),
+            "-out".as_ref(),
+            csr.as_os_str(),
+            "-subj".as_ref(),
+            "/CN=127.0.0.1".as_ref(),
+        ]);
+        openssl(&args)?;
+        openssl(&[
+            "x509".as_ref(),
+            "-req".as_ref(),
+            "-in".as_ref(),
+            csr.as_os_str(),
+            "-CA".as_ref(),
+            ca.as_os_str(),
+            "-CAkey".as_ref(),
+            ca_key.as_os_str(),
+            "-CAcreateserial".as_ref(),
+            "-out".as_ref(),
+            cert.as_os_str(),
+            "-days".as_ref(),
+            "2".as_ref(),
+            "-extfile".as_ref(),
+            ext.as_os_str(),
+        ])?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&key, fs::Permissions::from_mode(0o600))?;
+        }
+        if self.run_as.is_some() {
+            let (uid, gid) = user_ids(SERVER_USER)?;
+            for path in [&dir, &key, &cert] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+            }
+        }
+        self.psql(&format!(
+            "ALTER SYSTEM SET ssl_cert_file = '{}'",
+            cert.display()
+        ))?;
+        self.psql(&format!(
+            "ALTER SYSTEM SET ssl_key_file = '{}'",
+            key.display()
+        ))?;
+        self.psql("ALTER SYSTEM SET ssl = on")?;
+        self.psql("SELECT pg_reload_conf()")?;
+        // The reload is asynchronous: wait (bounded) until the server reports it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.psql("SHOW ssl")? != "on" {
+            if Instant::now() >= deadline {
+                return Err(io::Error::other(format!(
+                    "the server did not turn TLS on\n--- server log ---\n{}",
+                    self.log()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(ca)
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")
     }
