@@ -147,7 +147,7 @@ pub trait RegistryStore: fmt::Debug + Send + Sync + 'static {
 
     /// Writes several records, each with its own mode; returns their revisions in order.
     ///
-    /// Memory and SQLite stores write all of them in one transaction, or none
+    /// Memory, SQLite and PostgreSQL stores write all of them in one transaction, or none
     /// (the error names the failing record in its `record` context). This
     /// provided version, for stores that do not override it, writes them one
     /// by one and stops at the first error.

@@ -284,7 +284,6 @@ struct Sql {
     upsert_record: String,
     delete_record: String,
     log_change: String,
-    notify: &'static str,
     list: String,
     changes: String,
 }
@@ -293,7 +292,11 @@ impl Sql {
     fn new(s: &str) -> Sql {
         Sql {
             lock_head: format!("SELECT revision FROM {s}.head WHERE id = 1 FOR UPDATE"),
-            update_head: format!("UPDATE {s}.head SET revision = $1 WHERE id = 1"),
+            // Stores the new head and queues the notification in one round trip.
+            update_head: format!(
+                "WITH moved AS (UPDATE {s}.head SET revision = $1 WHERE id = 1 RETURNING revision)
+                 SELECT pg_notify($2, revision::text) FROM moved"
+            ),
             get_record: format!("SELECT revision, body FROM {s}.records WHERE id = $1"),
             get_revision: format!("SELECT revision FROM {s}.records WHERE id = $1"),
             upsert_record: format!(
@@ -305,7 +308,6 @@ impl Sql {
                 "INSERT INTO {s}.changes (revision, record_id, deleted) VALUES ($1, $2, $3)
                  ON CONFLICT (record_id) DO UPDATE SET revision = excluded.revision, deleted = excluded.deleted"
             ),
-            notify: "SELECT pg_notify($1, $2)",
             // One statement, so the head and the rows come from one snapshot.
             list: format!(
                 "SELECT h.revision, r.id, r.revision, r.body
@@ -755,15 +757,19 @@ impl PostgresStore {
             }
             revisions.push(Revision::try_from(head).unwrap_or_default());
         }
-        tx.execute(
-            &tx.prepare_cached(&sql.update_head).await.map_err(before)?,
-            &[&head],
-        )
-        .await
-        .map_err(before)?;
-        tx.execute(sql.notify, &[&self.inner.channel, &head.to_string()])
+        let moved = tx
+            .execute(
+                &tx.prepare_cached(&sql.update_head).await.map_err(before)?,
+                &[&head, &self.inner.channel],
+            )
             .await
             .map_err(before)?;
+        if moved != 1 {
+            return Err(Failure::Final(self.error(
+                ErrorKind::Storage,
+                "the store's revision counter row is missing: the schema is damaged",
+            )));
+        }
         tx.commit().await.map_err(|e| {
             let (kind, detail) = classify(&e);
             match serialization_failure(&e) {

@@ -255,7 +255,10 @@ impl PgCluster {
             PG_CTL_WAIT_SECS.as_ref(),
             "stop".as_ref(),
         ])?;
-        self.pid = None;
+        // pg_ctl returns once the pid file is gone; the process exits a moment later.
+        if let Some(pid) = self.pid.take() {
+            wait_gone(pid, Duration::from_secs(10));
+        }
         Ok(())
     }
 
@@ -553,6 +556,24 @@ fn check(what: &str, output: &Output, log: &str) -> io::Result<()> {
         String::from_utf8_lossy(&output.stderr).trim(),
         tail.join("\n")
     )))
+}
+
+/// Waits (bounded) until process `pid` has exited or is a zombie (Linux `/proc`; elsewhere returns at once).
+fn wait_gone(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) state …"
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 fn is_root() -> io::Result<bool> {

@@ -49,8 +49,20 @@ fn a_cluster_starts_restarts_stops_and_is_removed() {
     let pid = cluster.pid().unwrap();
     drop(cluster);
     assert!(!data.exists(), "the cluster's directory is removed");
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the postmaster is gone"
-    );
+    assert!(!running_postgres(pid), "the postmaster {pid} is gone");
+}
+
+/// True when `pid` is a live (not zombie) process named `postgres`.
+fn running_postgres(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state …": a zombie only waits for its adopter to reap it.
+    let Some((name, rest)) = stat
+        .split_once(" (")
+        .and_then(|(_, rest)| rest.rsplit_once(") "))
+    else {
+        return false;
+    };
+    name == "postgres" && !rest.starts_with('Z')
 }
