@@ -65,7 +65,13 @@ struct Cli {
     /// password through INFERLINK_STORE rather than --store, which other users can see
     /// in the process list
     /// [default: <data dir>/inferlink/registry.db, e.g. ~/.local/share/inferlink/registry.db on Linux]
-    #[arg(long, global = true, env = "INFERLINK_STORE", value_name = "PATH|URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "INFERLINK_STORE",
+        hide_env_values = true,
+        value_name = "PATH|URL"
+    )]
     store: Option<PathBuf>,
 
     /// The PostgreSQL schema holding the registry's tables (PostgreSQL stores only)

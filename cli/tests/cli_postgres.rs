@@ -139,6 +139,11 @@ fn register_list_and_resolve_on_postgres() {
     let out = inferlink(&url, &["get", "mlflow-0001"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 
+    // Help never shows the store URL from the environment (it holds the password).
+    let out = ok(&inferlink(&url, &["--help"]));
+    assert!(out.contains("INFERLINK_STORE"), "{out}");
+    assert!(!out.contains(&password), "{out}");
+
     // The server down: exit 3, one line, the server named, never the password.
     cluster.stop().unwrap();
     let out = inferlink(&url, &["list"]);
