@@ -394,7 +394,10 @@ async fn a_server_down_at_start_is_a_retryable_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_an_immediate_restart() {
     const WRITERS: usize = 4;
-    const PER_WRITER: usize = 150;
+    /// Acknowledged writes per writer.
+    const PER_WRITER: usize = 120;
+    /// Failed writes per writer before it gives up (each followed by a 20 ms pause).
+    const MAX_FAILURES: usize = 2000;
     let Some(cluster) =
         PgCluster::start_or_skip("acknowledged_writes_survive_an_immediate_restart")
     else {
@@ -416,11 +419,15 @@ async fn acknowledged_writes_survive_an_immediate_restart() {
                 let mut acked = Vec::new();
                 let mut failed = Vec::new();
                 let mut after_restart = 0usize;
-                for n in 0..PER_WRITER {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    let id = format!("w{w}-{n:04}");
+                // Bounded by successes, failures and time: however long the
+                // outage, the writer keeps going until the server is back.
+                let mut n = 0usize;
+                while acked.len() < PER_WRITER
+                    && failed.len() < MAX_FAILURES
+                    && Instant::now() < deadline
+                {
+                    n += 1;
+                    let id = format!("w{w}-{n:05}");
                     let was_restarted = restarted.load(Ordering::SeqCst);
                     match store
                         .put(record(&id, "http://x:1", &format!("secret-{id}")), PutMode::Create)
