@@ -6,8 +6,9 @@
 //! * **Extension registry** — ops engineers describe each service they run
 //!   (MLflow, S3, KServe, Seldon, Triton, SageMaker …) as an
 //!   [`ExtensionRecord`] in FuseML's format; records live in a pluggable
-//!   [`RegistryStore`] ([`MemoryStore`], or the durable embedded
-//!   [`SqliteStore`]).
+//!   [`RegistryStore`] ([`MemoryStore`], the durable embedded
+//!   [`SqliteStore`], or, with the `store-postgres` feature, `PostgresStore`
+//!   shared by many hosts).
 //! * **Selector resolution** — a [`Registry`] keeps an in-memory index of the
 //!   store and turns a [`Selector`] plus a [`Consumer`] (zone, project, user)
 //!   into one concrete service, endpoint and credential set
@@ -84,6 +85,8 @@ pub use model::{
 pub use registry::{LiveResolution, Registry};
 pub use resolve::{Consumer, Resolution, Selector};
 pub use secret::{HIDDEN, Secret};
+#[cfg(feature = "store-postgres")]
+pub use store::PostgresStore;
 #[cfg(feature = "store-sqlite")]
 pub use store::SqliteStore;
 pub use store::{

@@ -264,7 +264,7 @@ impl Registry {
     }
 
     /// Writes several records with one mode; all or none where the store is
-    /// transactional (memory, SQLite). Visible to resolution when it returns.
+    /// transactional (memory, SQLite, PostgreSQL). Visible to resolution when it returns.
     pub async fn put_all(
         &self,
         records: Vec<ExtensionRecord>,
@@ -333,7 +333,7 @@ impl Registry {
     /// Parses YAML or JSON holding one or more records and creates them all.
     ///
     /// The whole input is parsed and validated before the first write, and
-    /// the records are written in one transaction (memory and SQLite stores).
+    /// the records are written in one transaction (memory, SQLite and PostgreSQL stores).
     pub async fn register_yaml(&self, text: &str) -> Result<Vec<Revision>> {
         self.put_all(format::parse_records(text)?, PutMode::Create)
             .await

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use inferlink::format::{self, Secrets};
+use inferlink::store::{PostgresOptions, PostgresStore};
 use inferlink::{
     Error, ErrorKind, ExtensionRecord, PutMode, Registry, Result, StepEnvironment, WorkflowStep,
 };
@@ -34,39 +35,82 @@ pub(crate) struct ExecPlan {
     env: StepEnvironment,
 }
 
-/// The store file: `--store` / `INFERLINK_STORE`, or `<data dir>/inferlink/registry.db`.
-pub(crate) fn store_path(store: Option<PathBuf>) -> Result<PathBuf> {
+/// Where the registry lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreLocation {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (may hold a password: never print it).
+    Postgres(String),
+}
+
+/// The store: `--store` / `INFERLINK_STORE` (a `postgres://` or
+/// `postgresql://` URL selects PostgreSQL, anything else is an SQLite file),
+/// or `<data dir>/inferlink/registry.db`.
+pub(crate) fn store_location(store: Option<PathBuf>) -> Result<StoreLocation> {
     match store {
         Some(path) if path.as_os_str().is_empty() => Err(Error::new(
             ErrorKind::Config,
             "the store path (--store or INFERLINK_STORE) is empty",
         )),
-        Some(path) => Ok(path),
+        Some(path) => match path.to_str() {
+            Some(url) if is_postgres_url(url) => Ok(StoreLocation::Postgres(url.to_owned())),
+            _ => Ok(StoreLocation::Sqlite(path)),
+        },
         None => dirs::data_dir()
-            .map(|dir| dir.join("inferlink").join("registry.db"))
+            .map(|dir| StoreLocation::Sqlite(dir.join("inferlink").join("registry.db")))
             .ok_or_else(crate::no_data_dir),
     }
 }
 
-/// Opens the registry over the SQLite store at `path`, with the configured key (if any).
-async fn open(path: PathBuf, key_file: Option<&std::path::Path>) -> Result<Registry> {
-    let store = crate::keys::open_store(&path, key_file)?;
-    Registry::open(store)
-        .await
-        .map_err(|e| e.with_context("store", path.display().to_string()))
+fn is_postgres_url(store: &str) -> bool {
+    store.starts_with("postgres://") || store.starts_with("postgresql://")
+}
+
+/// Opens the registry over the store at `location`.
+async fn open(
+    location: StoreLocation,
+    pg_schema: String,
+    key_file: Option<&std::path::Path>,
+) -> Result<Registry> {
+    match location {
+        StoreLocation::Sqlite(path) => {
+            let store = crate::keys::open_store(&path, key_file)?;
+            Registry::open(store)
+                .await
+                .map_err(|e| e.with_context("store", path.display().to_string()))
+        }
+        StoreLocation::Postgres(url) => {
+            // Errors name the server as postgres://user@host:port/db, never the password.
+            let options = PostgresOptions {
+                schema: pg_schema,
+                key_provider: inferlink::crypto::load_key_provider(key_file)?,
+                ..PostgresOptions::default()
+            };
+            let store = PostgresStore::connect(&url, options).await?;
+            Registry::open(store).await
+        }
+    }
 }
 
 /// Runs the command of `cli`, writing its standard output to `out`.
 pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
-    let path = store_path(cli.store)?;
+    let location = store_location(cli.store)?;
     if let Command::Export(args) = &cli.command {
         transfer::check_export(args)?;
     }
     if let Command::Keys(command) = cli.command {
-        crate::keys::run(command, &path, cli.key_file.as_deref(), out).await?;
+        let StoreLocation::Sqlite(path) = &location else {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "the keys commands manage SQLite stores; a PostgreSQL store takes its master key \
+                 from --key-file, INFERLINK_MASTER_KEY or INFERLINK_KEY_FILE",
+            ));
+        };
+        crate::keys::run(command, path, cli.key_file.as_deref(), out).await?;
         return Ok(Action::Done);
     }
-    let registry = open(path, cli.key_file.as_deref()).await?;
+    let registry = open(location, cli.pg_schema, cli.key_file.as_deref()).await?;
     match cli.command {
         Command::Register(args) => register(&registry, args, out).await?,
         Command::Unregister(args) => unregister(&registry, args, out).await?,

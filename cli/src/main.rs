@@ -61,9 +61,19 @@ case the command is not run.";
 #[derive(Debug, Parser)]
 #[command(name = "inferlink", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// The registry database file (SQLite; created, with its directories, if missing)
+    /// The registry: an SQLite database file (created, with its directories, if missing),
+    /// or a PostgreSQL URL postgres://USER:PASSWORD@HOST:PORT/DBNAME (or postgresql://…;
+    /// shared by many hosts; ?sslmode=…&sslrootcert=CA.pem for TLS). Pass URLs with a
+    /// password through INFERLINK_STORE rather than --store, which other users can see
+    /// in the process list
     /// [default: <data dir>/inferlink/registry.db, e.g. ~/.local/share/inferlink/registry.db on Linux]
-    #[arg(long, global = true, env = "INFERLINK_STORE", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "INFERLINK_STORE",
+        hide_env_values = true,
+        value_name = "PATH|URL"
+    )]
     store: Option<PathBuf>,
 
     /// The key file holding the master key that encrypts credential values at rest
@@ -71,6 +81,16 @@ struct Cli {
     /// <data dir>/inferlink/master.key if it exists]
     #[arg(long, global = true, value_name = "PATH")]
     key_file: Option<PathBuf>,
+
+    /// The PostgreSQL schema holding the registry's tables (PostgreSQL stores only)
+    #[arg(
+        long,
+        global = true,
+        env = "INFERLINK_PG_SCHEMA",
+        value_name = "NAME",
+        default_value = "inferlink"
+    )]
+    pg_schema: String,
 
     #[command(subcommand)]
     command: Command,
@@ -440,6 +460,6 @@ fn main() -> ExitCode {
 fn no_data_dir() -> Error {
     Error::new(
         ErrorKind::Config,
-        "cannot find the platform data directory for the default store; pass --store PATH or set INFERLINK_STORE",
+        "cannot find the platform data directory for the default store; pass --store PATH|URL or set INFERLINK_STORE",
     )
 }

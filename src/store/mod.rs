@@ -5,9 +5,11 @@
 //! revision from one store-wide counter, so revisions increase across all
 //! records, and `watch(since)` can resume from any revision it has seen.
 //!
-//! Shipped stores: [`MemoryStore`] (tests, ephemeral hosts) and, with the
-//! default `store-sqlite` feature, [`SqliteStore`] (the embedded durable
-//! default). Every store runs the conformance suite in `inferlink-testkit`.
+//! Shipped stores: [`MemoryStore`] (tests, ephemeral hosts); with the
+//! default `store-sqlite` feature, `SqliteStore` (the embedded durable
+//! default); with the `store-postgres` feature, `PostgresStore` (one
+//! PostgreSQL database shared by many hosts). Every store runs the
+//! conformance suite in `inferlink-testkit`.
 
 use std::fmt;
 use std::pin::Pin;
@@ -21,11 +23,15 @@ use crate::model::ExtensionRecord;
 
 mod feed;
 mod memory;
+#[cfg(feature = "store-postgres")]
+mod postgres;
 #[cfg(feature = "store-sqlite")]
 mod sqlite;
 
 pub use feed::ChangeLog;
 pub use memory::MemoryStore;
+#[cfg(feature = "store-postgres")]
+pub use postgres::{PostgresOptions, PostgresStore, TlsMode};
 #[cfg(feature = "store-sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -165,7 +171,7 @@ pub trait RegistryStore: fmt::Debug + Send + Sync + 'static {
 
     /// Writes several records, each with its own mode; returns their revisions in order.
     ///
-    /// Memory and SQLite stores write all of them in one transaction, or none
+    /// Memory, SQLite and PostgreSQL stores write all of them in one transaction, or none
     /// (the error names the failing record in its `record` context). This
     /// provided version, for stores that do not override it, writes them one
     /// by one and stops at the first error.

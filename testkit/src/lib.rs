@@ -12,6 +12,8 @@
 //!   envelopes) for transport and connector tests.
 //! * [`servers`]: the real-server harness (KServe, MLServer, Triton on
 //!   loopback, started and stopped through `scripts/servers`).
+//! * [`postgres`]: a throwaway PostgreSQL cluster (the machine's `initdb` and
+//!   `pg_ctl` on a free loopback port) for tests of the PostgreSQL store.
 //!
 //! Call them from `#[tokio::test]` functions.
 #![deny(missing_docs)]
@@ -20,6 +22,8 @@
 pub mod connector;
 pub mod fault;
 pub mod keys;
+#[cfg(unix)]
+pub mod postgres;
 mod server_models;
 pub mod servers;
 pub mod store;

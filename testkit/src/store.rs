@@ -650,7 +650,7 @@ pub async fn check_invalid_records(store: &dyn RegistryStore) {
 /// one bad record (invalid, or a create of an existing id) stores nothing and
 /// names the failing record.
 ///
-/// This checks the all-or-nothing contract of the memory and SQLite stores;
+/// This checks the all-or-nothing contract of the memory, SQLite and PostgreSQL stores;
 /// a store that keeps the provided one-by-one `put_all` should not run it.
 pub async fn check_put_all(store: &dyn RegistryStore) {
     let p = prefix("batch");
