@@ -60,6 +60,8 @@ pub mod resolve;
 pub mod secret;
 pub mod store;
 pub mod tensor;
+#[cfg(feature = "http")]
+pub mod transport;
 pub mod version;
 
 pub use connector::{
