@@ -143,7 +143,9 @@ pub fn json_obstacle(tensor: &Tensor) -> Option<String> {
         }
         DataType::Fp32 => match tensor.as_slice::<f32>() {
             Some(v) => non_finite(v, f32::is_finite),
-            None => raw_non_finite(4, &|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite()),
+            None => raw_non_finite(4, &|c| {
+                f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite()
+            }),
         },
         DataType::Fp64 => match tensor.as_slice::<f64>() {
             Some(v) => non_finite(v, f64::is_finite),
@@ -292,9 +294,8 @@ pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) ->
     let mut out = BytesMut::with_capacity(json_guess.min(1 << 30) + binary_total);
     {
         let mut writer = (&mut out).writer();
-        serde_json::to_writer(&mut writer, &header).map_err(|e| {
-            Error::invalid(format!("the request cannot be written as JSON: {e}"))
-        })?;
+        serde_json::to_writer(&mut writer, &header)
+            .map_err(|e| Error::invalid(format!("the request cannot be written as JSON: {e}")))?;
     }
     let json_len = out.len();
     if !any_binary {
@@ -344,7 +345,11 @@ impl Serialize for JsonRequest<'_> {
         }
         m.serialize_entry(
             "inputs",
-            &Seq(r.inputs.iter().zip(self.binary).map(|(t, &b)| JsonInput(t, b))),
+            &Seq(r
+                .inputs
+                .iter()
+                .zip(self.binary)
+                .map(|(t, &b)| JsonInput(t, b))),
         )?;
         if !r.outputs.is_empty() {
             let binary_outputs = self.binary_outputs;
@@ -600,10 +605,8 @@ pub fn decode_infer_response(body: Bytes, json_len: Option<usize>) -> Result<Inf
     for (i, o) in parsed.outputs.unwrap_or_default().into_iter().enumerate() {
         let path = format!("outputs[{i}]");
         let name = o.name.clone();
-        let tensor = decode_output(o, &binary, &mut at).map_err(|e| {
-            e.with_path(path)
-                .with_context("output", name.clone())
-        })?;
+        let tensor = decode_output(o, &binary, &mut at)
+            .map_err(|e| e.with_path(path).with_context("output", name.clone()))?;
         outputs.push(tensor);
     }
     if at != binary.len() {
@@ -671,14 +674,17 @@ fn decode_output(o: JsonOutput<'_>, binary: &Bytes, at: &mut usize) -> Result<Te
             Tensor::from_raw(o.name, datatype, shape, binary.slice(start..*at)).map_err(protocol)?
         }
         (None, Some(raw)) => {
-            let data = decode_json_data(raw.get(), datatype, &shape)
-                .map_err(|e| e.with_path("data"))?;
+            let data =
+                decode_json_data(raw.get(), datatype, &shape).map_err(|e| e.with_path("data"))?;
             Tensor::from_data(o.name, datatype, shape, data).map_err(protocol)?
         }
         (None, None) => {
             let data = decode_json_data("[]", datatype, &shape).map_err(|e| e.with_path("data"))?;
             Tensor::from_data(o.name, datatype, shape, data).map_err(|_| {
-                Error::new(ErrorKind::Protocol, "the output has neither data nor binary_data_size")
+                Error::new(
+                    ErrorKind::Protocol,
+                    "the output has neither data nor binary_data_size",
+                )
             })?
         }
     };
@@ -1131,7 +1137,12 @@ pub fn decode_model_metadata(body: &[u8]) -> Result<ModelMetadata> {
     }
     Ok(ModelMetadata {
         name: m.name.unwrap_or_default(),
-        versions: m.versions.unwrap_or_default().into_iter().map(|v| v.0).collect(),
+        versions: m
+            .versions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.0)
+            .collect(),
         platform: m.platform.unwrap_or_default(),
         inputs: specs(m.inputs, "inputs")?,
         outputs: specs(m.outputs, "outputs")?,
@@ -1200,4 +1211,3 @@ pub fn error_message(body: &[u8]) -> Option<String> {
         .ok()
         .map(|e| e.error.into_owned())
 }
-

@@ -18,7 +18,8 @@ const HEADER: &str = "// @generated from proto/inference.proto by tests/generate
 
 fn generate(server: bool, out: &Path) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let fds = protox::compile(["inference.proto"], [root.join("proto")]).expect("the proto compiles");
+    let fds =
+        protox::compile(["inference.proto"], [root.join("proto")]).expect("the proto compiles");
     tonic_prost_build::configure()
         .build_client(!server)
         .build_server(server)
