@@ -1211,3 +1211,6 @@ pub fn error_message(body: &[u8]) -> Option<String> {
         .ok()
         .map(|e| e.error.into_owned())
 }
+
+#[cfg(test)]
+mod tests;

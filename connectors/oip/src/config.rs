@@ -275,7 +275,7 @@ mod tests {
         let c = cfg("http://h:8000", &[("grpc_url", "grpc://h:8001")]).unwrap();
         assert_eq!(c.grpc_target().unwrap(), "http://h:8001");
         let c = cfg("grpcs://h:443", &[]).unwrap();
-        assert_eq!(c.grpc_target().unwrap(), "https://h:443");
+        assert_eq!(c.grpc_target().unwrap(), "https://h");
         let c = cfg("http://[::1]:9/", &[]).unwrap();
         assert_eq!(c.grpc_target().unwrap(), "http://[::1]:9");
         for bad in [
