@@ -46,7 +46,7 @@ struct Inner {
 
 enum Wire {
     Rest(RestWire),
-    Grpc(GrpcWire),
+    Grpc(Box<GrpcWire>),
 }
 
 impl fmt::Debug for OipClient {
@@ -102,7 +102,7 @@ impl OipClient {
                 let mut capabilities = Capabilities::all();
                 capabilities.list_models = false;
                 capabilities.invoke = false;
-                (Wire::Grpc(wire), target, capabilities)
+                (Wire::Grpc(Box::new(wire)), target, capabilities)
             }
         };
         Ok(OipClient {

@@ -188,7 +188,7 @@ pub fn put_raw(out: &mut BytesMut, tensor: &Tensor) {
         } else {
             let size = std::mem::size_of::<T>();
             let start = out.len();
-            out.resize(start + values.len() * size, 0);
+            out.resize(start + std::mem::size_of_val(values), 0);
             for (dst, v) in out[start..].chunks_exact_mut(size).zip(values) {
                 le(v, dst);
             }

@@ -456,9 +456,10 @@ fn typed_from_contents(
     shape: Vec<usize>,
     c: proto::InferTensorContents,
 ) -> Result<Tensor> {
-    fn narrow<S: Copy, T: TryFrom<S>>(name: &str, values: Vec<S>) -> Result<Vec<T>>
+    fn narrow<S, T>(name: &str, values: Vec<S>) -> Result<Vec<T>>
     where
-        S: std::fmt::Display,
+        S: Copy + std::fmt::Display,
+        T: TryFrom<S>,
     {
         values
             .into_iter()

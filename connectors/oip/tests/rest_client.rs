@@ -15,12 +15,12 @@ use inferlink_testkit::fault::{Fault, FaultServer};
 use serde_json::{Value, json};
 
 fn client(server: &FaultServer, pairs: &[(&str, &str)]) -> OipClient {
-    let mut values = vec![
+    let mut values = std::collections::BTreeMap::from([
         ("retry_max_attempts", "1"),
         ("deadline_ms", "10000"),
         ("timeout_request_ms", "5000"),
-    ];
-    values.extend_from_slice(pairs);
+    ]);
+    values.extend(pairs.iter().copied());
     let config = OipConfig::new(server.url())
         .apply_values(
             values
