@@ -373,8 +373,6 @@ fn bench_load(c: &mut Criterion) {
 /// directory is created and removed outside the timing).
 #[cfg(feature = "store-sqlite")]
 fn bench_load_sqlite(c: &mut Criterion, rt: &Runtime, text: &str) {
-    use inferlink::SqliteStore;
-
     let mut group = c.benchmark_group("load");
     group
         .sample_size(10)
@@ -382,7 +380,8 @@ fn bench_load_sqlite(c: &mut Criterion, rt: &Runtime, text: &str) {
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(30));
     let sqlite_registry = async |dir: &tempfile::TempDir| {
-        let store = SqliteStore::open(dir.path().join("registry.db")).expect("sqlite");
+        let store = inferlink_testkit::keys::open_keyed_sqlite(dir.path().join("registry.db"))
+            .expect("sqlite");
         Registry::open(store).await.expect("open")
     };
     group.bench_function("yaml_10k_sqlite", |b| {

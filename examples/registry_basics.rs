@@ -2,14 +2,27 @@
 //! records, resolve selectors for different consumers, build a step's
 //! environment. Run with `cargo run --example registry_basics`.
 
+use std::sync::Arc;
+
+use inferlink::crypto::MasterKey;
 use inferlink::format::Secrets;
-use inferlink::{Consumer, ErrorKind, Registry, Selector, SqliteStore, WorkflowStep};
+use inferlink::store::SqliteOptions;
+use inferlink::{
+    Consumer, ErrorKind, Registry, Selector, SqliteStore, StaticKeyProvider, WorkflowStep,
+};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> inferlink::Result<()> {
     // A throwaway registry file; a host would keep one under its data directory.
     let dir = std::env::temp_dir().join(format!("inferlink-example-{}", std::process::id()));
-    let registry = Registry::open(SqliteStore::open(dir.join("registry.db"))?).await?;
+    // Credential values are encrypted at rest under a key-encryption key. A
+    // host would use `inferlink::crypto::default_key_provider()?` (the
+    // INFERLINK_MASTER_KEY variable or a key file made by `inferlink keys
+    // init`); this example makes a throwaway key.
+    let key = StaticKeyProvider::new(MasterKey::generate()?);
+    let options = SqliteOptions::default().with_key_provider(Arc::new(key));
+    let registry =
+        Registry::open(SqliteStore::open_with(dir.join("registry.db"), options)?).await?;
 
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed004");
     for name in [

@@ -21,7 +21,13 @@ use bytes::Bytes;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::resolve::Resolution;
-use crate::tensor::{DataType, InferRequest, InferResponse, Parameters};
+use crate::tensor::{DataType, InferRequest, InferResponse, Parameters, Tensor};
+
+mod context;
+mod ext;
+
+pub use context::with_error_context;
+pub use ext::InferenceConnectorExt;
 
 /// What a connector can do; fixed for its lifetime.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,9 +48,52 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// No capabilities; set fields with struct update syntax or the `with_*` methods.
+    /// No capabilities; set fields with the `with_*` methods (the struct is
+    /// `#[non_exhaustive]`, so other crates cannot use struct literals).
+    ///
+    /// ```
+    /// use inferlink::Capabilities;
+    /// let caps = Capabilities::none().with_infer(true).with_model_metadata(true);
+    /// assert!(caps.infer && caps.model_metadata && !caps.invoke);
+    /// ```
     pub fn none() -> Self {
         Capabilities::default()
+    }
+
+    /// Sets [`Capabilities::list_models`].
+    pub fn with_list_models(mut self, yes: bool) -> Self {
+        self.list_models = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::model_metadata`].
+    pub fn with_model_metadata(mut self, yes: bool) -> Self {
+        self.model_metadata = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::model_ready`].
+    pub fn with_model_ready(mut self, yes: bool) -> Self {
+        self.model_ready = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::infer`].
+    pub fn with_infer(mut self, yes: bool) -> Self {
+        self.infer = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::invoke`].
+    pub fn with_invoke(mut self, yes: bool) -> Self {
+        self.invoke = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::binary_tensors`].
+    pub fn with_binary_tensors(mut self, yes: bool) -> Self {
+        self.binary_tensors = yes;
+        self
     }
 
     /// Sets every field (useful as a starting point for full protocols).
@@ -73,6 +122,31 @@ pub struct ConnectorInfo {
     pub capabilities: Capabilities,
 }
 
+impl ConnectorInfo {
+    /// Describes a connector.
+    pub fn new(
+        vendor: impl Into<String>,
+        protocol: impl Into<String>,
+        endpoint: impl Into<String>,
+        capabilities: Capabilities,
+    ) -> Self {
+        ConnectorInfo {
+            vendor: vendor.into(),
+            protocol: protocol.into(),
+            endpoint: endpoint.into(),
+            capabilities,
+        }
+    }
+
+    /// Tags an error with this connector's vendor and endpoint (values an
+    /// inner layer set already are kept; see [`Error::with_vendor`]).
+    pub fn tag(&self, error: Error) -> Error {
+        error
+            .with_vendor(self.vendor.as_str())
+            .with_endpoint(self.endpoint.as_str())
+    }
+}
+
 /// Server health: the answer to "can I send requests now?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Health {
@@ -80,6 +154,19 @@ pub struct Health {
     pub live: bool,
     /// The server is ready to serve inference.
     pub ready: bool,
+}
+
+impl Health {
+    /// Live and ready.
+    pub const SERVING: Health = Health {
+        live: true,
+        ready: true,
+    };
+
+    /// Live and ready: requests can be sent now.
+    pub fn is_serving(&self) -> bool {
+        self.live && self.ready
+    }
 }
 
 /// A model on a server, optionally at one version.
@@ -122,6 +209,12 @@ impl From<&str> for ModelRef {
     }
 }
 
+impl From<String> for ModelRef {
+    fn from(name: String) -> Self {
+        ModelRef::new(name)
+    }
+}
+
 /// A model as listed by a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelInfo {
@@ -146,6 +239,54 @@ pub struct TensorSpec {
     pub parameters: Parameters,
 }
 
+impl TensorSpec {
+    /// A spec without parameters; `-1` in `shape` marks a variable dimension.
+    pub fn new(name: impl Into<String>, datatype: DataType, shape: Vec<i64>) -> Self {
+        TensorSpec {
+            name: name.into(),
+            datatype,
+            shape,
+            parameters: Parameters::new(),
+        }
+    }
+
+    /// Whether `tensor` fits this spec: same datatype, same rank, and every
+    /// fixed dimension equal (negative dimensions match any size).
+    ///
+    /// The error is [`ErrorKind::InvalidInput`] and names the tensor. Names
+    /// are not compared here (see [`ModelMetadata::validate_inputs`]).
+    pub fn check(&self, tensor: &Tensor) -> Result<()> {
+        let fail = |what: String| {
+            Error::invalid(format!(
+                "input \"{}\" {what}",
+                crate::error::printable(tensor.name().to_owned(), 128)
+            ))
+            .with_context("tensor", tensor.name())
+        };
+        if tensor.datatype() != self.datatype {
+            return Err(fail(format!(
+                "is {} but the model expects {}",
+                tensor.datatype(),
+                self.datatype
+            )));
+        }
+        let fits = tensor.shape().len() == self.shape.len()
+            && tensor
+                .shape()
+                .iter()
+                .zip(&self.shape)
+                .all(|(&have, &want)| want < 0 || usize::try_from(want) == Ok(have));
+        if !fits {
+            return Err(fail(format!(
+                "has shape {:?} but the model expects {:?} (-1: any size)",
+                tensor.shape(),
+                self.shape
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What a server says about a model.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelMetadata {
@@ -161,6 +302,65 @@ pub struct ModelMetadata {
     pub outputs: Vec<TensorSpec>,
     /// Further vendor properties.
     pub properties: BTreeMap<String, String>,
+}
+
+impl ModelMetadata {
+    /// The declared input with this name.
+    pub fn input(&self, name: &str) -> Option<&TensorSpec> {
+        self.inputs.iter().find(|s| s.name == name)
+    }
+
+    /// The declared output with this name.
+    pub fn output(&self, name: &str) -> Option<&TensorSpec> {
+        self.outputs.iter().find(|s| s.name == name)
+    }
+
+    /// Checks request inputs against the declared inputs.
+    ///
+    /// Every input must be declared and fit its spec ([`TensorSpec::check`]),
+    /// no input may appear twice, and every declared input must be present.
+    /// A model that declares no inputs at all (KServe custom models answer
+    /// empty metadata) accepts anything. Errors are
+    /// [`ErrorKind::InvalidInput`] naming the input and the model.
+    pub fn validate_inputs(&self, inputs: &[Tensor]) -> Result<()> {
+        if self.inputs.is_empty() {
+            return Ok(());
+        }
+        let tag = |e: Error| e.with_model(&self.name);
+        for (i, tensor) in inputs.iter().enumerate() {
+            if inputs[..i].iter().any(|t| t.name() == tensor.name()) {
+                return Err(tag(Error::invalid(format!(
+                    "input \"{}\" is given twice",
+                    crate::error::printable(tensor.name().to_owned(), 128)
+                ))));
+            }
+            let Some(spec) = self.input(tensor.name()) else {
+                let names: Vec<&str> = self.inputs.iter().map(|s| s.name.as_str()).collect();
+                return Err(tag(Error::invalid(format!(
+                    "model \"{}\" has no input \"{}\"; its inputs: [{}]",
+                    self.name,
+                    crate::error::printable(tensor.name().to_owned(), 128),
+                    names.join(", ")
+                ))
+                .with_context("tensor", tensor.name())));
+            };
+            spec.check(tensor).map_err(tag)?;
+        }
+        let missing: Vec<&str> = self
+            .inputs
+            .iter()
+            .filter(|s| !inputs.iter().any(|t| t.name() == s.name))
+            .map(|s| s.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(tag(Error::invalid(format!(
+                "model \"{}\" needs input(s) [{}] that the request lacks",
+                self.name,
+                missing.join(", ")
+            ))));
+        }
+        Ok(())
+    }
 }
 
 /// An opaque request: bytes and a content type, for model-defined payloads.
@@ -249,15 +449,13 @@ pub trait InferenceConnector: Send + Sync + fmt::Debug {
 
 /// The [`ErrorKind::Unsupported`] error a connector returns for a capability it lacks.
 pub fn unsupported(info: &ConnectorInfo, what: &str) -> Error {
-    Error::new(
+    info.tag(Error::new(
         ErrorKind::Unsupported,
         format!(
             "{} ({}) does not support {what}",
             info.vendor, info.protocol
         ),
-    )
-    .with_context("vendor", info.vendor.clone())
-    .with_context("endpoint", info.endpoint.clone())
+    ))
 }
 
 /// Builds connectors of one vendor from resolutions.
@@ -287,8 +485,96 @@ pub trait ConnectorFactory: Send + Sync + fmt::Debug {
 /// Dispatch: first a factory whose [`ConnectorFactory::products`] lists the
 /// record's product; otherwise one whose [`ConnectorFactory::resources`]
 /// lists the service's resource; otherwise an [`ErrorKind::Unsupported`]
-/// error naming the products and resources known. Later registrations win
-/// over earlier ones for the same name.
+/// error naming the products and resources known. Names compare
+/// case-insensitively. Later registrations win over earlier ones for the
+/// same name.
+///
+/// A host resolves a selector, connects, and calls the model. The factory
+/// below is a stand-in that echoes its inputs (real ones come from connector
+/// crates such as `inferlink-oip`):
+///
+/// ```
+/// use std::sync::Arc;
+/// use inferlink::{
+///     async_trait, Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Consumer, Health,
+///     InferRequest, InferResponse, InferenceConnector, InferenceConnectorExt, MemoryStore,
+///     ModelRef, Registry, Resolution, Result, Selector, Tensor,
+/// };
+///
+/// /// Echoes every input back as an output: an example, not a real server.
+/// #[derive(Debug)]
+/// struct Echo(ConnectorInfo);
+///
+/// #[async_trait]
+/// impl InferenceConnector for Echo {
+///     fn info(&self) -> &ConnectorInfo {
+///         &self.0
+///     }
+///     async fn health(&self) -> Result<Health> {
+///         Ok(Health::SERVING)
+///     }
+///     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
+///         Ok(InferResponse {
+///             model_name: model.name.clone(),
+///             outputs: request.inputs,
+///             ..InferResponse::default()
+///         })
+///     }
+/// }
+///
+/// #[derive(Debug)]
+/// struct EchoFactory;
+///
+/// #[async_trait]
+/// impl ConnectorFactory for EchoFactory {
+///     fn vendor(&self) -> &str {
+///         "echo"
+///     }
+///     fn products(&self) -> &[&str] {
+///         &["echo-server"]
+///     }
+///     fn resources(&self) -> &[&str] {
+///         &["oip"]
+///     }
+///     async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
+///         let caps = Capabilities::none().with_infer(true);
+///         let info = ConnectorInfo::new("echo", "in-process", &resolution.endpoint().url, caps);
+///         Ok(Arc::new(Echo(info)))
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let registry = Registry::open(MemoryStore::new()).await?;
+/// registry.register_yaml(r#"
+/// id: models-dev
+/// product: Echo-Server
+/// version: "1.0.0"
+/// services:
+///   - id: inference
+///     resource: oip
+///     category: prediction-serving
+///     endpoints:
+///       - url: http://127.0.0.1:8000
+///         type: external
+/// "#).await?;
+///
+/// let connectors = Connectors::new().with(EchoFactory);
+/// let resolution = registry.resolve(&Selector::category("prediction-serving"), &Consumer::anywhere())?;
+/// let connector = connectors.connect(&resolution).await?;
+/// assert_eq!(connector.info().endpoint, "http://127.0.0.1:8000");
+///
+/// let output = connector
+///     .infer_one(&ModelRef::new("doubler"), Tensor::from_vec("x", vec![1.0f32, 2.0]))
+///     .await?;
+/// assert_eq!(output.to_vec::<f32>()?, vec![1.0, 2.0]);
+///
+/// // No factory for a product or resource: the error names what is known.
+/// let e = Connectors::new().connect(&resolution).await.unwrap_err();
+/// assert_eq!(e.kind(), inferlink::ErrorKind::Unsupported);
+/// assert!(e.message().contains("known products: none"));
+/// # Ok::<(), inferlink::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct Connectors {
     by_product: BTreeMap<String, Arc<dyn ConnectorFactory>>,
@@ -345,9 +631,19 @@ impl Connectors {
     }
 
     /// A connector for the resolution (see the type's dispatch rules).
+    ///
+    /// The connector returned tags every error it returns with its vendor,
+    /// endpoint and (for per-model calls) model, so hosts always see where a
+    /// failure came from ([`with_error_context`]). A factory's own error is
+    /// returned as is, tagged with the factory's vendor and the record id.
     pub async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
         match self.factory_for(resolution) {
-            Some(factory) => factory.connect(resolution).await,
+            Some(factory) => match factory.connect(resolution).await {
+                Ok(connector) => Ok(with_error_context(connector)),
+                Err(e) => Err(e
+                    .with_vendor(factory.vendor())
+                    .with_context("record", resolution.record().id.clone())),
+            },
             None => Err(self.no_factory(resolution)),
         }
     }

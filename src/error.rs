@@ -87,12 +87,23 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// The context key of [`Error::with_vendor`].
+const CONTEXT_VENDOR: &str = "vendor";
+/// The context key of [`Error::with_endpoint`].
+const CONTEXT_ENDPOINT: &str = "endpoint";
+/// The context key of [`Error::with_model`].
+const CONTEXT_MODEL: &str = "model";
+/// The context key of [`Error::with_vendor_message`] (shown apart from the others).
+const CONTEXT_VENDOR_MESSAGE: &str = "vendor_message";
+
 /// Longest message kept in an error, in bytes.
 const MAX_MESSAGE_LEN: usize = 2048;
 /// Longest path kept in an error, in bytes.
 const MAX_PATH_LEN: usize = 512;
 /// Longest context value kept in an error, in bytes.
 const MAX_CONTEXT_LEN: usize = 256;
+/// Longest vendor message kept in an error, in bytes.
+const MAX_VENDOR_MESSAGE_LEN: usize = 1024;
 
 /// Makes text safe to show: control characters become `\u{..}` escapes, and
 /// text longer than `max` bytes is cut on a character boundary with a note of
@@ -191,6 +202,56 @@ impl Error {
         self
     }
 
+    /// Adds a context entry unless one with this key is present already:
+    /// the layer closest to the failure knows best.
+    fn with_context_once(self, key: &'static str, value: impl FnOnce() -> String) -> Self {
+        if self.context(key).is_some() {
+            self
+        } else {
+            self.with_context(key, value())
+        }
+    }
+
+    /// Names the vendor or platform that failed (`"triton"`, `"sagemaker"` …).
+    ///
+    /// Keeps a vendor set earlier, so a connector can tag every error on its
+    /// way out without overwriting what an inner layer said.
+    pub fn with_vendor(self, vendor: impl Into<String>) -> Self {
+        self.with_context_once(CONTEXT_VENDOR, || vendor.into())
+    }
+
+    /// Names the endpoint that failed (a URL without user info, or `host:port`).
+    ///
+    /// Keeps an endpoint set earlier (see [`Error::with_vendor`]). Never pass
+    /// a URL that carries credentials.
+    pub fn with_endpoint(self, endpoint: impl Into<String>) -> Self {
+        self.with_context_once(CONTEXT_ENDPOINT, || endpoint.into())
+    }
+
+    /// Names the model the failed call was for (`name` or `name@version`).
+    ///
+    /// Keeps a model set earlier (see [`Error::with_vendor`]).
+    pub fn with_model(self, model: impl fmt::Display) -> Self {
+        self.with_context_once(CONTEXT_MODEL, || model.to_string())
+    }
+
+    /// Keeps the remote side's own error text (e.g. Triton's
+    /// `Request for unknown model: 'nope' is not found`) next to the message.
+    ///
+    /// The text is escaped and capped like the message; an empty text is
+    /// ignored and a second call replaces the first. Never pass request
+    /// headers or anything else that may echo credentials.
+    pub fn with_vendor_message(mut self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        let text = text.trim();
+        if !text.is_empty() {
+            let text = printable(text.to_owned(), MAX_VENDOR_MESSAGE_LEN);
+            self.context.retain(|(k, _)| *k != CONTEXT_VENDOR_MESSAGE);
+            self.context.push((CONTEXT_VENDOR_MESSAGE, text));
+        }
+        self
+    }
+
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
@@ -226,7 +287,32 @@ impl Error {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The vendor context entry (see [`Error::with_vendor`]).
+    pub fn vendor(&self) -> Option<&str> {
+        self.context(CONTEXT_VENDOR)
+    }
+
+    /// The endpoint context entry (see [`Error::with_endpoint`]).
+    pub fn endpoint(&self) -> Option<&str> {
+        self.context(CONTEXT_ENDPOINT)
+    }
+
+    /// The model context entry (see [`Error::with_model`]).
+    pub fn model(&self) -> Option<&str> {
+        self.context(CONTEXT_MODEL)
+    }
+
+    /// The remote side's own error text, when kept (see [`Error::with_vendor_message`]).
+    pub fn vendor_message(&self) -> Option<&str> {
+        self.context(CONTEXT_VENDOR_MESSAGE)
+    }
+
     /// Whether retrying the same operation may succeed.
+    ///
+    /// This says the *condition* may pass (throttling, an unavailable or slow
+    /// server). Whether resending a request that may have reached the server
+    /// is *safe* is a separate question: see [`crate::InferRequest::idempotent`]
+    /// and `docs/errors.md`.
     pub fn is_retryable(&self) -> bool {
         self.retryable.unwrap_or_else(|| self.kind.is_retryable())
     }
@@ -238,9 +324,17 @@ impl fmt::Display for Error {
             write!(f, "{path}: ")?;
         }
         f.write_str(&self.message)?;
-        if !self.context.is_empty() {
+        if let Some(text) = self.vendor_message() {
+            write!(f, "; the server said: {text}")?;
+        }
+        let mut context = self
+            .context
+            .iter()
+            .filter(|(k, _)| *k != CONTEXT_VENDOR_MESSAGE)
+            .peekable();
+        if context.peek().is_some() {
             f.write_str(" (")?;
-            for (i, (k, v)) in self.context.iter().enumerate() {
+            for (i, (k, v)) in context.enumerate() {
                 if i > 0 {
                     f.write_str(", ")?;
                 }
@@ -318,6 +412,43 @@ mod tests {
         let long = Error::invalid("x".repeat(10_000_000));
         assert!(long.message().len() < MAX_MESSAGE_LEN + 64);
         assert!(long.message().ends_with("(10000000 bytes in all)"));
+    }
+
+    #[test]
+    fn connector_context_keeps_the_innermost_value() {
+        let e = Error::new(ErrorKind::NotFound, "model not found")
+            .with_vendor_message("  Request for unknown model: 'nope' is not found\n")
+            .with_model("nope")
+            .with_endpoint("http://127.0.0.1:8000/v2/models/nope/infer")
+            .with_vendor("triton")
+            // An outer layer tags again: the inner values stay.
+            .with_endpoint("http://127.0.0.1:8000")
+            .with_model("other")
+            .with_vendor("oip");
+        assert_eq!(e.vendor(), Some("triton"));
+        assert_eq!(
+            e.endpoint(),
+            Some("http://127.0.0.1:8000/v2/models/nope/infer")
+        );
+        assert_eq!(e.model(), Some("nope"));
+        assert_eq!(
+            e.vendor_message(),
+            Some("Request for unknown model: 'nope' is not found")
+        );
+        assert_eq!(
+            e.to_string(),
+            "model not found; the server said: Request for unknown model: 'nope' is not found \
+             (model: nope, endpoint: http://127.0.0.1:8000/v2/models/nope/infer, vendor: triton)"
+        );
+        assert!(format!("{e:?}").contains("vendor_message"));
+        // Empty vendor text is ignored; hostile text is escaped and capped.
+        let e = Error::new(ErrorKind::ModelError, "failed").with_vendor_message("   ");
+        assert_eq!(e.vendor_message(), None);
+        let e = Error::new(ErrorKind::ModelError, "failed")
+            .with_vendor_message(format!("\u{1b}[2J{}", "t".repeat(100_000)));
+        let text = e.vendor_message().unwrap();
+        assert!(text.starts_with("\\u{1b}[2J"), "{text}");
+        assert!(text.len() < MAX_VENDOR_MESSAGE_LEN + 64, "{}", text.len());
     }
 
     #[test]

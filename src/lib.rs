@@ -51,9 +51,11 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 pub mod connector;
+pub mod crypto;
 pub mod env;
 pub mod error;
 pub mod format;
+pub mod import;
 pub mod model;
 pub mod registry;
 pub mod resolve;
@@ -64,24 +66,29 @@ pub mod tensor;
 pub mod transport;
 pub mod version;
 
+/// The attribute macro connector crates put on their `InferenceConnector`
+/// and `ConnectorFactory` impls (re-exported from `async-trait`, so they need
+/// not depend on it themselves).
+pub use async_trait::async_trait;
 pub use connector::{
     Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Health, InferenceConnector,
-    ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, TensorSpec,
+    InferenceConnectorExt, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, TensorSpec,
 };
+pub use crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, StaticKeyProvider};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{
     Configuration, Credentials, Endpoint, EndpointType, ExtensionRecord, Scope,
     SecretConfiguration, Service,
 };
-pub use registry::Registry;
+pub use registry::{LiveResolution, Registry};
 pub use resolve::{Consumer, Resolution, Selector};
 pub use secret::{HIDDEN, Secret};
 #[cfg(feature = "store-sqlite")]
 pub use store::SqliteStore;
 pub use store::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, MemoryStore, PutMode, RegistryStore,
-    RegistryStoreExt, Revision, StoredRecord,
+    RegistryStoreExt, Revision, StoredRecord, WriteOp,
 };
 pub use tensor::{
     DataType, InferRequest, InferResponse, Parameter, Parameters, Tensor, TensorData,

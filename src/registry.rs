@@ -1,14 +1,21 @@
 //! The registry: a store plus an in-memory index that resolution reads.
 //!
 //! [`Registry::open`] lists the store once, then follows its
-//! [`RegistryStore::watch`] stream in a background task, so every change
-//! committed through any handle of the store (in this process) reaches the
-//! index without a restart. Resolution never touches the store: it is a
-//! memory lookup through posting lists by product, service resource,
-//! service category and zone.
+//! [`RegistryStore::watch`] stream in a background task, so every change the
+//! store's watch reports reaches the index without a restart: writes through
+//! any handle of the store in this process, and, for a
+//! [`SqliteStore`](crate::SqliteStore), commits by other processes sharing
+//! the file (noticed within its poll interval). Resolution never touches the
+//! store: it is a memory lookup through posting lists by product, service
+//! resource, service category and zone.
 //!
 //! Writes made through the registry are visible to its own resolution as
 //! soon as the write returns (read-your-writes).
+//!
+//! [`Registry::watch_resolution`] turns one selector into a
+//! [`LiveResolution`]: the current answer, then a new one each time the
+//! answer changes (an endpoint moved, a credential rotated, a better
+//! candidate registered, the chosen record deleted).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -23,7 +30,7 @@ use crate::format;
 use crate::model::ExtensionRecord;
 use crate::resolve::{self, Consumer, Explanation, Matcher, Resolution, Selector};
 use crate::store::{
-    Change, ChangeEvent, ListFilter, PutMode, RegistryStore, Revision, StoredRecord,
+    Change, ChangeEvent, ListFilter, PutMode, RegistryStore, Revision, StoredRecord, WriteOp,
 };
 
 /// A registry of extension records with fast, deterministic resolution.
@@ -271,18 +278,56 @@ impl Registry {
         let Some(&last) = revisions.iter().max() else {
             return Ok(revisions);
         };
-        // The follower applies the batch from the change stream; wait for it
-        // (bounded), and read the records back if it is slow or resubscribing.
-        let mut applied = self.applied.clone();
-        let caught_up =
-            tokio::time::timeout(Duration::from_secs(2), applied.wait_for(|rev| *rev >= last))
-                .await;
-        if !matches!(caught_up, Ok(Ok(_))) {
+        if !self.caught_up(last).await {
             for id in &ids {
                 self.refresh(id).await?;
             }
         }
         Ok(revisions)
+    }
+
+    /// Applies puts and deletes in order, with [`RegistryStore::write_all`]:
+    /// all or none where the store is transactional (memory, SQLite).
+    /// Visible to resolution when it returns.
+    pub async fn write_all(&self, ops: Vec<WriteOp>) -> Result<Vec<Revision>> {
+        let ids: Vec<String> = ops.iter().map(|op| op.id().to_owned()).collect();
+        let revisions = self.store.write_all(ops).await?;
+        let Some(&last) = revisions.iter().max() else {
+            return Ok(revisions);
+        };
+        if !self.caught_up(last).await {
+            // Read back each id's latest state: a put refreshes it, a delete
+            // (the id is gone from the store) is applied at its revision.
+            let mut latest: HashMap<&str, Revision> = HashMap::new();
+            for (id, &revision) in ids.iter().zip(&revisions) {
+                latest.insert(id, revision);
+            }
+            for (id, revision) in latest {
+                if self.store.get(id).await?.is_some() {
+                    self.refresh(id).await?;
+                } else {
+                    self.index
+                        .write()
+                        .map_err(|_| poisoned())?
+                        .apply(&ChangeEvent {
+                            revision,
+                            id: id.to_owned(),
+                            change: Change::Delete,
+                        });
+                }
+            }
+        }
+        Ok(revisions)
+    }
+
+    /// Waits (bounded) until the follower has applied revision `last` from
+    /// the change stream; false when it is slow or resubscribing.
+    async fn caught_up(&self, last: Revision) -> bool {
+        let mut applied = self.applied.clone();
+        let waited =
+            tokio::time::timeout(Duration::from_secs(2), applied.wait_for(|rev| *rev >= last))
+                .await;
+        matches!(waited, Ok(Ok(_)))
     }
 
     /// Parses YAML or JSON holding one or more records and creates them all.
@@ -333,15 +378,28 @@ impl Registry {
     /// [`ErrorKind::NoMatch`] names the filter that removed the last
     /// candidates; [`ErrorKind::InvalidInput`] for an invalid version constraint.
     pub fn resolve(&self, selector: &Selector, consumer: &Consumer) -> Result<Resolution> {
-        let matcher = Matcher::new(selector, consumer)?;
-        let index = self.read()?;
-        match matcher.best(index.candidates(selector)) {
-            Some(found) => Ok(found),
-            None => Err(resolve::no_match(
-                selector,
-                &resolve::explain_in(index.records.values(), selector, consumer),
-            )),
-        }
+        resolve_in_index(&self.index, selector, consumer)
+    }
+
+    /// Follows the resolution of `selector` for `consumer` as the registry changes.
+    ///
+    /// The returned [`LiveResolution`] yields the current outcome first, then
+    /// a new one whenever the outcome changes. An invalid selector (a bad
+    /// version constraint) is an [`ErrorKind::InvalidInput`] error here,
+    /// since it could never resolve. See [`LiveResolution`] for an example.
+    pub fn watch_resolution(
+        &self,
+        selector: Selector,
+        consumer: Consumer,
+    ) -> Result<LiveResolution> {
+        Matcher::new(&selector, &consumer)?;
+        Ok(LiveResolution {
+            selector,
+            consumer,
+            index: Arc::downgrade(&self.index),
+            applied: self.applied.clone(),
+            last: None,
+        })
     }
 
     /// Every candidate for `selector` and `consumer`, best first; [`ErrorKind::NoMatch`] when none.
@@ -375,6 +433,161 @@ impl Registry {
         consumer: &Consumer,
     ) -> Result<StepEnvironment> {
         step.resolve_with(|selector| self.resolve(selector, consumer))
+    }
+}
+
+/// The best candidate for `selector` in `index`, or the no-match error.
+fn resolve_in_index(
+    index: &RwLock<Index>,
+    selector: &Selector,
+    consumer: &Consumer,
+) -> Result<Resolution> {
+    let matcher = Matcher::new(selector, consumer)?;
+    let index = index.read().map_err(|_| poisoned())?;
+    match matcher.best(index.candidates(selector)) {
+        Some(found) => Ok(found),
+        None => Err(resolve::no_match(
+            selector,
+            &resolve::explain_in(index.records.values(), selector, consumer),
+        )),
+    }
+}
+
+/// A resolution that follows the registry: see [`Registry::watch_resolution`].
+///
+/// [`next`](LiveResolution::next) yields the current outcome on the first
+/// call, then waits until the outcome changes and yields the new one:
+///
+/// * the chosen endpoint's URL or configuration changed, a credential was
+///   rotated, the record's version, zone or configuration changed;
+/// * another candidate now ranks first (a better one was registered, the
+///   chosen one stopped being eligible);
+/// * no candidate is left (the chosen record was deleted): an error item,
+///   normally [`ErrorKind::NoMatch`] explaining which filter removed the
+///   candidates; then, when a candidate appears again, a resolution.
+///
+/// Changes that leave the outcome as it was (an unrelated record, a
+/// description, a record written again unchanged) yield nothing. Consecutive
+/// errors of the same kind are yielded once. Several changes applied in a
+/// burst may be folded into one new outcome: a consumer always gets the
+/// latest, never a stale one.
+///
+/// The registry's index learns about changes from the store's watch, so a
+/// change made by another process reaches a live resolution as soon as the
+/// store reports it (SQLite: within its poll interval). `next` returns `None`
+/// once the [`Registry`] is dropped. It is cancel-safe: dropping a pending
+/// `next` loses nothing.
+///
+/// ```
+/// use inferlink::{Consumer, MemoryStore, Registry, Selector};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let registry = Registry::open(MemoryStore::new()).await?;
+/// let minio = |url: &str, key: &str| format!(
+///     "id: minio\nproduct: minio\nservices:\n  - id: s3\n    resource: s3\n    endpoints:\n      - url: {url}\n    credentials:\n      - id: ops\n        configuration:\n          AWS_SECRET_ACCESS_KEY: {key}\n"
+/// );
+/// registry.register_yaml(&minio("http://minio-a:9000", "k1")).await?;
+///
+/// let mut live = registry.watch_resolution(Selector::resource("s3"), Consumer::anywhere())?;
+/// let first = live.next().await.expect("the registry is open")?;
+/// assert_eq!(first.endpoint().url, "http://minio-a:9000");
+///
+/// // An operator moves the endpoint and rotates the key (here through the
+/// // same registry; the CLI writing the same SQLite file works alike).
+/// let moved = inferlink::format::parse_records(&minio("http://minio-b:9000", "k2"))?;
+/// registry.put_all(moved, inferlink::PutMode::Overwrite).await?;
+///
+/// let next = live.next().await.expect("the registry is open")?;
+/// assert_eq!(next.endpoint().url, "http://minio-b:9000");
+/// assert_eq!(next.config_value("AWS_SECRET_ACCESS_KEY").unwrap().expose(), "k2");
+///
+/// // Deleting the record yields a no-match error; registering it again recovers.
+/// registry.unregister("minio").await?;
+/// let gone = live.next().await.expect("the registry is open").unwrap_err();
+/// assert_eq!(gone.kind(), inferlink::ErrorKind::NoMatch);
+/// # Ok::<(), inferlink::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct LiveResolution {
+    selector: Selector,
+    consumer: Consumer,
+    index: Weak<RwLock<Index>>,
+    applied: tokio::sync::watch::Receiver<Revision>,
+    /// The last outcome yielded: a resolution, or the kind of the error.
+    last: Option<std::result::Result<Resolution, ErrorKind>>,
+}
+
+impl fmt::Debug for LiveResolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveResolution")
+            .field("selector", &self.selector)
+            .field("consumer", &self.consumer)
+            .field("last", &self.last)
+            .finish()
+    }
+}
+
+impl LiveResolution {
+    /// The selector being followed.
+    pub fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    /// The consumer it is resolved for.
+    pub fn consumer(&self) -> &Consumer {
+        &self.consumer
+    }
+
+    /// The outcome right now, without waiting (and without affecting what
+    /// [`next`](LiveResolution::next) yields). [`ErrorKind::Unavailable`] once
+    /// the registry is dropped.
+    pub fn current(&self) -> Result<Resolution> {
+        let index = self.index.upgrade().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unavailable,
+                "the registry this live resolution follows was dropped",
+            )
+        })?;
+        resolve_in_index(&index, &self.selector, &self.consumer)
+    }
+
+    /// The current outcome on the first call; afterwards, waits until the
+    /// outcome differs from the last one yielded and returns it. `None` when
+    /// the registry has been dropped.
+    pub async fn next(&mut self) -> Option<Result<Resolution>> {
+        loop {
+            if self.last.is_some() {
+                self.applied.changed().await.ok()?;
+            } else {
+                // Mark the current revision seen before reading the index, so
+                // a change applied after this read wakes the next wait.
+                self.applied.borrow_and_update();
+            }
+            let index = self.index.upgrade()?;
+            let outcome = resolve_in_index(&index, &self.selector, &self.consumer);
+            drop(index);
+            let changed = match (&self.last, &outcome) {
+                (None, _) => true,
+                (Some(Ok(before)), Ok(now)) => !before.same_choice(now),
+                (Some(Err(before)), Err(now)) => *before != now.kind(),
+                _ => true,
+            };
+            if changed {
+                self.last = Some(match &outcome {
+                    Ok(found) => Ok(found.clone()),
+                    Err(e) => Err(e.kind()),
+                });
+                return Some(outcome);
+            }
+        }
+    }
+
+    /// The same sequence as repeated [`next`](LiveResolution::next) calls, as a `Stream`.
+    pub fn into_stream(self) -> impl futures_core::Stream<Item = Result<Resolution>> + Send {
+        futures_util::stream::unfold(self, |mut live| async move {
+            let item = live.next().await?;
+            Some((item, live))
+        })
     }
 }
 

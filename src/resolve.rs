@@ -273,6 +273,28 @@ impl Resolution {
         self.configuration().remove(key)
     }
 
+    /// True when `other` gives a consumer exactly what this one gives: the
+    /// same record, service, endpoint and credential set, with the same
+    /// values (secrets compared by value). Descriptions, other services and
+    /// the revision are not compared.
+    pub(crate) fn same_choice(&self, other: &Resolution) -> bool {
+        let (a, b) = (self.record(), other.record());
+        let (sa, sb) = (self.service(), other.service());
+        a.id == b.id
+            && a.product == b.product
+            && a.version == b.version
+            && a.zone == b.zone
+            && a.configuration == b.configuration
+            && sa.id == sb.id
+            && sa.resource == sb.resource
+            && sa.category == sb.category
+            && sa.configuration == sb.configuration
+            && self.endpoint == other.endpoint
+            && self.endpoint() == other.endpoint()
+            && self.credentials() == other.credentials()
+            && self.same_zone == other.same_zone
+    }
+
     fn rank_key(&self) -> RankKey<'_> {
         let service = self.service();
         let creds = self.credentials();

@@ -29,11 +29,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use half::{bf16, f16};
+use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+
+mod convert;
+
+/// Byte strings shared without copies (re-exported from the `bytes` crate,
+/// so hosts need not depend on a matching version).
+pub use bytes::Bytes;
+/// Half-precision floats for `FP16` and `BF16` tensors (re-exported from the
+/// `half` crate).
+pub use half::{bf16, f16};
 
 /// The element type of a tensor, as named by the Open Inference Protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -822,7 +830,44 @@ pub struct InferResponse {
     pub parameters: Parameters,
 }
 
+impl From<Tensor> for InferRequest {
+    /// A request with one input.
+    fn from(input: Tensor) -> Self {
+        InferRequest::new().with_input(input)
+    }
+}
+
 impl InferResponse {
+    /// Takes the output with this name out of the response
+    /// ([`ErrorKind::Protocol`] naming the outputs present when it is missing).
+    pub fn into_output(mut self, name: &str) -> Result<Tensor> {
+        self.require_output(name)?;
+        let at = self
+            .outputs
+            .iter()
+            .position(|t| t.name() == name)
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "output vanished"))?;
+        Ok(self.outputs.swap_remove(at))
+    }
+
+    /// The only output of the response; [`ErrorKind::Protocol`] naming the
+    /// outputs when there are none or several.
+    pub fn into_single_output(mut self) -> Result<Tensor> {
+        if self.outputs.len() == 1 {
+            return Ok(self.outputs.remove(0));
+        }
+        let names: Vec<&str> = self.outputs.iter().map(Tensor::name).collect();
+        Err(Error::new(
+            ErrorKind::Protocol,
+            format!(
+                "expected one output from model \"{}\", got {}: [{}]",
+                escape(&self.model_name),
+                names.len(),
+                names.join(", ")
+            ),
+        ))
+    }
+
     /// The output with this name.
     pub fn output(&self, name: &str) -> Option<&Tensor> {
         self.outputs.iter().find(|t| t.name() == name)
@@ -986,6 +1031,27 @@ mod tests {
         let d = format!("{t:?}");
         assert!(d.contains("FP32(3 elements)"), "{d}");
         assert!(!d.contains("123456"), "{d}");
+    }
+
+    #[test]
+    fn response_outputs_are_taken_by_name_or_alone() {
+        let response = InferResponse {
+            model_name: "m".into(),
+            outputs: vec![
+                Tensor::new("a", vec![1], vec![1u8]).unwrap(),
+                Tensor::new("b", vec![1], vec![2u8]).unwrap(),
+            ],
+            ..InferResponse::default()
+        };
+        let b = response.clone().into_output("b").unwrap();
+        assert_eq!(b.to_vec::<u8>().unwrap(), vec![2]);
+        let e = response.clone().into_output("c").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Protocol);
+        assert!(e.message().contains("outputs: [a, b]"), "{e}");
+        let e = response.into_single_output().unwrap_err();
+        assert!(e.message().contains("got 2: [a, b]"), "{e}");
+        let request = InferRequest::from(Tensor::new("x", vec![1], vec![1u8]).unwrap());
+        assert_eq!(request.inputs.len(), 1);
     }
 
     #[test]

@@ -311,3 +311,189 @@ async fn explanation_lists_each_filter_in_order() {
         "{text}"
     );
 }
+
+// --- Live resolution ----------------------------------------------------------
+
+/// An S3 service record in `zone` with one endpoint and a global credential.
+fn s3_record(id: &str, zone: &str, url: &str, key: &str) -> inferlink::ExtensionRecord {
+    records(&format!(
+        "id: {id}\nproduct: minio\nzone: {zone}\nservices:\n  - id: s3\n    resource: s3\n    category: object-storage\n    endpoints:\n      - url: {url}\n    credentials:\n      - id: ops\n        configuration:\n          AWS_SECRET_ACCESS_KEY: {key}\n"
+    ))
+    .remove(0)
+}
+
+/// Waits (up to 10 s) until the registry's index has applied `revision`,
+/// then gives its followers a moment to react.
+async fn applied(registry: &Registry, revision: inferlink::Revision) {
+    let caught_up = async {
+        while registry.revision() < revision {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), caught_up)
+        .await
+        .unwrap_or_else(|_| panic!("the registry did not apply revision {revision} within 10 s"));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+/// The next outcome of `live`, within 10 seconds.
+async fn next_outcome(
+    live: &mut inferlink::LiveResolution,
+) -> inferlink::Result<inferlink::Resolution> {
+    match tokio::time::timeout(Duration::from_secs(10), live.next()).await {
+        Ok(Some(outcome)) => outcome,
+        Ok(None) => panic!("the live resolution ended while the registry is open"),
+        Err(_) => panic!("the live resolution yielded nothing within 10 s"),
+    }
+}
+
+fn key_of(found: &inferlink::Resolution) -> String {
+    found
+        .config_value("AWS_SECRET_ACCESS_KEY")
+        .unwrap()
+        .expose()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_resolution_follows_endpoint_credential_and_ranking_changes() {
+    let store = MemoryStore::new();
+    let registry = Registry::open(store.clone()).await.unwrap();
+    registry
+        .register(s3_record("far-s3", "far", "http://far-1:9000", "k1"))
+        .await
+        .unwrap();
+    let mut live = registry
+        .watch_resolution(Selector::resource("s3"), Consumer::in_zone("near"))
+        .unwrap();
+    assert_eq!(live.selector(), &Selector::resource("s3"));
+
+    // The current resolution comes first.
+    let first = next_outcome(&mut live).await.unwrap();
+    assert_eq!(first.endpoint().url, "http://far-1:9000");
+    assert_eq!(key_of(&first), "k1");
+
+    // Unrelated writes (another record; the chosen record's description; the
+    // same record written again unchanged) yield nothing: while `next` waits,
+    // each is applied to the index in turn, and the item that comes is the
+    // moved endpoint, written last through another handle of the store.
+    let waiting = tokio::spawn(async move {
+        let outcome = next_outcome(&mut live).await;
+        (live, outcome)
+    });
+    let mut other = s3_record("tracking", "far", "http://mlflow:5000", "t");
+    other.services[0].resource = "mlflow".into();
+    let rev = store.put(other, PutMode::Create).await.unwrap();
+    applied(&registry, rev).await;
+    let rev = store
+        .update_with("far-s3", 3, |r| {
+            r.description = "only the description changed".into();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    applied(&registry, rev).await;
+    let rev = store.update_with("far-s3", 3, |_| Ok(())).await.unwrap();
+    applied(&registry, rev).await;
+    assert!(!waiting.is_finished(), "nothing relevant changed yet");
+    store
+        .update_with("far-s3", 3, |r| {
+            r.services[0].endpoints[0].url = "http://far-2:9000".into();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (mut live, moved) = waiting.await.unwrap();
+    let moved = moved.unwrap();
+    assert_eq!(moved.endpoint().url, "http://far-2:9000");
+    assert_eq!(key_of(&moved), "k1");
+
+    // A rotated credential.
+    registry
+        .upsert(s3_record("far-s3", "far", "http://far-2:9000", "k2"))
+        .await
+        .unwrap();
+    let rotated = next_outcome(&mut live).await.unwrap();
+    assert_eq!(key_of(&rotated), "k2");
+    assert_eq!(rotated.record().id, "far-s3");
+
+    // A better-ranked candidate: one in the consumer's zone.
+    registry
+        .register(s3_record("near-s3", "near", "http://near:9000", "n1"))
+        .await
+        .unwrap();
+    let better = next_outcome(&mut live).await.unwrap();
+    assert_eq!(better.record().id, "near-s3");
+    assert!(better.in_consumer_zone());
+
+    // Deleting the chosen one falls back to the other candidate.
+    registry.unregister("near-s3").await.unwrap();
+    let back = next_outcome(&mut live).await.unwrap();
+    assert_eq!(back.record().id, "far-s3");
+    assert_eq!(live.current().unwrap().record().id, "far-s3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_resolution_reports_no_match_once_then_recovers() {
+    let store = MemoryStore::new();
+    let registry = Registry::open(store.clone()).await.unwrap();
+    registry
+        .register(s3_record("s3", "z", "http://a:9000", "k1"))
+        .await
+        .unwrap();
+    let mut live = registry
+        .watch_resolution(Selector::resource("s3"), Consumer::anywhere())
+        .unwrap();
+    assert_eq!(next_outcome(&mut live).await.unwrap().record().id, "s3");
+
+    store.delete("s3", None).await.unwrap();
+    let gone = next_outcome(&mut live).await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NoMatch, "{gone}");
+
+    // While nothing matches, unrelated records do not repeat the error: the
+    // next item is the recovery.
+    let mut other = s3_record("other", "z", "http://x", "x");
+    other.services[0].resource = "mlflow".into();
+    store.put(other, PutMode::Create).await.unwrap();
+    store
+        .put(s3_record("s3", "z", "http://b:9000", "k2"), PutMode::Create)
+        .await
+        .unwrap();
+    let back = next_outcome(&mut live).await.unwrap();
+    assert_eq!(back.endpoint().url, "http://b:9000");
+    assert_eq!(key_of(&back), "k2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_resolution_ends_with_the_registry_and_checks_its_selector() {
+    use futures_util::StreamExt;
+    let registry = Registry::open(MemoryStore::new()).await.unwrap();
+    let bad = Selector {
+        version: Some("~>>1".into()),
+        ..Selector::resource("s3")
+    };
+    let e = registry
+        .watch_resolution(bad, Consumer::anywhere())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+
+    let live = registry
+        .watch_resolution(Selector::resource("s3"), Consumer::anywhere())
+        .unwrap();
+    let mut stream = Box::pin(live.into_stream());
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the first item comes at once")
+        .expect("the registry is open");
+    assert_eq!(first.unwrap_err().kind(), ErrorKind::NoMatch);
+
+    let live = registry
+        .watch_resolution(Selector::resource("s3"), Consumer::anywhere())
+        .unwrap();
+    drop(registry);
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the stream ends within 10 s of the registry being dropped");
+    assert!(end.is_none(), "the stream ends: {end:?}");
+    assert_eq!(live.current().unwrap_err().kind(), ErrorKind::Unavailable);
+}

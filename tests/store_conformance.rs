@@ -1,7 +1,10 @@
 //! Every shipped store passes the conformance suite of `inferlink-testkit`.
 
 use inferlink::{ErrorKind, ListFilter, MemoryStore, PutMode, RegistryStore};
-use inferlink_testkit::store::{check_reopen_durability, run_store_conformance};
+use inferlink_testkit::store::{
+    check_concurrent_compare_and_set_across, check_reopen_durability, check_watch_burst_across,
+    run_store_conformance,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_store_conforms() {
@@ -20,11 +23,12 @@ mod sqlite {
     use super::*;
     use inferlink::SqliteStore;
     use inferlink::store::SqliteOptions;
+    use inferlink_testkit::keys::{keyed_sqlite_options, open_keyed_sqlite};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite_store_conforms() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("registry.db")).unwrap();
+        let store = open_keyed_sqlite(dir.path().join("registry.db")).unwrap();
         run_store_conformance(&store).await;
     }
 
@@ -37,14 +41,14 @@ mod sqlite {
     async fn sqlite_store_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.db");
-        check_reopen_durability(|| std::future::ready(SqliteStore::open(&path))).await;
+        check_reopen_durability(|| std::future::ready(open_keyed_sqlite(&path))).await;
         // Again on the same file, now with history and normal sync.
         check_reopen_durability(|| {
             std::future::ready(SqliteStore::open_with(
                 &path,
                 SqliteOptions {
                     synchronous_full: false,
-                    ..SqliteOptions::default()
+                    ..keyed_sqlite_options()
                 },
             ))
         })
@@ -55,8 +59,8 @@ mod sqlite {
     async fn two_instances_on_one_file_see_each_others_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.db");
-        let one = SqliteStore::open(&path).unwrap();
-        let two = SqliteStore::open(&path).unwrap();
+        let one = open_keyed_sqlite(&path).unwrap();
+        let two = open_keyed_sqlite(&path).unwrap();
 
         let record = |id: &str, description: &str| {
             let mut r = inferlink::format::parse_records(&format!(
@@ -123,12 +127,46 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn compare_and_set_holds_across_eight_instances_on_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let stores: Vec<SqliteStore> = (0..8).map(|_| SqliteStore::open(&path).unwrap()).collect();
+        let handles: Vec<&dyn RegistryStore> =
+            stores.iter().map(|s| s as &dyn RegistryStore).collect();
+        let report = check_concurrent_compare_and_set_across(&handles).await;
+        eprintln!("sqlite, separate instances: compare-and-set: {report}");
+        assert_eq!(report.handles, 8);
+        assert_eq!(report.updates, 1600);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_watch_sees_a_burst_written_through_other_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let watcher = SqliteStore::open_with(
+            &path,
+            SqliteOptions {
+                poll_interval: std::time::Duration::from_millis(20),
+                ..SqliteOptions::default()
+            },
+        )
+        .unwrap();
+        let others = [
+            SqliteStore::open(&path).unwrap(),
+            SqliteStore::open(&path).unwrap(),
+        ];
+        // Only other instances write; then the watcher's own instance joins in.
+        check_watch_burst_across(&watcher, &[&others[0], &others[1]]).await;
+        check_watch_burst_across(&watcher, &[&others[0], &watcher, &others[1]]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_writers_on_two_instances_lose_no_update() {
         use inferlink::RegistryStoreExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.db");
-        let one = SqliteStore::open(&path).unwrap();
-        let two = SqliteStore::open(&path).unwrap();
+        let one = open_keyed_sqlite(&path).unwrap();
+        let two = open_keyed_sqlite(&path).unwrap();
         let mut r = inferlink::format::parse_records("id: n\nconfiguration:\n  N: 0\n")
             .unwrap()
             .remove(0);

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 
 use inferlink::format::{self, Secrets};
 use inferlink::{
-    Error, ErrorKind, ExtensionRecord, ListFilter, PutMode, Registry, Result, SqliteStore,
-    StepEnvironment, WorkflowStep,
+    Error, ErrorKind, ExtensionRecord, ListFilter, PutMode, Registry, Result, StepEnvironment,
+    WorkflowStep,
 };
 
 use crate::input;
 use crate::output;
+use crate::transfer;
 use crate::{
     Cli, Command, EnvArgs, ExecArgs, GetArgs, ListArgs, ListFormat, RecordFormat, RegisterArgs,
     ResolveArgs, ResolveFormat, UnregisterArgs,
@@ -48,9 +49,9 @@ pub(crate) fn store_path(store: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-/// Opens the registry over the SQLite store at `path`.
-async fn open(path: PathBuf) -> Result<Registry> {
-    let store = SqliteStore::open(&path)?;
+/// Opens the registry over the SQLite store at `path`, with the configured key (if any).
+async fn open(path: PathBuf, key_file: Option<&std::path::Path>) -> Result<Registry> {
+    let store = crate::keys::open_store(&path, key_file)?;
     Registry::open(store)
         .await
         .map_err(|e| e.with_context("store", path.display().to_string()))
@@ -59,7 +60,14 @@ async fn open(path: PathBuf) -> Result<Registry> {
 /// Runs the command of `cli`, writing its standard output to `out`.
 pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
     let path = store_path(cli.store)?;
-    let registry = open(path).await?;
+    if let Command::Export(args) = &cli.command {
+        transfer::check_export(args)?;
+    }
+    if let Command::Keys(command) = cli.command {
+        crate::keys::run(command, &path, cli.key_file.as_deref(), out).await?;
+        return Ok(Action::Done);
+    }
+    let registry = open(path, cli.key_file.as_deref()).await?;
     match cli.command {
         Command::Register(args) => register(&registry, args, out).await?,
         Command::Unregister(args) => unregister(&registry, args, out).await?,
@@ -68,6 +76,14 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         Command::Resolve(args) => resolve(&registry, args, out)?,
         Command::Env(args) => env(&registry, args, out)?,
         Command::Exec(args) => return exec_plan(&registry, args),
+        Command::Export(args) => transfer::export(&registry, args, out).await?,
+        Command::Import(args) => transfer::import(&registry, args, out).await?,
+        Command::Keys(_) => {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "a keys command reached the registry commands",
+            ));
+        }
     }
     Ok(Action::Done)
 }

@@ -18,7 +18,9 @@ use inferlink::{Consumer, Error, ErrorKind, Selector};
 
 mod commands;
 mod input;
+mod keys;
 mod output;
+mod transfer;
 
 /// Exit status for success.
 const EXIT_OK: u8 = 0;
@@ -43,7 +45,7 @@ Exit status:
 
 Errors are printed as one line on stderr: `inferlink: <message>`.
 Secret values (credential configuration) are never printed unless --show-secrets
-(get) or --reveal (env) is given.";
+(get), --reveal (env) or --with-secrets (export, with its confirmation flag) is given.";
 
 const EXEC_AFTER_HELP: &str = "\
 The variables are added to the environment inferlink was started with; nothing of
@@ -63,6 +65,12 @@ struct Cli {
     /// [default: <data dir>/inferlink/registry.db, e.g. ~/.local/share/inferlink/registry.db on Linux]
     #[arg(long, global = true, env = "INFERLINK_STORE", value_name = "PATH")]
     store: Option<PathBuf>,
+
+    /// The key file holding the master key that encrypts credential values at rest
+    /// [default: $INFERLINK_MASTER_KEY if set, else $INFERLINK_KEY_FILE, else
+    /// <data dir>/inferlink/master.key if it exists]
+    #[arg(long, global = true, value_name = "PATH")]
+    key_file: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -85,6 +93,40 @@ enum Command {
     /// Run a command with the environment of a workflow step added to its own
     #[command(after_help = EXEC_AFTER_HELP)]
     Exec(ExecArgs),
+    /// Write records as YAML or JSON to standard output, a file, or one file per record
+    /// (secrets hidden unless --with-secrets)
+    Export(transfer::ExportArgs),
+    /// Make the registry hold the records of a file or directory: all changes in one
+    /// transaction, with a report of what changed
+    Import(transfer::ImportArgs),
+    /// Manage the master key that encrypts credential values at rest
+    #[command(subcommand, after_help = keys::KEYS_AFTER_HELP)]
+    Keys(KeysCommand),
+}
+
+/// The `keys` subcommands.
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a new master key to a new key file (mode 0600); never overwrites one
+    Init,
+    /// Replace the master key (re-wrapping the store's data key), keeping the old key as a backup file
+    Rotate(KeysRotateArgs),
+    /// Show which key is configured, where it comes from, and the store's data keys (never key bytes)
+    Status,
+}
+
+/// Arguments of `keys rotate`.
+#[derive(Debug, Args)]
+struct KeysRotateArgs {
+    /// Also replace the store's data key and re-encrypt every credential value with it
+    /// (one transaction)
+    #[arg(long)]
+    data_key: bool,
+
+    /// Where to write the new key when the current one comes from INFERLINK_MASTER_KEY
+    /// (a new file; required in that case)
+    #[arg(long, value_name = "PATH")]
+    new_key_file: Option<PathBuf>,
 }
 
 /// Arguments of `register`.

@@ -34,6 +34,17 @@ extensions:
 const MLFLOW_ACCESS_KEY: &str = "24oT0SfbJPEu6kUbUKsH";
 const MLFLOW_SECRET_KEY: &str = "cMGiZff8KqS5xWQ4eagRujh1tDcbQyRP0bEJSBOf";
 
+/// The fixed test master key (base64 of 32 bytes); every run gets it unless a test removes it.
+const TEST_KEY: &str = "aW5mZXJsaW5rLXRlc3QtbWFzdGVyLWtleS0wMDAwMDE=";
+
+/// The binary, with the test master key and no key file from the environment.
+fn inferlink() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferlink"));
+    cmd.env("INFERLINK_MASTER_KEY", TEST_KEY)
+        .env_remove("INFERLINK_KEY_FILE");
+    cmd
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/seed004")
@@ -122,7 +133,7 @@ impl Cli {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferlink"));
+        let mut cmd = inferlink();
         cmd.arg("--store")
             .arg(self.store())
             .args(args)
@@ -1039,6 +1050,7 @@ fn exec_passes_on_the_exit_status_and_reports_commands_it_cannot_run() {
         .unwrap();
     assert_eq!(status.signal(), Some(15));
     let shell = Command::new("sh")
+        .env("INFERLINK_MASTER_KEY", TEST_KEY)
         .arg("-c")
         .arg("\"$@\"; echo $?")
         .arg("sh")
@@ -1225,13 +1237,13 @@ fn the_store_comes_from_inferlink_store_when_no_flag_is_given() {
     let cli = Cli::new();
     let store = cli.dir.path().join("nested/dir/from-env.db");
     let path = fixture("kserve-local.yaml");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferlink"));
+    let mut cmd = inferlink();
     cmd.args(["register", "-f", path.to_str().unwrap()])
         .env("INFERLINK_STORE", &store);
     run(&mut cmd).ok();
     assert!(store.is_file());
     // The flag wins over the variable.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferlink"));
+    let mut cmd = inferlink();
     cmd.args([
         "--store",
         cli.store().to_str().unwrap(),
@@ -1243,7 +1255,7 @@ fn the_store_comes_from_inferlink_store_when_no_flag_is_given() {
     let listed = run(&mut cmd);
     listed.ok();
     assert_eq!(ids_of_json(&listed.stdout), Vec::<String>::new());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferlink"));
+    let mut cmd = inferlink();
     cmd.args(["list", "-o", "json"])
         .env("INFERLINK_STORE", &store);
     let listed = run(&mut cmd);
@@ -1257,7 +1269,7 @@ fn the_default_store_is_in_the_platform_data_directory() {
     let cli = Cli::new();
     let data = cli.dir.path().join("data");
     let path = fixture("kserve-local.yaml");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferlink"));
+    let mut cmd = inferlink();
     cmd.args(["register", "-f", path.to_str().unwrap()])
         .env_remove("INFERLINK_STORE")
         .env("XDG_DATA_HOME", &data)
@@ -1357,11 +1369,304 @@ fn a_store_that_is_not_a_database_is_exit_3_and_a_directory_exit_2() {
     std::fs::write(cli.store(), vec![b'x'; 4096]).unwrap();
     cli.run(&["list"]).fails(3, &["registry.db"]);
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_inferlink"));
+    let mut cmd = inferlink();
     cmd.arg("--store")
         .arg(cli.dir.path())
         .arg("list")
         .env_remove("INFERLINK_STORE")
         .stdin(Stdio::null());
     run(&mut cmd).fails(2, &[]);
+}
+
+// --- keys: encryption at rest -------------------------------------------------
+
+impl Cli {
+    /// A run without INFERLINK_MASTER_KEY, with a private data directory (no default key file).
+    fn run_keyless(&self, args: &[&str]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.env_remove("INFERLINK_MASTER_KEY")
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null());
+        run(&mut cmd)
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.dir.path().join("keys/master.key")
+    }
+
+    /// A run with `--key-file` pointing at [`Cli::key_file`] and no key in the environment.
+    fn run_with_key_file(&self, args: &[&str]) -> Run {
+        let key = self.key_file();
+        let mut all = vec!["--key-file", key.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.run_keyless(&all)
+    }
+}
+
+/// The key line of a key file (the one line that is not a comment).
+fn key_line(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn store_bytes(cli: &Cli) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = cli.store().into_os_string();
+        name.push(suffix);
+        if let Ok(bytes) = std::fs::read(PathBuf::from(name)) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+fn holds(bytes: &[u8], text: &str) -> bool {
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+#[test]
+fn registered_secrets_are_encrypted_in_the_store_file() {
+    let cli = Cli::seeded();
+    let bytes = store_bytes(&cli);
+    assert!(!bytes.is_empty());
+    assert!(
+        !holds(&bytes, MLFLOW_SECRET_KEY),
+        "secret in the store file"
+    );
+    assert!(
+        !holds(&bytes, MLFLOW_ACCESS_KEY),
+        "secret in the store file"
+    );
+    assert!(holds(&bytes, "inferlink:enc:v1:"));
+    // …and they come back with the key.
+    let shown = cli.run(&["get", "mlflow-0001", "--show-secrets"]);
+    shown.ok();
+    assert!(shown.stdout.contains(MLFLOW_SECRET_KEY));
+}
+
+#[test]
+fn without_a_key_secrets_are_refused_with_how_to_make_one() {
+    let cli = Cli::new();
+    let path = fixture("mlflow-0001.yaml");
+    cli.run_keyless(&["register", "-f", path.to_str().unwrap()])
+        .fails(
+            2,
+            &[
+                "has credential values",
+                "inferlink keys init",
+                "INFERLINK_MASTER_KEY",
+            ],
+        );
+    let listed = cli.run_keyless(&["list", "-o", "json"]);
+    listed.ok();
+    assert_eq!(
+        ids_of_json(&listed.stdout),
+        Vec::<String>::new(),
+        "nothing written"
+    );
+    // A record without credential values needs no key.
+    let plain = cli.file(
+        "plain.yaml",
+        "id: plain\nproduct: p\nservices:\n  - id: s\n    endpoints:\n      - url: http://p:1\n",
+    );
+    cli.run_keyless(&["register", "-f", &plain]).ok();
+    let status = cli.run_keyless(&["keys", "status"]);
+    status.ok();
+    assert!(status.stdout.contains("none configured"), "{status:#?}");
+    assert!(status.stdout.contains("inferlink keys init"), "{status:#?}");
+}
+
+#[test]
+fn keys_init_writes_a_private_key_file_once() {
+    let cli = Cli::new();
+    let init = cli.run_with_key_file(&["keys", "init"]);
+    init.ok();
+    let key = cli.key_file();
+    let shown = key.display().to_string();
+    assert!(
+        init.stdout
+            .contains(&format!("created the key file {shown}")),
+        "{init:#?}"
+    );
+    assert!(init.stdout.contains("Back it up"), "{init:#?}");
+    let content = std::fs::read_to_string(&key).unwrap();
+    assert!(
+        !init.stdout.contains(&key_line(&key)),
+        "the key is never printed"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(mode(key.parent().unwrap()), 0o700);
+    }
+    cli.run_with_key_file(&["keys", "init"])
+        .fails(2, &["already exists", "never overwrites"]);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), content);
+    // The default location, through INFERLINK_KEY_FILE (as the quickstart does).
+    let other = cli.dir.path().join("other.key");
+    let mut cmd = cli.command(&["keys", "init"]);
+    cmd.env_remove("INFERLINK_MASTER_KEY")
+        .env("INFERLINK_KEY_FILE", &other)
+        .stdin(Stdio::null());
+    run(&mut cmd).ok();
+    assert!(other.is_file());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new();
+    cli.run_with_key_file(&["keys", "init"]).ok();
+    let key = cli.key_file();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    cli.run_with_key_file(&["list"])
+        .fails(2, &[&format!("chmod 600 {}", key.display())]);
+}
+
+#[test]
+fn keys_rotate_replaces_the_master_key_and_keeps_the_previous_one() {
+    let cli = Cli::new();
+    cli.run_with_key_file(&["keys", "init"]).ok();
+    let key = cli.key_file();
+    let old_line = key_line(&key);
+    let path = fixture("mlflow-0001.yaml");
+    cli.run_with_key_file(&["register", "-f", path.to_str().unwrap()])
+        .ok();
+    let before = cli.run_with_key_file(&["keys", "status"]);
+    before.ok();
+    assert!(
+        before.stdout.contains("(the configured key)"),
+        "{before:#?}"
+    );
+    assert!(before.stdout.contains("active"), "{before:#?}");
+    assert!(!before.stdout.contains(&old_line), "never key bytes");
+
+    let rotated = cli.run_with_key_file(&["keys", "rotate"]);
+    rotated.ok();
+    assert!(
+        rotated.stdout.contains("rotated the master key"),
+        "{rotated:#?}"
+    );
+    assert!(
+        rotated.stdout.contains("data keys re-wrapped: 1"),
+        "{rotated:#?}"
+    );
+    let previous = cli.dir.path().join("keys/master.key.previous");
+    assert_eq!(key_line(&previous), old_line, "the old key is kept");
+    let new_line = key_line(&key);
+    assert_ne!(new_line, old_line);
+    assert!(!rotated.stdout.contains(&new_line) && !rotated.stdout.contains(&old_line));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for file in [&key, &previous] {
+            let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+    }
+    // The new key reads everything.
+    let shown = cli.run_with_key_file(&["get", "mlflow-0001", "--show-secrets"]);
+    shown.ok();
+    assert!(shown.stdout.contains(MLFLOW_SECRET_KEY));
+    // The old key no longer unwraps the data key.
+    let mut cmd = cli.command(&["get", "mlflow-0001", "--show-secrets"]);
+    cmd.env("INFERLINK_MASTER_KEY", &old_line)
+        .stdin(Stdio::null());
+    run(&mut cmd).fails(2, &["wrong key", "mlflow-0001"]);
+    let after = cli.run_with_key_file(&["keys", "status"]);
+    after.ok();
+    assert!(after.stdout.contains("(the configured key)"), "{after:#?}");
+
+    // A new data key: every value re-encrypted, still readable.
+    let data_id = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("data keys:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap()
+            .to_owned()
+    };
+    let rotated = cli.run_with_key_file(&["keys", "rotate", "--data-key"]);
+    rotated.ok();
+    assert!(
+        rotated.stdout.contains("replaced the data key"),
+        "{rotated:#?}"
+    );
+    assert!(rotated.stdout.contains("1 record(s)"), "{rotated:#?}");
+    let status = cli.run_with_key_file(&["keys", "status"]);
+    assert_ne!(data_id(&status.stdout), data_id(&after.stdout));
+    let shown = cli.run_with_key_file(&["get", "mlflow-0001", "--show-secrets"]);
+    shown.ok();
+    assert!(shown.stdout.contains(MLFLOW_SECRET_KEY));
+    assert!(!holds(&store_bytes(&cli), MLFLOW_SECRET_KEY));
+}
+
+#[test]
+fn a_key_from_the_environment_rotates_into_a_new_key_file() {
+    let cli = Cli::new();
+    let path = fixture("mlflow-0001.yaml");
+    cli.run(&["register", "-f", path.to_str().unwrap()]).ok();
+    cli.run(&["keys", "rotate"])
+        .fails(2, &["INFERLINK_MASTER_KEY", "--new-key-file"]);
+    let new_file = cli.dir.path().join("new.key");
+    let rotated = cli.run(&[
+        "keys",
+        "rotate",
+        "--new-key-file",
+        new_file.to_str().unwrap(),
+    ]);
+    rotated.ok();
+    assert!(
+        rotated.stdout.contains("set INFERLINK_MASTER_KEY"),
+        "{rotated:#?}"
+    );
+    // The environment's key no longer opens the store; the new one does.
+    cli.run(&["get", "mlflow-0001", "--show-secrets"])
+        .fails(2, &["wrong key"]);
+    let mut cmd = cli.command(&["get", "mlflow-0001", "--show-secrets"]);
+    cmd.env("INFERLINK_MASTER_KEY", key_line(&new_file))
+        .stdin(Stdio::null());
+    let shown = run(&mut cmd);
+    shown.ok();
+    assert!(shown.stdout.contains(MLFLOW_SECRET_KEY));
+}
+
+#[test]
+fn a_rotation_interrupted_after_installing_the_new_key_is_finished_by_the_next() {
+    let cli = Cli::new();
+    cli.run_with_key_file(&["keys", "init"]).ok();
+    let path = fixture("mlflow-0001.yaml");
+    cli.run_with_key_file(&["register", "-f", path.to_str().unwrap()])
+        .ok();
+    // What a crash leaves between installing the new key file and re-wrapping:
+    // the old key in `.previous`, a new key in the key file, the store unchanged.
+    let key = cli.key_file();
+    let previous = cli.dir.path().join("keys/master.key.previous");
+    std::fs::rename(&key, &previous).unwrap();
+    cli.run_with_key_file(&["keys", "init"]).ok();
+    // Still readable: the key file's backup holds the key that wraps the data key.
+    let shown = cli.run_with_key_file(&["get", "mlflow-0001", "--show-secrets"]);
+    shown.ok();
+    assert!(shown.stdout.contains(MLFLOW_SECRET_KEY));
+    let rotated = cli.run_with_key_file(&["keys", "rotate"]);
+    rotated.ok();
+    assert!(
+        rotated.stdout.contains("interrupted rotation"),
+        "{rotated:#?}"
+    );
+    // Once finished, the store needs only the current key file.
+    std::fs::remove_file(&previous).unwrap();
+    let shown = cli.run_with_key_file(&["get", "mlflow-0001", "--show-secrets"]);
+    shown.ok();
+    assert!(shown.stdout.contains(MLFLOW_SECRET_KEY));
 }

@@ -53,6 +53,30 @@ pub enum PutMode {
     Update(Revision),
 }
 
+/// One write of a [`RegistryStore::write_all`] batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Validate and write a record, as [`RegistryStore::put`] does.
+    Put(ExtensionRecord, PutMode),
+    /// Delete a record, as [`RegistryStore::delete`] does.
+    Delete {
+        /// The id of the record.
+        id: String,
+        /// With a revision, delete only if the record is still at it (compare-and-set).
+        expected: Option<Revision>,
+    },
+}
+
+impl WriteOp {
+    /// The id of the record this write changes.
+    pub fn id(&self) -> &str {
+        match self {
+            WriteOp::Put(record, _) => &record.id,
+            WriteOp::Delete { id, .. } => id,
+        }
+    }
+}
+
 /// Which records a [`RegistryStore::list`] returns. Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
@@ -154,6 +178,28 @@ pub trait RegistryStore: fmt::Debug + Send + Sync + 'static {
                     .await
                     .map_err(|e| e.with_context("record", id))?,
             );
+        }
+        Ok(revisions)
+    }
+
+    /// Applies puts and deletes in order; returns the revision of each, in order.
+    ///
+    /// Later writes see the effect of earlier ones (a delete then a create of
+    /// one id works). Memory and SQLite stores apply the whole batch in one
+    /// transaction, or nothing (the error names the failing record in its
+    /// `record` context), and publish its changes to watchers only after it
+    /// has committed. This provided version, for stores that do not override
+    /// it, applies the writes one by one and stops at the first error, so it is
+    /// **not** atomic: stores that can should override it.
+    async fn write_all(&self, ops: Vec<WriteOp>) -> Result<Vec<Revision>> {
+        let mut revisions = Vec::with_capacity(ops.len());
+        for op in ops {
+            let id = op.id().to_owned();
+            let revision = match op {
+                WriteOp::Put(record, mode) => self.put(record, mode).await,
+                WriteOp::Delete { id, expected } => self.delete(&id, expected).await,
+            };
+            revisions.push(revision.map_err(|e| e.with_context("record", id))?);
         }
         Ok(revisions)
     }

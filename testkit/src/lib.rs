@@ -1,15 +1,21 @@
 //! Conformance suites and test harnesses for inferlink backends.
 //!
+//! * [`keys`]: a fixed test key for stores that encrypt credential values.
 //! * [`store`]: the [`RegistryStore`](inferlink::RegistryStore) conformance
-//!   suite every store backend runs in its tests.
+//!   suite every store backend runs in its tests. Its checks panic with a
+//!   descriptive message on the first failed expectation, like `assert!`.
+//! * [`connector`]: the [`InferenceConnector`](inferlink::InferenceConnector)
+//!   conformance suite every connector runs against its real servers. It
+//!   returns a report with one named result per check.
 //! * [`fault`]: a scripted HTTP/1.1 fault server on loopback (resets,
 //!   truncated and oversized bodies, stalls, 429/503 sequences, vendor error
 //!   envelopes) for transport and connector tests.
 //!
-//! The checks panic with a descriptive message on the first failed
-//! expectation, like `assert!`; call them from `#[tokio::test]` functions.
+//! Call them from `#[tokio::test]` functions.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+pub mod connector;
 pub mod fault;
+pub mod keys;
 pub mod store;

@@ -8,7 +8,18 @@
 //! with their prefix meanwhile; other writers are tolerated.
 //!
 //! Durable stores also run [`check_reopen_durability`] with a function that
-//! opens a fresh instance over the same storage.
+//! opens a fresh instance over the same storage. Stores that several
+//! instances (connections, processes, hosts) can share should also run the
+//! `_across` variants with several instances over the same storage:
+//! [`check_concurrent_compare_and_set_across`] (compare-and-set between
+//! instances) and [`check_watch_burst_across`] (a watch on one instance sees
+//! the others' commits, each once, in order).
+//!
+//! Two checks are proofs under load: [`check_concurrent_compare_and_set`]
+//! (8 writers × 200 read-modify-write updates of one record: exactly 1600
+//! applied, every failed attempt a `Conflict`; the counts come back in a
+//! [`CasReport`]) and [`check_watch_burst`] (a watcher opened before 240
+//! concurrent writes receives each revision exactly once, in order).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -32,7 +43,7 @@ use futures_util::future::join_all;
 use inferlink::{
     Change, ChangeEvent, ChangeStream, Credentials, Endpoint, Error, ErrorKind, ExtensionRecord,
     HIDDEN, ListFilter, Listing, PutMode, RegistryStore, Result, Revision, Secret, Service,
-    StoredRecord,
+    StoredRecord, WriteOp,
 };
 
 /// How long one read of a watch stream may take.
@@ -42,22 +53,27 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The configuration key of the counter used by the concurrency check.
 const COUNTER: &str = "COUNTER";
 
-/// Runs every store-agnostic check against `store`, one after another.
+/// Runs every store-agnostic check against `store`, one after another, and
+/// returns what the compare-and-set proof counted (also printed to stderr).
 ///
 /// Does not include [`check_reopen_durability`], which needs a way to reopen
 /// the store.
-pub async fn run_store_conformance(store: &dyn RegistryStore) {
+pub async fn run_store_conformance(store: &dyn RegistryStore) -> ConformanceReport {
     check_create_if_absent(store).await;
     check_compare_and_set(store).await;
-    check_concurrent_compare_and_set(store).await;
+    let cas = check_concurrent_compare_and_set(store).await;
+    eprintln!("store conformance: compare-and-set: {cas}");
     check_get_and_list(store).await;
     check_delete(store).await;
     check_hidden_secrets(store).await;
     check_invalid_records(store).await;
     check_put_all(store).await;
+    check_write_all(store).await;
     check_watch_after_write(store).await;
     check_watch_replay(store).await;
     check_watch_lagging(store).await;
+    check_watch_burst(store).await;
+    ConformanceReport { cas }
 }
 
 /// `PutMode::Create` writes only when the id is free; a second create is
@@ -175,13 +191,65 @@ pub async fn check_compare_and_set(store: &dyn RegistryStore) {
     );
 }
 
-/// Four concurrent writers each add 1 to a counter 25 times with
-/// read-modify-write and `Update(rev)`, retrying on conflict: the counter
-/// ends at exactly 100, and every failed write was an [`ErrorKind::Conflict`].
-pub async fn check_concurrent_compare_and_set(store: &dyn RegistryStore) {
-    const WORKERS: usize = 4;
-    const INCREMENTS: usize = 25;
-    const MAX_CONFLICTS: usize = 10_000;
+/// What [`check_concurrent_compare_and_set`] observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasReport {
+    /// Concurrent writers.
+    pub writers: usize,
+    /// Successful read-modify-write updates (always `writers` × updates each).
+    pub updates: usize,
+    /// Failed attempts, every one an [`ErrorKind::Conflict`] that was re-read and retried.
+    pub conflicts: usize,
+    /// Conflicts per writer.
+    pub conflicts_per_writer: Vec<usize>,
+    /// How many distinct store handles the writers used.
+    pub handles: usize,
+}
+
+impl std::fmt::Display for CasReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} writers on {} handle(s): {} updates, {} conflicts retried (per writer: {:?})",
+            self.writers, self.handles, self.updates, self.conflicts, self.conflicts_per_writer
+        )
+    }
+}
+
+/// What [`run_store_conformance`] measured along the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConformanceReport {
+    /// The compare-and-set proof.
+    pub cas: CasReport,
+}
+
+/// Concurrent writers updating one record.
+const CAS_WRITERS: usize = 8;
+/// Read-modify-write updates per writer.
+const CAS_UPDATES: usize = 200;
+/// Attempts one update may take before the check gives up (no progress).
+const CAS_MAX_ATTEMPTS: usize = 2_000;
+/// How long the whole compare-and-set proof may take.
+const CAS_DEADLINE: Duration = Duration::from_secs(180);
+
+/// Eight concurrent writers each add 1 to a counter in one record 200 times
+/// with read-modify-write (`get`, edit, `put(Update(rev))`), re-reading and
+/// retrying on conflict: the counter ends at exactly 1600, every successful
+/// write got its own revision, and every failed attempt was an
+/// [`ErrorKind::Conflict`]. Returns the counts.
+///
+/// Bounded: at most 2000 attempts per update and 180 s in all.
+pub async fn check_concurrent_compare_and_set(store: &dyn RegistryStore) -> CasReport {
+    check_concurrent_compare_and_set_across(&[store]).await
+}
+
+/// [`check_concurrent_compare_and_set`] with writer `w` using
+/// `stores[w % stores.len()]`: pass several instances over the same storage
+/// (e.g. `SqliteStore`s opened on one file) to prove compare-and-set across
+/// connections.
+pub async fn check_concurrent_compare_and_set_across(stores: &[&dyn RegistryStore]) -> CasReport {
+    assert!(!stores.is_empty(), "give at least one store handle");
+    let store = stores[0];
     let p = prefix("concurrent");
     let id = format!("{p}counter");
     let mut record = sample(&p, &id, "s");
@@ -190,9 +258,17 @@ pub async fn check_concurrent_compare_and_set(store: &dyn RegistryStore) {
 
     let id = id.as_str();
     let worker = |w: usize| async move {
+        let store = stores[w % stores.len()];
         let mut conflicts = 0usize;
-        for _ in 0..INCREMENTS {
+        let mut revisions = Vec::with_capacity(CAS_UPDATES);
+        for update in 0..CAS_UPDATES {
+            let mut attempts = 0usize;
             loop {
+                attempts += 1;
+                assert!(
+                    attempts <= CAS_MAX_ATTEMPTS,
+                    "writer {w}: update {update} made no progress in {CAS_MAX_ATTEMPTS} attempts"
+                );
                 let current = get_some(store, id).await;
                 let value = counter(&current.record);
                 let mut next = current.record.clone();
@@ -204,33 +280,59 @@ pub async fn check_concurrent_compare_and_set(store: &dyn RegistryStore) {
                     Ok(rev) => {
                         assert!(
                             rev > current.revision,
-                            "worker {w}: revision went backwards"
+                            "writer {w}: revision went backwards"
                         );
+                        revisions.push(rev);
                         break;
                     }
-                    Err(e) if e.kind() == ErrorKind::Conflict => {
-                        conflicts += 1;
-                        assert!(
-                            conflicts < MAX_CONFLICTS,
-                            "worker {w}: no progress after {conflicts} conflicts"
-                        );
-                    }
+                    Err(e) if e.kind() == ErrorKind::Conflict => conflicts += 1,
                     Err(e) => panic!(
-                        "worker {w}: a concurrent compare-and-set failed with {} instead of conflict: {e}",
+                        "writer {w}: a concurrent compare-and-set failed with {} instead of conflict: {e}",
                         e.kind()
                     ),
                 }
             }
         }
-        conflicts
+        (conflicts, revisions)
     };
-    let conflicts: usize = join_all((0..WORKERS).map(worker)).await.into_iter().sum();
+    let results = match tokio::time::timeout(CAS_DEADLINE, join_all((0..CAS_WRITERS).map(worker)))
+        .await
+    {
+        Ok(results) => results,
+        Err(_) => panic!(
+            "{CAS_WRITERS} writers x {CAS_UPDATES} compare-and-set updates did not finish within {CAS_DEADLINE:?}"
+        ),
+    };
+    let conflicts_per_writer: Vec<usize> = results.iter().map(|(c, _)| *c).collect();
+    let mut revisions: Vec<Revision> = results.into_iter().flat_map(|(_, r)| r).collect();
+    let updates = revisions.len();
+    revisions.sort_unstable();
+    revisions.dedup();
+    assert_eq!(
+        revisions.len(),
+        updates,
+        "two successful updates reported the same revision"
+    );
     let stored = get_some(store, id).await;
     assert_eq!(
         counter(&stored.record),
-        (WORKERS * INCREMENTS) as u64,
-        "lost updates ({conflicts} conflicts were retried)"
+        (CAS_WRITERS * CAS_UPDATES) as u64,
+        "lost updates ({} conflicts were retried)",
+        conflicts_per_writer.iter().sum::<usize>()
     );
+    assert_eq!(updates, CAS_WRITERS * CAS_UPDATES);
+    assert_eq!(
+        Some(&stored.revision),
+        revisions.last(),
+        "the record is at the revision of the last successful update"
+    );
+    CasReport {
+        writers: CAS_WRITERS,
+        updates,
+        conflicts: conflicts_per_writer.iter().sum(),
+        conflicts_per_writer,
+        handles: stores.len().min(CAS_WRITERS),
+    }
 }
 
 /// `get` returns exactly what was written; `list` is sorted by id, applies
@@ -625,6 +727,123 @@ pub async fn check_put_all(store: &dyn RegistryStore) {
     );
 }
 
+/// `write_all` applies puts and deletes in order, atomically: a failing write
+/// (a stale compare-and-set delete, a missing id, an existing id) leaves
+/// everything as it was; a good batch commits all, later writes seeing earlier
+/// ones, and watchers get its changes in order.
+pub async fn check_write_all(store: &dyn RegistryStore) {
+    let p = prefix("writeall");
+    let (a, b, c) = (format!("{p}a"), format!("{p}b"), format!("{p}c"));
+    let revs = ok(
+        "create two records",
+        store.put_all(vec![
+            (sample(&p, &a, "sa"), PutMode::Create),
+            (sample(&p, &b, "sb"), PutMode::Create),
+        ]),
+    )
+    .await;
+    let (ra, rb) = (revs[0], revs[1]);
+    let put = |id: &str, secret: &str, mode| WriteOp::Put(sample(&p, id, secret), mode);
+    let delete = |id: &str, expected| WriteOp::Delete {
+        id: id.to_owned(),
+        expected,
+    };
+    let unchanged = |what: &'static str| {
+        let (a, b, c) = (a.clone(), b.clone(), c.clone());
+        async move {
+            assert_eq!(get_some(store, &a).await.revision, ra, "{what} changed {a}");
+            assert_eq!(get_some(store, &b).await.revision, rb, "{what} changed {b}");
+            assert!(get(store, &c).await.is_none(), "{what} created {c}");
+        }
+    };
+
+    // A put before a stale delete: nothing is written.
+    let e = fails(
+        "a batch with a stale compare-and-set delete",
+        store.write_all(vec![put(&c, "sc", PutMode::Create), delete(&a, Some(rb))]),
+        ErrorKind::Conflict,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(a.as_str()), "{e}");
+    unchanged("a batch failing on a stale delete").await;
+
+    // A delete before a failing put: nothing is deleted.
+    let e = fails(
+        "a batch re-creating an existing id",
+        store.write_all(vec![delete(&a, Some(ra)), put(&b, "x", PutMode::Create)]),
+        ErrorKind::AlreadyExists,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(b.as_str()), "{e}");
+    unchanged("a batch failing on a create").await;
+
+    let missing = format!("{p}missing");
+    let e = fails(
+        "a batch deleting a missing id",
+        store.write_all(vec![put(&c, "sc", PutMode::Create), delete(&missing, None)]),
+        ErrorKind::NotFound,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(missing.as_str()), "{e}");
+    unchanged("a batch failing on a missing id").await;
+
+    let e = fails(
+        "a batch updating at a stale revision",
+        store.write_all(vec![delete(&a, None), put(&b, "x", PutMode::Update(ra))]),
+        ErrorKind::Conflict,
+    )
+    .await;
+    assert_eq!(e.context("record"), Some(b.as_str()), "{e}");
+    unchanged("a batch failing on a stale update").await;
+
+    // A good batch: delete, compare-and-set update keeping a hidden secret, create.
+    let listing = list(store, &ListFilter::all()).await;
+    let mut watch = Watch::open(store, listing.revision).await;
+    let mut b2 = sample(&p, &b, HIDDEN);
+    b2.description = "updated".into();
+    let revs = ok(
+        "a mixed batch",
+        store.write_all(vec![
+            delete(&a, Some(ra)),
+            WriteOp::Put(b2, PutMode::Update(rb)),
+            put(&c, "sc", PutMode::Create),
+        ]),
+    )
+    .await;
+    assert_eq!(revs.len(), 3);
+    assert!(revs.windows(2).all(|w| w[0] < w[1]), "{revs:?}");
+    assert!(revs[0] > rb, "{revs:?} after {rb}");
+    assert!(get(store, &a).await.is_none(), "{a} was deleted");
+    let stored_b = get_some(store, &b).await;
+    assert_eq!(stored_b.revision, revs[1]);
+    assert_eq!(stored_b.record.description, "updated");
+    assert_eq!(
+        secret_of(&stored_b.record),
+        "sb",
+        "<hidden> kept the secret"
+    );
+    assert_eq!(get_some(store, &c).await.revision, revs[2]);
+    let events = watch.collect_ours(&p, revs[2]).await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(events[&a].is_none(), "the watch saw the delete of {a}");
+    assert_eq!(events[&b].as_ref().map(|s| s.revision), Some(revs[1]));
+    assert_eq!(events[&c].as_ref().map(|s| s.revision), Some(revs[2]));
+
+    // Later writes see earlier ones: delete then re-create one id.
+    let revs = ok(
+        "delete then re-create in one batch",
+        store.write_all(vec![delete(&c, None), put(&c, "sc2", PutMode::Create)]),
+    )
+    .await;
+    let stored_c = get_some(store, &c).await;
+    assert_eq!(stored_c.revision, revs[1]);
+    assert_eq!(secret_of(&stored_c.record), "sc2");
+    assert_eq!(
+        ok("an empty batch", store.write_all(Vec::new())).await,
+        Vec::<Revision>::new()
+    );
+}
+
 /// `watch(rev)` taken before writes delivers each following put and delete,
 /// in strictly increasing revision order, with the written record.
 pub async fn check_watch_after_write(store: &dyn RegistryStore) {
@@ -757,6 +976,64 @@ pub async fn check_watch_lagging(store: &dyn RegistryStore) {
         assert_eq!(counter(&v.record), (rounds - 1) as u64);
     }
     assert_eq!(seen, want, "a lagging watcher converges on the final state");
+}
+
+/// Concurrent writers in a bounded burst.
+const BURST_WRITERS: usize = 4;
+/// Creates per writer in the burst.
+const BURST_WRITES: usize = 60;
+
+/// A watcher opened before a burst of concurrent writes (4 writers × 60
+/// creates of distinct records) receives every one of their revisions exactly
+/// once, in increasing order, while the burst is still going on.
+pub async fn check_watch_burst(store: &dyn RegistryStore) {
+    check_watch_burst_across(store, &[store]).await;
+}
+
+/// [`check_watch_burst`] with the watch on `watcher` and writer `w` using
+/// `writers[w % writers.len()]`: pass other instances over the same storage
+/// to prove that a watch sees other connections' (or processes') commits.
+pub async fn check_watch_burst_across(watcher: &dyn RegistryStore, writers: &[&dyn RegistryStore]) {
+    assert!(!writers.is_empty(), "give at least one writer");
+    let p = prefix("burst");
+    let since = list(watcher, &ListFilter::all()).await.revision;
+    let mut watch = Watch::open(watcher, since).await;
+
+    let p = p.as_str();
+    let writer = |w: usize| async move {
+        let store = writers[w % writers.len()];
+        let mut written = Vec::with_capacity(BURST_WRITES);
+        for i in 0..BURST_WRITES {
+            let id = format!("{p}w{w}-{i:03}");
+            let rev = ok("create", store.put(sample(p, &id, "s"), PutMode::Create)).await;
+            written.push((rev, id));
+            if i % 8 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        written
+    };
+    let reader = async {
+        let mut seen = Vec::with_capacity(BURST_WRITERS * BURST_WRITES);
+        while seen.len() < BURST_WRITERS * BURST_WRITES {
+            // `next` checks that revisions increase strictly (so none twice).
+            let event = watch.next_ours(p).await;
+            assert!(
+                matches!(event.change, Change::Put(_)),
+                "the burst only creates records, got {event:?}"
+            );
+            seen.push((event.revision, event.id));
+        }
+        seen
+    };
+    let (written, seen) =
+        futures_util::future::join(join_all((0..BURST_WRITERS).map(writer)), reader).await;
+    let mut written: Vec<(Revision, String)> = written.into_iter().flatten().collect();
+    written.sort();
+    assert_eq!(
+        seen, written,
+        "the watcher saw exactly the burst's writes, each once, in revision order"
+    );
 }
 
 /// Durability: writes made through one instance are all there, secrets and

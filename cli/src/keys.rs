@@ -1,0 +1,313 @@
+//! `inferlink keys`: the master key (key-encryption key) that protects the
+//! credential values stored in the registry, and how the store is opened with it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use inferlink::crypto::{
+    self, DataKeyInfo, KeyLocation, MasterKey, StaticKeyProvider, default_key_file,
+    load_key_provider, replace_key_file, write_key_file,
+};
+use inferlink::store::{SqliteOptions, SqliteStore};
+use inferlink::{Error, ErrorKind, FileKeyProvider, Result};
+
+use crate::{KeysCommand, KeysRotateArgs};
+
+pub(crate) const KEYS_AFTER_HELP: &str = "\
+Credential values are stored encrypted: each with the store's data key, which is
+kept only encrypted (wrapped) by the master key. The master key comes from, in
+order: --key-file PATH; INFERLINK_MASTER_KEY (base64 of 32 bytes);
+INFERLINK_KEY_FILE; <data dir>/inferlink/master.key.
+
+Back the key file up separately from the registry database: losing it loses
+every stored credential value. Details: docs/keys.md.";
+
+/// Opens the SQLite store at `path` with the configured master key, if any.
+pub(crate) fn open_store(path: &Path, key_file: Option<&Path>) -> Result<SqliteStore> {
+    let options = SqliteOptions {
+        key_provider: load_key_provider(key_file)?,
+        ..SqliteOptions::default()
+    };
+    SqliteStore::open_with(path, options)
+        .map_err(|e| e.with_context("store", path.display().to_string()))
+}
+
+/// Runs a `keys` subcommand.
+pub(crate) async fn run(
+    command: KeysCommand,
+    store: &Path,
+    key_file: Option<&Path>,
+    out: &mut String,
+) -> Result<()> {
+    match command {
+        KeysCommand::Init => init(key_file, out),
+        KeysCommand::Rotate(args) => rotate(args, store, key_file, out).await,
+        KeysCommand::Status => status(store, key_file, out).await,
+    }
+}
+
+/// `keys init`: a new key file, never over an existing one.
+fn init(key_file: Option<&Path>, out: &mut String) -> Result<()> {
+    let path = match key_file {
+        Some(path) => path.to_owned(),
+        None => default_key_file().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "cannot find the platform data directory for the default key file; pass --key-file PATH or set INFERLINK_KEY_FILE",
+            )
+        })?,
+    };
+    let provider = FileKeyProvider::create(&path)?;
+    let shown = path.display();
+    let _ = writeln!(
+        out,
+        "created the key file {shown} (key {}), readable by its owner only",
+        provider.key().id()
+    );
+    let _ = writeln!(
+        out,
+        "Back it up now, and keep the copy apart from the registry database (a password manager, a secret store, offline media): without it the stored credential values cannot be decrypted, and a backup of the database alone does not contain it."
+    );
+    if key_file.is_some() || std::env::var_os(crypto::KEY_FILE_ENV).is_some() {
+        let _ = writeln!(
+            out,
+            "Use it with --key-file {shown} or INFERLINK_KEY_FILE={shown}."
+        );
+    } else {
+        let _ = writeln!(out, "inferlink uses it by default.");
+    }
+    if std::env::var_os(crypto::MASTER_KEY_ENV).is_some_and(|v| !v.is_empty()) && key_file.is_none()
+    {
+        let _ = writeln!(
+            out,
+            "Note: INFERLINK_MASTER_KEY is set and takes precedence over this file; unset it to use the file."
+        );
+    }
+    Ok(())
+}
+
+fn no_key() -> Error {
+    Error::new(
+        ErrorKind::Config,
+        format!("no master key is configured; {}", crypto::NO_KEY_HELP),
+    )
+}
+
+/// `keys rotate`: a new master key; the store's data keys re-wrapped with it.
+async fn rotate(
+    args: KeysRotateArgs,
+    store_path: &Path,
+    key_file: Option<&Path>,
+    out: &mut String,
+) -> Result<()> {
+    let location = KeyLocation::find(key_file).ok_or_else(no_key)?;
+    let provider = location.open()?;
+    let old_id = provider.key_id().await?;
+    let new_key_file = match (&location, args.new_key_file) {
+        (KeyLocation::Env, None) => {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the master key comes from INFERLINK_MASTER_KEY, which inferlink cannot change; give --new-key-file PATH to write the new key to a new file",
+            ));
+        }
+        (KeyLocation::Env, Some(path)) => Some(path),
+        (KeyLocation::File { .. }, Some(_)) => {
+            return Err(Error::invalid(
+                "--new-key-file is only for a master key from INFERLINK_MASTER_KEY; a key file is replaced in place (its previous key is kept beside it)",
+            ));
+        }
+        (KeyLocation::File { .. }, None) => None,
+    };
+    let options = SqliteOptions {
+        key_provider: Some(provider.clone()),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(store_path, options)
+        .map_err(|e| e.with_context("store", store_path.display().to_string()))?;
+    // Finish an interrupted rotation first: every data key under the current key.
+    let finished = store.rewrap_data_keys(&*provider).await?;
+    if finished > 0 {
+        let _ = writeln!(
+            out,
+            "re-wrapped {finished} data key(s) left under an older key by an interrupted rotation"
+        );
+    }
+    if args.data_key {
+        let rotation = store.rotate_data_key().await?;
+        let _ = writeln!(
+            out,
+            "replaced the data key {} with {}; re-encrypted the credential values of {} record(s)",
+            if rotation.retired.is_empty() {
+                "(none yet)".to_owned()
+            } else {
+                rotation.retired.join(", ")
+            },
+            rotation.new_key,
+            rotation.records
+        );
+    }
+    let new_key = MasterKey::generate()?;
+    match (&location, new_key_file) {
+        (KeyLocation::File { path, .. }, _) => {
+            // The new key is installed (the old one kept beside it) before the
+            // data keys move to it, so a crash in between loses nothing: the
+            // key file provider reads the backup too, and running this again finishes.
+            let backup = replace_key_file(path, &new_key)?;
+            let new_provider = StaticKeyProvider::new(new_key.clone())
+                .with_source(format!("the new key in \"{}\"", path.display()));
+            let rewrapped = store.rewrap_data_keys(&new_provider).await.map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "{}; the new key is installed in {} and the previous one kept in {}: run `inferlink keys rotate` again to finish",
+                        e.message(),
+                        path.display(),
+                        backup.display()
+                    ),
+                )
+            })?;
+            let _ = writeln!(
+                out,
+                "rotated the master key of {}: {old_id} -> {}",
+                store_path.display(),
+                new_key.id()
+            );
+            let _ = writeln!(out, "  new key:      {}", path.display());
+            let _ = writeln!(out, "  previous key: {}", backup.display());
+            let _ = writeln!(out, "  data keys re-wrapped: {rewrapped}");
+            let _ = writeln!(
+                out,
+                "Back up the new key file now. Keep the previous key as long as you keep backups of the registry taken before this rotation: they need it."
+            );
+        }
+        (KeyLocation::Env, Some(new_path)) => {
+            write_key_file(&new_path, &new_key)?;
+            let new_provider = StaticKeyProvider::new(new_key.clone())
+                .with_source(format!("the new key in \"{}\"", new_path.display()));
+            let rewrapped = store.rewrap_data_keys(&new_provider).await?;
+            let _ = writeln!(
+                out,
+                "rotated the master key of {}: {old_id} -> {}",
+                store_path.display(),
+                new_key.id()
+            );
+            let _ = writeln!(out, "  new key: {}", new_path.display());
+            let _ = writeln!(out, "  data keys re-wrapped: {rewrapped}");
+            let _ = writeln!(
+                out,
+                "Now give every process that opens this store the new key: set INFERLINK_MASTER_KEY to the key line of {} (or unset it and set INFERLINK_KEY_FILE={}). The old key no longer opens this store; processes that already hold its data key keep working until they restart.",
+                new_path.display(),
+                new_path.display()
+            );
+        }
+        (KeyLocation::Env, None) => return Err(no_key()),
+    }
+    Ok(())
+}
+
+/// `keys status`: which key, from where, and the store's data keys.
+async fn status(store_path: &Path, key_file: Option<&Path>, out: &mut String) -> Result<()> {
+    let location = KeyLocation::find(key_file);
+    let (provider, problem) = match location.as_ref().map(KeyLocation::open) {
+        None => (None, None),
+        Some(Ok(provider)) => (Some(provider), None),
+        Some(Err(e)) => (None, Some(e)),
+    };
+    let key_id = match &provider {
+        Some(p) => Some(p.key_id().await?),
+        None => None,
+    };
+    match (&provider, &key_id, &problem) {
+        (Some(p), Some(id), _) => {
+            let _ = writeln!(out, "key:        {id}");
+            let _ = writeln!(out, "source:     {}", p.source());
+        }
+        (_, _, Some(e)) => {
+            let _ = writeln!(out, "key:        not usable: {e}");
+        }
+        _ => {
+            let _ = writeln!(out, "key:        none configured");
+            let _ = writeln!(out, "            {}", crypto::NO_KEY_HELP);
+        }
+    }
+    let options = SqliteOptions {
+        key_provider: provider,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(store_path, options)
+        .map_err(|e| e.with_context("store", store_path.display().to_string()))?;
+    let keys = store.data_keys().await?;
+    let _ = writeln!(out, "store:      {}", store_path.display());
+    if keys.is_empty() {
+        let _ = writeln!(
+            out,
+            "data keys:  none yet (made on the first write of a credential value)"
+        );
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}{}",
+            if i == 0 {
+                "data keys:  "
+            } else {
+                "            "
+            },
+            describe(key, key_id.as_deref())
+        );
+    }
+    Ok(())
+}
+
+fn describe(key: &DataKeyInfo, configured: Option<&str>) -> String {
+    let wrapped = match configured {
+        Some(id) if id == key.kek_id => {
+            format!("wrapped by key {} (the configured key)", key.kek_id)
+        }
+        _ => format!(
+            "wrapped by key {} (NOT the configured key: its values cannot be read)",
+            key.kek_id
+        ),
+    };
+    format!(
+        "{} {}, {wrapped}, created {}",
+        key.id,
+        if key.active { "active" } else { "retired" },
+        utc(key.created)
+    )
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Civil date from a day count (proleptic Gregorian, 400-year eras).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(utc(-1), "1969-12-31T23:59:59Z");
+    }
+}

@@ -1,0 +1,78 @@
+//! One place that puts vendor, endpoint and model context on every error a
+//! connector returns.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{
+    ConnectorInfo, Health, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest,
+    RawResponse,
+};
+use crate::error::Result;
+use crate::tensor::{InferRequest, InferResponse};
+
+/// Wraps a connector so that every error it returns names its vendor and
+/// endpoint (from [`InferenceConnector::info`]) and, for per-model calls,
+/// the model.
+///
+/// Context the connector set itself is kept (the innermost value wins, see
+/// [`crate::Error::with_vendor`]). [`super::Connectors::connect`] applies
+/// this to every connector it returns; wrapping twice is harmless. Successful
+/// answers pass through untouched, and the wrapper's `Debug` is the inner
+/// connector's.
+pub fn with_error_context(connector: Arc<dyn InferenceConnector>) -> Arc<dyn InferenceConnector> {
+    Arc::new(WithContext { inner: connector })
+}
+
+struct WithContext {
+    inner: Arc<dyn InferenceConnector>,
+}
+
+impl fmt::Debug for WithContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl WithContext {
+    fn tag<T>(&self, result: Result<T>) -> Result<T> {
+        result.map_err(|e| self.inner.info().tag(e))
+    }
+
+    fn tag_model<T>(&self, model: &ModelRef, result: Result<T>) -> Result<T> {
+        result.map_err(|e| self.inner.info().tag(e.with_model(model)))
+    }
+}
+
+#[async_trait]
+impl InferenceConnector for WithContext {
+    fn info(&self) -> &ConnectorInfo {
+        self.inner.info()
+    }
+
+    async fn health(&self) -> Result<Health> {
+        self.tag(self.inner.health().await)
+    }
+
+    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
+        self.tag_model(model, self.inner.infer(model, request).await)
+    }
+
+    async fn models(&self) -> Result<Vec<ModelInfo>> {
+        self.tag(self.inner.models().await)
+    }
+
+    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
+        self.tag_model(model, self.inner.model_metadata(model).await)
+    }
+
+    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
+        self.tag_model(model, self.inner.model_ready(model).await)
+    }
+
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.tag_model(model, self.inner.invoke(model, request).await)
+    }
+}
