@@ -268,13 +268,13 @@ impl RestWire {
     }
 
     fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
-        let mut error = error
-            .with_context("vendor", self.http.vendor().to_owned())
-            .with_context("endpoint", redact_url(self.http.base_url()));
-        if let Some(m) = model {
-            error = error.with_context("model", m.to_string());
+        let error = error
+            .with_vendor(self.http.vendor())
+            .with_endpoint(redact_url(self.http.base_url()));
+        match model {
+            Some(m) => error.with_model(m),
+            None => error,
         }
-        error
     }
 
     /// A health-style probe: the status code is the answer.

@@ -81,19 +81,39 @@ pub(crate) fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {
     (kind, rule)
 }
 
-/// The [`inferlink::Error`] of a failed gRPC call, with the server's message.
+/// The [`inferlink::Error`] of a failed gRPC call: the kind from the code,
+/// the server's own text kept as the vendor message
+/// ([`Error::vendor_message`]), the numeric code as context `grpc_status`.
 pub fn from_grpc_status(status: &tonic::Status) -> Error {
     let (kind, rule) = grpc_class(status);
     let code = status.code();
-    let message = status.message();
-    let text = if message.is_empty() {
-        format!("gRPC {code:?}")
-    } else {
-        format!("gRPC {code:?}: {message}")
-    };
-    Error::new(kind, text)
+    Error::new(kind, format!("gRPC status {}", code_name(code)))
+        .with_vendor_message(status.message())
         .with_context("grpc_status", format!("{}", code as i32))
         .with_retryable(rule != RetryRule::Never)
+}
+
+/// The protocol's name of a status code (`NOT_FOUND`, …).
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
 }
 
 /// Phrases in OIP servers' 500 answers that mean the request was wrong.
@@ -150,8 +170,21 @@ mod tests {
         for (code, kind) in cases {
             let e = from_grpc_status(&tonic::Status::new(code, "the server's words"));
             assert_eq!(e.kind(), kind, "{code:?}");
-            assert!(e.message().contains("the server's words"), "{e}");
+            assert_eq!(e.vendor_message(), Some("the server's words"));
+            assert!(e.to_string().contains("the server's words"), "{e}");
         }
+    }
+
+    #[test]
+    fn messages_name_the_code() {
+        let e = from_grpc_status(&tonic::Status::not_found(
+            "Model nope with version  not found",
+        ));
+        assert_eq!(e.message(), "gRPC status NOT_FOUND");
+        assert_eq!(e.context("grpc_status"), Some("5"));
+        assert!(e.to_string().contains("Model nope"), "{e}");
+        let e = from_grpc_status(&tonic::Status::internal(""));
+        assert_eq!(e.vendor_message(), None);
     }
 
     #[test]

@@ -197,13 +197,13 @@ impl GrpcWire {
     }
 
     pub(crate) fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
-        let mut error = error
-            .with_context("vendor", self.vendor.to_string())
-            .with_context("endpoint", self.endpoint.to_string());
-        if let Some(m) = model {
-            error = error.with_context("model", m.to_string());
+        let error = error
+            .with_vendor(self.vendor.as_ref())
+            .with_endpoint(self.endpoint.as_ref());
+        match model {
+            Some(m) => error.with_model(m),
+            None => error,
         }
-        error
     }
 
     pub(crate) async fn server_live(&self) -> Result<bool> {

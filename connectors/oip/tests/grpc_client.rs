@@ -26,6 +26,8 @@ struct Doubler {
     unavailable: AtomicUsize,
     /// Require this `authorization` metadata, when set.
     token: Option<String>,
+    /// What ServerReady answers.
+    ready: bool,
 }
 
 impl Doubler {
@@ -56,15 +58,19 @@ impl GrpcInferenceService for Doubler {
 
     async fn server_ready(
         &self,
-        _: Request<wire::ServerReadyRequest>,
+        r: Request<wire::ServerReadyRequest>,
     ) -> Result<Response<wire::ServerReadyResponse>, Status> {
-        Ok(Response::new(wire::ServerReadyResponse { ready: false }))
+        self.check(r.metadata())?;
+        Ok(Response::new(wire::ServerReadyResponse {
+            ready: self.ready,
+        }))
     }
 
     async fn model_ready(
         &self,
         r: Request<wire::ModelReadyRequest>,
     ) -> Result<Response<wire::ModelReadyResponse>, Status> {
+        self.check(r.metadata())?;
         let r = r.into_inner();
         if r.name != "doubler" {
             return Err(Status::not_found(format!(
@@ -73,7 +79,7 @@ impl GrpcInferenceService for Doubler {
             )));
         }
         Ok(Response::new(wire::ModelReadyResponse {
-            ready: r.version == "1",
+            ready: r.version.is_empty() || r.version == "1",
         }))
     }
 
@@ -90,8 +96,15 @@ impl GrpcInferenceService for Doubler {
 
     async fn model_metadata(
         &self,
-        _: Request<wire::ModelMetadataRequest>,
+        r: Request<wire::ModelMetadataRequest>,
     ) -> Result<Response<wire::ModelMetadataResponse>, Status> {
+        self.check(r.metadata())?;
+        let name = r.into_inner().name;
+        if name != "doubler" {
+            return Err(Status::not_found(format!(
+                "Request for unknown model: '{name}' is not found"
+            )));
+        }
         let spec = |name: &str| wire::model_metadata_response::TensorMetadata {
             name: name.into(),
             datatype: "FP32".into(),
@@ -112,6 +125,7 @@ impl GrpcInferenceService for Doubler {
         &self,
         r: Request<wire::ModelInferRequest>,
     ) -> Result<Response<wire::ModelInferResponse>, Status> {
+        self.check(r.metadata())?;
         self.infer_calls.fetch_add(1, Ordering::SeqCst);
         if self
             .unavailable
@@ -128,6 +142,12 @@ impl GrpcInferenceService for Doubler {
             )));
         }
         let input = &r.inputs[0];
+        if input.datatype != "FP32" {
+            return Err(Status::invalid_argument(format!(
+                "inference input '{}' data-type is '{}', but model 'doubler' expects 'FP32'",
+                input.name, input.datatype
+            )));
+        }
         if input.contents.is_some() || r.raw_input_contents.len() != r.inputs.len() {
             return Err(Status::invalid_argument("expected raw_input_contents"));
         }
@@ -231,10 +251,18 @@ async fn health_and_metadata_over_grpc() {
             .await
             .unwrap()
     );
-    assert!(!c.model_ready(&ModelRef::new("doubler")).await.unwrap());
+    assert!(
+        !c.model_ready(&ModelRef::new("doubler").with_version("2"))
+            .await
+            .unwrap()
+    );
     let e = c.model_ready(&ModelRef::new("nope")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.message().contains("'nope' is not found"), "{e}");
+    assert!(e.to_string().contains("'nope' is not found"), "{e}");
+    assert_eq!(
+        e.vendor_message(),
+        Some("Request for unknown model: 'nope' is not found")
+    );
     assert_eq!(e.context("vendor"), Some("triton"));
     assert_eq!(e.context("model"), Some("nope"));
 }
@@ -291,18 +319,22 @@ async fn grpc_status_codes_become_error_kinds() {
         || InferRequest::new().with_input(Tensor::new("INPUT_1", vec![1], vec![1.0f32]).unwrap());
     let e = c.infer(&ModelRef::new("nope"), x()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    // The declared datatype disagrees with what the model expects per byte.
     let mut wrong = x();
-    wrong.inputs[0] = Tensor::from_raw(
+    wrong.inputs[0] = Tensor::new("INPUT_1", vec![2], vec![1i32, 2]).unwrap();
+    let e = c.infer(&ModelRef::new("doubler"), wrong).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("expects 'FP32'"), "{e}");
+    // Declared FP32, but the bytes do not fit the shape the server sees.
+    let mut short = x();
+    short.inputs[0] = Tensor::from_raw(
         "INPUT_1",
-        DataType::Int8,
-        vec![8],
+        DataType::Fp32,
+        vec![2],
         Bytes::from(vec![0u8; 8]),
     )
     .unwrap();
-    let e = c.infer(&ModelRef::new("doubler"), wrong).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    assert!(e.message().contains("byte size mismatch"), "{e}");
+    let r = c.infer(&ModelRef::new("doubler"), short).await.unwrap();
+    assert_eq!(r.outputs[0].shape(), &[2]);
     assert!(!e.is_retryable());
 }
 
@@ -367,4 +399,46 @@ async fn a_closed_port_is_unavailable_within_the_deadline() {
         "{e}"
     );
     assert_eq!(e.context("vendor"), Some("triton"));
+}
+
+#[tokio::test]
+async fn the_connector_conformance_suite_passes_over_grpc() {
+    use inferlink_testkit::connector::{
+        AuthCheck, ConformanceSpec, Expect, RoundTrip, Transform, run_connector_conformance,
+    };
+    let s = serve(Doubler {
+        token: Some("Bearer good-token".into()),
+        ready: true,
+        ..Default::default()
+    })
+    .await;
+    let connector =
+        inferlink_oip::OipConnector::new(client(&s.url, &[("auth_bearer_token", "good-token")]));
+    let url = s.url.clone();
+    let fp32 = RoundTrip::sample(
+        "doubler",
+        "INPUT_1",
+        DataType::Fp32,
+        vec![2, 3],
+        Transform::Double,
+    );
+    let spec = ConformanceSpec::new()
+        // This test server, like KServe's custom models, accepts any shape.
+        .bad_input(fp32.wrong_shape().expect(Expect::Succeeds))
+        .bad_input(fp32.wrong_datatype())
+        .round_trip(fp32)
+        .auth(
+            AuthCheck::new(move || {
+                let url = url.clone();
+                async move {
+                    let c = client(&url, &[("auth_bearer_token", "bad-token")]);
+                    Ok(std::sync::Arc::new(inferlink_oip::OipConnector::new(c))
+                        as std::sync::Arc<dyn inferlink::InferenceConnector>)
+                }
+            })
+            .secret("bad-token"),
+        )
+        .secret("good-token");
+    let report = run_connector_conformance(&connector, &spec).await;
+    report.assert_passed();
 }
