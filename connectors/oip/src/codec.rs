@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use half::{bf16, f16};
 use inferlink::tensor::TensorData;
 use inferlink::{
@@ -181,10 +181,10 @@ fn binary_len(tensor: &Tensor) -> usize {
 /// Appends a tensor's raw little-endian layout to `out` in one pass.
 ///
 /// Typed numeric data is copied as one block on little-endian machines.
-pub fn put_raw(out: &mut BytesMut, tensor: &Tensor) {
-    fn put<T: bytemuck::NoUninit>(out: &mut BytesMut, values: &[T], le: impl Fn(&T, &mut [u8])) {
+pub fn put_raw(out: &mut Vec<u8>, tensor: &Tensor) {
+    fn put<T: bytemuck::NoUninit>(out: &mut Vec<u8>, values: &[T], le: impl Fn(&T, &mut [u8])) {
         if cfg!(target_endian = "little") {
-            out.put_slice(bytemuck::cast_slice(values));
+            out.extend_from_slice(bytemuck::cast_slice(values));
         } else {
             let size = std::mem::size_of::<T>();
             let start = out.len();
@@ -200,9 +200,9 @@ pub fn put_raw(out: &mut BytesMut, tensor: &Tensor) {
         };
     }
     match tensor.data() {
-        TensorData::Raw(raw) => out.put_slice(raw),
+        TensorData::Raw(raw) => out.extend_from_slice(raw),
         TensorData::Bool(v) => put(out, v, |b, dst| dst[0] = u8::from(*b)),
-        TensorData::Uint8(v) => out.put_slice(v),
+        TensorData::Uint8(v) => out.extend_from_slice(v),
         TensorData::Int8(v) => put(out, v, le!()),
         TensorData::Uint16(v) => put(out, v, le!()),
         TensorData::Int16(v) => put(out, v, le!()),
@@ -217,14 +217,14 @@ pub fn put_raw(out: &mut BytesMut, tensor: &Tensor) {
         TensorData::Bytes(elements) => {
             for e in elements {
                 // Element lengths are checked (< 4 GiB) when the tensor is built.
-                out.put_u32_le(e.len() as u32);
-                out.put_slice(e);
+                out.extend_from_slice(&(e.len() as u32).to_le_bytes());
+                out.extend_from_slice(e);
             }
         }
         // `TensorData` is non-exhaustive; a future variant falls back to the tensor's own layout.
         _ => {
             if let Ok(raw) = tensor.to_raw() {
-                out.put_slice(&raw);
+                out.extend_from_slice(&raw);
             }
         }
     }
@@ -236,9 +236,9 @@ pub fn raw_bytes(tensor: &Tensor) -> Bytes {
     if let TensorData::Raw(raw) = tensor.data() {
         return raw.clone();
     }
-    let mut out = BytesMut::with_capacity(binary_len(tensor));
+    let mut out = Vec::with_capacity(binary_len(tensor));
     put_raw(&mut out, tensor);
-    out.freeze()
+    Bytes::from(out)
 }
 
 /// Encodes an inference request for `POST /v2/models/{name}/infer`.
@@ -291,16 +291,13 @@ pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) ->
         .filter(|(_, b)| **b)
         .map(|(t, _)| binary_len(t))
         .sum();
-    let mut out = BytesMut::with_capacity(json_guess.min(1 << 30) + binary_total);
-    {
-        let mut writer = (&mut out).writer();
-        serde_json::to_writer(&mut writer, &header)
-            .map_err(|e| Error::invalid(format!("the request cannot be written as JSON: {e}")))?;
-    }
+    let mut out = Vec::with_capacity(json_guess.min(1 << 30) + binary_total);
+    serde_json::to_writer(&mut out, &header)
+        .map_err(|e| Error::invalid(format!("the request cannot be written as JSON: {e}")))?;
     let json_len = out.len();
     if !any_binary {
         return Ok(RestBody {
-            body: out.freeze(),
+            body: Bytes::from(out),
             json_len: None,
         });
     }
@@ -309,7 +306,7 @@ pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) ->
         put_raw(&mut out, t);
     }
     Ok(RestBody {
-        body: out.freeze(),
+        body: Bytes::from(out),
         json_len: Some(json_len),
     })
 }
@@ -599,7 +596,7 @@ pub fn decode_infer_response(body: Bytes, json_len: Option<usize>) -> Result<Inf
         Some(n) => (body.slice(..n), body.slice(n..)),
         None => (body, Bytes::new()),
     };
-    let parsed: JsonResponse<'_> = from_json(&header, "inference response")?;
+    let parsed = parse_response(&header)?;
     let mut outputs = Vec::with_capacity(parsed.outputs.as_ref().map_or(0, Vec::len));
     let mut at = 0usize;
     for (i, o) in parsed.outputs.unwrap_or_default().into_iter().enumerate() {
@@ -673,7 +670,10 @@ fn decode_output(o: JsonOutput<'_>, binary: &Bytes, at: &mut usize) -> Result<Te
             *at += size as usize;
             Tensor::from_raw(o.name, datatype, shape, binary.slice(start..*at)).map_err(protocol)?
         }
-        (None, Some(raw)) => {
+        (None, Some(OutputData::Typed(data))) => {
+            Tensor::from_data(o.name, datatype, shape, data).map_err(protocol)?
+        }
+        (None, Some(OutputData::Json(raw))) => {
             let data =
                 decode_json_data(raw.get(), datatype, &shape).map_err(|e| e.with_path("data"))?;
             Tensor::from_data(o.name, datatype, shape, data).map_err(protocol)?
@@ -984,30 +984,325 @@ fn dims<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<i64>>
 
 type JsonMap = serde_json::Map<String, serde_json::Value>;
 
-#[derive(Deserialize)]
+/// An inference response's JSON header, with each output's data already
+/// decoded when its datatype came before it (what Triton, KServe and
+/// MLServer send), else kept as raw JSON text to decode afterwards.
 struct JsonResponse<'a> {
-    #[serde(default)]
     model_name: Option<Text>,
-    #[serde(default)]
     model_version: Option<Text>,
-    #[serde(default)]
     id: Option<Text>,
-    #[serde(default)]
     parameters: Option<JsonMap>,
-    #[serde(default, borrow)]
     outputs: Option<Vec<JsonOutput<'a>>>,
 }
 
-#[derive(Deserialize)]
 struct JsonOutput<'a> {
     name: String,
-    #[serde(default, deserialize_with = "dims")]
     shape: Option<Vec<i64>>,
     datatype: String,
-    #[serde(default)]
     parameters: Option<JsonMap>,
-    #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
+    data: Option<OutputData<'a>>,
+}
+
+/// An output's `data`: decoded in the same pass, or its JSON text.
+enum OutputData<'a> {
+    Typed(TensorData),
+    Json(&'a RawValue),
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum ResponseField {
+    ModelName,
+    ModelVersion,
+    Id,
+    Parameters,
+    Outputs,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum OutputField {
+    Name,
+    Shape,
+    Datatype,
+    Parameters,
+    Data,
+    #[serde(other)]
+    Other,
+}
+
+/// Decodes a response header; `limit` bounds preallocation (each JSON
+/// element takes at least two bytes, so never more than half the body).
+#[derive(Clone, Copy)]
+struct ResponseSeed {
+    limit: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ResponseSeed {
+    type Value = JsonResponse<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResponseSeed {
+    type Value = JsonResponse<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an inference response object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut r = JsonResponse {
+            model_name: None,
+            model_version: None,
+            id: None,
+            parameters: None,
+            outputs: None,
+        };
+        while let Some(key) = map.next_key::<ResponseField>()? {
+            match key {
+                ResponseField::ModelName => r.model_name = map.next_value()?,
+                ResponseField::ModelVersion => r.model_version = map.next_value()?,
+                ResponseField::Id => r.id = map.next_value()?,
+                ResponseField::Parameters => r.parameters = map.next_value()?,
+                ResponseField::Outputs => r.outputs = map.next_value_seed(OutputsSeed(self))?,
+                ResponseField::Other => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+struct OutputsSeed(ResponseSeed);
+
+impl<'de> DeserializeSeed<'de> for OutputsSeed {
+    type Value = Option<Vec<JsonOutput<'de>>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OutputsSeed {
+    type Value = Option<Vec<JsonOutput<'de>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of outputs")
+    }
+
+    fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(o) = seq.next_element_seed(OutputSeed(self.0))? {
+            out.push(o);
+        }
+        Ok(Some(out))
+    }
+}
+
+struct OutputSeed(ResponseSeed);
+
+impl<'de> DeserializeSeed<'de> for OutputSeed {
+    type Value = JsonOutput<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OutputSeed {
+    type Value = JsonOutput<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an output tensor object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut name: Option<String> = None;
+        let mut shape: Option<Vec<i64>> = None;
+        let mut datatype: Option<String> = None;
+        let mut parameters: Option<JsonMap> = None;
+        let mut data: Option<OutputData<'de>> = None;
+        while let Some(key) = map.next_key::<OutputField>()? {
+            match key {
+                OutputField::Name => name = Some(map.next_value()?),
+                OutputField::Shape => {
+                    shape = map
+                        .next_value::<Option<Vec<Dim>>>()?
+                        .map(|v| v.into_iter().map(|d| d.0).collect());
+                }
+                OutputField::Datatype => datatype = Some(map.next_value()?),
+                OutputField::Parameters => parameters = map.next_value()?,
+                OutputField::Data => {
+                    let known = datatype.as_deref().and_then(|d| d.parse::<DataType>().ok());
+                    data = match known {
+                        Some(datatype) => {
+                            let count = shape
+                                .as_ref()
+                                .and_then(|s| {
+                                    s.iter().try_fold(1usize, |a, &d| {
+                                        a.checked_mul(usize::try_from(d).ok()?)
+                                    })
+                                })
+                                .unwrap_or(0);
+                            map.next_value_seed(DataSeed {
+                                datatype,
+                                capacity: count.min(self.0.limit),
+                            })?
+                            .map(OutputData::Typed)
+                        }
+                        None => map
+                            .next_value::<Option<&'de RawValue>>()?
+                            .map(OutputData::Json),
+                    };
+                }
+                OutputField::Other => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(JsonOutput {
+            name: name.ok_or_else(|| de::Error::missing_field("name"))?,
+            shape,
+            datatype: datatype.ok_or_else(|| de::Error::missing_field("datatype"))?,
+            parameters,
+            data,
+        })
+    }
+}
+
+/// Decodes `data` straight into typed values (`null` data is absent).
+struct DataSeed {
+    datatype: DataType,
+    capacity: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for DataSeed {
+    type Value = Option<TensorData>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DataSeed {
+    type Value = Option<TensorData>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an array of {} values", self.datatype)
+    }
+
+    fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        fn run<'de, T: JsonElement, D: Deserializer<'de>>(
+            d: D,
+            capacity: usize,
+        ) -> std::result::Result<Vec<T>, D::Error> {
+            let mut out = Vec::with_capacity(capacity);
+            Flat(&mut out).deserialize(d)?;
+            Ok(out)
+        }
+        let c = self.capacity;
+        Ok(Some(match self.datatype {
+            DataType::Bool => TensorData::Bool(run(d, c)?),
+            DataType::Uint8 => TensorData::Uint8(run(d, c)?),
+            DataType::Uint16 => TensorData::Uint16(run(d, c)?),
+            DataType::Uint32 => TensorData::Uint32(run(d, c)?),
+            DataType::Uint64 => TensorData::Uint64(run(d, c)?),
+            DataType::Int8 => TensorData::Int8(run(d, c)?),
+            DataType::Int16 => TensorData::Int16(run(d, c)?),
+            DataType::Int32 => TensorData::Int32(run(d, c)?),
+            DataType::Int64 => TensorData::Int64(run(d, c)?),
+            DataType::Fp16 => TensorData::Fp16(run(d, c)?),
+            DataType::Bf16 => TensorData::Bf16(run(d, c)?),
+            DataType::Fp32 => TensorData::Fp32(run(d, c)?),
+            DataType::Fp64 => TensorData::Fp64(run(d, c)?),
+            DataType::Bytes => TensorData::Bytes(run(d, c)?),
+        }))
+    }
+}
+
+/// Parses a response header in one pass; on failure parses it again with
+/// path tracking, so the error names where (`outputs[1].data`) and which
+/// output.
+fn parse_response(header: &[u8]) -> Result<JsonResponse<'_>> {
+    let seed = ResponseSeed {
+        limit: header.len() / 2,
+    };
+    let mut de = serde_json::Deserializer::from_slice(header);
+    let fast = seed.deserialize(&mut de).and_then(|r| de.end().map(|()| r));
+    let first = match fast {
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
+    let mut track = serde_path_to_error::Track::new();
+    let mut de = serde_json::Deserializer::from_slice(header);
+    let tracked = seed.deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    let (message, path) = match tracked {
+        Err(e) => (e.to_string(), track.path().to_string()),
+        Ok(_) => (first.to_string(), String::new()),
+    };
+    let mut err = Error::new(
+        ErrorKind::Protocol,
+        format!("the inference response is not the expected JSON: {message}"),
+    );
+    if path != "." && !path.is_empty() {
+        if let Some(name) = output_name_at(header, &path) {
+            err = err.with_context("output", name);
+        }
+        err = err.with_path(path);
+    }
+    Err(err)
+}
+
+/// The name of the output a path such as `outputs[2].data` points into.
+fn output_name_at(header: &[u8], path: &str) -> Option<String> {
+    let index: usize = path
+        .strip_prefix("outputs[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(header).ok()?;
+    value
+        .get("outputs")?
+        .get(index)?
+        .get("name")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// Converts JSON parameters; `null` entries are dropped, objects and

@@ -442,3 +442,37 @@ async fn the_connector_conformance_suite_passes_over_grpc() {
     let report = run_connector_conformance(&connector, &spec).await;
     report.assert_passed();
 }
+
+#[tokio::test]
+async fn tls_channels_build_and_fail_cleanly_without_a_server() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("grpcs://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let c = client(&url, &[("retry_max_attempts", "1")]);
+    assert_eq!(c.info().endpoint, url.replace("grpcs://", "https://"));
+    let e = c.server_live().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    let config = OipConfig::new(url)
+        .apply_values([(
+            "tls_insecure_skip_verify",
+            ConfigValue::Plain("true".into()),
+        )])
+        .unwrap();
+    let e = OipClient::new(config).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert_eq!(e.path(), Some("tls_insecure_skip_verify"));
+}
+
+#[tokio::test]
+async fn the_endpoint_policy_applies_to_grpc_targets() {
+    let mut transport = inferlink::transport::TransportConfig::default();
+    transport.endpoint_policy = Some(inferlink::transport::EndpointPolicy::new().allow_loopback());
+    let mut allowed = OipConfig::new("grpc://127.0.0.1:8001");
+    allowed.transport = transport.clone();
+    assert!(OipClient::new(allowed).is_ok());
+    let mut denied = OipConfig::new("grpc://models.example.com:8001");
+    denied.transport = transport;
+    let e = OipClient::new(denied).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    assert!(e.message().contains("models.example.com"), "{e}");
+}

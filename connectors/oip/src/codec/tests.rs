@@ -275,6 +275,11 @@ fn nested_arrays_nulls_and_leniencies_decode() {
     let v = r.outputs[0].to_vec::<f32>().unwrap();
     assert_eq!(&v[..3], &[2.0, 4.0, 6.0]);
     assert!(v[3].is_nan());
+    // `data` before `datatype` and `shape`, unknown fields ignored.
+    let body = r#"{"outputs":[{"data":[[1,2],[3,4]],"name":"z","extra":{"a":[1]},
+        "datatype":"INT32","shape":[2,2]}],"unknown":true}"#;
+    let r = decode_infer_response(Bytes::from(body), None).unwrap();
+    assert_eq!(r.outputs[0].as_slice::<i32>().unwrap(), &[1, 2, 3, 4]);
     // Versions as numbers, integral floats for ints, string dims, bools as 0/1.
     let body = r#"{"model_name":"m","model_version":1,"outputs":[
         {"name":"i","shape":["2"],"datatype":"INT64","data":[1.0,-2]},
@@ -310,13 +315,20 @@ fn malformed_json_is_a_protocol_error_with_a_path() {
     let e = protocol_error(
         r#"{"outputs":[{"name":"y","datatype":"FP32","shape":[2],"data":[1,"x"]}]}"#,
     );
-    assert_eq!(e.path(), Some("outputs[0].data"));
+    assert_eq!(e.path(), Some("outputs[0].data[1]"));
     assert_eq!(e.context("output"), Some("y"));
     assert!(
         e.message()
             .contains("element 1 (a string) is not a FP32 value"),
         "{e}"
     );
+    // The same with `data` before `datatype` (decoded in a second step).
+    let e = protocol_error(
+        r#"{"outputs":[{"name":"y","data":[1,"x"],"datatype":"FP32","shape":[2]}]}"#,
+    );
+    assert_eq!(e.path(), Some("outputs[0].data"));
+    assert_eq!(e.context("output"), Some("y"));
+    assert!(e.message().contains("element 1 (a string)"), "{e}");
     let e =
         protocol_error(r#"{"outputs":[{"name":"y","datatype":"UINT8","shape":[1],"data":[256]}]}"#);
     assert!(e.message().contains("(256) is not a UINT8 value"), "{e}");
