@@ -28,13 +28,15 @@ fn request(v: &[f32]) -> InferRequest {
     InferRequest::new().with_input(Tensor::new("x", vec![1, v.len()], v.to_vec()).unwrap())
 }
 
-/// A JSON response carrying `v` as output `y`.
+/// A JSON response carrying `v` as output `y`; the numbers are written
+/// exactly as `serde_json` writes a `Vec<f32>` (the reference decodes the same text).
 fn json_response(v: &[f32]) -> Bytes {
-    let body = serde_json::json!({
-        "model_name": "m",
-        "outputs": [{"name": "y", "datatype": "FP32", "shape": [1, v.len()], "data": v}]
-    });
-    Bytes::from(serde_json::to_vec(&body).unwrap())
+    let data = serde_json::to_string(v).unwrap();
+    let body = format!(
+        r#"{{"model_name":"m","model_version":"1","outputs":[{{"name":"y","datatype":"FP32","shape":[1,{}],"data":{data}}}]}}"#,
+        v.len()
+    );
+    Bytes::from(body)
 }
 
 /// A binary response carrying `v` as output `y`, and its header length.
