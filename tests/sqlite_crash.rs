@@ -51,7 +51,7 @@ fn child(path: &Path) {
     let options = SqliteOptions {
         // Alternate between the two durability settings: both must survive a killed process.
         synchronous_full: round.is_multiple_of(2),
-        ..SqliteOptions::default()
+        ..inferlink_testkit::keys::keyed_sqlite_options()
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -176,7 +176,7 @@ fn run_and_kill(path: &Path, round: u32, delay: Duration) -> Vec<(String, Revisi
 
 /// Opens the store after a kill and checks it; returns the number of records.
 async fn verify(path: &Path, round: u32, acked: &BTreeMap<String, Revision>) -> usize {
-    let store = SqliteStore::open(path)
+    let store = inferlink_testkit::keys::open_keyed_sqlite(path)
         .unwrap_or_else(|e| panic!("round {round}: the store does not open after a kill: {e}"));
     let conn = rusqlite::Connection::open(path).unwrap();
     let integrity: String = conn

@@ -130,7 +130,7 @@ mod sqlite {
     async fn compare_and_set_holds_across_eight_instances_on_one_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.db");
-        let stores: Vec<SqliteStore> = (0..8).map(|_| SqliteStore::open(&path).unwrap()).collect();
+        let stores: Vec<SqliteStore> = (0..8).map(|_| open_keyed_sqlite(&path).unwrap()).collect();
         let handles: Vec<&dyn RegistryStore> =
             stores.iter().map(|s| s as &dyn RegistryStore).collect();
         let report = check_concurrent_compare_and_set_across(&handles).await;
@@ -147,13 +147,13 @@ mod sqlite {
             &path,
             SqliteOptions {
                 poll_interval: std::time::Duration::from_millis(20),
-                ..SqliteOptions::default()
+                ..keyed_sqlite_options()
             },
         )
         .unwrap();
         let others = [
-            SqliteStore::open(&path).unwrap(),
-            SqliteStore::open(&path).unwrap(),
+            open_keyed_sqlite(&path).unwrap(),
+            open_keyed_sqlite(&path).unwrap(),
         ];
         // Only other instances write; then the watcher's own instance joins in.
         check_watch_burst_across(&watcher, &[&others[0], &others[1]]).await;

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 
 use inferlink::format::{self, Secrets};
 use inferlink::{
-    Error, ErrorKind, ExtensionRecord, ListFilter, PutMode, Registry, Result, StepEnvironment,
-    WorkflowStep,
+    Error, ErrorKind, ExtensionRecord, PutMode, Registry, Result, StepEnvironment, WorkflowStep,
 };
 
 use crate::input;
@@ -140,12 +139,7 @@ async fn unregister(registry: &Registry, args: UnregisterArgs, out: &mut String)
 
 /// `list`: never shows secret values.
 fn list(registry: &Registry, args: ListArgs, out: &mut String) -> Result<()> {
-    let filter = ListFilter {
-        product: args.product,
-        zone: args.zone,
-        service_resource: args.resource,
-        service_category: args.category,
-    };
+    let filter = args.filter.into_filter();
     let records: Vec<ExtensionRecord> = registry
         .list(&filter)
         .into_iter()

@@ -151,24 +151,43 @@ struct UnregisterArgs {
     id: String,
 }
 
-/// Arguments of `list`.
+/// The record filters of `list` and `export`.
 #[derive(Debug, Args)]
-struct ListArgs {
+pub(crate) struct FilterArgs {
     /// Only records of this product (e.g. mlflow)
     #[arg(long, value_name = "PRODUCT")]
-    product: Option<String>,
+    pub(crate) product: Option<String>,
 
     /// Only records in this zone
     #[arg(long, value_name = "ZONE")]
-    zone: Option<String>,
+    pub(crate) zone: Option<String>,
 
     /// Only records with a service of this resource type (e.g. s3)
     #[arg(long, value_name = "RESOURCE")]
-    resource: Option<String>,
+    pub(crate) resource: Option<String>,
 
     /// Only records with a service of this category (e.g. model-store)
     #[arg(long, value_name = "CATEGORY")]
-    category: Option<String>,
+    pub(crate) category: Option<String>,
+}
+
+impl FilterArgs {
+    /// The store filter these flags describe.
+    pub(crate) fn into_filter(self) -> inferlink::ListFilter {
+        inferlink::ListFilter {
+            product: self.product,
+            zone: self.zone,
+            service_resource: self.resource,
+            service_category: self.category,
+        }
+    }
+}
+
+/// Arguments of `list`.
+#[derive(Debug, Args)]
+struct ListArgs {
+    #[command(flatten)]
+    filter: FilterArgs,
 
     /// Output format
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ListFormat::Table)]

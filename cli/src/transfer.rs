@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use inferlink::format::{self, Format, ParseLimits, Secrets};
 use inferlink::import::{ImportAction, ImportItem, ImportOptions, ImportPlan};
-use inferlink::{Error, ErrorKind, ExtensionRecord, ListFilter, Registry, Result, Revision};
+use inferlink::{Error, ErrorKind, ExtensionRecord, Registry, Result, Revision};
 
 use crate::input;
 use crate::output;
@@ -46,21 +46,8 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_enum, default_value_t = ExportFormat::Yaml)]
     format: ExportFormat,
 
-    /// Only records of this product (e.g. mlflow)
-    #[arg(long, value_name = "PRODUCT")]
-    product: Option<String>,
-
-    /// Only records in this zone
-    #[arg(long, value_name = "ZONE")]
-    zone: Option<String>,
-
-    /// Only records with a service of this resource type (e.g. s3)
-    #[arg(long, value_name = "RESOURCE")]
-    resource: Option<String>,
-
-    /// Only records with a service of this category (e.g. model-store)
-    #[arg(long, value_name = "CATEGORY")]
-    category: Option<String>,
+    #[command(flatten)]
+    filter: crate::FilterArgs,
 
     /// Replace files that already exist (without it, an existing file is an error and nothing is written)
     #[arg(long)]
@@ -165,12 +152,7 @@ impl Target {
 /// `export`: every record passing the filters, sorted by id.
 pub(crate) async fn export(registry: &Registry, args: ExportArgs, out: &mut String) -> Result<()> {
     check_export(&args)?;
-    let filter = ListFilter {
-        product: args.product,
-        zone: args.zone,
-        service_resource: args.resource,
-        service_category: args.category,
-    };
+    let filter = args.filter.into_filter();
     let records: Vec<ExtensionRecord> = registry
         .store()
         .list(&filter)

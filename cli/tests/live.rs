@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use inferlink::{
-    Consumer, ErrorKind, LiveResolution, Registry, Resolution, Result, Selector, SqliteStore,
-};
+use inferlink::{Consumer, ErrorKind, LiveResolution, Registry, Resolution, Result, Selector};
+use inferlink_testkit::keys::{open_keyed_sqlite, test_master_key_base64};
 
 /// How long a change made by the CLI may take to reach this process.
 const WAIT: Duration = Duration::from_secs(10);
@@ -27,6 +26,9 @@ async fn cli(store: &Path, args: &[&str]) -> String {
         .arg(store)
         .args(args)
         .env_remove("INFERLINK_STORE")
+        .env_remove("INFERLINK_KEY_FILE")
+        // The same master key the test's own store uses (credential values are encrypted).
+        .env("INFERLINK_MASTER_KEY", test_master_key_base64())
         .stdin(Stdio::null());
     let out = tokio::task::spawn_blocking(move || cmd.output().expect("the inferlink binary runs"))
         .await
@@ -69,7 +71,7 @@ async fn a_registry_follows_what_the_cli_writes_to_the_same_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("registry.db");
     // The host: a registry over the SQLite file, with the default poll interval.
-    let registry = Registry::open(SqliteStore::open(&store).unwrap())
+    let registry = Registry::open(open_keyed_sqlite(&store).unwrap())
         .await
         .unwrap();
     assert!(registry.get("minio-s3").is_none());

@@ -69,6 +69,8 @@ use crate::secret::Secret;
 
 mod provider;
 
+pub(crate) use provider::create_private_dir;
+
 pub use provider::{
     EnvKeyProvider, FileKeyProvider, KEY_FILE_ENV, KeyLocation, KeyProvider, MASTER_KEY_ENV,
     StaticKeyProvider, default_key_file, default_key_provider, load_key_provider,

@@ -379,8 +379,9 @@ fn key_file_text(key: &MasterKey) -> Zeroizing<String> {
     ))
 }
 
+/// Creates `dir` and its missing parents with mode 0700 (on Unix).
 #[cfg(unix)]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new()
         .recursive(true)
@@ -388,8 +389,9 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
         .create(dir)
 }
 
+/// Creates `dir` and its missing parents.
 #[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 

@@ -509,6 +509,20 @@ impl SqliteStore {
             .collect())
     }
 
+    /// The store's key provider, or a [`ErrorKind::Config`] error saying how to configure one.
+    fn required_provider(&self) -> Result<Arc<dyn KeyProvider>> {
+        self.inner.provider.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                format!(
+                    "no encryption key is configured for this store; {}",
+                    crypto::NO_KEY_HELP
+                ),
+            )
+            .with_context("store", "sqlite")
+        })
+    }
+
     /// Re-wraps every data key not wrapped by `to`'s current KEK: unwrapped
     /// with this store's key provider, wrapped with `to`, written in one
     /// transaction. Returns how many were re-wrapped.
@@ -519,16 +533,7 @@ impl SqliteStore {
     /// [`ErrorKind::Conflict`] and change nothing; run it again.
     pub async fn rewrap_data_keys(&self, to: &dyn KeyProvider) -> Result<usize> {
         self.prepare().await?;
-        let provider = self.inner.provider.clone().ok_or_else(|| {
-            Error::new(
-                ErrorKind::Config,
-                format!(
-                    "no encryption key is configured for this store; {}",
-                    crypto::NO_KEY_HELP
-                ),
-            )
-            .with_context("store", "sqlite")
-        })?;
+        let provider = self.required_provider()?;
         let target = to.key_id().await?;
         let rows = self.run(|conn, _| read_data_keys(conn)).await?;
         let mut updates = Vec::new();
@@ -555,16 +560,7 @@ impl SqliteStore {
     /// write (which then loads the new one) or read.
     pub async fn rotate_data_key(&self) -> Result<DataKeyRotation> {
         self.prepare().await?;
-        let provider = self.inner.provider.clone().ok_or_else(|| {
-            Error::new(
-                ErrorKind::Config,
-                format!(
-                    "no encryption key is configured for this store; {}",
-                    crypto::NO_KEY_HELP
-                ),
-            )
-            .with_context("store", "sqlite")
-        })?;
+        let provider = self.required_provider()?;
         let mut cache = self.inner.keyring.lock().await;
         *cache = None;
         drop(cache);
@@ -639,7 +635,7 @@ fn prepare_file(path: &Path) -> Result<()> {
                 )));
             }
             Ok(_) => {}
-            Err(_) => create_private_dir(parent).map_err(|e| {
+            Err(_) => crypto::create_private_dir(parent).map_err(|e| {
                 io_error(
                     e,
                     format!(
@@ -736,20 +732,6 @@ fn check_not_truncated(path: &Path) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)
 }
 
 #[cfg(unix)]
@@ -2037,7 +2019,7 @@ mod tests {
     fn polling(interval: Duration) -> SqliteOptions {
         SqliteOptions {
             poll_interval: interval,
-            ..SqliteOptions::default()
+            ..keyed_options()
         }
     }
 
@@ -2068,7 +2050,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.db");
         let watcher = SqliteStore::open_with(&path, polling(Duration::from_millis(20))).unwrap();
-        let writer = SqliteStore::open(&path).unwrap();
+        let writer = open_keyed(&path);
         let mut stream = watcher.watch(0).await.unwrap();
         let r1 = writer.put(record("a", "1"), PutMode::Create).await.unwrap();
         let r2 = writer.put(record("b", "1"), PutMode::Create).await.unwrap();
@@ -2096,7 +2078,7 @@ mod tests {
         let path = dir.path().join("r.db");
         // The poller checks once when it starts, then not for an hour.
         let watcher = SqliteStore::open_with(&path, polling(Duration::from_secs(3600))).unwrap();
-        let writer = SqliteStore::open(&path).unwrap();
+        let writer = open_keyed(&path);
         let mut stream = watcher.watch(0).await.unwrap();
         let r0 = watcher
             .put(record("seed", "1"), PutMode::Create)

@@ -10,6 +10,8 @@
 //! * [`fault`]: a scripted HTTP/1.1 fault server on loopback (resets,
 //!   truncated and oversized bodies, stalls, 429/503 sequences, vendor error
 //!   envelopes) for transport and connector tests.
+//! * [`servers`]: the real-server harness (KServe, MLServer, Triton on
+//!   loopback, started and stopped through `scripts/servers`).
 //!
 //! Call them from `#[tokio::test]` functions.
 #![deny(missing_docs)]
@@ -18,4 +20,6 @@
 pub mod connector;
 pub mod fault;
 pub mod keys;
+mod server_models;
+pub mod servers;
 pub mod store;

@@ -9,8 +9,8 @@
 //!   count in its `binary_data_size` parameter. Response outputs are sliced
 //!   out of the body without copying ([`bytes::Bytes::slice`]).
 //! * [`TensorEncoding::Auto`]: JSON, except for the tensors JSON cannot
-//!   carry (`FP16`, `BF16`, `BYTES` that are not UTF-8, NaN or infinite
-//!   floats), which travel binary.
+//!   carry (`BYTES` that are not UTF-8, NaN or infinite floats) or that most
+//!   servers refuse in JSON (`FP16`, `BF16`), which travel binary.
 //!
 //! Every decoding error is an [`ErrorKind::Protocol`] error whose path names
 //! the place in the response (`outputs[1].data`) and whose context names
@@ -51,16 +51,18 @@ pub const BINARY_DATA_OUTPUT: &str = "binary_data_output";
 /// How tensors travel in REST requests (configuration key `tensor_encoding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TensorEncoding {
-    /// Every tensor as JSON; tensors JSON cannot carry are an
-    /// [`ErrorKind::InvalidInput`] error saying so. Works with every server.
+    /// Every tensor as JSON; tensors JSON cannot carry (BYTES that are not
+    /// UTF-8, NaN or infinite floats) are an [`ErrorKind::InvalidInput`]
+    /// error saying so. FP16 and BF16 are written as numbers: MLServer takes
+    /// them, Triton and KServe refuse them (400). Works with every server.
     #[default]
     Json,
     /// Every input in binary, and every output asked for in binary (the
     /// server must implement the binary tensor data extension: Triton and
     /// KServe do, MLServer does not).
     Binary,
-    /// JSON, except inputs JSON cannot carry, which go binary; outputs as
-    /// the server chooses.
+    /// JSON, except inputs JSON cannot carry and FP16/BF16 inputs, which go
+    /// binary; outputs as the server chooses.
     Auto,
 }
 
@@ -125,7 +127,14 @@ impl RestBody {
 // Encoding
 // ---------------------------------------------------------------------------
 
-/// Why a tensor cannot travel as JSON, if it cannot.
+/// True for the datatypes most servers refuse in JSON (FP16, BF16: Triton
+/// and KServe answer 400), so [`TensorEncoding::Auto`] sends them binary.
+pub fn prefers_binary(tensor: &Tensor) -> bool {
+    matches!(tensor.datatype(), DataType::Fp16 | DataType::Bf16)
+}
+
+/// Why a tensor cannot travel as JSON at all, if it cannot: BYTES that are
+/// not UTF-8, NaN or infinite floats.
 pub fn json_obstacle(tensor: &Tensor) -> Option<String> {
     fn non_finite<T: Copy>(values: &[T], finite: impl Fn(T) -> bool) -> Option<usize> {
         values.iter().position(|&v| !finite(v))
@@ -135,12 +144,14 @@ pub fn json_obstacle(tensor: &Tensor) -> Option<String> {
         _ => None,
     };
     let at = match tensor.datatype() {
-        DataType::Fp16 | DataType::Bf16 => {
-            return Some(format!(
-                "{} tensors cannot travel as JSON (servers reject them)",
-                tensor.datatype()
-            ));
-        }
+        DataType::Fp16 => match tensor.as_slice::<f16>() {
+            Some(v) => non_finite(v, f16::is_finite),
+            None => raw_non_finite(2, &|c| f16::from_le_bytes([c[0], c[1]]).is_finite()),
+        },
+        DataType::Bf16 => match tensor.as_slice::<bf16>() {
+            Some(v) => non_finite(v, bf16::is_finite),
+            None => raw_non_finite(2, &|c| bf16::from_le_bytes([c[0], c[1]]).is_finite()),
+        },
         DataType::Fp32 => match tensor.as_slice::<f32>() {
             Some(v) => non_finite(v, f32::is_finite),
             None => raw_non_finite(4, &|c| {
@@ -263,7 +274,7 @@ pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) ->
                 }
                 false
             }
-            TensorEncoding::Auto => json_obstacle(t).is_some(),
+            TensorEncoding::Auto => prefers_binary(t) || json_obstacle(t).is_some(),
         };
         binary.push(as_binary);
     }
@@ -501,6 +512,8 @@ impl Serialize for JsonData<'_> {
             (TensorData::Int64(v), _) => seq(s, v.iter()),
             (TensorData::Fp32(v), _) => floats(s, v.iter().copied(), f32::is_finite),
             (TensorData::Fp64(v), _) => floats(s, v.iter().copied(), f64::is_finite),
+            (TensorData::Fp16(v), _) => floats(s, v.iter().map(|h| h.to_f32()), f32::is_finite),
+            (TensorData::Bf16(v), _) => floats(s, v.iter().map(|h| h.to_f32()), f32::is_finite),
             (TensorData::Bytes(v), _) => {
                 let mut q = s.serialize_seq(Some(v.len()))?;
                 for e in v {
@@ -526,6 +539,16 @@ impl Serialize for JsonData<'_> {
             (TensorData::Raw(r), DataType::Fp64) => {
                 floats(s, raw(r, f64::from_le_bytes), f64::is_finite)
             }
+            (TensorData::Raw(r), DataType::Fp16) => floats(
+                s,
+                raw(r, |b| f16::from_le_bytes(b).to_f32()),
+                f32::is_finite,
+            ),
+            (TensorData::Raw(r), DataType::Bf16) => floats(
+                s,
+                raw(r, |b| bf16::from_le_bytes(b).to_f32()),
+                f32::is_finite,
+            ),
             (TensorData::Raw(_), DataType::Bytes) => {
                 let elements = t.to_byte_elements().map_err(serde::ser::Error::custom)?;
                 let mut q = s.serialize_seq(Some(elements.len()))?;

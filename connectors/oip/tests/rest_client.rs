@@ -295,10 +295,10 @@ async fn vendor_errors_map_to_kinds_with_their_messages() {
 }
 
 #[tokio::test]
-async fn json_mode_refuses_fp16_before_sending() {
+async fn json_mode_refuses_non_utf8_bytes_before_sending() {
     let server = FaultServer::start([]).await.unwrap();
     let c = client(&server, &[]);
-    let h = Tensor::new("h", vec![1], vec![half::f16::from_f32(1.0)]).unwrap();
+    let h = Tensor::from_byte_elements("s", vec![1], [vec![0xffu8]]).unwrap();
     let e = c
         .infer(&ModelRef::new("m"), InferRequest::new().with_input(h))
         .await

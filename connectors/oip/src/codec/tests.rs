@@ -110,6 +110,26 @@ fn every_json_datatype_decodes_back_typed() {
 }
 
 #[test]
+fn fp16_and_bf16_encode_as_json_numbers_in_json_mode() {
+    let h = Tensor::new("h", vec![2], vec![f16::from_f32(0.1), f16::from_f32(-2.5)]).unwrap();
+    let raw = Tensor::from_raw(
+        "b",
+        DataType::Bf16,
+        vec![1],
+        bf16::from_f32(1.5).to_le_bytes().to_vec().into(),
+    )
+    .unwrap();
+    let body = encode_infer_request(&request(vec![h.clone(), raw]), TensorEncoding::Json).unwrap();
+    let v = json_of(&body);
+    // The shortest f32 text of each half value, which reads back to the same half.
+    assert_eq!(v["inputs"][0]["data"], json!([0.099975586, -2.5]));
+    assert_eq!(v["inputs"][1]["data"], json!([1.5]));
+    let resp = json!({"outputs":[{"name":"h","datatype":"FP16","shape":[2],"data": v["inputs"][0]["data"]}]});
+    let r = decode_infer_response(Bytes::from(resp.to_string()), None).unwrap();
+    assert_eq!(r.outputs[0].to_raw().unwrap(), h.to_raw().unwrap());
+}
+
+#[test]
 fn fp16_and_bf16_decode_from_json_numbers() {
     let body = r#"{"outputs":[
         {"name":"h","datatype":"FP16","shape":[2],"data":[1.5,-2]},
@@ -128,8 +148,14 @@ fn fp16_and_bf16_decode_from_json_numbers() {
 #[test]
 fn json_mode_refuses_what_json_cannot_carry_and_says_what_to_do() {
     let cases = [
-        Tensor::new("h", vec![1], vec![f16::from_f32(1.0)]).unwrap(),
-        Tensor::new("b", vec![1], vec![bf16::from_f32(1.0)]).unwrap(),
+        Tensor::new("h", vec![1], vec![f16::INFINITY]).unwrap(),
+        Tensor::from_raw(
+            "b",
+            DataType::Bf16,
+            vec![1],
+            Bytes::from(bf16::NAN.to_le_bytes().to_vec()),
+        )
+        .unwrap(),
         Tensor::from_byte_elements("s", vec![1], [vec![0xffu8, 0xfe]]).unwrap(),
         Tensor::new("nan", vec![2], vec![1.0f32, f32::NAN]).unwrap(),
         Tensor::from_raw(

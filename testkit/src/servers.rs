@@ -1,0 +1,651 @@
+//! The real-server harness: KServe, MLServer and Triton on loopback for tests.
+//!
+//! The servers are Python programs installed into cached venvs by
+//! `scripts/servers install` (docs/testing.md). This module drives the same
+//! script: [`RunningServer::start`] runs `scripts/servers start`, which picks
+//! free ports on 127.0.0.1, starts the server in its own process group,
+//! waits until the server, each of its models and its gRPC port are ready,
+//! and prints the ports. Dropping the [`RunningServer`] (or
+//! [`RunningServer::stop`]) stops the whole process group.
+//!
+//! Every server is started with this process's PID as its parent: a watchdog
+//! stops it within about a second after the test process exits, however it
+//! exits. That is what makes [`shared`] safe: one server per kind, started on
+//! first use and kept for the rest of the test binary, although Rust never
+//! drops statics.
+//!
+//! When a venv is missing, tests should skip unless `INFERLINK_REQUIRE_LIVE=1`
+//! (which `scripts/test` sets) makes that a failure; [`start_or_skip`] and
+//! [`shared_or_skip`] do exactly that:
+//!
+//! ```no_run
+//! use inferlink_testkit::servers::{self, ServerKind};
+//!
+//! #[test]
+//! fn triton_answers() {
+//!     let Some(server) = servers::shared_or_skip(ServerKind::Triton) else { return };
+//!     let status = server.get_status("/v2/health/ready").unwrap();
+//!     assert_eq!(status, 200);
+//! }
+//! ```
+//!
+//! Starting is blocking (seconds); from async tests call it before entering
+//! the runtime or through `tokio::task::spawn_blocking`.
+//!
+//! The models each server serves, and which datatypes they accept over which
+//! wire format, are described by [`ServerKind::models`] ([`TestModel`]).
+//!
+//! Linux only: process groups are inspected through `/proc`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub use crate::server_models::{ALL_DATATYPES, Behaviour, TensorNames, TestModel, WireFormat};
+
+/// The environment variable that turns a missing server into a failure.
+pub const REQUIRE_LIVE_ENV: &str = "INFERLINK_REQUIRE_LIVE";
+
+/// A model server the harness can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServerKind {
+    /// KServe's python model server 0.21.0 (V1 REST, V2 REST, V2 gRPC).
+    KServe,
+    /// Seldon MLServer 1.7.1 (V2 REST, V2 gRPC).
+    MlServer,
+    /// NVIDIA Triton 2.51.0 through PyTriton 0.7.0 (V2 REST, V2 gRPC).
+    Triton,
+}
+
+impl ServerKind {
+    /// Every server kind.
+    pub const ALL: [ServerKind; 3] = [ServerKind::KServe, ServerKind::MlServer, ServerKind::Triton];
+
+    /// The name `scripts/servers` knows this server by.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::KServe => "kserve",
+            ServerKind::MlServer => "mlserver",
+            ServerKind::Triton => "triton",
+        }
+    }
+
+    /// The models this server serves once it is ready.
+    pub fn models(self) -> &'static [TestModel] {
+        crate::server_models::models_of(self)
+    }
+
+    /// The model called `name`, if this server serves one.
+    pub fn model(self, name: &str) -> Option<&'static TestModel> {
+        self.models().iter().find(|m| m.name == name)
+    }
+
+    fn index(self) -> usize {
+        match self {
+            ServerKind::KServe => 0,
+            ServerKind::MlServer => 1,
+            ServerKind::Triton => 2,
+        }
+    }
+}
+
+impl fmt::Display for ServerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a server could not be started or stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HarnessError {
+    /// The server's venv has not been built; tests may skip (see [`start_or_skip`]).
+    NotInstalled {
+        /// The server.
+        kind: ServerKind,
+        /// What the script said, including the command that installs it.
+        message: String,
+    },
+    /// `scripts/servers` could not be run at all.
+    Script {
+        /// The script path.
+        script: PathBuf,
+        /// The operating system's error.
+        message: String,
+    },
+    /// The server did not become ready, or exited while starting.
+    Start {
+        /// The server.
+        kind: ServerKind,
+        /// The script's exit status and the tail of the server log it printed.
+        message: String,
+    },
+    /// The script reported success but its output lacked a field.
+    Output {
+        /// The server.
+        kind: ServerKind,
+        /// What was missing or malformed, with the output.
+        message: String,
+    },
+    /// Stopping the server failed.
+    Stop {
+        /// The instance id.
+        id: String,
+        /// What the script said.
+        message: String,
+    },
+}
+
+impl HarnessError {
+    /// True when the server is simply not installed (a skippable condition).
+    pub fn is_not_installed(&self) -> bool {
+        matches!(self, HarnessError::NotInstalled { .. })
+    }
+}
+
+impl fmt::Display for HarnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HarnessError::NotInstalled { kind, message } => {
+                write!(f, "{kind} is not installed: {message}")?;
+                if !message.contains("scripts/servers install") {
+                    write!(f, " (install with: scripts/servers install {kind})")?;
+                }
+                Ok(())
+            }
+            HarnessError::Script { script, message } => {
+                write!(f, "cannot run {}: {message}", script.display())
+            }
+            HarnessError::Start { kind, message } => write!(f, "{kind} did not start: {message}"),
+            HarnessError::Output { kind, message } => {
+                write!(
+                    f,
+                    "unexpected output from `scripts/servers start {kind}`: {message}"
+                )
+            }
+            HarnessError::Stop { id, message } => write!(f, "stopping {id} failed: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+/// Options for [`RunningServer::start_with`]; the defaults pick free ports.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// The HTTP port (default: a free one).
+    pub http_port: Option<u16>,
+    /// The gRPC port (default: a free one).
+    pub grpc_port: Option<u16>,
+    /// The metrics port (default: a free one; KServe serves metrics on the HTTP port).
+    pub metrics_port: Option<u16>,
+    /// How long to wait for readiness (default 120 s in the script).
+    pub ready_timeout: Option<Duration>,
+    /// The process whose exit stops the server (default: this process).
+    pub parent_pid: Option<u32>,
+}
+
+/// A server started by the harness; dropping it stops its process group.
+#[derive(Debug)]
+pub struct RunningServer {
+    kind: ServerKind,
+    id: String,
+    pid: u32,
+    pgid: u32,
+    http_port: u16,
+    grpc_port: u16,
+    metrics_port: u16,
+    log: PathBuf,
+    ready_seconds: Option<f64>,
+    stopped: bool,
+}
+
+impl RunningServer {
+    /// Starts `kind` on free loopback ports and waits until it is ready.
+    pub fn start(kind: ServerKind) -> Result<RunningServer, HarnessError> {
+        Self::start_with(kind, &StartOptions::default())
+    }
+
+    /// Starts `kind` with explicit options and waits until it is ready.
+    pub fn start_with(
+        kind: ServerKind,
+        options: &StartOptions,
+    ) -> Result<RunningServer, HarnessError> {
+        let script = script_path();
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script)
+            .arg("start")
+            .arg(kind.name())
+            .stdin(Stdio::null());
+        let parent = options.parent_pid.unwrap_or_else(std::process::id);
+        cmd.arg("--parent-pid").arg(parent.to_string());
+        if let Some(p) = options.http_port {
+            cmd.arg("--http-port").arg(p.to_string());
+        }
+        if let Some(p) = options.grpc_port {
+            cmd.arg("--grpc-port").arg(p.to_string());
+        }
+        if let Some(p) = options.metrics_port {
+            cmd.arg("--metrics-port").arg(p.to_string());
+        }
+        if let Some(t) = options.ready_timeout {
+            cmd.arg("--timeout").arg(t.as_secs().max(1).to_string());
+        }
+        let out = cmd.output().map_err(|e| HarnessError::Script {
+            script: script.clone(),
+            message: e.to_string(),
+        })?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.code() {
+            Some(0) => {}
+            Some(3) => {
+                let prefix = format!("servers: {kind}: ");
+                let message = stderr.trim().trim_start_matches(&prefix).to_owned();
+                return Err(HarnessError::NotInstalled { kind, message });
+            }
+            _ => {
+                return Err(HarnessError::Start {
+                    kind,
+                    message: format!("{}\n{}", out.status, tail(&stderr, 60)),
+                });
+            }
+        }
+        let fields = parse_fields(&String::from_utf8_lossy(&out.stdout));
+        let server = RunningServer::from_fields(kind, &fields)?;
+        Ok(server)
+    }
+
+    fn from_fields(
+        kind: ServerKind,
+        fields: &BTreeMap<String, String>,
+    ) -> Result<RunningServer, HarnessError> {
+        let get = |key: &str| {
+            fields
+                .get(key)
+                .cloned()
+                .ok_or_else(|| HarnessError::Output {
+                    kind,
+                    message: format!("no `{key}=` line in {fields:?}"),
+                })
+        };
+        fn num<T: std::str::FromStr>(
+            kind: ServerKind,
+            key: &str,
+            value: String,
+        ) -> Result<T, HarnessError> {
+            value.parse().map_err(|_| HarnessError::Output {
+                kind,
+                message: format!("`{key}={value}` is not a number"),
+            })
+        }
+        let id = get("id")?;
+        // Build the value first so that a parse error below still stops the server.
+        let mut server = RunningServer {
+            kind,
+            id,
+            pid: 0,
+            pgid: 0,
+            http_port: 0,
+            grpc_port: 0,
+            metrics_port: 0,
+            log: PathBuf::new(),
+            ready_seconds: None,
+            stopped: false,
+        };
+        server.pid = num(kind, "pid", get("pid")?)?;
+        server.pgid = num(kind, "pgid", get("pgid")?)?;
+        server.http_port = num(kind, "http_port", get("http_port")?)?;
+        server.grpc_port = num(kind, "grpc_port", get("grpc_port")?)?;
+        server.metrics_port = num(kind, "metrics_port", get("metrics_port")?)?;
+        server.log = PathBuf::from(get("log")?);
+        server.ready_seconds = fields.get("ready_seconds").and_then(|s| s.parse().ok());
+        Ok(server)
+    }
+
+    /// The server kind.
+    pub fn kind(&self) -> ServerKind {
+        self.kind
+    }
+
+    /// The instance id the script knows this server by (`scripts/servers stop --id`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The PID of the server's main process.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The server's process group (every process it started is in it).
+    pub fn pgid(&self) -> u32 {
+        self.pgid
+    }
+
+    /// The REST base URL, `http://127.0.0.1:<port>` (V1 and V2 share it).
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// The REST address.
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.http_port))
+    }
+
+    /// The gRPC address (`inference.GRPCInferenceService`).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.grpc_port))
+    }
+
+    /// The gRPC endpoint as a URL, `http://127.0.0.1:<port>` (what tonic expects).
+    pub fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The HTTP port.
+    pub fn http_port(&self) -> u16 {
+        self.http_port
+    }
+
+    /// The gRPC port.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc_port
+    }
+
+    /// The metrics port (Prometheus `/metrics`). KServe reserves it but serves
+    /// metrics on the HTTP port.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
+    /// The server's log file (kept after it stops).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Seconds from launch to ready, as measured by the script.
+    pub fn ready_seconds(&self) -> Option<f64> {
+        self.ready_seconds
+    }
+
+    /// The models this server serves.
+    pub fn models(&self) -> &'static [TestModel] {
+        self.kind.models()
+    }
+
+    /// The names of the models this server serves.
+    pub fn model_names(&self) -> Vec<&'static str> {
+        self.models().iter().map(|m| m.name).collect()
+    }
+
+    /// Sends a plain `GET <path>` over HTTP/1.1 and returns the status code.
+    ///
+    /// A dependency-free probe for tests that have no HTTP client; bounded by
+    /// 10 s timeouts on connect, write and read.
+    pub fn get_status(&self, path: &str) -> io::Result<u16> {
+        http_get_status(self.http_addr(), path)
+    }
+
+    /// Stops the server now (SIGTERM to its process group, then SIGKILL).
+    pub fn stop(mut self) -> Result<(), HarnessError> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> Result<(), HarnessError> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let script = script_path();
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(["stop", "--id", &self.id])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| HarnessError::Script {
+                script: script.clone(),
+                message: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(HarnessError::Stop {
+                id: self.id.clone(),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        if process_group_alive(self.pgid) {
+            return Err(HarnessError::Stop {
+                id: self.id.clone(),
+                message: format!("process group {} is still alive", self.pgid),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_inner() {
+            eprintln!("inferlink-testkit: {e}");
+        }
+    }
+}
+
+/// True when `INFERLINK_REQUIRE_LIVE=1`: missing servers are failures, not skips.
+pub fn require_live() -> bool {
+    std::env::var(REQUIRE_LIVE_ENV).is_ok_and(|v| v == "1")
+}
+
+/// Starts `kind` for one test, or returns `None` after printing
+/// `skipped: …` to stderr when its venv is not installed.
+///
+/// # Panics
+///
+/// When the venv is missing and [`require_live`] holds, and whenever an
+/// installed server fails to start: both are test failures.
+pub fn start_or_skip(kind: ServerKind) -> Option<RunningServer> {
+    or_skip(kind, RunningServer::start(kind))
+}
+
+/// The one server of `kind` shared by every test of this test binary,
+/// started on first use.
+///
+/// It is never dropped; the watchdog stops it when the test process exits.
+/// Tests sharing it must not stop it or change its state.
+pub fn shared(kind: ServerKind) -> Result<&'static RunningServer, HarnessError> {
+    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    SHARED[kind.index()]
+        .get_or_init(|| RunningServer::start(kind))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// [`shared`], skipping (`None` plus a `skipped: …` line) when not installed.
+///
+/// # Panics
+///
+/// As [`start_or_skip`].
+pub fn shared_or_skip(kind: ServerKind) -> Option<&'static RunningServer> {
+    or_skip(kind, shared(kind))
+}
+
+/// The skip rule of [`start_or_skip`] for any start result, e.g. of
+/// [`RunningServer::start_with`]: `Some` on success, `None` plus a
+/// `skipped: …` line when not installed and live servers are not required.
+///
+/// # Panics
+///
+/// As [`start_or_skip`].
+pub fn or_skip<T>(kind: ServerKind, result: Result<T, HarnessError>) -> Option<T> {
+    match result {
+        Ok(server) => Some(server),
+        Err(e) if e.is_not_installed() && !require_live() => {
+            // Straight to the stderr handle: libtest captures `eprintln!` of
+            // passing tests, and a skip must stay visible.
+            let _ = writeln!(
+                io::stderr(),
+                "skipped: {e}; {REQUIRE_LIVE_ENV}=1 turns this into a failure"
+            );
+            None
+        }
+        Err(e) if e.is_not_installed() => {
+            panic!("{e} ({REQUIRE_LIVE_ENV}=1 requires every real server)")
+        }
+        Err(e) => panic!("real {kind} server: {e}"),
+    }
+}
+
+/// The path of `scripts/servers` in this workspace.
+pub fn script_path() -> PathBuf {
+    repo_root().join("scripts").join("servers")
+}
+
+/// The workspace root (the directory holding `scripts/` and `testkit/`).
+pub fn repo_root() -> PathBuf {
+    // testkit/ is a direct child of the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// True while any process of process group `pgid` exists (reads `/proc`).
+pub fn process_group_alive(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // Fields after the parenthesised command: state, ppid, pgrp, ...
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            return false;
+        };
+        let mut fields = rest.split(' ');
+        let state = fields.next();
+        let group = fields.nth(1).and_then(|g| g.parse::<u32>().ok());
+        // A zombie has exited; its parent just has not reaped it yet.
+        group == Some(pgid) && state != Some("Z")
+    })
+}
+
+/// True when something accepts TCP connections at `addr` (1 s connect timeout).
+pub fn port_open(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+}
+
+/// Sends `GET <path>` over HTTP/1.1 to `addr` and returns the status code.
+pub fn http_get_status(addr: SocketAddr, path: &str) -> io::Result<u16> {
+    let timeout = Duration::from_secs(10);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    // One write: some servers (Triton's) drop connections whose request head
+    // arrives in many small pieces.
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
+    // The status line fits in the first few bytes; read at most 64 KiB.
+    let mut head = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut head)?;
+    let text = String::from_utf8_lossy(&head);
+    let line = text.lines().next().unwrap_or_default();
+    let mut parts = line.split(' ');
+    match (
+        parts.next(),
+        parts.next().and_then(|c| c.parse::<u16>().ok()),
+    ) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/1.") => Ok(code),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("not an HTTP response: {line:?}"),
+        )),
+    }
+}
+
+fn parse_fields(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_script_output() {
+        let out = "name=triton\nid=triton-1\npid=10\npgid=10\nhttp_port=1\ngrpc_port=2\n\
+                   metrics_port=3\nlog=/tmp/x/server.log\nmodels=doubler identity\n\
+                   ready_seconds=6.5\nhttp_url=http://127.0.0.1:1\n";
+        let mut s = RunningServer::from_fields(ServerKind::Triton, &parse_fields(out)).unwrap();
+        s.stopped = true; // nothing was started
+        assert_eq!(s.http_url(), "http://127.0.0.1:1");
+        assert_eq!(s.grpc_addr().to_string(), "127.0.0.1:2");
+        assert_eq!(s.metrics_port(), 3);
+        assert_eq!(s.pgid(), 10);
+        assert_eq!(s.ready_seconds(), Some(6.5));
+        assert_eq!(s.log_path(), Path::new("/tmp/x/server.log"));
+    }
+
+    #[test]
+    fn missing_or_bad_fields_are_output_errors() {
+        let err = RunningServer::from_fields(ServerKind::KServe, &parse_fields("id=k\npid=x\n"))
+            .unwrap_err();
+        assert!(matches!(err, HarnessError::Output { .. }), "{err}");
+        assert!(err.to_string().contains("pid=x"), "{err}");
+    }
+
+    #[test]
+    fn script_is_found_from_the_testkit() {
+        assert!(script_path().is_file(), "{}", script_path().display());
+    }
+
+    #[test]
+    fn not_installed_names_the_install_command() {
+        let e = HarnessError::NotInstalled {
+            kind: ServerKind::MlServer,
+            message: "venv missing".into(),
+        };
+        assert!(e.is_not_installed());
+        assert!(
+            e.to_string().contains("scripts/servers install mlserver"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn this_process_group_is_alive() {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let pgid: u32 = stat
+            .rsplit_once(") ")
+            .unwrap()
+            .1
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(process_group_alive(pgid));
+        assert!(!process_group_alive(u32::MAX));
+    }
+}

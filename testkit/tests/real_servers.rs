@@ -1,0 +1,175 @@
+//! Smoke tests of the real-server harness: each server starts on loopback,
+//! answers its readiness probes, and leaves nothing behind when stopped.
+//!
+//! Without the venvs these tests print `skipped: …` and pass, unless
+//! `INFERLINK_REQUIRE_LIVE=1` (set by `scripts/test`) makes that a failure.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use inferlink_testkit::servers::{
+    self, RunningServer, ServerKind, StartOptions, port_open, process_group_alive,
+};
+
+/// Local addresses of the listening TCP sockets on `port` (from /proc/net).
+fn listen_addresses(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let Ok(table) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // cols[1] = local "ADDR:PORT" in hex, cols[3] = state (0A = LISTEN).
+            if cols.len() < 4 || cols[3] != "0A" {
+                continue;
+            }
+            let Some((addr, p)) = cols[1].split_once(':') else {
+                continue;
+            };
+            if u16::from_str_radix(p, 16).ok() != Some(port) {
+                continue;
+            }
+            found.push(decode_addr(addr, v6));
+        }
+    }
+    found
+}
+
+/// /proc/net hex addresses: IPv4 as one little-endian u32, IPv6 as four of them.
+fn decode_addr(hex: &str, v6: bool) -> String {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
+        .collect();
+    let mut ordered = Vec::with_capacity(bytes.len());
+    for word in bytes.chunks(4) {
+        ordered.extend(word.iter().rev());
+    }
+    if v6 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&ordered[..16]);
+        std::net::Ipv6Addr::from(a).to_string()
+    } else {
+        std::net::Ipv4Addr::new(ordered[0], ordered[1], ordered[2], ordered[3]).to_string()
+    }
+}
+
+fn assert_loopback_only(port: u16) {
+    let addrs = listen_addresses(port);
+    assert!(!addrs.is_empty(), "nothing listens on port {port}");
+    for a in &addrs {
+        assert!(
+            a == "127.0.0.1" || a == "::ffff:127.0.0.1" || a == "::1",
+            "port {port} listens on {a}, not loopback"
+        );
+    }
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        sleep(Duration::from_millis(200));
+    }
+    done()
+}
+
+/// Starts `kind`, probes it, stops it (by `stop()` or by drop) and checks
+/// that the ports closed and the process group is gone.
+fn start_probe_stop(kind: ServerKind, stop_by_drop: bool) {
+    let Some(server) = servers::start_or_skip(kind) else {
+        return;
+    };
+    assert_eq!(server.kind(), kind);
+    assert_eq!(server.get_status("/v2/health/ready").unwrap(), 200);
+    assert_eq!(server.get_status("/v2/health/live").unwrap(), 200);
+    for name in server.model_names() {
+        let ready = server
+            .get_status(&format!("/v2/models/{name}/ready"))
+            .unwrap();
+        assert_eq!(ready, 200, "{kind}: model {name} not ready");
+        let meta = server.get_status(&format!("/v2/models/{name}")).unwrap();
+        assert_eq!(meta, 200, "{kind}: no metadata for {name}");
+    }
+    let unknown = server.get_status("/v2/models/no-such-model/ready").unwrap();
+    assert_ne!(unknown, 200, "{kind}: an unknown model reported ready");
+    assert!(port_open(server.grpc_addr()), "{kind}: gRPC port closed");
+    assert_loopback_only(server.http_port());
+    assert_loopback_only(server.grpc_port());
+    assert!(process_group_alive(server.pgid()));
+
+    let (http, grpc, pgid) = (server.http_addr(), server.grpc_addr(), server.pgid());
+    if stop_by_drop {
+        drop(server);
+    } else {
+        server.stop().unwrap();
+    }
+    assert!(
+        !process_group_alive(pgid),
+        "{kind}: process group {pgid} survived"
+    );
+    for addr in [http, grpc] {
+        assert!(!port_open(addr), "{kind}: {addr} still accepts connections");
+    }
+}
+
+#[test]
+fn kserve_starts_answers_and_stops_on_drop() {
+    start_probe_stop(ServerKind::KServe, true);
+}
+
+#[test]
+fn mlserver_starts_answers_and_stops() {
+    start_probe_stop(ServerKind::MlServer, false);
+}
+
+#[test]
+fn triton_starts_answers_and_stops() {
+    start_probe_stop(ServerKind::Triton, false);
+}
+
+#[test]
+fn a_shared_server_is_started_once() {
+    let Some(first) = servers::shared_or_skip(ServerKind::KServe) else {
+        return;
+    };
+    let second = servers::shared(ServerKind::KServe).unwrap();
+    assert!(std::ptr::eq(first, second));
+    assert_eq!(first.get_status("/v2/health/ready").unwrap(), 200);
+    // KServe also serves the V1 protocol on the same port.
+    assert_eq!(first.get_status("/v1/models/doubler").unwrap(), 200);
+}
+
+#[test]
+fn the_watchdog_stops_a_server_whose_parent_exits() {
+    // A stand-in parent that this test ends on purpose (killed on every path).
+    struct Parent(std::process::Child);
+    impl Drop for Parent {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut parent = Parent(Command::new("sleep").arg("300").spawn().unwrap());
+    let options = StartOptions {
+        parent_pid: Some(parent.0.id()),
+        ..StartOptions::default()
+    };
+    let started = RunningServer::start_with(ServerKind::KServe, &options);
+    let Some(server) = servers::or_skip(ServerKind::KServe, started) else {
+        return;
+    };
+    let (pgid, http): (u32, SocketAddr) = (server.pgid(), server.http_addr());
+    assert!(process_group_alive(pgid));
+    parent.0.kill().unwrap();
+    parent.0.wait().unwrap();
+    let gone = wait_until(Duration::from_secs(60), || !process_group_alive(pgid));
+    assert!(gone, "the server outlived its parent");
+    assert!(!port_open(http));
+    // Dropping after the watchdog stopped it is harmless.
+    server.stop().unwrap();
+}
