@@ -30,6 +30,9 @@ use tonic::Code;
 /// | `DEADLINE_EXCEEDED` | `Timeout` |
 /// | `UNIMPLEMENTED` | `Unsupported` |
 /// | `INTERNAL`, `UNKNOWN`, `DATA_LOSS` | `ModelError` |
+///
+/// (One refinement happens in the call path: an `UNKNOWN` or `INTERNAL`
+/// status naming MLServer's `ModelNotFound` is `NotFound`.)
 pub fn grpc_kind(code: Code) -> ErrorKind {
     match code {
         Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidInput,
@@ -68,7 +71,14 @@ pub(crate) fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {
     if timed_out {
         return (ErrorKind::Timeout, RetryRule::IfIdempotent);
     }
-    let kind = grpc_kind(status.code());
+    let mut kind = grpc_kind(status.code());
+    // MLServer answers ModelReady for an unknown model with UNKNOWN
+    // "Unexpected <class 'mlserver.errors.ModelNotFound'>: …".
+    if matches!(status.code(), Code::Unknown | Code::Internal)
+        && status.message().contains("ModelNotFound")
+    {
+        kind = ErrorKind::NotFound;
+    }
     let rule = match status.code() {
         // The server refused the work (overload, not serving yet).
         Code::ResourceExhausted => RetryRule::Always,
@@ -204,6 +214,13 @@ mod tests {
         assert_eq!(
             grpc_class(&connect),
             (ErrorKind::Unavailable, RetryRule::Always)
+        );
+        let mlserver = tonic::Status::unknown(
+            "Unexpected <class 'mlserver.errors.ModelNotFound'>: Model x with version  not found",
+        );
+        assert_eq!(
+            grpc_class(&mlserver),
+            (ErrorKind::NotFound, RetryRule::Never)
         );
         let timeout = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
         assert_eq!(
