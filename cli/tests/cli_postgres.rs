@@ -179,7 +179,10 @@ fn keys_rotate_on_postgres() {
     let url = cluster.url();
     let dir = tempfile::tempdir().unwrap();
     let path = fixture("minio-s3-storage.yaml");
-    ok(&inferlink(&url, &["register", "-f", path.to_str().unwrap()]));
+    ok(&inferlink(
+        &url,
+        &["register", "-f", path.to_str().unwrap()],
+    ));
 
     let status = ok(&inferlink(&url, &["keys", "status"]));
     assert!(status.contains("(the configured key)"), "{status}");
@@ -189,7 +192,12 @@ fn keys_rotate_on_postgres() {
     let new_key = dir.path().join("new.key");
     let out = ok(&inferlink(
         &url,
-        &["keys", "rotate", "--new-key-file", new_key.to_str().unwrap()],
+        &[
+            "keys",
+            "rotate",
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ],
     ));
     assert!(out.contains("data keys re-wrapped: 1"), "{out}");
 
