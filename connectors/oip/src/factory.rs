@@ -60,7 +60,7 @@ impl OipFactory {
             products,
             resources,
             tensor_encoding: TensorEncoding::Json,
-            transport: TransportConfig::default(),
+            transport: crate::config::default_transport(),
         }
     }
 
