@@ -100,14 +100,14 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         transfer::check_export(args)?;
     }
     if let Command::Keys(command) = cli.command {
-        let StoreLocation::Sqlite(path) = &location else {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "the keys commands manage SQLite stores; a PostgreSQL store takes its master key \
-                 from --key-file, INFERLINK_MASTER_KEY or INFERLINK_KEY_FILE",
-            ));
-        };
-        crate::keys::run(command, path, cli.key_file.as_deref(), out).await?;
+        crate::keys::run(
+            command,
+            &location,
+            &cli.pg_schema,
+            cli.key_file.as_deref(),
+            out,
+        )
+        .await?;
         return Ok(Action::Done);
     }
     let registry = open(location, cli.pg_schema, cli.key_file.as_deref()).await?;

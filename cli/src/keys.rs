@@ -3,14 +3,16 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use inferlink::crypto::{
-    self, DataKeyInfo, KeyLocation, MasterKey, StaticKeyProvider, default_key_file,
-    load_key_provider, replace_key_file, write_key_file,
+    self, DataKeyInfo, DataKeyRotation, KeyLocation, KeyProvider, MasterKey, StaticKeyProvider,
+    default_key_file, load_key_provider, replace_key_file, write_key_file,
 };
-use inferlink::store::{SqliteOptions, SqliteStore};
+use inferlink::store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore};
 use inferlink::{Error, ErrorKind, FileKeyProvider, Result};
 
+use crate::commands::StoreLocation;
 use crate::{KeysCommand, KeysRotateArgs};
 
 pub(crate) const KEYS_AFTER_HELP: &str = "\
@@ -32,17 +34,88 @@ pub(crate) fn open_store(path: &Path, key_file: Option<&Path>) -> Result<SqliteS
         .map_err(|e| e.with_context("store", path.display().to_string()))
 }
 
+/// The store a `keys` command works on, opened with a given key provider.
+enum KeyedStore {
+    Sqlite(SqliteStore, String),
+    Postgres(PostgresStore),
+}
+
+impl KeyedStore {
+    async fn open(
+        location: &StoreLocation,
+        pg_schema: &str,
+        key_provider: Option<Arc<dyn KeyProvider>>,
+    ) -> Result<KeyedStore> {
+        match location {
+            StoreLocation::Sqlite(path) => {
+                let options = SqliteOptions {
+                    key_provider,
+                    ..SqliteOptions::default()
+                };
+                let store = SqliteStore::open_with(path, options)
+                    .map_err(|e| e.with_context("store", path.display().to_string()))?;
+                Ok(KeyedStore::Sqlite(store, path.display().to_string()))
+            }
+            StoreLocation::Postgres(url) => {
+                let options = PostgresOptions {
+                    key_provider,
+                    schema: pg_schema.to_owned(),
+                    ..PostgresOptions::default()
+                };
+                Ok(KeyedStore::Postgres(
+                    PostgresStore::connect(url, options).await?,
+                ))
+            }
+        }
+    }
+
+    /// Where the store is, never with a password.
+    fn label(&self) -> String {
+        match self {
+            KeyedStore::Sqlite(_, path) => path.clone(),
+            KeyedStore::Postgres(store) => {
+                format!("{} (schema {})", store.target(), store.schema())
+            }
+        }
+    }
+
+    async fn rewrap_data_keys(&self, to: &dyn KeyProvider) -> Result<usize> {
+        match self {
+            KeyedStore::Sqlite(store, _) => store.rewrap_data_keys(to).await,
+            KeyedStore::Postgres(store) => store.rewrap_data_keys(to).await,
+        }
+    }
+
+    async fn rotate_data_key(&self) -> Result<DataKeyRotation> {
+        match self {
+            KeyedStore::Sqlite(store, _) => store.rotate_data_key().await,
+            KeyedStore::Postgres(_) => Err(Error::new(
+                ErrorKind::Unsupported,
+                "replacing the data key (--data-key) is not supported for PostgreSQL stores yet; `keys rotate` without it replaces the master key",
+            )),
+        }
+    }
+
+    async fn data_keys(&self) -> Result<Vec<DataKeyInfo>> {
+        match self {
+            KeyedStore::Sqlite(store, _) => store.data_keys().await,
+            KeyedStore::Postgres(store) => store.data_keys().await,
+        }
+    }
+}
+
 /// Runs a `keys` subcommand.
 pub(crate) async fn run(
     command: KeysCommand,
-    store: &Path,
+    store: &StoreLocation,
+    pg_schema: &str,
     key_file: Option<&Path>,
     out: &mut String,
 ) -> Result<()> {
     match command {
         KeysCommand::Init => init(key_file, out),
-        KeysCommand::Rotate(args) => rotate(args, store, key_file, out).await,
-        KeysCommand::Status => status(store, key_file, out).await,
+        KeysCommand::Rotate(args) => rotate(args, store, pg_schema, key_file, out).await,
+        KeysCommand::Status => status(store, pg_schema, key_file, out).await,
     }
 }
 
@@ -96,7 +169,8 @@ fn no_key() -> Error {
 /// `keys rotate`: a new master key; the store's data keys re-wrapped with it.
 async fn rotate(
     args: KeysRotateArgs,
-    store_path: &Path,
+    store_location: &StoreLocation,
+    pg_schema: &str,
     key_file: Option<&Path>,
     out: &mut String,
 ) -> Result<()> {
@@ -118,12 +192,8 @@ async fn rotate(
         }
         (KeyLocation::File { .. }, None) => None,
     };
-    let options = SqliteOptions {
-        key_provider: Some(provider.clone()),
-        ..SqliteOptions::default()
-    };
-    let store = SqliteStore::open_with(store_path, options)
-        .map_err(|e| e.with_context("store", store_path.display().to_string()))?;
+    let store = KeyedStore::open(store_location, pg_schema, Some(provider.clone())).await?;
+    let store_label = store.label();
     // Finish an interrupted rotation first: every data key under the current key.
     let finished = store.rewrap_data_keys(&*provider).await?;
     if finished > 0 {
@@ -169,7 +239,7 @@ async fn rotate(
             let _ = writeln!(
                 out,
                 "rotated the master key of {}: {old_id} -> {}",
-                store_path.display(),
+                store_label,
                 new_key.id()
             );
             let _ = writeln!(out, "  new key:      {}", path.display());
@@ -188,7 +258,7 @@ async fn rotate(
             let _ = writeln!(
                 out,
                 "rotated the master key of {}: {old_id} -> {}",
-                store_path.display(),
+                store_label,
                 new_key.id()
             );
             let _ = writeln!(out, "  new key: {}", new_path.display());
@@ -206,7 +276,12 @@ async fn rotate(
 }
 
 /// `keys status`: which key, from where, and the store's data keys.
-async fn status(store_path: &Path, key_file: Option<&Path>, out: &mut String) -> Result<()> {
+async fn status(
+    store_location: &StoreLocation,
+    pg_schema: &str,
+    key_file: Option<&Path>,
+    out: &mut String,
+) -> Result<()> {
     let location = KeyLocation::find(key_file);
     let (provider, problem) = match location.as_ref().map(KeyLocation::open) {
         None => (None, None),
@@ -230,14 +305,9 @@ async fn status(store_path: &Path, key_file: Option<&Path>, out: &mut String) ->
             let _ = writeln!(out, "            {}", crypto::NO_KEY_HELP);
         }
     }
-    let options = SqliteOptions {
-        key_provider: provider,
-        ..SqliteOptions::default()
-    };
-    let store = SqliteStore::open_with(store_path, options)
-        .map_err(|e| e.with_context("store", store_path.display().to_string()))?;
+    let store = KeyedStore::open(store_location, pg_schema, provider).await?;
     let keys = store.data_keys().await?;
-    let _ = writeln!(out, "store:      {}", store_path.display());
+    let _ = writeln!(out, "store:      {}", store.label());
     if keys.is_empty() {
         let _ = writeln!(
             out,

@@ -168,3 +168,51 @@ fn register_list_and_resolve_on_postgres() {
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
     assert!(!err.contains(&password), "{err}");
 }
+
+/// `keys status` and `keys rotate` work on a PostgreSQL store: after the
+/// rotation the new key reads the credential values, the old one no longer does.
+#[test]
+fn keys_rotate_on_postgres() {
+    let Some(cluster) = PgCluster::start_or_skip("keys_rotate_on_postgres") else {
+        return;
+    };
+    let url = cluster.url();
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture("minio-s3-storage.yaml");
+    ok(&inferlink(
+        &url,
+        &["register", "-f", path.to_str().unwrap()],
+    ));
+
+    let status = ok(&inferlink(&url, &["keys", "status"]));
+    assert!(status.contains("(the configured key)"), "{status}");
+    assert!(status.contains("schema inferlink"), "{status}");
+    assert!(!status.contains(cluster.password()), "{status}");
+
+    let new_key = dir.path().join("new.key");
+    let out = ok(&inferlink(
+        &url,
+        &[
+            "keys",
+            "rotate",
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.contains("data keys re-wrapped: 1"), "{out}");
+
+    // The old key (still in INFERLINK_MASTER_KEY) cannot open the values any more.
+    let out = inferlink(&url, &["get", "minio-s3-storage", "--show-secrets"]);
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    // The new key file can.
+    let out = inferlink_cmd()
+        .env_remove("INFERLINK_MASTER_KEY")
+        .env("INFERLINK_STORE", &url)
+        .args(["--key-file", new_key.to_str().unwrap()])
+        .args(["get", "minio-s3-storage", "--show-secrets"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = ok(&out);
+    assert!(!shown.contains("<hidden>"), "{shown}");
+}

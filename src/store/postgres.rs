@@ -112,7 +112,7 @@ use super::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, PutMode, RegistryStore, Revision,
     StoredRecord, WriteOp as StoreWriteOp, check_delete, prepare_put,
 };
-use crate::crypto::{self, DataKey, KeyProvider, Keyring, WrappedKey};
+use crate::crypto::{self, DataKey, DataKeyInfo, KeyProvider, Keyring, WrappedKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Format, ParseLimits, parse_documents_as};
 use crate::model::ExtensionRecord;
@@ -1066,6 +1066,98 @@ impl PostgresStore {
         let keyring = Arc::new(keyring);
         *cache = Some(Arc::clone(&keyring));
         Ok(Some(keyring))
+    }
+
+    /// The store's data keys (ids, wrapping master key, age; never key bytes),
+    /// what `inferlink keys status` shows.
+    pub async fn data_keys(&self) -> Result<Vec<DataKeyInfo>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT id, kek_id, extract(epoch FROM created)::bigint, active
+                     FROM {}.data_keys ORDER BY created, id",
+                    self.inner.schema
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| self.pg_error(&e, "cannot read the data keys"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(DataKeyInfo {
+                    id: row.try_get(0)?,
+                    kek_id: row.try_get(1)?,
+                    created: row.try_get(2)?,
+                    active: row.try_get(3)?,
+                })
+            })
+            .collect::<std::result::Result<_, tokio_postgres::Error>>()
+            .map_err(|e| self.pg_error(&e, "cannot read the data keys"))
+    }
+
+    /// Re-wraps every data key not wrapped by `to`'s current master key
+    /// (unwrapped with this store's key provider), in one transaction; returns
+    /// how many. The store's half of `inferlink keys rotate`: values are not
+    /// touched, and hosts that hold the data key keep working. A concurrent
+    /// change of the data keys is an [`ErrorKind::Conflict`] and changes nothing.
+    pub async fn rewrap_data_keys(&self, to: &dyn KeyProvider) -> Result<usize> {
+        let provider = self.inner.options.key_provider.clone().ok_or_else(|| {
+            self.error(
+                ErrorKind::Config,
+                format!(
+                    "no encryption key is configured for this store; {}",
+                    crypto::NO_KEY_HELP
+                ),
+            )
+        })?;
+        let target = to.key_id().await?;
+        let mut updates = Vec::new();
+        for (id, kek_id, bytes, _) in self.read_data_keys().await? {
+            if kek_id == target {
+                continue;
+            }
+            let old = WrappedKey { kek_id, bytes };
+            let key = DataKey::unwrap_with(&id, &old, &*provider)
+                .await
+                .map_err(|e| e.with_context("store", "postgres"))?;
+            let new = key
+                .wrap_with(to)
+                .await
+                .map_err(|e| e.with_context("store", "postgres"))?;
+            updates.push((id, old, new));
+        }
+        if updates.is_empty() {
+            return Ok(0);
+        }
+        let mut client = self.client().await?;
+        let failed = |e: tokio_postgres::Error| self.pg_error(&e, "cannot re-wrap the data keys");
+        let tx = client.transaction().await.map_err(failed)?;
+        let update = format!(
+            "UPDATE {}.data_keys SET kek_id = $1, wrapped = $2
+             WHERE id = $3 AND kek_id = $4 AND wrapped = $5",
+            self.inner.schema
+        );
+        for (id, old, new) in &updates {
+            let changed = tx
+                .execute(
+                    &update,
+                    &[&new.kek_id, &new.bytes, id, &old.kek_id, &old.bytes],
+                )
+                .await
+                .map_err(failed)?;
+            if changed != 1 {
+                return Err(self.error(
+                    ErrorKind::Conflict,
+                    format!(
+                        "data key \"{id}\" was changed by another host while it was re-wrapped; nothing was changed, run the command again"
+                    ),
+                ));
+            }
+        }
+        tx.commit().await.map_err(failed)?;
+        *self.inner.keyring.lock().await = None;
+        Ok(updates.len())
     }
 
     /// Every stored data key: id, master key id, wrapped bytes, active.

@@ -1,0 +1,438 @@
+//! [`OipClient`] (the wire calls, REST or gRPC) and [`OipConnector`] (the
+//! [`InferenceConnector`] over it).
+//!
+//! Every REST request goes through the shared [`HttpTransport`] (timeouts,
+//! the one retry loop, TLS, authentication, error mapping) by way of one
+//! method, `RestWire::send`; every gRPC call through the same retry loop
+//! ([`inferlink::transport::retry::run`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use inferlink::transport::{
+    ErrorClass, HttpResponse, HttpTransport, Method, RequestSpec, VendorMessage, redact_url,
+};
+use inferlink::{
+    Capabilities, ConnectorInfo, Error, Health, InferRequest, InferResponse, InferenceConnector,
+    ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, Resolution, Result,
+};
+
+use crate::codec::{
+    self, HEADER_CONTENT_LENGTH, ServerMetadata, TensorEncoding, decode_infer_response,
+    parse_header_length,
+};
+use crate::config::{OipConfig, Protocol};
+use crate::error::rest_classifier;
+use crate::grpc::GrpcWire;
+
+/// The vendor name used when none is given.
+pub const DEFAULT_VENDOR: &str = "oip";
+
+/// An Open Inference Protocol client over REST or gRPC.
+///
+/// Cheap to clone (connections are shared). Vendor crates (Triton, KServe,
+/// Seldon) build one with their own vendor name, which then appears in
+/// [`ConnectorInfo::vendor`] and in every error's `vendor` context.
+#[derive(Clone)]
+pub struct OipClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    info: ConnectorInfo,
+    wire: Wire,
+}
+
+enum Wire {
+    Rest(RestWire),
+    Grpc(Box<GrpcWire>),
+}
+
+impl fmt::Debug for OipClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wire: &dyn fmt::Debug = match &self.inner.wire {
+            Wire::Rest(r) => r,
+            Wire::Grpc(g) => g,
+        };
+        f.debug_struct("OipClient")
+            .field("info", &self.inner.info)
+            .field("wire", wire)
+            .finish()
+    }
+}
+
+impl OipClient {
+    /// A client for `config`, vendor [`DEFAULT_VENDOR`].
+    pub fn new(config: OipConfig) -> Result<Self> {
+        OipClient::with_vendor(config, DEFAULT_VENDOR)
+    }
+
+    /// A client for the resolution's endpoint and configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        OipClient::new(OipConfig::from_resolution(resolution)?)
+    }
+
+    /// A client that names `vendor` in its info and errors.
+    ///
+    /// Nothing connects yet: the first call does. Errors:
+    /// [`ErrorKind::Config`] naming the key for unusable settings;
+    /// [`ErrorKind::PermissionDenied`] when the endpoint policy refuses the endpoint.
+    pub fn with_vendor(config: OipConfig, vendor: &str) -> Result<Self> {
+        let protocol = config.protocol();
+        let (wire, endpoint, capabilities) = match protocol {
+            Protocol::Rest => {
+                let http = HttpTransport::builder(config.rest_url()?)
+                    .vendor(vendor)
+                    .config(config.transport.clone())
+                    .classifier(rest_classifier())
+                    .build()?;
+                let endpoint = redact_url(http.base_url());
+                let mut capabilities = Capabilities::all();
+                capabilities.binary_tensors = config.tensor_encoding != TensorEncoding::Json;
+                let wire = RestWire {
+                    http,
+                    encoding: config.tensor_encoding,
+                };
+                (Wire::Rest(wire), endpoint, capabilities)
+            }
+            Protocol::Grpc => {
+                let target = config.grpc_target()?;
+                let wire = GrpcWire::new(&target, &config.transport, vendor)?;
+                let mut capabilities = Capabilities::all();
+                capabilities.list_models = false;
+                capabilities.invoke = false;
+                (Wire::Grpc(Box::new(wire)), target, capabilities)
+            }
+        };
+        Ok(OipClient {
+            inner: Arc::new(Inner {
+                info: ConnectorInfo {
+                    vendor: vendor.to_owned(),
+                    protocol: protocol.info_name().to_owned(),
+                    endpoint,
+                    capabilities,
+                },
+                wire,
+            }),
+        })
+    }
+
+    /// Vendor, protocol, endpoint and capabilities.
+    pub fn info(&self) -> &ConnectorInfo {
+        &self.inner.info
+    }
+
+    /// The protocol this client speaks.
+    pub fn protocol(&self) -> Protocol {
+        match self.inner.wire {
+            Wire::Rest(_) => Protocol::Rest,
+            Wire::Grpc(_) => Protocol::Grpc,
+        }
+    }
+
+    /// Whether the server is live. REST: any 2xx status means yes, whatever
+    /// the body (empty for Triton and MLServer, JSON for KServe).
+    pub async fn server_live(&self) -> Result<bool> {
+        match &self.inner.wire {
+            Wire::Rest(r) => r.probe(RequestSpec::get("v2/health/live")).await,
+            Wire::Grpc(g) => g.server_live().await,
+        }
+    }
+
+    /// Whether the server is ready for inference (REST: by status code).
+    pub async fn server_ready(&self) -> Result<bool> {
+        match &self.inner.wire {
+            Wire::Rest(r) => r.probe(RequestSpec::get("v2/health/ready")).await,
+            Wire::Grpc(g) => g.server_ready().await,
+        }
+    }
+
+    /// Live and ready; readiness is asked only when the server is live.
+    pub async fn health(&self) -> Result<Health> {
+        let live = self.server_live().await?;
+        let ready = live && self.server_ready().await?;
+        Ok(Health { live, ready })
+    }
+
+    /// The server's name, version and extensions (`GET /v2`, `ServerMetadata`).
+    pub async fn server_metadata(&self) -> Result<ServerMetadata> {
+        match &self.inner.wire {
+            Wire::Rest(r) => {
+                let resp = r.send(RequestSpec::get("v2")).await?;
+                codec::decode_server_metadata(resp.body()).map_err(|e| resp.decorate(e))
+            }
+            Wire::Grpc(g) => g.server_metadata().await,
+        }
+    }
+
+    /// A model's versions, platform, inputs and outputs.
+    pub async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
+        match &self.inner.wire {
+            Wire::Rest(r) => {
+                let resp = r.send(model_spec(Method::GET, model, None)).await?;
+                codec::decode_model_metadata(resp.body()).map_err(|e| resp.decorate(e))
+            }
+            Wire::Grpc(g) => g.model_metadata(model).await,
+        }
+    }
+
+    /// Whether one model is ready. REST: 2xx means yes; 400 and 503 (what
+    /// Triton and KServe answer for "not ready") mean no; 404 is
+    /// [`ErrorKind::NotFound`].
+    pub async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
+        match &self.inner.wire {
+            Wire::Rest(r) => r.probe(model_spec(Method::GET, model, Some("ready"))).await,
+            Wire::Grpc(g) => g.model_ready(model).await,
+        }
+    }
+
+    /// The models the server serves.
+    ///
+    /// REST: `GET /v2/models` (KServe), else the repository index
+    /// `POST /v2/repository/index` (Triton, MLServer), else
+    /// [`ErrorKind::Unsupported`]. gRPC: the OIP service has no listing RPC,
+    /// so always [`ErrorKind::Unsupported`].
+    pub async fn models(&self) -> Result<Vec<ModelInfo>> {
+        match &self.inner.wire {
+            Wire::Rest(r) => r.models(&self.inner.info).await,
+            Wire::Grpc(_) => Err(inferlink::connector::unsupported(
+                &self.inner.info,
+                "listing models (the OIP gRPC service has no listing call)",
+            )),
+        }
+    }
+
+    /// Runs inference.
+    ///
+    /// REST encodes tensors per the `tensor_encoding` setting; gRPC sends
+    /// every input as raw contents. Binary and raw outputs come back as raw
+    /// tensors sharing the response buffer; JSON outputs come back typed.
+    pub async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
+        let mut response = match &self.inner.wire {
+            Wire::Rest(r) => r.infer(model, &request).await?,
+            Wire::Grpc(g) => g.infer(model, request).await?,
+        };
+        if response.model_name.is_empty() {
+            response.model_name = model.name.clone();
+        }
+        Ok(response)
+    }
+
+    /// Sends a pre-encoded body to the model's REST inference URL and
+    /// returns the raw answer (REST only). Headers such as
+    /// `Inference-Header-Content-Length` pass through both ways.
+    pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        match &self.inner.wire {
+            Wire::Rest(r) => r.invoke(model, request).await,
+            Wire::Grpc(_) => Err(inferlink::connector::unsupported(
+                &self.inner.info,
+                "raw invocation over gRPC (use infer)",
+            )),
+        }
+    }
+}
+
+/// `v2/models/{name}[/versions/{version}][/{tail}]`, each segment encoded.
+fn model_spec(method: Method, model: &ModelRef, tail: Option<&str>) -> RequestSpec {
+    let mut segments = vec!["v2", "models", model.name.as_str()];
+    if let Some(v) = &model.version {
+        segments.push("versions");
+        segments.push(v);
+    }
+    if let Some(t) = tail {
+        segments.push(t);
+    }
+    RequestSpec::segments(method, &segments).model(model.to_string())
+}
+
+/// The REST side: one shared transport.
+struct RestWire {
+    http: HttpTransport,
+    encoding: TensorEncoding,
+}
+
+impl fmt::Debug for RestWire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestWire")
+            .field("http", &self.http)
+            .field("encoding", &self.encoding)
+            .finish()
+    }
+}
+
+impl RestWire {
+    /// The one place HTTP requests leave the client.
+    async fn send(&self, spec: RequestSpec) -> Result<HttpResponse> {
+        self.http.send(spec).await
+    }
+
+    fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
+        let error = error
+            .with_vendor(self.http.vendor())
+            .with_endpoint(redact_url(self.http.base_url()));
+        match model {
+            Some(m) => error.with_model(m),
+            None => error,
+        }
+    }
+
+    /// A health-style probe: the status code is the answer.
+    async fn probe(&self, spec: RequestSpec) -> Result<bool> {
+        let resp = self.send(spec.any_status()).await?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(true);
+        }
+        match status.as_u16() {
+            // The server is up and says "no" (Triton 400, KServe 503, …).
+            400 | 409 | 500 | 502 | 503 | 504 | 429 => Ok(false),
+            _ => Err(self.status_error(&resp)),
+        }
+    }
+
+    /// The error for a non-success response read with `any_status`.
+    fn status_error(&self, resp: &HttpResponse) -> Error {
+        let status = resp.status();
+        let class = ErrorClass::for_status(status);
+        let mut message = format!("HTTP {status}");
+        if let Some(v) = VendorMessage::parse(resp.headers(), resp.body()) {
+            message.push_str(&format!(": {v}"));
+        }
+        resp.decorate(
+            Error::new(class.kind, message).with_context("status", status.as_u16().to_string()),
+        )
+    }
+
+    async fn models(&self, info: &ConnectorInfo) -> Result<Vec<ModelInfo>> {
+        let listed = self
+            .send(RequestSpec::get("v2/models").any_status())
+            .await?;
+        if listed.status().is_success() {
+            return codec::decode_model_list(listed.body()).map_err(|e| listed.decorate(e));
+        }
+        if !matches!(listed.status().as_u16(), 404 | 405 | 501) {
+            return Err(self.status_error(&listed));
+        }
+        let index = self
+            .send(
+                RequestSpec::post("v2/repository/index", "{}")
+                    .content_type(codec::JSON)
+                    .idempotent()
+                    .any_status(),
+            )
+            .await?;
+        if index.status().is_success() {
+            return codec::decode_model_list(index.body()).map_err(|e| index.decorate(e));
+        }
+        if matches!(index.status().as_u16(), 404 | 405 | 501) {
+            return Err(inferlink::connector::unsupported(
+                info,
+                "listing models (the server has neither GET /v2/models nor the repository index)",
+            ));
+        }
+        Err(self.status_error(&index))
+    }
+
+    async fn infer(&self, model: &ModelRef, request: &InferRequest) -> Result<InferResponse> {
+        let encoded = codec::encode_infer_request(request, self.encoding)
+            .map_err(|e| self.decorate(e, Some(model)))?;
+        let mut spec = model_spec(Method::POST, model, Some("infer"))
+            .content_type(encoded.content_type())
+            .body(encoded.body);
+        if let Some(n) = encoded.json_len {
+            spec = spec.header(HEADER_CONTENT_LENGTH, &n.to_string());
+        }
+        if request.idempotent {
+            spec = spec.idempotent();
+        }
+        let resp = self.send(spec).await?;
+        let json_len = parse_header_length(
+            resp.headers()
+                .get(HEADER_CONTENT_LENGTH)
+                .map(|v| v.as_bytes()),
+        )
+        .map_err(|e| resp.decorate(e))?;
+        decode_infer_response(resp.body().clone(), json_len).map_err(|e| resp.decorate(e))
+    }
+
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        let mut spec = model_spec(Method::POST, model, Some("infer"))
+            .content_type(&request.content_type)
+            .body(request.body);
+        if let Some(accept) = &request.accept {
+            spec = spec.header("accept", accept);
+        }
+        for (k, v) in &request.headers {
+            spec = spec.header(k, v);
+        }
+        if request.idempotent {
+            spec = spec.idempotent();
+        }
+        let resp = self.send(spec).await?;
+        let headers = resp
+            .header(HEADER_CONTENT_LENGTH)
+            .map(|v| vec![(HEADER_CONTENT_LENGTH.to_owned(), v.to_owned())])
+            .unwrap_or_default();
+        Ok(RawResponse {
+            content_type: resp.content_type().map(str::to_owned),
+            headers,
+            body: resp.into_body(),
+        })
+    }
+}
+
+/// The [`InferenceConnector`] of an Open Inference Protocol server.
+#[derive(Debug, Clone)]
+pub struct OipConnector {
+    client: OipClient,
+}
+
+impl OipConnector {
+    /// A connector over a client.
+    pub fn new(client: OipClient) -> Self {
+        OipConnector { client }
+    }
+
+    /// A connector for the resolution's endpoint and configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        Ok(OipConnector::new(OipClient::from_resolution(resolution)?))
+    }
+
+    /// The client underneath (for calls beyond the trait, e.g.
+    /// [`OipClient::server_metadata`]).
+    pub fn client(&self) -> &OipClient {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl InferenceConnector for OipConnector {
+    fn info(&self) -> &ConnectorInfo {
+        self.client.info()
+    }
+
+    async fn health(&self) -> Result<Health> {
+        self.client.health().await
+    }
+
+    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
+        self.client.infer(model, request).await
+    }
+
+    async fn models(&self) -> Result<Vec<ModelInfo>> {
+        self.client.models().await
+    }
+
+    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
+        self.client.model_metadata(model).await
+    }
+
+    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
+        self.client.model_ready(model).await
+    }
+
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.client.invoke(model, request).await
+    }
+}

@@ -1,0 +1,57 @@
+//! # inferlink-oip
+//!
+//! The Open Inference Protocol ("KServe V2", "Predict Protocol v2") client
+//! of [inferlink](inferlink): one [`OipConnector`] for every server that
+//! speaks it — NVIDIA Triton, KServe's model server, Seldon MLServer and
+//! Seldon Core v2, TorchServe's OIP endpoint — over REST (JSON, or the
+//! binary tensor data extension) or gRPC.
+//!
+//! * [`OipConnector`] implements [`inferlink::InferenceConnector`]: health,
+//!   model listing (REST), model metadata, per-model readiness, tensor
+//!   inference and (REST) raw invocation.
+//! * [`OipClient`] is the reusable wire client underneath, with the vendor
+//!   name injectable, for the Triton, KServe and Seldon crates to wrap.
+//! * [`OipFactory`] (also [`factory()`]) builds connectors from resolutions;
+//!   register it with [`inferlink::Connectors`].
+//! * [`codec`] converts between the REST wire format and tensors; [`grpc`]
+//!   between the gRPC messages and tensors.
+//!
+//! Configuration keys (`protocol`, `grpc_url`, `tensor_encoding`, and the
+//! shared transport's timeouts, retries, TLS and authentication keys) are
+//! listed in [`config`] and in `docs/connectors/oip.md`.
+//!
+//! ```no_run
+//! use inferlink::{Connectors, InferRequest, ModelRef, Tensor};
+//!
+//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! let connectors = Connectors::new().with(inferlink_oip::factory());
+//! let connector = connectors.connect(&resolution).await?;
+//! let input = Tensor::new("INPUT_1", vec![1, 3], vec![1.0f32, 2.0, 3.0])?;
+//! let reply = connector
+//!     .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(input))
+//!     .await?;
+//! let doubled: Vec<f32> = reply.require_output("OUTPUT_1")?.to_vec()?;
+//! # let _ = doubled; Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+mod client;
+pub mod codec;
+pub mod config;
+pub mod error;
+mod factory;
+pub mod grpc;
+#[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
+#[rustfmt::skip]
+mod proto;
+
+pub use client::{DEFAULT_VENDOR, OipClient, OipConnector};
+pub use codec::{ServerMetadata, TensorEncoding};
+pub use config::{OipConfig, Protocol};
+pub use factory::{OipFactory, PRODUCTS, RESOURCES};
+
+/// The factory for generic Open Inference Protocol servers (see [`OipFactory::new`]).
+pub fn factory() -> OipFactory {
+    OipFactory::new()
+}
