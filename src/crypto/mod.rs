@@ -711,6 +711,57 @@ pub fn check_sealed(record: &ExtensionRecord) -> Result<()> {
     Ok(())
 }
 
+/// Unwraps a store's stored data keys (`(id, wrapped, active)`) with
+/// `provider` into a keyring whose active key is the active row; `None` when
+/// the store holds no data keys and nothing sealed is waiting to be read
+/// (`need`, the data key ids of sealed values). `store` names the store in
+/// errors. Shared by every durable store.
+pub async fn unwrap_keyring(
+    rows: Vec<(String, WrappedKey, bool)>,
+    provider: &dyn KeyProvider,
+    need: &BTreeSet<String>,
+    store: &'static str,
+) -> Result<Option<Keyring>> {
+    if rows.is_empty() {
+        if need.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<&str> = need.iter().map(String::as_str).collect();
+        return Err(Error::new(
+            ErrorKind::Storage,
+            format!(
+                "stored values are sealed with data key {}, but the store holds no data keys (its data_keys table was emptied, or the store is damaged)",
+                ids.join(", ")
+            ),
+        )
+        .with_context("store", store));
+    }
+    let mut active = None;
+    let mut retired = Vec::new();
+    for (id, wrapped, is_active) in rows {
+        let key = DataKey::unwrap_with(&id, &wrapped, provider)
+            .await
+            .map_err(|e| e.with_context("store", store))?;
+        if is_active && active.is_none() {
+            active = Some(key);
+        } else {
+            retired.push(key);
+        }
+    }
+    let Some(active) = active else {
+        return Err(Error::new(
+            ErrorKind::Storage,
+            "the store's data keys are inconsistent: none of them is active",
+        )
+        .with_context("store", store));
+    };
+    let mut keyring = Keyring::new(active);
+    for key in retired {
+        keyring.add(key);
+    }
+    Ok(Some(keyring))
+}
+
 /// What a store reports about one of its data keys (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataKeyInfo {

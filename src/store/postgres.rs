@@ -1043,26 +1043,14 @@ impl PostgresStore {
                 .map_err(|e| self.pg_error(&e, "cannot store a new data key"))?;
             rows = self.read_data_keys().await?;
         }
-        let mut active = None;
-        let mut others = Vec::new();
-        for (id, kek_id, bytes, is_active) in rows {
-            let wrapped = WrappedKey { kek_id, bytes };
-            let key = DataKey::unwrap_with(&id, &wrapped, &*provider)
-                .await
-                .map_err(|e| e.with_context("store", "postgres"))?;
-            if is_active {
-                active = Some(key);
-            } else {
-                others.push(key);
-            }
-        }
-        let Some(active) = active.or_else(|| others.pop()) else {
+        let rows = rows
+            .into_iter()
+            .map(|(id, kek_id, bytes, active)| (id, WrappedKey { kek_id, bytes }, active))
+            .collect();
+        let Some(keyring) = crypto::unwrap_keyring(rows, &*provider, need, "postgres").await?
+        else {
             return Ok(None);
         };
-        let mut keyring = Keyring::new(active);
-        for key in others {
-            keyring.add(key);
-        }
         let keyring = Arc::new(keyring);
         *cache = Some(Arc::clone(&keyring));
         Ok(Some(keyring))

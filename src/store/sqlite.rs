@@ -394,43 +394,13 @@ impl SqliteStore {
                 .run(move |conn, _| insert_first_data_key(conn, &id, &wrapped))
                 .await?;
         }
-        if rows.is_empty() {
-            if need.is_empty() {
-                return Ok(None);
-            }
-            let ids: Vec<&str> = need.iter().map(String::as_str).collect();
-            return Err(Error::new(
-                ErrorKind::Storage,
-                format!(
-                    "stored values are sealed with data key {}, but the store holds no data keys (its data_keys table was emptied, or the file is damaged)",
-                    ids.join(", ")
-                ),
-            )
-            .with_context("store", "sqlite"));
-        }
-        let mut active = None;
-        let mut retired = Vec::new();
-        for row in rows {
-            let key = DataKey::unwrap_with(&row.id, &row.wrapped, &*provider)
-                .await
-                .map_err(key_error)?;
-            if row.active && active.is_none() {
-                active = Some(key);
-            } else {
-                retired.push(key);
-            }
-        }
-        let Some(active) = active else {
-            return Err(Error::new(
-                ErrorKind::Storage,
-                "the store's data keys are inconsistent: none of them is active",
-            )
-            .with_context("store", "sqlite"));
+        let rows = rows
+            .into_iter()
+            .map(|row| (row.id, row.wrapped, row.active))
+            .collect();
+        let Some(keyring) = crypto::unwrap_keyring(rows, &*provider, need, "sqlite").await? else {
+            return Ok(None);
         };
-        let mut keyring = Keyring::new(active);
-        for key in retired {
-            keyring.add(key);
-        }
         let keyring = Arc::new(keyring);
         *cache = Some(Arc::clone(&keyring));
         Ok(Some(keyring))
