@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_core::stream::BoxStream;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::resolve::Resolution;
@@ -45,6 +46,12 @@ pub struct Capabilities {
     pub invoke: bool,
     /// Tensors travel as raw binary (no JSON number formatting).
     pub binary_tensors: bool,
+    /// [`InferenceConnector::infer_stream`] yields several responses per
+    /// request (decoupled models, token streams).
+    pub stream_infer: bool,
+    /// [`InferenceConnector::invoke_stream`] yields the response body in
+    /// chunks as the server sends them.
+    pub stream_invoke: bool,
 }
 
 impl Capabilities {
@@ -96,6 +103,18 @@ impl Capabilities {
         self
     }
 
+    /// Sets [`Capabilities::stream_infer`].
+    pub fn with_stream_infer(mut self, yes: bool) -> Self {
+        self.stream_infer = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::stream_invoke`].
+    pub fn with_stream_invoke(mut self, yes: bool) -> Self {
+        self.stream_invoke = yes;
+        self
+    }
+
     /// Sets every field (useful as a starting point for full protocols).
     pub fn all() -> Self {
         Capabilities {
@@ -105,6 +124,8 @@ impl Capabilities {
             infer: true,
             invoke: true,
             binary_tensors: true,
+            stream_infer: true,
+            stream_invoke: true,
         }
     }
 }
@@ -408,6 +429,35 @@ pub struct RawResponse {
     pub headers: Vec<(String, String)>,
 }
 
+/// Responses of one streaming inference call, in the order the server sends
+/// them. The stream ends when the server marks the last response (or closes
+/// the stream); an `Err` item ends it too.
+pub type InferStream = BoxStream<'static, Result<InferResponse>>;
+
+/// A response body delivered chunk by chunk as it arrives.
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// The answer to a [`RawRequest`] sent with [`InferenceConnector::invoke_stream`]:
+/// the head at once, the body as it arrives.
+pub struct RawStream {
+    /// The body's media type, when the server says.
+    pub content_type: Option<String>,
+    /// Protocol headers worth keeping.
+    pub headers: Vec<(String, String)>,
+    /// The body, chunk by chunk; chunk boundaries are the server's (or the
+    /// protocol's, e.g. one event-stream payload part per chunk).
+    pub body: ByteStream,
+}
+
+impl fmt::Debug for RawStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawStream")
+            .field("content_type", &self.content_type)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One model-serving platform behind a common API.
 ///
 /// Object safe: hosts hold `Arc<dyn InferenceConnector>`. Methods a platform
@@ -444,6 +494,22 @@ pub trait InferenceConnector: Send + Sync + fmt::Debug {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         let _ = (model, request);
         Err(unsupported(self.info(), "raw invocation"))
+    }
+
+    /// Runs inference and yields each response as the server sends it
+    /// (decoupled models, `generate_stream`, token streams). Errors before the
+    /// first response (bad input, unknown model, a server without streaming)
+    /// are returned here; later ones arrive as stream items.
+    async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
+        let _ = (model, request);
+        Err(unsupported(self.info(), "streaming inference"))
+    }
+
+    /// Sends an opaque payload and yields the response body as it arrives
+    /// (chunked HTTP responses, event streams).
+    async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
+        let _ = (model, request);
+        Err(unsupported(self.info(), "streamed raw invocation"))
     }
 }
 

@@ -72,8 +72,9 @@ pub mod version;
 /// not depend on it themselves).
 pub use async_trait::async_trait;
 pub use connector::{
-    Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Health, InferenceConnector,
-    InferenceConnectorExt, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, TensorSpec,
+    ByteStream, Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Health, InferStream,
+    InferenceConnector, InferenceConnectorExt, ModelInfo, ModelMetadata, ModelRef, RawRequest,
+    RawResponse, RawStream, TensorSpec,
 };
 pub use crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, StaticKeyProvider};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};

@@ -639,3 +639,92 @@ fn tensor_spec_checks_datatype_rank_and_fixed_dimensions() {
     assert!(scalar.check(&Tensor::scalar("s", 1i64)).is_ok());
     assert!(scalar.check(&Tensor::from_vec("s", vec![1i64])).is_err());
 }
+
+/// Yields one response, then an error without any context.
+#[derive(Debug)]
+struct Streamer {
+    info: ConnectorInfo,
+}
+
+#[async_trait]
+impl InferenceConnector for Streamer {
+    fn info(&self) -> &ConnectorInfo {
+        &self.info
+    }
+
+    async fn health(&self) -> Result<Health> {
+        Ok(Health::SERVING)
+    }
+
+    async fn infer(&self, _model: &ModelRef, _request: InferRequest) -> Result<InferResponse> {
+        Err(inferlink::connector::unsupported(
+            &self.info,
+            "unary inference",
+        ))
+    }
+
+    async fn infer_stream(
+        &self,
+        _model: &ModelRef,
+        _request: InferRequest,
+    ) -> Result<inferlink::InferStream> {
+        let items = vec![
+            Ok(response(vec![
+                Tensor::new("OUT", vec![1], vec![1.0f32]).unwrap(),
+            ])),
+            Err(Error::new(ErrorKind::Unavailable, "stream broke")),
+        ];
+        Ok(Box::pin(futures_util::stream::iter(items)))
+    }
+}
+
+#[tokio::test]
+async fn streaming_defaults_to_unsupported_and_stream_items_are_tagged() {
+    use futures_util::StreamExt as _;
+    let model = ModelRef::new("gen");
+    // A connector without streaming answers Unsupported, tagged like any call.
+    let plain = inferlink::connector::with_error_context(Arc::new(ScriptedConnector::new(
+        "plain",
+        "http://127.0.0.1:1",
+        ScriptedConnector::caps(),
+    )));
+    let e = plain
+        .infer_stream(&model, InferRequest::new())
+        .await
+        .err()
+        .expect("no streaming");
+    assert_eq!(
+        (e.kind(), e.vendor(), e.model()),
+        (ErrorKind::Unsupported, Some("plain"), Some("gen"))
+    );
+    let e = plain
+        .invoke_stream(&model, inferlink::RawRequest::json("{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.message().contains("streamed raw invocation"), "{e}");
+
+    // Errors that arrive inside a stream get the same context as the others.
+    let caps = Capabilities::none().with_stream_infer(true);
+    let streamer = inferlink::connector::with_error_context(Arc::new(Streamer {
+        info: ConnectorInfo::new("streamer", "test", "http://127.0.0.1:2", caps),
+    }));
+    assert!(streamer.info().capabilities.stream_infer);
+    let mut stream = streamer
+        .infer_stream(&model, InferRequest::new())
+        .await
+        .unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.outputs.len(), 1);
+    let e = stream.next().await.unwrap().unwrap_err();
+    assert_eq!(
+        (e.kind(), e.vendor(), e.model(), e.endpoint()),
+        (
+            ErrorKind::Unavailable,
+            Some("streamer"),
+            Some("gen"),
+            Some("http://127.0.0.1:2")
+        )
+    );
+    assert!(stream.next().await.is_none());
+}

@@ -292,6 +292,135 @@ async fn slow_drip_arrives_whole_or_times_out() {
     assert_eq!(s.requests(), 1);
 }
 
+// ---------------------------------------------------------------- streaming
+
+/// Reads a streamed body to its end: the bytes, and the error that ended it.
+async fn drain(
+    stream: inferlink::transport::HttpStream,
+) -> (Vec<u8>, usize, Option<inferlink::Error>) {
+    use futures_util::StreamExt as _;
+    let mut body = stream.into_body();
+    let (mut bytes, mut chunks) = (Vec::new(), 0);
+    while let Some(item) = body.next().await {
+        match item {
+            Ok(chunk) => {
+                chunks += 1;
+                bytes.extend_from_slice(&chunk);
+            }
+            Err(e) => {
+                assert!(
+                    body.next().await.is_none(),
+                    "the stream ends after an error"
+                );
+                return (bytes, chunks, Some(e));
+            }
+        }
+    }
+    (bytes, chunks, None)
+}
+
+#[tokio::test]
+async fn a_stream_may_outlive_the_attempt_timeout_while_chunks_keep_coming() {
+    let body: Vec<u8> = (0..8u8).collect();
+    let drip = || Fault::SlowDrip {
+        body: body.clone(),
+        chunk: 1,
+        interval: Duration::from_millis(100),
+    };
+    let mut c = quick();
+    c.timeout_request = Duration::from_millis(300);
+    // The whole body takes ~800 ms: too long for one attempt of `send`...
+    let s = server([drip()]).await;
+    let e = transport(&s, c.clone())
+        .send(RequestSpec::get("x").max_attempts(1))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    // ...but each chunk comes within 300 ms of the last, so the stream is whole.
+    let s = server([drip()]).await;
+    let stream = transport(&s, c)
+        .send_streaming(RequestSpec::get("x"))
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    assert_eq!(stream.content_type(), Some("application/octet-stream"));
+    let (bytes, chunks, error) = drain(stream).await;
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(bytes, body);
+    assert!(chunks > 1, "the body arrived in {chunks} chunk(s)");
+}
+
+#[tokio::test]
+async fn a_silent_stream_ends_with_a_timeout_item() {
+    let s = server([Fault::SlowDrip {
+        body: vec![7; 4],
+        chunk: 2,
+        interval: Duration::from_millis(1500),
+    }])
+    .await;
+    let mut c = quick();
+    c.timeout_request = Duration::from_millis(300);
+    let stream = transport(&s, c)
+        .send_streaming(RequestSpec::get("x").model("m"))
+        .await
+        .unwrap();
+    let (bytes, _, error) = drain(stream).await;
+    assert_eq!(
+        bytes,
+        vec![7, 7],
+        "the first chunk arrives before the silence"
+    );
+    let e = error.expect("a timeout ends the stream");
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(e.message().contains("300 ms"), "{e}");
+    assert_eq!(e.model(), Some("m"));
+    assert_eq!(e.vendor(), Some("fault"));
+}
+
+#[tokio::test]
+async fn a_stream_is_retried_before_its_head_and_maps_error_statuses() {
+    let s = server([
+        Fault::status(503),
+        Fault::status(503),
+        Fault::text(200, "data: one\n\n"),
+    ])
+    .await;
+    let stream = transport(&s, quick())
+        .send_streaming(RequestSpec::post("generate_stream", "{}").idempotent())
+        .await
+        .unwrap();
+    assert_eq!(stream.attempts(), 3);
+    let (bytes, _, error) = drain(stream).await;
+    assert!(error.is_none());
+    assert_eq!(bytes, b"data: one\n\n");
+
+    let s = server([envelope::kserve_not_found()]).await;
+    let e = transport(&s, quick())
+        .send_streaming(RequestSpec::post("generate_stream", "{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn a_truncated_stream_ends_with_a_protocol_error() {
+    let s = server([Fault::Truncated {
+        declared: 100,
+        sent: vec![1; 10],
+    }])
+    .await;
+    let stream = transport(&s, quick())
+        .send_streaming(RequestSpec::get("x"))
+        .await
+        .unwrap();
+    let (bytes, _, error) = drain(stream).await;
+    assert_eq!(bytes.len(), 10);
+    assert_eq!(
+        error.expect("truncation is an error").kind(),
+        ErrorKind::Protocol
+    );
+}
+
 // ---------------------------------------------------------------- bodies
 
 #[tokio::test]

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use futures_util::StreamExt;
+
 use super::{
-    ConnectorInfo, Health, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest,
-    RawResponse,
+    ConnectorInfo, Health, InferStream, InferenceConnector, ModelInfo, ModelMetadata, ModelRef,
+    RawRequest, RawResponse, RawStream,
 };
 use crate::error::Result;
 use crate::tensor::{InferRequest, InferResponse};
@@ -44,6 +46,19 @@ impl WithContext {
     fn tag_model<T>(&self, model: &ModelRef, result: Result<T>) -> Result<T> {
         result.map_err(|e| self.inner.info().tag(e.with_model(model)))
     }
+
+    /// Tags the errors a stream yields later, not only the ones before it starts.
+    fn tag_items<T: Send + 'static>(
+        &self,
+        model: &ModelRef,
+        stream: futures_core::stream::BoxStream<'static, Result<T>>,
+    ) -> futures_core::stream::BoxStream<'static, Result<T>> {
+        let info = self.inner.info().clone();
+        let model = model.clone();
+        stream
+            .map(move |item| item.map_err(|e| info.tag(e.with_model(&model))))
+            .boxed()
+    }
 }
 
 #[async_trait]
@@ -74,5 +89,16 @@ impl InferenceConnector for WithContext {
 
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         self.tag_model(model, self.inner.invoke(model, request).await)
+    }
+
+    async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
+        let stream = self.tag_model(model, self.inner.infer_stream(model, request).await)?;
+        Ok(self.tag_items(model, stream))
+    }
+
+    async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
+        let mut raw = self.tag_model(model, self.inner.invoke_stream(model, request).await)?;
+        raw.body = self.tag_items(model, raw.body);
+        Ok(raw)
     }
 }

@@ -64,7 +64,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument as _;
 
 use crate::error::{Error, ErrorKind, Result, printable};
@@ -459,6 +459,65 @@ impl HttpResponse {
     }
 }
 
+/// A response whose body arrives as a stream ([`HttpTransport::send_streaming`]).
+pub struct HttpStream {
+    status: StatusCode,
+    headers: HeaderMap,
+    attempts: u32,
+    context: CallContext,
+    body: futures_core::stream::BoxStream<'static, Result<Bytes>>,
+}
+
+impl fmt::Debug for HttpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpStream")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("attempts", &self.attempts)
+            .field("endpoint", &self.context.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpStream {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// A header's value, if present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `Content-Type`, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.header(header::CONTENT_TYPE.as_str())
+    }
+
+    /// How many attempts it took to get the head.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Tags an error (e.g. from decoding a chunk) with the call's vendor,
+    /// endpoint and model.
+    pub fn decorate(&self, error: Error) -> Error {
+        self.context.decorate(error)
+    }
+
+    /// The body, chunk by chunk as the server sends it; errors are already
+    /// tagged with the call's context.
+    pub fn into_body(self) -> futures_core::stream::BoxStream<'static, Result<Bytes>> {
+        self.body
+    }
+}
+
 /// Builds an [`HttpTransport`].
 pub struct HttpTransportBuilder {
     base: String,
@@ -649,6 +708,22 @@ struct Reply {
     body: Bytes,
 }
 
+/// A response head, its body not read yet.
+struct Head {
+    status: StatusCode,
+    headers: HeaderMap,
+    response: reqwest::Response,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// What [`HttpTransport::prepare`] sets up for one call.
+struct Prepared {
+    context: CallContext,
+    url: Url,
+    limits: CallLimits,
+    span: tracing::Span,
+}
+
 impl HttpTransport {
     /// A builder for an endpoint URL (the base every request path is joined to).
     pub fn builder(base_url: impl Into<String>) -> HttpTransportBuilder {
@@ -726,6 +801,79 @@ impl HttpTransport {
     /// response; a non-success status is an error unless
     /// [`RequestSpec::any_status`] was set.
     pub async fn send(&self, spec: RequestSpec) -> Result<HttpResponse> {
+        let call = self.prepare(&spec)?;
+        let outcome = retry::run(
+            &self.inner.config.retry,
+            call.limits,
+            spec.idempotency,
+            |_| self.attempt(&spec, &call.url),
+        )
+        .instrument(call.span.clone())
+        .await;
+        match outcome {
+            Ok(done) => {
+                call.span.record("attempts", done.attempts);
+                call.span.record("status", done.value.status.as_u16());
+                Ok(HttpResponse {
+                    status: done.value.status,
+                    headers: done.value.headers,
+                    body: done.value.body,
+                    attempts: done.attempts,
+                    context: call.context,
+                })
+            }
+            Err(e) => Err(call.context.decorate(e)),
+        }
+    }
+
+    /// Sends a request and returns as soon as the response head arrives, with
+    /// the body as a stream of chunks (chunked HTTP, server-sent events).
+    ///
+    /// Retries follow the same rules as [`HttpTransport::send`] but happen
+    /// only before the head: once the stream is handed out nothing is sent
+    /// again. The per-attempt timeout and the deadline cover the head; after
+    /// that each chunk must arrive within `timeout_request` of the previous
+    /// one, or the stream yields an [`ErrorKind::Timeout`] error and ends.
+    /// The response size limit does not apply to a stream (the consumer sees
+    /// each chunk as it comes). A request slot (`pool_max_in_flight`) is held
+    /// until the stream is dropped.
+    pub async fn send_streaming(&self, spec: RequestSpec) -> Result<HttpStream> {
+        let call = self.prepare(&spec)?;
+        let outcome = retry::run(
+            &self.inner.config.retry,
+            call.limits,
+            spec.idempotency,
+            |_| self.attempt_head(&spec, &call.url),
+        )
+        .instrument(call.span.clone())
+        .await;
+        let done = outcome.map_err(|e| call.context.decorate(e))?;
+        call.span.record("attempts", done.attempts);
+        call.span.record("status", done.value.status.as_u16());
+        let Head {
+            status,
+            headers,
+            response,
+            permit,
+        } = done.value;
+        let body = body_stream(
+            response,
+            permit,
+            self.inner.config.timeout_request,
+            call.context.clone(),
+        );
+        Ok(HttpStream {
+            status,
+            headers,
+            attempts: done.attempts,
+            context: call.context,
+            body,
+        })
+    }
+
+    /// Checks a request and sets up what every call needs: its context for
+    /// errors, the URL, the limits and the tracing span.
+    fn prepare(&self, spec: &RequestSpec) -> Result<Prepared> {
         let mut context = CallContext {
             vendor: Arc::clone(&self.inner.vendor),
             endpoint: self.inner.endpoint.clone(),
@@ -734,7 +882,7 @@ impl HttpTransport {
         if let Some(invalid) = &spec.invalid {
             return Err(context.decorate(clone_error(invalid)));
         }
-        let url = self.url_for(&spec).map_err(|e| context.decorate(e))?;
+        let url = self.url_for(spec).map_err(|e| context.decorate(e))?;
         context.endpoint = redact_url(&url);
         if let Some(policy) = &self.inner.config.endpoint_policy {
             policy.check_url(&url).map_err(|e| context.decorate(e))?;
@@ -754,25 +902,12 @@ impl HttpTransport {
             attempts = tracing::field::Empty,
             status = tracing::field::Empty,
         );
-        let outcome = retry::run(&cfg.retry, limits, spec.idempotency, |_| {
-            self.attempt(&spec, &url)
+        Ok(Prepared {
+            context,
+            url,
+            limits,
+            span,
         })
-        .instrument(span.clone())
-        .await;
-        match outcome {
-            Ok(done) => {
-                span.record("attempts", done.attempts);
-                span.record("status", done.value.status.as_u16());
-                Ok(HttpResponse {
-                    status: done.value.status,
-                    headers: done.value.headers,
-                    body: done.value.body,
-                    attempts: done.attempts,
-                    context,
-                })
-            }
-            Err(e) => Err(context.decorate(e)),
-        }
     }
 
     async fn attempt(
@@ -780,8 +915,24 @@ impl HttpTransport {
         spec: &RequestSpec,
         url: &Url,
     ) -> std::result::Result<Reply, AttemptError> {
-        let _permit = match &self.inner.in_flight {
-            Some(slots) => Some(slots.acquire().await.map_err(|_| {
+        let head = self.attempt_head(spec, url).await?;
+        let body = read_limited(head.response, self.inner.config.response_max_bytes).await?;
+        Ok(Reply {
+            status: head.status,
+            headers: head.headers,
+            body,
+        })
+    }
+
+    /// One attempt up to a successful response head (or any head, with
+    /// [`RequestSpec::any_status`]); an error status becomes the attempt's error.
+    async fn attempt_head(
+        &self,
+        spec: &RequestSpec,
+        url: &Url,
+    ) -> std::result::Result<Head, AttemptError> {
+        let permit = match &self.inner.in_flight {
+            Some(slots) => Some(Arc::clone(slots).acquire_owned().await.map_err(|_| {
                 AttemptError::fatal(Error::new(ErrorKind::Internal, "request slots closed"))
             })?),
             None => None,
@@ -820,12 +971,11 @@ impl HttpTransport {
         let status = response.status();
         tracing::debug!(status = status.as_u16(), "response");
         if status.is_success() || spec.any_status {
-            let headers = response.headers().clone();
-            let body = read_limited(response, self.inner.config.response_max_bytes).await?;
-            return Ok(Reply {
+            return Ok(Head {
                 status,
-                headers,
-                body,
+                headers: response.headers().clone(),
+                response,
+                permit,
             });
         }
         Err(self.status_error(response).await)
@@ -997,6 +1147,57 @@ async fn read_limited(
         Some(buf) => buf.freeze(),
         None => first.unwrap_or_default(),
     })
+}
+
+/// The body of a streamed response: chunks as they arrive, each within
+/// `idle` of the previous one. The request slot is released when the stream
+/// ends or is dropped.
+fn body_stream(
+    response: reqwest::Response,
+    permit: Option<OwnedSemaphorePermit>,
+    idle: Duration,
+    context: CallContext,
+) -> futures_core::stream::BoxStream<'static, Result<Bytes>> {
+    struct State {
+        response: reqwest::Response,
+        _permit: Option<OwnedSemaphorePermit>,
+        context: CallContext,
+        got: u64,
+    }
+    let declared = response.content_length();
+    let state = State {
+        response,
+        _permit: permit,
+        context,
+        got: 0,
+    };
+    let stream = futures_util::stream::unfold(Some(state), move |state| async move {
+        let mut state = state?;
+        match tokio::time::timeout(idle, state.response.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                state.got += chunk.len() as u64;
+                Some((Ok(chunk), Some(state)))
+            }
+            Ok(Ok(None)) => None,
+            Ok(Err(e)) => {
+                let error = body_error(e, state.got, declared).error;
+                Some((Err(state.context.decorate(error)), None))
+            }
+            Err(_) => {
+                let error = Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the streamed response sent nothing for {} ms (after {} bytes)",
+                        idle.as_millis(),
+                        state.got
+                    ),
+                )
+                .with_retryable(false);
+                Some((Err(state.context.decorate(error)), None))
+            }
+        }
+    });
+    Box::pin(stream)
 }
 
 fn body_error(err: reqwest::Error, got: u64, declared: Option<u64>) -> AttemptError {
