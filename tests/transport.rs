@@ -806,6 +806,47 @@ async fn the_signer_signs_every_attempt() {
         Some("n=2;len=5;path=/endpoints/e/invocations")
     );
     assert_eq!(sent[1].body, b"12345");
+
+    // A body in parts is signed whole and sent whole.
+    t.send(
+        RequestSpec::post("endpoints/e/invocations", "").body_parts([
+            bytes::Bytes::from_static(b"{\"a\":1}"),
+            bytes::Bytes::from_static(b"tail"),
+        ]),
+    )
+    .await
+    .unwrap();
+    let last = s.recorded().pop().unwrap();
+    assert_eq!(
+        last.header("x-signature"),
+        Some("n=3;len=11;path=/endpoints/e/invocations")
+    );
+    assert_eq!(last.body, b"{\"a\":1}tail");
+}
+
+#[tokio::test]
+async fn a_body_in_parts_arrives_whole_with_its_exact_length_and_is_retried_whole() {
+    let big = bytes::Bytes::from(vec![0xA5u8; 300_000]);
+    let parts = [
+        bytes::Bytes::from_static(b"{\"inputs\":[]}"),
+        bytes::Bytes::new(),
+        big.clone(),
+        bytes::Bytes::from_static(b"end"),
+    ];
+    let s = server([Fault::status(503)]).await;
+    let spec = RequestSpec::post("infer", "").body_parts(parts.clone());
+    assert_eq!(spec.body_len(), 13 + 300_000 + 3);
+    assert_eq!(spec.body_bytes().len(), spec.body_len());
+    transport(&s, quick()).send(spec).await.unwrap();
+    let sent = s.recorded();
+    assert_eq!(sent.len(), 2, "the 503 is retried");
+    for request in &sent {
+        assert_eq!(request.header("content-length"), Some("300016"));
+        assert_eq!(request.header("transfer-encoding"), None);
+        assert_eq!(&request.body[..13], b"{\"inputs\":[]}");
+        assert_eq!(&request.body[13..300_013], big.as_ref());
+        assert_eq!(&request.body[300_013..], b"end");
+    }
 }
 
 // ---------------------------------------------------------------- endpoint policy

@@ -158,6 +158,8 @@ pub struct RequestSpec {
     query: Vec<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
+    /// Parts sent after `body`, without joining them (see [`RequestSpec::body_parts`]).
+    more_body: Vec<Bytes>,
     idempotency: Idempotency,
     model: Option<String>,
     deadline: Option<Duration>,
@@ -177,7 +179,7 @@ impl fmt::Debug for RequestSpec {
                 &self.query.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("body_len", &self.body.len())
+            .field("body_len", &self.body_len())
             .field("idempotency", &self.idempotency)
             .field("model", &self.model)
             .finish_non_exhaustive()
@@ -198,6 +200,7 @@ impl RequestSpec {
             query: Vec::new(),
             headers: HeaderMap::new(),
             body: Bytes::new(),
+            more_body: Vec::new(),
             model: None,
             deadline: None,
             timeout: None,
@@ -287,6 +290,18 @@ impl RequestSpec {
     /// Sets the body (shared, not copied).
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
+        self.more_body.clear();
+        self
+    }
+
+    /// Sets a body made of parts sent back to back, never joined into one
+    /// buffer (e.g. a JSON header followed by large binary tensors). The
+    /// `Content-Length` is their total. A [`RequestSigner`] sees the parts
+    /// joined, since signatures cover the whole body.
+    pub fn body_parts(mut self, parts: impl IntoIterator<Item = Bytes>) -> Self {
+        let mut parts = parts.into_iter().filter(|p| !p.is_empty());
+        self.body = parts.next().unwrap_or_default();
+        self.more_body = parts.collect();
         self
     }
 
@@ -355,9 +370,22 @@ impl RequestSpec {
         &self.path
     }
 
-    /// The body.
-    pub fn body_bytes(&self) -> &Bytes {
-        &self.body
+    /// The whole body (parts set with [`RequestSpec::body_parts`] joined; shared, not copied, when there is one).
+    pub fn body_bytes(&self) -> Bytes {
+        if self.more_body.is_empty() {
+            return self.body.clone();
+        }
+        let mut joined = BytesMut::with_capacity(self.body_len());
+        joined.extend_from_slice(&self.body);
+        for part in &self.more_body {
+            joined.extend_from_slice(part);
+        }
+        joined.freeze()
+    }
+
+    /// The body's length in bytes, all parts included.
+    pub fn body_len(&self) -> usize {
+        self.body.len() + self.more_body.iter().map(Bytes::len).sum::<usize>()
     }
 
     /// The idempotency the retry loop will use.
@@ -945,11 +973,18 @@ impl HttpTransport {
             headers.append(name.clone(), value.clone());
         }
         if let Some(signer) = &self.inner.signer {
+            let joined;
+            let body: &[u8] = if spec.more_body.is_empty() {
+                &spec.body
+            } else {
+                joined = spec.body_bytes();
+                &joined
+            };
             let mut request = SigningRequest {
                 method: &spec.method,
                 url,
                 headers: &mut headers,
-                body: &spec.body,
+                body,
             };
             signer
                 .sign(&mut request)
@@ -961,7 +996,9 @@ impl HttpTransport {
             .client
             .request(spec.method.clone(), url.clone())
             .headers(headers);
-        if !spec.body.is_empty() || !matches!(spec.method, Method::GET | Method::HEAD) {
+        if !spec.more_body.is_empty() {
+            request = request.body(reqwest::Body::wrap(PartsBody::new(spec)));
+        } else if !spec.body.is_empty() || !matches!(spec.method, Method::GET | Method::HEAD) {
             request = request.body(spec.body.clone());
         }
         let response = request
@@ -1147,6 +1184,49 @@ async fn read_limited(
         Some(buf) => buf.freeze(),
         None => first.unwrap_or_default(),
     })
+}
+
+/// A request body sent as several buffers with an exact length, so the
+/// parts are written one after another and never joined.
+struct PartsBody {
+    parts: std::collections::VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl PartsBody {
+    fn new(spec: &RequestSpec) -> Self {
+        let parts: std::collections::VecDeque<Bytes> = std::iter::once(spec.body.clone())
+            .chain(spec.more_body.iter().cloned())
+            .collect();
+        PartsBody {
+            remaining: parts.iter().map(|p| p.len() as u64).sum(),
+            parts,
+        }
+    }
+}
+
+impl http_body::Body for PartsBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let next = self.parts.pop_front().map(|part| {
+            self.remaining -= part.len() as u64;
+            Ok(http_body::Frame::data(part))
+        });
+        std::task::Poll::Ready(next)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
 }
 
 /// The body of a streamed response: chunks as they arrive, each within

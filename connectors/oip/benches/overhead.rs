@@ -55,7 +55,7 @@ fn main() {
         let request =
             InferRequest::new().with_input(Tensor::new("INPUT", vec![n], values).expect("tensor"));
         let encoded = encode_infer_request(&request, TensorEncoding::Binary).expect("encode");
-        let body: Bytes = encoded.body.clone();
+        let body: Bytes = encoded.to_bytes();
         let header_len = encoded.json_len.expect("binary body").to_string();
 
         for gzip in [false, true] {

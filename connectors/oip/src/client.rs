@@ -210,7 +210,7 @@ impl OipClient {
     /// tensors sharing the response buffer; JSON outputs come back typed.
     pub async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         let mut response = match &self.inner.wire {
-            Wire::Rest(r) => r.infer(model, &request).await?,
+            Wire::Rest(r) => r.infer(model, request).await?,
             Wire::Grpc(g) => g.infer(model, request).await?,
         };
         if response.model_name.is_empty() {
@@ -334,16 +334,17 @@ impl RestWire {
         Err(self.status_error(&index))
     }
 
-    async fn infer(&self, model: &ModelRef, request: &InferRequest) -> Result<InferResponse> {
-        let encoded = codec::encode_infer_request(request, self.encoding)
+    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
+        let idempotent = request.idempotent;
+        let encoded = codec::encode_infer_request_owned(request, self.encoding)
             .map_err(|e| self.decorate(e, Some(model)))?;
-        let mut spec = model_spec(Method::POST, model, Some("infer"))
-            .content_type(encoded.content_type())
-            .body(encoded.body);
+        let mut spec =
+            model_spec(Method::POST, model, Some("infer")).content_type(encoded.content_type());
         if let Some(n) = encoded.json_len {
             spec = spec.header(HEADER_CONTENT_LENGTH, &n.to_string());
         }
-        if request.idempotent {
+        spec = spec.body_parts(encoded.into_parts());
+        if idempotent {
             spec = spec.idempotent();
         }
         let resp = self.send(spec).await?;

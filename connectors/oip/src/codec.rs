@@ -102,11 +102,16 @@ impl FromStr for TensorEncoding {
     }
 }
 
-/// An encoded REST request body.
+/// An encoded REST request body: a JSON document, followed by binary tensor
+/// data when some inputs travel binary. The parts are kept apart so the
+/// transport sends them back to back without joining them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestBody {
-    /// The whole body: JSON, or a JSON header followed by binary tensor data.
-    pub body: Bytes,
+    /// The JSON document: the whole body, or the header before the binary data.
+    pub json: Bytes,
+    /// The binary tensor data after the JSON, one part per binary input in
+    /// input order; empty when the body is pure JSON.
+    pub binary: Vec<Bytes>,
     /// When binary data follows the JSON: the JSON header's length, to send as
     /// `Inference-Header-Content-Length` with `Content-Type: application/octet-stream`.
     pub json_len: Option<usize>,
@@ -120,6 +125,34 @@ impl RestBody {
         } else {
             JSON
         }
+    }
+
+    /// The body's total length in bytes.
+    pub fn len(&self) -> usize {
+        self.json.len() + self.binary.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// True when the body has no bytes at all (never the case for a valid request).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole body in one buffer (copies when there is binary data).
+    pub fn to_bytes(&self) -> Bytes {
+        if self.binary.is_empty() {
+            return self.json.clone();
+        }
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(&self.json);
+        for part in &self.binary {
+            out.extend_from_slice(part);
+        }
+        Bytes::from(out)
+    }
+
+    /// The parts in sending order: the JSON, then each binary tensor.
+    pub fn into_parts(self) -> impl Iterator<Item = Bytes> {
+        std::iter::once(self.json).chain(self.binary)
     }
 }
 
@@ -254,9 +287,62 @@ pub fn raw_bytes(tensor: &Tensor) -> Bytes {
 
 /// Encodes an inference request for `POST /v2/models/{name}/infer`.
 ///
+/// Binary inputs are shared when held raw and copied once otherwise; see
+/// [`encode_infer_request_owned`] for the form that never copies numbers.
+///
 /// Errors: [`ErrorKind::InvalidInput`] naming the input (path
 /// `inputs[i]`) when a tensor cannot travel in the chosen encoding.
 pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) -> Result<RestBody> {
+    let (json, binary) = encode_json_part(request, encoding)?;
+    let parts = request
+        .inputs
+        .iter()
+        .zip(&binary)
+        .filter(|(_, b)| **b)
+        .map(|(t, _)| raw_bytes(t))
+        .collect();
+    Ok(rest_body(json, parts))
+}
+
+/// [`encode_infer_request`] taking the request: binary inputs become body
+/// parts without a copy (raw tensors are shared; typed numbers hand over their
+/// memory on little-endian machines, see [`Tensor::into_raw`]).
+pub fn encode_infer_request_owned(
+    request: InferRequest,
+    encoding: TensorEncoding,
+) -> Result<RestBody> {
+    let (json, binary) = encode_json_part(&request, encoding)?;
+    let mut parts = Vec::new();
+    for (i, (t, _)) in request
+        .inputs
+        .into_iter()
+        .zip(&binary)
+        .enumerate()
+        .filter(|(_, (_, b))| **b)
+    {
+        let name = t.name().to_owned();
+        parts.push(t.into_raw().map_err(|e| {
+            Error::invalid_at(format!("inputs[{i}]"), e.message().to_owned())
+                .with_context("tensor", name)
+        })?);
+    }
+    Ok(rest_body(json, parts))
+}
+
+fn rest_body(json: Vec<u8>, binary: Vec<Bytes>) -> RestBody {
+    let json_len = (!binary.is_empty()).then_some(json.len());
+    RestBody {
+        json: Bytes::from(json),
+        binary,
+        json_len,
+    }
+}
+
+/// The JSON document of a request, and which inputs travel binary.
+fn encode_json_part(
+    request: &InferRequest,
+    encoding: TensorEncoding,
+) -> Result<(Vec<u8>, Vec<bool>)> {
     let mut binary = Vec::with_capacity(request.inputs.len());
     for (i, t) in request.inputs.iter().enumerate() {
         let as_binary = match encoding {
@@ -278,9 +364,7 @@ pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) ->
         };
         binary.push(as_binary);
     }
-    let any_binary = binary.iter().any(|&b| b);
     let binary_outputs = encoding == TensorEncoding::Binary;
-
     let header = JsonRequest {
         request,
         binary: &binary,
@@ -295,31 +379,10 @@ pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) ->
             .filter(|(_, b)| !**b)
             .map(|(t, _)| t.element_count().saturating_mul(12))
             .fold(0usize, usize::saturating_add);
-    let binary_total: usize = request
-        .inputs
-        .iter()
-        .zip(&binary)
-        .filter(|(_, b)| **b)
-        .map(|(t, _)| binary_len(t))
-        .sum();
-    let mut out = Vec::with_capacity(json_guess.min(1 << 30) + binary_total);
+    let mut out = Vec::with_capacity(json_guess.min(1 << 30));
     serde_json::to_writer(&mut out, &header)
         .map_err(|e| Error::invalid(format!("the request cannot be written as JSON: {e}")))?;
-    let json_len = out.len();
-    if !any_binary {
-        return Ok(RestBody {
-            body: Bytes::from(out),
-            json_len: None,
-        });
-    }
-    out.reserve(binary_total);
-    for (t, _) in request.inputs.iter().zip(&binary).filter(|(_, b)| **b) {
-        put_raw(&mut out, t);
-    }
-    Ok(RestBody {
-        body: Bytes::from(out),
-        json_len: Some(json_len),
-    })
+    Ok((out, binary))
 }
 
 fn input_error(i: usize, t: &Tensor, why: String) -> Error {

@@ -276,7 +276,7 @@ impl GrpcWire {
             Idempotency::Unsafe
         };
         let message =
-            infer_request_to_proto(model, &request).map_err(|e| self.decorate(e, Some(model)))?;
+            infer_request_into_proto(model, request).map_err(|e| self.decorate(e, Some(model)))?;
         let r = self
             .call(idempotency, Some(model), |mut c| {
                 let message = message.clone();
@@ -385,6 +385,35 @@ pub fn infer_request_to_proto(
             .collect(),
         raw_input_contents: raw,
     })
+}
+
+/// [`infer_request_to_proto`] taking the request: each input's data becomes
+/// its raw contents without a copy where [`Tensor::into_raw`] allows.
+pub fn infer_request_into_proto(
+    model: &ModelRef,
+    mut request: InferRequest,
+) -> Result<proto::ModelInferRequest> {
+    let inputs = std::mem::take(&mut request.inputs);
+    let mut message = infer_request_to_proto(model, &request)?;
+    message.inputs.reserve(inputs.len());
+    message.raw_input_contents.reserve(inputs.len());
+    for (i, t) in inputs.into_iter().enumerate() {
+        message
+            .inputs
+            .push(proto::model_infer_request::InferInputTensor {
+                name: t.name().to_owned(),
+                datatype: t.datatype().as_str().to_owned(),
+                shape: shape_to_proto(t.shape()),
+                parameters: parameters_to_proto(t.parameters()),
+                contents: None,
+            });
+        let name = t.name().to_owned();
+        message.raw_input_contents.push(t.into_raw().map_err(|e| {
+            Error::invalid_at(format!("inputs[{i}]"), e.message().to_owned())
+                .with_context("tensor", name)
+        })?);
+    }
+    Ok(message)
 }
 
 /// The tensors of a `ModelInferResponse`: raw contents shared without
@@ -602,6 +631,9 @@ mod tests {
         );
         // Raw tensors are shared, not copied.
         assert_eq!(m.raw_input_contents[1].as_ptr(), raw.as_ptr());
+        // Taking the request gives the same message.
+        let owned = infer_request_into_proto(&ModelRef::new("m").with_version("3"), req.clone());
+        assert_eq!(owned.unwrap(), m);
         assert_eq!(m.outputs[0].name, "y");
         assert_eq!(
             m.parameters["priority"].parameter_choice,

@@ -10,8 +10,8 @@ fn request(inputs: Vec<Tensor>) -> InferRequest {
 }
 
 fn json_of(body: &RestBody) -> Value {
-    let end = body.json_len.unwrap_or(body.body.len());
-    serde_json::from_slice(&body.body[..end]).unwrap()
+    let end = body.json_len.unwrap_or(body.len());
+    serde_json::from_slice(&body.to_bytes()[..end]).unwrap()
 }
 
 /// One tensor of every fixed-size datatype JSON can carry, with its JSON data.
@@ -192,7 +192,7 @@ fn auto_mode_sends_only_unencodable_inputs_binary() {
         v.get("parameters").is_none(),
         "auto does not ask for binary outputs"
     );
-    assert_eq!(&body.body[n..], &h.to_raw().unwrap()[..]);
+    assert_eq!(&body.to_bytes()[n..], &h.to_raw().unwrap()[..]);
 }
 
 #[test]
@@ -241,7 +241,7 @@ fn binary_mode_frames_inputs_and_asks_for_binary_outputs() {
         json!({"name": "z", "parameters": {"binary_data": false}})
     );
     // The binary section: u32 LE, bools as bytes, length-prefixed BYTES.
-    let tail = &body.body[n..];
+    let tail = &body.to_bytes()[n..];
     assert_eq!(tail.len(), 29);
     assert_eq!(
         &tail[..16],
@@ -261,9 +261,9 @@ fn binary_request_of_raw_tensors_copies_once_and_exactly() {
     let t = Tensor::from_raw("x", DataType::Fp32, vec![1000, 4], raw.clone()).unwrap();
     let body = encode_infer_request(&request(vec![t]), TensorEncoding::Binary).unwrap();
     let n = body.json_len.unwrap();
-    assert_eq!(&body.body[n..], &raw[..]);
+    assert_eq!(&body.to_bytes()[n..], &raw[..]);
     // The buffer was sized up front: no slack beyond the JSON guess.
-    assert_eq!(body.body.len(), n + raw.len());
+    assert_eq!(body.len(), n + raw.len());
 }
 
 #[test]
@@ -508,7 +508,7 @@ fn every_fixed_datatype_round_trips_binary() {
         let size = binary_len(&t);
         let header = json!({"outputs":[{"name": t.name(), "datatype": t.datatype().as_str(),
             "shape": t.shape(), "parameters": {"binary_data_size": size}}]});
-        let (resp, m) = binary_response(&header, &body.body[n..]);
+        let (resp, m) = binary_response(&header, &body.to_bytes()[n..]);
         let r = decode_infer_response(resp, Some(m)).unwrap();
         assert_eq!(
             r.outputs[0].to_raw().unwrap(),
@@ -647,7 +647,7 @@ proptest! {
         let header = json!({"outputs":[
             {"name":"a","datatype":"INT64","shape":[ints.len()],"parameters":{"binary_data_size": binary_len(&a)}},
             {"name":"s","datatype":"BYTES","shape":[strings.len()],"parameters":{"binary_data_size": binary_len(&s)}}]});
-        let (resp, m) = binary_response(&header, &body.body[n..]);
+        let (resp, m) = binary_response(&header, &body.to_bytes()[n..]);
         let r = decode_infer_response(resp, Some(m)).unwrap();
         prop_assert_eq!(r.outputs[0].to_vec::<i64>().unwrap(), ints);
         let back: Vec<Vec<u8>> = r.outputs[1].to_byte_elements().unwrap().iter().map(|b| b.to_vec()).collect();
@@ -661,4 +661,35 @@ proptest! {
         let _ = decode_infer_response(body.clone(), None);
         let _ = decode_model_metadata(&body);
     }
+}
+
+#[test]
+fn the_owned_encoding_sends_the_same_bytes_without_copying_numbers() {
+    let values: Vec<f32> = (0..4096).map(|i| i as f32).collect();
+    let memory = values.as_ptr().cast::<u8>();
+    let inputs = vec![
+        Tensor::new("big", vec![4096], values).unwrap(),
+        Tensor::new("h", vec![1], vec![half::f16::from_f32(1.5)]).unwrap(),
+        Tensor::new("small", vec![2], vec![1i32, -2]).unwrap(),
+        Tensor::from_byte_elements("s", vec![1], vec!["text"]).unwrap(),
+    ];
+    for encoding in [TensorEncoding::Binary, TensorEncoding::Auto] {
+        let borrowed = encode_infer_request(&request(inputs.clone()), encoding).unwrap();
+        let owned = encode_infer_request_owned(request(inputs.clone()), encoding).unwrap();
+        assert_eq!(owned.to_bytes(), borrowed.to_bytes(), "{encoding:?}");
+        assert_eq!(owned.json_len, borrowed.json_len);
+        assert_eq!(owned.len(), owned.to_bytes().len());
+    }
+    let owned = encode_infer_request_owned(request(inputs), TensorEncoding::Binary).unwrap();
+    assert_eq!(owned.binary.len(), 4, "one part per binary input");
+    if cfg!(target_endian = "little") {
+        assert_eq!(
+            owned.binary[0].as_ptr(),
+            memory,
+            "the FP32 input is sent from its own memory"
+        );
+    }
+    let parts: Vec<Bytes> = owned.clone().into_parts().collect();
+    assert_eq!(parts[0], owned.json);
+    assert_eq!(parts.len(), 5);
 }
