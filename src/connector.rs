@@ -26,9 +26,11 @@ use crate::tensor::{DataType, InferRequest, InferResponse, Parameters, Tensor};
 
 mod context;
 mod ext;
+mod live;
 
 pub use context::with_error_context;
 pub use ext::InferenceConnectorExt;
+pub use live::LiveConnector;
 
 /// What a connector can do; fixed for its lifetime.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

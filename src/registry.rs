@@ -538,6 +538,16 @@ impl LiveResolution {
         &self.consumer
     }
 
+    /// The latest registry revision applied to the index this follows,
+    /// including this process's own writes (a cheap read: compare two values
+    /// to know whether anything changed). 0 once the registry is dropped.
+    pub fn seen_revision(&self) -> Revision {
+        self.index
+            .upgrade()
+            .and_then(|index| index.read().ok().map(|i| i.revision))
+            .unwrap_or(0)
+    }
+
     /// The outcome right now, without waiting (and without affecting what
     /// [`next`](LiveResolution::next) yields). [`ErrorKind::Unavailable`] once
     /// the registry is dropped.

@@ -31,7 +31,8 @@ const PATIENCE: Duration = Duration::from_secs(60);
 fn options(schema: &str) -> PostgresOptions {
     PostgresOptions {
         schema: schema.to_owned(),
-        connect_timeout: Duration::from_secs(2),
+        // Generous: on a loaded 2-core machine a fresh backend can take seconds to start.
+        connect_timeout: Duration::from_secs(15),
         operation_timeout: Duration::from_secs(10),
         watch_backoff_min: Duration::from_millis(20),
         watch_backoff_max: Duration::from_millis(500),
