@@ -121,6 +121,11 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         Command::Exec(args) => return exec_plan(&registry, args),
         Command::Export(args) => transfer::export(&registry, args, out).await?,
         Command::Import(args) => transfer::import(&registry, args, out).await?,
+        Command::Health(args) => crate::connect::health(&registry, args, out).await?,
+        Command::Models(args) => crate::connect::models(&registry, args, out).await?,
+        Command::Metadata(args) => crate::connect::metadata(&registry, args, out).await?,
+        Command::Infer(args) => crate::connect::infer(&registry, args, out).await?,
+        Command::Invoke(args) => crate::connect::invoke(&registry, args).await?,
         Command::Keys(_) => {
             return Err(Error::new(
                 ErrorKind::Internal,

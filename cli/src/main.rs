@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use inferlink::{Consumer, Error, ErrorKind, Selector};
 
 mod commands;
+mod connect;
 mod input;
 mod keys;
 mod output;
@@ -122,6 +123,114 @@ enum Command {
     /// Manage the master key that encrypts credential values at rest
     #[command(subcommand, after_help = keys::KEYS_AFTER_HELP)]
     Keys(KeysCommand),
+    /// Resolve a selector and check that the model server it names is live and ready
+    Health(TargetArgs),
+    /// List the models the resolved server serves
+    Models(ModelsArgs),
+    /// Show a model's inputs and outputs (name, datatype, shape)
+    Metadata(MetadataArgs),
+    /// Run inference: OIP JSON tensors in, the outputs out as JSON or a table
+    #[command(after_help = INFER_AFTER_HELP)]
+    Infer(InferArgs),
+    /// Send an opaque body to a model and write the response body to standard output
+    Invoke(InvokeArgs),
+}
+
+const INFER_AFTER_HELP: &str = "\
+Input: Open Inference Protocol JSON tensors, inline or @FILE (@- for standard input):
+  {\"inputs\": [{\"name\": \"INPUT0\", \"datatype\": \"FP32\", \"shape\": [1, 3], \"data\": [1, 2, 3]}]}
+a bare list of tensors, or one tensor object. `data` may be flat or nested; BYTES
+elements are strings. The connector of the resolved service decides the wire format.";
+
+/// Which service to call: selector and consumer flags, as in `resolve`.
+#[derive(Debug, Args)]
+struct TargetArgs {
+    #[command(flatten)]
+    selector: SelectorArgs,
+
+    #[command(flatten)]
+    consumer: ConsumerArgs,
+}
+
+/// Arguments of `models`.
+#[derive(Debug, Args)]
+struct ModelsArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// Arguments of `metadata`.
+#[derive(Debug, Args)]
+struct MetadataArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    /// The model
+    #[arg(long, value_name = "MODEL")]
+    model: String,
+
+    /// The model version (default: the server's choice)
+    #[arg(long, value_name = "VERSION")]
+    model_version: Option<String>,
+}
+
+/// Arguments of `infer`.
+#[derive(Debug, Args)]
+struct InferArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    /// The model
+    #[arg(long, value_name = "MODEL")]
+    model: String,
+
+    /// The model version (default: the server's choice)
+    #[arg(long, value_name = "VERSION")]
+    model_version: Option<String>,
+
+    /// The input tensors as OIP JSON, or @FILE
+    #[arg(long, value_name = "JSON|@FILE")]
+    input: String,
+
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = TensorFormat::Json)]
+    output: TensorFormat,
+}
+
+/// Output formats of `infer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TensorFormat {
+    /// The response as OIP JSON (model_name, outputs with name, datatype, shape, data)
+    Json,
+    /// One row per output, the first values of its data
+    Table,
+}
+
+/// Arguments of `invoke`.
+#[derive(Debug, Args)]
+struct InvokeArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    /// The model
+    #[arg(long, value_name = "MODEL")]
+    model: String,
+
+    /// The model version (default: the server's choice)
+    #[arg(long, value_name = "VERSION")]
+    model_version: Option<String>,
+
+    /// The body: @FILE (any bytes; @- for standard input) or inline text
+    #[arg(long, value_name = "@FILE|TEXT")]
+    body: String,
+
+    /// The body's media type
+    #[arg(long, value_name = "TYPE", default_value = "application/json")]
+    content_type: String,
+
+    /// The media type wanted back, where the platform lets the caller choose
+    #[arg(long, value_name = "TYPE")]
+    accept: Option<String>,
 }
 
 /// The `keys` subcommands.

@@ -1,0 +1,206 @@
+//! The connector commands (`health`, `models`, `metadata`, `infer`, `invoke`)
+//! of the `inferlink` binary against a real Triton server started by the
+//! testkit harness. Skipped (with a `skipped:` line) when the Triton venv is
+//! not installed, unless `INFERLINK_REQUIRE_LIVE=1` (as `scripts/test` sets).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use inferlink_testkit::keys::test_master_key_base64;
+use inferlink_testkit::servers::{ServerKind, shared_or_skip};
+use serde_json::Value;
+
+/// Runs `inferlink --store STORE ARGS…`.
+fn cli(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_inferlink"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env_remove("INFERLINK_STORE")
+        .env_remove("INFERLINK_KEY_FILE")
+        .env("INFERLINK_MASTER_KEY", test_master_key_base64())
+        .stdin(Stdio::null())
+        .output()
+        .expect("the inferlink binary runs")
+}
+
+/// Runs the CLI and asserts success; returns standard output.
+fn ok(store: &Path, args: &[&str]) -> String {
+    let out = cli(store, args);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        out.status.success(),
+        "inferlink {args:?} failed ({}):\n{stdout}{stderr}",
+        out.status
+    );
+    stdout
+}
+
+/// Runs the CLI and asserts it fails with `code`; returns standard error.
+fn fails(store: &Path, args: &[&str], code: i32) -> String {
+    let out = cli(store, args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "inferlink {args:?}: {stderr}"
+    );
+    stderr
+}
+
+fn register(store: &Path, dir: &Path, id: &str, category: &str, url: &str) {
+    let file = dir.join(format!("{id}.yaml"));
+    std::fs::write(
+        &file,
+        format!(
+            "id: {id}\nproduct: oip\nversion: \"2.51.0\"\nservices:\n  - id: v2\n    resource: inference-v2\n    category: {category}\n    configuration:\n      tensor_encoding: binary\n      deadline_ms: \"60000\"\n    endpoints:\n      - url: {url}\n"
+        ),
+    )
+    .unwrap();
+    ok(store, &["register", "-f", file.to_str().unwrap()]);
+}
+
+#[test]
+fn connector_commands_reach_a_real_triton_through_the_registry() {
+    let Some(server) = shared_or_skip(ServerKind::Triton) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    register(
+        &store,
+        dir.path(),
+        "gpu-triton",
+        "prediction-serving",
+        &server.http_url(),
+    );
+    fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend_from_slice(&["--service-category", "prediction-serving"]);
+        args
+    }
+
+    let health = ok(&store, &with(&["health"]));
+    assert!(health.contains("live=true ready=true"), "{health}");
+    assert!(health.contains(&server.http_url()), "{health}");
+
+    // PyTriton restricts the repository API (which lists models) to a token
+    // the generic OIP connector does not have: the error says so.
+    let stderr = fails(&store, &with(&["models"]), 3);
+    assert!(stderr.contains("triton-access-token"), "{stderr}");
+
+    let metadata = ok(&store, &with(&["metadata", "--model", "doubler"]));
+    assert!(
+        metadata.contains("INPUT_1") && metadata.contains("OUTPUT_1"),
+        "{metadata}"
+    );
+    assert!(metadata.contains("FP32"), "{metadata}");
+
+    let input = r#"{"inputs": [{"name": "INPUT_1", "datatype": "FP32", "shape": [1, 3], "data": [[1, 2, 3.5]]}]}"#;
+    let json = ok(
+        &store,
+        &with(&["infer", "--model", "doubler", "--input", input]),
+    );
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["model_name"], "doubler");
+    assert_eq!(doc["outputs"][0]["name"], "OUTPUT_1");
+    assert_eq!(doc["outputs"][0]["shape"], serde_json::json!([1, 3]));
+    assert_eq!(
+        doc["outputs"][0]["data"],
+        serde_json::json!([2.0, 4.0, 7.0])
+    );
+
+    let input_file = dir.path().join("input.json");
+    std::fs::write(&input_file, input).unwrap();
+    let at_file = format!("@{}", input_file.display());
+    let table = ok(
+        &store,
+        &with(&[
+            "infer", "--model", "doubler", "--input", &at_file, "-o", "table",
+        ]),
+    );
+    assert!(
+        table.contains("OUTPUT_1") && table.contains("[2.0,4.0,7.0]"),
+        "{table}"
+    );
+
+    // invoke: the body goes as it is, the answer comes back as it is.
+    let body_file = dir.path().join("body.json");
+    std::fs::write(
+        &body_file,
+        r#"{"inputs": [{"name": "INPUT_1", "datatype": "FP32", "shape": [1, 1], "data": [21]}]}"#,
+    )
+    .unwrap();
+    let body_arg = format!("@{}", body_file.display());
+    let raw = ok(
+        &store,
+        &with(&["invoke", "--model", "doubler", "--body", &body_arg]),
+    );
+    let doc: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(doc["outputs"][0]["data"], serde_json::json!([42.0]));
+
+    // Errors: bad input (2) names where; an unknown model is not found (1).
+    let bad =
+        r#"{"inputs": [{"name": "INPUT_1", "datatype": "FP32", "shape": [1, 3], "data": [1, 2]}]}"#;
+    let stderr = fails(
+        &store,
+        &with(&["infer", "--model", "doubler", "--input", bad]),
+        2,
+    );
+    assert!(stderr.contains("inputs[0]"), "{stderr}");
+    let stderr = fails(&store, &with(&["metadata", "--model", "no-such-model"]), 1);
+    assert!(stderr.contains("no-such-model"), "{stderr}");
+    let stderr = fails(
+        &store,
+        &["health", "--service-category", "nothing-like-this"],
+        1,
+    );
+    assert!(stderr.starts_with("inferlink: "), "{stderr}");
+}
+
+#[test]
+fn models_are_listed_from_a_real_kserve() {
+    let Some(server) = shared_or_skip(ServerKind::KServe) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    register(
+        &store,
+        dir.path(),
+        "kserve",
+        "kserve-serving",
+        &server.http_url(),
+    );
+    let models = ok(&store, &["models", "--service-category", "kserve-serving"]);
+    assert!(models.starts_with("NAME"), "{models}");
+    for model in server.model_names() {
+        assert!(models.contains(model), "{model} missing from {models}");
+    }
+}
+
+#[test]
+fn a_server_that_is_down_is_unavailable_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    // A port nothing listens on: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let file = dir.path().join("down.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "id: down\nproduct: oip\nversion: \"1\"\nservices:\n  - id: v2\n    resource: inference-v2\n    category: prediction-serving\n    configuration:\n      deadline_ms: \"2000\"\n      retry_max_attempts: \"2\"\n    endpoints:\n      - url: {url}\n"
+        ),
+    )
+    .unwrap();
+    ok(&store, &["register", "-f", file.to_str().unwrap()]);
+    let stderr = fails(&store, &["health", "--extension-id", "down"], 3);
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+}
