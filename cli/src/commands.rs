@@ -126,6 +126,7 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         Command::Metadata(args) => crate::connect::metadata(&registry, args, out).await?,
         Command::Infer(args) => crate::connect::infer(&registry, args, out).await?,
         Command::Invoke(args) => crate::connect::invoke(&registry, args).await?,
+        Command::Batch(args) => crate::batch::run(&registry, args, out).await?,
         Command::Keys(_) => {
             return Err(Error::new(
                 ErrorKind::Internal,

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use inferlink::{Consumer, Error, ErrorKind, Selector};
 
+mod batch;
 mod commands;
 mod connect;
 mod input;
@@ -134,7 +135,20 @@ enum Command {
     Infer(InferArgs),
     /// Send an opaque body to a model and write the response body to standard output
     Invoke(InvokeArgs),
+    /// Run inference over a JSON Lines file (one OIP request per line), resumably
+    #[command(after_help = BATCH_AFTER_HELP)]
+    Batch(BatchArgs),
 }
+
+const BATCH_AFTER_HELP: &str = "\
+Each input line is one request in OIP JSON, as `infer --input` takes it (an \"id\"
+field is copied to the answer). Each output line answers one input line:
+  {\"line\": N, \"id\": …, \"model_name\": …, \"outputs\": [...]}   or
+  {\"line\": N, \"id\": …, \"error\": {\"kind\": …, \"message\": …, \"retryable\": …}}
+in the order answers arrive. Answers are appended and flushed one by one; running the
+same command again skips the lines the output already answers (--retry-failed: runs
+the failed ones again). Exit status 3 when some lines failed (their errors are in
+the output).";
 
 const INFER_AFTER_HELP: &str = "\
 Input: Open Inference Protocol JSON tensors, inline or @FILE (@- for standard input):
@@ -204,6 +218,37 @@ enum TensorFormat {
     Json,
     /// One row per output, the first values of its data
     Table,
+}
+
+/// Arguments of `batch`.
+#[derive(Debug, Args)]
+struct BatchArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    /// The model
+    #[arg(long, value_name = "MODEL")]
+    model: String,
+
+    /// The model version (default: the server's choice)
+    #[arg(long, value_name = "VERSION")]
+    model_version: Option<String>,
+
+    /// The requests, one OIP JSON request per line
+    #[arg(long, value_name = "FILE.jsonl")]
+    input: PathBuf,
+
+    /// Where answers are appended, one per line (created if missing)
+    #[arg(long, value_name = "FILE.jsonl")]
+    output: PathBuf,
+
+    /// Requests in flight at most
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    concurrency: usize,
+
+    /// Run again the lines whose latest answer in the output is an error
+    #[arg(long)]
+    retry_failed: bool,
 }
 
 /// Arguments of `invoke`.

@@ -204,3 +204,147 @@ fn a_server_that_is_down_is_unavailable_with_exit_3() {
     assert!(stderr.contains("cannot connect"), "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
 }
+
+#[test]
+fn batch_answers_every_line_records_failures_and_resumes() {
+    let Some(server) = shared_or_skip(ServerKind::Triton) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    register(
+        &store,
+        dir.path(),
+        "gpu-triton",
+        "prediction-serving",
+        &server.http_url(),
+    );
+    // 50 requests; lines 7 and 31 are broken (not JSON; wrong element count).
+    let mut input = String::new();
+    for n in 1..=50u32 {
+        let line = match n {
+            7 => "{not json".to_owned(),
+            31 => r#"{"inputs": [{"name": "INPUT_1", "datatype": "FP32", "shape": [1, 2], "data": [1]}]}"#.to_owned(),
+            _ => format!(
+                r#"{{"id": "req-{n}", "inputs": [{{"name": "INPUT_1", "datatype": "FP32", "shape": [1, 2], "data": [{n}, 0.5]}}]}}"#
+            ),
+        };
+        input.push_str(&line);
+        input.push('\n');
+    }
+    let input_path = dir.path().join("in.jsonl");
+    std::fs::write(&input_path, &input).unwrap();
+    let output_path = dir.path().join("out.jsonl");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "batch",
+            "--model",
+            "doubler",
+            "--service-category",
+            "prediction-serving",
+            "--input",
+            input_path.to_str().unwrap(),
+            "--output",
+            output_path.to_str().unwrap(),
+            "--concurrency",
+            "8",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        cli(&store, &refs)
+    };
+    let records = || -> Vec<Value> {
+        std::fs::read_to_string(&output_path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(3), "two lines failed");
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        summary.contains("50 lines: 48 answered, 2 failed, 0 skipped"),
+        "{summary}"
+    );
+    let all = records();
+    assert_eq!(all.len(), 50);
+    let mut lines: Vec<u64> = all.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        (1..=50).collect::<Vec<_>>(),
+        "every line answered once"
+    );
+    for r in &all {
+        let n = r["line"].as_u64().unwrap();
+        if n == 7 || n == 31 {
+            assert_eq!(r["error"]["kind"], "InvalidInput", "{r}");
+        } else {
+            assert_eq!(r["id"], format!("req-{n}"));
+            assert_eq!(
+                r["outputs"][0]["data"],
+                serde_json::json!([2.0 * n as f64, 1.0])
+            );
+        }
+    }
+
+    // A crash after 20 answers, in the middle of writing the 21st line.
+    let text = std::fs::read_to_string(&output_path).unwrap();
+    let kept: Vec<&str> = text.lines().take(20).collect();
+    let answered_before: Vec<u64> = kept
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["line"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    std::fs::write(&output_path, format!("{}\n{{\"line\": 9", kept.join("\n"))).unwrap();
+    let out = run(&[]);
+    let summary = String::from_utf8(out.stdout).unwrap();
+    let failed_before = answered_before
+        .iter()
+        .filter(|n| [7, 31].contains(*n))
+        .count();
+    let expect_failed = 2 - failed_before;
+    assert!(
+        summary.contains(&format!(
+            "answered, {expect_failed} failed, 20 skipped (already answered)"
+        )),
+        "{summary}"
+    );
+    let mut lines: Vec<u64> = records()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        (1..=50).collect::<Vec<_>>(),
+        "resumed: no line lost or repeated"
+    );
+
+    // Everything answered: nothing to do. --retry-failed runs the 2 broken lines again.
+    let out = run(&[]);
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("0 answered, 0 failed, 50 skipped")
+    );
+    let out = run(&["--retry-failed"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("0 answered, 2 failed, 48 skipped")
+    );
+}
