@@ -2,8 +2,10 @@
 //!
 //! Each input line is one request in OIP JSON (what `infer --input` takes).
 //! Each output line is one answer, tagged with the input line's number:
-//! `{"line": N, "id": …, "model_name": …, "outputs": [...]}` or
-//! `{"line": N, "id": …, "error": {"kind": …, "message": …}}`.
+//! `{"line": N, "id": …, "model_name": …, "outputs": [...], "elapsed_ms": …}`
+//! or `{"line": N, "id": …, "error": {"kind": …, "message": …}, …}`
+//! (`elapsed_ms`: the call's time, retries included; absent for lines that
+//! never reached the server).
 //!
 //! * **Bounded concurrency**: at most `--concurrency` requests in flight;
 //!   retries and timeouts are the connector's shared transport's.
@@ -185,7 +187,9 @@ async fn answer(
     };
     // Inference is a pure function of its inputs: safe to send twice, so the
     // transport may retry resets and gateway errors too.
+    let sent = Instant::now();
     let result = live.infer(model, request.idempotent()).await;
+    let elapsed_ms = (sent.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     match result.and_then(|r| response_json(&r)) {
         Ok(Value::Object(mut doc)) => {
             let mut record = serde_json::Map::new();
@@ -195,10 +199,18 @@ async fn answer(
             }
             doc.remove("id");
             record.extend(doc);
+            record.insert("elapsed_ms".into(), json!(elapsed_ms));
             (true, Value::Object(record))
         }
-        Ok(other) => (true, json!({ "line": n, "response": other })),
-        Err(e) => (false, error_record(n, id, &e)),
+        Ok(other) => (
+            true,
+            json!({ "line": n, "response": other, "elapsed_ms": elapsed_ms }),
+        ),
+        Err(e) => {
+            let mut record = error_record(n, id, &e);
+            record["elapsed_ms"] = json!(elapsed_ms);
+            (false, record)
+        }
     }
 }
 

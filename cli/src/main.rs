@@ -143,7 +143,7 @@ enum Command {
 const BATCH_AFTER_HELP: &str = "\
 Each input line is one request in OIP JSON, as `infer --input` takes it (an \"id\"
 field is copied to the answer). Each output line answers one input line:
-  {\"line\": N, \"id\": …, \"model_name\": …, \"outputs\": [...]}   or
+  {\"line\": N, \"id\": …, \"model_name\": …, \"outputs\": [...], \"elapsed_ms\": …}   or
   {\"line\": N, \"id\": …, \"error\": {\"kind\": …, \"message\": …, \"retryable\": …}}
 in the order answers arrive. Answers are appended and flushed one by one; running the
 same command again skips the lines the output already answers (--retry-failed: runs
