@@ -44,6 +44,7 @@ struct Inner {
     format: RequestFormat,
     encoding: GrpcTensorEncoding,
     health_model: Option<String>,
+    metadata_api: bool,
     /// Output datatypes per model, version and signature (REST decoding hints).
     hints: Mutex<HashMap<HintKey, Arc<BTreeMap<String, DataType>>>>,
 }
@@ -112,7 +113,7 @@ impl TfServingClient {
     pub fn new(config: TfServingConfig) -> Result<Self> {
         config.validate()?;
         let protocol = config.protocol();
-        let (wire, endpoint, capabilities) = match protocol {
+        let (wire, endpoint, mut capabilities) = match protocol {
             Protocol::Rest => {
                 let http = HttpTransport::builder(config.rest_url()?)
                     .vendor(VENDOR)
@@ -141,6 +142,11 @@ impl TfServingClient {
                 (Wire::Grpc(Box::new(wire)), endpoint, caps)
             }
         };
+        if !config.metadata_api {
+            capabilities = capabilities
+                .with_model_metadata(false)
+                .with_model_ready(false);
+        }
         Ok(TfServingClient {
             inner: Arc::new(Inner {
                 info: ConnectorInfo::new(VENDOR, protocol.info_name(), endpoint, capabilities),
@@ -150,6 +156,7 @@ impl TfServingClient {
                 format: config.request_format,
                 encoding: config.grpc_tensor_encoding,
                 health_model: config.health_model,
+                metadata_api: config.metadata_api,
                 hints: Mutex::new(HashMap::new()),
             }),
         })
@@ -209,6 +216,22 @@ impl TfServingClient {
     /// The status of a model's versions (`GET /v1/models/NAME[/versions/N]`,
     /// `ModelService/GetModelStatus`). An unknown model is [`ErrorKind::NotFound`].
     pub async fn model_status(&self, model: &ModelRef) -> Result<Vec<VersionStatus>> {
+        self.require_metadata_api("model version status")?;
+        self.status_call(model).await
+    }
+
+    fn require_metadata_api(&self, what: &str) -> Result<()> {
+        if self.inner.metadata_api {
+            Ok(())
+        } else {
+            Err(inferlink::connector::unsupported(
+                &self.inner.info,
+                &format!("{what} (configured with metadata_api: false)"),
+            ))
+        }
+    }
+
+    async fn status_call(&self, model: &ModelRef) -> Result<Vec<VersionStatus>> {
         let version = self.version(model)?;
         match &self.inner.wire {
             Wire::Rest(http) => {
@@ -226,6 +249,7 @@ impl TfServingClient {
 
     /// Every signature of a model (`GET …/metadata`, `GetModelMetadata`).
     pub async fn signatures(&self, model: &ModelRef) -> Result<TfModelMetadata> {
+        self.require_metadata_api("model metadata")?;
         let version = self.version(model)?;
         match &self.inner.wire {
             Wire::Rest(http) => {
@@ -267,7 +291,8 @@ impl TfServingClient {
             Some(m) => (ModelRef::new(m.clone()), true),
             None => (ModelRef::new(PROBE_MODEL), false),
         };
-        match self.model_status(&model).await {
+        // Health asks even when metadata_api is false: any answer proves liveness.
+        match self.status_call(&model).await {
             Ok(status) => Ok(Health {
                 live: true,
                 ready: !configured || status.iter().any(|s| s.state == ModelState::Available),

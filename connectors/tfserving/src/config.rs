@@ -14,6 +14,7 @@
 //! | `request_format` | `columnar` (`"inputs"`), `row` (`"instances"`) — REST only | `columnar` |
 //! | `grpc_tensor_encoding` | `content` (`tensor_content`), `typed` (`*_val` fields) | `content` |
 //! | `health_model` | a model name whose status `health` reports | none |
+//! | `metadata_api` | `true`, `false`: whether the server has GetModelMetadata and ModelService (pythie-serving has neither) | `true` |
 //!
 //! `model_version` and `model_version_label` exclude each other. A
 //! [`inferlink::ModelRef`] version overrides them per call: digits select a
@@ -45,6 +46,8 @@ pub mod keys {
     pub const GRPC_TENSOR_ENCODING: &str = "grpc_tensor_encoding";
     /// The model whose status `health` reports.
     pub const HEALTH_MODEL: &str = "health_model";
+    /// `false` for servers without the metadata and status APIs.
+    pub const METADATA_API: &str = "metadata_api";
 
     /// Every key above.
     pub const ALL: &[&str] = &[
@@ -56,6 +59,7 @@ pub mod keys {
         REQUEST_FORMAT,
         GRPC_TENSOR_ENCODING,
         HEALTH_MODEL,
+        METADATA_API,
     ];
 }
 
@@ -216,6 +220,10 @@ pub struct TfServingConfig {
     pub grpc_tensor_encoding: GrpcTensorEncoding,
     /// The model whose status [`inferlink::InferenceConnector::health`] reports.
     pub health_model: Option<String>,
+    /// Whether the server offers model metadata and version status; when
+    /// `false` the connector declares neither capability and answers
+    /// `Unsupported` without a call (for pythie-serving, which has Predict only).
+    pub metadata_api: bool,
     /// Timeouts, retries, TLS, authentication, headers (the shared transport's keys).
     pub transport: TransportConfig,
 }
@@ -232,6 +240,7 @@ impl TfServingConfig {
             request_format: RequestFormat::default(),
             grpc_tensor_encoding: GrpcTensorEncoding::default(),
             health_model: None,
+            metadata_api: true,
             transport: TransportConfig::default(),
         }
     }
@@ -290,6 +299,18 @@ impl TfServingConfig {
                 keys::REQUEST_FORMAT => self.request_format = text.parse()?,
                 keys::GRPC_TENSOR_ENCODING => self.grpc_tensor_encoding = text.parse()?,
                 keys::HEALTH_MODEL => self.health_model = optional,
+                keys::METADATA_API => {
+                    self.metadata_api = match text.to_ascii_lowercase().as_str() {
+                        "true" | "yes" | "1" | "" => true,
+                        "false" | "no" | "0" => false,
+                        _ => {
+                            return Err(config_error(
+                                keys::METADATA_API,
+                                format!("\"{}\" is not true or false", text.escape_debug()),
+                            ));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -451,6 +472,7 @@ mod tests {
             ("request_format", "csv"),
             ("grpc_tensor_encoding", "json"),
             ("signature_name", "a\nb"),
+            ("metadata_api", "maybe"),
         ] {
             let e = cfg("http://h", &[(k, v)]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{k}={v}");

@@ -36,6 +36,10 @@ services:
 {settings}
     endpoints:
       - url: {url}
+    credentials:
+      - id: token
+        configuration:
+          auth_bearer_token: {SECRET}
 "#
         ))
         .await
@@ -64,8 +68,11 @@ fn client(url: &str, pairs: &[(&str, &str)]) -> TfServingClient {
     TfServingClient::new(config).unwrap()
 }
 
+/// A bearer token the fake ignores; no error or Debug output may show it.
+const SECRET: &str = "tfs-token-5f2a9c";
+
 fn spec() -> ConformanceSpec {
-    let mut spec = ConformanceSpec::new();
+    let mut spec = ConformanceSpec::new().secret(SECRET);
     for (model, dt) in [
         ("doubler-float", DataType::Fp32),
         ("doubler-double", DataType::Fp64),
