@@ -364,10 +364,6 @@ pub struct Class {
 }
 
 // ---------------------------------------------------------------------------
-// REST paths
-// ---------------------------------------------------------------------------
-
-// ---------------------------------------------------------------------------
 // JSON writing
 // ---------------------------------------------------------------------------
 
@@ -588,22 +584,18 @@ fn write_example(out: &mut String, ex: &Example) {
         }
         write_str(out, name);
         out.push(':');
-        let (len, write): (usize, Box<dyn Fn(&mut String, usize)>) = match f {
-            Feature::Bytes(v) => (
-                v.len(),
-                Box::new(move |o: &mut String, i| write_bytes(o, &v[i], false)),
-            ),
+        let len = match f {
+            Feature::Bytes(v) => v.len(),
+            Feature::Float(v) => v.len(),
+            Feature::Int64(v) => v.len(),
+        };
+        let write = |o: &mut String, i: usize| match f {
+            Feature::Bytes(v) => write_bytes(o, &v[i], false),
             // `{:?}` keeps a fraction (`1.0`), so TF reads a float, not an int64.
-            Feature::Float(v) => (
-                v.len(),
-                Box::new(move |o: &mut String, i| write_f32(o, v[i])),
-            ),
-            Feature::Int64(v) => (
-                v.len(),
-                Box::new(move |o: &mut String, i| {
-                    let _ = write!(o, "{}", v[i]);
-                }),
-            ),
+            Feature::Float(v) => write_f32(o, v[i]),
+            Feature::Int64(v) => {
+                let _ = write!(o, "{}", v[i]);
+            }
         };
         if len == 1 {
             write(out, 0);
