@@ -10,7 +10,8 @@
 //! **Responses** are read from `tensor_content` (kept as a raw tensor over
 //! the received frame) or from the typed field of the dtype. A typed field
 //! with a single value for a larger shape is that value repeated (TF's
-//! convention for constant tensors); any other count mismatch is a
+//! convention for constant tensors, up to [`MAX_FILL`] elements); any other
+//! count mismatch is a
 //! [`ErrorKind::Protocol`] error.
 
 use std::collections::HashMap;
@@ -125,12 +126,22 @@ fn proto_error(name: &str, what: impl std::fmt::Display) -> Error {
         .with_context("output", name)
 }
 
+/// The most elements one repeated typed value may fill (a server cannot make
+/// the client allocate without bound by declaring a huge shape).
+pub const MAX_FILL: usize = 1 << 26;
+
 /// `values` stretched to `count` elements (a single value repeats).
 fn fill<T: Clone>(name: &str, field: &str, values: Vec<T>, count: usize) -> Result<Vec<T>> {
     if values.len() == count {
         return Ok(values);
     }
     if values.len() == 1 {
+        if count > MAX_FILL {
+            return Err(proto_error(
+                name,
+                format!("repeats one {field} value {count} times (more than {MAX_FILL})"),
+            ));
+        }
         return Ok(vec![values[0].clone(); count]);
     }
     if values.is_empty() {

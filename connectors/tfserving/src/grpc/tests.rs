@@ -123,6 +123,14 @@ fn typed_fields_fill_and_are_checked() {
     let mut p = proto(tf::DataType::DtFloat, &[]);
     p.tensor_shape.as_mut().unwrap().unknown_rank = true;
     assert!(tensor_from_proto("y", p).is_err());
+    let mut p = proto(tf::DataType::DtFloat, &[1 << 40]);
+    p.float_val = vec![1.0];
+    assert!(
+        tensor_from_proto("y", p)
+            .unwrap_err()
+            .message()
+            .contains("repeats one")
+    );
     // An empty string tensor needs no values.
     assert_eq!(
         tensor_from_proto("s", proto(tf::DataType::DtString, &[0]))
