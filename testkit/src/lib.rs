@@ -12,6 +12,8 @@
 //!   envelopes) for transport and connector tests.
 //! * [`servers`]: the real-server harness (KServe, MLServer, Triton on
 //!   loopback, started and stopped through `scripts/servers`).
+//! * [`tfserving_rest_fake`]: a TensorFlow Serving REST stand-in written from
+//!   TF Serving's REST documentation (no TF Serving binary is available).
 //! * [`postgres`]: a throwaway PostgreSQL cluster (the machine's `initdb` and
 //!   `pg_ctl` on a free loopback port) for tests of the PostgreSQL store.
 //!
@@ -27,3 +29,4 @@ pub mod postgres;
 mod server_models;
 pub mod servers;
 pub mod store;
+pub mod tfserving_rest_fake;

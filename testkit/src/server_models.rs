@@ -35,6 +35,11 @@ pub enum Behaviour {
     /// INT64 `[n, 1]`, class 0 near (0, 0) and 1 near (2.5, 2.5); e.g.
     /// `[[0.2, 0.1], [2.5, 2.5]]` → `[0, 1]`.
     Classify,
+    /// A pythie-serving `table` model: each feature input is `[n, 1]`, the
+    /// output `predictions` is `[n]` (INT32 when the values fit), looked up
+    /// in a table (`doubler`: 2·x for x in -1000..=1000; `length`: the byte
+    /// length of `word-0`..`word-99`; `sum`: a + b for a, b in 0..20).
+    Lookup,
 }
 
 /// How a model names its input and output tensors.
@@ -234,11 +239,55 @@ const TRITON: &[TestModel] = &[
     },
 ];
 
+const PYTHIE: &[TestModel] = &[
+    TestModel {
+        name: "doubler",
+        behaviour: Behaviour::Lookup,
+        names: TensorNames::Fixed {
+            input: "x",
+            output: "predictions",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1, 1],
+        rest_json: &[],
+        rest_binary: &[],
+        // INT64 only through tensor_content: pythie reads typed int64 from int_val.
+        grpc: &["INT32", "INT64"],
+    },
+    TestModel {
+        name: "length",
+        behaviour: Behaviour::Lookup,
+        names: TensorNames::Fixed {
+            input: "s",
+            output: "predictions",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1, 1],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &["BYTES"],
+    },
+    TestModel {
+        name: "sum",
+        behaviour: Behaviour::Lookup,
+        names: TensorNames::Fixed {
+            input: "a",
+            output: "predictions",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1, 1],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &["INT32"],
+    },
+];
+
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
         ServerKind::KServe => KSERVE,
         ServerKind::MlServer => MLSERVER,
         ServerKind::Triton => TRITON,
+        ServerKind::Pythie => PYTHIE,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The real-server harness: KServe, MLServer and Triton on loopback for tests.
+//! The real-server harness: KServe, MLServer, Triton and pythie-serving on loopback for tests.
 //!
 //! The servers are Python programs installed into cached venvs by
 //! `scripts/servers install` (docs/testing.md). This module drives the same
@@ -60,11 +60,19 @@ pub enum ServerKind {
     MlServer,
     /// NVIDIA Triton 2.51.0 through PyTriton 0.7.0 (V2 REST, V2 gRPC).
     Triton,
+    /// pythie-serving 3.4.3: TensorFlow Serving's gRPC `PredictionService/Predict`
+    /// only (no REST, no metadata, no ModelService); table models.
+    Pythie,
 }
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 3] = [ServerKind::KServe, ServerKind::MlServer, ServerKind::Triton];
+    pub const ALL: [ServerKind; 4] = [
+        ServerKind::KServe,
+        ServerKind::MlServer,
+        ServerKind::Triton,
+        ServerKind::Pythie,
+    ];
 
     /// The name `scripts/servers` knows this server by.
     pub fn name(self) -> &'static str {
@@ -72,6 +80,7 @@ impl ServerKind {
             ServerKind::KServe => "kserve",
             ServerKind::MlServer => "mlserver",
             ServerKind::Triton => "triton",
+            ServerKind::Pythie => "pythie",
         }
     }
 
@@ -90,6 +99,7 @@ impl ServerKind {
             ServerKind::KServe => 0,
             ServerKind::MlServer => 1,
             ServerKind::Triton => 2,
+            ServerKind::Pythie => 3,
         }
     }
 }
@@ -456,8 +466,12 @@ pub fn start_or_skip(kind: ServerKind) -> Option<RunningServer> {
 /// It is never dropped; the watchdog stops it when the test process exits.
 /// Tests sharing it must not stop it or change its state.
 pub fn shared(kind: ServerKind) -> Result<&'static RunningServer, HarnessError> {
-    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; 3] =
-        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
     SHARED[kind.index()]
         .get_or_init(|| RunningServer::start(kind))
         .as_ref()

@@ -132,6 +132,26 @@ fn triton_starts_answers_and_stops() {
     start_probe_stop(ServerKind::Triton, false);
 }
 
+/// pythie-serving speaks gRPC only: its port is open on loopback only, and
+/// stopping leaves nothing behind (its Predict calls are tested by
+/// `connectors/tfserving/tests/live_pythie.rs`).
+#[test]
+fn pythie_starts_on_loopback_and_stops() {
+    let Some(server) = servers::start_or_skip(ServerKind::Pythie) else {
+        return;
+    };
+    assert_eq!(server.model_names(), vec!["doubler", "length", "sum"]);
+    assert!(port_open(server.grpc_addr()), "pythie: gRPC port closed");
+    assert_loopback_only(server.grpc_port());
+    let (grpc, pgid) = (server.grpc_addr(), server.pgid());
+    server.stop().unwrap();
+    assert!(
+        !process_group_alive(pgid),
+        "pythie: process group {pgid} survived"
+    );
+    assert!(!port_open(grpc), "pythie: {grpc} still accepts connections");
+}
+
 #[test]
 fn a_shared_server_is_started_once() {
     let Some(first) = servers::shared_or_skip(ServerKind::KServe) else {

@@ -91,6 +91,9 @@ fn spec(kind: ServerKind, wire: WireFormat) -> ConformanceSpec {
                 ));
             }
         }
+        ServerKind::Pythie => {
+            unreachable!("pythie-serving does not speak the Open Inference Protocol")
+        }
         ServerKind::Triton => {
             let fp32 = RoundTrip::sample(
                 "doubler",

@@ -1,0 +1,568 @@
+//! [`TfServingClient`] (the wire calls, REST or gRPC) and
+//! [`TfServingConnector`] (the [`InferenceConnector`] over it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use inferlink::transport::retry::Idempotency;
+use inferlink::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
+use inferlink::{
+    Capabilities, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelMetadata, ModelRef, Parameter, RawRequest, RawResponse, Resolution,
+    Result,
+};
+
+use crate::codec::{self, Class, Examples, ModelState, TfModelMetadata, VersionStatus};
+use crate::config::{GrpcTensorEncoding, Protocol, RequestFormat, TfServingConfig, VersionChoice};
+use crate::error::rest_classifier;
+use crate::grpc::{self, GrpcWire};
+
+/// The vendor name in [`ConnectorInfo::vendor`] and error contexts.
+pub const VENDOR: &str = "tfserving";
+
+/// The request parameter that overrides the configured signature for one call.
+pub const SIGNATURE_PARAMETER: &str = "signature_name";
+
+/// The model name `health` asks about when no `health_model` is configured.
+const PROBE_MODEL: &str = "inferlink-health-probe";
+
+type HintKey = (String, VersionChoice, Option<String>);
+
+/// A TensorFlow Serving client over REST or gRPC. Cheap to clone.
+#[derive(Clone)]
+pub struct TfServingClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    info: ConnectorInfo,
+    wire: Wire,
+    signature: Option<String>,
+    version: VersionChoice,
+    format: RequestFormat,
+    encoding: GrpcTensorEncoding,
+    health_model: Option<String>,
+    metadata_api: bool,
+    /// Output datatypes per model, version and signature (REST decoding hints).
+    hints: Mutex<HashMap<HintKey, Arc<BTreeMap<String, DataType>>>>,
+}
+
+enum Wire {
+    Rest(HttpTransport),
+    Grpc(Box<GrpcWire>),
+}
+
+impl fmt::Debug for TfServingClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wire: &dyn fmt::Debug = match &self.inner.wire {
+            Wire::Rest(r) => r,
+            Wire::Grpc(g) => g,
+        };
+        f.debug_struct("TfServingClient")
+            .field("info", &self.inner.info)
+            .field("signature", &self.inner.signature)
+            .field("version", &self.inner.version)
+            .field("format", &self.inner.format)
+            .field("wire", wire)
+            .finish()
+    }
+}
+
+/// `v1/models/NAME[/versions/N|/labels/L]`, each segment encoded, plus `:verb` or `/tail`.
+fn rest_path(
+    model: &ModelRef,
+    version: &VersionChoice,
+    verb: Option<&str>,
+    tail: Option<&str>,
+) -> Result<String> {
+    if model.name.is_empty() || model.name.contains(':') {
+        return Err(Error::invalid(format!(
+            "model name \"{}\" must be non-empty and without ':'",
+            model.name.escape_debug()
+        ))
+        .with_model(model));
+    }
+    let number;
+    let mut segments = vec!["v1", "models", model.name.as_str()];
+    match version {
+        VersionChoice::Latest => {}
+        VersionChoice::Number(n) => {
+            number = n.to_string();
+            segments.extend(["versions", number.as_str()]);
+        }
+        VersionChoice::Label(l) => segments.extend(["labels", l.as_str()]),
+    }
+    if let Some(t) = tail {
+        segments.push(t);
+    }
+    let mut path = RequestSpec::segments(Method::GET, &segments)
+        .path()
+        .to_owned();
+    if let Some(v) = verb {
+        path.push(':');
+        path.push_str(v);
+    }
+    Ok(path)
+}
+
+impl TfServingClient {
+    /// A client for `config`. Nothing connects yet; bad settings fail now
+    /// with [`ErrorKind::Config`] naming the key.
+    pub fn new(config: TfServingConfig) -> Result<Self> {
+        config.validate()?;
+        let protocol = config.protocol();
+        let (wire, endpoint, mut capabilities) = match protocol {
+            Protocol::Rest => {
+                let http = HttpTransport::builder(config.rest_url()?)
+                    .vendor(VENDOR)
+                    .config(config.transport.clone())
+                    .classifier(rest_classifier())
+                    .build()?;
+                let endpoint = redact_url(http.base_url());
+                let caps = Capabilities::none()
+                    .with_model_metadata(true)
+                    .with_model_ready(true)
+                    .with_infer(true)
+                    .with_invoke(true);
+                (Wire::Rest(http), endpoint, caps)
+            }
+            Protocol::Grpc => {
+                let target = config.grpc_target()?;
+                let wire = GrpcWire::new(&target, &config.transport, VENDOR)?;
+                let caps = Capabilities::none()
+                    .with_model_metadata(true)
+                    .with_model_ready(true)
+                    .with_infer(true)
+                    .with_binary_tensors(
+                        config.grpc_tensor_encoding == GrpcTensorEncoding::Content,
+                    );
+                let endpoint = wire.endpoint().to_owned();
+                (Wire::Grpc(Box::new(wire)), endpoint, caps)
+            }
+        };
+        if !config.metadata_api {
+            capabilities = capabilities
+                .with_model_metadata(false)
+                .with_model_ready(false);
+        }
+        Ok(TfServingClient {
+            inner: Arc::new(Inner {
+                info: ConnectorInfo::new(VENDOR, protocol.info_name(), endpoint, capabilities),
+                wire,
+                signature: config.signature_name,
+                version: config.version,
+                format: config.request_format,
+                encoding: config.grpc_tensor_encoding,
+                health_model: config.health_model,
+                metadata_api: config.metadata_api,
+                hints: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// A client for the resolution's endpoint and configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        TfServingClient::new(TfServingConfig::from_resolution(resolution)?)
+    }
+
+    /// Vendor, protocol, endpoint and capabilities.
+    pub fn info(&self) -> &ConnectorInfo {
+        &self.inner.info
+    }
+
+    /// The protocol this client speaks.
+    pub fn protocol(&self) -> Protocol {
+        match self.inner.wire {
+            Wire::Rest(_) => Protocol::Rest,
+            Wire::Grpc(_) => Protocol::Grpc,
+        }
+    }
+
+    fn tag(&self, e: Error, model: Option<&ModelRef>) -> Error {
+        let e = self.inner.info.tag(e);
+        match model {
+            Some(m) => e.with_model(m),
+            None => e,
+        }
+    }
+
+    fn version(&self, model: &ModelRef) -> Result<VersionChoice> {
+        VersionChoice::for_model(model, &self.inner.version).map_err(|e| self.tag(e, Some(model)))
+    }
+
+    fn signature_of(&self, request: Option<&InferRequest>) -> Result<Option<String>> {
+        match request.and_then(|r| r.parameters.get(SIGNATURE_PARAMETER)) {
+            None => Ok(self.inner.signature.clone()),
+            Some(Parameter::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(Error::invalid_at(
+                format!("parameters.{SIGNATURE_PARAMETER}"),
+                "the signature name must be a non-empty string",
+            )),
+        }
+    }
+
+    async fn rest_get(
+        &self,
+        http: &HttpTransport,
+        model: &ModelRef,
+        path: String,
+    ) -> Result<HttpResponse> {
+        http.send(RequestSpec::get(path).model(model.to_string()))
+            .await
+    }
+
+    /// The status of a model's versions (`GET /v1/models/NAME[/versions/N]`,
+    /// `ModelService/GetModelStatus`). An unknown model is [`ErrorKind::NotFound`].
+    pub async fn model_status(&self, model: &ModelRef) -> Result<Vec<VersionStatus>> {
+        self.require_metadata_api("model version status")?;
+        self.status_call(model).await
+    }
+
+    fn require_metadata_api(&self, what: &str) -> Result<()> {
+        if self.inner.metadata_api {
+            Ok(())
+        } else {
+            Err(inferlink::connector::unsupported(
+                &self.inner.info,
+                &format!("{what} (configured with metadata_api: false)"),
+            ))
+        }
+    }
+
+    async fn status_call(&self, model: &ModelRef) -> Result<Vec<VersionStatus>> {
+        let version = self.version(model)?;
+        match &self.inner.wire {
+            Wire::Rest(http) => {
+                let resp = self
+                    .rest_get(http, model, rest_path(model, &version, None, None)?)
+                    .await?;
+                codec::decode_status(resp.body()).map_err(|e| resp.decorate(e).with_model(model))
+            }
+            Wire::Grpc(g) => {
+                g.status(model, grpc::model_spec(model, &version, None))
+                    .await
+            }
+        }
+    }
+
+    /// Every signature of a model (`GET …/metadata`, `GetModelMetadata`).
+    pub async fn signatures(&self, model: &ModelRef) -> Result<TfModelMetadata> {
+        self.require_metadata_api("model metadata")?;
+        let version = self.version(model)?;
+        match &self.inner.wire {
+            Wire::Rest(http) => {
+                let path = rest_path(model, &version, None, Some("metadata"))?;
+                let resp = self.rest_get(http, model, path).await?;
+                codec::decode_metadata(resp.body()).map_err(|e| resp.decorate(e).with_model(model))
+            }
+            Wire::Grpc(g) => {
+                g.metadata(model, grpc::model_spec(model, &version, None))
+                    .await
+            }
+        }
+    }
+
+    /// The configured signature's inputs and outputs as common metadata.
+    pub async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
+        let md = self.signatures(model).await?;
+        let mut common = md
+            .to_common(self.inner.signature.as_deref())
+            .map_err(|e| self.tag(e, Some(model)))?;
+        if common.name.is_empty() {
+            common.name = model.name.clone();
+        }
+        Ok(common)
+    }
+
+    /// True when a version of the model (the addressed one) is `AVAILABLE`.
+    pub async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
+        let status = self.model_status(model).await?;
+        Ok(status.iter().any(|s| s.state == ModelState::Available))
+    }
+
+    /// Live and ready (see `docs/connectors/tfserving.md`, "Health"): TF
+    /// Serving has no health call, so this asks for the status of
+    /// `health_model` (ready: a version is `AVAILABLE`) or, without one, of a
+    /// model that does not exist (any answer from the server means serving).
+    pub async fn health(&self) -> Result<Health> {
+        let (model, configured) = match &self.inner.health_model {
+            Some(m) => (ModelRef::new(m.clone()), true),
+            None => (ModelRef::new(PROBE_MODEL), false),
+        };
+        // Health asks even when metadata_api is false: any answer proves liveness.
+        match self.status_call(&model).await {
+            Ok(status) => Ok(Health {
+                live: true,
+                ready: !configured || status.iter().any(|s| s.state == ModelState::Available),
+            }),
+            Err(e) => match e.kind() {
+                ErrorKind::NotFound => Ok(Health {
+                    live: true,
+                    ready: !configured,
+                }),
+                // The server answered but has no ModelService (pythie-serving)
+                // or fails the call itself: it is up; readiness cannot be asked.
+                ErrorKind::Unsupported | ErrorKind::ModelError | ErrorKind::InvalidInput => {
+                    Ok(Health::SERVING)
+                }
+                ErrorKind::Unavailable if !e.is_retryable() => Ok(Health {
+                    live: true,
+                    ready: false,
+                }),
+                _ => Err(e),
+            },
+        }
+    }
+
+    async fn output_hints(
+        &self,
+        model: &ModelRef,
+        version: &VersionChoice,
+        signature: Option<&str>,
+    ) -> Arc<BTreeMap<String, DataType>> {
+        let key = (
+            model.name.clone(),
+            version.clone(),
+            signature.map(str::to_owned),
+        );
+        if let Some(h) = self
+            .inner
+            .hints
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return h;
+        }
+        let hints = match self.signatures(model).await {
+            Ok(md) => md.output_types(signature),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::RateLimited
+                ) =>
+            {
+                // Transient: decode by value this time, ask again next time.
+                return Arc::new(BTreeMap::new());
+            }
+            Err(_) => BTreeMap::new(),
+        };
+        let hints = Arc::new(hints);
+        if let Ok(mut m) = self.inner.hints.lock() {
+            if m.len() > 1024 {
+                m.clear();
+            }
+            m.insert(key, Arc::clone(&hints));
+        }
+        hints
+    }
+
+    /// Runs `Predict` (REST `:predict` or gRPC) with the configured signature
+    /// (or the request parameter `signature_name`).
+    pub async fn predict(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
+        let version = self.version(model)?;
+        let signature = self
+            .signature_of(Some(&request))
+            .map_err(|e| self.tag(e, Some(model)))?;
+        let mut response = match &self.inner.wire {
+            Wire::Rest(http) => {
+                let body = codec::encode_predict_request(
+                    &request,
+                    self.inner.format,
+                    signature.as_deref(),
+                )
+                .map_err(|e| self.tag(e, Some(model)))?;
+                let mut spec =
+                    RequestSpec::post(rest_path(model, &version, Some("predict"), None)?, body)
+                        .content_type(codec::JSON)
+                        .model(model.to_string());
+                if request.idempotent {
+                    spec = spec.idempotent();
+                }
+                let resp = http.send(spec).await?;
+                let hints = self
+                    .output_hints(model, &version, signature.as_deref())
+                    .await;
+                codec::decode_predict_response(resp.body(), &hints, &request)
+                    .map_err(|e| resp.decorate(e).with_model(model))?
+            }
+            Wire::Grpc(g) => {
+                let outputs: Vec<String> = request.outputs.iter().map(|o| o.name.clone()).collect();
+                let message = grpc::predict_request(
+                    grpc::model_spec(model, &version, signature.as_deref()),
+                    &request.inputs,
+                    &outputs,
+                    self.inner.encoding,
+                )
+                .map_err(|e| self.tag(e, Some(model)))?;
+                let idempotency = if request.idempotent {
+                    Idempotency::Safe
+                } else {
+                    Idempotency::Unsafe
+                };
+                let r = g.predict(model, message, idempotency).await?;
+                let (outputs, version) =
+                    grpc::predict_outputs(r).map_err(|e| self.tag(e, Some(model)))?;
+                InferResponse {
+                    model_version: version.map(|v| v.to_string()),
+                    outputs,
+                    ..InferResponse::default()
+                }
+            }
+        };
+        response.model_name = model.name.clone();
+        Ok(response)
+    }
+
+    /// Classifies examples (`:classify`, `Classify`): per example, its classes.
+    pub async fn classify(&self, model: &ModelRef, examples: &Examples) -> Result<Vec<Vec<Class>>> {
+        let version = self.version(model)?;
+        examples.check().map_err(|e| self.tag(e, Some(model)))?;
+        let signature = self.inner.signature.as_deref();
+        match &self.inner.wire {
+            Wire::Rest(http) => {
+                let resp = self
+                    .rest_examples(http, model, &version, "classify", examples)
+                    .await?;
+                codec::decode_classify_response(resp.body())
+                    .map_err(|e| resp.decorate(e).with_model(model))
+            }
+            Wire::Grpc(g) => {
+                g.classify(
+                    model,
+                    grpc::model_spec(model, &version, signature),
+                    examples,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Regresses examples (`:regress`, `Regress`): one value per example.
+    pub async fn regress(&self, model: &ModelRef, examples: &Examples) -> Result<Vec<f32>> {
+        let version = self.version(model)?;
+        examples.check().map_err(|e| self.tag(e, Some(model)))?;
+        let signature = self.inner.signature.as_deref();
+        match &self.inner.wire {
+            Wire::Rest(http) => {
+                let resp = self
+                    .rest_examples(http, model, &version, "regress", examples)
+                    .await?;
+                codec::decode_regress_response(resp.body())
+                    .map_err(|e| resp.decorate(e).with_model(model))
+            }
+            Wire::Grpc(g) => {
+                g.regress(
+                    model,
+                    grpc::model_spec(model, &version, signature),
+                    examples,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn rest_examples(
+        &self,
+        http: &HttpTransport,
+        model: &ModelRef,
+        version: &VersionChoice,
+        verb: &str,
+        examples: &Examples,
+    ) -> Result<HttpResponse> {
+        let body = codec::encode_examples(examples, self.inner.signature.as_deref())
+            .map_err(|e| self.tag(e, Some(model)))?;
+        let spec = RequestSpec::post(rest_path(model, version, Some(verb), None)?, body)
+            .content_type(codec::JSON)
+            .model(model.to_string())
+            .idempotent();
+        http.send(spec).await
+    }
+
+    /// Sends a pre-encoded JSON body to the model's REST `:predict` URL
+    /// (REST only) and returns the answer as is.
+    pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        let Wire::Rest(http) = &self.inner.wire else {
+            return Err(inferlink::connector::unsupported(
+                &self.inner.info,
+                "raw invocation over gRPC (use infer)",
+            ));
+        };
+        let version = self.version(model)?;
+        let mut spec = RequestSpec::post(
+            rest_path(model, &version, Some("predict"), None)?,
+            request.body,
+        )
+        .content_type(&request.content_type)
+        .model(model.to_string());
+        if let Some(accept) = &request.accept {
+            spec = spec.header("accept", accept);
+        }
+        for (k, v) in &request.headers {
+            spec = spec.header(k, v);
+        }
+        if request.idempotent {
+            spec = spec.idempotent();
+        }
+        let resp = http.send(spec).await?;
+        Ok(RawResponse {
+            content_type: resp.content_type().map(str::to_owned),
+            headers: Vec::new(),
+            body: resp.into_body(),
+        })
+    }
+}
+
+/// The [`InferenceConnector`] of a TensorFlow Serving server.
+#[derive(Debug, Clone)]
+pub struct TfServingConnector {
+    client: TfServingClient,
+}
+
+impl TfServingConnector {
+    /// A connector over a client.
+    pub fn new(client: TfServingClient) -> Self {
+        TfServingConnector { client }
+    }
+
+    /// A connector for the resolution's endpoint and configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        Ok(TfServingConnector::new(TfServingClient::from_resolution(
+            resolution,
+        )?))
+    }
+
+    /// The client underneath (classify, regress, status, all signatures).
+    pub fn client(&self) -> &TfServingClient {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl InferenceConnector for TfServingConnector {
+    fn info(&self) -> &ConnectorInfo {
+        self.client.info()
+    }
+
+    async fn health(&self) -> Result<Health> {
+        self.client.health().await
+    }
+
+    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
+        self.client.predict(model, request).await
+    }
+
+    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
+        self.client.model_metadata(model).await
+    }
+
+    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
+        self.client.model_ready(model).await
+    }
+
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.client.invoke(model, request).await
+    }
+}

@@ -1,0 +1,530 @@
+//! [`TfServingConfig`]: protocol, URLs, signature, version choice and
+//! request format, read from a resolution's merged configuration and
+//! validated when the connector is built.
+//!
+//! Keys (see [`keys`]; `docs/connectors/tfserving.md` has the table):
+//!
+//! | key | values | default |
+//! |---|---|---|
+//! | `protocol` | `rest`, `grpc` | from the endpoint URL's scheme: `grpc://`/`grpcs://` → gRPC, else REST |
+//! | `grpc_url` | URL of the gRPC port (TF Serving: 8500) | the endpoint URL |
+//! | `signature_name` | a signature key | none sent: the server uses `serving_default` |
+//! | `model_version` | digits | none: the latest version |
+//! | `model_version_label` | a label (`stable`, `canary`, …) | none |
+//! | `request_format` | `columnar` (`"inputs"`), `row` (`"instances"`) — REST only | `columnar` |
+//! | `grpc_tensor_encoding` | `content` (`tensor_content`), `typed` (`*_val` fields) | `content` |
+//! | `health_model` | a model name whose status `health` reports | none |
+//! | `metadata_api` | `true`, `false`: whether the server has GetModelMetadata and ModelService (pythie-serving has neither) | `true` |
+//!
+//! `model_version` and `model_version_label` exclude each other. A
+//! [`inferlink::ModelRef`] version overrides them per call: digits select a
+//! version, anything else a label. Timeouts, retries, TLS and authentication
+//! come from the shared transport's keys and apply to both protocols.
+
+use std::fmt;
+use std::str::FromStr;
+
+use inferlink::resolve::ConfigValue;
+use inferlink::transport::TransportConfig;
+use inferlink::{Error, ErrorKind, ModelRef, Resolution, Result};
+
+/// The configuration keys the TF Serving connector reads.
+pub mod keys {
+    /// `rest` or `grpc`.
+    pub const PROTOCOL: &str = "protocol";
+    /// The gRPC endpoint when the record's endpoint URL is the REST one.
+    pub const GRPC_URL: &str = "grpc_url";
+    /// The signature every call names (`signature_name`).
+    pub const SIGNATURE_NAME: &str = "signature_name";
+    /// The default model version (digits).
+    pub const MODEL_VERSION: &str = "model_version";
+    /// The default model version label.
+    pub const MODEL_VERSION_LABEL: &str = "model_version_label";
+    /// `columnar` or `row` (REST predict bodies).
+    pub const REQUEST_FORMAT: &str = "request_format";
+    /// `content` or `typed` (how gRPC requests carry numbers).
+    pub const GRPC_TENSOR_ENCODING: &str = "grpc_tensor_encoding";
+    /// The model whose status `health` reports.
+    pub const HEALTH_MODEL: &str = "health_model";
+    /// `false` for servers without the metadata and status APIs.
+    pub const METADATA_API: &str = "metadata_api";
+
+    /// Every key above.
+    pub const ALL: &[&str] = &[
+        PROTOCOL,
+        GRPC_URL,
+        SIGNATURE_NAME,
+        MODEL_VERSION,
+        MODEL_VERSION_LABEL,
+        REQUEST_FORMAT,
+        GRPC_TENSOR_ENCODING,
+        HEALTH_MODEL,
+        METADATA_API,
+    ];
+}
+
+/// Which wire protocol a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// HTTP/JSON (`/v1/models/...`).
+    Rest,
+    /// gRPC (`tensorflow.serving.PredictionService`, `ModelService`).
+    Grpc,
+}
+
+impl Protocol {
+    /// The protocol name shown in [`inferlink::ConnectorInfo::protocol`].
+    pub fn info_name(self) -> &'static str {
+        match self {
+            Protocol::Rest => "tfserving-rest",
+            Protocol::Grpc => "tfserving-grpc",
+        }
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rest" | "http" | "https" => Ok(Protocol::Rest),
+            "grpc" => Ok(Protocol::Grpc),
+            _ => Err(config_error(
+                keys::PROTOCOL,
+                format!("\"{}\" is not rest or grpc", s.escape_debug()),
+            )),
+        }
+    }
+}
+
+/// How REST predict requests lay out tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RequestFormat {
+    /// `{"inputs": {name: tensor}}`; answers `{"outputs": …}`. Inputs may
+    /// have different batch sizes.
+    #[default]
+    Columnar,
+    /// `{"instances": [{name: row}, …]}`; answers `{"predictions": […]}`.
+    /// Every input must have the same first (batch) dimension.
+    Row,
+}
+
+impl FromStr for RequestFormat {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "columnar" | "inputs" => Ok(RequestFormat::Columnar),
+            "row" | "instances" => Ok(RequestFormat::Row),
+            _ => Err(config_error(
+                keys::REQUEST_FORMAT,
+                format!("\"{}\" is not columnar or row", s.escape_debug()),
+            )),
+        }
+    }
+}
+
+/// How gRPC requests carry numeric tensors (strings always use `string_val`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum GrpcTensorEncoding {
+    /// `tensor_content`: the raw little-endian bytes (no per-element
+    /// encoding; raw tensors are sent without copying).
+    #[default]
+    Content,
+    /// The typed `*_val` fields (`float_val`, `int_val`, `int64_val`, …), for
+    /// servers that do not read `tensor_content`.
+    Typed,
+}
+
+impl FromStr for GrpcTensorEncoding {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "content" | "tensor_content" => Ok(GrpcTensorEncoding::Content),
+            "typed" | "val" => Ok(GrpcTensorEncoding::Typed),
+            _ => Err(config_error(
+                keys::GRPC_TENSOR_ENCODING,
+                format!("\"{}\" is not content or typed", s.escape_debug()),
+            )),
+        }
+    }
+}
+
+/// Which version of a model a call addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum VersionChoice {
+    /// The server's choice (the latest version).
+    #[default]
+    Latest,
+    /// A version number.
+    Number(i64),
+    /// A version label.
+    Label(String),
+}
+
+impl VersionChoice {
+    /// The choice a [`ModelRef`] makes (digits: a number; other text: a
+    /// label), or `default` when it names no version.
+    pub fn for_model(model: &ModelRef, default: &VersionChoice) -> Result<VersionChoice> {
+        match model.version.as_deref().map(str::trim) {
+            None | Some("") => Ok(default.clone()),
+            Some(v) => parse_version(v).map_err(|why| {
+                Error::invalid(format!("model version \"{}\" {why}", v.escape_debug()))
+                    .with_model(model)
+            }),
+        }
+    }
+}
+
+fn parse_version(v: &str) -> std::result::Result<VersionChoice, String> {
+    if v.bytes().all(|b| b.is_ascii_digit()) {
+        return v
+            .parse::<i64>()
+            .map(VersionChoice::Number)
+            .map_err(|_| "is too large".to_owned());
+    }
+    check_label(v)?;
+    Ok(VersionChoice::Label(v.to_owned()))
+}
+
+fn check_label(v: &str) -> std::result::Result<(), String> {
+    if v.is_empty() || v.len() > 256 {
+        return Err("must be 1 to 256 characters".to_owned());
+    }
+    if v.chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return Err("may only hold letters, digits, '_', '-' and '.'".to_owned());
+    }
+    Ok(())
+}
+
+/// Everything a [`crate::TfServingClient`] needs to connect.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TfServingConfig {
+    /// The record's endpoint URL.
+    pub url: String,
+    /// The protocol; `None` picks it from the URL scheme (see [`TfServingConfig::protocol`]).
+    pub protocol: Option<Protocol>,
+    /// The gRPC endpoint when it differs from [`TfServingConfig::url`].
+    pub grpc_url: Option<String>,
+    /// The signature named in every call (`None`: the server's default, `serving_default`).
+    pub signature_name: Option<String>,
+    /// The version used when a [`ModelRef`] names none.
+    pub version: VersionChoice,
+    /// REST predict layout.
+    pub request_format: RequestFormat,
+    /// gRPC numeric tensor encoding.
+    pub grpc_tensor_encoding: GrpcTensorEncoding,
+    /// The model whose status [`inferlink::InferenceConnector::health`] reports.
+    pub health_model: Option<String>,
+    /// Whether the server offers model metadata and version status; when
+    /// `false` the connector declares neither capability and answers
+    /// `Unsupported` without a call (for pythie-serving, which has Predict only).
+    pub metadata_api: bool,
+    /// Timeouts, retries, TLS, authentication, headers (the shared transport's keys).
+    pub transport: TransportConfig,
+}
+
+impl TfServingConfig {
+    /// Defaults for an endpoint URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        TfServingConfig {
+            url: url.into(),
+            protocol: None,
+            grpc_url: None,
+            signature_name: None,
+            version: VersionChoice::Latest,
+            request_format: RequestFormat::default(),
+            grpc_tensor_encoding: GrpcTensorEncoding::default(),
+            health_model: None,
+            metadata_api: true,
+            transport: TransportConfig::default(),
+        }
+    }
+
+    /// Defaults for the resolution's endpoint overlaid with its merged configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        TfServingConfig::new(resolution.endpoint().url.clone())
+            .apply_values(resolution.configuration())
+    }
+
+    /// These settings overlaid with configuration values (key → value).
+    /// Keys neither this connector nor the transport owns are ignored.
+    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, ConfigValue)>,
+        K: AsRef<str>,
+    {
+        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
+        let mut number = None;
+        let mut label = None;
+        for (k, v) in &values {
+            let text = v.expose().trim();
+            let optional = (!text.is_empty()).then(|| text.to_owned());
+            match k.as_ref() {
+                keys::PROTOCOL => self.protocol = Some(text.parse()?),
+                keys::GRPC_URL => self.grpc_url = optional,
+                keys::SIGNATURE_NAME => {
+                    if text.chars().any(char::is_control) || text.len() > 256 {
+                        return Err(config_error(
+                            keys::SIGNATURE_NAME,
+                            "must be at most 256 characters without control characters",
+                        ));
+                    }
+                    self.signature_name = optional;
+                }
+                keys::MODEL_VERSION if !text.is_empty() => {
+                    if !text.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(config_error(
+                            keys::MODEL_VERSION,
+                            format!(
+                                "\"{}\" is not a version number (digits; use model_version_label for labels)",
+                                text.escape_debug()
+                            ),
+                        ));
+                    }
+                    let n = text
+                        .parse::<i64>()
+                        .map_err(|_| config_error(keys::MODEL_VERSION, "is too large"))?;
+                    number = Some(n);
+                }
+                keys::MODEL_VERSION_LABEL if !text.is_empty() => {
+                    check_label(text)
+                        .map_err(|why| config_error(keys::MODEL_VERSION_LABEL, why))?;
+                    label = Some(text.to_owned());
+                }
+                keys::REQUEST_FORMAT => self.request_format = text.parse()?,
+                keys::GRPC_TENSOR_ENCODING => self.grpc_tensor_encoding = text.parse()?,
+                keys::HEALTH_MODEL => self.health_model = optional,
+                keys::METADATA_API => {
+                    self.metadata_api = match text.to_ascii_lowercase().as_str() {
+                        "true" | "yes" | "1" | "" => true,
+                        "false" | "no" | "0" => false,
+                        _ => {
+                            return Err(config_error(
+                                keys::METADATA_API,
+                                format!("\"{}\" is not true or false", text.escape_debug()),
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.version = match (number, label) {
+            (Some(_), Some(_)) => {
+                return Err(config_error(
+                    keys::MODEL_VERSION,
+                    "model_version and model_version_label exclude each other; set one",
+                ));
+            }
+            (Some(n), None) => VersionChoice::Number(n),
+            (None, Some(l)) => VersionChoice::Label(l),
+            (None, None) => self.version,
+        };
+        self.transport = self.transport.apply_values(values)?;
+        Ok(self)
+    }
+
+    /// The protocol in effect: the `protocol` key, else `grpc` for a
+    /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol.unwrap_or_else(|| {
+            if scheme(&self.url).is_some_and(|s| s == "grpc" || s == "grpcs") {
+                Protocol::Grpc
+            } else {
+                Protocol::Rest
+            }
+        })
+    }
+
+    /// The REST base URL (the endpoint URL, which must be `http` or `https`).
+    pub fn rest_url(&self) -> Result<&str> {
+        match scheme(&self.url).as_deref() {
+            Some("http" | "https") => Ok(&self.url),
+            _ => Err(config_error(
+                "url",
+                "a REST endpoint URL must start with http:// or https:// (for gRPC set \
+                 protocol: grpc or use a grpc:// URL)",
+            )),
+        }
+    }
+
+    /// The gRPC target as an `http`/`https` URL: `grpc_url` if set, else the
+    /// endpoint URL; `grpc://` means plain HTTP/2, `grpcs://` TLS.
+    pub fn grpc_target(&self) -> Result<String> {
+        let (key, raw) = match &self.grpc_url {
+            Some(u) => (keys::GRPC_URL, u.as_str()),
+            None => ("url", self.url.as_str()),
+        };
+        let url = url::Url::parse(raw.trim())
+            .map_err(|e| config_error(key, format!("not a valid URL ({e})")))?;
+        let secure = match url.scheme() {
+            "http" | "grpc" => false,
+            "https" | "grpcs" => true,
+            other => {
+                return Err(config_error(
+                    key,
+                    format!("scheme \"{other}\" is not http, https, grpc or grpcs"),
+                ));
+            }
+        };
+        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+            return Err(config_error(key, "the URL has no host"));
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(config_error(
+                key,
+                "credentials in the URL are not allowed; use the auth_* keys",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(config_error(key, "a query or fragment is not allowed"));
+        }
+        if !url.path().trim_end_matches('/').is_empty() {
+            return Err(config_error(
+                key,
+                "a gRPC URL cannot have a path (gRPC methods live at the root)",
+            ));
+        }
+        let scheme = if secure { "https" } else { "http" };
+        Ok(match url.port() {
+            Some(p) => format!("{scheme}://{host}:{p}"),
+            None => format!("{scheme}://{host}"),
+        })
+    }
+
+    /// Checks every setting the chosen protocol uses (called when a client is built).
+    pub fn validate(&self) -> Result<()> {
+        match self.protocol() {
+            Protocol::Rest => self.rest_url().map(drop),
+            Protocol::Grpc => self.grpc_target().map(drop),
+        }
+    }
+}
+
+fn scheme(url: &str) -> Option<String> {
+    url.trim()
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase())
+}
+
+impl fmt::Display for RequestFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestFormat::Columnar => "columnar",
+            RequestFormat::Row => "row",
+        })
+    }
+}
+
+pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
+    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<TfServingConfig> {
+        TfServingConfig::new(url).apply_values(
+            pairs
+                .iter()
+                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
+        )
+    }
+
+    #[test]
+    fn keys_are_read_and_checked() {
+        let c = cfg(
+            "http://h:8501",
+            &[
+                ("signature_name", "predict_images"),
+                ("model_version", "3"),
+                ("request_format", "Row"),
+                ("grpc_tensor_encoding", "typed"),
+                ("health_model", "half"),
+                ("timeout_request_ms", "1500"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.signature_name.as_deref(), Some("predict_images"));
+        assert_eq!(c.version, VersionChoice::Number(3));
+        assert_eq!(c.request_format, RequestFormat::Row);
+        assert_eq!(c.grpc_tensor_encoding, GrpcTensorEncoding::Typed);
+        assert_eq!(c.health_model.as_deref(), Some("half"));
+        assert_eq!(c.transport.timeout_request.as_millis(), 1500);
+        assert_eq!(c.protocol(), Protocol::Rest);
+
+        let c = cfg("grpc://h:8500", &[("model_version_label", "stable")]).unwrap();
+        assert_eq!(c.version, VersionChoice::Label("stable".into()));
+        assert_eq!(c.protocol(), Protocol::Grpc);
+        assert_eq!(c.grpc_target().unwrap(), "http://h:8500");
+
+        for (k, v) in [
+            ("protocol", "soap"),
+            ("model_version", "v3"),
+            ("model_version", "99999999999999999999"),
+            ("model_version_label", "a/b"),
+            ("request_format", "csv"),
+            ("grpc_tensor_encoding", "json"),
+            ("signature_name", "a\nb"),
+            ("metadata_api", "maybe"),
+        ] {
+            let e = cfg("http://h", &[(k, v)]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{k}={v}");
+            assert_eq!(e.path(), Some(k), "{k}={v}");
+        }
+        let e = cfg(
+            "http://h",
+            &[("model_version", "1"), ("model_version_label", "x")],
+        )
+        .unwrap_err();
+        assert!(e.message().contains("exclude each other"), "{e}");
+    }
+
+    #[test]
+    fn urls_are_validated_per_protocol() {
+        assert!(cfg("https://h/base", &[]).unwrap().validate().is_ok());
+        let e = cfg("grpc://h:1", &[("protocol", "rest")])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        for bad in ["ftp://h", "grpc://u:p@h:1", "grpc://h:1/x", "nope"] {
+            let e = cfg(bad, &[("protocol", "grpc")])
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
+        }
+        let c = cfg(
+            "http://h:8501",
+            &[("grpc_url", "grpcs://h:8500"), ("protocol", "grpc")],
+        )
+        .unwrap();
+        assert_eq!(c.grpc_target().unwrap(), "https://h:8500");
+    }
+
+    #[test]
+    fn model_ref_versions_pick_number_or_label() {
+        let d = VersionChoice::Label("stable".into());
+        assert_eq!(
+            VersionChoice::for_model(&ModelRef::new("m"), &d).unwrap(),
+            d
+        );
+        assert_eq!(
+            VersionChoice::for_model(&ModelRef::new("m").with_version("7"), &d).unwrap(),
+            VersionChoice::Number(7)
+        );
+        assert_eq!(
+            VersionChoice::for_model(&ModelRef::new("m").with_version("canary"), &d).unwrap(),
+            VersionChoice::Label("canary".into())
+        );
+        let e = VersionChoice::for_model(&ModelRef::new("m").with_version("a b"), &d).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+}

@@ -1,0 +1,61 @@
+//! # inferlink-tfserving
+//!
+//! The TensorFlow Serving client of [`inferlink`], over REST
+//! (`/v1/models/…`, port 8501 in the official image) or gRPC
+//! (`tensorflow.serving.PredictionService` and `ModelService`, port 8500).
+//!
+//! * [`TfServingConnector`] implements [`inferlink::InferenceConnector`]:
+//!   health, model metadata (one signature), per-model readiness (version
+//!   status), tensor inference (`Predict`) and, over REST, raw invocation of
+//!   `:predict`. TF Serving has no model listing call.
+//! * [`TfServingClient`] adds what the trait does not cover: Classify and
+//!   Regress over `tf.Example`s ([`Examples`]), the status of every version
+//!   ([`TfServingClient::model_status`]) and every signature
+//!   ([`TfServingClient::signatures`]).
+//! * [`TfServingFactory`] (also [`factory()`]) builds connectors from
+//!   resolutions for the products in [`PRODUCTS`].
+//! * [`codec`] holds the REST JSON mapping (row and columnar forms, `b64`
+//!   values, NaN/Infinity tolerated); [`grpc`] the TensorProto mapping.
+//!
+//! Configuration keys are in [`config`] and `docs/connectors/tfserving.md`.
+//!
+//! ```no_run
+//! use inferlink::{Connectors, InferRequest, ModelRef, Tensor};
+//!
+//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! let connectors = Connectors::new().with(inferlink_tfserving::factory());
+//! let connector = connectors.connect(&resolution).await?;
+//! let x = Tensor::new("x", vec![3], vec![1.0f32, 2.0, 5.0])?;
+//! let reply = connector
+//!     .infer(&ModelRef::new("half_plus_two"), InferRequest::new().with_input(x))
+//!     .await?;
+//! let y: Vec<f32> = reply.into_single_output()?.to_vec()?;
+//! # let _ = y; Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+mod client;
+pub mod codec;
+pub mod config;
+pub mod error;
+mod factory;
+pub mod grpc;
+/// The generated protobuf messages and gRPC clients (`tensorflow`,
+/// `tensorflow::serving`), from `proto/*.proto`.
+#[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
+#[rustfmt::skip]
+pub mod proto;
+
+pub use client::{SIGNATURE_PARAMETER, TfServingClient, TfServingConnector, VENDOR};
+pub use codec::{
+    Class, Example, Examples, Feature, ModelState, Signature, TfModelMetadata, TfTensorInfo,
+    VersionStatus,
+};
+pub use config::{GrpcTensorEncoding, Protocol, RequestFormat, TfServingConfig, VersionChoice};
+pub use factory::{PRODUCTS, RESOURCES, TfServingFactory};
+
+/// The TensorFlow Serving factory (see [`TfServingFactory`]).
+pub fn factory() -> TfServingFactory {
+    TfServingFactory::new()
+}

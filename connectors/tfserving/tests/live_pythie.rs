@@ -1,0 +1,192 @@
+//! The gRPC side against pythie-serving 3.4.3, a real third-party server
+//! that implements TensorFlow Serving's `PredictionService/Predict` with TF
+//! Serving's own protos (real-servers.md §6), started by the real-server
+//! harness (`scripts/servers start pythie`). pythie has no metadata, status,
+//! Classify or Regress; the connector is configured with
+//! `metadata_api: false` so it declares exactly what the server offers.
+//!
+//! A missing venv skips with a visible line, or fails under
+//! `INFERLINK_REQUIRE_LIVE=1` (what `scripts/test` sets).
+
+use std::sync::Arc;
+
+use inferlink::{
+    Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector, MemoryStore,
+    ModelRef, Registry, Selector, Tensor,
+};
+use inferlink_testkit::connector::{
+    ConformanceSpec, Expect, RoundTrip, Transform, run_connector_conformance,
+};
+use inferlink_testkit::servers::{self, RunningServer, ServerKind};
+
+async fn server() -> Option<&'static RunningServer> {
+    tokio::task::spawn_blocking(|| servers::shared_or_skip(ServerKind::Pythie))
+        .await
+        .expect("starting pythie")
+}
+
+async fn connect(server: &RunningServer, settings: &str) -> Arc<dyn InferenceConnector> {
+    connect_with(server, settings, false).await
+}
+
+async fn connect_with(
+    server: &RunningServer,
+    settings: &str,
+    metadata_api: bool,
+) -> Arc<dyn InferenceConnector> {
+    let registry = Registry::open(MemoryStore::new()).await.unwrap();
+    registry
+        .register_yaml(&format!(
+            r#"
+id: pythie
+product: pythie-serving
+version: "3.4.3"
+services:
+  - id: predict
+    resource: tfserving
+    category: prediction-serving
+    configuration:
+      metadata_api: "{metadata_api}"
+      deadline_ms: "30000"
+{settings}
+    endpoints:
+      - url: grpc://{addr}
+"#,
+            addr = server.grpc_addr(),
+        ))
+        .await
+        .unwrap();
+    let resolution = registry
+        .resolve(
+            &Selector::category("prediction-serving"),
+            &Consumer::anywhere(),
+        )
+        .unwrap();
+    Connectors::new()
+        .with(inferlink_tfserving::factory())
+        .connect(&resolution)
+        .await
+        .unwrap()
+}
+
+/// `[n, 1]` in, `[n]` INT32 out: the table model's lookup.
+fn lookup(f: fn(&Tensor) -> Vec<i32>) -> Transform {
+    Transform::custom(move |input: &Tensor| {
+        let n = input.shape()[0];
+        Tensor::new("predictions", vec![n], f(input))
+    })
+}
+
+fn doubled(t: &Tensor) -> Vec<i32> {
+    match t.datatype() {
+        DataType::Int64 => t
+            .to_vec::<i64>()
+            .unwrap()
+            .iter()
+            .map(|v| (2 * v) as i32)
+            .collect(),
+        _ => t.to_vec::<i32>().unwrap().iter().map(|v| 2 * v).collect(),
+    }
+}
+
+fn lengths(t: &Tensor) -> Vec<i32> {
+    t.to_byte_elements()
+        .unwrap()
+        .iter()
+        .map(|b| b.len() as i32)
+        .collect()
+}
+
+fn spec(typed: bool) -> ConformanceSpec {
+    let mut spec = ConformanceSpec::new();
+    let mut dtypes = vec![DataType::Int32];
+    if !typed {
+        // pythie reads typed DT_INT64 from int_val (a bug), so INT64 only as tensor_content.
+        dtypes.push(DataType::Int64);
+    }
+    for dt in dtypes {
+        let rt = RoundTrip::sample("doubler", "x", dt, vec![4, 1], lookup(doubled))
+            .output("predictions");
+        if dt == DataType::Int32 {
+            // pythie validates ranks only: a rank-3 input fails inside the model (UNKNOWN).
+            spec = spec.bad_input(
+                rt.wrong_shape()
+                    .expect(Expect::fails(ErrorKind::ModelError)),
+            );
+        }
+        spec = spec.round_trip(rt);
+    }
+    let words =
+        Tensor::from_byte_elements("s", vec![3, 1], ["word-1", "word-22", "word-7"]).unwrap();
+    spec.round_trip(RoundTrip::new("length", words, lookup(lengths)).output("predictions"))
+}
+
+#[tokio::test]
+async fn conformance_over_grpc_tensor_content_and_typed() {
+    let Some(server) = server().await else { return };
+    for (settings, typed) in [
+        ("      grpc_tensor_encoding: content", false),
+        ("      grpc_tensor_encoding: typed", true),
+    ] {
+        let connector = connect(server, settings).await;
+        assert_eq!(connector.info().protocol, "tfserving-grpc");
+        assert!(!connector.info().capabilities.model_metadata);
+        let report = run_connector_conformance(connector.as_ref(), &spec(typed)).await;
+        eprintln!("{report}");
+        report.assert_passed();
+    }
+}
+
+#[tokio::test]
+async fn several_inputs_and_pythie_errors() {
+    let Some(server) = server().await else { return };
+    let connector = connect(server, "").await;
+    let a = Tensor::new("a", vec![3, 1], vec![1i32, 5, 19]).unwrap();
+    let b = Tensor::new("b", vec![3, 1], vec![2i32, 5, 0]).unwrap();
+    let r = connector
+        .infer(
+            &ModelRef::new("sum"),
+            InferRequest::new().with_input(a.clone()).with_input(b),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.model_name, "sum");
+    let p = r.into_single_output().unwrap();
+    assert_eq!(p.name(), "predictions");
+    assert_eq!(p.shape(), &[3]);
+    // The reply arrives as tensor_content: kept raw, not copied element by element.
+    assert!(p.is_raw());
+    assert_eq!(p.to_vec::<i32>().unwrap(), vec![3, 10, 19]);
+
+    // A missing feature is the model's failure (pythie answers UNKNOWN).
+    let e = connector
+        .infer(&ModelRef::new("sum"), InferRequest::new().with_input(a))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ModelError);
+    assert!(e.to_string().contains("Features names mismatch"), "{e}");
+    assert_eq!(e.vendor(), Some("tfserving"));
+
+    // No metadata API: Unsupported without a call.
+    let e = connector
+        .model_metadata(&ModelRef::new("sum"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.message().contains("metadata_api: false"), "{e}");
+}
+
+#[tokio::test]
+async fn without_the_metadata_flag_the_server_answers_unimplemented() {
+    let Some(server) = server().await else { return };
+    let connector = connect_with(server, "", true).await;
+    assert!(connector.info().capabilities.model_metadata);
+    let e = connector
+        .model_metadata(&ModelRef::new("sum"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert_eq!(e.context("grpc_status"), Some("12"));
+    // Health: the server answered (UNIMPLEMENTED for ModelService), so it serves.
+    assert!(connector.health().await.unwrap().is_serving());
+}
