@@ -10,7 +10,7 @@
 //! * [`fault`]: a scripted HTTP/1.1 fault server on loopback (resets,
 //!   truncated and oversized bodies, stalls, 429/503 sequences, vendor error
 //!   envelopes) for transport and connector tests.
-//! * [`servers`]: the real-server harness (KServe, MLServer, Triton on
+//! * [`servers`]: the real-server harness (KServe, MLServer, Triton, the Seldon Core v1 microservice on
 //!   loopback, started and stopped through `scripts/servers`).
 //! * [`postgres`]: a throwaway PostgreSQL cluster (the machine's `initdb` and
 //!   `pg_ctl` on a free loopback port) for tests of the PostgreSQL store.

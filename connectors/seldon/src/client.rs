@@ -263,10 +263,27 @@ impl SeldonV1Client {
 }
 
 /// MLServer `content_type` parameters for a V2 request (see
-/// `docs/connectors/seldon.md`): every input without one gets `str` when it
-/// is `BYTES` of UTF-8 text and `np` when it is numeric or `BOOL`; the
-/// request gets `request_content_type` when given and it has none.
-pub fn add_content_types(request: &mut InferRequest, request_content_type: Option<&str>) {
+/// `docs/connectors/seldon.md`). With `per_input`, every input without one
+/// gets `str` when it is `BYTES` of UTF-8 text, and `np` when it is numeric
+/// or `BOOL` unless a request-level content type decodes the request as a
+/// whole (e.g. `pd`, where each input is a column). The request gets
+/// `request_content_type` when given and it has none.
+pub fn add_content_types(
+    request: &mut InferRequest,
+    per_input: bool,
+    request_content_type: Option<&str>,
+) {
+    let whole = request_content_type.is_some() || request.parameters.contains_key(CONTENT_TYPE);
+    if let Some(ct) = request_content_type
+        && !request.parameters.contains_key(CONTENT_TYPE)
+    {
+        request
+            .parameters
+            .insert(CONTENT_TYPE.to_owned(), Parameter::String(ct.to_owned()));
+    }
+    if !per_input {
+        return;
+    }
     for input in &mut request.inputs {
         if input.parameters().contains_key(CONTENT_TYPE) {
             continue;
@@ -276,18 +293,13 @@ pub fn add_content_types(request: &mut InferRequest, request_content_type: Optio
                 Ok(elements) if elements.iter().all(|e| std::str::from_utf8(e).is_ok()) => "str",
                 _ => continue,
             }
+        } else if whole {
+            continue;
         } else {
             "np"
         };
         let tensor = std::mem::replace(input, inferlink::Tensor::from_vec("", Vec::<u8>::new()));
         *input = tensor.with_parameter(CONTENT_TYPE, codec);
-    }
-    if let Some(ct) = request_content_type
-        && !request.parameters.contains_key(CONTENT_TYPE)
-    {
-        request
-            .parameters
-            .insert(CONTENT_TYPE.to_owned(), Parameter::String(ct.to_owned()));
     }
 }
 
@@ -417,9 +429,11 @@ impl InferenceConnector for SeldonConnector {
                 content_types,
                 request_content_type,
             } => {
-                if *content_types {
-                    add_content_types(&mut request, request_content_type.as_deref());
-                }
+                add_content_types(
+                    &mut request,
+                    *content_types,
+                    request_content_type.as_deref(),
+                );
                 oip.infer(model, request).await
             }
         }
