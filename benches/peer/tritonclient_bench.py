@@ -6,8 +6,14 @@ data over HTTP, and gRPC) through NVIDIA's Python `tritonclient`, at
 concurrency 1 and 16 (threads, one client per thread), bounded by count and
 time. Prints one `RESULT ...` line per case, in the Rust bench's format.
 
-    python tritonclient_bench.py HTTP_URL GRPC_ADDR
+    python tritonclient_bench.py HTTP_URL GRPC_ADDR [--server mlserver]
     python tritonclient_bench.py --table RESULT_FILE...   # merge into a table
+
+With `--server mlserver` (the MLServer side of the comparison, run from the
+mlserver venv, whose tritonclient comes with mlserver) the requests go to
+MLServer's `identity` model (`input-0` -> `output-0`) as JSON over HTTP
+(MLServer has no binary tensor extension) and as raw contents over gRPC,
+with 1, 1 000 and 100 000 elements.
 """
 
 import sys
@@ -15,6 +21,12 @@ import threading
 import time
 
 SIZES = [(1, 2000), (1_000, 2000), (1_000_000, 100)]
+# Per server: model, input, output, binary HTTP tensors, sizes.
+PROFILES = {
+    "triton": ("identity", "INPUT", "OUTPUT", True, SIZES),
+    "mlserver": ("identity", "input-0", "output-0", False, [(1, 2000), (1_000, 2000), (100_000, 50)]),
+}
+PROFILE = PROFILES["triton"]
 CONCURRENCY = [1, 16]
 WARMUP = 20
 CASE_BUDGET = 20.0
@@ -25,6 +37,7 @@ def make_call(wire, http_url, grpc_addr, n):
     import numpy as np
 
     data = np.arange(n, dtype=np.float32)
+    model, in_name, out_name, binary, _ = PROFILE
     if wire == "http":
         import tritonclient.http as tc
 
@@ -35,11 +48,11 @@ def make_call(wire, http_url, grpc_addr, n):
 
         def call():
             # Encode per request, as inferlink does.
-            inp = tc.InferInput("INPUT", [n], "FP32")
-            inp.set_data_from_numpy(data, binary_data=True)
-            out = tc.InferRequestedOutput("OUTPUT", binary_data=True)
-            r = client.infer("identity", [inp], outputs=[out])
-            assert r.as_numpy("OUTPUT").shape == (n,)
+            inp = tc.InferInput(in_name, [n], "FP32")
+            inp.set_data_from_numpy(data, binary_data=binary)
+            out = tc.InferRequestedOutput(out_name, binary_data=binary)
+            r = client.infer(model, [inp], outputs=[out])
+            assert r.as_numpy(out_name).shape == (n,)
 
     else:
         import tritonclient.grpc as tc
@@ -47,11 +60,11 @@ def make_call(wire, http_url, grpc_addr, n):
         client = tc.InferenceServerClient(url=grpc_addr)
 
         def call():
-            inp = tc.InferInput("INPUT", [n], "FP32")
+            inp = tc.InferInput(in_name, [n], "FP32")
             inp.set_data_from_numpy(data)
-            out = tc.InferRequestedOutput("OUTPUT")
-            r = client.infer("identity", [inp], outputs=[out])
-            assert r.as_numpy("OUTPUT").shape == (n,)
+            out = tc.InferRequestedOutput(out_name)
+            r = client.infer(model, [inp], outputs=[out])
+            assert r.as_numpy(out_name).shape == (n,)
 
     return call
 
@@ -105,7 +118,7 @@ def run_case(wire, http_url, grpc_addr, n, concurrency, count):
 
 def measure(http_url, grpc_addr):
     for wire in ["http", "grpc"]:
-        for n, count in SIZES:
+        for n, count in PROFILE[4]:
             for c in CONCURRENCY:
                 done, secs = run_case(wire, http_url, grpc_addr, n, c, count)
                 print(
@@ -140,6 +153,9 @@ if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "--table":
         table(sys.argv[2:])
     elif len(sys.argv) == 3:
+        measure(sys.argv[1], sys.argv[2])
+    elif len(sys.argv) == 5 and sys.argv[3] == "--server" and sys.argv[4] in PROFILES:
+        PROFILE = PROFILES[sys.argv[4]]
         measure(sys.argv[1], sys.argv[2])
     else:
         sys.exit(__doc__)

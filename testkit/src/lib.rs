@@ -10,7 +10,7 @@
 //! * [`fault`]: a scripted HTTP/1.1 fault server on loopback (resets,
 //!   truncated and oversized bodies, stalls, 429/503 sequences, vendor error
 //!   envelopes) for transport and connector tests.
-//! * [`servers`]: the real-server harness (KServe, MLServer, Triton on
+//! * [`servers`]: the real-server harness (KServe, MLServer, Triton, the Seldon Core v1 microservice on
 //!   loopback, started and stopped through `scripts/servers`).
 //! * [`tfserving_rest_fake`]: a TensorFlow Serving REST stand-in written from
 //!   TF Serving's REST documentation (no TF Serving binary is available).

@@ -281,6 +281,23 @@ const PYTHIE: &[TestModel] = &[
         grpc: &["INT32"],
     },
 ];
+/// The Seldon Core v1 microservice's one model (testkit/servers/seldon-core/Doubler.py).
+/// The Seldon protocol carries numbers as JSON (`FP64`, or `INT64` for integers),
+/// strings, and one text, bytes or JSON payload; the datatypes below are those
+/// of the tensor mapping of `inferlink-seldon`.
+const SELDON_CORE: &[TestModel] = &[TestModel {
+    name: "doubler",
+    behaviour: Behaviour::Double,
+    names: TensorNames::Fixed {
+        input: "input",
+        output: "data",
+    },
+    max_batch_size: 0,
+    declared_shape: &[-1, -1],
+    rest_json: &["INT64", "FP64"],
+    rest_binary: &[],
+    grpc: &[],
+}];
 
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
@@ -288,6 +305,7 @@ pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
         ServerKind::MlServer => MLSERVER,
         ServerKind::Triton => TRITON,
         ServerKind::Pythie => PYTHIE,
+        ServerKind::SeldonCore => SELDON_CORE,
     }
 }
 

@@ -63,15 +63,19 @@ pub enum ServerKind {
     /// pythie-serving 3.4.3: TensorFlow Serving's gRPC `PredictionService/Predict`
     /// only (no REST, no metadata, no ModelService); table models.
     Pythie,
+    /// The Seldon Core v1 python microservice 1.18.2 (Seldon protocol REST
+    /// and gRPC; no `/v2` routes): one model, `doubler`.
+    SeldonCore,
 }
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 4] = [
+    pub const ALL: [ServerKind; 5] = [
         ServerKind::KServe,
         ServerKind::MlServer,
         ServerKind::Triton,
         ServerKind::Pythie,
+        ServerKind::SeldonCore,
     ];
 
     /// The name `scripts/servers` knows this server by.
@@ -81,6 +85,7 @@ impl ServerKind {
             ServerKind::MlServer => "mlserver",
             ServerKind::Triton => "triton",
             ServerKind::Pythie => "pythie",
+            ServerKind::SeldonCore => "seldon-core",
         }
     }
 
@@ -100,6 +105,7 @@ impl ServerKind {
             ServerKind::MlServer => 1,
             ServerKind::Triton => 2,
             ServerKind::Pythie => 3,
+            ServerKind::SeldonCore => 4,
         }
     }
 }
@@ -466,12 +472,8 @@ pub fn start_or_skip(kind: ServerKind) -> Option<RunningServer> {
 /// It is never dropped; the watchdog stops it when the test process exits.
 /// Tests sharing it must not stop it or change its state.
 pub fn shared(kind: ServerKind) -> Result<&'static RunningServer, HarnessError> {
-    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; 4] = [
-        OnceLock::new(),
-        OnceLock::new(),
-        OnceLock::new(),
-        OnceLock::new(),
-    ];
+    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; ServerKind::ALL.len()] =
+        [const { OnceLock::new() }; ServerKind::ALL.len()];
     SHARED[kind.index()]
         .get_or_init(|| RunningServer::start(kind))
         .as_ref()

@@ -119,6 +119,9 @@ fn spec(kind: ServerKind, wire: WireFormat) -> ConformanceSpec {
                 ));
             }
         }
+        ServerKind::SeldonCore => {
+            panic!("the Seldon Core v1 microservice does not speak the Open Inference Protocol")
+        }
     }
     if wire != WireFormat::Grpc {
         spec = spec.invoke(invoke_case(kind));

@@ -1,0 +1,75 @@
+//! Calls a Seldon model through a record, as a host application does.
+//!
+//! ```text
+//! cargo run -p inferlink-seldon --example seldon -- URL [v1|v2|v2-grpc] [MODEL]
+//! ```
+//!
+//! For example, against the harness's servers (`scripts/servers start seldon-core`
+//! or `scripts/servers start mlserver`):
+//!
+//! ```text
+//! cargo run -p inferlink-seldon --example seldon -- http://127.0.0.1:PORT v1 doubler
+//! cargo run -p inferlink-seldon --example seldon -- http://127.0.0.1:PORT v2 tiny-sklearn
+//! ```
+//!
+//! It registers a record with the URL, resolves `service_category:
+//! prediction-serving`, connects through `inferlink_seldon::factory()`, checks
+//! health and sends two rows of two FP64 features.
+
+use inferlink::{
+    Connectors, Consumer, InferRequest, MemoryStore, ModelRef, Registry, Selector, Tensor,
+};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> inferlink::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let Some(url) = args.next() else {
+        eprintln!("usage: seldon URL [v1|v2|v2-grpc] [MODEL]");
+        std::process::exit(2);
+    };
+    let protocol = args.next().unwrap_or_else(|| "v1".to_owned());
+    let model = args.next().unwrap_or_else(|| "doubler".to_owned());
+
+    let registry = Registry::open(MemoryStore::new()).await?;
+    registry
+        .register_yaml(&format!(
+            r#"
+id: seldon-example
+product: seldon
+version: "1.18.2"
+services:
+  - id: api
+    resource: seldon-core-api
+    category: prediction-serving
+    configuration:
+      protocol: {protocol}
+    endpoints:
+      - url: {url}
+"#
+        ))
+        .await?;
+    let resolution = registry.resolve(
+        &Selector::category("prediction-serving"),
+        &Consumer::anywhere(),
+    )?;
+    let connectors = Connectors::new().with(inferlink_seldon::factory());
+    let connector = connectors.connect(&resolution).await?;
+    println!("{:?}", connector.info());
+    println!("health: {:?}", connector.health().await?);
+
+    let name = if protocol == "v1" { "x" } else { "predict" };
+    let x = Tensor::new(name, vec![2, 2], vec![0.2f64, 0.1, 2.5, 2.5])?;
+    let reply = connector
+        .infer(&ModelRef::new(model), InferRequest::new().with_input(x))
+        .await?;
+    for output in &reply.outputs {
+        println!(
+            "{} {} {:?}: {:?}",
+            output.name(),
+            output.datatype(),
+            output.shape(),
+            output.to_f64_lossy()?
+        );
+    }
+    Ok(())
+}
