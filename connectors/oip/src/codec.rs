@@ -180,6 +180,12 @@ pub fn json_obstacle(tensor: &Tensor) -> Option<String> {
     at.map(|i| format!("element {i} is NaN or infinite, which JSON cannot carry"))
 }
 
+/// The byte count of a tensor in the binary section (its raw little-endian
+/// layout; BYTES with their 4-byte length prefixes).
+pub fn raw_len(tensor: &Tensor) -> usize {
+    binary_len(tensor)
+}
+
 /// The binary section's byte count of a tensor.
 fn binary_len(tensor: &Tensor) -> usize {
     match tensor.data() {
@@ -278,12 +284,35 @@ pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) ->
         };
         binary.push(as_binary);
     }
+    encode_infer_request_with(request, &binary, encoding == TensorEncoding::Binary)
+}
+
+/// Encodes an inference request with the encoding chosen per input:
+/// `binary[i]` sends input `i` in the binary section (the caller checked that
+/// the others can travel as JSON, e.g. with [`json_obstacle`]), and
+/// `binary_outputs` asks for every output in binary (`binary_data_output`
+/// and `binary_data` on each requested output). For vendor crates that pick
+/// per tensor, such as Triton's size threshold.
+///
+/// Errors: [`ErrorKind::InvalidInput`] when `binary` does not have one entry
+/// per input, or a JSON input cannot be written.
+pub fn encode_infer_request_with(
+    request: &InferRequest,
+    binary: &[bool],
+    binary_outputs: bool,
+) -> Result<RestBody> {
+    if binary.len() != request.inputs.len() {
+        return Err(Error::invalid(format!(
+            "{} binary flags for {} inputs",
+            binary.len(),
+            request.inputs.len()
+        )));
+    }
     let any_binary = binary.iter().any(|&b| b);
-    let binary_outputs = encoding == TensorEncoding::Binary;
 
     let header = JsonRequest {
         request,
-        binary: &binary,
+        binary,
         binary_outputs,
     };
     // JSON numbers take a few bytes each; start big enough for typical data.
@@ -291,14 +320,14 @@ pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) ->
         + request
             .inputs
             .iter()
-            .zip(&binary)
+            .zip(binary)
             .filter(|(_, b)| !**b)
             .map(|(t, _)| t.element_count().saturating_mul(12))
             .fold(0usize, usize::saturating_add);
     let binary_total: usize = request
         .inputs
         .iter()
-        .zip(&binary)
+        .zip(binary)
         .filter(|(_, b)| **b)
         .map(|(t, _)| binary_len(t))
         .sum();
@@ -313,7 +342,7 @@ pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) ->
         });
     }
     out.reserve(binary_total);
-    for (t, _) in request.inputs.iter().zip(&binary).filter(|(_, b)| **b) {
+    for (t, _) in request.inputs.iter().zip(binary).filter(|(_, b)| **b) {
         put_raw(&mut out, t);
     }
     Ok(RestBody {
