@@ -201,7 +201,11 @@ impl TritonClient {
     /// flag. REST: the request goes to `generate_stream` in its
     /// [`GenerateRequest::from_infer`] form and each event comes back as a
     /// response ([`GenerateResponse::into_infer_response`]).
-    pub async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
+    pub async fn infer_stream(
+        &self,
+        model: &ModelRef,
+        request: InferRequest,
+    ) -> Result<InferStream> {
         match self.inner.oip.grpc() {
             Some(g) => self.grpc_stream(g, model, request).await,
             None => {
@@ -401,11 +405,14 @@ impl TritonClient {
                     None => serde_json::json!({}),
                 };
                 http.send(
-                    RequestSpec::segments(Method::POST, &["v2", "repository", "models", name, "load"])
-                        .model(name)
-                        .content_type(inferlink_oip::codec::JSON)
-                        .body(body.to_string())
-                        .idempotent(),
+                    RequestSpec::segments(
+                        Method::POST,
+                        &["v2", "repository", "models", name, "load"],
+                    )
+                    .model(name)
+                    .content_type(inferlink_oip::codec::JSON)
+                    .body(body.to_string())
+                    .idempotent(),
                 )
                 .await?;
                 Ok(())
@@ -444,7 +451,8 @@ impl TritonClient {
             }
             None => {
                 let http = self.http("model unloading")?;
-                let body = serde_json::json!({ "parameters": { "unload_dependents": unload_dependents } });
+                let body =
+                    serde_json::json!({ "parameters": { "unload_dependents": unload_dependents } });
                 http.send(
                     RequestSpec::segments(
                         Method::POST,
@@ -527,7 +535,9 @@ impl TritonClient {
             }
             None => {
                 let http = self.http("model configuration")?;
-                let resp = http.send(model_spec(Method::GET, model, Some("config"))).await?;
+                let resp = http
+                    .send(model_spec(Method::GET, model, Some("config")))
+                    .await?;
                 codec::decode_model_config(resp.body()).map_err(|e| resp.decorate(e))
             }
         }
@@ -674,7 +684,10 @@ impl GrpcStream {
             if !message.error_message.is_empty() {
                 self.close = None;
                 return Some(Err(self.wire.decorate(
-                    in_band(&message.error_message, "the server reported an error in the stream"),
+                    in_band(
+                        &message.error_message,
+                        "the server reported an error in the stream",
+                    ),
                     Some(&self.model),
                 )));
             }
@@ -760,7 +773,9 @@ impl TritonConnector {
 
     /// A connector for the resolution's endpoint and configuration.
     pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        Ok(TritonConnector::new(TritonClient::from_resolution(resolution)?))
+        Ok(TritonConnector::new(TritonClient::from_resolution(
+            resolution,
+        )?))
     }
 
     /// The client underneath, for Triton's calls beyond the trait
@@ -812,9 +827,9 @@ impl InferenceConnector for TritonConnector {
 /// use inferlink_triton::Sequence;
 ///
 /// let first = Sequence::new(42).start()
-///     .apply(InferRequest::from(Tensor::from_vec("VALUE", vec![5i64]).unwrap()));
+///     .apply(InferRequest::from(Tensor::from_vec("VALUE", vec![5i64])));
 /// let last = Sequence::new(42).end()
-///     .apply(InferRequest::from(Tensor::from_vec("VALUE", vec![1i64]).unwrap()));
+///     .apply(InferRequest::from(Tensor::from_vec("VALUE", vec![1i64])));
 /// # let _ = (first, last);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

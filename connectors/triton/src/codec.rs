@@ -129,7 +129,10 @@ impl GenerateRequest {
         }
         for (i, t) in request.inputs.iter().enumerate() {
             let value = tensor_to_json(t).map_err(|e| {
-                Error::invalid_at(format!("inputs[{i}]"), format!("input \"{}\": {}", t.name(), e))
+                Error::invalid_at(
+                    format!("inputs[{i}]"),
+                    format!("input \"{}\": {}", t.name(), e),
+                )
             })?;
             out.fields.insert(t.name().to_owned(), value);
         }
@@ -295,7 +298,10 @@ fn json_to_tensor(name: &str, value: Value) -> Result<Tensor> {
         return Tensor::new(name, vec![n], i);
     }
     if items.iter().all(Value::is_number) {
-        let f: Vec<f64> = items.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect();
+        let f: Vec<f64> = items
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect();
         return Tensor::new(name, vec![n], f);
     }
     Err(bad())

@@ -13,8 +13,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use inferlink::transport::config::StaticHeader;
 use inferlink::resolve::ConfigValue;
+use inferlink::transport::config::StaticHeader;
 use inferlink::{Error, ErrorKind, Resolution, Result, Secret};
 use inferlink_oip::{OipConfig, Protocol, TensorEncoding};
 
@@ -113,7 +113,10 @@ impl fmt::Debug for TritonConfig {
             .field("protocol", &self.oip.protocol())
             .field("tensor_mode", &self.tensor_mode)
             .field("compression", &self.compression)
-            .field("access_token", &self.access_token.as_ref().map(|_| "<hidden>"))
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "<hidden>"),
+            )
             .finish_non_exhaustive()
     }
 }

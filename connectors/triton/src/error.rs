@@ -47,18 +47,35 @@ pub fn in_band(message: &str, what: &str) -> Error {
 /// HTTP `infer` endpoint is refused with a 400 saying "HTTP end point
 /// doesn't support models with decoupled transaction policy", which is
 /// [`ErrorKind::Unsupported`] (use `infer_stream`) rather than bad input.
+///
+/// And `generate` answers a model's own exception ("Failed to process the
+/// request(s) for model …") with 400, which is [`ErrorKind::ModelError`].
 pub fn refine(error: Error) -> Error {
-    let decoupled = error
-        .vendor_message()
-        .is_some_and(|m| m.contains("decoupled transaction policy"));
-    if decoupled && error.kind() != ErrorKind::Unsupported {
-        let vendor = error.vendor_message().unwrap_or_default().to_owned();
-        let mut e = Error::new(
+    let text = format!(
+        "{} {}",
+        error.message(),
+        error.vendor_message().unwrap_or_default()
+    );
+    let (kind, message) = if text.contains("decoupled transaction policy") {
+        (
             ErrorKind::Unsupported,
             "the model is decoupled (0..n responses per request): use infer_stream \
-             (gRPC ModelStreamInfer or generate_stream)",
+             (gRPC ModelStreamInfer or generate_stream)"
+                .to_owned(),
         )
-        .with_vendor_message(vendor);
+    } else if error.kind() == ErrorKind::InvalidInput
+        && text.contains("Failed to process the request(s) for model")
+    {
+        (ErrorKind::ModelError, error.message().to_owned())
+    } else {
+        return error;
+    };
+    if kind != error.kind() {
+        let vendor = error
+            .vendor_message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| error.message().to_owned());
+        let mut e = Error::new(kind, message).with_vendor_message(vendor);
         if let Some(v) = error.vendor() {
             e = e.with_vendor(v.to_owned());
         }
@@ -87,15 +104,21 @@ mod tests {
             ErrorKind::NotFound
         );
         assert_eq!(
-            kind_of_message("inference request to model 'accumulate' must specify a non-zero or non-empty correlation ID"),
+            kind_of_message(
+                "inference request to model 'accumulate' must specify a non-zero or non-empty correlation ID"
+            ),
             ErrorKind::InvalidInput
         );
         assert_eq!(
-            kind_of_message("Failed to process the request(s) for model 'upper_0_0', message: TritonModelException"),
+            kind_of_message(
+                "Failed to process the request(s) for model 'upper_0_0', message: TritonModelException"
+            ),
             ErrorKind::ModelError
         );
         assert_eq!(
-            kind_of_message("HTTP end point doesn't support models with decoupled transaction policy"),
+            kind_of_message(
+                "HTTP end point doesn't support models with decoupled transaction policy"
+            ),
             ErrorKind::Unsupported
         );
     }

@@ -45,7 +45,7 @@ mod factory;
 #[allow(missing_docs, unreachable_pub)]
 mod proto;
 
-pub use client::{SequenceId, Sequence, TritonClient, TritonConnector, VENDOR, classification};
+pub use client::{Sequence, SequenceId, TritonClient, TritonConnector, VENDOR, classification};
 pub use codec::{
     ConfigTensor, DurationStat, GenerateRequest, GenerateResponse, InferStats, ModelConfig,
     ModelStatistics, RepositoryModel,

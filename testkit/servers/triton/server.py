@@ -10,11 +10,14 @@ stops the process group with SIGTERM. Models (docs/testing.md):
             OUT_<DT> is 2 * IN_<DT> (numbers, wrapping), NOT IN_BOOL, upper-cased IN_BYTES (ASCII);
             only the outputs of the inputs sent come back. No BF16: PyTriton 0.7 cannot declare it.
   text      text_input BYTES [-1] -> text_output = text_input upper-cased (ASCII); no batching
-            (the BYTES model, and the target of Triton's /generate: field names match)
+            (the BYTES model, and the target of Triton's /generate: field names match);
+            the element "!raise" makes the Python function raise
   tokens    decoupled: text_input BYTES [1] -> one response per whitespace-separated word,
             text_output BYTES [1] = the word, INDEX INT32 [1] = its position (gRPC
             ModelStreamInfer, /generate_stream); an empty text gives no response at all
-  accumulate stateful (sequence batcher, direct): VALUE INT64 [1] -> SUM INT64 [1], the sum
+  accumulate stateful (sequence batcher, "oldest" strategy, so sequences may interleave;
+            with "direct" and no batching a second sequence evicts the first):
+            VALUE INT64 [1] -> SUM INT64 [1], the sum
             of VALUE over the sequence so far (reset by sequence_start); Triton feeds the
             control inputs START, END (INT32 0/1) and CORRID (UINT64)
   repo_identity  a plain Python-backend model (not PyTriton's) written into the model store
@@ -90,6 +93,10 @@ def dtypes_fn(requests):
 
 
 def text_fn(requests):
+    for r in requests:
+        if any(bytes(v) == b"!raise" for v in r["text_input"].ravel()):
+            # For the tests of a model's own failure (Triton answers 500).
+            raise ValueError("text model asked to raise")
     return [{"text_output": upper(r["text_input"])} for r in requests]
 
 
@@ -128,7 +135,7 @@ def accumulate_fn(requests):
 
 
 def _sequence_batching():
-    """Adds a direct sequence batcher with control inputs to the `accumulate` model.
+    """Adds an "oldest" sequence batcher with control inputs to the `accumulate` model.
 
     PyTriton 0.7 has no setting for it, so its config generator is wrapped. The control
     inputs are also declared as (optional) model inputs so that PyTriton's stub, which reads
@@ -142,7 +149,7 @@ def _sequence_batching():
         config = original(self)
         if config.get("name") == "accumulate":
             config["sequence_batching"] = {
-                "direct": {},
+                "oldest": {"max_candidate_sequences": 8},
                 "max_sequence_idle_microseconds": 60_000_000,
                 "control_input": [
                     {"name": "START", "control": [{"kind": "CONTROL_SEQUENCE_START", "int32_false_true": [0, 1]}]},
