@@ -212,7 +212,8 @@ pub struct ModelRepositoryParameter {
     pub parameter_choice: Option<RepositoryParameterChoice>,
 }
 
-/// The value of a [`ModelRepositoryParameter`].
+/// The value of a [`ModelRepositoryParameter`] (variant names follow the proto).
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum RepositoryParameterChoice {
     #[prost(bool, tag = "1")]
