@@ -49,7 +49,9 @@ pub fn in_band(message: &str, what: &str) -> Error {
 /// [`ErrorKind::Unsupported`] (use `infer_stream`) rather than bad input.
 ///
 /// And `generate` answers a model's own exception ("Failed to process the
-/// request(s) for model …") with 400, which is [`ErrorKind::ModelError`].
+/// request(s) for model …") with 400, and `generate_stream` with a 400 whose
+/// body is an event `data: {"error": "Traceback …"}`: both are
+/// [`ErrorKind::ModelError`].
 pub fn refine(error: Error) -> Error {
     let text = format!(
         "{} {}",
@@ -64,7 +66,8 @@ pub fn refine(error: Error) -> Error {
                 .to_owned(),
         )
     } else if error.kind() == ErrorKind::InvalidInput
-        && text.contains("Failed to process the request(s) for model")
+        && (text.contains("Failed to process the request(s) for model")
+            || text.contains("Traceback (most recent call last)"))
     {
         (ErrorKind::ModelError, error.message().to_owned())
     } else {

@@ -725,3 +725,95 @@ async fn triton_error_answers_map_to_kinds() {
     let h = c.health().await.unwrap();
     assert!(h.live && h.ready);
 }
+
+#[tokio::test]
+async fn an_error_inside_a_stream_ends_it_after_the_responses_before() {
+    let Some(server) = server().await else { return };
+    for wire in [Wire::Grpc, Wire::Rest] {
+        let c = connect(server, wire, &[], false).await;
+        let request = InferRequest::from(
+            Tensor::from_strings("text_input", vec![1], vec!["one two !raise four"]).unwrap(),
+        );
+        let items = collect(
+            c.infer_stream(&ModelRef::new("tokens"), request)
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(items.len(), 3, "{wire:?}: {items:?}");
+        assert_eq!(words(&items[..2]), vec!["one", "two"]);
+        let err = items[2].as_ref().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ModelError, "{wire:?}: {err}");
+        assert!(err.to_string().contains("asked to raise"), "{err}");
+        assert_eq!(err.vendor(), Some("triton"));
+        assert_eq!(err.model(), Some("tokens"));
+        // An error before the first response is the call's error.
+        let first = InferRequest::from(
+            Tensor::from_strings("text_input", vec![1], vec!["!raise"]).unwrap(),
+        );
+        let err = c
+            .infer_stream(&ModelRef::new("tokens"), first)
+            .await
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ModelError, "{wire:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn server_metadata_and_versioned_calls() {
+    let Some(server) = server().await else { return };
+    for wire in [Wire::Rest, Wire::Grpc] {
+        let c = client(server, wire, false);
+        let meta = c.server_metadata().await.unwrap();
+        assert_eq!(meta.name, "triton");
+        for ext in [
+            "classification",
+            "sequence",
+            "model_repository",
+            "model_configuration",
+            "binary_tensor_data",
+            "statistics",
+        ] {
+            assert!(
+                meta.extensions.iter().any(|e| e == ext),
+                "{wire:?}: {ext} not in {:?}",
+                meta.extensions
+            );
+        }
+        // `/versions/1/…` and the gRPC version field.
+        let v1 = ModelRef::new("doubler").with_version("1");
+        let reply = c
+            .infer(
+                &v1,
+                Tensor::new("INPUT_1", vec![1, 2], vec![1.0f32, 2.0])
+                    .unwrap()
+                    .into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.model_version.as_deref(), Some("1"));
+        assert_eq!(
+            reply
+                .require_output("OUTPUT_1")
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap(),
+            vec![2.0, 4.0]
+        );
+        let err = c
+            .infer(
+                &ModelRef::new("doubler").with_version("7"),
+                Tensor::new("INPUT_1", vec![1, 1], vec![1.0f32])
+                    .unwrap()
+                    .into(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::NotFound | ErrorKind::InvalidInput),
+            "{wire:?}: {err}"
+        );
+        assert_eq!(c.model_config(&v1).await.unwrap().name, "doubler");
+    }
+}

@@ -14,7 +14,8 @@ stops the process group with SIGTERM. Models (docs/testing.md):
             the element "!raise" makes the Python function raise
   tokens    decoupled: text_input BYTES [1] -> one response per whitespace-separated word,
             text_output BYTES [1] = the word, INDEX INT32 [1] = its position (gRPC
-            ModelStreamInfer, /generate_stream); an empty text gives no response at all
+            ModelStreamInfer, /generate_stream); an empty text gives no response at all;
+            the word "!raise" makes it raise after sending the words before it
   accumulate stateful (sequence batcher, "oldest" strategy, so sequences may interleave;
             with "direct" and no batching a second sequence evicts the first):
             VALUE INT64 [1] -> SUM INT64 [1], the sum
@@ -107,6 +108,9 @@ def tokens_fn(requests):
         text = b" ".join(bytes(v) for v in r["text_input"].ravel())
         words.append(text.split())
     for i in range(max((len(w) for w in words), default=0)):
+        if any(i < len(w) and w[i] == b"!raise" for w in words):
+            # For the tests of an error in the middle of a stream.
+            raise ValueError("tokens model asked to raise")
         out = []
         for w in words:
             if i < len(w):
