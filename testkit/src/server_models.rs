@@ -237,6 +237,49 @@ const TRITON: &[TestModel] = &[
         rest_binary: NO_BF16,
         grpc: NO_BF16,
     },
+    // BYTES in, BYTES out; its tensor names match Triton's `generate` fields.
+    TestModel {
+        name: "text",
+        behaviour: Behaviour::Double,
+        names: TensorNames::Fixed {
+            input: "text_input",
+            output: "text_output",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1],
+        rest_json: &["BYTES"],
+        rest_binary: &["BYTES"],
+        grpc: &["BYTES"],
+    },
+    // Decoupled: one response per word of `text_input` (gRPC ModelStreamInfer and
+    // `generate_stream` only; plain REST infer refuses decoupled models).
+    TestModel {
+        name: "tokens",
+        behaviour: Behaviour::Identity,
+        names: TensorNames::Fixed {
+            input: "text_input",
+            output: "text_output",
+        },
+        max_batch_size: 0,
+        declared_shape: &[1],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &[],
+    },
+    // Stateful (sequence batcher): SUM = running sum of VALUE within a sequence_id.
+    TestModel {
+        name: "accumulate",
+        behaviour: Behaviour::Identity,
+        names: TensorNames::Fixed {
+            input: "VALUE",
+            output: "SUM",
+        },
+        max_batch_size: 0,
+        declared_shape: &[1],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &[],
+    },
 ];
 
 const PYTHIE: &[TestModel] = &[

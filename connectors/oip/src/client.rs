@@ -123,6 +123,24 @@ impl OipClient {
         &self.inner.info
     }
 
+    /// The REST transport, when this client speaks REST (for vendor crates'
+    /// further endpoints: they share its pool, retries, TLS and auth).
+    pub fn http(&self) -> Option<&HttpTransport> {
+        match &self.inner.wire {
+            Wire::Rest(r) => Some(&r.http),
+            Wire::Grpc(_) => None,
+        }
+    }
+
+    /// The gRPC channel, when this client speaks gRPC (for vendor crates'
+    /// further RPCs on the same connection).
+    pub fn grpc(&self) -> Option<&GrpcWire> {
+        match &self.inner.wire {
+            Wire::Rest(_) => None,
+            Wire::Grpc(g) => Some(g),
+        }
+    }
+
     /// The protocol this client speaks.
     pub fn protocol(&self) -> Protocol {
         match self.inner.wire {

@@ -213,6 +213,12 @@ pub fn json_obstacle(tensor: &Tensor) -> Option<String> {
     at.map(|i| format!("element {i} is NaN or infinite, which JSON cannot carry"))
 }
 
+/// The byte count of a tensor in the binary section (its raw little-endian
+/// layout; BYTES with their 4-byte length prefixes).
+pub fn raw_len(tensor: &Tensor) -> usize {
+    binary_len(tensor)
+}
+
 /// The binary section's byte count of a tensor.
 fn binary_len(tensor: &Tensor) -> usize {
     match tensor.data() {
@@ -293,15 +299,8 @@ pub fn raw_bytes(tensor: &Tensor) -> Bytes {
 /// Errors: [`ErrorKind::InvalidInput`] naming the input (path
 /// `inputs[i]`) when a tensor cannot travel in the chosen encoding.
 pub fn encode_infer_request(request: &InferRequest, encoding: TensorEncoding) -> Result<RestBody> {
-    let (json, binary) = encode_json_part(request, encoding)?;
-    let parts = request
-        .inputs
-        .iter()
-        .zip(&binary)
-        .filter(|(_, b)| **b)
-        .map(|(t, _)| raw_bytes(t))
-        .collect();
-    Ok(rest_body(json, parts))
+    let binary = binary_flags(request, encoding)?;
+    encode_infer_request_with(request, &binary, encoding == TensorEncoding::Binary)
 }
 
 /// [`encode_infer_request`] taking the request: binary inputs become body
@@ -311,12 +310,48 @@ pub fn encode_infer_request_owned(
     request: InferRequest,
     encoding: TensorEncoding,
 ) -> Result<RestBody> {
-    let (json, binary) = encode_json_part(&request, encoding)?;
+    let binary = binary_flags(&request, encoding)?;
+    encode_infer_request_owned_with(request, &binary, encoding == TensorEncoding::Binary)
+}
+
+/// Encodes an inference request with the encoding chosen per input:
+/// `binary[i]` sends input `i` in the binary section (the caller checked that
+/// the others can travel as JSON, e.g. with [`json_obstacle`]), and
+/// `binary_outputs` asks for every output in binary (`binary_data_output`
+/// and `binary_data` on each requested output). For vendor crates that pick
+/// per tensor, such as Triton's size threshold.
+///
+/// Errors: [`ErrorKind::InvalidInput`] when `binary` does not have one entry
+/// per input, or a JSON input cannot be written.
+pub fn encode_infer_request_with(
+    request: &InferRequest,
+    binary: &[bool],
+    binary_outputs: bool,
+) -> Result<RestBody> {
+    let json = json_document(request, binary, binary_outputs)?;
+    let parts = request
+        .inputs
+        .iter()
+        .zip(binary)
+        .filter(|(_, b)| **b)
+        .map(|(t, _)| raw_bytes(t))
+        .collect();
+    Ok(rest_body(json, parts))
+}
+
+/// [`encode_infer_request_with`] taking the request, without copying binary
+/// inputs (see [`encode_infer_request_owned`]).
+pub fn encode_infer_request_owned_with(
+    request: InferRequest,
+    binary: &[bool],
+    binary_outputs: bool,
+) -> Result<RestBody> {
+    let json = json_document(&request, binary, binary_outputs)?;
     let mut parts = Vec::new();
     for (i, (t, _)) in request
         .inputs
         .into_iter()
-        .zip(&binary)
+        .zip(binary)
         .enumerate()
         .filter(|(_, (_, b))| **b)
     {
@@ -338,11 +373,9 @@ fn rest_body(json: Vec<u8>, binary: Vec<Bytes>) -> RestBody {
     }
 }
 
-/// The JSON document of a request, and which inputs travel binary.
-fn encode_json_part(
-    request: &InferRequest,
-    encoding: TensorEncoding,
-) -> Result<(Vec<u8>, Vec<bool>)> {
+/// Which inputs travel binary under `encoding`; an input JSON cannot carry
+/// under [`TensorEncoding::Json`] is an error naming it.
+fn binary_flags(request: &InferRequest, encoding: TensorEncoding) -> Result<Vec<bool>> {
     let mut binary = Vec::with_capacity(request.inputs.len());
     for (i, t) in request.inputs.iter().enumerate() {
         let as_binary = match encoding {
@@ -364,10 +397,21 @@ fn encode_json_part(
         };
         binary.push(as_binary);
     }
-    let binary_outputs = encoding == TensorEncoding::Binary;
+    Ok(binary)
+}
+
+/// The JSON document of a request whose inputs travel binary per `binary`.
+fn json_document(request: &InferRequest, binary: &[bool], binary_outputs: bool) -> Result<Vec<u8>> {
+    if binary.len() != request.inputs.len() {
+        return Err(Error::invalid(format!(
+            "{} binary flags for {} inputs",
+            binary.len(),
+            request.inputs.len()
+        )));
+    }
     let header = JsonRequest {
         request,
-        binary: &binary,
+        binary,
         binary_outputs,
     };
     // JSON numbers take a few bytes each; start big enough for typical data.
@@ -375,14 +419,14 @@ fn encode_json_part(
         + request
             .inputs
             .iter()
-            .zip(&binary)
+            .zip(binary)
             .filter(|(_, b)| !**b)
             .map(|(t, _)| t.element_count().saturating_mul(12))
             .fold(0usize, usize::saturating_add);
     let mut out = Vec::with_capacity(json_guess.min(1 << 30));
     serde_json::to_writer(&mut out, &header)
         .map_err(|e| Error::invalid(format!("the request cannot be written as JSON: {e}")))?;
-    Ok((out, binary))
+    Ok(out)
 }
 
 fn input_error(i: usize, t: &Tensor, why: String) -> Error {

@@ -79,6 +79,15 @@ pub(crate) fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {
     {
         kind = ErrorKind::NotFound;
     }
+    // Triton refuses a restricted protocol group (repository, statistics, …
+    // without `triton-grpc-protocol-<key>` metadata) with UNAVAILABLE "This
+    // protocol is restricted, expecting header '…'": a permission answer,
+    // which no retry changes.
+    if status.code() == Code::Unavailable
+        && status.message().contains("is restricted, expecting header")
+    {
+        return (ErrorKind::PermissionDenied, RetryRule::Never);
+    }
     let rule = match status.code() {
         // The server refused the work (overload, not serving yet).
         Code::ResourceExhausted => RetryRule::Always,
@@ -183,6 +192,15 @@ mod tests {
             assert_eq!(e.vendor_message(), Some("the server's words"));
             assert!(e.to_string().contains("the server's words"), "{e}");
         }
+    }
+
+    #[test]
+    fn tritons_restricted_protocol_answer_is_permission_denied() {
+        let e = from_grpc_status(&tonic::Status::unavailable(
+            "This protocol is restricted, expecting header 'triton-grpc-protocol-triton-access-token'",
+        ));
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert!(!e.is_retryable());
     }
 
     #[test]

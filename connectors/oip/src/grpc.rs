@@ -34,9 +34,19 @@ use crate::proto::{self, infer_parameter::ParameterChoice};
 
 type Client = GrpcInferenceServiceClient<InterceptedService<Channel, Metadata>>;
 
-/// Adds the configured authentication and static headers to every call.
+/// Adds the configured authentication and static headers to every call
+/// (the interceptor of [`GrpcWire`]'s channel).
 #[derive(Clone, Default)]
-pub(crate) struct Metadata(Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>);
+pub struct Metadata(Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>);
+
+impl std::fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: values may be credentials.
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k.as_str()))
+            .finish()
+    }
+}
 
 impl Interceptor for Metadata {
     fn call(
@@ -51,10 +61,16 @@ impl Interceptor for Metadata {
     }
 }
 
-/// A gRPC connection (lazy: nothing connects until the first call).
+/// A gRPC connection (lazy: nothing connects until the first call), with
+/// the transport's authentication metadata, headers, limits and retry
+/// policy. Vendor crates reach it through [`crate::OipClient::grpc`] to make
+/// their own RPCs on the same channel ([`GrpcWire::unary`],
+/// [`GrpcWire::streaming`]).
 #[derive(Clone)]
-pub(crate) struct GrpcWire {
+pub struct GrpcWire {
     client: Client,
+    service: InterceptedService<Channel, Metadata>,
+    decode_limit: usize,
     retry: RetryPolicy,
     limits: CallLimits,
     vendor: Arc<str>,
@@ -142,12 +158,14 @@ impl GrpcWire {
             metadata.push(metadata_pair(name.as_str(), text, true, "auth")?);
         }
         let limit = usize::try_from(cfg.response_max_bytes).unwrap_or(usize::MAX);
-        let client =
-            GrpcInferenceServiceClient::with_interceptor(channel, Metadata(Arc::new(metadata)))
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(usize::MAX);
+        let service = InterceptedService::new(channel, Metadata(Arc::new(metadata)));
+        let client = GrpcInferenceServiceClient::new(service.clone())
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(usize::MAX);
         Ok(GrpcWire {
             client,
+            service,
+            decode_limit: limit,
             retry: cfg.retry.clone(),
             limits: CallLimits {
                 deadline: cfg.deadline,
@@ -196,7 +214,130 @@ impl GrpcWire {
             .map_err(|e| self.decorate(e, model))
     }
 
-    pub(crate) fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
+    /// A unary RPC at `path` (`/package.Service/Method`) on this channel,
+    /// through the shared retry loop, with the configured metadata and
+    /// limits. Errors are mapped like the OIP calls' and tagged with vendor,
+    /// endpoint and model.
+    pub async fn unary<Req, Resp>(
+        &self,
+        path: &'static str,
+        request: Req,
+        idempotency: Idempotency,
+        model: Option<&ModelRef>,
+    ) -> Result<Resp>
+    where
+        Req: prost::Message + Clone + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        let span = tracing::debug_span!(
+            "inferlink.grpc",
+            vendor = %self.vendor,
+            endpoint = %self.endpoint,
+            path,
+            model = %model.map(ToString::to_string).unwrap_or_default(),
+        );
+        let outcome = tracing::Instrument::instrument(
+            retry::run(&self.retry, self.limits, idempotency, |_| {
+                let mut grpc = self.grpc_client();
+                let request = request.clone();
+                async move {
+                    let result = async {
+                        grpc.ready().await.map_err(|e| {
+                            tonic::Status::unavailable(format!("the channel is not ready: {e}"))
+                        })?;
+                        grpc.unary(
+                            tonic::Request::new(request),
+                            tonic::codegen::http::uri::PathAndQuery::from_static(path),
+                            tonic_prost::ProstCodec::<Req, Resp>::default(),
+                        )
+                        .await
+                    }
+                    .await;
+                    result.map(tonic::Response::into_inner).map_err(|status| {
+                        let (_, rule) = grpc_class(&status);
+                        AttemptError::new(from_grpc_status(&status), rule)
+                    })
+                }
+            }),
+            span,
+        )
+        .await;
+        outcome
+            .map(|done| done.value)
+            .map_err(|e| self.decorate(e, model))
+    }
+
+    /// Opens a bidirectional stream at `path`: sends `requests` as they
+    /// come, returns the server's message stream once its head arrives (one
+    /// attempt, no retries, bounded by the request timeout). `metadata` adds
+    /// per-call metadata to the configured one.
+    pub async fn streaming<Req, Resp, S>(
+        &self,
+        path: &'static str,
+        requests: S,
+        metadata: &[(&'static str, &str)],
+        model: Option<&ModelRef>,
+    ) -> Result<tonic::Streaming<Resp>>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+        S: futures_core::Stream<Item = Req> + Send + 'static,
+    {
+        let mut request = tonic::Request::new(requests);
+        for (k, v) in metadata {
+            let value = AsciiMetadataValue::try_from(*v).map_err(|_| {
+                self.decorate(
+                    Error::invalid(format!("metadata {k}: not a valid gRPC metadata value")),
+                    model,
+                )
+            })?;
+            request.metadata_mut().insert(*k, value);
+        }
+        let mut grpc = self.grpc_client();
+        let open = async move {
+            grpc.ready().await.map_err(|e| {
+                tonic::Status::unavailable(format!("the channel is not ready: {e}"))
+            })?;
+            grpc.streaming(
+                request,
+                tonic::codegen::http::uri::PathAndQuery::from_static(path),
+                tonic_prost::ProstCodec::<Req, Resp>::default(),
+            )
+            .await
+        };
+        let timeout = self.limits.attempt_timeout.min(self.limits.deadline);
+        match tokio::time::timeout(timeout, open).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(self.decorate(from_grpc_status(&status), model)),
+            Err(_) => Err(self.decorate(
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!("the stream did not open within {} ms", timeout.as_millis()),
+                ),
+                model,
+            )),
+        }
+    }
+
+    /// Maps a gRPC status met inside a stream to the connector's error,
+    /// tagged like every other.
+    pub fn status_error(&self, status: &tonic::Status, model: Option<&ModelRef>) -> Error {
+        self.decorate(from_grpc_status(status), model)
+    }
+
+    /// The endpoint (no credentials).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn grpc_client(&self) -> tonic::client::Grpc<InterceptedService<Channel, Metadata>> {
+        tonic::client::Grpc::new(self.service.clone())
+            .max_decoding_message_size(self.decode_limit)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    /// Tags an error with this wire's vendor and endpoint, and the model.
+    pub fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
         let error = error
             .with_vendor(self.vendor.as_ref())
             .with_endpoint(self.endpoint.as_ref());

@@ -42,9 +42,12 @@ pub mod config;
 pub mod error;
 mod factory;
 pub mod grpc;
+/// The messages and client generated from `proto/inference.proto` (for
+/// vendor crates that make further RPCs with them, e.g. Triton's
+/// `ModelStreamInfer`).
 #[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
 #[rustfmt::skip]
-mod proto;
+pub mod proto;
 
 pub use client::{DEFAULT_VENDOR, OipClient, OipConnector};
 pub use codec::{ServerMetadata, TensorEncoding};

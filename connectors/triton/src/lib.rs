@@ -1,0 +1,59 @@
+//! # inferlink-triton
+//!
+//! The NVIDIA Triton Inference Server connector of [inferlink](inferlink):
+//! the Open Inference Protocol (through [`inferlink_oip`], REST or gRPC)
+//! plus Triton's extensions.
+//!
+//! * [`TritonConnector`] implements [`inferlink::InferenceConnector`]:
+//!   health, models (repository index merged with statistics), metadata,
+//!   readiness, inference (REST: binary tensors above a size threshold,
+//!   optional gzip/deflate request bodies), raw invocation (REST) and
+//!   **streaming** (`infer_stream`: gRPC `ModelStreamInfer`, REST
+//!   `generate_stream`).
+//! * [`TritonClient`] adds Triton's calls: [`TritonClient::repository_index`],
+//!   [`TritonClient::load_model`], [`TritonClient::unload_model`],
+//!   [`TritonClient::model_statistics`], [`TritonClient::model_config`],
+//!   [`TritonClient::generate`], [`TritonClient::generate_stream`].
+//! * [`Sequence`] sets the sequence parameters of stateful models;
+//!   [`classification`] asks for an output as top-k classes.
+//! * [`TritonFactory`] (also [`factory()`]) serves the products in
+//!   [`PRODUCTS`].
+//!
+//! Configuration keys are in [`config`] and `docs/connectors/triton.md`.
+//!
+//! ```no_run
+//! use inferlink::{Connectors, InferRequest, ModelRef, Tensor};
+//!
+//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! let connectors = Connectors::new().with(inferlink_triton::factory());
+//! let connector = connectors.connect(&resolution).await?;
+//! let input = Tensor::new("INPUT_1", vec![1, 3], vec![1.0f32, 2.0, 3.0])?;
+//! let reply = connector
+//!     .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(input))
+//!     .await?;
+//! let doubled: Vec<f32> = reply.require_output("OUTPUT_1")?.to_vec()?;
+//! # let _ = doubled; Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+mod client;
+pub mod codec;
+pub mod config;
+pub mod error;
+mod factory;
+#[allow(missing_docs, unreachable_pub)]
+mod proto;
+
+pub use client::{Sequence, SequenceId, TritonClient, TritonConnector, VENDOR, classification};
+pub use codec::{
+    ConfigTensor, DurationStat, GenerateRequest, GenerateResponse, InferStats, ModelConfig,
+    ModelStatistics, RepositoryModel,
+};
+pub use config::{Compression, TensorMode, TritonConfig};
+pub use factory::{PRODUCTS, RESOURCES, TritonFactory};
+
+/// The Triton factory (see [`TritonFactory::new`]).
+pub fn factory() -> TritonFactory {
+    TritonFactory::new()
+}
