@@ -35,6 +35,9 @@ pub enum Behaviour {
     /// INT64 `[n, 1]`, class 0 near (0, 0) and 1 near (2.5, 2.5); e.g.
     /// `[[0.2, 0.1], [2.5, 2.5]]` → `[0, 1]`.
     Classify,
+    /// An Open Model Interface model: named input files (bytes) per batch item
+    /// to named output files (testkit/servers/omi/launch.py describes each).
+    OmiFiles,
 }
 
 /// How a model names its input and output tensors.
@@ -234,11 +237,43 @@ const TRITON: &[TestModel] = &[
     },
 ];
 
+/// OMI models: files, not tensors; the inferlink-omi connector carries each
+/// file as one element of a BYTES tensor `[batch]` (listed under `grpc`).
+const OMI: &[TestModel] = &[
+    TestModel {
+        name: "textops",
+        behaviour: Behaviour::OmiFiles,
+        names: TensorNames::Fixed {
+            input: "text",
+            output: "upper.txt",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &["BYTES"],
+    },
+    TestModel {
+        name: "batcher",
+        behaviour: Behaviour::OmiFiles,
+        names: TensorNames::Fixed {
+            input: "input",
+            output: "results.json",
+        },
+        max_batch_size: 2,
+        declared_shape: &[-1],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &["BYTES"],
+    },
+];
+
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
         ServerKind::KServe => KSERVE,
         ServerKind::MlServer => MLSERVER,
         ServerKind::Triton => TRITON,
+        ServerKind::Omi => OMI,
     }
 }
 

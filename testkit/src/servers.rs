@@ -60,11 +60,21 @@ pub enum ServerKind {
     MlServer,
     /// NVIDIA Triton 2.51.0 through PyTriton 0.7.0 (V2 REST, V2 gRPC).
     Triton,
+    /// chassisml 1.5.0's reference Open Model Interface server (gRPC `ModzyModel`).
+    /// It serves one model per process, so this kind runs two: `textops` on
+    /// [`RunningServer::grpc_port`] and `batcher` on [`RunningServer::http_port`]
+    /// (which speaks OMI gRPC too; there is no HTTP side).
+    Omi,
 }
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 3] = [ServerKind::KServe, ServerKind::MlServer, ServerKind::Triton];
+    pub const ALL: [ServerKind; 4] = [
+        ServerKind::KServe,
+        ServerKind::MlServer,
+        ServerKind::Triton,
+        ServerKind::Omi,
+    ];
 
     /// The name `scripts/servers` knows this server by.
     pub fn name(self) -> &'static str {
@@ -72,6 +82,7 @@ impl ServerKind {
             ServerKind::KServe => "kserve",
             ServerKind::MlServer => "mlserver",
             ServerKind::Triton => "triton",
+            ServerKind::Omi => "omi",
         }
     }
 
@@ -90,6 +101,7 @@ impl ServerKind {
             ServerKind::KServe => 0,
             ServerKind::MlServer => 1,
             ServerKind::Triton => 2,
+            ServerKind::Omi => 3,
         }
     }
 }
@@ -456,8 +468,8 @@ pub fn start_or_skip(kind: ServerKind) -> Option<RunningServer> {
 /// It is never dropped; the watchdog stops it when the test process exits.
 /// Tests sharing it must not stop it or change its state.
 pub fn shared(kind: ServerKind) -> Result<&'static RunningServer, HarnessError> {
-    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; 3] =
-        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; ServerKind::ALL.len()] =
+        [const { OnceLock::new() }; ServerKind::ALL.len()];
     SHARED[kind.index()]
         .get_or_init(|| RunningServer::start(kind))
         .as_ref()
