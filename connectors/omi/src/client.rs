@@ -22,8 +22,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::retry::{self, AttemptError, CallLimits, Idempotency};
 use inferlink::transport::RetryPolicy;
+use inferlink::transport::retry::{self, AttemptError, CallLimits, Idempotency};
 use inferlink::{
     Capabilities, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
     InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, Resolution,
@@ -307,10 +307,12 @@ impl OmiClient {
             retry::run(&self.inner.retry, self.inner.limits, idempotency, |_| {
                 let call = f(self.inner.client.clone());
                 async move {
-                    call.await.map(tonic::Response::into_inner).map_err(|status| {
-                        let (_, rule) = grpc_class(&status);
-                        AttemptError::new(from_grpc_status(&status), rule)
-                    })
+                    call.await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|status| {
+                            let (_, rule) = grpc_class(&status);
+                            AttemptError::new(from_grpc_status(&status), rule)
+                        })
                 }
             }),
             span,
@@ -417,10 +419,7 @@ impl OmiClient {
 
     /// The `Status` for a call on `model`: kept or fetched, and the name checked.
     async fn status_for(&self, model: &ModelRef) -> Result<Arc<OmiStatus>> {
-        let status = self
-            .status()
-            .await
-            .map_err(|e| e.with_model(model))?;
+        let status = self.status().await.map_err(|e| e.with_model(model))?;
         self.check_model(model, &status)?;
         Ok(status)
     }
@@ -438,7 +437,10 @@ impl OmiClient {
     /// number of inputs.
     pub async fn run(&self, items: Vec<Files>, options: &RunOptions) -> Result<RunOutcome> {
         if items.is_empty() {
-            return Err(self.tag(Error::invalid("an OMI run needs at least one batch item"), None));
+            return Err(self.tag(
+                Error::invalid("an OMI run needs at least one batch item"),
+                None,
+            ));
         }
         self.status().await?;
         self.run_loaded(items, options, None).await
@@ -472,7 +474,10 @@ impl OmiClient {
                 // The server answered before running anything: it has no model
                 // loaded (restarted since our Status). Load it and try once more.
                 tracing::debug!("OMI Run before Status on the server side; calling Status again");
-                let status = self.refresh_status().await.map_err(|e| self.tag(e, model))?;
+                let status = self
+                    .refresh_status()
+                    .await
+                    .map_err(|e| self.tag(e, model))?;
                 if let Some(e) = status.error() {
                     return Err(self.tag(e, model));
                 }
@@ -494,9 +499,7 @@ impl OmiClient {
         let mut options = RunOptions::new();
         options.idempotent = request.idempotent;
         let outcome = self.run_loaded(items, &options, Some(model)).await?;
-        let files = outcome
-            .into_files()
-            .map_err(|e| self.tag(e, Some(model)))?;
+        let files = outcome.into_files().map_err(|e| self.tag(e, Some(model)))?;
         codec::response_from_items(model, &status, &request, files)
             .map_err(|e| self.tag(e, Some(model)))
     }
@@ -536,9 +539,7 @@ impl OmiClient {
         files.insert(input, request.body.clone());
         let mut options = RunOptions::new();
         options.idempotent = request.idempotent;
-        let outcome = self
-            .run_loaded(vec![files], &options, Some(model))
-            .await?;
+        let outcome = self.run_loaded(vec![files], &options, Some(model)).await?;
         let mut items = outcome.into_files().map_err(fail)?;
         let mut item = items.pop().unwrap_or_default();
         let output = match header(HEADER_OUTPUT_FILE) {
@@ -661,10 +662,7 @@ impl OmiClient {
             {
                 Ok(ShutdownOutcome::ConnectionDropped)
             }
-            Err(status) => Err(self.tag(
-                from_grpc_status(&status).with_retryable(false),
-                None,
-            )),
+            Err(status) => Err(self.tag(from_grpc_status(&status).with_retryable(false), None)),
         }
     }
 }

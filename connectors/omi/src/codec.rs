@@ -243,14 +243,23 @@ impl OmiStatus {
         put("description.summary", self.description.summary.clone());
         put("description.details", self.description.details.clone());
         put("description.technical", self.description.technical.clone());
-        put("description.performance", self.description.performance.clone());
-        put("resources.required_ram", self.resources.required_ram.clone());
+        put(
+            "description.performance",
+            self.description.performance.clone(),
+        );
+        put(
+            "resources.required_ram",
+            self.resources.required_ram.clone(),
+        );
         put("resources.num_cpus", self.resources.num_cpus.to_string());
         put("resources.num_gpus", self.resources.num_gpus.to_string());
         put("timeout.status", self.timeout.status.clone());
         put("timeout.run", self.timeout.run.clone());
         let f = &self.features;
-        put("features.adversarial_defense", f.adversarial_defense.to_string());
+        put(
+            "features.adversarial_defense",
+            f.adversarial_defense.to_string(),
+        );
         put("features.batch_size", f.batch_size.to_string());
         put("features.retrainable", f.retrainable.to_string());
         put("features.results_format", f.results_format.clone());
@@ -398,7 +407,11 @@ impl RunOutcome {
     pub fn into_files(self) -> Result<Vec<Files>> {
         let failed: Vec<&ItemError> = self.failures().collect();
         if failed.is_empty() {
-            return Ok(self.items.into_iter().map(|r| r.unwrap_or_default()).collect());
+            return Ok(self
+                .items
+                .into_iter()
+                .map(|r| r.unwrap_or_default())
+                .collect());
         }
         let shown: Vec<String> = failed
             .iter()
@@ -602,7 +615,7 @@ pub fn response_from_items(
     } else {
         let mut wanted = Vec::new();
         for o in &request.outputs {
-            if !names.iter().any(|k| *k == o.name) {
+            if !names.contains(&o.name) {
                 return Err(Error::new(
                     ErrorKind::NotFound,
                     format!(
@@ -649,7 +662,11 @@ pub fn response_from_items(
 }
 
 /// The protobuf request of a batch.
-pub(crate) fn run_request(items: Vec<Files>, detect_drift: bool, explain: bool) -> proto::RunRequest {
+pub(crate) fn run_request(
+    items: Vec<Files>,
+    detect_drift: bool,
+    explain: bool,
+) -> proto::RunRequest {
     proto::RunRequest {
         inputs: items
             .into_iter()

@@ -115,7 +115,8 @@ impl OmiConfig {
     /// [`ErrorKind::Config`] error naming `url`.
     pub fn grpc_target(&self) -> Result<String> {
         let raw = self.url.trim();
-        let url = url::Url::parse(raw).map_err(|e| config_error("url", format!("not a valid URL ({e})")))?;
+        let url = url::Url::parse(raw)
+            .map_err(|e| config_error("url", format!("not a valid URL ({e})")))?;
         let (secure, default_port) = match url.scheme() {
             "grpc" => (false, DEFAULT_PORT),
             "grpcs" => (true, DEFAULT_PORT),
@@ -158,7 +159,10 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(config_error(
             key,
-            format!("\"{}\" is not a boolean (true or false)", value.escape_debug()),
+            format!(
+                "\"{}\" is not a boolean (true or false)",
+                value.escape_debug()
+            ),
         )),
     }
 }
@@ -183,8 +187,14 @@ mod tests {
     fn targets_get_explicit_ports() {
         let t = |u: &str| cfg(u, &[]).unwrap().grpc_target();
         assert_eq!(t("grpc://model.local").unwrap(), "http://model.local:45000");
-        assert_eq!(t("grpcs://model.local").unwrap(), "https://model.local:45000");
-        assert_eq!(t("grpc://127.0.0.1:18580/").unwrap(), "http://127.0.0.1:18580");
+        assert_eq!(
+            t("grpcs://model.local").unwrap(),
+            "https://model.local:45000"
+        );
+        assert_eq!(
+            t("grpc://127.0.0.1:18580/").unwrap(),
+            "http://127.0.0.1:18580"
+        );
         assert_eq!(t("http://[::1]:9").unwrap(), "http://[::1]:9");
         assert_eq!(t("https://h").unwrap(), "https://h:443");
     }
@@ -204,7 +214,10 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}: {e}");
             assert_eq!(e.path(), Some("url"), "{bad}");
         }
-        let e = cfg("grpc://u:secret-pw@h:1", &[]).unwrap().validate().unwrap_err();
+        let e = cfg("grpc://u:secret-pw@h:1", &[])
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert!(!e.to_string().contains("secret-pw"), "{e}");
     }
 

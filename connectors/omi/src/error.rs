@@ -82,8 +82,7 @@ pub(crate) fn failure(status: &tonic::Status) -> Failure {
     }
     // Errors raised on this side (a broken connection, a reset stream) carry
     // the transport error as their source; a server's own status has none.
-    if from_transport
-        || (status.code() == Code::Unknown && status.message().contains("connection"))
+    if from_transport || (status.code() == Code::Unknown && status.message().contains("connection"))
     {
         Failure::Dropped
     } else {
@@ -212,9 +211,15 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into(),
         )));
         assert_eq!(failure(&connect), Failure::Connect);
-        assert_eq!(grpc_class(&connect), (ErrorKind::Unavailable, RetryRule::Always));
+        assert_eq!(
+            grpc_class(&connect),
+            (ErrorKind::Unavailable, RetryRule::Always)
+        );
         let timeout = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
-        assert_eq!(grpc_class(&timeout), (ErrorKind::Timeout, RetryRule::IfIdempotent));
+        assert_eq!(
+            grpc_class(&timeout),
+            (ErrorKind::Timeout, RetryRule::IfIdempotent)
+        );
         let dropped = tonic::Status::from_error(Box::new(std::io::Error::from(
             std::io::ErrorKind::ConnectionReset,
         )));

@@ -23,8 +23,7 @@ use inferlink::{
 };
 use inferlink_omi::{Files, OmiClient, OmiConfig, OmiFactory, RunOptions, ShutdownOutcome};
 use inferlink_testkit::connector::{
-    BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform,
-    run_connector_conformance,
+    BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
 use inferlink_testkit::servers::{self, RunningServer, ServerKind, StartOptions};
 
@@ -136,8 +135,10 @@ async fn conformance_against_chassis_textops() {
             "textops",
             {
                 let mut r = RawRequest::new("abc déf", "text/plain");
-                r.headers
-                    .push((inferlink_omi::HEADER_OUTPUT_FILE.to_owned(), "upper.txt".to_owned()));
+                r.headers.push((
+                    inferlink_omi::HEADER_OUTPUT_FILE.to_owned(),
+                    "upper.txt".to_owned(),
+                ));
                 r
             },
             |r| {
@@ -186,7 +187,10 @@ async fn status_is_typed_and_becomes_metadata() {
     assert_eq!(again.message, "Model Already Initialized.");
 
     let connector = connector(&textops_url(server), "omi").await;
-    let md = connector.model_metadata(&ModelRef::new("textops")).await.unwrap();
+    let md = connector
+        .model_metadata(&ModelRef::new("textops"))
+        .await
+        .unwrap();
     assert_eq!(md.name, "textops");
     assert_eq!(md.versions, ["1.2.0"]);
     assert_eq!(md.input("text").unwrap().datatype, DataType::Bytes);
@@ -213,7 +217,10 @@ async fn status_is_typed_and_becomes_metadata() {
         .await
         .unwrap();
     assert_eq!(
-        out.require_output("length.json").unwrap().to_strings().unwrap(),
+        out.require_output("length.json")
+            .unwrap()
+            .to_strings()
+            .unwrap(),
         ["{\"chars\": 1}"]
     );
 }
@@ -236,10 +243,16 @@ async fn per_item_failures_are_results_not_empty_outputs() {
     assert_eq!(first["length.json"], Bytes::from("{\"chars\": 3}"));
     let failed = outcome.items[1].as_ref().unwrap_err();
     assert_eq!(failed.index, 1);
-    assert!(failed.message.contains("refuses input containing 'fail'"), "{failed}");
+    assert!(
+        failed.message.contains("refuses input containing 'fail'"),
+        "{failed}"
+    );
     // chassis leaves `success` true for a per-item exception.
     assert!(failed.success_flag);
-    assert_eq!(outcome.items[2].as_ref().unwrap()["upper.txt"], Bytes::from("THREE"));
+    assert_eq!(
+        outcome.items[2].as_ref().unwrap()["upper.txt"],
+        Bytes::from("THREE")
+    );
 
     let e = outcome.into_files().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ModelError);
@@ -286,7 +299,10 @@ async fn batch_failure_is_an_output_count_mismatch() {
     };
     // Three items, batch size 2: the server splits them; all come back in order.
     let ok = c
-        .run(items(&["[1,2]", "[10]", "[-3]"]), &RunOptions::new().idempotent())
+        .run(
+            items(&["[1,2]", "[10]", "[-3]"]),
+            &RunOptions::new().idempotent(),
+        )
         .await
         .unwrap()
         .into_files()
@@ -320,7 +336,11 @@ async fn batch_failure_is_an_output_count_mismatch() {
         .unwrap();
     assert_eq!(reply.model_version.as_deref(), Some("0.3.1"));
     assert_eq!(
-        reply.require_output("results.json").unwrap().to_strings().unwrap(),
+        reply
+            .require_output("results.json")
+            .unwrap()
+            .to_strings()
+            .unwrap(),
         ["{\"doubled\": [10]}", "{\"doubled\": []}"]
     );
     let e = connector
@@ -335,14 +355,17 @@ async fn batch_failure_is_an_output_count_mismatch() {
 async fn concurrent_first_calls_load_the_model_once_before_running() {
     // A fresh server: nothing has called Status yet, and chassis never answers
     // a Run before it. Eight concurrent first infers all succeed.
-    let Some(server) = own(StartOptions::default()).await else { return };
+    let Some(server) = own(StartOptions::default()).await else {
+        return;
+    };
     let c = client(&textops_url(&server));
     let mut tasks = Vec::new();
     for i in 0..8 {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
             let t = Tensor::from_strings("text", vec![1], [format!("item {i}")]).unwrap();
-            c.infer(&"textops".into(), InferRequest::new().with_input(t)).await
+            c.infer(&"textops".into(), InferRequest::new().with_input(t))
+                .await
         }));
     }
     for (i, t) in tasks.into_iter().enumerate() {
@@ -355,14 +378,20 @@ async fn concurrent_first_calls_load_the_model_once_before_running() {
     // One Status call reached the textops server (the batcher logs to the
     // same file but was never called): the client shared it among the eight.
     let log = std::fs::read_to_string(server.log_path()).unwrap();
-    assert_eq!(log.matches("Completed call to Status Route").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("Completed call to Status Route").count(),
+        1,
+        "{log}"
+    );
     assert!(!log.contains("Model Already Initialized."), "{log}");
     drop(server);
 }
 
 #[tokio::test]
 async fn shutdown_stops_the_server_and_a_restarted_one_is_reloaded() {
-    let Some(first) = own(StartOptions::default()).await else { return };
+    let Some(first) = own(StartOptions::default()).await else {
+        return;
+    };
     let url = textops_url(&first);
     let admin = client(&url);
     // A second client that ran before the restart keeps its Status answer.
@@ -375,7 +404,10 @@ async fn shutdown_stops_the_server_and_a_restarted_one_is_reloaded() {
 
     let outcome = admin.shutdown().await.unwrap();
     match &outcome {
-        ShutdownOutcome::Acknowledged { status_code, message } => {
+        ShutdownOutcome::Acknowledged {
+            status_code,
+            message,
+        } => {
             assert_eq!(*status_code, 200);
             assert_eq!(message, "Model Shutdown Successfully.");
         }

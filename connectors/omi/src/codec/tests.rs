@@ -77,7 +77,10 @@ fn status_becomes_metadata() {
         Some(&"text/plain,text/markdown".into())
     );
     let output = md.output("upper.txt").unwrap();
-    assert_eq!(output.parameters.get("media_type"), Some(&"text/plain".into()));
+    assert_eq!(
+        output.parameters.get("media_type"),
+        Some(&"text/plain".into())
+    );
     assert!(!output.parameters.contains_key("description"));
     for (k, v) in [
         ("resources.required_ram", "256M"),
@@ -90,7 +93,7 @@ fn status_becomes_metadata() {
     ] {
         assert_eq!(md.properties.get(k).map(String::as_str), Some(v), "{k}");
     }
-    assert!(md.properties.get("model_author").is_none());
+    assert!(!md.properties.contains_key("model_author"));
 }
 
 #[test]
@@ -225,7 +228,10 @@ fn items_become_tensors() {
     let upper = r.require_output("upper.txt").unwrap();
     assert_eq!(upper.shape(), [2]);
     assert_eq!(upper.to_strings().unwrap(), ["A", "B"]);
-    assert_eq!(upper.parameters().get("media_type"), Some(&"text/plain".into()));
+    assert_eq!(
+        upper.parameters().get("media_type"),
+        Some(&"text/plain".into())
+    );
 
     let mut req = InferRequest::new();
     req.outputs.push(RequestedOutput::named("n.json"));
