@@ -116,6 +116,7 @@ fn spec(kind: ServerKind, wire: WireFormat) -> ConformanceSpec {
                 ));
             }
         }
+        other => panic!("{other} does not speak the Open Inference Protocol"),
     }
     if wire != WireFormat::Grpc {
         spec = spec.invoke(invoke_case(kind));
