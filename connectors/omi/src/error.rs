@@ -82,8 +82,7 @@ pub(crate) fn failure(status: &tonic::Status) -> Failure {
     }
     // Errors raised on this side (a broken connection, a reset stream) carry
     // the transport error as their source; a server's own status has none.
-    if from_transport || (status.code() == Code::Unknown && status.message().contains("connection"))
-    {
+    if from_transport {
         Failure::Dropped
     } else {
         Failure::Answered
