@@ -40,6 +40,9 @@ pub enum Behaviour {
     /// in a table (`doubler`: 2·x for x in -1000..=1000; `length`: the byte
     /// length of `word-0`..`word-99`; `sum`: a + b for a, b in 0..20).
     Lookup,
+    /// An Open Model Interface model: named input files (bytes) per batch item
+    /// to named output files (testkit/servers/omi/launch.py describes each).
+    OmiFiles,
 }
 
 /// How a model names its input and output tensors.
@@ -342,6 +345,37 @@ const SELDON_CORE: &[TestModel] = &[TestModel {
     grpc: &[],
 }];
 
+/// OMI models: files, not tensors; the inferlink-omi connector carries each
+/// file as one element of a BYTES tensor `[batch]` (listed under `grpc`).
+const OMI: &[TestModel] = &[
+    TestModel {
+        name: "textops",
+        behaviour: Behaviour::OmiFiles,
+        names: TensorNames::Fixed {
+            input: "text",
+            output: "upper.txt",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &["BYTES"],
+    },
+    TestModel {
+        name: "batcher",
+        behaviour: Behaviour::OmiFiles,
+        names: TensorNames::Fixed {
+            input: "input",
+            output: "results.json",
+        },
+        max_batch_size: 2,
+        declared_shape: &[-1],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &["BYTES"],
+    },
+];
+
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
         ServerKind::KServe => KSERVE,
@@ -349,6 +383,7 @@ pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
         ServerKind::Triton => TRITON,
         ServerKind::Pythie => PYTHIE,
         ServerKind::SeldonCore => SELDON_CORE,
+        ServerKind::Omi => OMI,
     }
 }
 

@@ -66,16 +66,22 @@ pub enum ServerKind {
     /// The Seldon Core v1 python microservice 1.18.2 (Seldon protocol REST
     /// and gRPC; no `/v2` routes): one model, `doubler`.
     SeldonCore,
+    /// chassisml 1.5.0's reference Open Model Interface server (gRPC `ModzyModel`).
+    /// It serves one model per process, so this kind runs two: `textops` on
+    /// [`RunningServer::grpc_port`] and `batcher` on [`RunningServer::http_port`]
+    /// (which speaks OMI gRPC too; there is no HTTP side).
+    Omi,
 }
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 5] = [
+    pub const ALL: [ServerKind; 6] = [
         ServerKind::KServe,
         ServerKind::MlServer,
         ServerKind::Triton,
         ServerKind::Pythie,
         ServerKind::SeldonCore,
+        ServerKind::Omi,
     ];
 
     /// The name `scripts/servers` knows this server by.
@@ -86,6 +92,7 @@ impl ServerKind {
             ServerKind::Triton => "triton",
             ServerKind::Pythie => "pythie",
             ServerKind::SeldonCore => "seldon-core",
+            ServerKind::Omi => "omi",
         }
     }
 
@@ -106,6 +113,7 @@ impl ServerKind {
             ServerKind::Triton => 2,
             ServerKind::Pythie => 3,
             ServerKind::SeldonCore => 4,
+            ServerKind::Omi => 5,
         }
     }
 }

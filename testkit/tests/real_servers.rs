@@ -153,6 +153,27 @@ fn pythie_starts_on_loopback_and_stops() {
 }
 
 #[test]
+fn omi_starts_listens_on_loopback_only_and_stops() {
+    // Two chassis OMI servers (gRPC only, no HTTP health): one on each port.
+    let Some(server) = servers::start_or_skip(ServerKind::Omi) else {
+        return;
+    };
+    assert_eq!(server.model_names(), ["textops", "batcher"]);
+    assert!(port_open(server.grpc_addr()) && port_open(server.http_addr()));
+    assert_loopback_only(server.http_port());
+    assert_loopback_only(server.grpc_port());
+    let (http, grpc, pgid) = (server.http_addr(), server.grpc_addr(), server.pgid());
+    server.stop().unwrap();
+    assert!(
+        !process_group_alive(pgid),
+        "omi: process group {pgid} survived"
+    );
+    for addr in [http, grpc] {
+        assert!(!port_open(addr), "omi: {addr} still accepts connections");
+    }
+}
+
+#[test]
 fn a_shared_server_is_started_once() {
     let Some(first) = servers::shared_or_skip(ServerKind::KServe) else {
         return;

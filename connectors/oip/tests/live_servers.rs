@@ -119,9 +119,7 @@ fn spec(kind: ServerKind, wire: WireFormat) -> ConformanceSpec {
                 ));
             }
         }
-        ServerKind::SeldonCore => {
-            panic!("the Seldon Core v1 microservice does not speak the Open Inference Protocol")
-        }
+        other => panic!("{other} does not speak the Open Inference Protocol"),
     }
     if wire != WireFormat::Grpc {
         spec = spec.invoke(invoke_case(kind));

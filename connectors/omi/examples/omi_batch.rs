@@ -1,0 +1,92 @@
+//! Calls an Open Model Interface container: its `Status`, a batch through the
+//! common connector API, and the same batch with per-item results.
+//!
+//! ```text
+//! cargo run -p inferlink-omi --example omi_batch -- grpc://127.0.0.1:45000 textops text
+//! ```
+//!
+//! Arguments: the endpoint URL, the model name, the input file name (default
+//! `grpc://127.0.0.1:45000`, `textops`, `text`: the test model of
+//! `testkit/servers/omi/launch.py`, started by `scripts/servers start omi`).
+
+use bytes::Bytes;
+use inferlink::{
+    Connectors, Consumer, InferRequest, MemoryStore, ModelRef, Registry, Selector, Tensor,
+};
+use inferlink_omi::{Files, OmiFactory, RunOptions};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let url = args
+        .next()
+        .unwrap_or_else(|| "grpc://127.0.0.1:45000".into());
+    let model = ModelRef::new(args.next().unwrap_or_else(|| "textops".into()));
+    let input = args.next().unwrap_or_else(|| "text".into());
+
+    // 1. A record for the container, as an operator registers it.
+    let registry = Registry::open(MemoryStore::new()).await?;
+    registry
+        .register_yaml(&format!(
+            r#"
+id: text-model
+product: omi
+version: "1"
+services:
+  - id: model
+    resource: omi
+    category: prediction-serving
+    configuration:
+      timeout_request_ms: "30000"
+    endpoints:
+      - url: {url}
+        type: external
+"#
+        ))
+        .await?;
+    let resolution = registry.resolve(&Selector::resource("omi"), &Consumer::anywhere())?;
+
+    // 2. The common API: files travel as BYTES tensors of shape [batch].
+    let connectors = Connectors::new().with(inferlink_omi::factory());
+    let connector = connectors.connect(&resolution).await?;
+    let metadata = connector.model_metadata(&model).await?;
+    println!(
+        "model {} {:?}: inputs {:?}, outputs {:?}",
+        metadata.name,
+        metadata.versions,
+        metadata.inputs.iter().map(|s| &s.name).collect::<Vec<_>>(),
+        metadata.outputs.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    let batch = Tensor::from_strings(&input, vec![2], ["hello", "wörld"])?;
+    match connector
+        .infer(&model, InferRequest::new().with_input(batch))
+        .await
+    {
+        Ok(reply) => {
+            for output in &reply.outputs {
+                println!("{}: {:?}", output.name(), output.to_strings()?);
+            }
+        }
+        Err(e) => println!("infer failed: {e}"),
+    }
+
+    // 3. The OMI client: typed Status and one result per item, failures included.
+    let omi = OmiFactory::new().connector(&resolution)?;
+    let status = omi.client().status().await?;
+    println!(
+        "status {} {:?}; batch size {}, run timeout {:?}",
+        status.status_code, status.message, status.features.batch_size, status.timeout.run
+    );
+    let items: Vec<Files> = ["fine", "please fail"]
+        .into_iter()
+        .map(|t| Files::from([(input.clone(), Bytes::from(t))]))
+        .collect();
+    let outcome = omi.client().run(items, &RunOptions::new()).await?;
+    for (i, item) in outcome.items.iter().enumerate() {
+        match item {
+            Ok(files) => println!("item {i}: files {:?}", files.keys().collect::<Vec<_>>()),
+            Err(e) => println!("item {i} failed: {}", e.message),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,775 @@
+//! [`OmiClient`] (the three OMI calls over one tonic channel) and
+//! [`OmiConnector`] (the [`InferenceConnector`] over it).
+//!
+//! # `Status` before the first `Run`
+//!
+//! The reference server (chassis) loads its model in the first `Status` call
+//! and answers a `Run` that comes before it with `UNKNOWN "Internal Server
+//! Error"`. The client therefore calls `Status` once per client, lazily,
+//! before its first `Run` (and before metadata questions), and keeps the
+//! answer: concurrent first calls wait for the one `Status` in flight instead
+//! of sending their own. A failed `Status` is not kept, so the next call
+//! tries again. [`OmiClient::refresh_status`] asks again explicitly;
+//! [`OmiClient::health`] always asks the server.
+//!
+//! If a `Run` still gets `UNKNOWN "Internal Server Error"` (the server was
+//! restarted behind the same address and has not loaded its model), the
+//! client calls `Status` again and repeats the `Run` once: that answer means
+//! the server returned before running anything.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use inferlink::transport::RetryPolicy;
+use inferlink::transport::retry::{self, AttemptError, CallLimits, Idempotency};
+use inferlink::{
+    Capabilities, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, Resolution,
+    Result,
+};
+use tokio::sync::{Mutex, RwLock};
+use tonic::Code;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::codec::{self, Files, OmiStatus, RunOutcome};
+use crate::config::{OmiConfig, config_error};
+use crate::error::{Failure, failure, from_grpc_status, grpc_class, is_success, status_code_error};
+use crate::proto;
+use crate::proto::modzy_model_client::ModzyModelClient;
+
+/// The vendor name used when none is given.
+pub const DEFAULT_VENDOR: &str = "omi";
+
+/// The protocol name in [`ConnectorInfo::protocol`].
+pub const PROTOCOL: &str = "omi-grpc";
+
+/// [`RawRequest::headers`] entry naming the input file of an
+/// [`invoke`](InferenceConnector::invoke) (default: the model's only
+/// declared input file).
+pub const HEADER_INPUT_FILE: &str = "omi-input-file";
+
+/// [`RawRequest::headers`] entry naming the output file an
+/// [`invoke`](InferenceConnector::invoke) returns (default: the item's only
+/// output file); echoed in [`RawResponse::headers`].
+pub const HEADER_OUTPUT_FILE: &str = "omi-output-file";
+
+type Client = ModzyModelClient<InterceptedService<Channel, Metadata>>;
+
+/// Adds the configured authentication and static headers to every call.
+#[derive(Clone, Default)]
+pub(crate) struct Metadata(Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>);
+
+impl Interceptor for Metadata {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
+        let map = request.metadata_mut();
+        for (k, v) in self.0.iter() {
+            map.insert(k.clone(), v.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Options of one [`OmiClient::run`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// `RunRequest.detect_drift`; `None`: the configuration's `detect_drift`.
+    pub detect_drift: Option<bool>,
+    /// `RunRequest.explain`; `None`: the configuration's `explain`.
+    pub explain: Option<bool>,
+    /// The run is safe to send twice, so the retry loop may repeat it after
+    /// it may have reached the server.
+    pub idempotent: bool,
+}
+
+impl RunOptions {
+    /// The defaults: the configuration's flags, not idempotent.
+    pub fn new() -> Self {
+        RunOptions::default()
+    }
+
+    /// Sets `detect_drift` for this run.
+    pub fn detect_drift(mut self, yes: bool) -> Self {
+        self.detect_drift = Some(yes);
+        self
+    }
+
+    /// Sets `explain` for this run.
+    pub fn explain(mut self, yes: bool) -> Self {
+        self.explain = Some(yes);
+        self
+    }
+
+    /// Marks the run safe to repeat.
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+}
+
+/// How a [`OmiClient::shutdown`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShutdownOutcome {
+    /// The server answered (chassis: 200 "Model Shutdown Successfully.")
+    /// before going away.
+    Acknowledged {
+        /// `status_code` of the answer.
+        status_code: i32,
+        /// `message` of the answer.
+        message: String,
+    },
+    /// The connection dropped before an answer arrived: what a server that
+    /// stops itself looks like, and counted as success.
+    ConnectionDropped,
+}
+
+/// An Open Model Interface client: `Status`, `Run` and `Shutdown` over gRPC.
+///
+/// Cheap to clone (the channel and the cached `Status` are shared).
+#[derive(Clone)]
+pub struct OmiClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    info: ConnectorInfo,
+    client: Client,
+    retry: RetryPolicy,
+    limits: CallLimits,
+    detect_drift: bool,
+    explain: bool,
+    check_model_name: bool,
+    /// The kept `Status` answer (ready models only).
+    status: RwLock<Option<Arc<OmiStatus>>>,
+    /// Held while the first `Status` is in flight, so only one is sent.
+    loading: Mutex<()>,
+}
+
+impl fmt::Debug for OmiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OmiClient")
+            .field("info", &self.inner.info)
+            .field("limits", &self.inner.limits)
+            .field("detect_drift", &self.inner.detect_drift)
+            .field("explain", &self.inner.explain)
+            .field("check_model_name", &self.inner.check_model_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OmiClient {
+    /// A client for `config`, vendor [`DEFAULT_VENDOR`].
+    pub fn new(config: OmiConfig) -> Result<Self> {
+        OmiClient::with_vendor(config, DEFAULT_VENDOR)
+    }
+
+    /// A client for the resolution's endpoint and configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        OmiClient::new(OmiConfig::from_resolution(resolution)?)
+    }
+
+    /// A client that names `vendor` in its info and errors.
+    ///
+    /// Nothing connects yet: the first call does. Errors:
+    /// [`ErrorKind::Config`] naming the key for unusable settings;
+    /// [`ErrorKind::PermissionDenied`] when the endpoint policy refuses the endpoint.
+    pub fn with_vendor(config: OmiConfig, vendor: &str) -> Result<Self> {
+        config.validate()?;
+        let target = config.grpc_target()?;
+        let cfg = &config.transport;
+        let url = url::Url::parse(&target).map_err(|e| config_error("url", e))?;
+        if let Some(policy) = &cfg.endpoint_policy {
+            let allowed = match url.host() {
+                Some(url::Host::Ipv4(ip)) => policy.allows_ip(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => policy.allows_ip(IpAddr::V6(ip)),
+                Some(url::Host::Domain(d)) => policy.allows_host_name(d),
+                None => false,
+            };
+            if !allowed {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "the endpoint policy does not allow connections to {}",
+                        url.host_str().unwrap_or("a URL without host")
+                    ),
+                )
+                .with_context("endpoint", target.clone()));
+            }
+        }
+        let mut endpoint = Endpoint::from_shared(target.clone())
+            .map_err(|e| config_error("url", format!("not a usable gRPC URL ({e})")))?
+            .connect_timeout(cfg.timeout_connect)
+            .tcp_nodelay(true);
+        if url.scheme() == "https" {
+            if cfg.tls.insecure_skip_verify {
+                return Err(config_error(
+                    inferlink::transport::config::keys::TLS_INSECURE_SKIP_VERIFY,
+                    "skipping certificate verification is not available for gRPC; trust the \
+                     server's CA with tls_ca_pem instead",
+                ));
+            }
+            let mut tls = ClientTlsConfig::new();
+            tls = match cfg.tls.ca_pem_bytes() {
+                Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
+                None => tls.with_native_roots(),
+            };
+            if let Some((cert, key)) = cfg.tls.client_identity_pem() {
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| Error::new(ErrorKind::Config, format!("gRPC TLS settings: {e}")))?;
+        }
+        let channel = endpoint.connect_lazy();
+        let mut metadata = Vec::new();
+        for h in &cfg.headers {
+            let key = format!(
+                "{}{}",
+                inferlink::transport::config::keys::HEADER_PREFIX,
+                h.name
+            );
+            metadata.push(metadata_pair(
+                &h.name,
+                h.value.expose(),
+                h.value.is_secret(),
+                &key,
+            )?);
+        }
+        if let Some((name, value)) = cfg.auth.header()? {
+            let text = value
+                .to_str()
+                .map_err(|_| config_error("auth", "not a valid gRPC metadata value"))?;
+            metadata.push(metadata_pair(name.as_str(), text, true, "auth")?);
+        }
+        let limit = usize::try_from(cfg.response_max_bytes).unwrap_or(usize::MAX);
+        let client = ModzyModelClient::with_interceptor(channel, Metadata(Arc::new(metadata)))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(usize::MAX);
+        let capabilities = Capabilities::none()
+            .with_list_models(true)
+            .with_model_metadata(true)
+            .with_model_ready(true)
+            .with_infer(true)
+            .with_invoke(true);
+        Ok(OmiClient {
+            inner: Arc::new(Inner {
+                info: ConnectorInfo::new(vendor, PROTOCOL, target, capabilities),
+                client,
+                retry: cfg.retry.clone(),
+                limits: CallLimits {
+                    deadline: cfg.deadline,
+                    attempt_timeout: cfg.timeout_request,
+                    max_attempts: cfg.retry.max_attempts,
+                },
+                detect_drift: config.detect_drift,
+                explain: config.explain,
+                check_model_name: config.check_model_name,
+                status: RwLock::new(None),
+                loading: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Vendor, protocol (`omi-grpc`), endpoint and capabilities.
+    pub fn info(&self) -> &ConnectorInfo {
+        &self.inner.info
+    }
+
+    fn tag(&self, error: Error, model: Option<&ModelRef>) -> Error {
+        let error = self.inner.info.tag(error);
+        match model {
+            Some(m) => error.with_model(m),
+            None => error,
+        }
+    }
+
+    /// Runs one RPC through the shared retry loop.
+    async fn call<T, F, Fut>(&self, idempotency: Idempotency, rpc: &str, mut f: F) -> Result<T>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let span = tracing::debug_span!(
+            "inferlink.omi",
+            vendor = %self.inner.info.vendor,
+            endpoint = %self.inner.info.endpoint,
+            rpc = rpc,
+        );
+        let outcome = tracing::Instrument::instrument(
+            retry::run(&self.inner.retry, self.inner.limits, idempotency, |_| {
+                let call = f(self.inner.client.clone());
+                async move {
+                    call.await
+                        .map(tonic::Response::into_inner)
+                        .map_err(|status| {
+                            let (_, rule) = grpc_class(&status);
+                            AttemptError::new(from_grpc_status(&status), rule)
+                        })
+                }
+            }),
+            span,
+        )
+        .await;
+        outcome.map(|done| done.value)
+    }
+
+    /// Calls `Status` now (through the retry loop) and keeps a ready answer.
+    async fn fetch_status(&self) -> Result<Arc<OmiStatus>> {
+        let r = self
+            .call(Idempotency::Safe, "Status", |mut c| async move {
+                c.status(proto::StatusRequest {}).await
+            })
+            .await
+            .map_err(|e| self.tag(e, None))?;
+        let status = Arc::new(OmiStatus::from(r));
+        if status.is_ready() {
+            *self.inner.status.write().await = Some(Arc::clone(&status));
+        } else {
+            *self.inner.status.write().await = None;
+        }
+        Ok(status)
+    }
+
+    /// The server's `Status`, asked once and kept (see the module
+    /// documentation); concurrent first callers share one call.
+    ///
+    /// Errors: the call's error, or — when the server says the model is not
+    /// loaded (`status_code` not 2xx; chassis: 500 "Model Failed to
+    /// Initialize.") — an error of the kind
+    /// [`status_code_kind`](crate::error::status_code_kind) gives.
+    pub async fn status(&self) -> Result<Arc<OmiStatus>> {
+        if let Some(s) = self.inner.status.read().await.as_ref() {
+            return Ok(Arc::clone(s));
+        }
+        let _loading = self.inner.loading.lock().await;
+        if let Some(s) = self.inner.status.read().await.as_ref() {
+            return Ok(Arc::clone(s));
+        }
+        let status = self.fetch_status().await?;
+        match status.error() {
+            Some(e) => Err(self.tag(e, None)),
+            None => Ok(status),
+        }
+    }
+
+    /// Calls `Status` now, whatever is kept, and keeps the new answer when
+    /// the model is ready. Unlike [`OmiClient::status`] a not-ready answer
+    /// is returned, not turned into an error.
+    pub async fn refresh_status(&self) -> Result<Arc<OmiStatus>> {
+        let _loading = self.inner.loading.lock().await;
+        self.fetch_status().await
+    }
+
+    /// The kept `Status` answer, if any (no call).
+    pub async fn cached_status(&self) -> Option<Arc<OmiStatus>> {
+        self.inner.status.read().await.clone()
+    }
+
+    /// Live and ready: one `Status` call (OMI has no separate health call).
+    /// Live when the server answers; ready when its `status_code` is 2xx.
+    pub async fn health(&self) -> Result<Health> {
+        let status = self.refresh_status().await?;
+        Ok(Health {
+            live: true,
+            ready: status.is_ready(),
+        })
+    }
+
+    /// `NotFound` unless `model` names the served model (see
+    /// [`OmiConfig::check_model_name`]).
+    fn check_model(&self, model: &ModelRef, status: &OmiStatus) -> Result<()> {
+        if !self.inner.check_model_name {
+            return Ok(());
+        }
+        let served = &status.model;
+        let name_ok = served.name.is_empty() || served.name == model.name;
+        let version_ok = match &model.version {
+            Some(v) => served.version.is_empty() || served.version == *v,
+            None => true,
+        };
+        if name_ok && version_ok {
+            return Ok(());
+        }
+        let serves = if served.version.is_empty() {
+            format!("\"{}\"", served.name)
+        } else {
+            format!("\"{}\" version {}", served.name, served.version)
+        };
+        Err(self.tag(
+            Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "model \"{}\" is not served here: this OMI server serves {serves} \
+                     (one model per server; set check_model_name: false to skip this check)",
+                    model.to_string().escape_debug()
+                ),
+            )
+            .with_retryable(false),
+            Some(model),
+        ))
+    }
+
+    /// The `Status` for a call on `model`: kept or fetched, and the name checked.
+    async fn status_for(&self, model: &ModelRef) -> Result<Arc<OmiStatus>> {
+        let status = self.status().await.map_err(|e| e.with_model(model))?;
+        self.check_model(model, &status)?;
+        Ok(status)
+    }
+
+    /// Runs a batch: one [`Files`] map per item (input file name → bytes).
+    ///
+    /// Calls `Status` first if this client has not yet. The answer has one
+    /// result per item, in order: a failed item is an `Err(ItemError)` in
+    /// [`RunOutcome::items`], never an empty success;
+    /// [`RunOutcome::into_files`] turns any failure into one error.
+    ///
+    /// Errors of the whole call: [`ErrorKind::InvalidInput`] for an empty
+    /// batch; the gRPC error; a non-2xx `status_code`;
+    /// [`ErrorKind::ModelError`] when the number of outputs differs from the
+    /// number of inputs.
+    pub async fn run(&self, items: Vec<Files>, options: &RunOptions) -> Result<RunOutcome> {
+        if items.is_empty() {
+            return Err(self.tag(
+                Error::invalid("an OMI run needs at least one batch item"),
+                None,
+            ));
+        }
+        self.status().await?;
+        self.run_loaded(items, options, None).await
+    }
+
+    async fn run_loaded(
+        &self,
+        items: Vec<Files>,
+        options: &RunOptions,
+        model: Option<&ModelRef>,
+    ) -> Result<RunOutcome> {
+        let n = items.len();
+        let message = codec::run_request(
+            items,
+            options.detect_drift.unwrap_or(self.inner.detect_drift),
+            options.explain.unwrap_or(self.inner.explain),
+        );
+        let idempotency = if options.idempotent {
+            Idempotency::Safe
+        } else {
+            Idempotency::Unsafe
+        };
+        let send = || {
+            self.call(idempotency, "Run", |mut c| {
+                let message = message.clone();
+                async move { c.run(message).await }
+            })
+        };
+        let response = match send().await {
+            Err(e) if is_model_not_loaded(&e) => {
+                // The server answered before running anything: it has no model
+                // loaded (restarted since our Status). Load it and try once more.
+                tracing::debug!("OMI Run before Status on the server side; calling Status again");
+                let status = self
+                    .refresh_status()
+                    .await
+                    .map_err(|e| self.tag(e, model))?;
+                if let Some(e) = status.error() {
+                    return Err(self.tag(e, model));
+                }
+                send().await
+            }
+            other => other,
+        }
+        .map_err(|e| self.tag(e, model))?;
+        codec::decode_run(response, n).map_err(|e| self.tag(e, model))
+    }
+
+    /// Runs the tensor request as a batch (see [`crate::codec`]); any failed
+    /// item makes the whole call an [`ErrorKind::ModelError`] (use
+    /// [`OmiClient::run`] for per-item results).
+    pub async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
+        let status = self.status_for(model).await?;
+        let items =
+            codec::items_from_request(&request, &status).map_err(|e| self.tag(e, Some(model)))?;
+        let mut options = RunOptions::new();
+        options.idempotent = request.idempotent;
+        let outcome = self.run_loaded(items, &options, Some(model)).await?;
+        let files = outcome.into_files().map_err(|e| self.tag(e, Some(model)))?;
+        codec::response_from_items(model, &status, &request, files)
+            .map_err(|e| self.tag(e, Some(model)))
+    }
+
+    /// One item with one input file: the body is the file, named by the
+    /// request header [`HEADER_INPUT_FILE`] or else the model's only
+    /// declared input; the answer is one output file, named by
+    /// [`HEADER_OUTPUT_FILE`] or else the item's only output. A failed item
+    /// is an [`ErrorKind::ModelError`] with the model's message.
+    pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        let status = self.status_for(model).await?;
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let fail = |e: Error| self.tag(e, Some(model));
+        let input = match header(HEADER_INPUT_FILE) {
+            Some(name) => name,
+            None => match status.inputs.as_slice() {
+                [only] => only.filename.clone(),
+                declared => {
+                    let names: Vec<&str> = declared.iter().map(|i| i.filename.as_str()).collect();
+                    return Err(fail(Error::invalid(format!(
+                        "model \"{}\" declares {} input files [{}]; name one with the request \
+                         header {HEADER_INPUT_FILE}",
+                        status.model.name,
+                        names.len(),
+                        names.join(", ")
+                    ))));
+                }
+            },
+        };
+        let mut files = Files::new();
+        files.insert(input, request.body.clone());
+        let mut options = RunOptions::new();
+        options.idempotent = request.idempotent;
+        let outcome = self.run_loaded(vec![files], &options, Some(model)).await?;
+        let mut items = outcome.into_files().map_err(fail)?;
+        let mut item = items.pop().unwrap_or_default();
+        let output = match header(HEADER_OUTPUT_FILE) {
+            Some(name) => name,
+            None if item.len() == 1 => item.keys().next().cloned().unwrap_or_default(),
+            None => {
+                let names: Vec<&str> = item.keys().map(String::as_str).collect();
+                return Err(fail(Error::invalid(format!(
+                    "the model gave {} output files [{}]; name the one to return with the \
+                     request header {HEADER_OUTPUT_FILE} (or use OmiClient::run)",
+                    names.len(),
+                    names.join(", ")
+                ))));
+            }
+        };
+        let Some(body) = item.remove(&output) else {
+            let names: Vec<&str> = item.keys().map(String::as_str).collect();
+            return Err(fail(
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "the model gave no output file \"{}\"; it gave [{}]",
+                        output.escape_debug(),
+                        names.join(", ")
+                    ),
+                )
+                .with_retryable(false),
+            ));
+        };
+        let content_type = status
+            .output(&output)
+            .map(|o| o.media_type.clone())
+            .filter(|m| !m.is_empty());
+        Ok(RawResponse {
+            body,
+            content_type,
+            headers: vec![(HEADER_OUTPUT_FILE.to_owned(), output)],
+        })
+    }
+
+    /// The served model's metadata (from the kept `Status`).
+    pub async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
+        let status = self.status_for(model).await?;
+        Ok(status.to_model_metadata())
+    }
+
+    /// The one model the server serves, with state `READY`.
+    pub async fn models(&self) -> Result<Vec<ModelInfo>> {
+        let status = self.status().await?;
+        Ok(vec![ModelInfo {
+            name: status.model.name.clone(),
+            version: (!status.model.version.is_empty()).then(|| status.model.version.clone()),
+            state: Some("READY".to_owned()),
+        }])
+    }
+
+    /// Whether `model` is the served model and loaded. An unknown model is
+    /// [`ErrorKind::NotFound`]; a model that failed to load is `false`.
+    pub async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
+        let status = match self.status().await {
+            Ok(s) => s,
+            Err(e) if e.context("omi_status_code").is_some() => return Ok(false),
+            Err(e) => return Err(e.with_model(model)),
+        };
+        self.check_model(model, &status)?;
+        Ok(status.is_ready())
+    }
+
+    /// Asks the server to shut down (`Shutdown`), an administrative call:
+    /// never retried, and never sent by any other method.
+    ///
+    /// The reference server answers and then stops its own process, so
+    /// either an answer or a dropped connection is success
+    /// ([`ShutdownOutcome`]). The kept `Status` is forgotten. Errors: the
+    /// server cannot be reached ([`ErrorKind::Unavailable`]: nothing was
+    /// sent), it refuses (for example `UNIMPLEMENTED`), or it answers a
+    /// non-2xx `status_code`.
+    pub async fn shutdown(&self) -> Result<ShutdownOutcome> {
+        *self.inner.status.write().await = None;
+        let mut client = self.inner.client.clone();
+        let call = client.shutdown(proto::ShutdownRequest {});
+        let answer = match tokio::time::timeout(self.inner.limits.attempt_timeout, call).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                return Err(self.tag(
+                    Error::new(ErrorKind::Timeout, "OMI Shutdown got no answer in time")
+                        .with_retryable(false),
+                    None,
+                ));
+            }
+        };
+        match answer {
+            Ok(r) => {
+                let r = r.into_inner();
+                if is_success(r.status_code) {
+                    Ok(ShutdownOutcome::Acknowledged {
+                        status_code: r.status_code,
+                        message: r.message,
+                    })
+                } else {
+                    Err(self.tag(
+                        status_code_error("Shutdown", r.status_code, &r.status, &r.message),
+                        None,
+                    ))
+                }
+            }
+            Err(status) if failure(&status) == Failure::Dropped => {
+                Ok(ShutdownOutcome::ConnectionDropped)
+            }
+            // A server that goes away while answering may close the stream
+            // without trailers or reset it; tonic reports that as UNKNOWN or
+            // UNAVAILABLE or CANCELLED without a server message.
+            Err(status)
+                if failure(&status) == Failure::Answered
+                    && matches!(
+                        status.code(),
+                        Code::Unavailable | Code::Cancelled | Code::Unknown
+                    )
+                    && is_connection_loss(status.message()) =>
+            {
+                Ok(ShutdownOutcome::ConnectionDropped)
+            }
+            Err(status) => Err(self.tag(from_grpc_status(&status).with_retryable(false), None)),
+        }
+    }
+}
+
+/// Messages tonic and h2 give a stream cut by the peer's exit.
+fn is_connection_loss(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "connection",
+        "broken pipe",
+        "stream no longer needed",
+        "reset",
+        "eof",
+        "closed",
+        "transport error",
+        "h2 protocol error",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
+}
+
+/// Chassis' answer to a `Run` it has no loaded model for.
+fn is_model_not_loaded(e: &Error) -> bool {
+    e.context("grpc_status") == Some("2") && e.vendor_message() == Some("Internal Server Error")
+}
+
+fn metadata_pair(
+    name: &str,
+    value: &str,
+    sensitive: bool,
+    key: &str,
+) -> Result<(AsciiMetadataKey, AsciiMetadataValue)> {
+    let k = AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+        .map_err(|_| config_error(key, "is not a valid gRPC metadata name"))?;
+    if value.chars().any(|c| c.is_control() || !c.is_ascii()) {
+        return Err(config_error(
+            key,
+            "the value must be visible ASCII without CR/LF",
+        ));
+    }
+    let mut v = AsciiMetadataValue::try_from(value)
+        .map_err(|_| config_error(key, "is not a valid gRPC metadata value"))?;
+    v.set_sensitive(sensitive);
+    Ok((k, v))
+}
+
+/// The [`InferenceConnector`] of an Open Model Interface server.
+///
+/// | method | OMI call | notes |
+/// |---|---|---|
+/// | `health` | `Status` | live = answered, ready = `status_code` 2xx |
+/// | `models` | `Status` (kept) | the one served model |
+/// | `model_metadata`, `model_ready` | `Status` (kept) | `NotFound` for another model name |
+/// | `infer` | `Run` | `BYTES [batch]` tensors as files; a failed item fails the call |
+/// | `invoke` | `Run` | one item, one input file, one output file |
+///
+/// `Shutdown` is not part of the trait: call [`OmiConnector::client`]`().shutdown()`.
+#[derive(Debug, Clone)]
+pub struct OmiConnector {
+    client: OmiClient,
+}
+
+impl OmiConnector {
+    /// A connector over a client.
+    pub fn new(client: OmiClient) -> Self {
+        OmiConnector { client }
+    }
+
+    /// A connector for the resolution's endpoint and configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        Ok(OmiConnector::new(OmiClient::from_resolution(resolution)?))
+    }
+
+    /// The client underneath (for [`OmiClient::run`], [`OmiClient::status`],
+    /// [`OmiClient::shutdown`]).
+    pub fn client(&self) -> &OmiClient {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl InferenceConnector for OmiConnector {
+    fn info(&self) -> &ConnectorInfo {
+        self.client.info()
+    }
+
+    async fn health(&self) -> Result<Health> {
+        self.client.health().await
+    }
+
+    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
+        self.client.infer(model, request).await
+    }
+
+    async fn models(&self) -> Result<Vec<ModelInfo>> {
+        self.client.models().await
+    }
+
+    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
+        self.client.model_metadata(model).await
+    }
+
+    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
+        self.client.model_ready(model).await
+    }
+
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.client.invoke(model, request).await
+    }
+}

@@ -1,0 +1,249 @@
+//! [`OmiConfig`]: the endpoint and the OMI-specific switches, read from a
+//! resolution's merged configuration and validated when the client is built.
+//!
+//! Keys (see [`keys`]; `docs/connectors/omi.md` has the table):
+//!
+//! | key | values | default |
+//! |---|---|---|
+//! | `detect_drift` | boolean | `false` (sent in every `RunRequest`) |
+//! | `explain` | boolean | `false` (sent in every `RunRequest`) |
+//! | `check_model_name` | boolean | `true`: a [`ModelRef`](inferlink::ModelRef) must name the model the server's `Status` reports |
+//!
+//! Booleans are `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case).
+//! Timeouts, retries, TLS and authentication metadata come from the shared
+//! transport's keys ([`inferlink::transport::config::keys`]).
+//!
+//! The endpoint URL is `grpc://host:port` (plain HTTP/2, what chassis
+//! containers serve), `grpcs://host:port` (TLS), or the same with `http`/
+//! `https`. Without a port, `grpc://` and `grpcs://` mean port
+//! [`DEFAULT_PORT`] (45000, chassis' `PSC_MODEL_PORT` default).
+
+use std::fmt;
+
+use inferlink::resolve::ConfigValue;
+use inferlink::transport::TransportConfig;
+use inferlink::{Error, ErrorKind, Resolution, Result};
+
+/// The port chassis OMI containers listen on unless `PSC_MODEL_PORT` says otherwise.
+pub const DEFAULT_PORT: u16 = 45000;
+
+/// The configuration keys the OMI connector reads (besides the transport's).
+pub mod keys {
+    /// Ask the model for drift detection on every run (`RunRequest.detect_drift`).
+    pub const DETECT_DRIFT: &str = "detect_drift";
+    /// Ask the model for explanations on every run (`RunRequest.explain`).
+    pub const EXPLAIN: &str = "explain";
+    /// Whether model references must name the served model.
+    pub const CHECK_MODEL_NAME: &str = "check_model_name";
+
+    /// Every key above.
+    pub const ALL: &[&str] = &[DETECT_DRIFT, EXPLAIN, CHECK_MODEL_NAME];
+}
+
+/// Everything an [`crate::OmiClient`] needs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OmiConfig {
+    /// The record's endpoint URL.
+    pub url: String,
+    /// `RunRequest.detect_drift` (key `detect_drift`).
+    pub detect_drift: bool,
+    /// `RunRequest.explain` (key `explain`).
+    pub explain: bool,
+    /// Refuse model references that do not name the served model (key
+    /// `check_model_name`, default true). An OMI container serves exactly
+    /// one model; with the check off any name reaches it.
+    pub check_model_name: bool,
+    /// Timeouts, retries, TLS, authentication metadata (the shared transport's keys).
+    pub transport: TransportConfig,
+}
+
+impl OmiConfig {
+    /// Defaults for an endpoint URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        OmiConfig {
+            url: url.into(),
+            detect_drift: false,
+            explain: false,
+            check_model_name: true,
+            transport: TransportConfig::default(),
+        }
+    }
+
+    /// Defaults for the resolution's endpoint overlaid with its merged configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        OmiConfig::new(resolution.endpoint().url.clone()).apply_resolution(resolution)
+    }
+
+    /// These settings overlaid with the resolution's merged configuration.
+    pub fn apply_resolution(self, resolution: &Resolution) -> Result<Self> {
+        self.apply_values(resolution.configuration())
+    }
+
+    /// These settings overlaid with configuration values (key → value).
+    /// Keys neither OMI nor the transport owns are ignored.
+    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, ConfigValue)>,
+        K: AsRef<str>,
+    {
+        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
+        for (k, v) in &values {
+            let key = k.as_ref();
+            match key {
+                keys::DETECT_DRIFT => self.detect_drift = parse_bool(key, v.expose())?,
+                keys::EXPLAIN => self.explain = parse_bool(key, v.expose())?,
+                keys::CHECK_MODEL_NAME => self.check_model_name = parse_bool(key, v.expose())?,
+                _ => {}
+            }
+        }
+        self.transport = self.transport.apply_values(values)?;
+        Ok(self)
+    }
+
+    /// Checks everything that can be checked without the network: the URL
+    /// ([`OmiConfig::grpc_target`]) and the transport settings.
+    pub fn validate(&self) -> Result<()> {
+        self.grpc_target()?;
+        self.transport.validate()
+    }
+
+    /// The gRPC target as an `http`/`https` URL with an explicit port.
+    ///
+    /// `grpc://` and `http://` mean plain HTTP/2, `grpcs://` and `https://`
+    /// TLS. User info, a path, a query or a fragment are refused with a
+    /// [`ErrorKind::Config`] error naming `url`.
+    pub fn grpc_target(&self) -> Result<String> {
+        let raw = self.url.trim();
+        let url = url::Url::parse(raw)
+            .map_err(|e| config_error("url", format!("not a valid URL ({e})")))?;
+        let (secure, default_port) = match url.scheme() {
+            "grpc" => (false, DEFAULT_PORT),
+            "grpcs" => (true, DEFAULT_PORT),
+            "http" => (false, 80),
+            "https" => (true, 443),
+            other => {
+                return Err(config_error(
+                    "url",
+                    format!("scheme \"{other}\" is not grpc, grpcs, http or https"),
+                ));
+            }
+        };
+        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+            return Err(config_error("url", "the URL has no host"));
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(config_error(
+                "url",
+                "credentials in the URL are not allowed; use the auth_* keys",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(config_error("url", "a query or fragment is not allowed"));
+        }
+        if !url.path().trim_end_matches('/').is_empty() {
+            return Err(config_error(
+                "url",
+                "an OMI URL cannot have a path (the ModzyModel methods live at the root)",
+            ));
+        }
+        let port = url.port().unwrap_or(default_port);
+        let scheme = if secure { "https" } else { "http" };
+        Ok(format!("{scheme}://{host}:{port}"))
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(config_error(
+            key,
+            format!(
+                "\"{}\" is not a boolean (true or false)",
+                value.escape_debug()
+            ),
+        )),
+    }
+}
+
+pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
+    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<OmiConfig> {
+        OmiConfig::new(url).apply_values(
+            pairs
+                .iter()
+                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
+        )
+    }
+
+    #[test]
+    fn targets_get_explicit_ports() {
+        let t = |u: &str| cfg(u, &[]).unwrap().grpc_target();
+        assert_eq!(t("grpc://model.local").unwrap(), "http://model.local:45000");
+        assert_eq!(
+            t("grpcs://model.local").unwrap(),
+            "https://model.local:45000"
+        );
+        assert_eq!(
+            t("grpc://127.0.0.1:18580/").unwrap(),
+            "http://127.0.0.1:18580"
+        );
+        assert_eq!(t("http://[::1]:9").unwrap(), "http://[::1]:9");
+        assert_eq!(t("https://h").unwrap(), "https://h:443");
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors_naming_url() {
+        for bad in [
+            "ftp://h",
+            "grpc://u:p@h:1",
+            "grpc://h:1/ModzyModel",
+            "grpc://h:1?x=1",
+            "grpc://h:1#f",
+            "nope",
+            "",
+        ] {
+            let e = cfg(bad, &[]).unwrap().grpc_target().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{bad}: {e}");
+            assert_eq!(e.path(), Some("url"), "{bad}");
+        }
+        let e = cfg("grpc://u:secret-pw@h:1", &[])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(!e.to_string().contains("secret-pw"), "{e}");
+    }
+
+    #[test]
+    fn booleans_and_transport_keys_are_read() {
+        let c = cfg(
+            "grpc://h:1",
+            &[
+                ("detect_drift", "YES"),
+                ("explain", "1"),
+                ("check_model_name", "false"),
+                ("timeout_request_ms", "1500"),
+                ("unrelated", "x"),
+            ],
+        )
+        .unwrap();
+        assert!(c.detect_drift && c.explain && !c.check_model_name);
+        assert_eq!(c.transport.timeout_request.as_millis(), 1500);
+        let d = cfg("grpc://h:1", &[]).unwrap();
+        assert!(!d.detect_drift && !d.explain && d.check_model_name);
+        for key in keys::ALL {
+            let e = cfg("grpc://h:1", &[(key, "maybe")]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert_eq!(e.path(), Some(*key));
+        }
+        let e = cfg("grpc://h:1", &[("timeout_request_ms", "soon")]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+    }
+}

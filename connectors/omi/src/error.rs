@@ -1,0 +1,255 @@
+//! Open Model Interface errors → [`inferlink::Error`].
+//!
+//! OMI reports failures on three levels, each mapped here:
+//!
+//! 1. **gRPC status** of the call (connection refused, deadline, an unknown
+//!    method, chassis' `UNKNOWN "Internal Server Error"` for a `Run` the
+//!    model was not loaded for): [`from_grpc_status`], kinds by
+//!    [`grpc_kind`].
+//! 2. **`status_code` inside a response** (HTTP-like, with the gRPC status
+//!    OK): [`status_code_kind`], e.g. `Status` answering 500 "Model Failed to
+//!    Initialize.".
+//! 3. **Per batch item** (`OutputItem.success` false, or an `error` file):
+//!    not an error of the call; see [`crate::RunOutcome`] and
+//!    [`crate::ItemError`]. The trait methods turn a failed item into a
+//!    [`ErrorKind::ModelError`] ([`crate::RunOutcome::into_files`]).
+
+use std::error::Error as StdError;
+
+use inferlink::transport::RetryRule;
+use inferlink::{Error, ErrorKind};
+use tonic::Code;
+
+/// The error kind of a gRPC status code.
+///
+/// | code | kind |
+/// |---|---|
+/// | `INVALID_ARGUMENT`, `OUT_OF_RANGE` | `InvalidInput` |
+/// | `NOT_FOUND` | `NotFound` |
+/// | `ALREADY_EXISTS` | `AlreadyExists` |
+/// | `ABORTED` | `Conflict` |
+/// | `UNAUTHENTICATED` | `Unauthenticated` |
+/// | `PERMISSION_DENIED` | `PermissionDenied` |
+/// | `RESOURCE_EXHAUSTED` | `RateLimited` |
+/// | `UNAVAILABLE`, `CANCELLED`, `FAILED_PRECONDITION` | `Unavailable` |
+/// | `DEADLINE_EXCEEDED` | `Timeout` |
+/// | `UNIMPLEMENTED` | `Unsupported` (not an OMI server, or an older one) |
+/// | `INTERNAL`, `UNKNOWN`, `DATA_LOSS` | `ModelError` |
+pub fn grpc_kind(code: Code) -> ErrorKind {
+    match code {
+        Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidInput,
+        Code::NotFound => ErrorKind::NotFound,
+        Code::AlreadyExists => ErrorKind::AlreadyExists,
+        Code::Aborted => ErrorKind::Conflict,
+        Code::Unauthenticated => ErrorKind::Unauthenticated,
+        Code::PermissionDenied => ErrorKind::PermissionDenied,
+        Code::ResourceExhausted => ErrorKind::RateLimited,
+        Code::Unavailable | Code::Cancelled | Code::FailedPrecondition => ErrorKind::Unavailable,
+        Code::DeadlineExceeded => ErrorKind::Timeout,
+        Code::Unimplemented => ErrorKind::Unsupported,
+        Code::Internal | Code::Unknown | Code::DataLoss => ErrorKind::ModelError,
+        Code::Ok => ErrorKind::Internal,
+    }
+}
+
+/// Where a failed call failed, as far as the client can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// No connection was made: nothing reached the server.
+    Connect,
+    /// The attempt's time ran out.
+    TimedOut,
+    /// The connection broke after the request may have been sent (a reset
+    /// stream, a closed connection) — what `Shutdown` expects.
+    Dropped,
+    /// The server answered with this status.
+    Answered,
+}
+
+/// Classifies a failed call.
+pub(crate) fn failure(status: &tonic::Status) -> Failure {
+    let mut source: Option<&(dyn StdError + 'static)> = status.source();
+    let mut from_transport = false;
+    while let Some(e) = source {
+        if e.is::<tonic::ConnectError>() {
+            return Failure::Connect;
+        }
+        if e.is::<tonic::TimeoutExpired>() {
+            return Failure::TimedOut;
+        }
+        from_transport = true;
+        source = e.source();
+    }
+    // Errors raised on this side (a broken connection, a reset stream) carry
+    // the transport error as their source; a server's own status has none.
+    if from_transport {
+        Failure::Dropped
+    } else {
+        Failure::Answered
+    }
+}
+
+/// Kind and retry rule of a failed call.
+pub(crate) fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {
+    match failure(status) {
+        Failure::Connect => return (ErrorKind::Unavailable, RetryRule::Always),
+        Failure::TimedOut => return (ErrorKind::Timeout, RetryRule::IfIdempotent),
+        Failure::Dropped => return (ErrorKind::Unavailable, RetryRule::IfIdempotent),
+        Failure::Answered => {}
+    }
+    let rule = match status.code() {
+        Code::ResourceExhausted | Code::Unavailable => RetryRule::Always,
+        Code::Cancelled | Code::DeadlineExceeded => RetryRule::IfIdempotent,
+        _ => RetryRule::Never,
+    };
+    (grpc_kind(status.code()), rule)
+}
+
+/// The [`inferlink::Error`] of a failed gRPC call: kind from the code (or
+/// from where the call failed), the server's text as vendor message, the
+/// numeric code as context `grpc_status`.
+pub fn from_grpc_status(status: &tonic::Status) -> Error {
+    let (kind, rule) = grpc_class(status);
+    let code = status.code();
+    let what = match failure(status) {
+        Failure::Connect => "cannot connect to the OMI server".to_owned(),
+        Failure::TimedOut => "the OMI call timed out".to_owned(),
+        Failure::Dropped => format!("the connection broke during the call (gRPC {code:?})"),
+        Failure::Answered => format!("gRPC status {code:?}"),
+    };
+    Error::new(kind, what)
+        .with_vendor_message(status.message())
+        .with_context("grpc_status", format!("{}", code as i32))
+        .with_retryable(rule != RetryRule::Never)
+}
+
+/// The error kind of a non-200 `status_code` inside an OMI response.
+///
+/// | code | kind | retryable |
+/// |---|---|---|
+/// | 400, 413, 415, 422 | `InvalidInput` | no |
+/// | 401 | `Unauthenticated` | no |
+/// | 403 | `PermissionDenied` | no |
+/// | 404 | `NotFound` | no |
+/// | 408, 504 | `Timeout` | yes |
+/// | 429 | `RateLimited` | yes |
+/// | 503 | `Unavailable` | yes |
+/// | other 5xx (chassis: 500 "Model Failed to Initialize.") | `ModelError` | no |
+/// | anything else that is not 2xx | `Protocol` | no |
+pub fn status_code_kind(code: i32) -> (ErrorKind, bool) {
+    match code {
+        400 | 413 | 415 | 422 => (ErrorKind::InvalidInput, false),
+        401 => (ErrorKind::Unauthenticated, false),
+        403 => (ErrorKind::PermissionDenied, false),
+        404 => (ErrorKind::NotFound, false),
+        408 | 504 => (ErrorKind::Timeout, true),
+        429 => (ErrorKind::RateLimited, true),
+        503 => (ErrorKind::Unavailable, true),
+        500..=599 => (ErrorKind::ModelError, false),
+        _ => (ErrorKind::Protocol, false),
+    }
+}
+
+/// True for the `status_code` values OMI uses for success (chassis: 200).
+pub(crate) fn is_success(code: i32) -> bool {
+    (200..300).contains(&code)
+}
+
+/// The error for a response whose `status_code` is not a success.
+pub(crate) fn status_code_error(rpc: &str, code: i32, status: &str, message: &str) -> Error {
+    let (kind, retryable) = status_code_kind(code);
+    let mut vendor = status.trim().to_owned();
+    if !message.trim().is_empty() {
+        if !vendor.is_empty() {
+            vendor.push_str(": ");
+        }
+        vendor.push_str(message.trim());
+    }
+    Error::new(kind, format!("OMI {rpc} answered status_code {code}"))
+        .with_vendor_message(vendor)
+        .with_context("omi_status_code", code.to_string())
+        .with_retryable(retryable)
+}
+
+/// An [`ErrorKind::Protocol`] error: the server answered something OMI does not allow.
+pub(crate) fn protocol(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Protocol, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_codes_map_to_kinds_and_keep_the_words() {
+        let cases = [
+            (Code::NotFound, ErrorKind::NotFound),
+            (Code::InvalidArgument, ErrorKind::InvalidInput),
+            (Code::Unavailable, ErrorKind::Unavailable),
+            (Code::DeadlineExceeded, ErrorKind::Timeout),
+            (Code::Unauthenticated, ErrorKind::Unauthenticated),
+            (Code::ResourceExhausted, ErrorKind::RateLimited),
+            (Code::Unimplemented, ErrorKind::Unsupported),
+            (Code::Unknown, ErrorKind::ModelError),
+        ];
+        for (code, kind) in cases {
+            let e = from_grpc_status(&tonic::Status::new(code, "the server's words"));
+            assert_eq!(e.kind(), kind, "{code:?}");
+            assert_eq!(e.vendor_message(), Some("the server's words"));
+        }
+        let e = from_grpc_status(&tonic::Status::unknown("Internal Server Error"));
+        assert_eq!(e.context("grpc_status"), Some("2"));
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn retry_follows_who_failed() {
+        assert!(from_grpc_status(&tonic::Status::unavailable("busy")).is_retryable());
+        assert!(!from_grpc_status(&tonic::Status::invalid_argument("x")).is_retryable());
+        let connect = tonic::Status::from_error(Box::new(tonic::ConnectError(
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into(),
+        )));
+        assert_eq!(failure(&connect), Failure::Connect);
+        assert_eq!(
+            grpc_class(&connect),
+            (ErrorKind::Unavailable, RetryRule::Always)
+        );
+        let timeout = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(
+            grpc_class(&timeout),
+            (ErrorKind::Timeout, RetryRule::IfIdempotent)
+        );
+        let dropped = tonic::Status::from_error(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(failure(&dropped), Failure::Dropped);
+        assert_eq!(
+            grpc_class(&dropped),
+            (ErrorKind::Unavailable, RetryRule::IfIdempotent)
+        );
+        assert_eq!(failure(&tonic::Status::unknown("x")), Failure::Answered);
+    }
+
+    #[test]
+    fn status_codes_inside_messages() {
+        assert_eq!(status_code_kind(500), (ErrorKind::ModelError, false));
+        assert_eq!(status_code_kind(503), (ErrorKind::Unavailable, true));
+        assert_eq!(status_code_kind(429), (ErrorKind::RateLimited, true));
+        assert_eq!(status_code_kind(400), (ErrorKind::InvalidInput, false));
+        assert_eq!(status_code_kind(0), (ErrorKind::Protocol, false));
+        assert!(is_success(200) && !is_success(0) && !is_success(500));
+        let e = status_code_error(
+            "Status",
+            500,
+            "Internal Server Error",
+            "Model Failed to Initialize.",
+        );
+        assert_eq!(e.kind(), ErrorKind::ModelError);
+        assert_eq!(
+            e.vendor_message(),
+            Some("Internal Server Error: Model Failed to Initialize.")
+        );
+        assert_eq!(e.context("omi_status_code"), Some("500"));
+        assert!(e.message().contains("Status"));
+    }
+}

@@ -1,0 +1,64 @@
+//! # inferlink-omi
+//!
+//! The Open Model Interface (OMI) connector of [inferlink](inferlink): the
+//! gRPC service `ModzyModel` that Modzy / chassis model containers serve
+//! (`/ModzyModel/Status`, `/ModzyModel/Run`, `/ModzyModel/Shutdown`; the
+//! proto has no package).
+//!
+//! * [`OmiConnector`] implements [`inferlink::InferenceConnector`]: health
+//!   and model metadata from `Status`, tensor inference and raw invocation
+//!   through `Run` (files as `BYTES` tensors, see [`codec`]).
+//! * [`OmiClient`] is the wire client: [`OmiClient::status`] (typed
+//!   [`OmiStatus`], asked once per client before the first run),
+//!   [`OmiClient::run`] (a batch of named input files with per-item results,
+//!   [`RunOutcome`]), and the administrative [`OmiClient::shutdown`].
+//! * [`OmiFactory`] (also [`factory()`]) builds connectors from resolutions
+//!   for the products in [`PRODUCTS`] and resources in [`RESOURCES`].
+//!
+//! A failed batch item is never an empty output: [`OmiClient::run`] gives
+//! it as an [`ItemError`], and the trait methods turn it into an
+//! [`ErrorKind::ModelError`](inferlink::ErrorKind::ModelError) naming the
+//! items (context `failed_items`).
+//!
+//! ```no_run
+//! use inferlink::{Connectors, InferRequest, ModelRef, Tensor};
+//!
+//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! let connectors = Connectors::new().with(inferlink_omi::factory());
+//! let connector = connectors.connect(&resolution).await?;
+//! // Two batch items, each one `text` input file.
+//! let text = Tensor::from_strings("text", vec![2], ["hello", "world"])?;
+//! let reply = connector
+//!     .infer(&ModelRef::new("textops"), InferRequest::new().with_input(text))
+//!     .await?;
+//! let upper = reply.require_output("upper.txt")?.to_strings()?;
+//! assert_eq!(upper, ["HELLO", "WORLD"]);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+mod client;
+pub mod codec;
+pub mod config;
+pub mod error;
+mod factory;
+#[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
+#[rustfmt::skip]
+mod proto;
+
+pub use client::{
+    DEFAULT_VENDOR, HEADER_INPUT_FILE, HEADER_OUTPUT_FILE, OmiClient, OmiConnector, PROTOCOL,
+    RunOptions, ShutdownOutcome,
+};
+pub use codec::{
+    Files, ItemError, ItemResult, OmiDescription, OmiFeatures, OmiInput, OmiModelInfo, OmiOutput,
+    OmiResources, OmiStatus, OmiTimeouts, RunOutcome,
+};
+pub use config::{DEFAULT_PORT, OmiConfig};
+pub use factory::{OmiFactory, PRODUCTS, RESOURCES};
+
+/// The factory for Open Model Interface servers (see [`OmiFactory::new`]).
+pub fn factory() -> OmiFactory {
+    OmiFactory::new()
+}
