@@ -65,16 +65,14 @@ fn main() {
         let values: Vec<f32> = (0..n).map(|i| i as f32).collect();
         let request = InferRequest::new()
             .with_input(Tensor::new("input-0", vec![n], values).expect("tensor"));
-        let output = if wire == "v1" { "predictions" } else { "output-0" };
+        let output = if wire == "v1" {
+            "predictions"
+        } else {
+            "output-0"
+        };
         for c in CONCURRENCY {
-            let (done, secs) = rt.block_on(run_case(
-                conn.clone(),
-                request.clone(),
-                output,
-                n,
-                c,
-                count,
-            ));
+            let (done, secs) =
+                rt.block_on(run_case(conn.clone(), request.clone(), output, n, c, count));
             println!(
                 "RESULT client=inferlink wire={wire} elements={n} concurrency={c} \
                  requests={done} seconds={secs:.3} rps={:.1}",
@@ -115,7 +113,10 @@ services:
         .await
         .expect("register the bench record");
     let resolution = registry
-        .resolve(&Selector::category("prediction-serving"), &Consumer::anywhere())
+        .resolve(
+            &Selector::category("prediction-serving"),
+            &Consumer::anywhere(),
+        )
         .expect("resolve");
     Connectors::new()
         .with(inferlink_kserve::factory())
