@@ -98,7 +98,12 @@ impl OipClient {
             }
             Protocol::Grpc => {
                 let target = config.grpc_target()?;
-                let wire = GrpcWire::new(&target, &config.transport, vendor)?;
+                let wire = GrpcWire::new(
+                    &target,
+                    config.grpc_authority.as_deref(),
+                    &config.transport,
+                    vendor,
+                )?;
                 let mut capabilities = Capabilities::all();
                 capabilities.list_models = false;
                 capabilities.invoke = false;

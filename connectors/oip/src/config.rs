@@ -8,6 +8,7 @@
 //! | `protocol` | `rest`, `grpc` | from the endpoint URL's scheme: `grpc://`/`grpcs://` → gRPC, else REST |
 //! | `grpc_url` | URL of the gRPC port | the endpoint URL |
 //! | `tensor_encoding` | `json`, `binary`, `auto` (REST only) | `json` |
+//! | `grpc_authority` | `host[:port]` sent as gRPC `:authority` (and TLS server name) | the target's |
 //!
 //! Timeouts, retries, TLS and authentication come from the shared
 //! transport's keys ([`inferlink::transport::config::keys`]) and apply to
@@ -31,9 +32,12 @@ pub mod keys {
     pub const GRPC_URL: &str = "grpc_url";
     /// How REST requests carry tensors: `json`, `binary` or `auto`.
     pub const TENSOR_ENCODING: &str = "tensor_encoding";
+    /// The `:authority` gRPC requests carry (`host[:port]`), when it differs
+    /// from the address connected to (an ingress routing by virtual host).
+    pub const GRPC_AUTHORITY: &str = "grpc_authority";
 
     /// Every key above.
-    pub const ALL: &[&str] = &[PROTOCOL, GRPC_URL, TENSOR_ENCODING];
+    pub const ALL: &[&str] = &[PROTOCOL, GRPC_URL, TENSOR_ENCODING, GRPC_AUTHORITY];
 }
 
 /// Which wire protocol a client speaks.
@@ -97,6 +101,10 @@ pub struct OipConfig {
     pub grpc_url: Option<String>,
     /// How REST requests carry tensors (key `tensor_encoding`, default `json`).
     pub tensor_encoding: TensorEncoding,
+    /// The gRPC `:authority` (`host[:port]`) when it differs from the
+    /// connected address (key `grpc_authority`); with TLS also the server
+    /// name the certificate is checked against. `None`: the target's.
+    pub grpc_authority: Option<String>,
     /// Timeouts, retries, TLS, authentication, headers (the shared transport's keys).
     pub transport: TransportConfig,
 }
@@ -121,6 +129,7 @@ impl OipConfig {
             protocol: None,
             grpc_url: None,
             tensor_encoding: TensorEncoding::default(),
+            grpc_authority: None,
             transport: default_transport(),
         }
     }
@@ -150,6 +159,14 @@ impl OipConfig {
                 keys::GRPC_URL => {
                     let url = v.expose().trim();
                     self.grpc_url = (!url.is_empty()).then(|| url.to_owned());
+                }
+                keys::GRPC_AUTHORITY => {
+                    let authority = v.expose().trim();
+                    self.grpc_authority = if authority.is_empty() {
+                        None
+                    } else {
+                        Some(check_authority(authority, keys::GRPC_AUTHORITY)?)
+                    };
                 }
                 keys::TENSOR_ENCODING => {
                     self.tensor_encoding = v
@@ -233,6 +250,36 @@ impl OipConfig {
             .map_err(|e| config_error(key, format!("not a valid URL ({e})")))?;
         Ok(url.as_str().trim_end_matches('/').to_owned())
     }
+}
+
+/// Checks an HTTP authority (`host` or `host:port`, IPv6 in brackets; no
+/// user info, path or spaces) and returns it lower-cased; a
+/// [`ErrorKind::Config`] error naming `key` otherwise.
+pub fn check_authority(authority: &str, key: &str) -> Result<String> {
+    let bad = |why: &str| {
+        config_error(
+            key,
+            format!(
+                "\"{}\" is not a host[:port] authority: {why}",
+                authority.escape_debug()
+            ),
+        )
+    };
+    if authority.contains(['/', '@', '?', '#']) || authority.chars().any(char::is_whitespace) {
+        return Err(bad("no scheme, path, user info or spaces"));
+    }
+    let url = url::Url::parse(&format!("http://{authority}")).map_err(|e| bad(&e.to_string()))?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host"))?;
+    Ok(match authority.rsplit_once(':') {
+        Some((_, port)) if !authority.ends_with(']') => {
+            let port: u16 = port.parse().map_err(|_| bad("the port is not a number"))?;
+            format!("{host}:{port}")
+        }
+        _ => host.to_owned(),
+    })
 }
 
 fn host_port(host: &str, port: Option<u16>) -> String {
@@ -328,6 +375,38 @@ mod tests {
         assert_eq!(e.path(), Some("tensor_encoding"));
         let e = cfg("http://h", &[("timeout_request_ms", "soon")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn grpc_authority_is_checked() {
+        let c = cfg(
+            "grpc://10.0.0.1:80",
+            &[("grpc_authority", "Doubler.NS.example.com")],
+        )
+        .unwrap();
+        assert_eq!(c.grpc_authority.as_deref(), Some("doubler.ns.example.com"));
+        let c = cfg("grpc://h:1", &[("grpc_authority", "a.b:8443")]).unwrap();
+        assert_eq!(c.grpc_authority.as_deref(), Some("a.b:8443"));
+        let c = cfg("grpc://h:1", &[("grpc_authority", "[::1]:9")]).unwrap();
+        assert_eq!(c.grpc_authority.as_deref(), Some("[::1]:9"));
+        assert_eq!(
+            cfg("grpc://h:1", &[("grpc_authority", " ")])
+                .unwrap()
+                .grpc_authority,
+            None
+        );
+        for bad in [
+            "http://a.b",
+            "a.b/x",
+            "u@a.b",
+            "a b",
+            "a.b:port",
+            "a.b:70000",
+        ] {
+            let e = cfg("grpc://h:1", &[("grpc_authority", bad)]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
+            assert_eq!(e.path(), Some("grpc_authority"), "{bad}");
+        }
     }
 
     #[test]

@@ -88,8 +88,15 @@ impl std::fmt::Debug for GrpcWire {
 
 impl GrpcWire {
     /// A channel to `target` (an `http`/`https` URL) with the transport's
-    /// timeouts, TLS, authentication and headers.
-    pub(crate) fn new(target: &str, cfg: &TransportConfig, vendor: &str) -> Result<GrpcWire> {
+    /// timeouts, TLS, authentication and headers. `authority` (a checked
+    /// `host[:port]`) replaces the target's in every request's `:authority`
+    /// and, over TLS, is the server name verified.
+    pub(crate) fn new(
+        target: &str,
+        authority: Option<&str>,
+        cfg: &TransportConfig,
+        vendor: &str,
+    ) -> Result<GrpcWire> {
         cfg.validate()?;
         let url = url::Url::parse(target).map_err(|e| config_error("grpc_url", e))?;
         if let Some(policy) = &cfg.endpoint_policy {
@@ -124,6 +131,13 @@ impl GrpcWire {
                 ));
             }
             let mut tls = ClientTlsConfig::new();
+            if let Some(authority) = authority {
+                let host = authority
+                    .rsplit_once(':')
+                    .filter(|_| !authority.ends_with(']'))
+                    .map_or(authority, |(h, _)| h);
+                tls = tls.domain_name(host.trim_start_matches('[').trim_end_matches(']'));
+            }
             tls = match cfg.tls.ca_pem_bytes() {
                 Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
                 None => tls.with_native_roots(),
@@ -134,6 +148,16 @@ impl GrpcWire {
             endpoint = endpoint
                 .tls_config(tls)
                 .map_err(|e| Error::new(ErrorKind::Config, format!("gRPC TLS settings: {e}")))?;
+        }
+        if let Some(authority) = authority {
+            let origin = format!("{}://{authority}", url.scheme());
+            let origin = origin.parse::<tonic::codegen::http::Uri>().map_err(|e| {
+                config_error(
+                    crate::config::keys::GRPC_AUTHORITY,
+                    format!("not a usable authority ({e})"),
+                )
+            })?;
+            endpoint = endpoint.origin(origin);
         }
         let channel = endpoint.connect_lazy();
 

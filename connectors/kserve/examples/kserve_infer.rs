@@ -1,0 +1,75 @@
+//! Calls a KServe model through an ingress, as a host application does:
+//! register a record, resolve it, connect through the KServe factory, infer.
+//!
+//! ```sh
+//! # a KServe model server (or an ingress in front of one) at $KSERVE_URL:
+//! KSERVE_URL=http://127.0.0.1:8080 cargo run -p inferlink-kserve --example kserve_infer
+//! # through an ingress that routes doubler.models.example.com:
+//! KSERVE_URL=http://ingress:80 KSERVE_ISVC=doubler KSERVE_NAMESPACE=models \
+//!     cargo run -p inferlink-kserve --example kserve_infer
+//! ```
+//!
+//! Optional: `KSERVE_PROTOCOL` (`v1`, `v2`, `v2-grpc`, `auto`), `KSERVE_MODEL`
+//! (default `doubler`), `KSERVE_INPUT` (default `input-0`).
+
+use inferlink::{
+    Connectors, Consumer, InferenceConnectorExt, MemoryStore, ModelRef, Registry, Selector, Tensor,
+};
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> inferlink::Result<()> {
+    let url = env("KSERVE_URL", "http://127.0.0.1:8080");
+    let mut settings = format!("protocol: {}\n", env("KSERVE_PROTOCOL", "auto"));
+    if let Ok(isvc) = std::env::var("KSERVE_ISVC") {
+        let namespace = env("KSERVE_NAMESPACE", "default");
+        settings.push_str(&format!(
+            "      isvc_name: {isvc}\n      isvc_namespace: {namespace}\n"
+        ));
+    }
+    let registry = Registry::open(MemoryStore::new()).await?;
+    registry
+        .register_yaml(&format!(
+            r#"
+id: kserve-example
+product: kserve
+version: "0.21.0"
+services:
+  - id: predictor
+    resource: kserve-predictor
+    category: prediction-serving
+    configuration:
+      {settings}
+    endpoints:
+      - url: {url}
+"#
+        ))
+        .await?;
+    let resolution = registry.resolve(
+        &Selector::category("prediction-serving"),
+        &Consumer::anywhere(),
+    )?;
+    let connectors = Connectors::new().with(inferlink_kserve::factory());
+    let connector = connectors.connect(&resolution).await?;
+    println!(
+        "connected: {} over {} at {}",
+        connector.info().vendor,
+        connector.info().protocol,
+        connector.info().endpoint
+    );
+
+    let model = ModelRef::new(env("KSERVE_MODEL", "doubler"));
+    let rows = vec![vec![1.0f32, 2.0, 3.0], vec![4.0, 5.0, 6.0]];
+    let input = Tensor::from_rows(env("KSERVE_INPUT", "input-0"), &rows)?;
+    let output = connector.infer_one(&model, input).await?;
+    println!(
+        "{} {:?}: {:?}",
+        output.name(),
+        output.shape(),
+        output.to_f32_rows()?
+    );
+    Ok(())
+}

@@ -1,0 +1,530 @@
+//! [`KServeConfig`]: which protocol (V1, V2 REST, V2 gRPC or discovered),
+//! which virtual host an ingress routes by, and how V1 predictions become
+//! tensors — read from a resolution's merged configuration.
+//!
+//! Keys (see [`keys`]; `docs/connectors/kserve.md` has the table):
+//!
+//! | key | values | default |
+//! |---|---|---|
+//! | `protocol` | `v1`, `v2` (REST), `v2-grpc`, `auto` | `v2-grpc` for a `grpc://`/`grpcs://` URL, else `auto` |
+//! | `isvc_name`, `isvc_namespace`, `isvc_domain` | the InferenceService, its namespace, the ingress domain | — / — / `example.com` |
+//! | `isvc_host_template` | `{name}`, `{namespace}`, `{domain}` placeholders (or KServe's `{{ .Name }}` form) | `{name}.{namespace}.{domain}` |
+//! | `ingress_host` | an explicit `Host` / `:authority` | built from the `isvc_*` keys |
+//! | `v1_output_name` | output tensor name for V1 predictions | `predictions` |
+//! | `v1_output_datatype` | a datatype V1 predictions are read as | see [`crate::codec`] |
+//!
+//! Every other key goes to `inferlink-oip` (`grpc_url`, `tensor_encoding`,
+//! `grpc_authority`) and the shared transport (timeouts, retries, TLS,
+//! authentication, `header_*`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use inferlink::resolve::ConfigValue;
+use inferlink::transport::StaticHeader;
+use inferlink::{DataType, Error, ErrorKind, Resolution, Result};
+use inferlink_oip::OipConfig;
+
+/// The configuration keys the KServe connector reads itself.
+pub mod keys {
+    /// `v1`, `v2`, `v2-grpc` or `auto`.
+    pub const PROTOCOL: &str = "protocol";
+    /// The InferenceService name (the first label of its host).
+    pub const ISVC_NAME: &str = "isvc_name";
+    /// The InferenceService's namespace.
+    pub const ISVC_NAMESPACE: &str = "isvc_namespace";
+    /// The ingress domain KServe builds hosts under (default `example.com`).
+    pub const ISVC_DOMAIN: &str = "isvc_domain";
+    /// How the host is built from name, namespace and domain.
+    pub const ISVC_HOST_TEMPLATE: &str = "isvc_host_template";
+    /// An explicit `Host` header / gRPC `:authority`; wins over the `isvc_*` keys.
+    pub const INGRESS_HOST: &str = "ingress_host";
+    /// The name V1 predictions get as a tensor.
+    pub const V1_OUTPUT_NAME: &str = "v1_output_name";
+    /// The datatype V1 predictions are read as.
+    pub const V1_OUTPUT_DATATYPE: &str = "v1_output_datatype";
+
+    /// Every key above.
+    pub const ALL: &[&str] = &[
+        PROTOCOL,
+        ISVC_NAME,
+        ISVC_NAMESPACE,
+        ISVC_DOMAIN,
+        ISVC_HOST_TEMPLATE,
+        INGRESS_HOST,
+        V1_OUTPUT_NAME,
+        V1_OUTPUT_DATATYPE,
+    ];
+}
+
+/// KServe's default ingress domain (`ingressDomain` in its configmap).
+pub const DEFAULT_DOMAIN: &str = "example.com";
+/// KServe's serverless host template: `<isvc>.<namespace>.<domain>`.
+pub const DEFAULT_HOST_TEMPLATE: &str = "{name}.{namespace}.{domain}";
+/// The tensor name of V1 predictions unless `v1_output_name` says otherwise.
+pub const DEFAULT_V1_OUTPUT: &str = "predictions";
+
+/// Which data-plane protocol a connector speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KServeProtocol {
+    /// V1: `/v1/models/NAME[:predict|:explain]`, `instances` → `predictions`.
+    V1,
+    /// V2 (Open Inference Protocol) over REST, through `inferlink-oip`.
+    V2Rest,
+    /// V2 over gRPC, through `inferlink-oip`.
+    V2Grpc,
+}
+
+impl KServeProtocol {
+    /// The configuration word: `v1`, `v2` or `v2-grpc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KServeProtocol::V1 => "v1",
+            KServeProtocol::V2Rest => "v2",
+            KServeProtocol::V2Grpc => "v2-grpc",
+        }
+    }
+}
+
+impl fmt::Display for KServeProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `protocol` setting: one protocol, or discovery at connect time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProtocolChoice {
+    /// This protocol.
+    Fixed(KServeProtocol),
+    /// Ask the server: `GET /v2/health/ready`, then `GET /v1/models`.
+    Auto,
+}
+
+impl FromStr for ProtocolChoice {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "v1" => ProtocolChoice::Fixed(KServeProtocol::V1),
+            "v2" | "v2-rest" | "rest" | "http" | "https" => {
+                ProtocolChoice::Fixed(KServeProtocol::V2Rest)
+            }
+            "v2-grpc" | "grpc" => ProtocolChoice::Fixed(KServeProtocol::V2Grpc),
+            "auto" | "" => ProtocolChoice::Auto,
+            _ => {
+                return Err(config_error(
+                    keys::PROTOCOL,
+                    format!("\"{}\" is not v1, v2, v2-grpc or auto", s.escape_debug()),
+                ));
+            }
+        })
+    }
+}
+
+/// Everything a [`crate::KServeClient`] needs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct KServeConfig {
+    /// The protocol, or [`ProtocolChoice::Auto`].
+    pub protocol: ProtocolChoice,
+    /// The virtual host an ingress routes by (`Host` header, gRPC
+    /// `:authority`), when the endpoint URL is the ingress's address.
+    pub ingress_host: Option<String>,
+    /// The tensor name of V1 predictions (key `v1_output_name`).
+    pub v1_output_name: String,
+    /// The datatype V1 predictions are read as (key `v1_output_datatype`);
+    /// `None` follows the request ([`crate::codec`]).
+    pub v1_output_datatype: Option<DataType>,
+    /// The V2 settings (and the transport every protocol uses); the
+    /// endpoint URL is `oip.url`.
+    pub oip: OipConfig,
+}
+
+impl KServeConfig {
+    /// Defaults for an endpoint URL: discovery (or V2 gRPC for a `grpc://`
+    /// URL), no ingress host, OIP's transport defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        let oip = OipConfig::new(url);
+        let protocol = default_protocol(&oip.url);
+        KServeConfig {
+            protocol,
+            ingress_host: None,
+            v1_output_name: DEFAULT_V1_OUTPUT.to_owned(),
+            v1_output_datatype: None,
+            oip,
+        }
+    }
+
+    /// Defaults for the resolution's endpoint overlaid with its merged configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        KServeConfig::new(resolution.endpoint().url.clone())
+            .apply_values(resolution.configuration())
+    }
+
+    /// These settings overlaid with configuration values (key → value).
+    ///
+    /// Errors are [`ErrorKind::Config`] naming the key: an unknown
+    /// protocol, `isvc_name` without `isvc_namespace` (or the reverse), a
+    /// host that is not `host[:port]`, an unknown datatype, and every error
+    /// of `inferlink-oip` and the transport.
+    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, ConfigValue)>,
+        K: AsRef<str>,
+    {
+        let mut rest: Vec<(String, ConfigValue)> = Vec::new();
+        let mut isvc = Isvc::default();
+        let mut explicit_protocol = false;
+        for (k, v) in values {
+            let key = k.as_ref();
+            let text = || v.expose().trim().to_owned();
+            match key {
+                keys::PROTOCOL => {
+                    self.protocol = v.expose().parse()?;
+                    explicit_protocol = true;
+                }
+                keys::ISVC_NAME => isvc.name = Some(text()).filter(|s| !s.is_empty()),
+                keys::ISVC_NAMESPACE => isvc.namespace = Some(text()).filter(|s| !s.is_empty()),
+                keys::ISVC_DOMAIN => isvc.domain = Some(text()).filter(|s| !s.is_empty()),
+                keys::ISVC_HOST_TEMPLATE => isvc.template = Some(text()).filter(|s| !s.is_empty()),
+                keys::INGRESS_HOST => isvc.explicit = Some(text()).filter(|s| !s.is_empty()),
+                keys::V1_OUTPUT_NAME => {
+                    let name = text();
+                    if name.is_empty() {
+                        return Err(config_error(key, "must not be empty"));
+                    }
+                    self.v1_output_name = name;
+                }
+                keys::V1_OUTPUT_DATATYPE => {
+                    self.v1_output_datatype = Some(
+                        text()
+                            .to_ascii_uppercase()
+                            .parse()
+                            .map_err(|e: Error| config_error(key, e.message()))?,
+                    );
+                }
+                _ => rest.push((key.to_owned(), v.clone())),
+            }
+        }
+        self.oip = self.oip.apply_values(rest)?;
+        if !explicit_protocol {
+            self.protocol = default_protocol(&self.oip.url);
+        }
+        if let Some(host) = isvc.host()? {
+            self.set_ingress_host(&host)?;
+        }
+        Ok(self)
+    }
+
+    /// Routes every request by `host` (checked as `host[:port]`): the
+    /// `Host` header of REST calls and, unless `grpc_authority` is set, the
+    /// gRPC `:authority`.
+    pub fn set_ingress_host(&mut self, host: &str) -> Result<()> {
+        let host = inferlink_oip::config::check_authority(host, keys::INGRESS_HOST)?;
+        self.oip
+            .transport
+            .headers
+            .retain(|h| !h.name.eq_ignore_ascii_case("host"));
+        self.oip.transport.headers.push(StaticHeader {
+            name: "Host".to_owned(),
+            value: ConfigValue::Plain(host.clone()),
+        });
+        if self.oip.grpc_authority.is_none() {
+            self.oip.grpc_authority = Some(host.clone());
+        }
+        self.ingress_host = Some(host);
+        Ok(())
+    }
+
+    /// The endpoint URL.
+    pub fn url(&self) -> &str {
+        &self.oip.url
+    }
+}
+
+/// The `isvc_*` and `ingress_host` values before they become one host.
+#[derive(Default)]
+struct Isvc {
+    name: Option<String>,
+    namespace: Option<String>,
+    domain: Option<String>,
+    template: Option<String>,
+    explicit: Option<String>,
+}
+
+impl Isvc {
+    fn host(&self) -> Result<Option<String>> {
+        if let Some(host) = &self.explicit {
+            return Ok(Some(host.clone()));
+        }
+        let (name, namespace) = match (&self.name, &self.namespace) {
+            (Some(n), Some(ns)) => (n, ns),
+            (Some(_), None) => {
+                return Err(config_error(
+                    keys::ISVC_NAMESPACE,
+                    "isvc_name is set, so the InferenceService's namespace is needed to build \
+                     its host (<isvc>.<namespace>.<domain>)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(config_error(
+                    keys::ISVC_NAME,
+                    "isvc_namespace is set but isvc_name is not",
+                ));
+            }
+            (None, None) => {
+                for (key, v) in [
+                    (keys::ISVC_DOMAIN, &self.domain),
+                    (keys::ISVC_HOST_TEMPLATE, &self.template),
+                ] {
+                    if v.is_some() {
+                        return Err(config_error(
+                            key,
+                            "is set but isvc_name and isvc_namespace are not",
+                        ));
+                    }
+                }
+                return Ok(None);
+            }
+        };
+        for (key, label) in [(keys::ISVC_NAME, name), (keys::ISVC_NAMESPACE, namespace)] {
+            let ok = label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-');
+            if !ok {
+                return Err(config_error(
+                    key,
+                    format!(
+                        "\"{}\" is not a Kubernetes name (lower-case letters, digits and '-', \
+                         at most 63)",
+                        label.escape_debug()
+                    ),
+                ));
+            }
+        }
+        let domain = self.domain.as_deref().unwrap_or(DEFAULT_DOMAIN);
+        let template = self.template.as_deref().unwrap_or(DEFAULT_HOST_TEMPLATE);
+        Ok(Some(expand_template(template, name, namespace, domain)?))
+    }
+}
+
+/// `template` with `{name}`, `{namespace}` and `{domain}` replaced (KServe's
+/// own `{{ .Name }}`, `{{ .Namespace }}`, `{{ .IngressDomain }}` work too).
+pub fn expand_template(
+    template: &str,
+    name: &str,
+    namespace: &str,
+    domain: &str,
+) -> Result<String> {
+    let mut out = template.to_owned();
+    for (names, value) in [
+        (&["{name}", "{{.Name}}"][..], name),
+        (&["{namespace}", "{{.Namespace}}"][..], namespace),
+        (
+            &["{domain}", "{{.IngressDomain}}", "{{.Domain}}"][..],
+            domain,
+        ),
+    ] {
+        for placeholder in names {
+            out = replace_loose(&out, placeholder, value);
+        }
+    }
+    if out.contains('{') || out.contains('}') {
+        return Err(config_error(
+            keys::ISVC_HOST_TEMPLATE,
+            format!(
+                "\"{}\" has a placeholder other than {{name}}, {{namespace}}, {{domain}}",
+                template.escape_debug()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Replaces `placeholder`, ignoring spaces inside `{{ … }}` in the text.
+fn replace_loose(text: &str, placeholder: &str, value: &str) -> String {
+    if !placeholder.starts_with("{{") {
+        return text.replace(placeholder, value);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        let candidate: String = rest[start..start + len + 2]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        out.push_str(&rest[..start]);
+        if candidate == placeholder {
+            out.push_str(value);
+        } else {
+            out.push_str(&rest[start..start + len + 2]);
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn default_protocol(url: &str) -> ProtocolChoice {
+    let scheme = url
+        .trim()
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("grpc" | "grpcs") => ProtocolChoice::Fixed(KServeProtocol::V2Grpc),
+        _ => ProtocolChoice::Auto,
+    }
+}
+
+pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
+    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<KServeConfig> {
+        KServeConfig::new(url).apply_values(
+            pairs
+                .iter()
+                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
+        )
+    }
+
+    #[test]
+    fn protocol_words_and_defaults() {
+        assert_eq!(cfg("http://h", &[]).unwrap().protocol, ProtocolChoice::Auto);
+        assert_eq!(
+            cfg("grpc://h:1", &[]).unwrap().protocol,
+            ProtocolChoice::Fixed(KServeProtocol::V2Grpc)
+        );
+        for (word, want) in [
+            ("V1", KServeProtocol::V1),
+            ("v2", KServeProtocol::V2Rest),
+            ("rest", KServeProtocol::V2Rest),
+            ("v2-grpc", KServeProtocol::V2Grpc),
+            ("grpc", KServeProtocol::V2Grpc),
+        ] {
+            let c = cfg("http://h", &[("protocol", word)]).unwrap();
+            assert_eq!(c.protocol, ProtocolChoice::Fixed(want), "{word}");
+        }
+        let e = cfg("http://h", &[("protocol", "v3")]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(e.path(), Some("protocol"));
+    }
+
+    #[test]
+    fn host_from_isvc_keys() {
+        let c = cfg(
+            "http://10.0.0.1:80",
+            &[
+                ("isvc_name", "sklearn-iris"),
+                ("isvc_namespace", "kserve-test"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.ingress_host.as_deref(),
+            Some("sklearn-iris.kserve-test.example.com")
+        );
+        let host = c
+            .oip
+            .transport
+            .headers
+            .iter()
+            .find(|h| h.name == "Host")
+            .unwrap();
+        assert_eq!(host.value.expose(), "sklearn-iris.kserve-test.example.com");
+        assert_eq!(
+            c.oip.grpc_authority.as_deref(),
+            Some("sklearn-iris.kserve-test.example.com")
+        );
+
+        let c = cfg(
+            "http://gw",
+            &[
+                ("isvc_name", "m"),
+                ("isvc_namespace", "ns"),
+                ("isvc_domain", "models.corp"),
+                (
+                    "isvc_host_template",
+                    "{{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.ingress_host.as_deref(), Some("m-ns.models.corp"));
+
+        let c = cfg(
+            "http://gw",
+            &[
+                ("isvc_name", "m"),
+                ("isvc_namespace", "ns"),
+                ("ingress_host", "Other.Host:8080"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.ingress_host.as_deref(), Some("other.host:8080"));
+
+        // An explicit grpc_authority is kept.
+        let c = cfg(
+            "http://gw",
+            &[("ingress_host", "a.b"), ("grpc_authority", "c.d")],
+        )
+        .unwrap();
+        assert_eq!(c.oip.grpc_authority.as_deref(), Some("c.d"));
+        assert_eq!(c.ingress_host.as_deref(), Some("a.b"));
+    }
+
+    #[test]
+    fn host_key_errors_name_the_key() {
+        for (pairs, key) in [
+            (&[("isvc_name", "m")][..], "isvc_namespace"),
+            (&[("isvc_namespace", "ns")][..], "isvc_name"),
+            (&[("isvc_domain", "d")][..], "isvc_domain"),
+            (
+                &[("isvc_name", "Bad_Name"), ("isvc_namespace", "ns")][..],
+                "isvc_name",
+            ),
+            (
+                &[
+                    ("isvc_name", "m"),
+                    ("isvc_namespace", "ns"),
+                    ("isvc_host_template", "{name}.{zone}"),
+                ][..],
+                "isvc_host_template",
+            ),
+            (&[("ingress_host", "http://x")][..], "ingress_host"),
+            (
+                &[("v1_output_datatype", "STRING")][..],
+                "v1_output_datatype",
+            ),
+            (&[("v1_output_name", " ")][..], "v1_output_name"),
+            (&[("timeout_request_ms", "soon")][..], "timeout_request_ms"),
+            (&[("tensor_encoding", "xml")][..], "tensor_encoding"),
+        ] {
+            let e = cfg("http://gw", pairs).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{pairs:?}: {e}");
+            assert_eq!(e.path(), Some(key), "{pairs:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn v1_keys_are_read() {
+        let c = cfg(
+            "http://h",
+            &[("v1_output_name", "scores"), ("v1_output_datatype", "fp32")],
+        )
+        .unwrap();
+        assert_eq!(c.v1_output_name, "scores");
+        assert_eq!(c.v1_output_datatype, Some(DataType::Fp32));
+    }
+}
