@@ -12,6 +12,7 @@
 //!   envelopes) for transport and connector tests.
 //! * [`servers`]: the real-server harness (KServe, MLServer, Triton on
 //!   loopback, started and stopped through `scripts/servers`).
+//! * [`torchserve`]: reading a running TorchServe's token key file.
 //! * [`postgres`]: a throwaway PostgreSQL cluster (the machine's `initdb` and
 //!   `pg_ctl` on a free loopback port) for tests of the PostgreSQL store.
 //!
@@ -27,3 +28,4 @@ pub mod postgres;
 mod server_models;
 pub mod servers;
 pub mod store;
+pub mod torchserve;

@@ -35,6 +35,9 @@ pub enum Behaviour {
     /// INT64 `[n, 1]`, class 0 near (0, 0) and 1 near (2.5, 2.5); e.g.
     /// `[[0.2, 0.1], [2.5, 2.5]]` → `[0, 1]`.
     Classify,
+    /// A raw, streamed answer (TorchServe's `streamer`: `{"n": N, "word": W}` →
+    /// chunks `W-0\n` … `W-(N-1)\n`, then `done\n`); no tensors.
+    Stream,
 }
 
 /// How a model names its input and output tensors.
@@ -234,11 +237,60 @@ const TRITON: &[TestModel] = &[
     },
 ];
 
+/// TorchServe: tensors travel through inferlink-torchserve's nested-JSON mapping
+/// (`rest_json` over `/predictions`, `grpc` over gRPC `Predictions`), not OIP.
+const TORCHSERVE: &[TestModel] = &[
+    TestModel {
+        name: "doubler",
+        behaviour: Behaviour::Double,
+        names: TensorNames::Fixed {
+            input: "input-0",
+            output: "output-0",
+        },
+        max_batch_size: 0,
+        declared_shape: &[],
+        rest_json: &ALL_DATATYPES,
+        rest_binary: &[],
+        grpc: &ALL_DATATYPES,
+    },
+    TestModel {
+        name: "streamer",
+        behaviour: Behaviour::Stream,
+        names: TensorNames::Fixed {
+            input: "",
+            output: "",
+        },
+        max_batch_size: 0,
+        declared_shape: &[],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &[],
+    },
+];
+
+/// TorchServe with the KServe v2 envelope: outputs keep the input's name, and
+/// numpy picks their datatype (INT64, FP64, BOOL survive the round trip).
+const TORCHSERVE_KSERVE: &[TestModel] = &[TestModel {
+    name: "doubler",
+    behaviour: Behaviour::Double,
+    names: TensorNames::Fixed {
+        input: "input-0",
+        output: "input-0",
+    },
+    max_batch_size: 0,
+    declared_shape: &[],
+    rest_json: &["BOOL", "INT64", "FP64"],
+    rest_binary: &[],
+    grpc: &[],
+}];
+
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
         ServerKind::KServe => KSERVE,
         ServerKind::MlServer => MLSERVER,
         ServerKind::Triton => TRITON,
+        ServerKind::TorchServe => TORCHSERVE,
+        ServerKind::TorchServeKServe => TORCHSERVE_KSERVE,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The real-server harness: KServe, MLServer and Triton on loopback for tests.
+//! The real-server harness: KServe, MLServer, Triton and TorchServe on loopback for tests.
 //!
 //! The servers are Python programs installed into cached venvs by
 //! `scripts/servers install` (docs/testing.md). This module drives the same
@@ -60,11 +60,24 @@ pub enum ServerKind {
     MlServer,
     /// NVIDIA Triton 2.51.0 through PyTriton 0.7.0 (V2 REST, V2 gRPC).
     Triton,
+    /// TorchServe 0.12.0 with a torch stub: inference, management (model API
+    /// on), gRPC inference, token authorization on; extra fields
+    /// `management_url`, `key_file` ([`RunningServer::field`]).
+    TorchServe,
+    /// TorchServe 0.12.0 in KServe v2 mode (`service_envelope=kservev2`),
+    /// model API off, token authorization on; same extra fields.
+    TorchServeKServe,
 }
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 3] = [ServerKind::KServe, ServerKind::MlServer, ServerKind::Triton];
+    pub const ALL: [ServerKind; 5] = [
+        ServerKind::KServe,
+        ServerKind::MlServer,
+        ServerKind::Triton,
+        ServerKind::TorchServe,
+        ServerKind::TorchServeKServe,
+    ];
 
     /// The name `scripts/servers` knows this server by.
     pub fn name(self) -> &'static str {
@@ -72,6 +85,8 @@ impl ServerKind {
             ServerKind::KServe => "kserve",
             ServerKind::MlServer => "mlserver",
             ServerKind::Triton => "triton",
+            ServerKind::TorchServe => "torchserve",
+            ServerKind::TorchServeKServe => "torchserve-kserve",
         }
     }
 
@@ -90,6 +105,8 @@ impl ServerKind {
             ServerKind::KServe => 0,
             ServerKind::MlServer => 1,
             ServerKind::Triton => 2,
+            ServerKind::TorchServe => 3,
+            ServerKind::TorchServeKServe => 4,
         }
     }
 }
@@ -201,6 +218,7 @@ pub struct RunningServer {
     metrics_port: u16,
     log: PathBuf,
     ready_seconds: Option<f64>,
+    fields: BTreeMap<String, String>,
     stopped: bool,
 }
 
@@ -294,6 +312,7 @@ impl RunningServer {
             metrics_port: 0,
             log: PathBuf::new(),
             ready_seconds: None,
+            fields: fields.clone(),
             stopped: false,
         };
         server.pid = num(kind, "pid", get("pid")?)?;
@@ -304,6 +323,12 @@ impl RunningServer {
         server.log = PathBuf::from(get("log")?);
         server.ready_seconds = fields.get("ready_seconds").and_then(|s| s.parse().ok());
         Ok(server)
+    }
+
+    /// A `key=value` line `scripts/servers start` printed, e.g. TorchServe's
+    /// `management_url` and `key_file`.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).map(String::as_str)
     }
 
     /// The server kind.
@@ -456,8 +481,8 @@ pub fn start_or_skip(kind: ServerKind) -> Option<RunningServer> {
 /// It is never dropped; the watchdog stops it when the test process exits.
 /// Tests sharing it must not stop it or change its state.
 pub fn shared(kind: ServerKind) -> Result<&'static RunningServer, HarnessError> {
-    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; 3] =
-        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; ServerKind::ALL.len()] =
+        [const { OnceLock::new() }; ServerKind::ALL.len()];
     SHARED[kind.index()]
         .get_or_init(|| RunningServer::start(kind))
         .as_ref()
