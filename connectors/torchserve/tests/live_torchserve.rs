@@ -300,8 +300,7 @@ async fn streamed_predictions_over_rest_and_grpc() {
         let e = connector
             .invoke_stream(&ModelRef::new("no-such-model"), request.clone())
             .await
-            .err()
-            .expect("unknown model");
+            .expect_err("unknown model");
         assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     }
 }
