@@ -612,3 +612,89 @@ async fn kserve_v2_mode_and_a_disabled_model_api() {
             .unwrap()
     );
 }
+
+/// The server regenerates its inference key (TorchServe's token API, with the
+/// API key); requests with the old key are refused until the operator puts the
+/// new key in the registry, and from then on the same connector works. Uses a
+/// server of its own: the shared one's keys must not change under other tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_regenerated_by_the_server_and_rotated_in_the_registry() {
+    let Some(server) =
+        tokio::task::spawn_blocking(|| servers::start_or_skip(ServerKind::TorchServe))
+            .await
+            .unwrap()
+    else {
+        return;
+    };
+    let old = keys(&server);
+    let registry = Record::new(&server).registry().await;
+    let mut live = registry
+        .watch_resolution(Selector::resource("torchserve"), Consumer::anywhere())
+        .unwrap();
+    let first = live.next().await.unwrap().unwrap();
+    let connector = TorchServeFactory::new().build(&first).unwrap();
+    let keys_handle = connector.keys();
+    let follower = tokio::spawn(async move { keys_handle.follow(live).await });
+    let doubler = ModelRef::new("doubler");
+    let request = || InferRequest::new().with_input(Tensor::from_vec("x", vec![7i64]));
+    assert!(connector.infer(&doubler, request()).await.is_ok());
+
+    // GET /token?type=inference with the API key: a new inference key, written to the key file.
+    let management =
+        inferlink::transport::HttpTransport::builder(server.field("management_url").unwrap())
+            .build()
+            .unwrap();
+    management
+        .send(
+            inferlink::transport::RequestSpec::get("token")
+                .query("type", "inference")
+                .secret_header(
+                    "authorization",
+                    &inferlink::Secret::new(format!("Bearer {}", old.api)),
+                ),
+        )
+        .await
+        .unwrap();
+    let new = keys(&server);
+    assert_ne!(new.inference, old.inference);
+    let e = connector.infer(&doubler, request()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert!(!e.to_string().contains(&old.inference), "{e}");
+
+    // The operator rotates the key in the registry; the connector is not rebuilt.
+    let rotated = Record::new(&server).inference_key(&new.inference).yaml();
+    registry
+        .upsert(format::parse_records(&rotated).unwrap().remove(0))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match connector.infer(&doubler, request()).await {
+            Ok(out) => {
+                assert_eq!(out.outputs[0].to_vec::<i64>().unwrap(), vec![14]);
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::Unauthenticated => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the new key was never used"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // From now on every request succeeds.
+    for _ in 0..20 {
+        connector.infer(&doubler, request()).await.unwrap();
+    }
+    drop(registry);
+    tokio::time::timeout(Duration::from_secs(10), follower)
+        .await
+        .expect("follow ends with the registry")
+        .unwrap();
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap()
+        .unwrap();
+}
