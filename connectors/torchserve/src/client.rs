@@ -618,10 +618,7 @@ impl InferenceConnector for TorchServeConnector {
                 "per-model readiness without management_url",
             ));
         }
-        match self.client.model_ready(model).await {
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(e),
-            other => other,
-        }
+        self.client.model_ready(model).await
     }
 
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
