@@ -14,6 +14,7 @@
 //!   loopback, started and stopped through `scripts/servers`).
 //! * [`tfserving_rest_fake`]: a TensorFlow Serving REST stand-in written from
 //!   TF Serving's REST documentation (no TF Serving binary is available).
+//! * [`torchserve`]: reading a running TorchServe's token key file.
 //! * [`postgres`]: a throwaway PostgreSQL cluster (the machine's `initdb` and
 //!   `pg_ctl` on a free loopback port) for tests of the PostgreSQL store.
 //!
@@ -30,3 +31,4 @@ mod server_models;
 pub mod servers;
 pub mod store;
 pub mod tfserving_rest_fake;
+pub mod torchserve;

@@ -43,6 +43,9 @@ pub enum Behaviour {
     /// An Open Model Interface model: named input files (bytes) per batch item
     /// to named output files (testkit/servers/omi/launch.py describes each).
     OmiFiles,
+    /// A raw, streamed answer (TorchServe's `streamer`: `{"n": N, "word": W}` →
+    /// chunks `W-0\n` … `W-(N-1)\n`, then `done\n`); no tensors.
+    Stream,
 }
 
 /// How a model names its input and output tensors.
@@ -376,6 +379,53 @@ const OMI: &[TestModel] = &[
     },
 ];
 
+/// TorchServe: tensors travel through inferlink-torchserve's nested-JSON mapping
+/// (`rest_json` over `/predictions`, `grpc` over gRPC `Predictions`), not OIP.
+const TORCHSERVE: &[TestModel] = &[
+    TestModel {
+        name: "doubler",
+        behaviour: Behaviour::Double,
+        names: TensorNames::Fixed {
+            input: "input-0",
+            output: "output-0",
+        },
+        max_batch_size: 0,
+        declared_shape: &[],
+        rest_json: &ALL_DATATYPES,
+        rest_binary: &[],
+        grpc: &ALL_DATATYPES,
+    },
+    TestModel {
+        name: "streamer",
+        behaviour: Behaviour::Stream,
+        names: TensorNames::Fixed {
+            input: "",
+            output: "",
+        },
+        max_batch_size: 0,
+        declared_shape: &[],
+        rest_json: &[],
+        rest_binary: &[],
+        grpc: &[],
+    },
+];
+
+/// TorchServe with the KServe v2 envelope: outputs keep the input's name, and
+/// numpy picks their datatype (INT64, FP64, BOOL survive the round trip).
+const TORCHSERVE_KSERVE: &[TestModel] = &[TestModel {
+    name: "doubler",
+    behaviour: Behaviour::Double,
+    names: TensorNames::Fixed {
+        input: "input-0",
+        output: "input-0",
+    },
+    max_batch_size: 0,
+    declared_shape: &[],
+    rest_json: &["BOOL", "INT64", "FP64"],
+    rest_binary: &[],
+    grpc: &[],
+}];
+
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
         ServerKind::KServe => KSERVE,
@@ -384,6 +434,8 @@ pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
         ServerKind::Pythie => PYTHIE,
         ServerKind::SeldonCore => SELDON_CORE,
         ServerKind::Omi => OMI,
+        ServerKind::TorchServe => TORCHSERVE,
+        ServerKind::TorchServeKServe => TORCHSERVE_KSERVE,
     }
 }
 

@@ -1,4 +1,5 @@
-//! The real-server harness: KServe, MLServer, Triton and pythie-serving on loopback for tests.
+//! The real-server harness: KServe, MLServer, Triton, pythie-serving, the Seldon Core v1
+//! microservice, chassisml's OMI server and TorchServe on loopback for tests.
 //!
 //! The servers are Python programs installed into cached venvs by
 //! `scripts/servers install` (docs/testing.md). This module drives the same
@@ -71,17 +72,26 @@ pub enum ServerKind {
     /// [`RunningServer::grpc_port`] and `batcher` on [`RunningServer::http_port`]
     /// (which speaks OMI gRPC too; there is no HTTP side).
     Omi,
+    /// TorchServe 0.12.0 with a torch stub: inference, management (model API
+    /// on), gRPC inference, token authorization on; extra fields
+    /// `management_url`, `key_file` ([`RunningServer::field`]).
+    TorchServe,
+    /// TorchServe 0.12.0 in KServe v2 mode (`service_envelope=kservev2`),
+    /// model API off, token authorization on; same extra fields.
+    TorchServeKServe,
 }
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 6] = [
+    pub const ALL: [ServerKind; 8] = [
         ServerKind::KServe,
         ServerKind::MlServer,
         ServerKind::Triton,
         ServerKind::Pythie,
         ServerKind::SeldonCore,
         ServerKind::Omi,
+        ServerKind::TorchServe,
+        ServerKind::TorchServeKServe,
     ];
 
     /// The name `scripts/servers` knows this server by.
@@ -93,6 +103,8 @@ impl ServerKind {
             ServerKind::Pythie => "pythie",
             ServerKind::SeldonCore => "seldon-core",
             ServerKind::Omi => "omi",
+            ServerKind::TorchServe => "torchserve",
+            ServerKind::TorchServeKServe => "torchserve-kserve",
         }
     }
 
@@ -114,6 +126,8 @@ impl ServerKind {
             ServerKind::Pythie => 3,
             ServerKind::SeldonCore => 4,
             ServerKind::Omi => 5,
+            ServerKind::TorchServe => 6,
+            ServerKind::TorchServeKServe => 7,
         }
     }
 }
@@ -225,6 +239,7 @@ pub struct RunningServer {
     metrics_port: u16,
     log: PathBuf,
     ready_seconds: Option<f64>,
+    fields: BTreeMap<String, String>,
     stopped: bool,
 }
 
@@ -318,6 +333,7 @@ impl RunningServer {
             metrics_port: 0,
             log: PathBuf::new(),
             ready_seconds: None,
+            fields: fields.clone(),
             stopped: false,
         };
         server.pid = num(kind, "pid", get("pid")?)?;
@@ -328,6 +344,12 @@ impl RunningServer {
         server.log = PathBuf::from(get("log")?);
         server.ready_seconds = fields.get("ready_seconds").and_then(|s| s.parse().ok());
         Ok(server)
+    }
+
+    /// A `key=value` line `scripts/servers start` printed, e.g. TorchServe's
+    /// `management_url` and `key_file`.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).map(String::as_str)
     }
 
     /// The server kind.

@@ -214,3 +214,35 @@ fn the_watchdog_stops_a_server_whose_parent_exits() {
     // Dropping after the watchdog stopped it is harmless.
     server.stop().unwrap();
 }
+
+#[test]
+fn torchserve_starts_with_token_auth_on_and_stops() {
+    let Some(server) = servers::start_or_skip(ServerKind::TorchServe) else {
+        return;
+    };
+    // Token authorization is on: TorchServe wrote its keys (the connector's
+    // live tests check that a request without them is refused).
+    assert!(port_open(server.http_addr()));
+    let keys = inferlink_testkit::torchserve::read_key_file(server.field("key_file").unwrap())
+        .expect("the key file TorchServe wrote");
+    assert_eq!(keys.inference.len(), 8);
+    let management: u16 = server.field("management_port").unwrap().parse().unwrap();
+    assert_eq!(
+        server.field("management_url"),
+        Some(format!("http://127.0.0.1:{management}").as_str())
+    );
+    for port in [server.http_port(), server.grpc_port(), management] {
+        assert_loopback_only(port);
+    }
+    let pgid = server.pgid();
+    let addrs = [
+        server.http_addr(),
+        server.grpc_addr(),
+        SocketAddr::from(([127, 0, 0, 1], management)),
+    ];
+    server.stop().unwrap();
+    assert!(!process_group_alive(pgid), "process group {pgid} survived");
+    for addr in addrs {
+        assert!(!port_open(addr), "{addr} still accepts connections");
+    }
+}

@@ -1,0 +1,119 @@
+//! Calls a TorchServe through inferlink: a record with the endpoints and tokens,
+//! resolution, a connector, then health, raw and tensor inference, a streamed
+//! prediction, and the model list.
+//!
+//! Start the test server and point the example at it:
+//!
+//! ```text
+//! scripts/servers install torchserve
+//! scripts/servers start torchserve          # prints http_url, management_url, key_file
+//! TORCHSERVE_URL=http://127.0.0.1:PORT TORCHSERVE_MANAGEMENT_URL=http://127.0.0.1:PORT \
+//! TORCHSERVE_KEY_FILE=/path/to/key_file.json \
+//!   cargo run -p inferlink-torchserve --example torchserve_basics
+//! scripts/servers stop torchserve
+//! ```
+
+use futures_util::StreamExt;
+use inferlink::{
+    Connectors, Consumer, InferRequest, MemoryStore, ModelRef, RawRequest, Registry, Selector,
+    Tensor,
+};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (Ok(url), Ok(management), Ok(key_file)) = (
+        std::env::var("TORCHSERVE_URL"),
+        std::env::var("TORCHSERVE_MANAGEMENT_URL"),
+        std::env::var("TORCHSERVE_KEY_FILE"),
+    ) else {
+        eprintln!(
+            "set TORCHSERVE_URL, TORCHSERVE_MANAGEMENT_URL and TORCHSERVE_KEY_FILE \
+             (see the comment at the top of this example)"
+        );
+        std::process::exit(2);
+    };
+    // TorchServe writes its tokens to key_file.json when it starts.
+    let keys: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(key_file)?)?;
+    let key = |section: &str| keys[section]["key"].as_str().unwrap_or_default().to_owned();
+
+    // 1. The record an operator registers (tokens in credentials stay secret).
+    let registry = Registry::open(MemoryStore::new()).await?;
+    registry
+        .register_yaml(&format!(
+            r#"
+id: torchserve-local
+product: torchserve
+version: "0.12.0"
+services:
+  - id: inference
+    resource: torchserve
+    category: prediction-serving
+    configuration:
+      management_url: {management}
+    endpoints:
+      - url: {url}
+    credentials:
+      - id: tokens
+        scope: global
+        configuration:
+          inference_key: "{inference_key}"
+          management_key: "{management_key}"
+"#,
+            inference_key = key("inference"),
+            management_key = key("management"),
+        ))
+        .await?;
+
+    // 2. Resolve a portable selector and connect.
+    let resolution = registry.resolve(
+        &Selector::category("prediction-serving"),
+        &Consumer::anywhere(),
+    )?;
+    let connectors = Connectors::new().with(inferlink_torchserve::factory());
+    let connector = connectors.connect(&resolution).await?;
+    println!("connected: {:?}", connector.info());
+    println!("health: {:?}", connector.health().await?);
+
+    // 3. Raw payloads, as the handler defines them.
+    let raw = connector
+        .invoke(
+            &ModelRef::new("doubler"),
+            RawRequest::json("[1, 2.5, true]"),
+        )
+        .await?;
+    println!("invoke: {}", String::from_utf8_lossy(&raw.body));
+
+    // 4. Tensors, through the nested-JSON mapping.
+    let input = Tensor::new("x", vec![2, 2], vec![1i32, 2, 3, 4])?;
+    let reply = connector
+        .infer(
+            &ModelRef::new("doubler"),
+            InferRequest::new().with_input(input),
+        )
+        .await?;
+    let out = reply.require_output("output-0")?;
+    println!(
+        "infer: {} {:?} {:?}",
+        out.datatype(),
+        out.shape(),
+        out.to_vec::<i32>()?
+    );
+
+    // 5. A streamed prediction, chunk by chunk.
+    let stream = connector
+        .invoke_stream(
+            &ModelRef::new("streamer"),
+            RawRequest::json(r#"{"n": 3, "word": "token"}"#),
+        )
+        .await?;
+    let mut body = stream.body;
+    while let Some(chunk) = body.next().await {
+        print!("stream: {}", String::from_utf8_lossy(&chunk?));
+    }
+
+    // 6. The management API.
+    for model in connector.models().await? {
+        println!("model: {}", model.name);
+    }
+    Ok(())
+}
