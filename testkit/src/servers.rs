@@ -60,11 +60,23 @@ pub enum ServerKind {
     MlServer,
     /// NVIDIA Triton 2.51.0 through PyTriton 0.7.0 (V2 REST, V2 gRPC).
     Triton,
+    /// moto 5.2.5's server as the SageMaker Runtime, SigV4 verified: HTTP port
+    /// only; the access key it accepts is in [`RunningServer::aws_credentials`].
+    Moto,
+    /// multi-model-server 1.1.11: the SageMaker container protocol (`/ping`,
+    /// `/invocations?model_name=`) on the HTTP port, its management API on the gRPC port.
+    Mms,
 }
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 3] = [ServerKind::KServe, ServerKind::MlServer, ServerKind::Triton];
+    pub const ALL: [ServerKind; 5] = [
+        ServerKind::KServe,
+        ServerKind::MlServer,
+        ServerKind::Triton,
+        ServerKind::Moto,
+        ServerKind::Mms,
+    ];
 
     /// The name `scripts/servers` knows this server by.
     pub fn name(self) -> &'static str {
@@ -72,6 +84,8 @@ impl ServerKind {
             ServerKind::KServe => "kserve",
             ServerKind::MlServer => "mlserver",
             ServerKind::Triton => "triton",
+            ServerKind::Moto => "moto",
+            ServerKind::Mms => "mms",
         }
     }
 
@@ -90,6 +104,8 @@ impl ServerKind {
             ServerKind::KServe => 0,
             ServerKind::MlServer => 1,
             ServerKind::Triton => 2,
+            ServerKind::Moto => 3,
+            ServerKind::Mms => 4,
         }
     }
 }
@@ -367,6 +383,35 @@ impl RunningServer {
         &self.log
     }
 
+    /// The instance directory (the log file's), where launchers leave files
+    /// such as moto's `credentials.json`.
+    pub fn instance_dir(&self) -> &Path {
+        self.log.parent().unwrap_or(Path::new("."))
+    }
+
+    /// For [`ServerKind::Moto`]: the access key id, secret access key and
+    /// region of the IAM user the launcher created (the only key moto accepts).
+    pub fn aws_credentials(&self) -> io::Result<(String, String, String)> {
+        let text = std::fs::read_to_string(self.instance_dir().join("credentials.json"))?;
+        let field = |name: &str| {
+            let key = format!("\"{name}\": \"");
+            let start = text.find(&key).map(|i| i + key.len());
+            start
+                .and_then(|s| text[s..].find('"').map(|e| text[s..s + e].to_owned()))
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("no {name} in credentials.json"),
+                    )
+                })
+        };
+        Ok((
+            field("access_key_id")?,
+            field("secret_access_key")?,
+            field("region")?,
+        ))
+    }
+
     /// Seconds from launch to ready, as measured by the script.
     pub fn ready_seconds(&self) -> Option<f64> {
         self.ready_seconds
@@ -456,8 +501,8 @@ pub fn start_or_skip(kind: ServerKind) -> Option<RunningServer> {
 /// It is never dropped; the watchdog stops it when the test process exits.
 /// Tests sharing it must not stop it or change its state.
 pub fn shared(kind: ServerKind) -> Result<&'static RunningServer, HarnessError> {
-    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; 3] =
-        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static SHARED: [OnceLock<Result<RunningServer, HarnessError>>; ServerKind::ALL.len()] =
+        [const { OnceLock::new() }; ServerKind::ALL.len()];
     SHARED[kind.index()]
         .get_or_init(|| RunningServer::start(kind))
         .as_ref()

@@ -116,6 +116,7 @@ fn spec(kind: ServerKind, wire: WireFormat) -> ConformanceSpec {
                 ));
             }
         }
+        other => panic!("{other} is not an Open Inference Protocol server"),
     }
     if wire != WireFormat::Grpc {
         spec = spec.invoke(invoke_case(kind));

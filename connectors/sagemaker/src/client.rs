@@ -532,7 +532,8 @@ impl SageMakerClient {
 
     /// `InvokeEndpoint`: sends the body as it is to endpoint `endpoint_name`
     /// (runtime API), or to `/invocations` with the name as target model
-    /// (container API, where an empty name sends no target model).
+    /// (container API: header `X-Amzn-SageMaker-Target-Model` and query
+    /// parameter `model_name`; an empty name sends neither).
     ///
     /// Checked before sending ([`ErrorKind::InvalidInput`]): the endpoint
     /// name, every header's length and characters, and the 6 MiB payload
@@ -556,7 +557,13 @@ impl SageMakerClient {
             if target_model.is_none() && !endpoint.is_empty() {
                 target_model = Some(endpoint.to_owned());
             }
-            RequestSpec::new(Method::POST, "invocations")
+            let spec = RequestSpec::new(Method::POST, "invocations");
+            // multi-model-server and TorchServe pick the model by `model_name` (they ignore
+            // the SageMaker header); SageMaker's own front end uses the header.
+            match &target_model {
+                Some(m) => spec.query("model_name", m),
+                None => spec,
+            }
         } else {
             check_endpoint_name(endpoint)?;
             check_payload(r.body.len())?;
