@@ -23,7 +23,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use inferlink::transport::{HeaderMap, HeaderName, HeaderValue, HttpTransport, Method, RequestSpec, Url};
+use inferlink::transport::{
+    HeaderMap, HeaderName, HeaderValue, HttpTransport, Method, RequestSpec, Url,
+};
 use inferlink_sagemaker::sigv4::{AwsCredentials, SigV4Signer, SigningOptions};
 use inferlink_testkit::fault::FaultServer;
 use serde_json::Value;
@@ -56,7 +58,15 @@ struct Case {
 /// Parses `request.txt`: request line, `Name:value` lines (a line starting
 /// with whitespace continues the previous value, folded to one space as an
 /// HTTP parser does), a blank line, the body.
-fn parse_request(text: &str) -> (String, String, Option<String>, Vec<(String, String)>, Vec<u8>) {
+fn parse_request(
+    text: &str,
+) -> (
+    String,
+    String,
+    Option<String>,
+    Vec<(String, String)>,
+    Vec<u8>,
+) {
     let (head, body) = match text.find("\n\n") {
         Some(i) => (&text[..i], text[i + 2..].as_bytes().to_vec()),
         None => (text.trim_end_matches('\n'), Vec::new()),
@@ -140,11 +150,7 @@ fn signer(case: &Case) -> SigV4Signer {
 }
 
 fn representable(case: &Case) -> bool {
-    !case
-        .path
-        .split('/')
-        .any(|seg| seg == "." || seg == "..")
-        || case.context["normalize"] == true
+    !case.path.split('/').any(|seg| seg == "." || seg == "..") || case.context["normalize"] == true
 }
 
 /// Whether the transport can send this path unchanged (it refuses spaces and
@@ -233,8 +239,8 @@ async fn vectors_signed_on_the_wire_through_the_transport() {
             .unwrap();
         let method = Method::from_bytes(case.method.as_bytes()).unwrap();
         // The path is relative to the endpoint URL; the query goes in as pairs.
-        let mut spec = RequestSpec::new(method, case.path.trim_start_matches('/'))
-            .body(case.body.clone());
+        let mut spec =
+            RequestSpec::new(method, case.path.trim_start_matches('/')).body(case.body.clone());
         if let Some(q) = &case.query {
             for pair in q.split('&') {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -257,7 +263,12 @@ async fn vectors_signed_on_the_wire_through_the_transport() {
             case.name
         );
         assert_eq!(recorded.header("x-amz-date"), Some("20150830T123600Z"));
-        assert_eq!(recorded.header("host"), Some(host(case).as_str()), "{}", case.name);
+        assert_eq!(
+            recorded.header("host"),
+            Some(host(case).as_str()),
+            "{}",
+            case.name
+        );
         if let Some(token) = case.context["credentials"]["token"].as_str() {
             assert_eq!(recorded.header("x-amz-security-token"), Some(token));
         }
