@@ -42,7 +42,12 @@ def handle(data, context):
             context.set_response_content_type(i, "application/json")
             out.append(json.dumps({"predictions": _double(request[key])}))
         else:
-            content_type = context.get_request_header(i, "Content-Type") or "application/octet-stream"
+            # MMS matches header names case-sensitively; HTTP/1.1 clients differ in case.
+            content_type = (
+                context.get_request_header(i, "Content-Type")
+                or context.get_request_header(i, "content-type")
+                or "application/octet-stream"
+            )
             context.set_response_content_type(i, content_type)
             out.append(raw if raw is not None else b"")
     return out
