@@ -245,11 +245,7 @@ impl SageMakerConfig {
             let text = v.expose().trim();
             match key {
                 keys::API => self.api = text.parse()?,
-                keys::ENDPOINT_URL => {
-                    if !text.is_empty() {
-                        self.url = text.to_owned();
-                    }
-                }
+                keys::ENDPOINT_URL if !text.is_empty() => self.url = text.to_owned(),
                 keys::REGION | "AWS_REGION" | "AWS_DEFAULT_REGION" | "aws_region" => {
                     if text.is_empty() {
                         continue;

@@ -197,7 +197,7 @@ fn check_prelude(buf: &[u8], offset: u64) -> Result<usize> {
              the message says {sent_crc:08x})"
         )));
     }
-    if total < OVERHEAD || total > MAX_MESSAGE_LEN {
+    if !(OVERHEAD..=MAX_MESSAGE_LEN).contains(&total) {
         return Err(protocol(format!(
             "event-stream message at byte {offset}: total length {total} is outside \
              {OVERHEAD}..={MAX_MESSAGE_LEN}"

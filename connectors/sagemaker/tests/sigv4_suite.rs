@@ -55,20 +55,21 @@ struct Case {
     authorization: String,
 }
 
-/// Parses `request.txt`: request line, `Name:value` lines (a line starting
-/// with whitespace continues the previous value, folded to one space as an
-/// HTTP parser does), a blank line, the body.
-fn parse_request(
-    text: &str,
-) -> (
+/// Method, path, query, headers and body of a request.
+type RawRequestParts = (
     String,
     String,
     Option<String>,
     Vec<(String, String)>,
     Vec<u8>,
-) {
+);
+
+/// Parses `request.txt`: request line, `Name:value` lines (a line starting
+/// with whitespace continues the previous value, folded to one space as an
+/// HTTP parser does), a blank line, the body.
+fn parse_request(text: &str) -> RawRequestParts {
     let (head, body) = match text.find("\n\n") {
-        Some(i) => (&text[..i], text[i + 2..].as_bytes().to_vec()),
+        Some(i) => (&text[..i], text.as_bytes()[i + 2..].to_vec()),
         None => (text.trim_end_matches('\n'), Vec::new()),
     };
     let mut lines = head.lines();
