@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use crate::error::ErrorKind;
+use crate::error::{Error, ErrorKind};
 
 use super::retry::RetryRule;
 
@@ -97,6 +97,15 @@ pub struct ErrorResponse<'a> {
 pub trait ResponseClassifier: Send + Sync {
     /// The class of this error response, or `None` for the default.
     fn classify(&self, response: &ErrorResponse<'_>) -> Option<ErrorClass>;
+
+    /// Adds what the body says beyond kind and message to the error the
+    /// transport built for this response (e.g. SageMaker's
+    /// `OriginalStatusCode` of a `ModelError` as context). The default
+    /// returns the error unchanged.
+    fn annotate(&self, response: &ErrorResponse<'_>, error: Error) -> Error {
+        let _ = response;
+        error
+    }
 }
 
 impl<F> ResponseClassifier for F

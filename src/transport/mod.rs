@@ -1064,6 +1064,9 @@ impl HttpTransport {
         if let Some(code) = vendor.as_ref().and_then(|v| v.code.clone()) {
             error = error.with_context("vendor_code", code);
         }
+        if let Some(classifier) = &self.inner.classifier {
+            error = classifier.annotate(&seen, error);
+        }
         let retry_after = (class.retry != RetryRule::Never)
             .then(|| headers.get(header::RETRY_AFTER))
             .flatten()

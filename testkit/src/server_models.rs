@@ -426,6 +426,37 @@ const TORCHSERVE_KSERVE: &[TestModel] = &[TestModel {
     grpc: &[],
 }];
 
+/// multi-model-server (SageMaker container protocol): JSON payloads
+/// (`{"instances": …}` → `{"predictions": …}`), no tensor metadata.
+const MMS: &[TestModel] = &[
+    TestModel {
+        name: "doubler",
+        behaviour: Behaviour::Double,
+        names: TensorNames::Fixed {
+            input: "instances",
+            output: "predictions",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1],
+        rest_json: &ALL_DATATYPES,
+        rest_binary: &[],
+        grpc: &[],
+    },
+    TestModel {
+        name: "doubler2",
+        behaviour: Behaviour::Double,
+        names: TensorNames::Fixed {
+            input: "instances",
+            output: "predictions",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1],
+        rest_json: &ALL_DATATYPES,
+        rest_binary: &[],
+        grpc: &[],
+    },
+];
+
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
         ServerKind::KServe => KSERVE,
@@ -436,6 +467,8 @@ pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
         ServerKind::Omi => OMI,
         ServerKind::TorchServe => TORCHSERVE,
         ServerKind::TorchServeKServe => TORCHSERVE_KSERVE,
+        ServerKind::Moto => &[],
+        ServerKind::Mms => MMS,
     }
 }
 
@@ -460,7 +493,8 @@ mod tests {
     #[test]
     fn every_listed_datatype_is_a_protocol_datatype() {
         for kind in ServerKind::ALL {
-            assert!(!kind.models().is_empty());
+            // moto stands in for the SageMaker Runtime and serves no model.
+            assert!(!kind.models().is_empty() || kind == ServerKind::Moto);
             for m in kind.models() {
                 for wire in [
                     WireFormat::RestJson,

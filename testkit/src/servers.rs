@@ -79,11 +79,17 @@ pub enum ServerKind {
     /// TorchServe 0.12.0 in KServe v2 mode (`service_envelope=kservev2`),
     /// model API off, token authorization on; same extra fields.
     TorchServeKServe,
+    /// moto 5.2.5's server as the SageMaker Runtime, SigV4 verified: HTTP port
+    /// only; the access key it accepts is in [`RunningServer::aws_credentials`].
+    Moto,
+    /// multi-model-server 1.1.11: the SageMaker container protocol (`/ping`,
+    /// `/invocations?model_name=`) on the HTTP port, its management API on the gRPC port.
+    Mms,
 }
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 8] = [
+    pub const ALL: [ServerKind; 10] = [
         ServerKind::KServe,
         ServerKind::MlServer,
         ServerKind::Triton,
@@ -92,6 +98,8 @@ impl ServerKind {
         ServerKind::Omi,
         ServerKind::TorchServe,
         ServerKind::TorchServeKServe,
+        ServerKind::Moto,
+        ServerKind::Mms,
     ];
 
     /// The name `scripts/servers` knows this server by.
@@ -105,6 +113,8 @@ impl ServerKind {
             ServerKind::Omi => "omi",
             ServerKind::TorchServe => "torchserve",
             ServerKind::TorchServeKServe => "torchserve-kserve",
+            ServerKind::Moto => "moto",
+            ServerKind::Mms => "mms",
         }
     }
 
@@ -128,6 +138,8 @@ impl ServerKind {
             ServerKind::Omi => 5,
             ServerKind::TorchServe => 6,
             ServerKind::TorchServeKServe => 7,
+            ServerKind::Moto => 8,
+            ServerKind::Mms => 9,
         }
     }
 }
@@ -411,6 +423,35 @@ impl RunningServer {
     /// The server's log file (kept after it stops).
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// The instance directory (the log file's), where launchers leave files
+    /// such as moto's `credentials.json`.
+    pub fn instance_dir(&self) -> &Path {
+        self.log.parent().unwrap_or(Path::new("."))
+    }
+
+    /// For [`ServerKind::Moto`]: the access key id, secret access key and
+    /// region of the IAM user the launcher created (the only key moto accepts).
+    pub fn aws_credentials(&self) -> io::Result<(String, String, String)> {
+        let text = std::fs::read_to_string(self.instance_dir().join("credentials.json"))?;
+        let field = |name: &str| {
+            let key = format!("\"{name}\": \"");
+            let start = text.find(&key).map(|i| i + key.len());
+            start
+                .and_then(|s| text[s..].find('"').map(|e| text[s..s + e].to_owned()))
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("no {name} in credentials.json"),
+                    )
+                })
+        };
+        Ok((
+            field("access_key_id")?,
+            field("secret_access_key")?,
+            field("region")?,
+        ))
     }
 
     /// Seconds from launch to ready, as measured by the script.

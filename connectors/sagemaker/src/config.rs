@@ -1,0 +1,525 @@
+//! [`SageMakerConfig`]: which API, endpoint URL, region and credentials,
+//! and how tensors become JSON, read from a resolution's merged configuration.
+//!
+//! Keys (see [`keys`]; `docs/connectors/sagemaker.md` has the table):
+//!
+//! | key | values | default |
+//! |---|---|---|
+//! | `api` | `runtime` (the SageMaker Runtime API), `container` (a model container's `/ping` and `/invocations`) | `runtime` |
+//! | `endpoint_url` | URL | the record's endpoint URL (set it for VPC interface endpoints, FIPS hosts, local servers) |
+//! | `region` (`AWS_REGION`, `AWS_DEFAULT_REGION`) | e.g. `us-east-1` | from a `runtime.sagemaker.<region>.amazonaws.com` URL, else the process environment's `AWS_REGION`/`AWS_DEFAULT_REGION` |
+//! | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials (lower case accepted) | the process environment's, when the record has none |
+//! | `sign` | `true`/`false` | `true` for `runtime`, `false` for `container` |
+//! | `infer_json_key` | `instances`, `inputs` | `instances` |
+//! | `output_datatype` | `auto` or a datatype (`FP32`, …) | `auto` |
+//!
+//! Timeouts, retries, TLS and static headers come from the shared
+//! transport's keys ([`inferlink::transport::config::keys`]).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use inferlink::resolve::ConfigValue;
+use inferlink::transport::TransportConfig;
+use inferlink::{DataType, Error, ErrorKind, Resolution, Result, Secret};
+
+use crate::sigv4::AwsCredentials;
+
+/// The configuration keys the SageMaker connector reads.
+pub mod keys {
+    /// `runtime` or `container`.
+    pub const API: &str = "api";
+    /// Overrides the record's endpoint URL.
+    pub const ENDPOINT_URL: &str = "endpoint_url";
+    /// The AWS region of the credential scope.
+    pub const REGION: &str = "region";
+    /// Aliases of [`REGION`], as AWS tools name it.
+    pub const REGION_ALIASES: &[&str] = &["AWS_REGION", "AWS_DEFAULT_REGION", "aws_region"];
+    /// The access key id (also `aws_access_key_id`).
+    pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+    /// The secret access key (also `aws_secret_access_key`).
+    pub const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+    /// The session token of temporary credentials (also `aws_session_token`).
+    pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+    /// Whether requests are signed with SigV4.
+    pub const SIGN: &str = "sign";
+    /// The JSON key tensors go under: `instances` or `inputs`.
+    pub const INFER_JSON_KEY: &str = "infer_json_key";
+    /// The datatype of decoded outputs: `auto` or a datatype name.
+    pub const OUTPUT_DATATYPE: &str = "output_datatype";
+
+    /// Every key above (aliases included).
+    pub const ALL: &[&str] = &[
+        API,
+        ENDPOINT_URL,
+        REGION,
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "aws_region",
+        ACCESS_KEY_ID,
+        SECRET_ACCESS_KEY,
+        SESSION_TOKEN,
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        SIGN,
+        INFER_JSON_KEY,
+        OUTPUT_DATATYPE,
+    ];
+}
+
+/// The largest synchronous request body the SageMaker Runtime accepts
+/// (6 MiB); a larger `InvokeEndpoint` body is refused before sending.
+pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+
+/// Which HTTP API the connector speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// The SageMaker Runtime API: `POST /endpoints/{name}/invocations`,
+    /// `…/async-invocations`, `…/invocations-response-stream`, SigV4-signed.
+    Runtime,
+    /// A SageMaker model container reached directly (`GET /ping`,
+    /// `POST /invocations`, the model as `X-Amzn-SageMaker-Target-Model`):
+    /// multi-model-server, TorchServe, Triton's SageMaker frontend, MLflow.
+    Container,
+}
+
+impl Api {
+    /// The configuration word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Runtime => "runtime",
+            Api::Container => "container",
+        }
+    }
+
+    /// The protocol shown in [`inferlink::ConnectorInfo::protocol`].
+    pub fn info_name(self) -> &'static str {
+        match self {
+            Api::Runtime => "sagemaker-runtime",
+            Api::Container => "sagemaker-container",
+        }
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Api {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "runtime" | "sagemaker-runtime" => Ok(Api::Runtime),
+            "container" | "sagemaker-container" => Ok(Api::Container),
+            _ => Err(config_error(
+                keys::API,
+                format!("\"{}\" is not runtime or container", s.escape_debug()),
+            )),
+        }
+    }
+}
+
+/// The JSON key a tensor request is sent under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum JsonKey {
+    /// `{"instances": …}`: row format (TF Serving, MMS handlers, MLflow).
+    #[default]
+    Instances,
+    /// `{"inputs": …}`: columnar format (TF Serving, MLflow, Hugging Face containers).
+    Inputs,
+}
+
+impl JsonKey {
+    /// The key as it appears in the JSON body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JsonKey::Instances => "instances",
+            JsonKey::Inputs => "inputs",
+        }
+    }
+}
+
+impl FromStr for JsonKey {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "instances" => Ok(JsonKey::Instances),
+            "inputs" => Ok(JsonKey::Inputs),
+            _ => Err(config_error(
+                keys::INFER_JSON_KEY,
+                format!("\"{}\" is not instances or inputs", s.escape_debug()),
+            )),
+        }
+    }
+}
+
+/// Everything a [`crate::SageMakerClient`] needs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SageMakerConfig {
+    /// The base URL requests go to (the record's endpoint URL, or `endpoint_url`).
+    pub url: String,
+    /// The API spoken at that URL.
+    pub api: Api,
+    /// The region of the credential scope, if known.
+    pub region: Option<String>,
+    /// Credentials from the record; `None` falls back to the process
+    /// environment when signing.
+    pub credentials: Option<AwsCredentials>,
+    /// Whether to sign; `None` follows the API (runtime: yes, container: no).
+    pub sign: Option<bool>,
+    /// The JSON key tensor requests use.
+    pub infer_json_key: JsonKey,
+    /// The datatype decoded outputs get; `None` = `auto`.
+    pub output_datatype: Option<DataType>,
+    /// Timeouts, retries, TLS, static headers (the shared transport's keys).
+    pub transport: TransportConfig,
+}
+
+/// The transport defaults of SageMaker connectors: the shared transport's,
+/// with a 70 s attempt timeout (AWS's advice for containers that may take
+/// their full 60 s) and a deadline of 150 s.
+pub fn default_transport() -> TransportConfig {
+    let mut config = TransportConfig::default();
+    config.timeout_request = Duration::from_secs(70);
+    config.deadline = Duration::from_secs(150);
+    config
+}
+
+impl SageMakerConfig {
+    /// Defaults for a URL: runtime API, region from the URL if it names one.
+    pub fn new(url: impl Into<String>) -> Self {
+        SageMakerConfig {
+            url: url.into(),
+            api: Api::Runtime,
+            region: None,
+            credentials: None,
+            sign: None,
+            infer_json_key: JsonKey::default(),
+            output_datatype: None,
+            transport: default_transport(),
+        }
+    }
+
+    /// The runtime API of a region at its public endpoint
+    /// (`https://runtime.sagemaker.<region>.amazonaws.com`).
+    pub fn for_region(region: &str) -> Self {
+        let mut config = SageMakerConfig::new(format!(
+            "https://runtime.sagemaker.{}.amazonaws.com",
+            region.trim()
+        ));
+        config.region = Some(region.trim().to_owned());
+        config
+    }
+
+    /// Defaults for the resolution's endpoint, overlaid with its merged configuration.
+    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
+        SageMakerConfig::new(resolution.endpoint().url.clone()).apply_resolution(resolution)
+    }
+
+    /// These settings overlaid with the resolution's merged configuration.
+    pub fn apply_resolution(self, resolution: &Resolution) -> Result<Self> {
+        self.apply_values(resolution.configuration())
+    }
+
+    /// These settings overlaid with configuration values (key → value).
+    /// Keys neither this connector nor the transport owns are ignored.
+    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, ConfigValue)>,
+        K: AsRef<str>,
+    {
+        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
+        let mut region: Option<(String, String)> = None;
+        let mut id: Option<Secret> = None;
+        let mut secret: Option<Secret> = None;
+        let mut token: Option<Secret> = None;
+        for (k, v) in &values {
+            let key = k.as_ref();
+            let text = v.expose().trim();
+            match key {
+                keys::API => self.api = text.parse()?,
+                keys::ENDPOINT_URL if !text.is_empty() => self.url = text.to_owned(),
+                keys::REGION | "AWS_REGION" | "AWS_DEFAULT_REGION" | "aws_region" => {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    check_region(key, text)?;
+                    if let Some((other, value)) = &region
+                        && value != text
+                    {
+                        return Err(config_error(
+                            key,
+                            format!("names another region than `{other}`"),
+                        ));
+                    }
+                    region = Some((key.to_owned(), text.to_owned()));
+                }
+                keys::ACCESS_KEY_ID | "aws_access_key_id" => id = non_empty(v),
+                keys::SECRET_ACCESS_KEY | "aws_secret_access_key" => secret = non_empty(v),
+                keys::SESSION_TOKEN | "aws_session_token" => token = non_empty(v),
+                keys::SIGN => self.sign = Some(parse_bool(keys::SIGN, text)?),
+                keys::INFER_JSON_KEY => self.infer_json_key = text.parse()?,
+                keys::OUTPUT_DATATYPE => {
+                    self.output_datatype = if text.eq_ignore_ascii_case("auto") || text.is_empty() {
+                        None
+                    } else {
+                        Some(text.to_ascii_uppercase().parse().map_err(|_| {
+                            config_error(
+                                keys::OUTPUT_DATATYPE,
+                                format!("\"{}\" is not auto or a datatype", text.escape_debug()),
+                            )
+                        })?)
+                    };
+                }
+                _ => {}
+            }
+        }
+        if let Some((_, r)) = region {
+            self.region = Some(r);
+        }
+        match (id, secret) {
+            (Some(id), Some(secret)) => {
+                let mut creds = AwsCredentials::new(id, secret);
+                if let Some(t) = token {
+                    creds = creds.with_session_token(t);
+                }
+                self.credentials = Some(creds);
+            }
+            (Some(_), None) => {
+                return Err(config_error(
+                    keys::SECRET_ACCESS_KEY,
+                    "is missing: the record sets AWS_ACCESS_KEY_ID without it",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(config_error(
+                    keys::ACCESS_KEY_ID,
+                    "is missing: the record sets AWS_SECRET_ACCESS_KEY without it",
+                ));
+            }
+            (None, None) if token.is_some() => {
+                return Err(config_error(
+                    keys::SESSION_TOKEN,
+                    "is set without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                ));
+            }
+            (None, None) => {}
+        }
+        self.transport = self.transport.apply_values(values)?;
+        Ok(self)
+    }
+
+    /// Whether requests are signed: the `sign` key, else yes for the runtime API.
+    pub fn signs(&self) -> bool {
+        self.sign.unwrap_or(self.api == Api::Runtime)
+    }
+
+    /// The region in effect: the configured one, else the one in a
+    /// `runtime.sagemaker.<region>.amazonaws.com` (or `.com.cn`, `-fips`,
+    /// `.api.aws`) URL, else `AWS_REGION`/`AWS_DEFAULT_REGION` from the
+    /// process environment.
+    pub fn effective_region(&self) -> Option<String> {
+        self.region
+            .clone()
+            .or_else(|| region_from_url(&self.url))
+            .or_else(|| {
+                ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                    .iter()
+                    .find_map(|n| std::env::var(n).ok())
+                    .map(|r| r.trim().to_owned())
+                    .filter(|r| !r.is_empty() && check_region(keys::REGION, r).is_ok())
+            })
+    }
+
+    /// The credentials in effect: the record's, else the process environment's.
+    pub fn effective_credentials(&self) -> Option<AwsCredentials> {
+        self.credentials.clone().or_else(AwsCredentials::from_env)
+    }
+}
+
+/// The region in a SageMaker Runtime host name, if the URL has one.
+pub fn region_from_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    let host = parsed.host_str()?.to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    // runtime.sagemaker.<region>.amazonaws.com[.cn], runtime.sagemaker.<region>.api.aws,
+    // runtime-fips.sagemaker.<region>.amazonaws.com, runtime.sagemaker-fips.<region>.…
+    let at = labels.iter().position(|l| l.starts_with("sagemaker"))?;
+    let first = labels.first()?;
+    if at != 1 || !first.starts_with("runtime") {
+        return None;
+    }
+    let region = labels.get(2)?;
+    check_region(keys::REGION, region).ok()?;
+    Some((*region).to_owned())
+}
+
+fn check_region(key: &str, region: &str) -> Result<()> {
+    let ok = !region.is_empty()
+        && region.len() <= 64
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !region.starts_with('-')
+        && !region.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(config_error(
+            key,
+            format!(
+                "\"{}\" is not an AWS region name (lower-case letters, digits and `-`, e.g. us-east-1)",
+                region.escape_debug()
+            ),
+        ))
+    }
+}
+
+fn non_empty(value: &ConfigValue) -> Option<Secret> {
+    let text = value.expose().trim();
+    (!text.is_empty()).then(|| Secret::new(text))
+}
+
+fn parse_bool(key: &str, text: &str) -> Result<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(config_error(
+            key,
+            format!("\"{}\" is not true or false", text.escape_debug()),
+        )),
+    }
+}
+
+pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
+    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<SageMakerConfig> {
+        SageMakerConfig::new(url).apply_values(
+            pairs
+                .iter()
+                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
+        )
+    }
+
+    #[test]
+    fn region_comes_from_key_then_url() {
+        let c = cfg("https://runtime.sagemaker.eu-west-1.amazonaws.com", &[]).unwrap();
+        assert_eq!(c.effective_region().as_deref(), Some("eu-west-1"));
+        let c = cfg(
+            "https://runtime.sagemaker.eu-west-1.amazonaws.com",
+            &[("AWS_REGION", "us-east-2")],
+        )
+        .unwrap();
+        assert_eq!(c.effective_region().as_deref(), Some("us-east-2"));
+        for (url, region) in [
+            (
+                "https://runtime-fips.sagemaker.us-west-2.amazonaws.com",
+                "us-west-2",
+            ),
+            (
+                "https://runtime.sagemaker.cn-north-1.amazonaws.com.cn/",
+                "cn-north-1",
+            ),
+            (
+                "https://runtime.sagemaker-fips.us-east-1.api.aws",
+                "us-east-1",
+            ),
+        ] {
+            assert_eq!(region_from_url(url).as_deref(), Some(region), "{url}");
+        }
+        assert_eq!(region_from_url("http://127.0.0.1:8080"), None);
+        assert_eq!(
+            region_from_url("https://vpce-1.runtime.sagemaker.us-east-1.vpce.amazonaws.com"),
+            None
+        );
+        let e = cfg("http://h", &[("region", "US East")]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(e.path(), Some("region"));
+        let e = cfg(
+            "http://h",
+            &[("region", "us-east-1"), ("AWS_REGION", "eu-west-1")],
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn credentials_need_both_halves_and_stay_hidden() {
+        let c = cfg(
+            "http://h",
+            &[
+                ("AWS_ACCESS_KEY_ID", "AKIAPLANTED"),
+                ("aws_secret_access_key", "secret-planted"),
+                ("AWS_SESSION_TOKEN", "token-planted"),
+            ],
+        )
+        .unwrap();
+        let creds = c.credentials.as_ref().unwrap();
+        assert_eq!(creds.access_key_id(), "AKIAPLANTED");
+        assert!(creds.has_session_token());
+        assert!(!format!("{c:?}").contains("planted"));
+        let e = cfg("http://h", &[("AWS_ACCESS_KEY_ID", "AKIA")]).unwrap_err();
+        assert_eq!(e.path(), Some("AWS_SECRET_ACCESS_KEY"));
+        let e = cfg("http://h", &[("AWS_SECRET_ACCESS_KEY", "s")]).unwrap_err();
+        assert_eq!(e.path(), Some("AWS_ACCESS_KEY_ID"));
+        let e = cfg("http://h", &[("AWS_SESSION_TOKEN", "t")]).unwrap_err();
+        assert_eq!(e.path(), Some("AWS_SESSION_TOKEN"));
+        assert!(!e.to_string().contains("\"t\""));
+    }
+
+    #[test]
+    fn api_sign_and_codec_keys() {
+        let c = cfg(
+            "http://h",
+            &[
+                ("api", "Container"),
+                ("endpoint_url", "http://127.0.0.1:9"),
+                ("infer_json_key", "inputs"),
+                ("output_datatype", "fp32"),
+                ("timeout_request_ms", "1500"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.api, Api::Container);
+        assert!(!c.signs());
+        assert_eq!(c.url, "http://127.0.0.1:9");
+        assert_eq!(c.infer_json_key, JsonKey::Inputs);
+        assert_eq!(c.output_datatype, Some(DataType::Fp32));
+        assert_eq!(c.transport.timeout_request.as_millis(), 1500);
+        assert!(cfg("http://h", &[]).unwrap().signs());
+        assert!(
+            cfg("http://h", &[("api", "container"), ("sign", "yes")])
+                .unwrap()
+                .signs()
+        );
+        for (k, v) in [
+            ("api", "soap"),
+            ("sign", "maybe"),
+            ("infer_json_key", "rows"),
+            ("output_datatype", "FP128"),
+            ("timeout_request_ms", "soon"),
+        ] {
+            let e = cfg("http://h", &[(k, v)]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{k}");
+        }
+        assert_eq!(
+            cfg("http://h", &[("output_datatype", "auto")])
+                .unwrap()
+                .output_datatype,
+            None
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! # inferlink-sagemaker
+//!
+//! The Amazon SageMaker Runtime client of [inferlink](inferlink): one
+//! [`SageMakerConnector`] for SageMaker endpoints (the runtime API, signed
+//! with SigV4 through the `aws-sigv4` crate) and for SageMaker model
+//! containers reached directly (`/ping`, `/invocations`).
+//!
+//! * [`SageMakerConnector`] implements [`inferlink::InferenceConnector`]:
+//!   `invoke` (`InvokeEndpoint`, bytes as they are), `infer` (tensors as a
+//!   JSON payload, [`codec`]), `invoke_stream`
+//!   (`InvokeEndpointWithResponseStream`, one chunk per `PayloadPart`), and
+//!   `health` for containers.
+//! * [`SageMakerClient`] has the typed operations with every header of the
+//!   API: [`SageMakerClient::invoke_endpoint`],
+//!   [`SageMakerClient::invoke_endpoint_async`],
+//!   [`SageMakerClient::invoke_endpoint_with_response_stream`].
+//! * [`sigv4`] signs each attempt through the transport's `RequestSigner`
+//!   hook; [`eventstream`] decodes (and encodes) the response-stream framing;
+//!   [`error`] maps SageMaker's error types.
+//! * [`SageMakerFactory`] (also [`factory()`]) builds connectors from
+//!   resolutions; register it with [`inferlink::Connectors`].
+//!
+//! Configuration keys (`region`, `endpoint_url`, `api`, the `AWS_*`
+//! credentials, `infer_json_key`, …) are listed in [`config`] and in
+//! `docs/connectors/sagemaker.md`.
+//!
+//! ```no_run
+//! use inferlink::{Connectors, ModelRef, RawRequest};
+//!
+//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! let connectors = Connectors::new().with(inferlink_sagemaker::factory());
+//! let endpoint = connectors.connect(&resolution).await?;
+//! let answer = endpoint
+//!     .invoke(&ModelRef::new("my-endpoint"), RawRequest::json(r#"{"instances": [[1.0, 2.0]]}"#))
+//!     .await?;
+//! println!("{}", String::from_utf8_lossy(&answer.body));
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub)]
+
+mod client;
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod eventstream;
+mod factory;
+pub mod sigv4;
+
+pub use client::{
+    EVENT_STREAM, InvokeEndpointAsyncRequest, InvokeEndpointAsyncResponse, InvokeEndpointRequest,
+    InvokeEndpointResponse, InvokeStreamRequest, ResponseStream, SageMakerClient,
+    SageMakerConnector, VENDOR, check_endpoint_name, check_payload, headers, payload_parts,
+};
+pub use config::{Api, JsonKey, MAX_PAYLOAD_BYTES, SageMakerConfig};
+pub use factory::{PRODUCTS, RESOURCES, SageMakerFactory};
+pub use sigv4::{AwsCredentials, SigV4Signer, SigningOptions};
+
+/// The factory for SageMaker records (see [`SageMakerFactory`]).
+pub fn factory() -> SageMakerFactory {
+    SageMakerFactory::new()
+}

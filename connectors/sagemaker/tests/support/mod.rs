@@ -1,0 +1,126 @@
+//! Shared helpers of the SageMaker tests: the botocore peer, records, servers.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use inferlink::{Connectors, Consumer, InferenceConnector, MemoryStore, Registry, Selector};
+use inferlink_testkit::servers::{self, RunningServer, ServerKind};
+use serde_json::Value;
+
+/// The interpreter of the `moto` venv (botocore, moto), or `None` after a
+/// visible skip line when it is not installed and live peers are not required.
+pub fn peer_python() -> Option<PathBuf> {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(servers::script_path())
+            .args(["venv", "moto"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin/python"))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
+    });
+    match found {
+        Ok(p) => Some(p.clone()),
+        Err(e) if !servers::require_live() => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: botocore peer (the moto venv) is not installed: {e}; {}=1 turns this into a failure",
+                servers::REQUIRE_LIVE_ENV
+            );
+            None
+        }
+        Err(e) => panic!("the botocore peer (moto venv) is required: {e}"),
+    }
+}
+
+/// Runs `aws_peer.py COMMAND` with `request` as JSON on stdin.
+pub fn peer(python: &PathBuf, command: &str, request: &Value) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/aws_peer.py");
+    let mut child = Command::new(python)
+        .arg(&script)
+        .arg(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the botocore peer");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "aws_peer.py {command} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("aws_peer.py prints JSON")
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The shared server of `kind`, started off the async runtime.
+pub async fn server(kind: ServerKind) -> Option<&'static RunningServer> {
+    tokio::task::spawn_blocking(move || servers::shared_or_skip(kind))
+        .await
+        .expect("starting the server")
+}
+
+/// A connector built from a SageMaker record through `Connectors::connect`:
+/// `configuration` lines go under the service, `credentials` lines (if any)
+/// into one global credential set.
+pub async fn connect(
+    url: &str,
+    configuration: &[(&str, &str)],
+    credentials: &[(&str, &str)],
+) -> inferlink::Result<Arc<dyn InferenceConnector>> {
+    let registry = Registry::open(MemoryStore::new()).await.unwrap();
+    let lines = |pairs: &[(&str, &str)], indent: &str| -> String {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{indent}{k}: {}\n", serde_json::to_string(v).unwrap()))
+            .collect()
+    };
+    let mut yaml = format!(
+        "id: sagemaker-test\nproduct: sagemaker\nversion: \"1\"\nservices:\n  - id: runtime\n    \
+         resource: sagemaker-runtime\n    category: prediction-serving\n    configuration:\n      \
+         deadline_ms: \"60000\"\n{}    endpoints:\n      - url: {url}\n",
+        lines(configuration, "      ")
+    );
+    if !credentials.is_empty() {
+        yaml.push_str(&format!(
+            "    credentials:\n      - id: aws\n        scope: global\n        configuration:\n{}",
+            lines(credentials, "          ")
+        ));
+    }
+    registry.register_yaml(&yaml).await.unwrap();
+    let resolution = registry
+        .resolve(
+            &Selector::resource("sagemaker-runtime"),
+            &Consumer::anywhere(),
+        )
+        .unwrap();
+    Connectors::new()
+        .with(inferlink_sagemaker::factory())
+        .connect(&resolution)
+        .await
+}
