@@ -273,7 +273,18 @@ async fn main() {
     };
     let app = Arc::new(App {
         registry,
-        connectors: Arc::new(Connectors::new().with(inferlink_oip::factory())),
+        // Every connector crate: the record's product picks one.
+        connectors: Arc::new(
+            Connectors::new()
+                .with(inferlink_oip::factory())
+                .with(inferlink_triton::factory())
+                .with(inferlink_kserve::factory())
+                .with(inferlink_seldon::factory())
+                .with(inferlink_torchserve::factory())
+                .with(inferlink_tfserving::factory())
+                .with(inferlink_sagemaker::factory())
+                .with(inferlink_omi::factory()),
+        ),
         live: Mutex::new(HashMap::new()),
     });
     let router = axum::Router::new()

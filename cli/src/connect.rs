@@ -18,9 +18,19 @@ use crate::input;
 use crate::output;
 use crate::{InferArgs, InvokeArgs, MetadataArgs, ModelsArgs, TargetArgs, TensorFormat};
 
-/// Every connector factory the CLI knows, by vendor.
+/// Every connector factory the CLI knows. A record's product picks the
+/// vendor crate; the generic Open Inference Protocol connector serves any
+/// other record whose service resource is an OIP one (`inference-v2`, …).
 pub(crate) fn connectors() -> Connectors {
-    Connectors::new().with(inferlink_oip::factory())
+    Connectors::new()
+        .with(inferlink_oip::factory())
+        .with(inferlink_triton::factory())
+        .with(inferlink_kserve::factory())
+        .with(inferlink_seldon::factory())
+        .with(inferlink_torchserve::factory())
+        .with(inferlink_tfserving::factory())
+        .with(inferlink_sagemaker::factory())
+        .with(inferlink_omi::factory())
 }
 
 /// Resolves the target's selector and connects to what it names.
