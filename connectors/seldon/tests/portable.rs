@@ -4,8 +4,9 @@
 //! both real servers.
 //!
 //! The Seldon installation is MLServer through `inferlink-seldon`; the KServe
-//! one is KServe's python model server through the Open Inference Protocol
-//! factory (its record names resource `inference-v2`). Both serve a
+//! one is KServe's python model server through `inferlink-kserve` (its record
+//! names product `kserve`; the connector discovers V2). The host registers
+//! every connector crate, as the CLI does; the record picks one. Both serve a
 //! `doubler` taking `input-0`.
 
 use inferlink::{
@@ -38,7 +39,7 @@ async fn one_selector_finds_seldon_here_and_kserve_there() {
             ),
         ),
         (
-            "oip",
+            "kserve",
             format!(
                 "id: kserve-dev\nproduct: kserve\nversion: \"0.21.0\"\nservices:\n  - id: API\n    \
                  resource: inference-v2\n    category: prediction-serving\n    endpoints:\n      \
@@ -50,6 +51,7 @@ async fn one_selector_finds_seldon_here_and_kserve_there() {
     // The host's one set of connectors and its one selector.
     let connectors = Connectors::new()
         .with(inferlink_oip::factory())
+        .with(inferlink_kserve::factory())
         .with(inferlink_seldon::factory());
     let selector = Selector::category("prediction-serving");
     for (vendor, record) in installations {
