@@ -179,6 +179,16 @@ impl Error {
         Error::new(ErrorKind::Storage, message).with_source(source)
     }
 
+    /// A copy with the same kind, message and path, without context or
+    /// source (for an error kept once and returned to several callers).
+    pub(crate) fn detached_copy(&self) -> Error {
+        let mut copy = Error::new(self.kind(), self.message());
+        if let Some(path) = self.path() {
+            copy = copy.with_path(path);
+        }
+        copy
+    }
+
     /// Sets (or prefixes) the input path this error refers to.
     ///
     /// Calling it again nests: `with_path("services[0]")` on an error at

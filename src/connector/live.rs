@@ -176,7 +176,7 @@ impl LiveConnector {
         self.current().await?;
         match &self.read()?.resolution {
             Ok(r) => Ok(r.clone()),
-            Err(e) => Err(copy_error(e)),
+            Err(e) => Err(e.detached_copy()),
         }
     }
 
@@ -201,22 +201,13 @@ impl LiveConnector {
     fn usable(built: &Built) -> Result<Arc<dyn InferenceConnector>> {
         match (&built.connector, &built.resolution) {
             (Some(c), Ok(_)) => Ok(Arc::clone(c)),
-            (_, Err(e)) => Err(copy_error(e)),
+            (_, Err(e)) => Err(e.detached_copy()),
             (None, Ok(_)) => Err(Error::new(
                 ErrorKind::Internal,
                 "live connector has a resolution but no connector",
             )),
         }
     }
-}
-
-/// A copy of a shared resolver error, keeping kind, message and path.
-fn copy_error(e: &Error) -> Error {
-    let mut copy = Error::new(e.kind(), e.message());
-    if let Some(path) = e.path() {
-        copy = copy.with_path(path);
-    }
-    copy
 }
 
 fn poisoned() -> Error {

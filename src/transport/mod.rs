@@ -908,7 +908,7 @@ impl HttpTransport {
             model: spec.model.clone(),
         };
         if let Some(invalid) = &spec.invalid {
-            return Err(context.decorate(clone_error(invalid)));
+            return Err(context.decorate(invalid.detached_copy()));
         }
         let url = self.url_for(spec).map_err(|e| context.decorate(e))?;
         context.endpoint = redact_url(&url);
@@ -1078,15 +1078,6 @@ impl HttpTransport {
             retry_after,
         }
     }
-}
-
-/// A copy of a stored builder error (its source is dropped).
-fn clone_error(e: &Error) -> Error {
-    let mut copy = Error::new(e.kind(), e.message());
-    if let Some(path) = e.path() {
-        copy = copy.with_path(path);
-    }
-    copy
 }
 
 fn root_cause(err: &(dyn StdError + 'static)) -> String {
