@@ -19,7 +19,7 @@ load_models=ALL
 default_service_handler=doubler_service:handle
 default_workers_per_model=1
 PROPS
-export TEMP="$dir/tmp" LOG_LOCATION="$dir/logs" METRICS_LOCATION="$dir/logs"
+export TEMP="$dir/tmp" TMPDIR="$dir/tmp" LOG_LOCATION="$dir/logs" METRICS_LOCATION="$dir/logs"
 cd "$dir"
 exec "$venv/bin/multi-model-server" --start --foreground --mms-config "$dir/mms.properties" \
   --model-store "$dir/store" --models doubler=doubler doubler2=doubler2

@@ -36,10 +36,17 @@ def free_ports(n):
     return ports
 
 
-def archive(venv_bin, store, name, version, handler, export_name=None):
-    """Builds NAME.mar (or EXPORT_NAME.mar holding model NAME, for a second version)."""
+def archive(venv_bin, store, tmp, name, version, handler, export_name=None):
+    """Builds NAME.mar (or EXPORT_NAME.mar holding model NAME, for a second version).
+
+    torch-model-archiver stages files in $TMPDIR/NAME, removing it first; with
+    the shared /tmp two servers launched at once collide there, so each launch
+    gets its own TMPDIR.
+    """
     target = store if export_name is None else os.path.join(store, ".tmp-" + export_name)
     os.makedirs(target, exist_ok=True)
+    env = dict(os.environ)
+    env["TMPDIR"] = tmp
     subprocess.run(
         [
             os.path.join(venv_bin, "torch-model-archiver"),
@@ -50,6 +57,7 @@ def archive(venv_bin, store, name, version, handler, export_name=None):
             "--force",
         ],
         check=True,
+        env=env,
     )
     if export_name is not None:
         os.replace(os.path.join(target, name + ".mar"), os.path.join(store, export_name + ".mar"))
@@ -68,10 +76,12 @@ def main():
     venv_bin = os.path.dirname(sys.executable)
     store = os.path.join(args.dir, "model-store")
     os.makedirs(store, exist_ok=True)
-    archive(venv_bin, store, "doubler", "1.0", "doubler_handler.py")
+    tmp = os.path.join(args.dir, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    archive(venv_bin, store, tmp, "doubler", "1.0", "doubler_handler.py")
     if args.mode == "plain":
-        archive(venv_bin, store, "doubler", "2.0", "doubler_handler.py", export_name="doubler_v2")
-        archive(venv_bin, store, "streamer", "1.0", "streamer_handler.py")
+        archive(venv_bin, store, tmp, "doubler", "2.0", "doubler_handler.py", export_name="doubler_v2")
+        archive(venv_bin, store, tmp, "streamer", "1.0", "streamer_handler.py")
         models = "doubler=doubler.mar,streamer=streamer.mar"
     else:
         models = "doubler=doubler.mar"
@@ -112,11 +122,10 @@ def main():
     env["PYTHONPATH"] = os.path.join(HERE, "torchstub") + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )
-    tmp = os.path.join(args.dir, "tmp")
     logs = os.path.join(args.dir, "logs")
-    os.makedirs(tmp, exist_ok=True)
     os.makedirs(logs, exist_ok=True)
     env["TEMP"] = tmp
+    env["TMPDIR"] = tmp
     env["LOG_LOCATION"] = logs
     env["METRICS_LOCATION"] = logs
     child = subprocess.Popen(
