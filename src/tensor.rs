@@ -312,7 +312,7 @@ mod sealed {
 
 /// A Rust type that is the element type of one fixed-size [`DataType`].
 ///
-/// Implemented for `bool`, `u8`…`u64`, `i8`…`i64`, [`f16`], [`bf16`], `f32`
+/// Implemented for `bool`, `u8`…`u64`, `i8`…`i64`, [`f16`](struct@f16), [`bf16`](struct@bf16), `f32`
 /// and `f64`; `BYTES` elements are [`Bytes`] and use the `*_bytes` methods.
 pub trait Element: Copy + Send + Sync + PartialEq + fmt::Debug + 'static + sealed::Sealed {
     /// The datatype this type represents.

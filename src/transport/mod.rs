@@ -45,15 +45,11 @@
 //! # let _ = value; Ok(()) }
 //! ```
 //!
-//! **gRPC.** The settings are protocol-neutral so that a tonic channel can
-//! use them: [`TransportConfig::timeout_connect`] → `Endpoint::connect_timeout`,
-//! [`TransportConfig::timeout_request`] → `Endpoint::timeout` (per attempt),
-//! [`TransportConfig::deadline`] → the [`CallLimits`] of [`retry::run`];
-//! [`TlsConfig::ca_pem_bytes`] → `Certificate::from_pem`,
-//! [`TlsConfig::client_identity_pem`] → `Identity::from_pem`; [`Auth::header`]
-//! → request metadata; static headers ([`TransportConfig::headers`]) →
-//! metadata; [`EndpointPolicy::allows_ip`]/[`EndpointPolicy::allows_host_name`]
-//! before connecting.
+//! **gRPC.** The settings are protocol-neutral: with the `grpc` feature,
+//! `GrpcTransport` (module `grpc`) builds a tonic channel from the same
+//! [`TransportConfig`] — connect timeout, per-attempt timeout and deadline
+//! through [`retry::run`], TLS, [`Auth::header`] and static headers as
+//! metadata, the [`EndpointPolicy`] before connecting.
 //!
 //! Configuration keys, defaults and units: [`config::keys`] and `docs/transport.md`.
 
@@ -74,6 +70,8 @@ use crate::secret::Secret;
 mod auth;
 mod classify;
 pub mod config;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod policy;
 pub mod retry;
 mod tls;
@@ -81,6 +79,8 @@ mod tls;
 pub use auth::{Auth, RequestSigner, SigningRequest};
 pub use classify::{ErrorClass, ErrorResponse, ResponseClassifier, VendorMessage};
 pub use config::{PoolConfig, RetryPolicy, StaticHeader, TransportConfig};
+#[cfg(feature = "grpc")]
+pub use grpc::{GrpcClassifier, GrpcTransport, GrpcTransportBuilder};
 pub use policy::EndpointPolicy;
 pub use retry::{AttemptError, Attempted, CallLimits, Idempotency, RetryRule};
 pub use tls::TlsConfig;

@@ -29,7 +29,7 @@ const INPUT_PHRASES: &[&str] = &[
     "setting an array element with a sequence",
 ];
 
-/// The response classifier of the V1 wire: OIP's, plus [`INPUT_PHRASES`].
+/// The response classifier of the V1 wire: OIP's, plus its own input phrases.
 pub fn rest_classifier() -> Arc<dyn ResponseClassifier> {
     let oip = inferlink_oip::error::rest_classifier();
     Arc::new(move |r: &ErrorResponse<'_>| -> Option<ErrorClass> {

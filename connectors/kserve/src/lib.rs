@@ -1,7 +1,7 @@
 //! # inferlink-kserve
 //!
 //! The [KServe](https://kserve.github.io) connector of
-//! [inferlink](inferlink): one [`KServeConnector`] for a KServe model
+//! [inferlink]: one [`KServeConnector`] for a KServe model
 //! server (an InferenceService's predictor), speaking
 //!
 //! * **V1** — `GET /v1/models/NAME` (readiness), `POST …:predict`,

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use inferlink::transport::{
-    ErrorClass, HttpResponse, HttpTransport, Method, RequestSpec, VendorMessage, redact_url,
+    ErrorClass, GrpcTransport, HttpResponse, HttpTransport, Method, RequestSpec, VendorMessage,
+    redact_url,
 };
 use inferlink::{
     Capabilities, ConnectorInfo, Error, Health, InferRequest, InferResponse, InferenceConnector,
@@ -23,7 +24,7 @@ use crate::codec::{
     parse_header_length,
 };
 use crate::config::{OipConfig, Protocol};
-use crate::error::rest_classifier;
+use crate::error::{OipGrpcClassifier, rest_classifier};
 use crate::grpc::GrpcWire;
 
 /// The vendor name used when none is given.
@@ -76,8 +77,8 @@ impl OipClient {
     /// A client that names `vendor` in its info and errors.
     ///
     /// Nothing connects yet: the first call does. Errors:
-    /// [`ErrorKind::Config`] naming the key for unusable settings;
-    /// [`ErrorKind::PermissionDenied`] when the endpoint policy refuses the endpoint.
+    /// [`ErrorKind::Config`](inferlink::ErrorKind::Config) naming the key for unusable settings;
+    /// [`ErrorKind::PermissionDenied`](inferlink::ErrorKind::PermissionDenied) when the endpoint policy refuses the endpoint.
     pub fn with_vendor(config: OipConfig, vendor: &str) -> Result<Self> {
         let protocol = config.protocol();
         let (wire, endpoint, capabilities) = match protocol {
@@ -98,12 +99,15 @@ impl OipClient {
             }
             Protocol::Grpc => {
                 let target = config.grpc_target()?;
-                let wire = GrpcWire::new(
-                    &target,
-                    config.grpc_authority.as_deref(),
-                    &config.transport,
-                    vendor,
-                )?;
+                let mut builder = GrpcTransport::builder(&target, config.transport.clone())
+                    .vendor(vendor)
+                    .classifier(Arc::new(OipGrpcClassifier));
+                if let Some(authority) = &config.grpc_authority {
+                    builder = builder.authority(authority);
+                }
+                let wire = GrpcWire {
+                    transport: builder.build()?,
+                };
                 let mut capabilities = Capabilities::all();
                 capabilities.list_models = false;
                 capabilities.invoke = false;
@@ -139,10 +143,10 @@ impl OipClient {
 
     /// The gRPC channel, when this client speaks gRPC (for vendor crates'
     /// further RPCs on the same connection).
-    pub fn grpc(&self) -> Option<&GrpcWire> {
+    pub fn grpc(&self) -> Option<&GrpcTransport> {
         match &self.inner.wire {
             Wire::Rest(_) => None,
-            Wire::Grpc(g) => Some(g),
+            Wire::Grpc(g) => Some(&g.transport),
         }
     }
 
@@ -202,7 +206,7 @@ impl OipClient {
 
     /// Whether one model is ready. REST: 2xx means yes; 400 and 503 (what
     /// Triton and KServe answer for "not ready") mean no; 404 is
-    /// [`ErrorKind::NotFound`].
+    /// [`ErrorKind::NotFound`](inferlink::ErrorKind::NotFound).
     pub async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         match &self.inner.wire {
             Wire::Rest(r) => r.probe(model_spec(Method::GET, model, Some("ready"))).await,
@@ -214,8 +218,8 @@ impl OipClient {
     ///
     /// REST: `GET /v2/models` (KServe), else the repository index
     /// `POST /v2/repository/index` (Triton, MLServer), else
-    /// [`ErrorKind::Unsupported`]. gRPC: the OIP service has no listing RPC,
-    /// so always [`ErrorKind::Unsupported`].
+    /// [`ErrorKind::Unsupported`](inferlink::ErrorKind::Unsupported). gRPC: the OIP service has no listing RPC,
+    /// so always [`ErrorKind::Unsupported`](inferlink::ErrorKind::Unsupported).
     pub async fn models(&self) -> Result<Vec<ModelInfo>> {
         match &self.inner.wire {
             Wire::Rest(r) => r.models(&self.inner.info).await,

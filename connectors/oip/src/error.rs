@@ -1,138 +1,53 @@
 //! Open Inference Protocol errors → [`inferlink::Error`].
 //!
-//! * **gRPC**: the status code decides the kind ([`grpc_kind`]); the
-//!   server's message is kept; whether the shared retry loop may try again
-//!   follows the code and whether the request reached the server.
+//! * **gRPC**: the shared transport maps the status code
+//!   ([`inferlink::transport::grpc::code_kind`]) and decides on retries from
+//!   the code and whether the request reached the server;
+//!   [`OipGrpcClassifier`] refines what OIP servers say in their messages.
 //! * **REST**: the shared transport maps statuses and the `{"error": …}`
 //!   envelope; [`rest_classifier`] refines the cases where OIP servers use a
 //!   status that says less than their message (Triton answers some input
 //!   errors with 500).
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 
-use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier, RetryRule};
+use inferlink::transport::grpc::{self, GrpcClassifier};
+use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
 use inferlink::{Error, ErrorKind};
 use tonic::Code;
 
-/// The error kind of a gRPC status code.
-///
-/// | code | kind |
-/// |---|---|
-/// | `INVALID_ARGUMENT`, `OUT_OF_RANGE` | `InvalidInput` |
-/// | `NOT_FOUND` | `NotFound` |
-/// | `ALREADY_EXISTS` | `AlreadyExists` |
-/// | `ABORTED` | `Conflict` |
-/// | `UNAUTHENTICATED` | `Unauthenticated` |
-/// | `PERMISSION_DENIED` | `PermissionDenied` |
-/// | `RESOURCE_EXHAUSTED` | `RateLimited` |
-/// | `UNAVAILABLE`, `CANCELLED`, `FAILED_PRECONDITION` | `Unavailable` |
-/// | `DEADLINE_EXCEEDED` | `Timeout` |
-/// | `UNIMPLEMENTED` | `Unsupported` |
-/// | `INTERNAL`, `UNKNOWN`, `DATA_LOSS` | `ModelError` |
-///
-/// (One refinement happens in the call path: an `UNKNOWN` or `INTERNAL`
-/// status naming MLServer's `ModelNotFound` is `NotFound`.)
-pub fn grpc_kind(code: Code) -> ErrorKind {
-    match code {
-        Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidInput,
-        Code::NotFound => ErrorKind::NotFound,
-        Code::AlreadyExists => ErrorKind::AlreadyExists,
-        Code::Aborted => ErrorKind::Conflict,
-        Code::Unauthenticated => ErrorKind::Unauthenticated,
-        Code::PermissionDenied => ErrorKind::PermissionDenied,
-        Code::ResourceExhausted => ErrorKind::RateLimited,
-        Code::Unavailable | Code::Cancelled | Code::FailedPrecondition => ErrorKind::Unavailable,
-        Code::DeadlineExceeded => ErrorKind::Timeout,
-        Code::Unimplemented => ErrorKind::Unsupported,
-        Code::Internal | Code::Unknown | Code::DataLoss => ErrorKind::ModelError,
-        Code::Ok => ErrorKind::Internal,
+/// How OIP servers' gRPC answers refine the shared transport's classes
+/// ([`inferlink::transport::grpc::default_class`]): MLServer answers an
+/// unknown model with `UNKNOWN "Unexpected <class
+/// 'mlserver.errors.ModelNotFound'>: …"` ([`ErrorKind::NotFound`]); Triton
+/// refuses a restricted protocol group (repository, statistics, … without
+/// `triton-grpc-protocol-<key>` metadata) with `UNAVAILABLE "This protocol
+/// is restricted, expecting header '…'"`, a permission answer no retry
+/// changes ([`ErrorKind::PermissionDenied`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OipGrpcClassifier;
+
+impl GrpcClassifier for OipGrpcClassifier {
+    fn classify(&self, status: &tonic::Status) -> Option<ErrorClass> {
+        let message = status.message();
+        match status.code() {
+            Code::Unknown | Code::Internal if message.contains("ModelNotFound") => {
+                Some(ErrorClass::fatal(ErrorKind::NotFound))
+            }
+            Code::Unavailable if message.contains("is restricted, expecting header") => {
+                Some(ErrorClass::fatal(ErrorKind::PermissionDenied))
+            }
+            _ => None,
+        }
     }
 }
 
-/// How a failed gRPC call is classified: kind and retry rule.
-pub(crate) fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {
-    let mut source: Option<&(dyn StdError + 'static)> = status.source();
-    let mut connect = false;
-    let mut timed_out = false;
-    while let Some(e) = source {
-        if e.is::<tonic::ConnectError>() {
-            connect = true;
-        }
-        if e.is::<tonic::TimeoutExpired>() {
-            timed_out = true;
-        }
-        source = e.source();
-    }
-    if connect {
-        // Nothing reached the server.
-        return (ErrorKind::Unavailable, RetryRule::Always);
-    }
-    if timed_out {
-        return (ErrorKind::Timeout, RetryRule::IfIdempotent);
-    }
-    let mut kind = grpc_kind(status.code());
-    // MLServer answers ModelReady for an unknown model with UNKNOWN
-    // "Unexpected <class 'mlserver.errors.ModelNotFound'>: …".
-    if matches!(status.code(), Code::Unknown | Code::Internal)
-        && status.message().contains("ModelNotFound")
-    {
-        kind = ErrorKind::NotFound;
-    }
-    // Triton refuses a restricted protocol group (repository, statistics, …
-    // without `triton-grpc-protocol-<key>` metadata) with UNAVAILABLE "This
-    // protocol is restricted, expecting header '…'": a permission answer,
-    // which no retry changes.
-    if status.code() == Code::Unavailable
-        && status.message().contains("is restricted, expecting header")
-    {
-        return (ErrorKind::PermissionDenied, RetryRule::Never);
-    }
-    let rule = match status.code() {
-        // The server refused the work (overload, not serving yet).
-        Code::ResourceExhausted => RetryRule::Always,
-        // From the server: it did not serve the call; from the client side
-        // (a reset stream, a broken connection) it may have.
-        Code::Unavailable if status.source().is_none() => RetryRule::Always,
-        Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded => RetryRule::IfIdempotent,
-        _ => RetryRule::Never,
-    };
-    (kind, rule)
-}
-
-/// The [`inferlink::Error`] of a failed gRPC call: the kind from the code,
-/// the server's own text kept as the vendor message
-/// ([`Error::vendor_message`]), the numeric code as context `grpc_status`.
+/// The [`inferlink::Error`] of a failed OIP gRPC call: the kind from the
+/// code (refined by [`OipGrpcClassifier`]), the server's own text kept as
+/// the vendor message ([`Error::vendor_message`]), the numeric code as
+/// context `grpc_status`.
 pub fn from_grpc_status(status: &tonic::Status) -> Error {
-    let (kind, rule) = grpc_class(status);
-    let code = status.code();
-    Error::new(kind, format!("gRPC status {}", code_name(code)))
-        .with_vendor_message(status.message())
-        .with_context("grpc_status", format!("{}", code as i32))
-        .with_retryable(rule != RetryRule::Never)
-}
-
-/// The protocol's name of a status code (`NOT_FOUND`, …).
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
+    grpc::status_error(status, Some(&OipGrpcClassifier))
 }
 
 /// Phrases in OIP servers' 500 answers that mean the request was wrong.
@@ -171,6 +86,18 @@ pub(crate) fn protocol(message: impl Into<String>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferlink::transport::RetryRule;
+    use inferlink::transport::grpc::GrpcFailure;
+
+    /// Kind and retry rule, as the transport's retry loop sees them.
+    fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {
+        let class = match GrpcFailure::of(status) {
+            GrpcFailure::Answered => OipGrpcClassifier.classify(status),
+            _ => None,
+        }
+        .unwrap_or_else(|| grpc::default_class(status));
+        (class.kind, class.retry)
+    }
 
     #[test]
     fn every_grpc_code_has_a_kind() {

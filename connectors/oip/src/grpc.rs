@@ -1,6 +1,7 @@
-//! The gRPC side: a tonic channel configured from the shared transport
-//! settings, the calls (through the transport's one retry loop), and the
-//! conversions between the generated messages and the tensor model.
+//! The gRPC side: the OIP calls, made on the shared
+//! [`GrpcTransport`] (channel, metadata, retry loop and limits from the
+//! transport settings), and the conversions between the generated messages
+//! and the tensor model.
 //!
 //! Inputs always travel as `raw_input_contents` (one little-endian block per
 //! input, shared without copies when the tensor is already raw). Outputs are
@@ -9,382 +10,65 @@
 //! `*_contents` fields when a server sends those.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::net::IpAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
-use inferlink::transport::retry::{self, AttemptError, CallLimits, Idempotency};
-use inferlink::transport::{RetryPolicy, TransportConfig};
+use inferlink::transport::GrpcTransport;
+use inferlink::transport::retry::Idempotency;
 use inferlink::{
-    DataType, Error, ErrorKind, InferRequest, InferResponse, ModelMetadata, ModelRef, Parameter,
-    Parameters, Result, Tensor, TensorSpec,
+    DataType, Error, InferRequest, InferResponse, ModelMetadata, ModelRef, Parameter, Parameters,
+    Result, Tensor, TensorSpec,
 };
 use prost::Message as _;
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::codec::{ServerMetadata, raw_bytes};
-use crate::config::config_error;
-use crate::error::{from_grpc_status, grpc_class, protocol};
-use crate::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
+use crate::error::protocol;
 use crate::proto::{self, infer_parameter::ParameterChoice};
 
-type Client = GrpcInferenceServiceClient<InterceptedService<Channel, Metadata>>;
-
-/// Adds the configured authentication and static headers to every call
-/// (the interceptor of [`GrpcWire`]'s channel).
-#[derive(Clone, Default)]
-pub struct Metadata(Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>);
-
-impl std::fmt::Debug for Metadata {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Names only: values may be credentials.
-        f.debug_list()
-            .entries(self.0.iter().map(|(k, _)| k.as_str()))
-            .finish()
-    }
+/// The method paths of `inference.GRPCInferenceService`.
+pub mod paths {
+    /// `ServerLive`.
+    pub const SERVER_LIVE: &str = "/inference.GRPCInferenceService/ServerLive";
+    /// `ServerReady`.
+    pub const SERVER_READY: &str = "/inference.GRPCInferenceService/ServerReady";
+    /// `ModelReady`.
+    pub const MODEL_READY: &str = "/inference.GRPCInferenceService/ModelReady";
+    /// `ServerMetadata`.
+    pub const SERVER_METADATA: &str = "/inference.GRPCInferenceService/ServerMetadata";
+    /// `ModelMetadata`.
+    pub const MODEL_METADATA: &str = "/inference.GRPCInferenceService/ModelMetadata";
+    /// `ModelInfer`.
+    pub const MODEL_INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
 }
 
-impl Interceptor for Metadata {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
-        let map = request.metadata_mut();
-        for (k, v) in self.0.iter() {
-            map.insert(k.clone(), v.clone());
-        }
-        Ok(request)
-    }
-}
-
-/// A gRPC connection (lazy: nothing connects until the first call), with
-/// the transport's authentication metadata, headers, limits and retry
-/// policy. Vendor crates reach it through [`crate::OipClient::grpc`] to make
-/// their own RPCs on the same channel ([`GrpcWire::unary`],
-/// [`GrpcWire::streaming`]).
-#[derive(Clone)]
-pub struct GrpcWire {
-    client: Client,
-    service: InterceptedService<Channel, Metadata>,
-    decode_limit: usize,
-    retry: RetryPolicy,
-    limits: CallLimits,
-    vendor: Arc<str>,
-    endpoint: Arc<str>,
-}
-
-impl std::fmt::Debug for GrpcWire {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcWire")
-            .field("endpoint", &self.endpoint)
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
+/// The OIP calls, made on the shared gRPC transport.
+#[derive(Clone, Debug)]
+pub(crate) struct GrpcWire {
+    pub(crate) transport: GrpcTransport,
 }
 
 impl GrpcWire {
-    /// A channel to `target` (an `http`/`https` URL) with the transport's
-    /// timeouts, TLS, authentication and headers. `authority` (a checked
-    /// `host[:port]`) replaces the target's in every request's `:authority`
-    /// and, over TLS, is the server name verified.
-    pub(crate) fn new(
-        target: &str,
-        authority: Option<&str>,
-        cfg: &TransportConfig,
-        vendor: &str,
-    ) -> Result<GrpcWire> {
-        cfg.validate()?;
-        let url = url::Url::parse(target).map_err(|e| config_error("grpc_url", e))?;
-        if let Some(policy) = &cfg.endpoint_policy {
-            let allowed = match url.host() {
-                Some(url::Host::Ipv4(ip)) => policy.allows_ip(IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => policy.allows_ip(IpAddr::V6(ip)),
-                Some(url::Host::Domain(d)) => policy.allows_host_name(d),
-                None => false,
-            };
-            if !allowed {
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "the endpoint policy does not allow gRPC connections to {} (for gRPC, \
-                         allow the host by name or use an address in an allowed network)",
-                        url.host_str().unwrap_or("a URL without host")
-                    ),
-                )
-                .with_context("endpoint", target.to_owned()));
-            }
-        }
-        let mut endpoint = Endpoint::from_shared(target.to_owned())
-            .map_err(|e| config_error("grpc_url", format!("not a usable gRPC URL ({e})")))?
-            .connect_timeout(cfg.timeout_connect)
-            .tcp_nodelay(true);
-        if url.scheme() == "https" {
-            if cfg.tls.insecure_skip_verify {
-                return Err(config_error(
-                    inferlink::transport::config::keys::TLS_INSECURE_SKIP_VERIFY,
-                    "skipping certificate verification is not available for gRPC; trust the \
-                     server's CA with tls_ca_pem instead",
-                ));
-            }
-            let mut tls = ClientTlsConfig::new();
-            if let Some(authority) = authority {
-                let host = authority
-                    .rsplit_once(':')
-                    .filter(|_| !authority.ends_with(']'))
-                    .map_or(authority, |(h, _)| h);
-                tls = tls.domain_name(host.trim_start_matches('[').trim_end_matches(']'));
-            }
-            tls = match cfg.tls.ca_pem_bytes() {
-                Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
-                None => tls.with_native_roots(),
-            };
-            if let Some((cert, key)) = cfg.tls.client_identity_pem() {
-                tls = tls.identity(Identity::from_pem(cert, key));
-            }
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|e| Error::new(ErrorKind::Config, format!("gRPC TLS settings: {e}")))?;
-        }
-        if let Some(authority) = authority {
-            let origin = format!("{}://{authority}", url.scheme());
-            let origin = origin.parse::<tonic::codegen::http::Uri>().map_err(|e| {
-                config_error(
-                    crate::config::keys::GRPC_AUTHORITY,
-                    format!("not a usable authority ({e})"),
-                )
-            })?;
-            endpoint = endpoint.origin(origin);
-        }
-        let channel = endpoint.connect_lazy();
-
-        let mut metadata = Vec::new();
-        for h in &cfg.headers {
-            let key = format!(
-                "{}{}",
-                inferlink::transport::config::keys::HEADER_PREFIX,
-                h.name
-            );
-            metadata.push(metadata_pair(
-                &h.name,
-                h.value.expose(),
-                h.value.is_secret(),
-                &key,
-            )?);
-        }
-        if let Some((name, value)) = cfg.auth.header()? {
-            let text = value
-                .to_str()
-                .map_err(|_| config_error("auth", "not a valid gRPC metadata value"))?;
-            metadata.push(metadata_pair(name.as_str(), text, true, "auth")?);
-        }
-        let limit = usize::try_from(cfg.response_max_bytes).unwrap_or(usize::MAX);
-        let service = InterceptedService::new(channel, Metadata(Arc::new(metadata)));
-        let client = GrpcInferenceServiceClient::new(service.clone())
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(usize::MAX);
-        Ok(GrpcWire {
-            client,
-            service,
-            decode_limit: limit,
-            retry: cfg.retry.clone(),
-            limits: CallLimits {
-                deadline: cfg.deadline,
-                attempt_timeout: cfg.timeout_request,
-                max_attempts: cfg.retry.max_attempts,
-            },
-            vendor: Arc::from(vendor),
-            endpoint: Arc::from(target),
-        })
-    }
-
-    /// Runs one RPC through the shared retry loop.
-    async fn call<T, F, Fut>(
-        &self,
-        idempotency: Idempotency,
-        model: Option<&ModelRef>,
-        mut rpc: F,
-    ) -> Result<T>
-    where
-        F: FnMut(Client) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
-    {
-        let span = tracing::debug_span!(
-            "inferlink.grpc",
-            vendor = %self.vendor,
-            endpoint = %self.endpoint,
-            model = %model.map(ToString::to_string).unwrap_or_default(),
-        );
-        let outcome = tracing::Instrument::instrument(
-            retry::run(&self.retry, self.limits, idempotency, |_| {
-                let call = rpc(self.client.clone());
-                async move {
-                    call.await
-                        .map(tonic::Response::into_inner)
-                        .map_err(|status| {
-                            let (_, rule) = grpc_class(&status);
-                            AttemptError::new(from_grpc_status(&status), rule)
-                        })
-                }
-            }),
-            span,
-        )
-        .await;
-        outcome
-            .map(|done| done.value)
-            .map_err(|e| self.decorate(e, model))
-    }
-
-    /// A unary RPC at `path` (`/package.Service/Method`) on this channel,
-    /// through the shared retry loop, with the configured metadata and
-    /// limits. Errors are mapped like the OIP calls' and tagged with vendor,
-    /// endpoint and model.
-    pub async fn unary<Req, Resp>(
-        &self,
-        path: &'static str,
-        request: Req,
-        idempotency: Idempotency,
-        model: Option<&ModelRef>,
-    ) -> Result<Resp>
-    where
-        Req: prost::Message + Clone + Send + Sync + 'static,
-        Resp: prost::Message + Default + Send + Sync + 'static,
-    {
-        let span = tracing::debug_span!(
-            "inferlink.grpc",
-            vendor = %self.vendor,
-            endpoint = %self.endpoint,
-            path,
-            model = %model.map(ToString::to_string).unwrap_or_default(),
-        );
-        let outcome = tracing::Instrument::instrument(
-            retry::run(&self.retry, self.limits, idempotency, |_| {
-                let mut grpc = self.grpc_client();
-                let request = request.clone();
-                async move {
-                    let result = async {
-                        grpc.ready().await.map_err(|e| {
-                            tonic::Status::unavailable(format!("the channel is not ready: {e}"))
-                        })?;
-                        grpc.unary(
-                            tonic::Request::new(request),
-                            tonic::codegen::http::uri::PathAndQuery::from_static(path),
-                            tonic_prost::ProstCodec::<Req, Resp>::default(),
-                        )
-                        .await
-                    }
-                    .await;
-                    result.map(tonic::Response::into_inner).map_err(|status| {
-                        let (_, rule) = grpc_class(&status);
-                        AttemptError::new(from_grpc_status(&status), rule)
-                    })
-                }
-            }),
-            span,
-        )
-        .await;
-        outcome
-            .map(|done| done.value)
-            .map_err(|e| self.decorate(e, model))
-    }
-
-    /// Opens a bidirectional stream at `path`: sends `requests` as they
-    /// come, returns the server's message stream once its head arrives (one
-    /// attempt, no retries, bounded by the request timeout). `metadata` adds
-    /// per-call metadata to the configured one.
-    pub async fn streaming<Req, Resp, S>(
-        &self,
-        path: &'static str,
-        requests: S,
-        metadata: &[(&'static str, &str)],
-        model: Option<&ModelRef>,
-    ) -> Result<tonic::Streaming<Resp>>
-    where
-        Req: prost::Message + Send + Sync + 'static,
-        Resp: prost::Message + Default + Send + Sync + 'static,
-        S: futures_core::Stream<Item = Req> + Send + 'static,
-    {
-        let mut request = tonic::Request::new(requests);
-        for (k, v) in metadata {
-            let value = AsciiMetadataValue::try_from(*v).map_err(|_| {
-                self.decorate(
-                    Error::invalid(format!("metadata {k}: not a valid gRPC metadata value")),
-                    model,
-                )
-            })?;
-            request.metadata_mut().insert(*k, value);
-        }
-        let mut grpc = self.grpc_client();
-        let open = async move {
-            grpc.ready().await.map_err(|e| {
-                tonic::Status::unavailable(format!("the channel is not ready: {e}"))
-            })?;
-            grpc.streaming(
-                request,
-                tonic::codegen::http::uri::PathAndQuery::from_static(path),
-                tonic_prost::ProstCodec::<Req, Resp>::default(),
-            )
-            .await
-        };
-        let timeout = self.limits.attempt_timeout.min(self.limits.deadline);
-        match tokio::time::timeout(timeout, open).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(self.decorate(from_grpc_status(&status), model)),
-            Err(_) => Err(self.decorate(
-                Error::new(
-                    ErrorKind::Timeout,
-                    format!("the stream did not open within {} ms", timeout.as_millis()),
-                ),
-                model,
-            )),
-        }
-    }
-
-    /// Maps a gRPC status met inside a stream to the connector's error,
-    /// tagged like every other.
-    pub fn status_error(&self, status: &tonic::Status, model: Option<&ModelRef>) -> Error {
-        self.decorate(from_grpc_status(status), model)
-    }
-
-    /// The endpoint (no credentials).
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    fn grpc_client(&self) -> tonic::client::Grpc<InterceptedService<Channel, Metadata>> {
-        tonic::client::Grpc::new(self.service.clone())
-            .max_decoding_message_size(self.decode_limit)
-            .max_encoding_message_size(usize::MAX)
-    }
-
-    /// Tags an error with this wire's vendor and endpoint, and the model.
-    pub fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
-        let error = error
-            .with_vendor(self.vendor.as_ref())
-            .with_endpoint(self.endpoint.as_ref());
-        match model {
-            Some(m) => error.with_model(m),
-            None => error,
-        }
-    }
-
     pub(crate) async fn server_live(&self) -> Result<bool> {
-        let r = self
-            .call(Idempotency::Safe, None, |mut c| async move {
-                c.server_live(proto::ServerLiveRequest {}).await
-            })
+        let r: proto::ServerLiveResponse = self
+            .transport
+            .unary(
+                paths::SERVER_LIVE,
+                proto::ServerLiveRequest {},
+                Idempotency::Safe,
+                None,
+            )
             .await?;
         Ok(r.live)
     }
 
     pub(crate) async fn server_ready(&self) -> Result<bool> {
-        let r = self
-            .call(Idempotency::Safe, None, |mut c| async move {
-                c.server_ready(proto::ServerReadyRequest {}).await
-            })
+        let r: proto::ServerReadyResponse = self
+            .transport
+            .unary(
+                paths::SERVER_READY,
+                proto::ServerReadyRequest {},
+                Idempotency::Safe,
+                None,
+            )
             .await?;
         Ok(r.ready)
     }
@@ -394,20 +78,22 @@ impl GrpcWire {
             name: model.name.clone(),
             version: model.version.clone().unwrap_or_default(),
         };
-        let r = self
-            .call(Idempotency::Safe, Some(model), |mut c| {
-                let request = request.clone();
-                async move { c.model_ready(request).await }
-            })
+        let r: proto::ModelReadyResponse = self
+            .transport
+            .unary(paths::MODEL_READY, request, Idempotency::Safe, Some(model))
             .await?;
         Ok(r.ready)
     }
 
     pub(crate) async fn server_metadata(&self) -> Result<ServerMetadata> {
-        let r = self
-            .call(Idempotency::Safe, None, |mut c| async move {
-                c.server_metadata(proto::ServerMetadataRequest {}).await
-            })
+        let r: proto::ServerMetadataResponse = self
+            .transport
+            .unary(
+                paths::SERVER_METADATA,
+                proto::ServerMetadataRequest {},
+                Idempotency::Safe,
+                None,
+            )
             .await?;
         Ok(ServerMetadata {
             name: r.name,
@@ -422,12 +108,15 @@ impl GrpcWire {
             version: model.version.clone().unwrap_or_default(),
         };
         let r = self
-            .call(Idempotency::Safe, Some(model), |mut c| {
-                let request = request.clone();
-                async move { c.model_metadata(request).await }
-            })
+            .transport
+            .unary(
+                paths::MODEL_METADATA,
+                request,
+                Idempotency::Safe,
+                Some(model),
+            )
             .await?;
-        model_metadata_from_proto(r).map_err(|e| self.decorate(e, Some(model)))
+        model_metadata_from_proto(r).map_err(|e| self.transport.decorate(e, Some(model)))
     }
 
     pub(crate) async fn infer(
@@ -440,41 +129,15 @@ impl GrpcWire {
         } else {
             Idempotency::Unsafe
         };
-        let message =
-            infer_request_into_proto(model, request).map_err(|e| self.decorate(e, Some(model)))?;
+        let message = infer_request_into_proto(model, request)
+            .map_err(|e| self.transport.decorate(e, Some(model)))?;
         let r = self
-            .call(idempotency, Some(model), |mut c| {
-                let message = message.clone();
-                async move { c.model_infer(message).await }
-            })
+            .transport
+            .unary(paths::MODEL_INFER, message, idempotency, Some(model))
             .await?;
-        infer_response_from_proto(r).map_err(|e| self.decorate(e, Some(model)))
+        infer_response_from_proto(r).map_err(|e| self.transport.decorate(e, Some(model)))
     }
 }
-
-fn metadata_pair(
-    name: &str,
-    value: &str,
-    sensitive: bool,
-    key: &str,
-) -> Result<(AsciiMetadataKey, AsciiMetadataValue)> {
-    let k = AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
-        .map_err(|_| config_error(key, "is not a valid gRPC metadata name"))?;
-    if value.chars().any(|c| c.is_control() || !c.is_ascii()) {
-        return Err(config_error(
-            key,
-            "the value must be visible ASCII without CR/LF",
-        ));
-    }
-    let mut v = AsciiMetadataValue::try_from(value)
-        .map_err(|_| config_error(key, "is not a valid gRPC metadata value"))?;
-    v.set_sensitive(sensitive);
-    Ok((k, v))
-}
-
-// ---------------------------------------------------------------------------
-// Conversions
-// ---------------------------------------------------------------------------
 
 fn parameter_to_proto(p: &Parameter) -> proto::InferParameter {
     let choice = match p {
@@ -584,7 +247,7 @@ pub fn infer_request_into_proto(
 /// The tensors of a `ModelInferResponse`: raw contents shared without
 /// copying, typed contents converted.
 ///
-/// Errors: [`ErrorKind::Protocol`] naming the output (path `outputs[i]`)
+/// Errors: [`ErrorKind::Protocol`](inferlink::ErrorKind::Protocol) naming the output (path `outputs[i]`)
 /// for a negative dimension, an unknown datatype, a raw block count that
 /// is not one per output, or data that does not fit the shape.
 pub fn infer_response_from_proto(r: proto::ModelInferResponse) -> Result<InferResponse> {
@@ -765,6 +428,7 @@ fn property_text(value: &Bytes) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferlink::ErrorKind;
     use inferlink::tensor::TensorData;
 
     #[test]

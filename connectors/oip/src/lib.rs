@@ -1,7 +1,7 @@
 //! # inferlink-oip
 //!
 //! The Open Inference Protocol ("KServe V2", "Predict Protocol v2") client
-//! of [inferlink](inferlink): one [`OipConnector`] for every server that
+//! of [inferlink]: one [`OipConnector`] for every server that
 //! speaks it — NVIDIA Triton, KServe's model server, Seldon MLServer and
 //! Seldon Core v2, TorchServe's OIP endpoint — over REST (JSON, or the
 //! binary tensor data extension) or gRPC.

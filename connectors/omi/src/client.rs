@@ -1,4 +1,5 @@
-//! [`OmiClient`] (the three OMI calls over one tonic channel) and
+//! [`OmiClient`] (the three OMI calls on the shared
+//! [`GrpcTransport`](inferlink::transport::GrpcTransport)) and
 //! [`OmiConnector`] (the [`InferenceConnector`] over it).
 //!
 //! # `Status` before the first `Run`
@@ -18,12 +19,12 @@
 //! the server returned before running anything.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::RetryPolicy;
-use inferlink::transport::retry::{self, AttemptError, CallLimits, Idempotency};
+use inferlink::transport::GrpcTransport;
+use inferlink::transport::grpc::GrpcFailure;
+use inferlink::transport::retry::Idempotency;
 use inferlink::{
     Capabilities, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
     InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, Resolution,
@@ -31,16 +32,11 @@ use inferlink::{
 };
 use tokio::sync::{Mutex, RwLock};
 use tonic::Code;
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::codec::{self, Files, OmiStatus, RunOutcome};
-use crate::config::{OmiConfig, config_error};
-use crate::error::{Failure, failure, from_grpc_status, grpc_class, is_success, status_code_error};
+use crate::config::OmiConfig;
+use crate::error::{is_success, status_code_error};
 use crate::proto;
-use crate::proto::modzy_model_client::ModzyModelClient;
 
 /// The vendor name used when none is given.
 pub const DEFAULT_VENDOR: &str = "omi";
@@ -58,23 +54,14 @@ pub const HEADER_INPUT_FILE: &str = "omi-input-file";
 /// output file); echoed in [`RawResponse::headers`].
 pub const HEADER_OUTPUT_FILE: &str = "omi-output-file";
 
-type Client = ModzyModelClient<InterceptedService<Channel, Metadata>>;
-
-/// Adds the configured authentication and static headers to every call.
-#[derive(Clone, Default)]
-pub(crate) struct Metadata(Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>);
-
-impl Interceptor for Metadata {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
-        let map = request.metadata_mut();
-        for (k, v) in self.0.iter() {
-            map.insert(k.clone(), v.clone());
-        }
-        Ok(request)
-    }
+/// The method paths of the `ModzyModel` service (no package).
+pub(crate) mod paths {
+    /// `Status`.
+    pub(crate) const STATUS: &str = "/ModzyModel/Status";
+    /// `Run`.
+    pub(crate) const RUN: &str = "/ModzyModel/Run";
+    /// `Shutdown`.
+    pub(crate) const SHUTDOWN: &str = "/ModzyModel/Shutdown";
 }
 
 /// Options of one [`OmiClient::run`].
@@ -141,9 +128,7 @@ pub struct OmiClient {
 
 struct Inner {
     info: ConnectorInfo,
-    client: Client,
-    retry: RetryPolicy,
-    limits: CallLimits,
+    transport: GrpcTransport,
     detect_drift: bool,
     explain: bool,
     check_model_name: bool,
@@ -157,7 +142,7 @@ impl fmt::Debug for OmiClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OmiClient")
             .field("info", &self.inner.info)
-            .field("limits", &self.inner.limits)
+            .field("limits", &self.inner.transport.limits())
             .field("detect_drift", &self.inner.detect_drift)
             .field("explain", &self.inner.explain)
             .field("check_model_name", &self.inner.check_model_name)
@@ -184,75 +169,10 @@ impl OmiClient {
     pub fn with_vendor(config: OmiConfig, vendor: &str) -> Result<Self> {
         config.validate()?;
         let target = config.grpc_target()?;
-        let cfg = &config.transport;
-        let url = url::Url::parse(&target).map_err(|e| config_error("url", e))?;
-        if let Some(policy) = &cfg.endpoint_policy {
-            let allowed = match url.host() {
-                Some(url::Host::Ipv4(ip)) => policy.allows_ip(IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => policy.allows_ip(IpAddr::V6(ip)),
-                Some(url::Host::Domain(d)) => policy.allows_host_name(d),
-                None => false,
-            };
-            if !allowed {
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "the endpoint policy does not allow connections to {}",
-                        url.host_str().unwrap_or("a URL without host")
-                    ),
-                )
-                .with_context("endpoint", target.clone()));
-            }
-        }
-        let mut endpoint = Endpoint::from_shared(target.clone())
-            .map_err(|e| config_error("url", format!("not a usable gRPC URL ({e})")))?
-            .connect_timeout(cfg.timeout_connect)
-            .tcp_nodelay(true);
-        if url.scheme() == "https" {
-            if cfg.tls.insecure_skip_verify {
-                return Err(config_error(
-                    inferlink::transport::config::keys::TLS_INSECURE_SKIP_VERIFY,
-                    "skipping certificate verification is not available for gRPC; trust the \
-                     server's CA with tls_ca_pem instead",
-                ));
-            }
-            let mut tls = ClientTlsConfig::new();
-            tls = match cfg.tls.ca_pem_bytes() {
-                Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
-                None => tls.with_native_roots(),
-            };
-            if let Some((cert, key)) = cfg.tls.client_identity_pem() {
-                tls = tls.identity(Identity::from_pem(cert, key));
-            }
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|e| Error::new(ErrorKind::Config, format!("gRPC TLS settings: {e}")))?;
-        }
-        let channel = endpoint.connect_lazy();
-        let mut metadata = Vec::new();
-        for h in &cfg.headers {
-            let key = format!(
-                "{}{}",
-                inferlink::transport::config::keys::HEADER_PREFIX,
-                h.name
-            );
-            metadata.push(metadata_pair(
-                &h.name,
-                h.value.expose(),
-                h.value.is_secret(),
-                &key,
-            )?);
-        }
-        if let Some((name, value)) = cfg.auth.header()? {
-            let text = value
-                .to_str()
-                .map_err(|_| config_error("auth", "not a valid gRPC metadata value"))?;
-            metadata.push(metadata_pair(name.as_str(), text, true, "auth")?);
-        }
-        let limit = usize::try_from(cfg.response_max_bytes).unwrap_or(usize::MAX);
-        let client = ModzyModelClient::with_interceptor(channel, Metadata(Arc::new(metadata)))
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(usize::MAX);
+        let transport = GrpcTransport::builder(&target, config.transport.clone())
+            .vendor(vendor)
+            .target_key("url")
+            .build()?;
         let capabilities = Capabilities::none()
             .with_list_models(true)
             .with_model_metadata(true)
@@ -262,13 +182,7 @@ impl OmiClient {
         Ok(OmiClient {
             inner: Arc::new(Inner {
                 info: ConnectorInfo::new(vendor, PROTOCOL, target, capabilities),
-                client,
-                retry: cfg.retry.clone(),
-                limits: CallLimits {
-                    deadline: cfg.deadline,
-                    attempt_timeout: cfg.timeout_request,
-                    max_attempts: cfg.retry.max_attempts,
-                },
+                transport,
                 detect_drift: config.detect_drift,
                 explain: config.explain,
                 check_model_name: config.check_model_name,
@@ -291,42 +205,17 @@ impl OmiClient {
         }
     }
 
-    /// Runs one RPC through the shared retry loop.
-    async fn call<T, F, Fut>(&self, idempotency: Idempotency, rpc: &str, mut f: F) -> Result<T>
-    where
-        F: FnMut(Client) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
-    {
-        let span = tracing::debug_span!(
-            "inferlink.omi",
-            vendor = %self.inner.info.vendor,
-            endpoint = %self.inner.info.endpoint,
-            rpc = rpc,
-        );
-        let outcome = tracing::Instrument::instrument(
-            retry::run(&self.inner.retry, self.inner.limits, idempotency, |_| {
-                let call = f(self.inner.client.clone());
-                async move {
-                    call.await
-                        .map(tonic::Response::into_inner)
-                        .map_err(|status| {
-                            let (_, rule) = grpc_class(&status);
-                            AttemptError::new(from_grpc_status(&status), rule)
-                        })
-                }
-            }),
-            span,
-        )
-        .await;
-        outcome.map(|done| done.value)
-    }
-
     /// Calls `Status` now (through the retry loop) and keeps a ready answer.
     async fn fetch_status(&self) -> Result<Arc<OmiStatus>> {
-        let r = self
-            .call(Idempotency::Safe, "Status", |mut c| async move {
-                c.status(proto::StatusRequest {}).await
-            })
+        let r: proto::StatusResponse = self
+            .inner
+            .transport
+            .unary(
+                paths::STATUS,
+                proto::StatusRequest {},
+                Idempotency::Safe,
+                None,
+            )
             .await
             .map_err(|e| self.tag(e, None))?;
         let status = Arc::new(OmiStatus::from(r));
@@ -464,10 +353,12 @@ impl OmiClient {
             Idempotency::Unsafe
         };
         let send = || {
-            self.call(idempotency, "Run", |mut c| {
-                let message = message.clone();
-                async move { c.run(message).await }
-            })
+            self.inner.transport.unary::<_, proto::RunResponse>(
+                paths::RUN,
+                message.clone(),
+                idempotency,
+                model,
+            )
         };
         let response = match send().await {
             Err(e) if is_model_not_loaded(&e) => {
@@ -619,10 +510,13 @@ impl OmiClient {
     /// non-2xx `status_code`.
     pub async fn shutdown(&self) -> Result<ShutdownOutcome> {
         *self.inner.status.write().await = None;
-        let mut client = self.inner.client.clone();
-        let call = client.shutdown(proto::ShutdownRequest {});
-        let answer = match tokio::time::timeout(self.inner.limits.attempt_timeout, call).await {
-            Ok(answer) => answer,
+        let call = self
+            .inner
+            .transport
+            .unary_once::<_, proto::ShutdownResponse>(paths::SHUTDOWN, proto::ShutdownRequest {});
+        let timeout = self.inner.transport.limits().attempt_timeout;
+        let answer = match tokio::time::timeout(timeout, call).await {
+            Ok(answer) => answer.map_err(|e| self.tag(e, None))?,
             Err(_) => {
                 return Err(self.tag(
                     Error::new(ErrorKind::Timeout, "OMI Shutdown got no answer in time")
@@ -633,7 +527,6 @@ impl OmiClient {
         };
         match answer {
             Ok(r) => {
-                let r = r.into_inner();
                 if is_success(r.status_code) {
                     Ok(ShutdownOutcome::Acknowledged {
                         status_code: r.status_code,
@@ -646,14 +539,14 @@ impl OmiClient {
                     ))
                 }
             }
-            Err(status) if failure(&status) == Failure::Dropped => {
+            Err(status) if GrpcFailure::of(&status) == GrpcFailure::Dropped => {
                 Ok(ShutdownOutcome::ConnectionDropped)
             }
             // A server that goes away while answering may close the stream
             // without trailers or reset it; tonic reports that as UNKNOWN or
             // UNAVAILABLE or CANCELLED without a server message.
             Err(status)
-                if failure(&status) == Failure::Answered
+                if GrpcFailure::of(&status) == GrpcFailure::Answered
                     && matches!(
                         status.code(),
                         Code::Unavailable | Code::Cancelled | Code::Unknown
@@ -662,7 +555,11 @@ impl OmiClient {
             {
                 Ok(ShutdownOutcome::ConnectionDropped)
             }
-            Err(status) => Err(self.tag(from_grpc_status(&status).with_retryable(false), None)),
+            Err(status) => Err(self
+                .inner
+                .transport
+                .status_error(&status, None)
+                .with_retryable(false)),
         }
     }
 }
@@ -687,26 +584,6 @@ fn is_connection_loss(message: &str) -> bool {
 /// Chassis' answer to a `Run` it has no loaded model for.
 fn is_model_not_loaded(e: &Error) -> bool {
     e.context("grpc_status") == Some("2") && e.vendor_message() == Some("Internal Server Error")
-}
-
-fn metadata_pair(
-    name: &str,
-    value: &str,
-    sensitive: bool,
-    key: &str,
-) -> Result<(AsciiMetadataKey, AsciiMetadataValue)> {
-    let k = AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
-        .map_err(|_| config_error(key, "is not a valid gRPC metadata name"))?;
-    if value.chars().any(|c| c.is_control() || !c.is_ascii()) {
-        return Err(config_error(
-            key,
-            "the value must be visible ASCII without CR/LF",
-        ));
-    }
-    let mut v = AsciiMetadataValue::try_from(value)
-        .map_err(|_| config_error(key, "is not a valid gRPC metadata value"))?;
-    v.set_sensitive(sensitive);
-    Ok((k, v))
 }
 
 /// The [`InferenceConnector`] of an Open Model Interface server.

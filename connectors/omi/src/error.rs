@@ -4,8 +4,8 @@
 //!
 //! 1. **gRPC status** of the call (connection refused, deadline, an unknown
 //!    method, chassis' `UNKNOWN "Internal Server Error"` for a `Run` the
-//!    model was not loaded for): [`from_grpc_status`], kinds by
-//!    [`grpc_kind`].
+//!    model was not loaded for): [`from_grpc_status`], kinds by the shared
+//!    transport's [`inferlink::transport::grpc::code_kind`].
 //! 2. **`status_code` inside a response** (HTTP-like, with the gRPC status
 //!    OK): [`status_code_kind`], e.g. `Status` answering 500 "Model Failed to
 //!    Initialize.".
@@ -14,113 +14,15 @@
 //!    [`crate::ItemError`]. The trait methods turn a failed item into a
 //!    [`ErrorKind::ModelError`] ([`crate::RunOutcome::into_files`]).
 
-use std::error::Error as StdError;
-
-use inferlink::transport::RetryRule;
+use inferlink::transport::grpc;
 use inferlink::{Error, ErrorKind};
-use tonic::Code;
 
-/// The error kind of a gRPC status code.
-///
-/// | code | kind |
-/// |---|---|
-/// | `INVALID_ARGUMENT`, `OUT_OF_RANGE` | `InvalidInput` |
-/// | `NOT_FOUND` | `NotFound` |
-/// | `ALREADY_EXISTS` | `AlreadyExists` |
-/// | `ABORTED` | `Conflict` |
-/// | `UNAUTHENTICATED` | `Unauthenticated` |
-/// | `PERMISSION_DENIED` | `PermissionDenied` |
-/// | `RESOURCE_EXHAUSTED` | `RateLimited` |
-/// | `UNAVAILABLE`, `CANCELLED`, `FAILED_PRECONDITION` | `Unavailable` |
-/// | `DEADLINE_EXCEEDED` | `Timeout` |
-/// | `UNIMPLEMENTED` | `Unsupported` (not an OMI server, or an older one) |
-/// | `INTERNAL`, `UNKNOWN`, `DATA_LOSS` | `ModelError` |
-pub fn grpc_kind(code: Code) -> ErrorKind {
-    match code {
-        Code::InvalidArgument | Code::OutOfRange => ErrorKind::InvalidInput,
-        Code::NotFound => ErrorKind::NotFound,
-        Code::AlreadyExists => ErrorKind::AlreadyExists,
-        Code::Aborted => ErrorKind::Conflict,
-        Code::Unauthenticated => ErrorKind::Unauthenticated,
-        Code::PermissionDenied => ErrorKind::PermissionDenied,
-        Code::ResourceExhausted => ErrorKind::RateLimited,
-        Code::Unavailable | Code::Cancelled | Code::FailedPrecondition => ErrorKind::Unavailable,
-        Code::DeadlineExceeded => ErrorKind::Timeout,
-        Code::Unimplemented => ErrorKind::Unsupported,
-        Code::Internal | Code::Unknown | Code::DataLoss => ErrorKind::ModelError,
-        Code::Ok => ErrorKind::Internal,
-    }
-}
-
-/// Where a failed call failed, as far as the client can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// No connection was made: nothing reached the server.
-    Connect,
-    /// The attempt's time ran out.
-    TimedOut,
-    /// The connection broke after the request may have been sent (a reset
-    /// stream, a closed connection) — what `Shutdown` expects.
-    Dropped,
-    /// The server answered with this status.
-    Answered,
-}
-
-/// Classifies a failed call.
-pub(crate) fn failure(status: &tonic::Status) -> Failure {
-    let mut source: Option<&(dyn StdError + 'static)> = status.source();
-    let mut from_transport = false;
-    while let Some(e) = source {
-        if e.is::<tonic::ConnectError>() {
-            return Failure::Connect;
-        }
-        if e.is::<tonic::TimeoutExpired>() {
-            return Failure::TimedOut;
-        }
-        from_transport = true;
-        source = e.source();
-    }
-    // Errors raised on this side (a broken connection, a reset stream) carry
-    // the transport error as their source; a server's own status has none.
-    if from_transport {
-        Failure::Dropped
-    } else {
-        Failure::Answered
-    }
-}
-
-/// Kind and retry rule of a failed call.
-pub(crate) fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {
-    match failure(status) {
-        Failure::Connect => return (ErrorKind::Unavailable, RetryRule::Always),
-        Failure::TimedOut => return (ErrorKind::Timeout, RetryRule::IfIdempotent),
-        Failure::Dropped => return (ErrorKind::Unavailable, RetryRule::IfIdempotent),
-        Failure::Answered => {}
-    }
-    let rule = match status.code() {
-        Code::ResourceExhausted | Code::Unavailable => RetryRule::Always,
-        Code::Cancelled | Code::DeadlineExceeded => RetryRule::IfIdempotent,
-        _ => RetryRule::Never,
-    };
-    (grpc_kind(status.code()), rule)
-}
-
-/// The [`inferlink::Error`] of a failed gRPC call: kind from the code (or
-/// from where the call failed), the server's text as vendor message, the
+/// The [`inferlink::Error`] of a failed gRPC call, classified by the shared
+/// transport ([`inferlink::transport::grpc::default_class`]: OMI servers say
+/// nothing beyond the code): the server's text as vendor message, the
 /// numeric code as context `grpc_status`.
 pub fn from_grpc_status(status: &tonic::Status) -> Error {
-    let (kind, rule) = grpc_class(status);
-    let code = status.code();
-    let what = match failure(status) {
-        Failure::Connect => "cannot connect to the OMI server".to_owned(),
-        Failure::TimedOut => "the OMI call timed out".to_owned(),
-        Failure::Dropped => format!("the connection broke during the call (gRPC {code:?})"),
-        Failure::Answered => format!("gRPC status {code:?}"),
-    };
-    Error::new(kind, what)
-        .with_vendor_message(status.message())
-        .with_context("grpc_status", format!("{}", code as i32))
-        .with_retryable(rule != RetryRule::Never)
+    grpc::status_error(status, None)
 }
 
 /// The error kind of a non-200 `status_code` inside an OMI response.
@@ -179,6 +81,7 @@ pub(crate) fn protocol(message: impl Into<String>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
 
     #[test]
     fn grpc_codes_map_to_kinds_and_keep_the_words() {
@@ -206,28 +109,12 @@ mod tests {
     fn retry_follows_who_failed() {
         assert!(from_grpc_status(&tonic::Status::unavailable("busy")).is_retryable());
         assert!(!from_grpc_status(&tonic::Status::invalid_argument("x")).is_retryable());
-        let connect = tonic::Status::from_error(Box::new(tonic::ConnectError(
-            std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into(),
-        )));
-        assert_eq!(failure(&connect), Failure::Connect);
-        assert_eq!(
-            grpc_class(&connect),
-            (ErrorKind::Unavailable, RetryRule::Always)
-        );
-        let timeout = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
-        assert_eq!(
-            grpc_class(&timeout),
-            (ErrorKind::Timeout, RetryRule::IfIdempotent)
-        );
         let dropped = tonic::Status::from_error(Box::new(std::io::Error::from(
             std::io::ErrorKind::ConnectionReset,
         )));
-        assert_eq!(failure(&dropped), Failure::Dropped);
-        assert_eq!(
-            grpc_class(&dropped),
-            (ErrorKind::Unavailable, RetryRule::IfIdempotent)
-        );
-        assert_eq!(failure(&tonic::Status::unknown("x")), Failure::Answered);
+        let e = from_grpc_status(&dropped);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.message().contains("connection broke"), "{e}");
     }
 
     #[test]

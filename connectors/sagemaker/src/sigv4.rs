@@ -1,7 +1,7 @@
 //! AWS Signature Version 4 for every request, through the `aws-sigv4` crate.
 //!
 //! [`SigV4Signer`] implements the shared transport's
-//! [`RequestSigner`](inferlink::transport::RequestSigner) hook, so each
+//! [`inferlink::transport::RequestSigner`] hook, so each
 //! attempt (retries included) is signed afresh with the exact headers and
 //! body that go on the wire. The canonical request, string to sign, signing
 //! key and signature are all `aws-sigv4`'s; this module only hands it the

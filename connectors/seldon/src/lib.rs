@@ -1,6 +1,6 @@
 //! # inferlink-seldon
 //!
-//! The Seldon connector of [inferlink](inferlink), for the three ways Seldon
+//! The Seldon connector of [inferlink], for the three ways Seldon
 //! serves models:
 //!
 //! * **Seldon Core v1** — the Seldon protocol: `SeldonMessage` JSON to

@@ -6,89 +6,45 @@
 //!   the status ([`inferlink::transport::ErrorClass::for_status`]) and keeps
 //!   the message; [`rest_classifier`] adds TF Serving's own codes:
 //!   499 (CANCELLED) is `Unavailable` and retried only when idempotent.
-//! * **gRPC**: the status code decides the kind ([`grpc_kind`]). One
-//!   refinement: pythie-serving answers every failure with `UNKNOWN`, so an
-//!   `UNKNOWN` naming an unknown model ("Unknown model: …") is `NotFound`.
+//! * **gRPC**: the shared transport maps the status code
+//!   ([`inferlink::transport::grpc::code_kind`]); [`TfServingGrpcClassifier`]
+//!   refines it for TF Serving (`FAILED_PRECONDITION`) and pythie-serving
+//!   (an `UNKNOWN` naming an unknown model is `NotFound`).
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 
-use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier, RetryRule};
+use inferlink::transport::grpc::{self, GrpcClassifier};
+use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
 use inferlink::{Error, ErrorKind};
 use tonic::Code;
 
-/// The error kind of a gRPC status code.
+/// How TF Serving's gRPC answers refine the shared transport's classes
+/// ([`inferlink::transport::grpc::default_class`]):
 ///
-/// | code | kind |
+/// | status | kind |
 /// |---|---|
-/// | `INVALID_ARGUMENT`, `OUT_OF_RANGE`, `FAILED_PRECONDITION` | `InvalidInput` |
-/// | `NOT_FOUND` | `NotFound` |
-/// | `ALREADY_EXISTS` | `AlreadyExists` |
-/// | `ABORTED` | `Conflict` |
-/// | `UNAUTHENTICATED` | `Unauthenticated` |
-/// | `PERMISSION_DENIED` | `PermissionDenied` |
-/// | `RESOURCE_EXHAUSTED` | `RateLimited` |
-/// | `UNAVAILABLE`, `CANCELLED` | `Unavailable` |
-/// | `DEADLINE_EXCEEDED` | `Timeout` |
-/// | `UNIMPLEMENTED` | `Unsupported` |
-/// | `INTERNAL`, `UNKNOWN`, `DATA_LOSS` | `ModelError` |
-///
-/// FAILED_PRECONDITION is `InvalidInput` because TF Serving's REST mapping
-/// answers it with 400 (a request the model cannot take as is).
-pub fn grpc_kind(code: Code) -> ErrorKind {
-    match code {
-        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
-            ErrorKind::InvalidInput
+/// | `FAILED_PRECONDITION` | `InvalidInput` (TF Serving's REST mapping answers it with 400: a request the model cannot take as is) |
+/// | `UNKNOWN` "… Unknown model: …" (pythie-serving answers every failure with `UNKNOWN`) | `NotFound` |
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TfServingGrpcClassifier;
+
+impl GrpcClassifier for TfServingGrpcClassifier {
+    fn classify(&self, status: &tonic::Status) -> Option<ErrorClass> {
+        match status.code() {
+            Code::FailedPrecondition => Some(ErrorClass::fatal(ErrorKind::InvalidInput)),
+            Code::Unknown if status.message().contains("Unknown model") => {
+                Some(ErrorClass::fatal(ErrorKind::NotFound))
+            }
+            _ => None,
         }
-        Code::NotFound => ErrorKind::NotFound,
-        Code::AlreadyExists => ErrorKind::AlreadyExists,
-        Code::Aborted => ErrorKind::Conflict,
-        Code::Unauthenticated => ErrorKind::Unauthenticated,
-        Code::PermissionDenied => ErrorKind::PermissionDenied,
-        Code::ResourceExhausted => ErrorKind::RateLimited,
-        Code::Unavailable | Code::Cancelled => ErrorKind::Unavailable,
-        Code::DeadlineExceeded => ErrorKind::Timeout,
-        Code::Unimplemented => ErrorKind::Unsupported,
-        Code::Internal | Code::Unknown | Code::DataLoss => ErrorKind::ModelError,
-        Code::Ok => ErrorKind::Internal,
     }
 }
 
-/// Kind and retry rule of a failed gRPC call.
-pub(crate) fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {
-    let mut source: Option<&(dyn StdError + 'static)> = status.source();
-    while let Some(e) = source {
-        if e.is::<tonic::ConnectError>() {
-            // Nothing reached the server.
-            return (ErrorKind::Unavailable, RetryRule::Always);
-        }
-        if e.is::<tonic::TimeoutExpired>() {
-            return (ErrorKind::Timeout, RetryRule::IfIdempotent);
-        }
-        source = e.source();
-    }
-    let mut kind = grpc_kind(status.code());
-    if status.code() == Code::Unknown && status.message().contains("Unknown model") {
-        kind = ErrorKind::NotFound;
-    }
-    let rule = match status.code() {
-        Code::ResourceExhausted => RetryRule::Always,
-        Code::Unavailable if status.source().is_none() => RetryRule::Always,
-        Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded => RetryRule::IfIdempotent,
-        _ => RetryRule::Never,
-    };
-    (kind, rule)
-}
-
-/// The [`inferlink::Error`] of a failed gRPC call: kind from the code, the
-/// server's text as vendor message, the numeric code as context `grpc_status`.
+/// The [`inferlink::Error`] of a failed gRPC call, classified by
+/// [`TfServingGrpcClassifier`]: the server's text as vendor message, the
+/// numeric code as context `grpc_status`.
 pub fn from_grpc_status(status: &tonic::Status) -> Error {
-    let (kind, rule) = grpc_class(status);
-    let code = status.code();
-    Error::new(kind, format!("gRPC status {}", code.description()))
-        .with_vendor_message(status.message())
-        .with_context("grpc_status", format!("{}", code as i32))
-        .with_retryable(rule != RetryRule::Never)
+    grpc::status_error(status, Some(&TfServingGrpcClassifier))
 }
 
 /// Refines the transport's status mapping with TF Serving's codes.

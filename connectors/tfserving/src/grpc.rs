@@ -1,5 +1,6 @@
-//! The gRPC side: TensorProto ⇄ tensors, the tonic channel and the calls
-//! (through the shared transport's retry loop).
+//! The gRPC side: TensorProto ⇄ tensors, and the calls made on the shared
+//! [`GrpcTransport`] (channel, retry loop and limits from the transport
+//! settings).
 //!
 //! **Requests** carry numeric tensors as `tensor_content` (raw little-endian
 //! bytes, shared without copies when the tensor is already raw) by default,
@@ -15,47 +16,35 @@
 //! [`ErrorKind::Protocol`] error.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 
 use inferlink::tensor::{bf16, f16};
-use inferlink::transport::retry::{self, AttemptError, CallLimits, Idempotency};
-use inferlink::transport::{RetryPolicy, TransportConfig};
+use inferlink::transport::retry::Idempotency;
+use inferlink::transport::{GrpcTransport, TransportConfig};
 use inferlink::{DataType, Error, ErrorKind, ModelRef, Result, Tensor, TensorData};
 use prost::Message as _;
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::codec::{
     Class, Examples, Feature, ModelState, Signature, TfModelMetadata, TfTensorInfo, VersionStatus,
     from_tf_dtype, tf_dtype,
 };
-use crate::config::{GrpcTensorEncoding, VersionChoice, config_error};
-use crate::error::{from_grpc_status, grpc_class};
+use crate::config::{GrpcTensorEncoding, VersionChoice};
+use crate::error::TfServingGrpcClassifier;
 use crate::proto::tensorflow as tf;
 use crate::proto::tensorflow::serving as tfs;
-use tfs::model_service_client::ModelServiceClient;
-use tfs::prediction_service_client::PredictionServiceClient;
 
-type Svc = InterceptedService<Channel, Metadata>;
-
-/// Adds the configured authentication and static headers to every call.
-#[derive(Clone, Default)]
-pub(crate) struct Metadata(Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>);
-
-impl Interceptor for Metadata {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
-        let map = request.metadata_mut();
-        for (k, v) in self.0.iter() {
-            map.insert(k.clone(), v.clone());
-        }
-        Ok(request)
-    }
+/// The method paths of TF Serving's `PredictionService` and `ModelService`.
+pub mod paths {
+    /// `PredictionService/Predict`.
+    pub const PREDICT: &str = "/tensorflow.serving.PredictionService/Predict";
+    /// `PredictionService/Classify`.
+    pub const CLASSIFY: &str = "/tensorflow.serving.PredictionService/Classify";
+    /// `PredictionService/Regress`.
+    pub const REGRESS: &str = "/tensorflow.serving.PredictionService/Regress";
+    /// `PredictionService/GetModelMetadata`.
+    pub const GET_MODEL_METADATA: &str = "/tensorflow.serving.PredictionService/GetModelMetadata";
+    /// `ModelService/GetModelStatus`.
+    pub const GET_MODEL_STATUS: &str = "/tensorflow.serving.ModelService/GetModelStatus";
 }
 
 // ---------------------------------------------------------------------------
@@ -362,181 +351,29 @@ pub fn metadata_from_proto(r: tfs::GetModelMetadataResponse) -> Result<TfModelMe
 // The wire
 // ---------------------------------------------------------------------------
 
-/// A gRPC connection (lazy: nothing connects until the first call).
-#[derive(Clone)]
+/// The TF Serving calls, made on the shared gRPC transport.
+#[derive(Clone, Debug)]
 pub(crate) struct GrpcWire {
-    predict: PredictionServiceClient<Svc>,
-    models: ModelServiceClient<Svc>,
-    retry: RetryPolicy,
-    limits: CallLimits,
-    vendor: Arc<str>,
-    endpoint: Arc<str>,
-}
-
-impl std::fmt::Debug for GrpcWire {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcWire")
-            .field("endpoint", &self.endpoint)
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
-}
-
-fn metadata_pair(
-    name: &str,
-    value: &str,
-    sensitive: bool,
-    key: &str,
-) -> Result<(AsciiMetadataKey, AsciiMetadataValue)> {
-    let k = AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
-        .map_err(|_| config_error(key, "is not a valid gRPC metadata name"))?;
-    if value.chars().any(|c| c.is_control() || !c.is_ascii()) {
-        return Err(config_error(
-            key,
-            "the value must be visible ASCII without CR/LF",
-        ));
-    }
-    let mut v = AsciiMetadataValue::try_from(value)
-        .map_err(|_| config_error(key, "is not a valid gRPC metadata value"))?;
-    v.set_sensitive(sensitive);
-    Ok((k, v))
+    transport: GrpcTransport,
 }
 
 impl GrpcWire {
+    /// A lazy channel to `target` (an `http`/`https` URL) with the
+    /// transport's settings.
     pub(crate) fn new(target: &str, cfg: &TransportConfig, vendor: &str) -> Result<GrpcWire> {
-        cfg.validate()?;
-        let url = url::Url::parse(target).map_err(|e| config_error("grpc_url", e))?;
-        if let Some(policy) = &cfg.endpoint_policy {
-            let allowed = match url.host() {
-                Some(url::Host::Ipv4(ip)) => policy.allows_ip(ip.into()),
-                Some(url::Host::Ipv6(ip)) => policy.allows_ip(ip.into()),
-                Some(url::Host::Domain(d)) => policy.allows_host_name(d),
-                None => false,
-            };
-            if !allowed {
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "the endpoint policy does not allow gRPC connections to {}",
-                        url.host_str().unwrap_or("a URL without host")
-                    ),
-                )
-                .with_context("endpoint", target.to_owned()));
-            }
-        }
-        let mut endpoint = Endpoint::from_shared(target.to_owned())
-            .map_err(|e| config_error("grpc_url", format!("not a usable gRPC URL ({e})")))?
-            .connect_timeout(cfg.timeout_connect)
-            .tcp_nodelay(true);
-        if url.scheme() == "https" {
-            if cfg.tls.insecure_skip_verify {
-                return Err(config_error(
-                    inferlink::transport::config::keys::TLS_INSECURE_SKIP_VERIFY,
-                    "skipping certificate verification is not available for gRPC; trust the \
-                     server's CA with tls_ca_pem instead",
-                ));
-            }
-            let mut tls = ClientTlsConfig::new();
-            tls = match cfg.tls.ca_pem_bytes() {
-                Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
-                None => tls.with_native_roots(),
-            };
-            if let Some((cert, key)) = cfg.tls.client_identity_pem() {
-                tls = tls.identity(Identity::from_pem(cert, key));
-            }
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|e| Error::new(ErrorKind::Config, format!("gRPC TLS settings: {e}")))?;
-        }
-        let channel = endpoint.connect_lazy();
-        let mut metadata = Vec::new();
-        for h in &cfg.headers {
-            let key = format!(
-                "{}{}",
-                inferlink::transport::config::keys::HEADER_PREFIX,
-                h.name
-            );
-            metadata.push(metadata_pair(
-                &h.name,
-                h.value.expose(),
-                h.value.is_secret(),
-                &key,
-            )?);
-        }
-        if let Some((name, value)) = cfg.auth.header()? {
-            let text = value
-                .to_str()
-                .map_err(|_| config_error("auth", "not a valid gRPC metadata value"))?;
-            metadata.push(metadata_pair(name.as_str(), text, true, "auth")?);
-        }
-        let metadata = Metadata(Arc::new(metadata));
-        let limit = usize::try_from(cfg.response_max_bytes).unwrap_or(usize::MAX);
-        Ok(GrpcWire {
-            predict: PredictionServiceClient::with_interceptor(channel.clone(), metadata.clone())
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(usize::MAX),
-            models: ModelServiceClient::with_interceptor(channel, metadata)
-                .max_decoding_message_size(limit),
-            retry: cfg.retry.clone(),
-            limits: CallLimits {
-                deadline: cfg.deadline,
-                attempt_timeout: cfg.timeout_request,
-                max_attempts: cfg.retry.max_attempts,
-            },
-            vendor: Arc::from(vendor),
-            endpoint: Arc::from(target),
-        })
+        let transport = GrpcTransport::builder(target, cfg.clone())
+            .vendor(vendor)
+            .classifier(Arc::new(TfServingGrpcClassifier))
+            .build()?;
+        Ok(GrpcWire { transport })
     }
 
     pub(crate) fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// Runs one RPC through the shared retry loop.
-    async fn call<T, F, Fut>(
-        &self,
-        idempotency: Idempotency,
-        model: Option<&ModelRef>,
-        mut rpc: F,
-    ) -> Result<T>
-    where
-        F: FnMut(PredictionServiceClient<Svc>, ModelServiceClient<Svc>) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
-    {
-        let span = tracing::debug_span!(
-            "inferlink.grpc",
-            vendor = %self.vendor,
-            endpoint = %self.endpoint,
-            model = %model.map(ToString::to_string).unwrap_or_default(),
-        );
-        let outcome = tracing::Instrument::instrument(
-            retry::run(&self.retry, self.limits, idempotency, |_| {
-                let call = rpc(self.predict.clone(), self.models.clone());
-                async move {
-                    call.await
-                        .map(tonic::Response::into_inner)
-                        .map_err(|status| {
-                            let (_, rule) = grpc_class(&status);
-                            AttemptError::new(from_grpc_status(&status), rule)
-                        })
-                }
-            }),
-            span,
-        )
-        .await;
-        outcome
-            .map(|done| done.value)
-            .map_err(|e| self.decorate(e, model))
+        self.transport.endpoint()
     }
 
     pub(crate) fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
-        let error = error
-            .with_vendor(self.vendor.as_ref())
-            .with_endpoint(self.endpoint.as_ref());
-        match model {
-            Some(m) => error.with_model(m),
-            None => error,
-        }
+        self.transport.decorate(error, model)
     }
 
     pub(crate) async fn status(
@@ -547,11 +384,14 @@ impl GrpcWire {
         let request = tfs::GetModelStatusRequest {
             model_spec: Some(spec),
         };
-        let r = self
-            .call(Idempotency::Safe, Some(model), |_, mut m| {
-                let request = request.clone();
-                async move { m.get_model_status(request).await }
-            })
+        let r: tfs::GetModelStatusResponse = self
+            .transport
+            .unary(
+                paths::GET_MODEL_STATUS,
+                request,
+                Idempotency::Safe,
+                Some(model),
+            )
             .await?;
         Ok(r.model_version_status
             .into_iter()
@@ -577,10 +417,13 @@ impl GrpcWire {
             metadata_field: vec!["signature_def".to_owned()],
         };
         let r = self
-            .call(Idempotency::Safe, Some(model), |mut p, _| {
-                let request = request.clone();
-                async move { p.get_model_metadata(request).await }
-            })
+            .transport
+            .unary(
+                paths::GET_MODEL_METADATA,
+                request,
+                Idempotency::Safe,
+                Some(model),
+            )
             .await?;
         metadata_from_proto(r).map_err(|e| self.decorate(e, Some(model)))
     }
@@ -591,11 +434,9 @@ impl GrpcWire {
         request: tfs::PredictRequest,
         idempotency: Idempotency,
     ) -> Result<tfs::PredictResponse> {
-        self.call(idempotency, Some(model), |mut p, _| {
-            let request = request.clone();
-            async move { p.predict(request).await }
-        })
-        .await
+        self.transport
+            .unary(paths::PREDICT, request, idempotency, Some(model))
+            .await
     }
 
     pub(crate) async fn classify(
@@ -608,11 +449,9 @@ impl GrpcWire {
             model_spec: Some(spec),
             input: Some(input_proto(examples)),
         };
-        let r = self
-            .call(Idempotency::Safe, Some(model), |mut p, _| {
-                let request = request.clone();
-                async move { p.classify(request).await }
-            })
+        let r: tfs::ClassificationResponse = self
+            .transport
+            .unary(paths::CLASSIFY, request, Idempotency::Safe, Some(model))
             .await?;
         Ok(r.result
             .unwrap_or_default()
@@ -640,11 +479,9 @@ impl GrpcWire {
             model_spec: Some(spec),
             input: Some(input_proto(examples)),
         };
-        let r = self
-            .call(Idempotency::Safe, Some(model), |mut p, _| {
-                let request = request.clone();
-                async move { p.regress(request).await }
-            })
+        let r: tfs::RegressionResponse = self
+            .transport
+            .unary(paths::REGRESS, request, Idempotency::Safe, Some(model))
             .await?;
         Ok(r.result
             .unwrap_or_default()

@@ -18,10 +18,9 @@
 //! an unknown model with `INTERNAL "Model not found: …"` (that is `NotFound`);
 //! see [`from_grpc_status`].
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 
-use inferlink::transport::retry::RetryRule;
+use inferlink::transport::grpc::{self, GrpcClassifier};
 use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
 use inferlink::{Error, ErrorKind};
 use tonic::Code;
@@ -52,53 +51,45 @@ pub fn classifier() -> Arc<dyn ResponseClassifier> {
     })
 }
 
-/// The [`inferlink::Error`] of a failed gRPC call: the code decides the kind,
-/// refined for TorchServe's habits (token failures are `Unauthenticated`,
-/// "Model not found" is `NotFound`); the server's text is kept.
-pub fn from_grpc_status(status: &tonic::Status) -> Error {
-    let (kind, rule) = grpc_class(status);
-    Error::new(kind, format!("gRPC status {:?}", status.code()))
-        .with_vendor_message(first_line(status.message()))
-        .with_context("grpc_status", format!("{}", status.code() as i32))
-        .with_retryable(rule != RetryRule::Never)
-}
+/// How TorchServe's gRPC answers refine the shared transport's classes: a
+/// token failure (`PERMISSION_DENIED` with the InvalidKeyException text) is
+/// `Unauthenticated`; `INTERNAL "Model not found: …"` is `NotFound`;
+/// `INTERNAL "Prediction failed"` is `ModelError`. Only the first line of a
+/// message is kept (TorchServe appends the Java exception class).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TorchServeGrpcClassifier;
 
-/// Kind and retry rule of a failed gRPC call.
-pub(crate) fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {
-    let mut source: Option<&(dyn StdError + 'static)> = status.source();
-    while let Some(e) = source {
-        if e.is::<tonic::ConnectError>() {
-            // Nothing reached the server.
-            return (ErrorKind::Unavailable, RetryRule::Always);
+impl GrpcClassifier for TorchServeGrpcClassifier {
+    fn classify(&self, status: &tonic::Status) -> Option<ErrorClass> {
+        let message = status.message();
+        if message.contains(TOKEN_FAILED) || message.contains(INVALID_KEY) {
+            return Some(ErrorClass::fatal(ErrorKind::Unauthenticated));
         }
-        if e.is::<tonic::TimeoutExpired>() {
-            return (ErrorKind::Timeout, RetryRule::IfIdempotent);
+        if !matches!(status.code(), Code::Internal | Code::Unknown) {
+            return None;
         }
-        source = e.source();
-    }
-    let message = status.message();
-    let mut kind = inferlink_oip::error::grpc_kind(status.code());
-    if message.contains(TOKEN_FAILED) || message.contains(INVALID_KEY) {
-        return (ErrorKind::Unauthenticated, RetryRule::Never);
-    }
-    if matches!(status.code(), Code::Internal | Code::Unknown) {
         if message.contains("ModelNotFoundException")
             || message.contains("ModelVersionNotFoundException")
             || message.starts_with("Model not found")
             || message.starts_with("Model version not found")
         {
-            kind = ErrorKind::NotFound;
+            Some(ErrorClass::fatal(ErrorKind::NotFound))
         } else if message.contains("Prediction failed") {
-            kind = ErrorKind::ModelError;
+            Some(ErrorClass::fatal(ErrorKind::ModelError))
+        } else {
+            None
         }
     }
-    let rule = match status.code() {
-        Code::ResourceExhausted => RetryRule::Always,
-        Code::Unavailable if status.source().is_none() => RetryRule::Always,
-        Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded => RetryRule::IfIdempotent,
-        _ => RetryRule::Never,
-    };
-    (kind, rule)
+
+    fn vendor_message(&self, status: &tonic::Status) -> String {
+        first_line(status.message()).to_owned()
+    }
+}
+
+/// The [`inferlink::Error`] of a failed gRPC call, classified by
+/// [`TorchServeGrpcClassifier`]; the server's first line is kept.
+pub fn from_grpc_status(status: &tonic::Status) -> Error {
+    grpc::status_error(status, Some(&TorchServeGrpcClassifier))
 }
 
 /// TorchServe appends the Java exception class on a second line; keep the first.

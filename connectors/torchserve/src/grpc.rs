@@ -1,231 +1,87 @@
 //! The gRPC inference side (`org.pytorch.serve.grpc.inference.InferenceAPIsService`,
-//! port 7070): a tonic channel configured from the shared transport settings,
-//! the calls through the transport's one retry loop, and the token taken
-//! from the shared [`TokenKeys`] on every call.
+//! port 7070): the calls, made on the shared [`GrpcTransport`] (channel,
+//! retries and limits from the transport settings), with the token taken
+//! from the shared [`TokenKeys`] on every attempt.
 
-use std::future::Future;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use inferlink::transport::TransportConfig;
-use inferlink::transport::retry::{self, AttemptError, CallLimits, Idempotency};
+use inferlink::transport::grpc::CallMetadata;
+use inferlink::transport::retry::Idempotency;
+use inferlink::transport::{GrpcTransport, TransportConfig};
 use inferlink::{ByteStream, Error, ErrorKind, Health, ModelRef, Result};
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 
-use crate::config::config_error;
-use crate::error::{from_grpc_status, grpc_class, protocol};
+use crate::error::{TorchServeGrpcClassifier, protocol};
 use crate::keys::TokenKeys;
-use crate::proto::inference_ap_is_service_client::InferenceApIsServiceClient;
-use crate::proto::{PredictionResponse, PredictionsRequest};
+use crate::proto::{PredictionResponse, PredictionsRequest, TorchServeHealthResponse};
 
-type Client = InferenceApIsServiceClient<InterceptedService<Channel, Metadata>>;
-
-/// Adds static headers and the current inference token to every call.
-#[derive(Clone)]
-pub(crate) struct Metadata {
-    fixed: Arc<Vec<(AsciiMetadataKey, AsciiMetadataValue)>>,
-    keys: TokenKeys,
+/// The method paths of `org.pytorch.serve.grpc.inference.InferenceAPIsService`.
+pub(crate) mod paths {
+    /// `Ping`.
+    pub(crate) const PING: &str = "/org.pytorch.serve.grpc.inference.InferenceAPIsService/Ping";
+    /// `Predictions`.
+    pub(crate) const PREDICTIONS: &str =
+        "/org.pytorch.serve.grpc.inference.InferenceAPIsService/Predictions";
+    /// `StreamPredictions` (server streaming).
+    pub(crate) const STREAM_PREDICTIONS: &str =
+        "/org.pytorch.serve.grpc.inference.InferenceAPIsService/StreamPredictions";
 }
 
-impl Interceptor for Metadata {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
-        let map = request.metadata_mut();
-        for (k, v) in self.fixed.iter() {
-            map.insert(k.clone(), v.clone());
-        }
-        if let Some(key) = self.keys.inference() {
+/// The inference key of the moment as `authorization: Bearer …`, read again
+/// for every attempt (a key rotated in the registry is used at once).
+struct InferenceToken(TokenKeys);
+
+impl CallMetadata for InferenceToken {
+    fn apply(&self, metadata: &mut MetadataMap) -> Result<()> {
+        if let Some(key) = self.0.inference() {
             let mut value = AsciiMetadataValue::try_from(format!("Bearer {}", key.expose()))
-                .map_err(|_| tonic::Status::invalid_argument("the inference key is not ASCII"))?;
+                .map_err(|_| Error::new(ErrorKind::Config, "the inference key is not ASCII"))?;
             value.set_sensitive(true);
-            map.insert("authorization", value);
+            metadata.insert("authorization", value);
         }
-        Ok(request)
+        Ok(())
     }
 }
 
-/// A lazy gRPC connection (nothing connects until the first call).
-#[derive(Clone)]
+/// The TorchServe gRPC calls, made on the shared gRPC transport.
+#[derive(Clone, Debug)]
 pub(crate) struct GrpcWire {
-    client: Client,
-    retry: inferlink::transport::RetryPolicy,
-    limits: CallLimits,
-    vendor: Arc<str>,
-    endpoint: Arc<str>,
-}
-
-impl std::fmt::Debug for GrpcWire {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcWire")
-            .field("endpoint", &self.endpoint)
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
+    transport: GrpcTransport,
 }
 
 impl GrpcWire {
-    /// A channel to `target` (an `http`/`https` URL) with the transport's
-    /// timeouts, TLS and static headers; the token comes from `keys`.
+    /// A lazy channel to `target` (an `http`/`https` URL) with the
+    /// transport's settings; the token comes from `keys` on every call.
     pub(crate) fn new(
         target: &str,
         cfg: &TransportConfig,
         vendor: &str,
         keys: TokenKeys,
     ) -> Result<GrpcWire> {
-        cfg.validate()?;
-        let url = url::Url::parse(target).map_err(|e| config_error("grpc_url", e))?;
-        if let Some(policy) = &cfg.endpoint_policy {
-            let allowed = match url.host() {
-                Some(url::Host::Ipv4(ip)) => policy.allows_ip(IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => policy.allows_ip(IpAddr::V6(ip)),
-                Some(url::Host::Domain(d)) => policy.allows_host_name(d),
-                None => false,
-            };
-            if !allowed {
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "the endpoint policy does not allow gRPC connections to {}",
-                        url.host_str().unwrap_or("a URL without host")
-                    ),
-                )
-                .with_context("endpoint", target.to_owned()));
-            }
-        }
-        let mut endpoint = Endpoint::from_shared(target.to_owned())
-            .map_err(|e| config_error("grpc_url", format!("not a usable gRPC URL ({e})")))?
-            .connect_timeout(cfg.timeout_connect)
-            .tcp_nodelay(true);
-        if url.scheme() == "https" {
-            if cfg.tls.insecure_skip_verify {
-                return Err(config_error(
-                    inferlink::transport::config::keys::TLS_INSECURE_SKIP_VERIFY,
-                    "skipping certificate verification is not available for gRPC; trust the \
-                     server's CA with tls_ca_pem instead",
-                ));
-            }
-            let mut tls = ClientTlsConfig::new();
-            tls = match cfg.tls.ca_pem_bytes() {
-                Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
-                None => tls.with_native_roots(),
-            };
-            if let Some((cert, key)) = cfg.tls.client_identity_pem() {
-                tls = tls.identity(Identity::from_pem(cert, key));
-            }
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|e| Error::new(ErrorKind::Config, format!("gRPC TLS settings: {e}")))?;
-        }
-        let channel = endpoint.connect_lazy();
-        let mut fixed = Vec::new();
-        for h in &cfg.headers {
-            let key = format!(
-                "{}{}",
-                inferlink::transport::config::keys::HEADER_PREFIX,
-                h.name
-            );
-            fixed.push(metadata_pair(
-                &h.name,
-                h.value.expose(),
-                h.value.is_secret(),
-                &key,
-            )?);
-        }
-        if let Some((name, value)) = cfg.auth.header()? {
-            let text = value
-                .to_str()
-                .map_err(|_| config_error("auth", "not a valid gRPC metadata value"))?;
-            fixed.push(metadata_pair(name.as_str(), text, true, "auth")?);
-        }
-        let limit = usize::try_from(cfg.response_max_bytes).unwrap_or(usize::MAX);
-        let client = InferenceApIsServiceClient::with_interceptor(
-            channel,
-            Metadata {
-                fixed: Arc::new(fixed),
-                keys,
-            },
-        )
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(usize::MAX);
-        Ok(GrpcWire {
-            client,
-            retry: cfg.retry.clone(),
-            limits: CallLimits {
-                deadline: cfg.deadline,
-                attempt_timeout: cfg.timeout_request,
-                max_attempts: cfg.retry.max_attempts,
-            },
-            vendor: Arc::from(vendor),
-            endpoint: Arc::from(target),
-        })
+        let transport = GrpcTransport::builder(target, cfg.clone())
+            .vendor(vendor)
+            .classifier(Arc::new(TorchServeGrpcClassifier))
+            .call_metadata(Arc::new(InferenceToken(keys)))
+            .build()?;
+        Ok(GrpcWire { transport })
     }
 
     /// The endpoint shown in info and errors.
     pub(crate) fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    async fn call<T, F, Fut>(
-        &self,
-        idempotency: Idempotency,
-        model: Option<&ModelRef>,
-        mut rpc: F,
-    ) -> Result<T>
-    where
-        F: FnMut(Client) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
-    {
-        let span = tracing::debug_span!(
-            "inferlink.grpc",
-            vendor = %self.vendor,
-            endpoint = %self.endpoint,
-            model = %model.map(ToString::to_string).unwrap_or_default(),
-        );
-        let outcome = tracing::Instrument::instrument(
-            retry::run(&self.retry, self.limits, idempotency, |_| {
-                let call = rpc(self.client.clone());
-                async move {
-                    call.await
-                        .map(tonic::Response::into_inner)
-                        .map_err(|status| {
-                            let (_, rule) = grpc_class(&status);
-                            AttemptError::new(from_grpc_status(&status), rule)
-                        })
-                }
-            }),
-            span,
-        )
-        .await;
-        outcome
-            .map(|done| done.value)
-            .map_err(|e| self.decorate(e, model))
+        self.transport.endpoint()
     }
 
     pub(crate) fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
-        let error = error
-            .with_vendor(self.vendor.as_ref())
-            .with_endpoint(self.endpoint.as_ref());
-        match model {
-            Some(m) => error.with_model(m),
-            None => error,
-        }
+        self.transport.decorate(error, model)
     }
 
     /// `Ping`: the health JSON's `status` decides (`Healthy` = serving).
     pub(crate) async fn ping(&self) -> Result<Health> {
-        let r = self
-            .call(
-                Idempotency::Safe,
-                None,
-                |mut c| async move { c.ping(()).await },
-            )
+        let r: TorchServeHealthResponse = self
+            .transport
+            .unary(paths::PING, (), Idempotency::Safe, None)
             .await?;
         health_from_text(&r.health).map_err(|e| self.decorate(e, None))
     }
@@ -252,11 +108,9 @@ impl GrpcWire {
             Idempotency::Unsafe
         };
         let message = Self::request(model, "data", body);
-        let r = self
-            .call(idempotency, Some(model), |mut c| {
-                let message = message.clone();
-                async move { c.predictions(message).await }
-            })
+        let r: PredictionResponse = self
+            .transport
+            .unary(paths::PREDICTIONS, message, idempotency, Some(model))
             .await?;
         check_status(&r).map_err(|e| self.decorate(e, Some(model)))?;
         Ok(r.prediction)
@@ -276,14 +130,17 @@ impl GrpcWire {
         };
         let message = Self::request(model, "data", body);
         let stream = self
-            .call(idempotency, Some(model), |mut c| {
-                let message = message.clone();
-                async move { c.stream_predictions(message).await }
-            })
+            .transport
+            .server_streaming::<_, PredictionResponse>(
+                paths::STREAM_PREDICTIONS,
+                message,
+                idempotency,
+                Some(model),
+            )
             .await?;
         let wire = self.clone();
         let model = model.clone();
-        let timeout = self.limits.attempt_timeout;
+        let timeout = self.transport.limits().attempt_timeout;
         let body = futures_util::stream::unfold(
             (Some(stream), wire, model),
             move |(stream, wire, model)| async move {
@@ -306,7 +163,7 @@ impl GrpcWire {
                         Err(e) => Err(wire.decorate(e, Some(&model))),
                     },
                     Ok(Some(Err(status))) => {
-                        Err(wire.decorate(from_grpc_status(&status), Some(&model)))
+                        Err(wire.transport.status_error(&status, Some(&model)))
                     }
                 };
                 let rest = item.is_ok().then_some(stream);
@@ -354,24 +211,4 @@ pub(crate) fn health_from_text(text: &str) -> Result<Health> {
         live: true,
         ready: ping.status.eq_ignore_ascii_case("healthy"),
     })
-}
-
-fn metadata_pair(
-    name: &str,
-    value: &str,
-    sensitive: bool,
-    key: &str,
-) -> Result<(AsciiMetadataKey, AsciiMetadataValue)> {
-    let k = AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
-        .map_err(|_| config_error(key, "is not a valid gRPC metadata name"))?;
-    if value.chars().any(|c| c.is_control() || !c.is_ascii()) {
-        return Err(config_error(
-            key,
-            "the value must be visible ASCII without CR/LF",
-        ));
-    }
-    let mut v = AsciiMetadataValue::try_from(value)
-        .map_err(|_| config_error(key, "is not a valid gRPC metadata value"))?;
-    v.set_sensitive(sensitive);
-    Ok((k, v))
 }

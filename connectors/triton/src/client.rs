@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt as _;
+use inferlink::transport::GrpcTransport;
 use inferlink::transport::retry::Idempotency;
 use inferlink::transport::{HttpTransport, Method, RequestSpec};
 use inferlink::{
@@ -17,7 +18,7 @@ use inferlink::{
     RawResponse, Resolution, Result,
 };
 use inferlink_oip::codec::{HEADER_CONTENT_LENGTH, decode_infer_response, parse_header_length};
-use inferlink_oip::grpc::{GrpcWire, infer_request_to_proto, infer_response_from_proto};
+use inferlink_oip::grpc::{infer_request_to_proto, infer_response_from_proto};
 use inferlink_oip::proto::{InferParameter, infer_parameter::ParameterChoice};
 use inferlink_oip::{OipClient, Protocol, ServerMetadata, TensorEncoding};
 
@@ -223,7 +224,7 @@ impl TritonClient {
 
     async fn grpc_stream(
         &self,
-        wire: &GrpcWire,
+        wire: &GrpcTransport,
         model: &ModelRef,
         request: InferRequest,
     ) -> Result<InferStream> {
@@ -649,7 +650,7 @@ async fn prime<T: Send + 'static>(
 struct GrpcStream {
     incoming: tonic::Streaming<proto::ModelStreamInferResponse>,
     close: Option<tokio::sync::oneshot::Sender<()>>,
-    wire: GrpcWire,
+    wire: GrpcTransport,
     model: ModelRef,
     idle: Duration,
 }

@@ -1,6 +1,6 @@
 //! # inferlink-triton
 //!
-//! The NVIDIA Triton Inference Server connector of [inferlink](inferlink):
+//! The NVIDIA Triton Inference Server connector of [inferlink]:
 //! the Open Inference Protocol (through [`inferlink_oip`], REST or gRPC)
 //! plus Triton's extensions.
 //!
