@@ -248,7 +248,9 @@ impl OipClient {
 
     /// Sends a pre-encoded body to the model's REST inference URL and
     /// returns the raw answer (REST only). Headers such as
-    /// `Inference-Header-Content-Length` pass through both ways.
+    /// `Inference-Header-Content-Length` pass through both ways; the answer's
+    /// CloudEvents headers (`ce-*`, MLServer's) are kept in
+    /// [`RawResponse::headers`].
     pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         match &self.inner.wire {
             Wire::Rest(r) => r.invoke(model, request).await,
@@ -398,16 +400,31 @@ impl RestWire {
             spec = spec.idempotent();
         }
         let resp = self.send(spec).await?;
-        let headers = resp
-            .header(HEADER_CONTENT_LENGTH)
-            .map(|v| vec![(HEADER_CONTENT_LENGTH.to_owned(), v.to_owned())])
-            .unwrap_or_default();
+        let headers = kept_headers(resp.headers());
         Ok(RawResponse {
             content_type: resp.content_type().map(str::to_owned),
             headers,
             body: resp.into_body(),
         })
     }
+}
+
+/// The response headers an [`OipClient::invoke`] keeps: the binary
+/// extension's `inference-header-content-length`, and the CloudEvents
+/// headers (`ce-specversion`, `ce-id`, `ce-modelid`, …) with which MLServer
+/// (and KServe with CloudEvents on) identifies each inference, in the order
+/// received. Values that are not visible text are left out.
+fn kept_headers(headers: &inferlink::transport::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            name == HEADER_CONTENT_LENGTH || name.starts_with("ce-")
+        })
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
 }
 
 /// The [`InferenceConnector`] of an Open Inference Protocol server.

@@ -23,7 +23,11 @@ use tonic::Code;
 /// refuses a restricted protocol group (repository, statistics, … without
 /// `triton-grpc-protocol-<key>` metadata) with `UNAVAILABLE "This protocol
 /// is restricted, expecting header '…'"`, a permission answer no retry
-/// changes ([`ErrorKind::PermissionDenied`]).
+/// changes ([`ErrorKind::PermissionDenied`]); an `INTERNAL` or `UNKNOWN`
+/// whose message says the request did not fit (MLServer's "unpack requires a
+/// buffer of 36 bytes" for raw contents shorter than the shape) is
+/// [`ErrorKind::InvalidInput`]. KServe's generic `INTERNAL "Internal server
+/// error"` says nothing more and stays [`ErrorKind::ModelError`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OipGrpcClassifier;
 
@@ -33,6 +37,9 @@ impl GrpcClassifier for OipGrpcClassifier {
         match status.code() {
             Code::Unknown | Code::Internal if message.contains("ModelNotFound") => {
                 Some(ErrorClass::fatal(ErrorKind::NotFound))
+            }
+            Code::Unknown | Code::Internal if INPUT_PHRASES.iter().any(|p| message.contains(p)) => {
+                Some(ErrorClass::fatal(ErrorKind::InvalidInput))
             }
             Code::Unavailable if message.contains("is restricted, expecting header") => {
                 Some(ErrorClass::fatal(ErrorKind::PermissionDenied))
@@ -50,7 +57,8 @@ pub fn from_grpc_status(status: &tonic::Status) -> Error {
     grpc::status_error(status, Some(&OipGrpcClassifier))
 }
 
-/// Phrases in OIP servers' 500 answers that mean the request was wrong.
+/// Phrases in OIP servers' 500 (REST) and `INTERNAL`/`UNKNOWN` (gRPC)
+/// answers that mean the request was wrong.
 const INPUT_PHRASES: &[&str] = &[
     "Unable to parse",
     "failed to parse the request",
@@ -59,6 +67,8 @@ const INPUT_PHRASES: &[&str] = &[
     "unexpected inference input",
     "data-type is",
     "cannot reshape",
+    // MLServer's gRPC answer to raw contents that do not fit the shape.
+    "unpack requires a buffer",
 ];
 
 /// Refines the transport's status mapping for OIP servers: a 500 whose
@@ -128,6 +138,17 @@ mod tests {
         ));
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
         assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn internal_answers_naming_the_request_are_invalid_input() {
+        let e = from_grpc_status(&tonic::Status::internal(
+            "unpack requires a buffer of 36 bytes",
+        ));
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(!e.is_retryable());
+        let e = from_grpc_status(&tonic::Status::internal("Internal server error"));
+        assert_eq!(e.kind(), ErrorKind::ModelError);
     }
 
     #[test]

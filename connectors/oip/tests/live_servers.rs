@@ -308,3 +308,71 @@ async fn server_metadata_and_nulls() {
         }
     }
 }
+
+/// A `ModelInfer` whose raw contents (16 bytes) do not fill the declared
+/// shape (3×3 FP32 = 36 bytes), sent as it is through the connector's own
+/// gRPC transport (the tensor model refuses to build such a request).
+async fn short_raw_contents(server: &RunningServer) -> inferlink::Error {
+    let mut config = inferlink_oip::OipConfig::new(format!("grpc://{}", server.grpc_addr()));
+    config.protocol = Some(inferlink_oip::Protocol::Grpc);
+    let client = inferlink_oip::OipClient::new(config).unwrap();
+    let request = inferlink_oip::proto::ModelInferRequest {
+        model_name: "doubler".to_owned(),
+        inputs: vec![
+            inferlink_oip::proto::model_infer_request::InferInputTensor {
+                name: "input-0".to_owned(),
+                datatype: "FP32".to_owned(),
+                shape: vec![3, 3],
+                ..Default::default()
+            },
+        ],
+        raw_input_contents: vec![Bytes::from(vec![0u8; 16])],
+        ..Default::default()
+    };
+    client
+        .grpc()
+        .expect("a gRPC client")
+        .unary::<_, inferlink_oip::proto::ModelInferResponse>(
+            inferlink_oip::grpc::paths::MODEL_INFER,
+            request,
+            inferlink::transport::Idempotency::Unsafe,
+            Some(&ModelRef::new("doubler")),
+        )
+        .await
+        .expect_err("contents shorter than the shape")
+}
+
+/// real-servers.md §3a: MLServer answers raw contents that do not fit the
+/// shape with `INTERNAL "unpack requires a buffer of 36 bytes"`, which says
+/// the request was wrong: `InvalidInput`, never retried, the words kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mlserver_grpc_byte_size_mismatch_is_invalid_input() {
+    let Some(server) = server(ServerKind::MlServer).await else {
+        return;
+    };
+    let e = short_raw_contents(server).await;
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert_eq!(e.context("grpc_status"), Some("13"), "{e}");
+    assert!(
+        e.vendor_message()
+            .is_some_and(|m| m.contains("unpack requires a buffer of 36 bytes")),
+        "{e}"
+    );
+    assert!(!e.is_retryable(), "{e}");
+    assert_eq!(e.model(), Some("doubler"));
+}
+
+/// real-servers.md §1: KServe answers the same request with a generic
+/// `INTERNAL "Internal server error"`: nothing says whose fault it is, so it
+/// stays the model's (`ModelError`), not retried, the server's words kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kserve_grpc_byte_size_mismatch_is_a_generic_internal_error() {
+    let Some(server) = server(ServerKind::KServe).await else {
+        return;
+    };
+    let e = short_raw_contents(server).await;
+    assert_eq!(e.kind(), ErrorKind::ModelError, "{e}");
+    assert_eq!(e.context("grpc_status"), Some("13"), "{e}");
+    assert_eq!(e.vendor_message(), Some("Internal server error"), "{e}");
+    assert!(!e.is_retryable(), "{e}");
+}

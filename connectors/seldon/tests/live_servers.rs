@@ -871,3 +871,93 @@ async fn quirk_mlserver_drops_the_connection_after_a_model_exception() {
         );
     }
 }
+
+/// Quirk (3a): MLServer's infer answers carry CloudEvents headers; `invoke`
+/// keeps them (`RawResponse::headers`), so a host can log `ce-id` /
+/// `ce-requestid` next to its own request ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quirk_mlserver_cloudevents_headers_are_kept() {
+    let Some(server) = server(ServerKind::MlServer).await else {
+        return;
+    };
+    let c = connect("mlserver", "1.7.1", &server.http_url(), &[]).await;
+    let body =
+        r#"{"id":"ce-1","inputs":[{"name":"input-0","shape":[2],"datatype":"FP32","data":[1,2]}]}"#;
+    let raw = c
+        .invoke(&ModelRef::new("doubler"), RawRequest::json(body))
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        raw.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("ce-specversion"), Some("0.3"), "{:?}", raw.headers);
+    assert_eq!(
+        header("ce-type"),
+        Some("io.seldon.serving.inference.response"),
+        "{:?}",
+        raw.headers
+    );
+    assert_eq!(
+        header("ce-source"),
+        Some("io.seldon.serving.deployment.mlserver"),
+        "{:?}",
+        raw.headers
+    );
+    assert_eq!(header("ce-modelid"), Some("doubler"), "{:?}", raw.headers);
+    assert!(
+        header("ce-id").is_some_and(|v| !v.is_empty()),
+        "{:?}",
+        raw.headers
+    );
+    // Only protocol headers are kept, not the whole header map.
+    assert!(
+        raw.headers
+            .iter()
+            .all(|(k, _)| k.starts_with("ce-") || k == "inference-header-content-length"),
+        "{:?}",
+        raw.headers
+    );
+    let v: Value = serde_json::from_slice(&raw.body).unwrap();
+    assert_eq!(v["outputs"][0]["data"], json!([2.0, 4.0]));
+}
+
+/// Quirk (3b): the microservice also answers `POST /predict` (an alias of
+/// `/api/v1.0/predictions`). The connector always uses the canonical path,
+/// the one the ingress exposes as `/seldon/<ns>/<deployment>/api/v1.0/…`;
+/// this checks that both paths give the same answer, so a record pointing at
+/// the microservice directly loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quirk_seldon_core_predict_alias_answers_like_predictions() {
+    use inferlink::transport::{HttpTransport, Method, RequestSpec};
+    let Some(server) = server(ServerKind::SeldonCore).await else {
+        return;
+    };
+    let http = HttpTransport::builder(server.http_url()).build().unwrap();
+    let body = r#"{"data":{"ndarray":[[1,2]]}}"#;
+    let mut answers = Vec::new();
+    for path in ["/predict", "/api/v1.0/predictions"] {
+        let resp = http
+            .send(
+                RequestSpec::new(Method::POST, path)
+                    .content_type("application/json")
+                    .body(body),
+            )
+            .await
+            .unwrap();
+        let message: SeldonMessage = serde_json::from_slice(resp.body()).unwrap();
+        answers.push(serde_json::to_value(message.data).unwrap());
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[1]["ndarray"], json!([[2, 4]]));
+    // And the connector's own call goes to the canonical path.
+    let c = connect("seldon", "1.18.2", &server.http_url(), &[]).await;
+    let raw = c
+        .invoke(&ModelRef::new("doubler"), RawRequest::json(body))
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&raw.body).unwrap();
+    assert_eq!(v["data"]["ndarray"], json!([[2, 4]]));
+}
