@@ -23,8 +23,8 @@ use inferlink_oip::proto::{InferParameter, infer_parameter::ParameterChoice};
 use inferlink_oip::{OipClient, Protocol, ServerMetadata, TensorEncoding};
 
 use crate::codec::{
-    self, GenerateRequest, GenerateResponse, ModelConfig, ModelStatistics, RepositoryModel,
-    SseParser,
+    self, GenerateRequest, GenerateResponse, MetricSample, ModelConfig, ModelStatistics,
+    RepositoryModel, SseParser, parse_metrics,
 };
 use crate::config::{Compression, TensorMode, TritonConfig};
 use crate::error::{in_band, refine};
@@ -49,6 +49,8 @@ struct Inner {
     mode: TensorMode,
     compression: Compression,
     idle: Duration,
+    /// The metrics port's transport (`metrics_url`), if configured.
+    metrics: Option<HttpTransport>,
 }
 
 impl fmt::Debug for TritonClient {
@@ -77,6 +79,15 @@ impl TritonClient {
             Protocol::Grpc => caps.invoke = false,
         }
         info.capabilities = caps;
+        let metrics = match &config.metrics_url {
+            Some(url) => Some(
+                HttpTransport::builder(url.clone())
+                    .vendor(VENDOR)
+                    .config(config.oip.transport.clone())
+                    .build()?,
+            ),
+            None => None,
+        };
         Ok(TritonClient {
             inner: Arc::new(Inner {
                 oip,
@@ -84,6 +95,7 @@ impl TritonClient {
                 mode: config.tensor_mode,
                 compression: config.compression,
                 idle: config.oip.transport.timeout_request,
+                metrics,
             }),
         })
     }
@@ -96,6 +108,39 @@ impl TritonClient {
     /// Vendor (`triton`), protocol, endpoint and capabilities.
     pub fn info(&self) -> &ConnectorInfo {
         &self.inner.info
+    }
+
+    /// Triton's Prometheus metrics (`GET /metrics` on the metrics port,
+    /// `metrics_url`): inference counts and durations per model and version
+    /// (`nv_inference_request_success{model=…,version=…}`, …), parsed with
+    /// [`crate::codec::parse_metrics`].
+    ///
+    /// Triton serves them on their own port (8002 by default), not on the
+    /// HTTP port (which answers 404), so this needs `metrics_url`; without it
+    /// the error is [`ErrorKind::Unsupported`](inferlink::ErrorKind::Unsupported)
+    /// naming the key. Metrics are not restricted: the access token is not
+    /// sent there.
+    pub async fn metrics(&self) -> Result<Vec<MetricSample>> {
+        let Some(http) = &self.inner.metrics else {
+            return Err(self.unsupported(
+                "metrics without metrics_url (Triton serves /metrics on its metrics port, \
+                 8002 by default; set metrics_url to it)",
+            ));
+        };
+        let resp = http
+            .send(
+                RequestSpec::new(Method::GET, "/metrics")
+                    .header("accept", "text/plain")
+                    .idempotent(),
+            )
+            .await?;
+        let text = std::str::from_utf8(resp.body()).map_err(|_| {
+            resp.decorate(inferlink::Error::new(
+                inferlink::ErrorKind::Protocol,
+                "the metrics answer is not UTF-8 text",
+            ))
+        })?;
+        parse_metrics(text).map_err(|e| resp.decorate(e))
     }
 
     /// The OIP client underneath.

@@ -598,5 +598,136 @@ fn serde_path_to_error_free<'de, T: Deserialize<'de>>(
     Ok(v)
 }
 
+/// One sample of Triton's Prometheus metrics (`name{labels} value`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSample {
+    /// The metric name, e.g. `nv_inference_request_success`.
+    pub name: String,
+    /// The labels in the order written (`model`, `version`, `reason`, …).
+    pub labels: Vec<(String, String)>,
+    /// The value (`NaN`, `+Inf`, `-Inf` as Prometheus writes them).
+    pub value: f64,
+}
+
+impl MetricSample {
+    /// The value of label `name`.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The samples of a Prometheus text exposition (format 0.0.4, what Triton's
+/// metrics port serves). Comments (`# HELP`, `# TYPE`) and blank lines are
+/// skipped; a trailing timestamp is ignored.
+///
+/// Errors: [`ErrorKind::Protocol`] naming the line (1-based) that is not a
+/// sample: no value, an unterminated label value, a bad escape.
+pub fn parse_metrics(text: &str) -> Result<Vec<MetricSample>> {
+    let mut samples = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let sample = parse_sample(line).map_err(|why| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!("metrics line {}: {why}", i + 1),
+            )
+            .with_path(format!("line {}", i + 1))
+        })?;
+        samples.push(sample);
+    }
+    Ok(samples)
+}
+
+fn parse_sample(line: &str) -> std::result::Result<MetricSample, String> {
+    let name_end = line
+        .find(|c: char| c == '{' || c.is_whitespace())
+        .ok_or("no value after the metric name")?;
+    let name = &line[..name_end];
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    {
+        return Err(format!("`{name}` is not a metric name"));
+    }
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(after) = rest.strip_prefix('{') {
+        let mut chars = after.char_indices().peekable();
+        loop {
+            // Skip separators before the next label or the closing brace.
+            while let Some((_, c)) = chars.peek() {
+                if *c == ',' || c.is_whitespace() {
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let Some((start, c)) = chars.next() else {
+                return Err("the label set is not closed".to_owned());
+            };
+            if c == '}' {
+                rest = &after[start + 1..];
+                break;
+            }
+            let mut key = String::from(c);
+            loop {
+                match chars.next() {
+                    Some((_, '=')) => break,
+                    Some((_, c)) => key.push(c),
+                    None => return Err("a label has no value".to_owned()),
+                }
+            }
+            if chars.next().map(|(_, c)| c) != Some('"') {
+                return Err(format!("the value of label `{}` is not quoted", key.trim()));
+            }
+            let mut value = String::new();
+            loop {
+                match chars.next() {
+                    Some((_, '"')) => break,
+                    Some((_, '\\')) => match chars.next().map(|(_, c)| c) {
+                        Some('\\') => value.push('\\'),
+                        Some('"') => value.push('"'),
+                        Some('n') => value.push('\n'),
+                        other => {
+                            return Err(format!(
+                                "bad escape `\\{}` in label `{}`",
+                                other.map(String::from).unwrap_or_default(),
+                                key.trim()
+                            ));
+                        }
+                    },
+                    Some((_, c)) => value.push(c),
+                    None => {
+                        return Err(format!("the value of label `{}` is not closed", key.trim()));
+                    }
+                }
+            }
+            labels.push((key.trim().to_owned(), value));
+        }
+    }
+    let mut fields = rest.split_whitespace();
+    let value = fields.next().ok_or("no value")?;
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        v => v
+            .parse::<f64>()
+            .map_err(|_| format!("`{v}` is not a number"))?,
+    };
+    Ok(MetricSample {
+        name: name.to_owned(),
+        labels,
+        value,
+    })
+}
+
 #[cfg(test)]
 mod tests;

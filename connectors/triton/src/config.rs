@@ -5,6 +5,7 @@
 //! | `binary_threshold_bytes` | bytes | 4096: REST inputs this large or larger travel binary |
 //! | `request_compression` | `none`, `gzip`, `deflate` | `none` (REST request bodies) |
 //! | `access_token` | text (secret in credentials) | none: sent as `triton-access-token` (REST) / `triton-grpc-protocol-triton-access-token` (gRPC) |
+//! | `metrics_url` | URL of Triton's metrics port (`http://host:8002`) | none: [`crate::TritonClient::metrics`] is `Unsupported` |
 //!
 //! plus every key of `inferlink_oip::config` (`protocol`, `grpc_url`,
 //! `tensor_encoding`: when set, it replaces the size threshold) and the
@@ -26,8 +27,15 @@ pub mod keys {
     pub const REQUEST_COMPRESSION: &str = "request_compression";
     /// The token for Triton's restricted APIs.
     pub const ACCESS_TOKEN: &str = "access_token";
+    /// The base URL of Triton's metrics port (Prometheus text at `/metrics`).
+    pub const METRICS_URL: &str = "metrics_url";
     /// Every key above.
-    pub const ALL: &[&str] = &[BINARY_THRESHOLD_BYTES, REQUEST_COMPRESSION, ACCESS_TOKEN];
+    pub const ALL: &[&str] = &[
+        BINARY_THRESHOLD_BYTES,
+        REQUEST_COMPRESSION,
+        ACCESS_TOKEN,
+        METRICS_URL,
+    ];
 }
 
 /// The default of `binary_threshold_bytes`.
@@ -105,6 +113,9 @@ pub struct TritonConfig {
     pub compression: Compression,
     /// The restricted-API token, if any.
     pub access_token: Option<Secret>,
+    /// The metrics port's base URL, if any (Triton serves `/metrics` there,
+    /// not on the HTTP port).
+    pub metrics_url: Option<String>,
 }
 
 impl fmt::Debug for TritonConfig {
@@ -113,6 +124,7 @@ impl fmt::Debug for TritonConfig {
             .field("protocol", &self.oip.protocol())
             .field("tensor_mode", &self.tensor_mode)
             .field("compression", &self.compression)
+            .field("metrics_url", &self.metrics_url)
             .field(
                 "access_token",
                 &self.access_token.as_ref().map(|_| "<hidden>"),
@@ -129,6 +141,7 @@ impl TritonConfig {
             tensor_mode: TensorMode::Threshold(DEFAULT_BINARY_THRESHOLD),
             compression: Compression::None,
             access_token: None,
+            metrics_url: None,
         }
     }
 
@@ -169,6 +182,24 @@ impl TritonConfig {
                 keys::ACCESS_TOKEN => {
                     let t = v.expose().trim();
                     self.access_token = (!t.is_empty()).then(|| Secret::new(t));
+                }
+                keys::METRICS_URL => {
+                    let u = v.expose().trim();
+                    if !u.is_empty() {
+                        let parsed = inferlink::transport::Url::parse(u).map_err(|e| {
+                            config_error(keys::METRICS_URL, format!("not a URL ({e})"))
+                        })?;
+                        if !matches!(parsed.scheme(), "http" | "https") {
+                            return Err(config_error(
+                                keys::METRICS_URL,
+                                format!(
+                                    "the scheme must be http or https, not {}",
+                                    parsed.scheme()
+                                ),
+                            ));
+                        }
+                    }
+                    self.metrics_url = (!u.is_empty()).then(|| u.to_owned());
                 }
                 inferlink_oip::config::keys::TENSOR_ENCODING => fixed = true,
                 _ => {}

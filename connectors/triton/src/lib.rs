@@ -47,8 +47,8 @@ mod proto;
 
 pub use client::{Sequence, SequenceId, TritonClient, TritonConnector, VENDOR, classification};
 pub use codec::{
-    ConfigTensor, DurationStat, GenerateRequest, GenerateResponse, InferStats, ModelConfig,
-    ModelStatistics, RepositoryModel,
+    ConfigTensor, DurationStat, GenerateRequest, GenerateResponse, InferStats, MetricSample,
+    ModelConfig, ModelStatistics, RepositoryModel,
 };
 pub use config::{Compression, TensorMode, TritonConfig};
 pub use factory::{PRODUCTS, RESOURCES, TritonFactory};

@@ -817,3 +817,60 @@ async fn server_metadata_and_versioned_calls() {
         assert_eq!(c.model_config(&v1).await.unwrap().name, "doubler");
     }
 }
+
+/// real-servers.md §2: metrics are on the metrics port; `/metrics` on the
+/// HTTP port is 404. With `metrics_url` (read from configuration, over gRPC
+/// too) the client reads and parses them; without it the call is
+/// `Unsupported` and names the key.
+#[tokio::test]
+async fn metrics_come_from_the_metrics_port() {
+    let Some(server) = server().await else { return };
+    assert_eq!(server.get_status("/metrics").unwrap(), 404);
+
+    let e = client(server, Wire::Rest, false)
+        .metrics()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("metrics_url"), "{e}");
+
+    let metrics_url = format!("http://127.0.0.1:{}", server.metrics_port());
+    for wire in [Wire::Rest, Wire::Grpc] {
+        let url = match wire {
+            Wire::Rest => server.http_url(),
+            Wire::Grpc => format!("grpc://{}", server.grpc_addr()),
+        };
+        let config = TritonConfig::new(url)
+            .apply_values([(
+                "metrics_url",
+                inferlink::resolve::ConfigValue::Plain(metrics_url.clone()),
+            )])
+            .unwrap();
+        let c = TritonClient::new(config).unwrap();
+        let successes = |samples: &[inferlink_triton::MetricSample]| {
+            samples
+                .iter()
+                .find(|s| {
+                    s.name == "nv_inference_request_success" && s.label("model") == Some("identity")
+                })
+                .map(|s| s.value)
+                .expect("a success counter for `identity`")
+        };
+        let before = successes(&c.metrics().await.unwrap());
+        c.infer(
+            &ModelRef::new("identity"),
+            Tensor::from_vec("INPUT", vec![1.0f32]).into(),
+        )
+        .await
+        .unwrap();
+        let samples = c.metrics().await.unwrap();
+        // Other tests share the server: at least our request is counted.
+        assert!(successes(&samples) >= before + 1.0, "{wire:?}");
+        assert!(
+            samples
+                .iter()
+                .any(|s| s.name == "nv_inference_count" && s.label("version") == Some("1")),
+            "{wire:?}"
+        );
+    }
+}

@@ -299,3 +299,62 @@ fn config_keys() {
         .unwrap_err();
     assert_eq!(err.kind(), inferlink::ErrorKind::Config);
 }
+
+#[test]
+fn prometheus_samples_with_labels_escapes_and_specials() {
+    let text = "# HELP nv_inference_request_success Number of successful inference requests\n\
+                # TYPE nv_inference_request_success counter\n\
+                nv_inference_request_success{model=\"doubler\",version=\"1\"} 3\n\
+                \n\
+                nv_gpu_utilization NaN\n\
+                odd{path=\"a\\\\b\",quote=\"say \\\"hi\\\"\",nl=\"x\\ny\",} +Inf 1700000000\n";
+    let samples = parse_metrics(text).unwrap();
+    assert_eq!(samples.len(), 3);
+    assert_eq!(samples[0].name, "nv_inference_request_success");
+    assert_eq!(samples[0].label("model"), Some("doubler"));
+    assert_eq!(samples[0].label("version"), Some("1"));
+    assert_eq!(samples[0].value, 3.0);
+    assert!(samples[1].labels.is_empty() && samples[1].value.is_nan());
+    assert_eq!(samples[2].label("path"), Some("a\\b"));
+    assert_eq!(samples[2].label("quote"), Some("say \"hi\""));
+    assert_eq!(samples[2].label("nl"), Some("x\ny"));
+    assert_eq!(samples[2].value, f64::INFINITY);
+}
+
+#[test]
+fn bad_metric_lines_name_the_line() {
+    for (text, line, why) in [
+        ("ok 1\nno_value\n", 2, "no value"),
+        ("x{model=\"a} 1\n", 1, "not closed"),
+        ("x{model=a} 1\n", 1, "not quoted"),
+        ("x{model=\"\\t\"} 1\n", 1, "bad escape"),
+        ("x 1\n\n# c\nx{a=\"1\"} one\n", 4, "not a number"),
+        ("x{a=\"1\"\n", 1, "not closed"),
+    ] {
+        let e = parse_metrics(text).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Protocol, "{text:?}");
+        assert!(
+            e.to_string().contains(&format!("line {line}")),
+            "{text:?}: {e}"
+        );
+        assert!(e.to_string().contains(why), "{text:?}: {e}");
+    }
+}
+
+#[test]
+fn metrics_url_is_checked_when_read() {
+    use crate::config::TritonConfig;
+    use inferlink::resolve::ConfigValue;
+    let plain = |k: &str, v: &str| (k.to_owned(), ConfigValue::Plain(v.to_owned()));
+    let c = TritonConfig::new("http://127.0.0.1:8000")
+        .apply_values([plain("metrics_url", "http://127.0.0.1:8002")])
+        .unwrap();
+    assert_eq!(c.metrics_url.as_deref(), Some("http://127.0.0.1:8002"));
+    for bad in ["ftp://127.0.0.1:8002", "not a url"] {
+        let e = TritonConfig::new("http://127.0.0.1:8000")
+            .apply_values([plain("metrics_url", bad)])
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
+        assert!(e.to_string().contains("metrics_url"), "{bad}: {e}");
+    }
+}
