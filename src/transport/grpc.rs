@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use tonic::Code;
+use tonic::codec::CompressionEncoding;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -238,6 +239,7 @@ pub struct GrpcTransportBuilder {
     config: TransportConfig,
     classifier: Option<Arc<dyn GrpcClassifier>>,
     call_metadata: Option<Arc<dyn CallMetadata>>,
+    send_compressed: Option<CompressionEncoding>,
 }
 
 impl fmt::Debug for GrpcTransportBuilder {
@@ -249,6 +251,7 @@ impl fmt::Debug for GrpcTransportBuilder {
             .field("config", &self.config)
             .field("classifier", &self.classifier.is_some())
             .field("call_metadata", &self.call_metadata.is_some())
+            .field("send_compressed", &self.send_compressed)
             .finish_non_exhaustive()
     }
 }
@@ -284,6 +287,14 @@ impl GrpcTransportBuilder {
     /// Refines how the server's statuses are classified.
     pub fn classifier(mut self, classifier: Arc<dyn GrpcClassifier>) -> Self {
         self.classifier = Some(classifier);
+        self
+    }
+
+    /// Compresses every request message (`grpc-encoding: gzip` or
+    /// `deflate`); the server must accept that encoding (Triton does).
+    /// Compressed answers are accepted in either encoding regardless.
+    pub fn send_compressed(mut self, encoding: Option<CompressionEncoding>) -> Self {
+        self.send_compressed = encoding;
         self
     }
 
@@ -386,6 +397,7 @@ impl GrpcTransportBuilder {
                 metadata,
                 call_metadata: self.call_metadata,
                 classifier: self.classifier,
+                send_compressed: self.send_compressed,
                 decode_limit: usize::try_from(cfg.response_max_bytes).unwrap_or(usize::MAX),
                 retry: cfg.retry.clone(),
                 limits: CallLimits {
@@ -435,6 +447,7 @@ struct Inner {
     metadata: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
     call_metadata: Option<Arc<dyn CallMetadata>>,
     classifier: Option<Arc<dyn GrpcClassifier>>,
+    send_compressed: Option<CompressionEncoding>,
     decode_limit: usize,
     retry: super::RetryPolicy,
     limits: CallLimits,
@@ -481,6 +494,7 @@ impl GrpcTransport {
             config,
             classifier: None,
             call_metadata: None,
+            send_compressed: None,
         }
     }
 
@@ -533,9 +547,15 @@ impl GrpcTransport {
     }
 
     fn client(&self) -> tonic::client::Grpc<Channel> {
-        tonic::client::Grpc::new(self.inner.channel.clone())
+        let mut grpc = tonic::client::Grpc::new(self.inner.channel.clone())
             .max_decoding_message_size(self.inner.decode_limit)
             .max_encoding_message_size(usize::MAX)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Deflate);
+        if let Some(encoding) = self.inner.send_compressed {
+            grpc = grpc.send_compressed(encoding);
+        }
+        grpc
     }
 
     fn span(&self, path: &'static str, model: Option<&ModelRef>) -> tracing::Span {

@@ -101,7 +101,8 @@ impl OipClient {
                 let target = config.grpc_target()?;
                 let mut builder = GrpcTransport::builder(&target, config.transport.clone())
                     .vendor(vendor)
-                    .classifier(Arc::new(OipGrpcClassifier));
+                    .classifier(Arc::new(OipGrpcClassifier))
+                    .send_compressed(config.grpc_compression);
                 if let Some(authority) = &config.grpc_authority {
                     builder = builder.authority(authority);
                 }

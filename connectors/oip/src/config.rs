@@ -105,6 +105,10 @@ pub struct OipConfig {
     /// connected address (key `grpc_authority`); with TLS also the server
     /// name the certificate is checked against. `None`: the target's.
     pub grpc_authority: Option<String>,
+    /// Compression of gRPC request messages (not a key of this crate: a
+    /// vendor crate sets it, e.g. Triton's `request_compression`). `None`:
+    /// uncompressed.
+    pub grpc_compression: Option<tonic::codec::CompressionEncoding>,
     /// Timeouts, retries, TLS, authentication, headers (the shared transport's keys).
     pub transport: TransportConfig,
 }
@@ -130,6 +134,7 @@ impl OipConfig {
             grpc_url: None,
             tensor_encoding: TensorEncoding::default(),
             grpc_authority: None,
+            grpc_compression: None,
             transport: default_transport(),
         }
     }

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use inferlink::resolve::ConfigValue;
 use inferlink::{DataType, ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_oip::{OipClient, OipConfig, Protocol};
+use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 use wire::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 
@@ -202,11 +203,19 @@ impl Drop for Served {
 }
 
 async fn serve(service: Doubler) -> Served {
+    serve_accepting(service, None).await
+}
+
+/// A server that takes requests compressed with `accepts` (and identity).
+async fn serve_accepting(service: Doubler, accepts: Option<CompressionEncoding>) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("grpc://{}", listener.local_addr().unwrap());
     let service = Arc::new(service);
-    let server = GrpcInferenceServiceServer::from_arc(Arc::clone(&service))
+    let mut server = GrpcInferenceServiceServer::from_arc(Arc::clone(&service))
         .max_decoding_message_size(64 << 20);
+    if let Some(encoding) = accepts {
+        server = server.accept_compressed(encoding);
+    }
     let task = tokio::spawn(async move {
         let _ = tonic::transport::Server::builder()
             .add_service(server)
@@ -475,4 +484,47 @@ async fn the_endpoint_policy_applies_to_grpc_targets() {
     let e = OipClient::new(denied).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
     assert!(e.message().contains("models.example.com"), "{e}");
+}
+
+/// `grpc_compression` compresses request messages: a server that takes only
+/// identity refuses them (`UNIMPLEMENTED`, naming the encoding), one that
+/// accepts the encoding answers.
+#[tokio::test]
+async fn request_messages_are_compressed_as_configured() {
+    for (encoding, name) in [
+        (CompressionEncoding::Gzip, "gzip"),
+        (CompressionEncoding::Deflate, "deflate"),
+    ] {
+        let compressed_client = |url: &str| {
+            let mut config = OipConfig::new(url)
+                .apply_values([("deadline_ms", ConfigValue::Plain("10000".to_owned()))])
+                .unwrap();
+            config.grpc_compression = Some(encoding);
+            OipClient::with_vendor(config, "triton").unwrap()
+        };
+        let x = || {
+            InferRequest::new().with_input(
+                Tensor::new("INPUT_1", vec![1, 4], vec![1.0f32, 2.0, 3.0, 4.0]).unwrap(),
+            )
+        };
+        let plain = serve(Doubler::default()).await;
+        let e = compressed_client(&plain.url)
+            .infer(&ModelRef::new("doubler"), x())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{encoding:?}: {e}");
+        assert!(e.to_string().contains(name), "{encoding:?}: {e}");
+        let accepting = serve_accepting(Doubler::default(), Some(encoding)).await;
+        let r = compressed_client(&accepting.url)
+            .infer(&ModelRef::new("doubler"), x())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.require_output("OUTPUT_1")
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap(),
+            vec![2.0, 4.0, 6.0, 8.0]
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! | key | values | default |
 //! |---|---|---|
 //! | `binary_threshold_bytes` | bytes | 4096: REST inputs this large or larger travel binary |
-//! | `request_compression` | `none`, `gzip`, `deflate` | `none` (REST request bodies) |
+//! | `request_compression` | `none`, `gzip`, `deflate` | `none` (REST request bodies; every gRPC request message) |
 //! | `access_token` | text (secret in credentials) | none: sent as `triton-access-token` (REST) / `triton-grpc-protocol-triton-access-token` (gRPC) |
 //! | `metrics_url` | URL of Triton's metrics port (`http://host:8002`) | none: [`crate::TritonClient::metrics`] is `Unsupported` |
 //!
@@ -23,7 +23,8 @@ use inferlink_oip::{OipConfig, Protocol, TensorEncoding};
 pub mod keys {
     /// REST inputs of at least this many bytes travel in binary.
     pub const BINARY_THRESHOLD_BYTES: &str = "binary_threshold_bytes";
-    /// `none`, `gzip` or `deflate`: how REST inference bodies are compressed.
+    /// `none`, `gzip` or `deflate`: how REST inference bodies and gRPC
+    /// request messages are compressed.
     pub const REQUEST_COMPRESSION: &str = "request_compression";
     /// The token for Triton's restricted APIs.
     pub const ACCESS_TOKEN: &str = "access_token";
@@ -57,7 +58,8 @@ pub enum TensorMode {
     Fixed(TensorEncoding),
 }
 
-/// Compression of REST request bodies (Triton decompresses `gzip` and `deflate`).
+/// Compression of REST inference bodies and gRPC request messages (Triton
+/// decompresses `gzip` and `deflate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
     /// Sent as is.
@@ -237,6 +239,11 @@ impl TritonConfig {
         if let TensorMode::Fixed(e) = self.tensor_mode {
             oip.tensor_encoding = e;
         }
+        oip.grpc_compression = match self.compression {
+            Compression::None => None,
+            Compression::Gzip => Some(tonic::codec::CompressionEncoding::Gzip),
+            Compression::Deflate => Some(tonic::codec::CompressionEncoding::Deflate),
+        };
         oip
     }
 }

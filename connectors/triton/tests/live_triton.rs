@@ -218,6 +218,20 @@ async fn conformance_grpc() {
         .assert_passed();
 }
 
+/// `request_compression` applies to gRPC too (`grpc-encoding`): Triton
+/// takes gzip and deflate messages; the whole suite passes compressed.
+#[tokio::test]
+async fn conformance_grpc_compressed() {
+    let Some(server) = server().await else { return };
+    for compression in ["gzip", "deflate"] {
+        let setting = format!("request_compression: {compression}");
+        let c = connect(server, Wire::Grpc, &[setting.as_str()], true).await;
+        run_connector_conformance(c.as_ref(), &conformance_spec(server, WireFormat::Grpc))
+            .await
+            .assert_passed();
+    }
+}
+
 #[tokio::test]
 async fn large_tensors_travel_binary_both_ways_small_ones_json() {
     let Some(server) = server().await else { return };
