@@ -184,10 +184,12 @@ where
 }
 
 /// Adds metadata that can change between calls (a key rotated in the
-/// registry) to every request, after the configured static metadata.
+/// registry, the called model's name) to every request, after the
+/// configured static metadata.
 pub trait CallMetadata: Send + Sync {
-    /// Inserts this call's entries; an error fails the call before sending.
-    fn apply(&self, metadata: &mut MetadataMap) -> Result<()>;
+    /// Inserts this call's entries (`model`: the model the call is about,
+    /// if any); an error fails the call before sending.
+    fn apply(&self, metadata: &mut MetadataMap, model: Option<&ModelRef>) -> Result<()>;
 }
 
 /// The error of a failed call, classified with `classifier` (or the
@@ -534,14 +536,18 @@ impl GrpcTransport {
     }
 
     /// A request carrying `message` and the configured and per-call metadata.
-    fn request<M>(&self, message: M) -> std::result::Result<tonic::Request<M>, Error> {
+    fn request<M>(
+        &self,
+        message: M,
+        model: Option<&ModelRef>,
+    ) -> std::result::Result<tonic::Request<M>, Error> {
         let mut request = tonic::Request::new(message);
         let map = request.metadata_mut();
         for (k, v) in &self.inner.metadata {
             map.insert(k.clone(), v.clone());
         }
         if let Some(source) = &self.inner.call_metadata {
-            source.apply(map)?;
+            source.apply(map, model)?;
         }
         Ok(request)
     }
@@ -617,7 +623,7 @@ impl GrpcTransport {
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
         self.with_retries(path, idempotency, model, || {
-            let request = self.request(request.clone());
+            let request = self.request(request.clone(), model);
             let mut grpc = self.client();
             async move {
                 let request = request?;
@@ -649,7 +655,9 @@ impl GrpcTransport {
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
-        let request = self.request(request).map_err(|e| self.decorate(e, None))?;
+        let request = self
+            .request(request, None)
+            .map_err(|e| self.decorate(e, None))?;
         let mut grpc = self.client();
         Ok(async {
             ready(&mut grpc).await?;
@@ -681,7 +689,7 @@ impl GrpcTransport {
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
         self.with_retries(path, idempotency, model, || {
-            let request = self.request(request.clone());
+            let request = self.request(request.clone(), model);
             let mut grpc = self.client();
             async move {
                 let request = request?;
@@ -718,7 +726,7 @@ impl GrpcTransport {
         S: futures_core::Stream<Item = Req> + Send + 'static,
     {
         let mut request = self
-            .request(requests)
+            .request(requests, model)
             .map_err(|e| self.decorate(e, model))?;
         for (k, v) in metadata {
             let value = AsciiMetadataValue::try_from(*v).map_err(|_| {

@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use inferlink::transport::grpc::CallMetadata;
 use inferlink::transport::{
     ErrorClass, GrpcTransport, HttpResponse, HttpTransport, Method, RequestSpec, VendorMessage,
     redact_url,
@@ -23,7 +24,7 @@ use crate::codec::{
     self, HEADER_CONTENT_LENGTH, ServerMetadata, TensorEncoding, decode_infer_response,
     parse_header_length,
 };
-use crate::config::{OipConfig, Protocol};
+use crate::config::{ModelHeader, OipConfig, Protocol};
 use crate::error::{OipGrpcClassifier, rest_classifier};
 use crate::grpc::GrpcWire;
 
@@ -94,6 +95,7 @@ impl OipClient {
                 let wire = RestWire {
                     http,
                     encoding: config.tensor_encoding,
+                    model_header: config.model_header.clone(),
                 };
                 (Wire::Rest(wire), endpoint, capabilities)
             }
@@ -103,6 +105,9 @@ impl OipClient {
                     .vendor(vendor)
                     .classifier(Arc::new(OipGrpcClassifier))
                     .send_compressed(config.grpc_compression);
+                if let Some(header) = &config.model_header {
+                    builder = builder.call_metadata(Arc::new(ModelMetadataHeader::new(header)?));
+                }
                 if let Some(authority) = &config.grpc_authority {
                     builder = builder.authority(authority);
                 }
@@ -198,7 +203,7 @@ impl OipClient {
     pub async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         match &self.inner.wire {
             Wire::Rest(r) => {
-                let resp = r.send(model_spec(Method::GET, model, None)).await?;
+                let resp = r.send(r.model_spec(Method::GET, model, None)).await?;
                 codec::decode_model_metadata(resp.body()).map_err(|e| resp.decorate(e))
             }
             Wire::Grpc(g) => g.model_metadata(model).await,
@@ -210,7 +215,10 @@ impl OipClient {
     /// [`ErrorKind::NotFound`](inferlink::ErrorKind::NotFound).
     pub async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         match &self.inner.wire {
-            Wire::Rest(r) => r.probe(model_spec(Method::GET, model, Some("ready"))).await,
+            Wire::Rest(r) => {
+                r.probe(r.model_spec(Method::GET, model, Some("ready")))
+                    .await
+            }
             Wire::Grpc(g) => g.model_ready(model).await,
         }
     }
@@ -280,6 +288,7 @@ fn model_spec(method: Method, model: &ModelRef, tail: Option<&str>) -> RequestSp
 struct RestWire {
     http: HttpTransport,
     encoding: TensorEncoding,
+    model_header: Option<ModelHeader>,
 }
 
 impl fmt::Debug for RestWire {
@@ -292,6 +301,16 @@ impl fmt::Debug for RestWire {
 }
 
 impl RestWire {
+    /// A request about `model` (`/v2/models/NAME[/versions/V][/TAIL]`),
+    /// with the configured model header.
+    fn model_spec(&self, method: Method, model: &ModelRef, tail: Option<&str>) -> RequestSpec {
+        let spec = model_spec(method, model, tail);
+        match &self.model_header {
+            Some(h) => spec.header(&h.name, &h.value_for(model)),
+            None => spec,
+        }
+    }
+
     /// The one place HTTP requests leave the client.
     async fn send(&self, spec: RequestSpec) -> Result<HttpResponse> {
         self.http.send(spec).await
@@ -368,8 +387,9 @@ impl RestWire {
         let idempotent = request.idempotent;
         let encoded = codec::encode_infer_request_owned(request, self.encoding)
             .map_err(|e| self.decorate(e, Some(model)))?;
-        let mut spec =
-            model_spec(Method::POST, model, Some("infer")).content_type(encoded.content_type());
+        let mut spec = self
+            .model_spec(Method::POST, model, Some("infer"))
+            .content_type(encoded.content_type());
         if let Some(n) = encoded.json_len {
             spec = spec.header(HEADER_CONTENT_LENGTH, &n.to_string());
         }
@@ -388,7 +408,8 @@ impl RestWire {
     }
 
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        let mut spec = model_spec(Method::POST, model, Some("infer"))
+        let mut spec = self
+            .model_spec(Method::POST, model, Some("infer"))
             .content_type(&request.content_type)
             .body(request.body);
         if let Some(accept) = &request.accept {
@@ -407,6 +428,51 @@ impl RestWire {
             headers,
             body: resp.into_body(),
         })
+    }
+}
+
+/// The configured model header as gRPC metadata on every call about a model.
+struct ModelMetadataHeader {
+    name: tonic::metadata::AsciiMetadataKey,
+    template: String,
+}
+
+impl ModelMetadataHeader {
+    fn new(header: &ModelHeader) -> Result<Self> {
+        let name = tonic::metadata::AsciiMetadataKey::from_bytes(
+            header.name.to_ascii_lowercase().as_bytes(),
+        )
+        .map_err(|_| {
+            Error::new(
+                inferlink::ErrorKind::Config,
+                format!("`{}` is not a valid gRPC metadata name", header.name),
+            )
+        })?;
+        Ok(ModelMetadataHeader {
+            name,
+            template: header.template.clone(),
+        })
+    }
+}
+
+impl CallMetadata for ModelMetadataHeader {
+    fn apply(
+        &self,
+        metadata: &mut tonic::metadata::MetadataMap,
+        model: Option<&ModelRef>,
+    ) -> Result<()> {
+        let Some(model) = model else { return Ok(()) };
+        let value = self.template.replace("{model}", &model.name);
+        let value =
+            tonic::metadata::AsciiMetadataValue::try_from(value.as_str()).map_err(|_| {
+                Error::invalid(format!(
+                    "the model name `{}` cannot travel in the {} metadata",
+                    model.name,
+                    self.name.as_str()
+                ))
+            })?;
+        metadata.insert(self.name.clone(), value);
+        Ok(())
     }
 }
 

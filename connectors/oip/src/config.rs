@@ -89,6 +89,23 @@ impl FromStr for Protocol {
     }
 }
 
+/// A header whose value is computed from the model of each call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelHeader {
+    /// The header name (lowercased as gRPC metadata).
+    pub name: String,
+    /// The value, where `{model}` stands for the called model's name (e.g.
+    /// `{model}` or `{model}.pipeline`).
+    pub template: String,
+}
+
+impl ModelHeader {
+    /// The value for a call about `model`.
+    pub fn value_for(&self, model: &inferlink::ModelRef) -> String {
+        self.template.replace("{model}", &model.name)
+    }
+}
+
 /// Everything an [`crate::OipClient`] needs to connect.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -109,6 +126,10 @@ pub struct OipConfig {
     /// vendor crate sets it, e.g. Triton's `request_compression`). `None`:
     /// uncompressed.
     pub grpc_compression: Option<tonic::codec::CompressionEncoding>,
+    /// A header (gRPC metadata) naming the model of each call, for gateways
+    /// that route on it (Seldon Core 2's `Seldon-Model`). Not a key of this
+    /// crate: a vendor crate sets it. `None`: no such header.
+    pub model_header: Option<ModelHeader>,
     /// Timeouts, retries, TLS, authentication, headers (the shared transport's keys).
     pub transport: TransportConfig,
 }
@@ -135,6 +156,7 @@ impl OipConfig {
             tensor_encoding: TensorEncoding::default(),
             grpc_authority: None,
             grpc_compression: None,
+            model_header: None,
             transport: default_transport(),
         }
     }

@@ -51,7 +51,7 @@ pub mod proto;
 
 pub use client::{DEFAULT_VENDOR, OipClient, OipConnector};
 pub use codec::{ServerMetadata, TensorEncoding};
-pub use config::{OipConfig, Protocol};
+pub use config::{ModelHeader, OipConfig, Protocol};
 pub use factory::{OipFactory, PRODUCTS, RESOURCES};
 
 /// The factory for generic Open Inference Protocol servers (see [`OipFactory::new`]).

@@ -10,7 +10,7 @@
 //! | `namespace` | Kubernetes namespace | — (no ingress prefix) |
 //! | `deployment` | SeldonDeployment name | — |
 //! | `v1_tensor_form` | `ndarray`, `tensor` | `ndarray` |
-//! | `seldon_model` | model or `<pipeline>.pipeline` | — (no `Seldon-Model` header) |
+//! | `seldon_model` | model or `<pipeline>.pipeline`; `{model}` stands for each call's model | — (no `Seldon-Model` header) |
 //! | `mlserver_content_types` | `auto`, `off` | `auto` |
 //! | `mlserver_request_content_type` | e.g. `pd`, `np`, `str` | — |
 //! | `grpc_url`, `tensor_encoding` | as in `inferlink-oip` | |
@@ -24,7 +24,7 @@ use std::str::FromStr;
 use inferlink::resolve::ConfigValue;
 use inferlink::transport::{StaticHeader, TransportConfig};
 use inferlink::{Error, ErrorKind, Resolution, Result};
-use inferlink_oip::{OipConfig, Protocol as OipProtocol};
+use inferlink_oip::{ModelHeader, OipConfig, Protocol as OipProtocol};
 
 /// The configuration keys this crate reads (besides the transport's).
 pub mod keys {
@@ -37,7 +37,8 @@ pub mod keys {
     pub const DEPLOYMENT: &str = "deployment";
     /// How tensors travel in a SeldonMessage: `ndarray` or `tensor` (v1).
     pub const V1_TENSOR_FORM: &str = "v1_tensor_form";
-    /// The `Seldon-Model` header / `seldon-model` metadata value (v2).
+    /// The `Seldon-Model` header / `seldon-model` metadata value (v2);
+    /// `{model}` in it stands for each call's model.
     pub const SELDON_MODEL: &str = "seldon_model";
     /// `auto` (add MLServer `content_type` parameters) or `off` (v2).
     pub const MLSERVER_CONTENT_TYPES: &str = "mlserver_content_types";
@@ -58,6 +59,10 @@ pub mod keys {
 
 /// The header Seldon Core v2 routes on (gRPC metadata `seldon-model`).
 pub const SELDON_MODEL_HEADER: &str = "Seldon-Model";
+
+/// In `seldon_model`, stands for the name of the model each call is about
+/// (`{model}`, `{model}.pipeline`): the header then follows the call.
+pub const MODEL_PLACEHOLDER: &str = "{model}";
 
 /// Which Seldon protocol a connector speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -261,8 +266,12 @@ impl SeldonConfig {
         }
 
         let mut transport = transport.apply_values(rest.iter().map(|(k, v)| (k, v.clone())))?;
+        let per_call = seldon_model
+            .as_deref()
+            .is_some_and(|m| m.contains(MODEL_PLACEHOLDER));
         if let Some(model) = &seldon_model
             && protocol != SeldonProtocol::V1
+            && !per_call
         {
             transport.headers.push(StaticHeader {
                 name: SELDON_MODEL_HEADER.to_owned(),
@@ -277,6 +286,12 @@ impl SeldonConfig {
             SeldonProtocol::V2Grpc => OipProtocol::Grpc,
             _ => OipProtocol::Rest,
         });
+        if per_call && protocol != SeldonProtocol::V1 {
+            oip.model_header = seldon_model.as_ref().map(|template| ModelHeader {
+                name: SELDON_MODEL_HEADER.to_owned(),
+                template: template.clone(),
+            });
+        }
         transport.validate()?;
         Ok(SeldonConfig {
             protocol,
@@ -407,6 +422,24 @@ mod tests {
             let e = cfg("http://h", &[("namespace", bad)]).unwrap_err();
             assert_eq!(e.path(), Some("namespace"), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_seldon_model_template_follows_each_call() {
+        let c = cfg(
+            "http://h",
+            &[("protocol", "v2"), ("seldon_model", "{model}.pipeline")],
+        )
+        .unwrap();
+        assert!(c.oip.transport.headers.is_empty());
+        let h = c.oip.model_header.as_ref().unwrap();
+        assert_eq!(h.name, "Seldon-Model");
+        assert_eq!(
+            h.value_for(&inferlink::ModelRef::new("iris")),
+            "iris.pipeline"
+        );
+        let c = cfg("http://h", &[("protocol", "v2"), ("seldon_model", "iris")]).unwrap();
+        assert!(c.oip.model_header.is_none());
     }
 
     #[test]

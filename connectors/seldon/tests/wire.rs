@@ -446,6 +446,54 @@ async fn v2_grpc_sends_seldon_model_metadata() {
     task.abort();
 }
 
+/// `seldon_model: "{model}.pipeline"`: the header follows each call's model
+/// (one connector for many models behind Seldon Core 2), over REST and gRPC;
+/// server-level calls carry none.
+#[tokio::test]
+async fn a_seldon_model_template_names_each_calls_model() {
+    let answer =
+        r#"{"model_name":"m","outputs":[{"name":"o","shape":[1],"datatype":"FP32","data":[1]}]}"#;
+    let server = FaultServer::start([Fault::json(200, answer), Fault::json(200, answer)])
+        .await
+        .unwrap();
+    let c = connect(
+        "seldon-core",
+        "2.8.0",
+        &server.url(),
+        &[("seldon_model", "{model}.pipeline")],
+    )
+    .await
+    .unwrap();
+    let x = || InferRequest::new().with_input(Tensor::new("x", vec![1], vec![1.0f32]).unwrap());
+    c.infer(&ModelRef::new("iris"), x()).await.unwrap();
+    c.infer(&ModelRef::new("wine"), x()).await.unwrap();
+    let seen = server.recorded();
+    assert_eq!(seen[0].header("seldon-model"), Some("iris.pipeline"));
+    assert_eq!(seen[1].header("seldon-model"), Some("wine.pipeline"));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("grpc://{}", listener.local_addr().unwrap());
+    let recorder = Arc::new(Recorder::default());
+    let service = GrpcInferenceServiceServer::from_arc(Arc::clone(&recorder));
+    let task = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await;
+    });
+    let c = connect("seldon-core", "2.8.0", &url, &[("seldon_model", "{model}")])
+        .await
+        .unwrap();
+    c.infer(&ModelRef::new("iris"), x()).await.unwrap();
+    assert!(c.model_ready(&ModelRef::new("wine")).await.unwrap());
+    assert!(c.health().await.unwrap().is_serving());
+    let seen = recorder.seen.lock().unwrap().clone();
+    assert_eq!(seen[0].as_deref(), Some("iris"), "{seen:?}");
+    assert_eq!(seen[1].as_deref(), Some("wine"), "{seen:?}");
+    assert!(seen[2..].iter().all(Option::is_none), "{seen:?}");
+    task.abort();
+}
+
 #[tokio::test]
 async fn the_factory_serves_seed_004s_seldon_record() {
     let yaml = std::fs::read_to_string(concat!(

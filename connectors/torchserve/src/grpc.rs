@@ -34,7 +34,7 @@ pub(crate) mod paths {
 struct InferenceToken(TokenKeys);
 
 impl CallMetadata for InferenceToken {
-    fn apply(&self, metadata: &mut MetadataMap) -> Result<()> {
+    fn apply(&self, metadata: &mut MetadataMap, _model: Option<&ModelRef>) -> Result<()> {
         if let Some(key) = self.0.inference() {
             let mut value = AsciiMetadataValue::try_from(format!("Bearer {}", key.expose()))
                 .map_err(|_| Error::new(ErrorKind::Config, "the inference key is not ASCII"))?;
