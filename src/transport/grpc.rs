@@ -574,29 +574,33 @@ impl GrpcTransport {
         )
     }
 
-    /// Runs attempts of one call through the shared retry loop.
-    async fn with_retries<T, F, Fut>(
+    /// Runs one call through the shared retry loop: each attempt sends a
+    /// fresh copy of `request` (with its metadata) through `call`.
+    async fn with_retries<Req, T, C, CallFut>(
         &self,
         path: &'static str,
+        request: &Req,
         idempotency: Idempotency,
         model: Option<&ModelRef>,
-        mut attempt: F,
+        call: C,
     ) -> Result<T>
     where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = std::result::Result<std::result::Result<T, tonic::Status>, Error>>,
+        Req: Clone,
+        C: Fn(tonic::client::Grpc<Channel>, tonic::Request<Req>) -> CallFut,
+        CallFut: Future<Output = std::result::Result<T, tonic::Status>>,
     {
         let classifier = self.inner.classifier.clone();
         let outcome = retry::run(&self.inner.retry, self.inner.limits, idempotency, |_| {
-            let call = attempt();
+            let attempt = self
+                .request(request.clone(), model)
+                .map(|request| call(self.client(), request));
             let classifier = classifier.clone();
             async move {
-                match call.await {
-                    Ok(Ok(value)) => Ok(value),
-                    Ok(Err(status)) => {
+                match attempt {
+                    Ok(answer) => answer.await.map_err(|status| {
                         let (error, rule) = classified(&status, classifier.as_deref());
-                        Err(AttemptError::new(error, rule))
-                    }
+                        AttemptError::new(error, rule)
+                    }),
                     Err(error) => Err(AttemptError::new(error, RetryRule::Never)),
                 }
             }
@@ -622,23 +626,8 @@ impl GrpcTransport {
         Req: prost::Message + Clone + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
-        self.with_retries(path, idempotency, model, || {
-            let request = self.request(request.clone(), model);
-            let mut grpc = self.client();
-            async move {
-                let request = request?;
-                Ok(async {
-                    ready(&mut grpc).await?;
-                    grpc.unary(
-                        request,
-                        PathAndQuery::from_static(path),
-                        tonic_prost::ProstCodec::<Req, Resp>::default(),
-                    )
-                    .await
-                    .map(tonic::Response::into_inner)
-                }
-                .await)
-            }
+        self.with_retries(path, &request, idempotency, model, |grpc, request| {
+            unary_call(grpc, request, path)
         })
         .await
     }
@@ -658,19 +647,9 @@ impl GrpcTransport {
         let request = self
             .request(request, None)
             .map_err(|e| self.decorate(e, None))?;
-        let mut grpc = self.client();
-        Ok(async {
-            ready(&mut grpc).await?;
-            grpc.unary(
-                request,
-                PathAndQuery::from_static(path),
-                tonic_prost::ProstCodec::<Req, Resp>::default(),
-            )
-            .await
-            .map(tonic::Response::into_inner)
-        }
-        .instrument(self.span(path, None))
-        .await)
+        Ok(unary_call(self.client(), request, path)
+            .instrument(self.span(path, None))
+            .await)
     }
 
     /// A server-streaming call to `path`: the stream opens through the retry
@@ -688,24 +667,22 @@ impl GrpcTransport {
         Req: prost::Message + Clone + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
-        self.with_retries(path, idempotency, model, || {
-            let request = self.request(request.clone(), model);
-            let mut grpc = self.client();
-            async move {
-                let request = request?;
-                Ok(async {
-                    ready(&mut grpc).await?;
-                    grpc.server_streaming(
-                        request,
-                        PathAndQuery::from_static(path),
-                        tonic_prost::ProstCodec::<Req, Resp>::default(),
-                    )
-                    .await
-                    .map(tonic::Response::into_inner)
-                }
-                .await)
-            }
-        })
+        self.with_retries(
+            path,
+            &request,
+            idempotency,
+            model,
+            |mut grpc, request| async move {
+                ready(&mut grpc).await?;
+                grpc.server_streaming(
+                    request,
+                    PathAndQuery::from_static(path),
+                    tonic_prost::ProstCodec::<Req, Resp>::default(),
+                )
+                .await
+                .map(tonic::Response::into_inner)
+            },
+        )
         .await
     }
 
@@ -761,6 +738,26 @@ impl GrpcTransport {
             )),
         }
     }
+}
+
+/// One unary exchange at `path` once the channel is ready.
+async fn unary_call<Req, Resp>(
+    mut grpc: tonic::client::Grpc<Channel>,
+    request: tonic::Request<Req>,
+    path: &'static str,
+) -> std::result::Result<Resp, tonic::Status>
+where
+    Req: prost::Message + Send + Sync + 'static,
+    Resp: prost::Message + Default + Send + Sync + 'static,
+{
+    ready(&mut grpc).await?;
+    grpc.unary(
+        request,
+        PathAndQuery::from_static(path),
+        tonic_prost::ProstCodec::<Req, Resp>::default(),
+    )
+    .await
+    .map(tonic::Response::into_inner)
 }
 
 /// Waits until the channel can take a call.

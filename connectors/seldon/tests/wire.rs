@@ -410,8 +410,8 @@ impl GrpcInferenceService for Recorder {
     }
 }
 
-#[tokio::test]
-async fn v2_grpc_sends_seldon_model_metadata() {
+/// A [`Recorder`] serving on a free loopback port: its URL, itself, its task.
+async fn serve_recorder() -> (String, Arc<Recorder>, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("grpc://{}", listener.local_addr().unwrap());
     let recorder = Arc::new(Recorder::default());
@@ -422,6 +422,12 @@ async fn v2_grpc_sends_seldon_model_metadata() {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
             .await;
     });
+    (url, recorder, task)
+}
+
+#[tokio::test]
+async fn v2_grpc_sends_seldon_model_metadata() {
+    let (url, recorder, task) = serve_recorder().await;
     let c = connect("seldon-core", "2.8.0", &url, &[("seldon_model", "iris")])
         .await
         .unwrap();
@@ -471,16 +477,7 @@ async fn a_seldon_model_template_names_each_calls_model() {
     assert_eq!(seen[0].header("seldon-model"), Some("iris.pipeline"));
     assert_eq!(seen[1].header("seldon-model"), Some("wine.pipeline"));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("grpc://{}", listener.local_addr().unwrap());
-    let recorder = Arc::new(Recorder::default());
-    let service = GrpcInferenceServiceServer::from_arc(Arc::clone(&recorder));
-    let task = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await;
-    });
+    let (url, recorder, task) = serve_recorder().await;
     let c = connect("seldon-core", "2.8.0", &url, &[("seldon_model", "{model}")])
         .await
         .unwrap();
