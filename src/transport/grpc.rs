@@ -844,6 +844,38 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn credentials_stay_out_of_debug_and_errors() {
+        const PLANTED: &str = "PLANTED-grpc-7f1c2e9a";
+        let mut cfg = TransportConfig {
+            auth: super::super::Auth::Bearer(crate::Secret::new(PLANTED)),
+            deadline: std::time::Duration::from_secs(5),
+            ..TransportConfig::default()
+        };
+        cfg.retry.max_attempts = 2;
+        cfg.headers.push(super::super::StaticHeader {
+            name: "x-api-key".to_owned(),
+            value: crate::resolve::ConfigValue::Secret(crate::Secret::new(PLANTED)),
+        });
+        // Port 1 on loopback: nothing listens, the connection is refused.
+        let builder = GrpcTransport::builder("http://127.0.0.1:1", cfg).vendor("test");
+        assert!(!format!("{builder:?}").contains(PLANTED));
+        let transport = builder.build().unwrap();
+        let shown = format!("{transport:?}");
+        assert!(!shown.contains(PLANTED), "{shown}");
+        assert!(
+            shown.contains("authorization") && shown.contains("x-api-key"),
+            "{shown}"
+        );
+        let e = transport
+            .unary::<(), ()>("/test.Service/Call", (), Idempotency::Safe, None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert_eq!(e.context("attempts"), Some("2"), "{e}");
+        assert!(!format!("{e} {e:?}").contains(PLANTED));
+    }
+
     #[test]
     fn authority_hosts() {
         assert_eq!(authority_host("a.b.example.com:443"), "a.b.example.com");
