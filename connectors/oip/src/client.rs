@@ -433,13 +433,13 @@ impl RestWire {
 
 /// The configured model header as gRPC metadata on every call about a model.
 struct ModelMetadataHeader {
-    name: tonic::metadata::AsciiMetadataKey,
-    template: String,
+    key: tonic::metadata::AsciiMetadataKey,
+    header: ModelHeader,
 }
 
 impl ModelMetadataHeader {
     fn new(header: &ModelHeader) -> Result<Self> {
-        let name = tonic::metadata::AsciiMetadataKey::from_bytes(
+        let key = tonic::metadata::AsciiMetadataKey::from_bytes(
             header.name.to_ascii_lowercase().as_bytes(),
         )
         .map_err(|_| {
@@ -449,8 +449,8 @@ impl ModelMetadataHeader {
             )
         })?;
         Ok(ModelMetadataHeader {
-            name,
-            template: header.template.clone(),
+            key,
+            header: header.clone(),
         })
     }
 }
@@ -462,16 +462,15 @@ impl CallMetadata for ModelMetadataHeader {
         model: Option<&ModelRef>,
     ) -> Result<()> {
         let Some(model) = model else { return Ok(()) };
-        let value = self.template.replace("{model}", &model.name);
-        let value =
-            tonic::metadata::AsciiMetadataValue::try_from(value.as_str()).map_err(|_| {
+        let value = tonic::metadata::AsciiMetadataValue::try_from(self.header.value_for(model))
+            .map_err(|_| {
                 Error::invalid(format!(
                     "the model name `{}` cannot travel in the {} metadata",
                     model.name,
-                    self.name.as_str()
+                    self.key.as_str()
                 ))
             })?;
-        metadata.insert(self.name.clone(), value);
+        metadata.insert(self.key.clone(), value);
         Ok(())
     }
 }
