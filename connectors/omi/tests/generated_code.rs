@@ -1,4 +1,4 @@
-//! The gRPC code in `src/proto.rs` (client) and `tests/support/omi_server.rs`
+//! The gRPC code in `src/proto.rs` (messages) and `tests/support/omi_server.rs`
 //! (a test server) is generated from `proto/model.proto` with protox (a
 //! pure-Rust proto compiler) and tonic-prost-build, and checked in, so
 //! building the crate needs neither `protoc` nor a build script.
@@ -20,7 +20,7 @@ fn generate(server: bool, out: &Path) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let fds = protox::compile(["model.proto"], [root.join("proto")]).expect("the proto compiles");
     tonic_prost_build::configure()
-        .build_client(!server)
+        .build_client(false)
         .build_server(server)
         .build_transport(false)
         .bytes(".")
@@ -49,7 +49,7 @@ fn check(server: bool, target: PathBuf) {
 }
 
 #[test]
-fn client_code_is_fresh() {
+fn message_code_is_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     check(false, root.join("src/proto.rs"));
 }
@@ -62,13 +62,15 @@ fn test_server_code_is_fresh() {
 
 #[test]
 fn method_paths_have_no_package() {
-    // The reference server routes /ModzyModel/<Method>; a package would break every call.
+    // The reference server routes /ModzyModel/<Method>; a package would break
+    // every call. The paths the client sends (src/client.rs, `paths`) are the
+    // ones the proto generates (the test server's routes).
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let client = std::fs::read_to_string(root.join("src/proto.rs")).unwrap();
+    let server = std::fs::read_to_string(root.join("tests/support/omi_server.rs")).unwrap();
+    let client = std::fs::read_to_string(root.join("src/client.rs")).unwrap();
     for method in ["Status", "Run", "Shutdown"] {
-        assert!(
-            client.contains(&format!("\"/ModzyModel/{method}\"")),
-            "src/proto.rs lacks the path /ModzyModel/{method}"
-        );
+        let path = format!("\"/ModzyModel/{method}\"");
+        assert!(server.contains(&path), "the generated server lacks {path}");
+        assert!(client.contains(&path), "src/client.rs lacks {path}");
     }
 }

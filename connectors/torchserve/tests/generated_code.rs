@@ -1,4 +1,4 @@
-//! The gRPC code in `src/proto.rs` (client) and `tests/support/` (a test
+//! The gRPC code in `src/proto.rs` (messages) and `tests/support/` (a test
 //! server) is generated from `proto/inference.proto` with protox (a pure-Rust
 //! proto compiler) and tonic-prost-build, and checked in, so building the
 //! crate needs neither `protoc` nor a build script.
@@ -20,7 +20,7 @@ fn generate(server: bool, out: &Path) -> String {
     let fds =
         protox::compile(["inference.proto"], [root.join("proto")]).expect("the proto compiles");
     tonic_prost_build::configure()
-        .build_client(!server)
+        .build_client(false)
         .build_server(server)
         .build_transport(false)
         .bytes(".")
@@ -49,7 +49,7 @@ fn check(server: bool, target: PathBuf) {
 }
 
 #[test]
-fn client_code_is_fresh() {
+fn message_code_is_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     check(false, root.join("src/proto.rs"));
 }
