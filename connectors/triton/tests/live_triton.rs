@@ -877,9 +877,22 @@ async fn metrics_come_from_the_metrics_port() {
         )
         .await
         .unwrap();
-        let samples = c.metrics().await.unwrap();
-        // Other tests share the server: at least our request is counted.
-        assert!(successes(&samples) >= before + 1.0, "{wire:?}");
+        // Triton counts a request when it releases it, which can be just
+        // after the answer reached us: read again for up to 5 s (50 reads).
+        // Other tests share the server, so "at least ours" is the check.
+        let mut samples = c.metrics().await.unwrap();
+        for _ in 0..50 {
+            if successes(&samples) >= before + 1.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            samples = c.metrics().await.unwrap();
+        }
+        assert!(
+            successes(&samples) >= before + 1.0,
+            "{wire:?}: {before} before, {} after",
+            successes(&samples)
+        );
         assert!(
             samples
                 .iter()
