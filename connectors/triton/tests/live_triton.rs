@@ -610,7 +610,16 @@ async fn statistics_count_inferences() {
         c.infer(&m, Tensor::from_vec("INPUT", vec![1.0f32]).into())
             .await
             .unwrap();
-        let after = c.model_statistics(Some(&m)).await.unwrap();
+        // Counted when Triton releases the request, which can trail the
+        // answer: read again for up to 5 s (50 reads).
+        let mut after = c.model_statistics(Some(&m)).await.unwrap();
+        for _ in 0..50 {
+            if after[0].inference_stats.success.count > before[0].inference_stats.success.count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            after = c.model_statistics(Some(&m)).await.unwrap();
+        }
         assert!(after[0].inference_count > before[0].inference_count);
         assert!(after[0].inference_stats.success.count > before[0].inference_stats.success.count);
         assert!(after[0].last_inference > 0);
