@@ -54,18 +54,20 @@
 pub mod connector;
 pub mod crypto;
 pub mod env;
-pub mod error;
 pub mod format;
 pub mod import;
 pub mod model;
 pub mod registry;
 pub mod resolve;
-pub mod secret;
 pub mod store;
-pub mod tensor;
-#[cfg(feature = "http")]
-pub mod transport;
 pub mod version;
+
+// The light core (errors, secrets, tensors, the connector API and the
+// transport) lives in `inferlink-core`, which connector crates depend on
+// alone; it is re-exported here under the same paths.
+#[cfg(feature = "http")]
+pub use inferlink_core::transport;
+pub use inferlink_core::{error, secret, target, tensor};
 
 /// The attribute macro connector crates put on their `InferenceConnector`
 /// and `ConnectorFactory` impls (re-exported from `async-trait`, so they need
@@ -79,6 +81,7 @@ pub use connector::{
 pub use crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, StaticKeyProvider};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};
 pub use error::{Error, ErrorKind, Result};
+pub use inferlink_core::{ConfigValue, ConnectTarget, ToConnectTarget};
 pub use model::{
     Configuration, Credentials, Endpoint, EndpointType, ExtensionRecord, Scope,
     SecretConfiguration, Service,

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result, printable};
 use crate::model::{Credentials, Endpoint, EndpointType, ExtensionRecord, Service};
-use crate::secret::Secret;
 use crate::store::{Revision, StoredRecord};
+use crate::target::{ConnectTarget, ToConnectTarget};
 use crate::version::VersionRequirement;
 
 /// What a consumer needs. Unset (or empty) fields do not filter.
@@ -152,56 +152,7 @@ impl Consumer {
     }
 }
 
-/// A configuration value after resolution: plain, or secret (from credentials).
-#[derive(Clone, PartialEq, Eq)]
-pub enum ConfigValue {
-    /// A value from extension, service or endpoint configuration.
-    Plain(String),
-    /// A value from credentials (or an expression that used one); shown as `<hidden>`.
-    Secret(Secret),
-}
-
-impl ConfigValue {
-    /// The value in clear. Use only where the value is handed to the consumer.
-    pub fn expose(&self) -> &str {
-        match self {
-            ConfigValue::Plain(s) => s,
-            ConfigValue::Secret(s) => s.expose(),
-        }
-    }
-
-    /// True for values that came from credentials.
-    pub fn is_secret(&self) -> bool {
-        matches!(self, ConfigValue::Secret(_))
-    }
-}
-
-impl fmt::Debug for ConfigValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigValue::Plain(s) => fmt::Debug::fmt(s, f),
-            ConfigValue::Secret(s) => fmt::Debug::fmt(s, f),
-        }
-    }
-}
-
-impl fmt::Display for ConfigValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigValue::Plain(s) => f.write_str(s),
-            ConfigValue::Secret(s) => fmt::Display::fmt(s, f),
-        }
-    }
-}
-
-impl Serialize for ConfigValue {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            ConfigValue::Plain(s) => serializer.serialize_str(s),
-            ConfigValue::Secret(s) => s.serialize(serializer),
-        }
-    }
-}
+pub use crate::target::ConfigValue;
 
 /// One concrete choice: a record's service, one of its endpoints and (maybe) one credential set.
 ///
@@ -266,6 +217,20 @@ impl Resolution {
             }
         }
         merged
+    }
+
+    /// What a connector is built from: the endpoint URL, the merged
+    /// configuration (secrets stay secret), the record's product and the
+    /// service's resource; the origin names the record and service.
+    pub fn target(&self) -> ConnectTarget {
+        let mut target =
+            ConnectTarget::new(self.record().product.clone(), self.endpoint().url.clone())
+                .with_resource(self.service().resource.clone())
+                .with_version(self.record().version.clone())
+                .with_service(self.service().id.clone())
+                .with_origin(self.record().id.clone());
+        target.configuration = self.configuration();
+        target
     }
 
     /// One configuration value from the merged configuration.
@@ -869,4 +834,10 @@ pub(crate) fn no_match(selector: &Selector, explanation: &Explanation) -> Error 
         }
     };
     Error::new(ErrorKind::NoMatch, message)
+}
+
+impl ToConnectTarget for Resolution {
+    fn to_connect_target(&self) -> ConnectTarget {
+        self.target()
+    }
 }

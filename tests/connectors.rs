@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use inferlink::{
-    Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Consumer, DataType, Error,
-    ErrorKind, Health, InferRequest, InferResponse, InferenceConnector, InferenceConnectorExt,
-    MemoryStore, ModelMetadata, ModelRef, Registry, Resolution, Result, Selector, Tensor,
-    TensorSpec, async_trait,
+    Capabilities, ConnectTarget, ConnectorFactory, ConnectorInfo, Connectors, Consumer, DataType,
+    Error, ErrorKind, Health, InferRequest, InferResponse, InferenceConnector,
+    InferenceConnectorExt, MemoryStore, ModelMetadata, ModelRef, Registry, Resolution, Result,
+    Selector, Tensor, TensorSpec, async_trait,
 };
 
 type Script<T> = Box<dyn Fn(usize) -> Result<T> + Send + Sync>;
@@ -159,16 +159,12 @@ impl ConnectorFactory for TestFactory {
         self.resources
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
         if let Some(kind) = self.fail {
             return Err(Error::new(kind, "key \"timeout_ms\" is not a number"));
         }
-        let connector = ScriptedConnector::new(
-            self.name,
-            &resolution.endpoint().url,
-            ScriptedConnector::caps(),
-        )
-        .infer(|_| Err(Error::not_found("no such model")));
+        let connector = ScriptedConnector::new(self.name, &target.url, ScriptedConnector::caps())
+            .infer(|_| Err(Error::not_found("no such model")));
         Ok(Arc::new(connector))
     }
 }
@@ -248,7 +244,10 @@ async fn resource_is_the_fallback_and_product_wins_over_it() {
         "triton-factory"
     );
     let r = resolution("custom-serving").await;
-    assert_eq!(connectors.factory_for(&r).unwrap().vendor(), "oip-factory");
+    assert_eq!(
+        connectors.factory_for(&r.target()).unwrap().vendor(),
+        "oip-factory"
+    );
 }
 
 #[tokio::test]
@@ -272,7 +271,7 @@ async fn no_connector_error_names_what_is_known() {
         .with(TestFactory::new("a", &["triton", "KServe"]).resources(&["oip"]))
         .with(TestFactory::new("b", &["seldon"]).resources(&["seldon-v1"]));
     let r = resolution("odd-serving").await;
-    assert!(connectors.factory_for(&r).is_none());
+    assert!(connectors.factory_for(&r.target()).is_none());
     let e = connectors.connect(&r).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(!e.is_retryable());

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use inferlink::connector::LiveConnector;
 use inferlink::{
-    Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Consumer, ErrorKind, Health,
-    InferRequest, InferResponse, InferenceConnector, MemoryStore, ModelRef, Registry, Resolution,
+    Capabilities, ConnectTarget, ConnectorFactory, ConnectorInfo, Connectors, Consumer, ErrorKind,
+    Health, InferRequest, InferResponse, InferenceConnector, MemoryStore, ModelRef, Registry,
     Result, Selector, Tensor, async_trait,
 };
 
@@ -65,17 +65,17 @@ impl ConnectorFactory for EchoFactory {
         &["echo-server"]
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
         self.built.fetch_add(1, Ordering::SeqCst);
-        let token = resolution
-            .config_value("TOKEN")
+        let token = target
+            .value("TOKEN")
             .map(|v| inferlink::Secret::new(v.expose()))
             .unwrap_or_else(|| inferlink::Secret::new(""));
         Ok(Arc::new(Echo {
             info: ConnectorInfo::new(
                 "echo",
                 "test",
-                &resolution.endpoint().url,
+                &target.url,
                 Capabilities::none().with_infer(true),
             ),
             token,

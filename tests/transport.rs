@@ -920,7 +920,7 @@ services:
     let found = registry
         .resolve(&Selector::resource("triton-api"), &Consumer::in_zone("lab"))
         .unwrap();
-    let t = HttpTransport::from_resolution(&found).unwrap();
+    let t = HttpTransport::from_target(&found.target()).unwrap();
     assert_eq!(t.vendor(), "triton");
     assert_eq!(t.config().timeout_request, Duration::from_secs(2));
     assert!(!format!("{t:?}").contains("tok-planted-9"));
@@ -945,7 +945,7 @@ async fn seed_seldon_placeholders_are_config_errors_that_quote_nothing() {
             &Consumer::anywhere().with_project("alpha"),
         )
         .unwrap();
-    let e = HttpTransport::from_resolution(&found).unwrap_err();
+    let e = HttpTransport::from_target(&found.target()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(
         ["CLIENT_CERT", "CLIENT_KEY", "CLUSTER_CERT_AUTH"].contains(&e.path().unwrap()),

@@ -4,10 +4,12 @@
 //! `inferlink::crypto`); tests give them the fixed key here. Never use it
 //! outside tests: it is public.
 
+#[cfg(feature = "sqlite")]
 use std::path::Path;
 use std::sync::Arc;
 
 use inferlink::crypto::{KeyProvider, MasterKey, StaticKeyProvider};
+#[cfg(feature = "sqlite")]
 use inferlink::store::{SqliteOptions, SqliteStore};
 
 /// The fixed test key's bytes (32 bytes, a recognisable pattern).
@@ -33,12 +35,14 @@ pub fn test_key_provider() -> Arc<dyn KeyProvider> {
     Arc::new(StaticKeyProvider::new(test_master_key()).with_source("the fixed test key"))
 }
 
-/// [`SqliteOptions::default`] with the fixed test key.
+/// [`SqliteOptions::default`] with the fixed test key (feature `sqlite`).
+#[cfg(feature = "sqlite")]
 pub fn keyed_sqlite_options() -> SqliteOptions {
     SqliteOptions::default().with_key_provider(test_key_provider())
 }
 
-/// Opens the SQLite store at `path` with the fixed test key.
+/// Opens the SQLite store at `path` with the fixed test key (feature `sqlite`).
+#[cfg(feature = "sqlite")]
 pub fn open_keyed_sqlite(path: impl AsRef<Path>) -> inferlink::Result<SqliteStore> {
     SqliteStore::open_with(path, keyed_sqlite_options())
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use inferlink::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
-use inferlink::{
-    Capabilities, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, Resolution,
+use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
+use inferlink_core::{
+    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
+    InferResponse, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse,
     Result,
 };
 use inferlink_oip::{OipClient, Protocol, ServerMetadata};
@@ -46,7 +46,7 @@ struct Inner {
     v2: Option<OipClient>,
     host: Option<String>,
     output_name: String,
-    output_datatype: Option<inferlink::DataType>,
+    output_datatype: Option<inferlink_core::DataType>,
     /// Set by a 500 answer: KServe's server (uvicorn) closes the connection
     /// after a model exception without saying so (see `KServeClient::guarded`).
     after_500: AtomicBool,
@@ -89,9 +89,9 @@ impl KServeClient {
         KServeClient::with_protocol(config, protocol)
     }
 
-    /// A client for the resolution's endpoint and configuration.
-    pub async fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        KServeClient::connect(KServeConfig::from_resolution(resolution)?).await
+    /// A client for the target's endpoint and configuration.
+    pub async fn from_target(target: &ConnectTarget) -> Result<Self> {
+        KServeClient::connect(KServeConfig::from_target(target)?).await
     }
 
     /// Which protocol the server at the configured URL (and host) speaks:
@@ -201,7 +201,7 @@ impl KServeClient {
 
     fn v1(&self, what: &str) -> Result<&HttpTransport> {
         self.inner.v1.as_ref().ok_or_else(|| {
-            inferlink::connector::unsupported(
+            inferlink_core::connector::unsupported(
                 &self.inner.info,
                 &format!("{what} (V1 REST needs an http:// or https:// endpoint URL)"),
             )
@@ -299,7 +299,7 @@ impl KServeClient {
     pub async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         match self.v2() {
             Some(v2) => v2.model_metadata(model).await.map_err(|e| self.hint(e)),
-            None => Err(inferlink::connector::unsupported(
+            None => Err(inferlink_core::connector::unsupported(
                 &self.inner.info,
                 "model metadata (V1 has none; use protocol v2)",
             )),
@@ -340,7 +340,7 @@ impl KServeClient {
             spec = spec.idempotent();
         }
         let resp = self.guarded(spec, |s| http.send(s)).await.map_err(tag)?;
-        let inputs: Vec<(&str, inferlink::DataType)> = request
+        let inputs: Vec<(&str, inferlink_core::DataType)> = request
             .inputs
             .iter()
             .map(|t| (t.name(), t.datatype()))
@@ -408,7 +408,7 @@ impl KServeClient {
     pub async fn server_metadata(&self) -> Result<ServerMetadata> {
         match self.v2() {
             Some(v2) => v2.server_metadata().await.map_err(|e| self.hint(e)),
-            None => Err(inferlink::connector::unsupported(
+            None => Err(inferlink_core::connector::unsupported(
                 &self.inner.info,
                 "server metadata (a V2 call)",
             )),
@@ -492,10 +492,10 @@ fn v1_spec(method: Method, model: &ModelRef, verb: Option<&str>) -> Result<Reque
 
 fn status_error(resp: &HttpResponse) -> Error {
     let status = resp.status();
-    let class = inferlink::transport::ErrorClass::for_status(status);
+    let class = inferlink_core::transport::ErrorClass::for_status(status);
     let mut error = Error::new(class.kind, format!("HTTP {status}"))
         .with_context("status", status.as_u16().to_string());
-    if let Some(v) = inferlink::transport::VendorMessage::parse(resp.headers(), resp.body()) {
+    if let Some(v) = inferlink_core::transport::VendorMessage::parse(resp.headers(), resp.body()) {
         error = error.with_vendor_message(v.to_string());
     }
     resp.decorate(error)
@@ -519,10 +519,10 @@ impl KServeConnector {
         KServeConnector { client }
     }
 
-    /// A connector for the resolution (discovering the protocol if asked).
-    pub async fn from_resolution(resolution: &Resolution) -> Result<Self> {
+    /// A connector for the target (discovering the protocol if asked).
+    pub async fn from_target(target: &ConnectTarget) -> Result<Self> {
         Ok(KServeConnector::new(
-            KServeClient::from_resolution(resolution).await?,
+            KServeClient::from_target(target).await?,
         ))
     }
 

@@ -2,7 +2,7 @@
 //! and how `predictions` rows become output tensors.
 //!
 //! V1 payloads are model-defined JSON; this mapping is what the connector's
-//! tensor [`infer`](inferlink::InferenceConnector::infer) sends and reads.
+//! tensor [`infer`](inferlink_core::InferenceConnector::infer) sends and reads.
 //! Send your own JSON with [`crate::KServeClient::predict`] or `invoke`.
 //!
 //! **Request.** Every input needs a first (batch) dimension `n`; all inputs
@@ -41,8 +41,8 @@
 
 use std::fmt::Write as _;
 
-use inferlink::tensor::{bf16, f16};
-use inferlink::{DataType, Error, ErrorKind, InferRequest, Result, Tensor};
+use inferlink_core::tensor::{bf16, f16};
+use inferlink_core::{DataType, Error, ErrorKind, InferRequest, Result, Tensor};
 use serde_json::Value;
 
 /// The media type of V1 bodies.

@@ -1,6 +1,6 @@
 //! [`KServeConfig`]: which protocol (V1, V2 REST, V2 gRPC or discovered),
 //! which virtual host an ingress routes by, and how V1 predictions become
-//! tensors — read from a resolution's merged configuration.
+//! tensors — read from a target's merged configuration.
 //!
 //! Keys (see [`keys`]; `docs/connectors/kserve.md` has the table):
 //!
@@ -20,9 +20,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use inferlink::resolve::ConfigValue;
-use inferlink::transport::StaticHeader;
-use inferlink::{DataType, Error, ErrorKind, Resolution, Result};
+use inferlink_core::ConfigValue;
+use inferlink_core::transport::StaticHeader;
+use inferlink_core::{ConnectTarget, DataType, Error, ErrorKind, Result};
 use inferlink_oip::OipConfig;
 
 /// The configuration keys the KServe connector reads itself.
@@ -156,10 +156,9 @@ impl KServeConfig {
         }
     }
 
-    /// Defaults for the resolution's endpoint overlaid with its merged configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        KServeConfig::new(resolution.endpoint().url.clone())
-            .apply_values(resolution.configuration())
+    /// Defaults for the target's endpoint overlaid with its merged configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        KServeConfig::new(target.url.clone()).apply_values(target.values())
     }
 
     /// These settings overlaid with configuration values (key → value).

@@ -1,4 +1,4 @@
-//! KServe errors → [`inferlink::Error`].
+//! KServe errors → [`inferlink_core::Error`].
 //!
 //! * **V2** errors come from `inferlink-oip` as they are (its REST status
 //!   and gRPC code tables, `docs/connectors/oip.md`).
@@ -15,8 +15,8 @@
 
 use std::sync::Arc;
 
-use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
-use inferlink::{Error, ErrorKind};
+use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
+use inferlink_core::{Error, ErrorKind};
 
 /// Phrases in KServe's 500 answers that mean the request was malformed:
 /// a V1 body without `instances` (`KeyError : 'instances'`), ragged

@@ -1,10 +1,10 @@
-//! [`KServeFactory`]: KServe connectors from resolutions.
+//! [`KServeFactory`]: KServe connectors from targets.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::TransportConfig;
-use inferlink::{ConnectorFactory, InferenceConnector, Resolution, Result};
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, ConnectorFactory, InferenceConnector, Result};
 
 use crate::client::{KServeClient, KServeConnector, VENDOR};
 use crate::config::KServeConfig;
@@ -17,7 +17,7 @@ pub const PRODUCTS: &[&str] = &["kserve", "kfserving"];
 /// the Kubernetes control-plane API, which is not an inference endpoint.)
 pub const RESOURCES: &[&str] = &["kserve-predictor", "kserve-inference", "inference-v1"];
 
-/// Builds [`KServeConnector`]s from resolutions.
+/// Builds [`KServeConnector`]s from targets.
 ///
 /// `connect` reads and checks the configuration ([`KServeConfig`]); with
 /// `protocol: auto` (the default for `http(s)://` endpoints) it also asks
@@ -49,11 +49,11 @@ impl KServeFactory {
         self
     }
 
-    /// The configuration a resolution yields under this factory's defaults.
-    pub fn config_for(&self, resolution: &Resolution) -> Result<KServeConfig> {
-        let mut base = KServeConfig::new(resolution.endpoint().url.clone());
+    /// The configuration a target yields under this factory's defaults.
+    pub fn config_for(&self, target: &ConnectTarget) -> Result<KServeConfig> {
+        let mut base = KServeConfig::new(target.url.clone());
         base.oip.transport = self.transport.clone();
-        base.apply_values(resolution.configuration())
+        base.apply_values(target.values())
     }
 }
 
@@ -71,8 +71,8 @@ impl ConnectorFactory for KServeFactory {
         RESOURCES
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
-        let config = self.config_for(resolution)?;
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        let config = self.config_for(target)?;
         let client = KServeClient::connect(config).await?;
         Ok(Arc::new(KServeConnector::new(client)))
     }

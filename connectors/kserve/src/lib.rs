@@ -17,11 +17,11 @@
 //! `Host` header over REST, the `:authority` over gRPC ([`config`]).
 //!
 //! ```no_run
-//! use inferlink::{Connectors, InferenceConnectorExt, ModelRef, Tensor};
+//! use inferlink_core::{Connectors, InferenceConnectorExt, ModelRef, Tensor};
 //!
-//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! # async fn demo(target: inferlink_core::ConnectTarget) -> inferlink_core::Result<()> {
 //! let connectors = Connectors::new().with(inferlink_kserve::factory());
-//! let connector = connectors.connect(&resolution).await?; // product: kserve
+//! let connector = connectors.connect(&target).await?; // product: kserve
 //! let rows = Tensor::from_rows("input-0", &[vec![1.0f32, 2.0], vec![3.0, 4.0]])?;
 //! let doubled = connector.infer_one(&ModelRef::new("doubler"), rows).await?;
 //! assert_eq!(doubled.to_f32_rows()?, vec![vec![2.0, 4.0], vec![6.0, 8.0]]);

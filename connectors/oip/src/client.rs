@@ -4,20 +4,20 @@
 //! Every REST request goes through the shared [`HttpTransport`] (timeouts,
 //! the one retry loop, TLS, authentication, error mapping) by way of one
 //! method, `RestWire::send`; every gRPC call through the same retry loop
-//! ([`inferlink::transport::retry::run`]).
+//! ([`inferlink_core::transport::retry::run`]).
 
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::grpc::CallMetadata;
-use inferlink::transport::{
+use inferlink_core::transport::grpc::CallMetadata;
+use inferlink_core::transport::{
     ErrorClass, GrpcTransport, HttpResponse, HttpTransport, Method, RequestSpec, VendorMessage,
     redact_url,
 };
-use inferlink::{
-    Capabilities, ConnectorInfo, Error, Health, InferRequest, InferResponse, InferenceConnector,
-    ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, Resolution, Result,
+use inferlink_core::{
+    Capabilities, ConnectTarget, ConnectorInfo, Error, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, Result,
 };
 
 use crate::codec::{
@@ -70,16 +70,16 @@ impl OipClient {
         OipClient::with_vendor(config, DEFAULT_VENDOR)
     }
 
-    /// A client for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        OipClient::new(OipConfig::from_resolution(resolution)?)
+    /// A client for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        OipClient::new(OipConfig::from_target(target)?)
     }
 
     /// A client that names `vendor` in its info and errors.
     ///
     /// Nothing connects yet: the first call does. Errors:
-    /// [`ErrorKind::Config`](inferlink::ErrorKind::Config) naming the key for unusable settings;
-    /// [`ErrorKind::PermissionDenied`](inferlink::ErrorKind::PermissionDenied) when the endpoint policy refuses the endpoint.
+    /// [`ErrorKind::Config`](inferlink_core::ErrorKind::Config) naming the key for unusable settings;
+    /// [`ErrorKind::PermissionDenied`](inferlink_core::ErrorKind::PermissionDenied) when the endpoint policy refuses the endpoint.
     pub fn with_vendor(config: OipConfig, vendor: &str) -> Result<Self> {
         let protocol = config.protocol();
         let (wire, endpoint, capabilities) = match protocol {
@@ -212,7 +212,7 @@ impl OipClient {
 
     /// Whether one model is ready. REST: 2xx means yes; 400 and 503 (what
     /// Triton and KServe answer for "not ready") mean no; 404 is
-    /// [`ErrorKind::NotFound`](inferlink::ErrorKind::NotFound).
+    /// [`ErrorKind::NotFound`](inferlink_core::ErrorKind::NotFound).
     pub async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         match &self.inner.wire {
             Wire::Rest(r) => {
@@ -227,12 +227,12 @@ impl OipClient {
     ///
     /// REST: `GET /v2/models` (KServe), else the repository index
     /// `POST /v2/repository/index` (Triton, MLServer), else
-    /// [`ErrorKind::Unsupported`](inferlink::ErrorKind::Unsupported). gRPC: the OIP service has no listing RPC,
-    /// so always [`ErrorKind::Unsupported`](inferlink::ErrorKind::Unsupported).
+    /// [`ErrorKind::Unsupported`](inferlink_core::ErrorKind::Unsupported). gRPC: the OIP service has no listing RPC,
+    /// so always [`ErrorKind::Unsupported`](inferlink_core::ErrorKind::Unsupported).
     pub async fn models(&self) -> Result<Vec<ModelInfo>> {
         match &self.inner.wire {
             Wire::Rest(r) => r.models(&self.inner.info).await,
-            Wire::Grpc(_) => Err(inferlink::connector::unsupported(
+            Wire::Grpc(_) => Err(inferlink_core::connector::unsupported(
                 &self.inner.info,
                 "listing models (the OIP gRPC service has no listing call)",
             )),
@@ -263,7 +263,7 @@ impl OipClient {
     pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         match &self.inner.wire {
             Wire::Rest(r) => r.invoke(model, request).await,
-            Wire::Grpc(_) => Err(inferlink::connector::unsupported(
+            Wire::Grpc(_) => Err(inferlink_core::connector::unsupported(
                 &self.inner.info,
                 "raw invocation over gRPC (use infer)",
             )),
@@ -375,7 +375,7 @@ impl RestWire {
             return codec::decode_model_list(index.body()).map_err(|e| index.decorate(e));
         }
         if matches!(index.status().as_u16(), 404 | 405 | 501) {
-            return Err(inferlink::connector::unsupported(
+            return Err(inferlink_core::connector::unsupported(
                 info,
                 "listing models (the server has neither GET /v2/models nor the repository index)",
             ));
@@ -444,7 +444,7 @@ impl ModelMetadataHeader {
         )
         .map_err(|_| {
             Error::new(
-                inferlink::ErrorKind::Config,
+                inferlink_core::ErrorKind::Config,
                 format!("`{}` is not a valid gRPC metadata name", header.name),
             )
         })?;
@@ -480,7 +480,7 @@ impl CallMetadata for ModelMetadataHeader {
 /// headers (`ce-specversion`, `ce-id`, `ce-modelid`, …) with which MLServer
 /// (and KServe with CloudEvents on) identifies each inference, in the order
 /// received. Values that are not visible text are left out.
-fn kept_headers(headers: &inferlink::transport::HeaderMap) -> Vec<(String, String)> {
+fn kept_headers(headers: &inferlink_core::transport::HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .filter(|(name, _)| {
@@ -505,9 +505,9 @@ impl OipConnector {
         OipConnector { client }
     }
 
-    /// A connector for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        Ok(OipConnector::new(OipClient::from_resolution(resolution)?))
+    /// A connector for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        Ok(OipConnector::new(OipClient::from_target(target)?))
     }
 
     /// The client underneath (for calls beyond the trait, e.g.

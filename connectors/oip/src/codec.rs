@@ -24,8 +24,8 @@ use std::str::FromStr;
 
 use bytes::Bytes;
 use half::{bf16, f16};
-use inferlink::tensor::TensorData;
-use inferlink::{
+use inferlink_core::tensor::TensorData;
+use inferlink_core::{
     DataType, Error, ErrorKind, InferRequest, InferResponse, ModelInfo, ModelMetadata, Parameter,
     Parameters, Result, Tensor, TensorSpec,
 };

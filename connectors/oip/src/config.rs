@@ -1,5 +1,5 @@
 //! [`OipConfig`]: which protocol, which URLs and which tensor encoding, read
-//! from a resolution's merged configuration.
+//! from a target's merged configuration.
 //!
 //! Keys (see [`keys`]; `docs/connectors/oip.md` has the table):
 //!
@@ -11,15 +11,15 @@
 //! | `grpc_authority` | `host[:port]` sent as gRPC `:authority` (and TLS server name) | the target's |
 //!
 //! Timeouts, retries, TLS and authentication come from the shared
-//! transport's keys ([`inferlink::transport::config::keys`]) and apply to
+//! transport's keys ([`inferlink_core::transport::config::keys`]) and apply to
 //! both protocols.
 
 use std::fmt;
 use std::str::FromStr;
 
-use inferlink::resolve::ConfigValue;
-use inferlink::transport::TransportConfig;
-use inferlink::{Error, ErrorKind, Resolution, Result};
+use inferlink_core::ConfigValue;
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, Error, ErrorKind, Result};
 
 use crate::codec::TensorEncoding;
 
@@ -58,7 +58,7 @@ impl Protocol {
         }
     }
 
-    /// The protocol name shown in [`inferlink::ConnectorInfo::protocol`]:
+    /// The protocol name shown in [`inferlink_core::ConnectorInfo::protocol`]:
     /// `oip-rest` or `oip-grpc`.
     pub fn info_name(self) -> &'static str {
         match self {
@@ -101,7 +101,7 @@ pub struct ModelHeader {
 
 impl ModelHeader {
     /// The value for a call about `model`.
-    pub fn value_for(&self, model: &inferlink::ModelRef) -> String {
+    pub fn value_for(&self, model: &inferlink_core::ModelRef) -> String {
         self.template.replace("{model}", &model.name)
     }
 }
@@ -161,15 +161,15 @@ impl OipConfig {
         }
     }
 
-    /// Defaults for the resolution's endpoint overlaid with its merged configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        OipConfig::new(resolution.endpoint().url.clone()).apply_resolution(resolution)
+    /// Defaults for the target's endpoint overlaid with its merged configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        OipConfig::new(target.url.clone()).apply_target(target)
     }
 
     /// These settings (for example a vendor crate's defaults) overlaid with
-    /// the resolution's merged configuration (OIP keys and transport keys).
-    pub fn apply_resolution(self, resolution: &Resolution) -> Result<Self> {
-        self.apply_values(resolution.configuration())
+    /// the target's merged configuration (OIP keys and transport keys).
+    pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
+        self.apply_values(target.values())
     }
 
     /// These settings overlaid with configuration values (key → value).

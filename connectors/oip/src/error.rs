@@ -1,7 +1,7 @@
-//! Open Inference Protocol errors → [`inferlink::Error`].
+//! Open Inference Protocol errors → [`inferlink_core::Error`].
 //!
 //! * **gRPC**: the shared transport maps the status code
-//!   ([`inferlink::transport::grpc::code_kind`]) and decides on retries from
+//!   ([`inferlink_core::transport::grpc::code_kind`]) and decides on retries from
 //!   the code and whether the request reached the server;
 //!   [`OipGrpcClassifier`] refines what OIP servers say in their messages.
 //! * **REST**: the shared transport maps statuses and the `{"error": …}`
@@ -11,13 +11,13 @@
 
 use std::sync::Arc;
 
-use inferlink::transport::grpc::{self, GrpcClassifier};
-use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
-use inferlink::{Error, ErrorKind};
+use inferlink_core::transport::grpc::{self, GrpcClassifier};
+use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
+use inferlink_core::{Error, ErrorKind};
 use tonic::Code;
 
 /// How OIP servers' gRPC answers refine the shared transport's classes
-/// ([`inferlink::transport::grpc::default_class`]): MLServer answers an
+/// ([`inferlink_core::transport::grpc::default_class`]): MLServer answers an
 /// unknown model with `UNKNOWN "Unexpected <class
 /// 'mlserver.errors.ModelNotFound'>: …"` ([`ErrorKind::NotFound`]); Triton
 /// refuses a restricted protocol group (repository, statistics, … without
@@ -49,7 +49,7 @@ impl GrpcClassifier for OipGrpcClassifier {
     }
 }
 
-/// The [`inferlink::Error`] of a failed OIP gRPC call: the kind from the
+/// The [`inferlink_core::Error`] of a failed OIP gRPC call: the kind from the
 /// code (refined by [`OipGrpcClassifier`]), the server's own text kept as
 /// the vendor message ([`Error::vendor_message`]), the numeric code as
 /// context `grpc_status`.
@@ -96,8 +96,8 @@ pub(crate) fn protocol(message: impl Into<String>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inferlink::transport::RetryRule;
-    use inferlink::transport::grpc::GrpcFailure;
+    use inferlink_core::transport::RetryRule;
+    use inferlink_core::transport::grpc::GrpcFailure;
 
     /// Kind and retry rule, as the transport's retry loop sees them.
     fn grpc_class(status: &tonic::Status) -> (ErrorKind, RetryRule) {

@@ -1,10 +1,10 @@
-//! [`OipFactory`]: connectors from resolutions.
+//! [`OipFactory`]: connectors from targets.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::TransportConfig;
-use inferlink::{ConnectorFactory, InferenceConnector, Resolution, Result};
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, ConnectorFactory, InferenceConnector, Result};
 
 use crate::client::{DEFAULT_VENDOR, OipClient, OipConnector};
 use crate::codec::TensorEncoding;
@@ -20,7 +20,7 @@ pub const PRODUCTS: &[&str] = &[
 /// Service resources the generic factory serves (when no product matches).
 pub const RESOURCES: &[&str] = &["oip", "inference-v2", "v2-inference", "open-inference"];
 
-/// Builds [`OipConnector`]s from resolutions.
+/// Builds [`OipConnector`]s from targets.
 ///
 /// The generic factory ([`OipFactory::new`]) serves the products and
 /// resources in [`PRODUCTS`] and [`RESOURCES`]; vendor crates build their
@@ -77,12 +77,12 @@ impl OipFactory {
         self
     }
 
-    /// The configuration a resolution yields under this factory's defaults.
-    pub fn config_for(&self, resolution: &Resolution) -> Result<OipConfig> {
-        let mut base = OipConfig::new(resolution.endpoint().url.clone());
+    /// The configuration a target yields under this factory's defaults.
+    pub fn config_for(&self, target: &ConnectTarget) -> Result<OipConfig> {
+        let mut base = OipConfig::new(target.url.clone());
         base.tensor_encoding = self.tensor_encoding;
         base.transport = self.transport.clone();
-        base.apply_resolution(resolution)
+        base.apply_target(target)
     }
 }
 
@@ -100,8 +100,8 @@ impl ConnectorFactory for OipFactory {
         self.resources
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
-        let config = self.config_for(resolution)?;
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        let config = self.config_for(target)?;
         let client = OipClient::with_vendor(config, self.vendor)?;
         Ok(Arc::new(OipConnector::new(client)))
     }

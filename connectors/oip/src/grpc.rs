@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use inferlink::transport::GrpcTransport;
-use inferlink::transport::retry::Idempotency;
-use inferlink::{
+use inferlink_core::transport::GrpcTransport;
+use inferlink_core::transport::retry::Idempotency;
+use inferlink_core::{
     DataType, Error, InferRequest, InferResponse, ModelMetadata, ModelRef, Parameter, Parameters,
     Result, Tensor, TensorSpec,
 };
@@ -247,7 +247,7 @@ pub fn infer_request_into_proto(
 /// The tensors of a `ModelInferResponse`: raw contents shared without
 /// copying, typed contents converted.
 ///
-/// Errors: [`ErrorKind::Protocol`](inferlink::ErrorKind::Protocol) naming the output (path `outputs[i]`)
+/// Errors: [`ErrorKind::Protocol`](inferlink_core::ErrorKind::Protocol) naming the output (path `outputs[i]`)
 /// for a negative dimension, an unknown datatype, a raw block count that
 /// is not one per output, or data that does not fit the shape.
 pub fn infer_response_from_proto(r: proto::ModelInferResponse) -> Result<InferResponse> {
@@ -428,8 +428,8 @@ fn property_text(value: &Bytes) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inferlink::ErrorKind;
-    use inferlink::tensor::TensorData;
+    use inferlink_core::ErrorKind;
+    use inferlink_core::tensor::TensorData;
 
     #[test]
     fn request_inputs_travel_raw_in_order() {

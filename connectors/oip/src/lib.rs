@@ -6,13 +6,13 @@
 //! Seldon Core v2, TorchServe's OIP endpoint — over REST (JSON, or the
 //! binary tensor data extension) or gRPC.
 //!
-//! * [`OipConnector`] implements [`inferlink::InferenceConnector`]: health,
+//! * [`OipConnector`] implements [`inferlink_core::InferenceConnector`]: health,
 //!   model listing (REST), model metadata, per-model readiness, tensor
 //!   inference and (REST) raw invocation.
 //! * [`OipClient`] is the reusable wire client underneath, with the vendor
 //!   name injectable, for the Triton, KServe and Seldon crates to wrap.
-//! * [`OipFactory`] (also [`factory()`]) builds connectors from resolutions;
-//!   register it with [`inferlink::Connectors`].
+//! * [`OipFactory`] (also [`factory()`]) builds connectors from targets;
+//!   register it with [`inferlink_core::Connectors`].
 //! * [`codec`] converts between the REST wire format and tensors; [`grpc`]
 //!   between the gRPC messages and tensors.
 //!
@@ -21,11 +21,11 @@
 //! listed in [`config`] and in `docs/connectors/oip.md`.
 //!
 //! ```no_run
-//! use inferlink::{Connectors, InferRequest, ModelRef, Tensor};
+//! use inferlink_core::{Connectors, InferRequest, ModelRef, Tensor};
 //!
-//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! # async fn demo(target: inferlink_core::ConnectTarget) -> inferlink_core::Result<()> {
 //! let connectors = Connectors::new().with(inferlink_oip::factory());
-//! let connector = connectors.connect(&resolution).await?;
+//! let connector = connectors.connect(&target).await?;
 //! let input = Tensor::new("INPUT_1", vec![1, 3], vec![1.0f32, 2.0, 3.0])?;
 //! let reply = connector
 //!     .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(input))

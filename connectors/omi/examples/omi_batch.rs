@@ -71,7 +71,7 @@ services:
     }
 
     // 3. The OMI client: typed Status and one result per item, failures included.
-    let omi = OmiFactory::new().connector(&resolution)?;
+    let omi = OmiFactory::new().connector(&resolution.target())?;
     let status = omi.client().status().await?;
     println!(
         "status {} {:?}; batch size {}, run timeout {:?}",

@@ -1,5 +1,5 @@
 //! [`OmiClient`] (the three OMI calls on the shared
-//! [`GrpcTransport`](inferlink::transport::GrpcTransport)) and
+//! [`GrpcTransport`](inferlink_core::transport::GrpcTransport)) and
 //! [`OmiConnector`] (the [`InferenceConnector`] over it).
 //!
 //! # `Status` before the first `Run`
@@ -22,12 +22,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::GrpcTransport;
-use inferlink::transport::grpc::GrpcFailure;
-use inferlink::transport::retry::Idempotency;
-use inferlink::{
-    Capabilities, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, Resolution,
+use inferlink_core::transport::GrpcTransport;
+use inferlink_core::transport::grpc::GrpcFailure;
+use inferlink_core::transport::retry::Idempotency;
+use inferlink_core::{
+    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
+    InferResponse, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse,
     Result,
 };
 use tokio::sync::{Mutex, RwLock};
@@ -156,9 +156,9 @@ impl OmiClient {
         OmiClient::with_vendor(config, DEFAULT_VENDOR)
     }
 
-    /// A client for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        OmiClient::new(OmiConfig::from_resolution(resolution)?)
+    /// A client for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        OmiClient::new(OmiConfig::from_target(target)?)
     }
 
     /// A client that names `vendor` in its info and errors.
@@ -608,9 +608,9 @@ impl OmiConnector {
         OmiConnector { client }
     }
 
-    /// A connector for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        Ok(OmiConnector::new(OmiClient::from_resolution(resolution)?))
+    /// A connector for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        Ok(OmiConnector::new(OmiClient::from_target(target)?))
     }
 
     /// The client underneath (for [`OmiClient::run`], [`OmiClient::status`],

@@ -4,7 +4,7 @@
 //! # Tensors as files
 //!
 //! An OMI model takes named input **files** (bytes) per batch item and gives
-//! named output files back. [`InferenceConnector::infer`](inferlink::InferenceConnector::infer)
+//! named output files back. [`InferenceConnector::infer`](inferlink_core::InferenceConnector::infer)
 //! carries them as `BYTES` tensors of shape `[batch]`:
 //!
 //! * each input tensor is named after an input file the model declares
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use bytes::Bytes;
-use inferlink::{
+use inferlink_core::{
     DataType, Error, ErrorKind, InferRequest, InferResponse, ModelMetadata, ModelRef, Result,
     Tensor, TensorSpec,
 };
@@ -403,7 +403,7 @@ impl RunOutcome {
     /// [`ErrorKind::ModelError`] (not retryable) whose message says how many
     /// items failed and quotes the first few, with context `failed_items`
     /// listing every failed index (`1,3`). This is what the
-    /// [`InferenceConnector`](inferlink::InferenceConnector) methods return.
+    /// [`InferenceConnector`](inferlink_core::InferenceConnector) methods return.
     pub fn into_files(self) -> Result<Vec<Files>> {
         let failed: Vec<&ItemError> = self.failures().collect();
         if failed.is_empty() {

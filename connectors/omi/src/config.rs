@@ -1,5 +1,5 @@
 //! [`OmiConfig`]: the endpoint and the OMI-specific switches, read from a
-//! resolution's merged configuration and validated when the client is built.
+//! target's merged configuration and validated when the client is built.
 //!
 //! Keys (see [`keys`]; `docs/connectors/omi.md` has the table):
 //!
@@ -7,11 +7,11 @@
 //! |---|---|---|
 //! | `detect_drift` | boolean | `false` (sent in every `RunRequest`) |
 //! | `explain` | boolean | `false` (sent in every `RunRequest`) |
-//! | `check_model_name` | boolean | `true`: a [`ModelRef`](inferlink::ModelRef) must name the model the server's `Status` reports |
+//! | `check_model_name` | boolean | `true`: a [`ModelRef`](inferlink_core::ModelRef) must name the model the server's `Status` reports |
 //!
 //! Booleans are `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case).
 //! Timeouts, retries, TLS and authentication metadata come from the shared
-//! transport's keys ([`inferlink::transport::config::keys`]).
+//! transport's keys ([`inferlink_core::transport::config::keys`]).
 //!
 //! The endpoint URL is `grpc://host:port` (plain HTTP/2, what chassis
 //! containers serve), `grpcs://host:port` (TLS), or the same with `http`/
@@ -20,9 +20,9 @@
 
 use std::fmt;
 
-use inferlink::resolve::ConfigValue;
-use inferlink::transport::TransportConfig;
-use inferlink::{Error, ErrorKind, Resolution, Result};
+use inferlink_core::ConfigValue;
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, Error, ErrorKind, Result};
 
 /// The port chassis OMI containers listen on unless `PSC_MODEL_PORT` says otherwise.
 pub const DEFAULT_PORT: u16 = 45000;
@@ -70,14 +70,14 @@ impl OmiConfig {
         }
     }
 
-    /// Defaults for the resolution's endpoint overlaid with its merged configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        OmiConfig::new(resolution.endpoint().url.clone()).apply_resolution(resolution)
+    /// Defaults for the target's endpoint overlaid with its merged configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        OmiConfig::new(target.url.clone()).apply_target(target)
     }
 
-    /// These settings overlaid with the resolution's merged configuration.
-    pub fn apply_resolution(self, resolution: &Resolution) -> Result<Self> {
-        self.apply_values(resolution.configuration())
+    /// These settings overlaid with the target's merged configuration.
+    pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
+        self.apply_values(target.values())
     }
 
     /// These settings overlaid with configuration values (key → value).

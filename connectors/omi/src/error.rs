@@ -1,11 +1,11 @@
-//! Open Model Interface errors → [`inferlink::Error`].
+//! Open Model Interface errors → [`inferlink_core::Error`].
 //!
 //! OMI reports failures on three levels, each mapped here:
 //!
 //! 1. **gRPC status** of the call (connection refused, deadline, an unknown
 //!    method, chassis' `UNKNOWN "Internal Server Error"` for a `Run` the
 //!    model was not loaded for): [`from_grpc_status`], kinds by the shared
-//!    transport's [`inferlink::transport::grpc::code_kind`].
+//!    transport's [`inferlink_core::transport::grpc::code_kind`].
 //! 2. **`status_code` inside a response** (HTTP-like, with the gRPC status
 //!    OK): [`status_code_kind`], e.g. `Status` answering 500 "Model Failed to
 //!    Initialize.".
@@ -14,11 +14,11 @@
 //!    [`crate::ItemError`]. The trait methods turn a failed item into a
 //!    [`ErrorKind::ModelError`] ([`crate::RunOutcome::into_files`]).
 
-use inferlink::transport::grpc;
-use inferlink::{Error, ErrorKind};
+use inferlink_core::transport::grpc;
+use inferlink_core::{Error, ErrorKind};
 
-/// The [`inferlink::Error`] of a failed gRPC call, classified by the shared
-/// transport ([`inferlink::transport::grpc::default_class`]: OMI servers say
+/// The [`inferlink_core::Error`] of a failed gRPC call, classified by the shared
+/// transport ([`inferlink_core::transport::grpc::default_class`]: OMI servers say
 /// nothing beyond the code): the server's text as vendor message, the
 /// numeric code as context `grpc_status`.
 pub fn from_grpc_status(status: &tonic::Status) -> Error {

@@ -1,10 +1,10 @@
-//! [`OmiFactory`]: connectors from resolutions.
+//! [`OmiFactory`]: connectors from targets.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::TransportConfig;
-use inferlink::{ConnectorFactory, InferenceConnector, Resolution, Result};
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, ConnectorFactory, InferenceConnector, Result};
 
 use crate::client::{DEFAULT_VENDOR, OmiClient, OmiConnector};
 use crate::config::OmiConfig;
@@ -25,12 +25,12 @@ pub const PRODUCTS: &[&str] = &[
 /// Service resources the factory serves when no product matches.
 pub const RESOURCES: &[&str] = &["omi", "open-model-interface", "modzy-model"];
 
-/// Builds [`OmiConnector`]s from resolutions.
+/// Builds [`OmiConnector`]s from targets.
 ///
 /// A host passes its transport defaults (for example an endpoint policy)
 /// with [`OmiFactory::with_transport_defaults`]; the record's keys override
 /// them. Configuration is read and validated in `connect`: a bad key is a
-/// [`Config`](inferlink::ErrorKind::Config) error naming it, before any call.
+/// [`Config`](inferlink_core::ErrorKind::Config) error naming it, before any call.
 #[derive(Debug, Clone)]
 pub struct OmiFactory {
     transport: TransportConfig,
@@ -56,19 +56,19 @@ impl OmiFactory {
         self
     }
 
-    /// The configuration a resolution yields under this factory's defaults.
-    pub fn config_for(&self, resolution: &Resolution) -> Result<OmiConfig> {
-        let mut base = OmiConfig::new(resolution.endpoint().url.clone());
+    /// The configuration a target yields under this factory's defaults.
+    pub fn config_for(&self, target: &ConnectTarget) -> Result<OmiConfig> {
+        let mut base = OmiConfig::new(target.url.clone());
         base.transport = self.transport.clone();
-        let config = base.apply_resolution(resolution)?;
+        let config = base.apply_target(target)?;
         config.validate()?;
         Ok(config)
     }
 
     /// A connector (the concrete type, for [`OmiConnector::client`]).
-    pub fn connector(&self, resolution: &Resolution) -> Result<OmiConnector> {
+    pub fn connector(&self, target: &ConnectTarget) -> Result<OmiConnector> {
         Ok(OmiConnector::new(OmiClient::with_vendor(
-            self.config_for(resolution)?,
+            self.config_for(target)?,
             DEFAULT_VENDOR,
         )?))
     }
@@ -88,7 +88,7 @@ impl ConnectorFactory for OmiFactory {
         RESOURCES
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
-        Ok(Arc::new(self.connector(resolution)?))
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        Ok(Arc::new(self.connector(target)?))
     }
 }

@@ -5,27 +5,27 @@
 //! (`/ModzyModel/Status`, `/ModzyModel/Run`, `/ModzyModel/Shutdown`; the
 //! proto has no package).
 //!
-//! * [`OmiConnector`] implements [`inferlink::InferenceConnector`]: health
+//! * [`OmiConnector`] implements [`inferlink_core::InferenceConnector`]: health
 //!   and model metadata from `Status`, tensor inference and raw invocation
 //!   through `Run` (files as `BYTES` tensors, see [`codec`]).
 //! * [`OmiClient`] is the wire client: [`OmiClient::status`] (typed
 //!   [`OmiStatus`], asked once per client before the first run),
 //!   [`OmiClient::run`] (a batch of named input files with per-item results,
 //!   [`RunOutcome`]), and the administrative [`OmiClient::shutdown`].
-//! * [`OmiFactory`] (also [`factory()`]) builds connectors from resolutions
+//! * [`OmiFactory`] (also [`factory()`]) builds connectors from targets
 //!   for the products in [`PRODUCTS`] and resources in [`RESOURCES`].
 //!
 //! A failed batch item is never an empty output: [`OmiClient::run`] gives
 //! it as an [`ItemError`], and the trait methods turn it into an
-//! [`ErrorKind::ModelError`](inferlink::ErrorKind::ModelError) naming the
+//! [`ErrorKind::ModelError`](inferlink_core::ErrorKind::ModelError) naming the
 //! items (context `failed_items`).
 //!
 //! ```no_run
-//! use inferlink::{Connectors, InferRequest, ModelRef, Tensor};
+//! use inferlink_core::{Connectors, InferRequest, ModelRef, Tensor};
 //!
-//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! # async fn demo(target: inferlink_core::ConnectTarget) -> inferlink_core::Result<()> {
 //! let connectors = Connectors::new().with(inferlink_omi::factory());
-//! let connector = connectors.connect(&resolution).await?;
+//! let connector = connectors.connect(&target).await?;
 //! // Two batch items, each one `text` input file.
 //! let text = Tensor::from_strings("text", vec![2], ["hello", "world"])?;
 //! let reply = connector

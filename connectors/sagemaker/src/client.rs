@@ -11,11 +11,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use inferlink::connector::{ByteStream, RawStream};
-use inferlink::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
-use inferlink::{
-    Capabilities, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelRef, RawRequest, RawResponse, Resolution, Result,
+use inferlink_core::connector::{ByteStream, RawStream};
+use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
+use inferlink_core::{
+    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
+    InferResponse, InferenceConnector, ModelRef, RawRequest, RawResponse, Result,
 };
 use serde::Deserialize;
 
@@ -471,9 +471,9 @@ impl SageMakerClient {
         SageMakerClient::with_signer(config, signer)
     }
 
-    /// A client for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        SageMakerClient::new(SageMakerConfig::from_resolution(resolution)?)
+    /// A client for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        SageMakerClient::new(SageMakerConfig::from_target(target)?)
     }
 
     /// A client that signs with `signer` (or not at all), whatever the
@@ -527,7 +527,7 @@ impl SageMakerClient {
     }
 
     fn unsupported(&self, what: &str) -> Error {
-        inferlink::connector::unsupported(&self.inner.info, what)
+        inferlink_core::connector::unsupported(&self.inner.info, what)
     }
 
     /// `InvokeEndpoint`: sends the body as it is to endpoint `endpoint_name`
@@ -702,7 +702,7 @@ impl SageMakerClient {
         let mut invoke = InvokeEndpointRequest::new(body, codec::JSON).with_accept(codec::JSON);
         invoke.idempotent = request.idempotent;
         let answer = self.invoke_endpoint(&model.name, invoke).await?;
-        let hint = request.inputs.first().map(inferlink::Tensor::datatype);
+        let hint = request.inputs.first().map(inferlink_core::Tensor::datatype);
         let mut response =
             codec::decode_infer_response(&answer.body, hint, self.inner.config.output_datatype)
                 .map_err(|e| self.tag(e, &model.name))?;
@@ -1011,10 +1011,10 @@ impl SageMakerConnector {
         SageMakerConnector { client }
     }
 
-    /// A connector for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        Ok(SageMakerConnector::new(SageMakerClient::from_resolution(
-            resolution,
+    /// A connector for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        Ok(SageMakerConnector::new(SageMakerClient::from_target(
+            target,
         )?))
     }
 

@@ -25,8 +25,8 @@
 //! `BYTES` for strings, `INT64` for integers and `FP64` for other numbers.
 
 use bytes::Bytes;
-use inferlink::tensor::{bf16, f16};
-use inferlink::{DataType, Error, ErrorKind, InferRequest, InferResponse, Result, Tensor};
+use inferlink_core::tensor::{bf16, f16};
+use inferlink_core::{DataType, Error, ErrorKind, InferRequest, InferResponse, Result, Tensor};
 use serde_json::{Map, Number, Value};
 
 use crate::config::JsonKey;

@@ -1,5 +1,5 @@
 //! [`SageMakerConfig`]: which API, endpoint URL, region and credentials,
-//! and how tensors become JSON, read from a resolution's merged configuration.
+//! and how tensors become JSON, read from a target's merged configuration.
 //!
 //! Keys (see [`keys`]; `docs/connectors/sagemaker.md` has the table):
 //!
@@ -14,15 +14,15 @@
 //! | `output_datatype` | `auto` or a datatype (`FP32`, …) | `auto` |
 //!
 //! Timeouts, retries, TLS and static headers come from the shared
-//! transport's keys ([`inferlink::transport::config::keys`]).
+//! transport's keys ([`inferlink_core::transport::config::keys`]).
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use inferlink::resolve::ConfigValue;
-use inferlink::transport::TransportConfig;
-use inferlink::{DataType, Error, ErrorKind, Resolution, Result, Secret};
+use inferlink_core::ConfigValue;
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, DataType, Error, ErrorKind, Result, Secret};
 
 use crate::sigv4::AwsCredentials;
 
@@ -94,7 +94,7 @@ impl Api {
         }
     }
 
-    /// The protocol shown in [`inferlink::ConnectorInfo::protocol`].
+    /// The protocol shown in [`inferlink_core::ConnectorInfo::protocol`].
     pub fn info_name(self) -> &'static str {
         match self {
             Api::Runtime => "sagemaker-runtime",
@@ -218,14 +218,14 @@ impl SageMakerConfig {
         config
     }
 
-    /// Defaults for the resolution's endpoint, overlaid with its merged configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        SageMakerConfig::new(resolution.endpoint().url.clone()).apply_resolution(resolution)
+    /// Defaults for the target's endpoint, overlaid with its merged configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        SageMakerConfig::new(target.url.clone()).apply_target(target)
     }
 
-    /// These settings overlaid with the resolution's merged configuration.
-    pub fn apply_resolution(self, resolution: &Resolution) -> Result<Self> {
-        self.apply_values(resolution.configuration())
+    /// These settings overlaid with the target's merged configuration.
+    pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
+        self.apply_values(target.values())
     }
 
     /// These settings overlaid with configuration values (key → value).

@@ -1,4 +1,4 @@
-//! SageMaker errors → [`inferlink::Error`].
+//! SageMaker errors → [`inferlink_core::Error`].
 //!
 //! The shared transport reads the error type (header `x-amzn-ErrorType`,
 //! else the body's `__type`/`code`, or moto's XML `Code`) and the message;
@@ -23,8 +23,8 @@
 
 use std::sync::Arc;
 
-use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
-use inferlink::{Error, ErrorKind};
+use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
+use inferlink_core::{Error, ErrorKind};
 use serde_json::Value;
 
 use crate::eventstream::Message;
@@ -190,7 +190,7 @@ pub fn stream_exception(message: &Message) -> Option<Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inferlink::transport::RetryRule;
+    use inferlink_core::transport::RetryRule;
 
     #[test]
     fn every_listed_type_has_its_class() {

@@ -19,7 +19,7 @@
 //! offset.
 
 use bytes::{Buf, Bytes, BytesMut};
-use inferlink::{Error, ErrorKind, Result};
+use inferlink_core::{Error, ErrorKind, Result};
 
 /// Bytes before the headers: total length, headers length, prelude CRC.
 pub const PRELUDE_LEN: usize = 12;

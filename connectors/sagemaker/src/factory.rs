@@ -1,10 +1,10 @@
-//! [`SageMakerFactory`]: connectors from resolutions.
+//! [`SageMakerFactory`]: connectors from targets.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::TransportConfig;
-use inferlink::{ConnectorFactory, InferenceConnector, Resolution, Result};
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, ConnectorFactory, InferenceConnector, Result};
 
 use crate::client::{SageMakerClient, SageMakerConnector, VENDOR};
 use crate::config::{SageMakerConfig, default_transport};
@@ -22,11 +22,11 @@ pub const PRODUCTS: &[&str] = &[
 /// Service resources this factory serves when no product matches.
 pub const RESOURCES: &[&str] = &["sagemaker", "sagemaker-runtime", "sagemaker-endpoint"];
 
-/// Builds [`SageMakerConnector`]s from resolutions.
+/// Builds [`SageMakerConnector`]s from targets.
 ///
 /// The configuration ([`SageMakerConfig`], `docs/connectors/sagemaker.md`)
 /// is read and checked in `connect`: a bad key, a missing region or missing
-/// credentials while signing fail there with [`inferlink::ErrorKind::Config`]
+/// credentials while signing fail there with [`inferlink_core::ErrorKind::Config`]
 /// naming the key, not at the first request. A host passes its transport
 /// defaults (for example an endpoint policy) with
 /// [`SageMakerFactory::with_transport_defaults`]; the record's keys override them.
@@ -55,11 +55,11 @@ impl SageMakerFactory {
         self
     }
 
-    /// The configuration a resolution yields under this factory's defaults.
-    pub fn config_for(&self, resolution: &Resolution) -> Result<SageMakerConfig> {
-        let mut base = SageMakerConfig::new(resolution.endpoint().url.clone());
+    /// The configuration a target yields under this factory's defaults.
+    pub fn config_for(&self, target: &ConnectTarget) -> Result<SageMakerConfig> {
+        let mut base = SageMakerConfig::new(target.url.clone());
         base.transport = self.transport.clone();
-        base.apply_resolution(resolution)
+        base.apply_target(target)
     }
 }
 
@@ -77,8 +77,8 @@ impl ConnectorFactory for SageMakerFactory {
         RESOURCES
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
-        let client = SageMakerClient::new(self.config_for(resolution)?)?;
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        let client = SageMakerClient::new(self.config_for(target)?)?;
         Ok(Arc::new(SageMakerConnector::new(client)))
     }
 }

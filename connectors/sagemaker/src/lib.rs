@@ -5,7 +5,7 @@
 //! with SigV4 through the `aws-sigv4` crate) and for SageMaker model
 //! containers reached directly (`/ping`, `/invocations`).
 //!
-//! * [`SageMakerConnector`] implements [`inferlink::InferenceConnector`]:
+//! * [`SageMakerConnector`] implements [`inferlink_core::InferenceConnector`]:
 //!   `invoke` (`InvokeEndpoint`, bytes as they are), `infer` (tensors as a
 //!   JSON payload, [`codec`]), `invoke_stream`
 //!   (`InvokeEndpointWithResponseStream`, one chunk per `PayloadPart`), and
@@ -18,18 +18,18 @@
 //!   hook; [`eventstream`] decodes (and encodes) the response-stream framing;
 //!   [`error`] maps SageMaker's error types.
 //! * [`SageMakerFactory`] (also [`factory()`]) builds connectors from
-//!   resolutions; register it with [`inferlink::Connectors`].
+//!   targets; register it with [`inferlink_core::Connectors`].
 //!
 //! Configuration keys (`region`, `endpoint_url`, `api`, the `AWS_*`
 //! credentials, `infer_json_key`, …) are listed in [`config`] and in
 //! `docs/connectors/sagemaker.md`.
 //!
 //! ```no_run
-//! use inferlink::{Connectors, ModelRef, RawRequest};
+//! use inferlink_core::{Connectors, ModelRef, RawRequest};
 //!
-//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! # async fn demo(target: inferlink_core::ConnectTarget) -> inferlink_core::Result<()> {
 //! let connectors = Connectors::new().with(inferlink_sagemaker::factory());
-//! let endpoint = connectors.connect(&resolution).await?;
+//! let endpoint = connectors.connect(&target).await?;
 //! let answer = endpoint
 //!     .invoke(&ModelRef::new("my-endpoint"), RawRequest::json(r#"{"instances": [[1.0, 2.0]]}"#))
 //!     .await?;

@@ -1,7 +1,7 @@
 //! AWS Signature Version 4 for every request, through the `aws-sigv4` crate.
 //!
 //! [`SigV4Signer`] implements the shared transport's
-//! [`inferlink::transport::RequestSigner`] hook, so each
+//! [`inferlink_core::transport::RequestSigner`] hook, so each
 //! attempt (retries included) is signed afresh with the exact headers and
 //! body that go on the wire. The canonical request, string to sign, signing
 //! key and signature are all `aws-sigv4`'s; this module only hands it the
@@ -20,10 +20,10 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use inferlink::transport::{
+use inferlink_core::transport::{
     HeaderMap, HeaderName, HeaderValue, Method, RequestSigner, SigningRequest, Url,
 };
-use inferlink::{Error, ErrorKind, Result, Secret};
+use inferlink_core::{Error, ErrorKind, Result, Secret};
 
 /// The SigV4 signing name of the SageMaker Runtime (its host is
 /// `runtime.sagemaker.<region>.amazonaws.com`, but it signs as `sagemaker`).
@@ -173,7 +173,7 @@ impl SigningOptions {
 ///
 /// ```
 /// use inferlink_sagemaker::sigv4::{AwsCredentials, SigV4Signer};
-/// use inferlink::transport::{HeaderMap, Method, Url};
+/// use inferlink_core::transport::{HeaderMap, Method, Url};
 ///
 /// let signer = SigV4Signer::new(
 ///     AwsCredentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),

@@ -6,11 +6,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
-use inferlink::{
-    Capabilities, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelInfo, ModelMetadata, ModelRef, Parameter, RawRequest, RawResponse,
-    Resolution, Result,
+use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
+use inferlink_core::{
+    Capabilities, ConnectTarget, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest,
+    InferResponse, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, Parameter, RawRequest,
+    RawResponse, Result,
 };
 use inferlink_oip::OipClient;
 
@@ -298,7 +298,10 @@ pub fn add_content_types(
         } else {
             "np"
         };
-        let tensor = std::mem::replace(input, inferlink::Tensor::from_vec("", Vec::<u8>::new()));
+        let tensor = std::mem::replace(
+            input,
+            inferlink_core::Tensor::from_vec("", Vec::<u8>::new()),
+        );
         *input = tensor.with_parameter(CONTENT_TYPE, codec);
     }
 }
@@ -384,9 +387,9 @@ impl SeldonConnector {
         })
     }
 
-    /// A connector for a resolution (protocol defaulting by product and version).
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        SeldonConnector::new(SeldonConfig::from_resolution(resolution)?)
+    /// A connector for a target (protocol defaulting by product and version).
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        SeldonConnector::new(SeldonConfig::from_target(target)?)
     }
 
     /// The Seldon v1 client, when the protocol is v1 (feedback, raw
@@ -441,7 +444,7 @@ impl InferenceConnector for SeldonConnector {
 
     async fn models(&self) -> Result<Vec<ModelInfo>> {
         match self.wire.as_ref() {
-            Wire::V1(_) => Err(inferlink::connector::unsupported(
+            Wire::V1(_) => Err(inferlink_core::connector::unsupported(
                 &self.info,
                 "listing models (a Seldon Core v1 deployment serves one graph; name it with \
                  the deployment key)",

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
-use inferlink::{
+use inferlink_core::{
     DataType, Error, ErrorKind, InferRequest, InferResponse, Parameter, Parameters, Result, Tensor,
 };
 use serde::{Deserialize, Serialize};
@@ -585,7 +585,7 @@ pub(crate) struct RawMetadata {
 /// A `SeldonMessageMetadata` entry as a tensor spec: `datatype` if it
 /// names an OIP datatype, else `BYTES` for `strData`/`binData`/`jsonData`
 /// message types and `FP64` otherwise; `shape` (or `schema.shape`), else `[-1]`.
-pub(crate) fn tensor_spec(v: &Value, index: usize) -> inferlink::TensorSpec {
+pub(crate) fn tensor_spec(v: &Value, index: usize) -> inferlink_core::TensorSpec {
     let name = v
         .get("name")
         .and_then(Value::as_str)
@@ -611,7 +611,7 @@ pub(crate) fn tensor_spec(v: &Value, index: usize) -> inferlink::TensorSpec {
                 .and_then(shape_of)
         })
         .unwrap_or_else(|| vec![-1]);
-    let mut spec = inferlink::TensorSpec::new(name, datatype, shape);
+    let mut spec = inferlink_core::TensorSpec::new(name, datatype, shape);
     if !messagetype.is_empty() {
         spec.parameters.insert(
             "messagetype".to_owned(),
@@ -621,15 +621,15 @@ pub(crate) fn tensor_spec(v: &Value, index: usize) -> inferlink::TensorSpec {
     spec
 }
 
-pub(crate) fn metadata_from(raw: RawMetadata, name: &str) -> inferlink::ModelMetadata {
-    let specs = |list: Option<Vec<Value>>| -> Vec<inferlink::TensorSpec> {
+pub(crate) fn metadata_from(raw: RawMetadata, name: &str) -> inferlink_core::ModelMetadata {
+    let specs = |list: Option<Vec<Value>>| -> Vec<inferlink_core::TensorSpec> {
         list.unwrap_or_default()
             .iter()
             .enumerate()
             .map(|(i, v)| tensor_spec(v, i))
             .collect()
     };
-    let mut md = inferlink::ModelMetadata {
+    let mut md = inferlink_core::ModelMetadata {
         name: raw
             .name
             .filter(|n| !n.is_empty())
@@ -647,7 +647,7 @@ pub(crate) fn metadata_from(raw: RawMetadata, name: &str) -> inferlink::ModelMet
         platform: raw.platform.unwrap_or_default(),
         inputs: specs(raw.inputs.or(raw.graph_inputs)),
         outputs: specs(raw.outputs.or(raw.graph_outputs)),
-        ..inferlink::ModelMetadata::default()
+        ..inferlink_core::ModelMetadata::default()
     };
     for (k, v) in raw.custom.unwrap_or_default() {
         let text = match v {

@@ -1,5 +1,5 @@
 //! [`SeldonConfig`]: the typed configuration of a Seldon connector, read
-//! from a resolution's merged configuration and checked when the connector
+//! from a target's merged configuration and checked when the connector
 //! is built.
 //!
 //! Keys (also in `docs/connectors/seldon.md`):
@@ -21,9 +21,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use inferlink::resolve::ConfigValue;
-use inferlink::transport::{StaticHeader, TransportConfig};
-use inferlink::{Error, ErrorKind, Resolution, Result};
+use inferlink_core::ConfigValue;
+use inferlink_core::transport::{StaticHeader, TransportConfig};
+use inferlink_core::{ConnectTarget, Error, ErrorKind, Result};
 use inferlink_oip::{ModelHeader, OipConfig, Protocol as OipProtocol};
 
 /// The configuration keys this crate reads (besides the transport's).
@@ -85,7 +85,7 @@ impl SeldonProtocol {
         }
     }
 
-    /// The name in [`inferlink::ConnectorInfo::protocol`]: `seldon-v1`,
+    /// The name in [`inferlink_core::ConnectorInfo::protocol`]: `seldon-v1`,
     /// `oip-rest` or `oip-grpc`.
     pub fn info_name(self) -> &'static str {
         match self {
@@ -173,15 +173,14 @@ pub struct SeldonConfig {
 }
 
 impl SeldonConfig {
-    /// The configuration of a resolution, the protocol defaulting by the
+    /// The configuration of a target, the protocol defaulting by the
     /// record's product and version ([`default_protocol`]).
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        let record = resolution.record();
-        let fallback = default_protocol(&record.product, &record.version);
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        let fallback = default_protocol(&target.product, &target.version);
         SeldonConfig::from_values(
-            &resolution.endpoint().url,
+            &target.url,
             fallback,
-            resolution.configuration(),
+            target.values(),
             inferlink_oip::config::default_transport(),
         )
     }
@@ -435,7 +434,7 @@ mod tests {
         let h = c.oip.model_header.as_ref().unwrap();
         assert_eq!(h.name, "Seldon-Model");
         assert_eq!(
-            h.value_for(&inferlink::ModelRef::new("iris")),
+            h.value_for(&inferlink_core::ModelRef::new("iris")),
             "iris.pipeline"
         );
         let c = cfg("http://h", &[("protocol", "v2"), ("seldon_model", "iris")]).unwrap();

@@ -1,5 +1,5 @@
 //! Seldon's error envelope, `{"status": {"code", "info", "reason", "status"}}`,
-//! mapped to [`inferlink::Error`] kinds.
+//! mapped to [`inferlink_core::Error`] kinds.
 //!
 //! | answer | kind |
 //! |---|---|
@@ -15,8 +15,8 @@
 
 use std::sync::Arc;
 
-use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
-use inferlink::{Error, ErrorKind};
+use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
+use inferlink_core::{Error, ErrorKind};
 
 use crate::codec::Status;
 
@@ -63,9 +63,9 @@ pub fn status_error(status: &Status, http_status: Option<u16>) -> Error {
     let kind = classify(code.unwrap_or(500), status.reason.as_deref(), &info).unwrap_or_else(
         || match code {
             Some(c) => {
-                inferlink::transport::ErrorClass::for_status(
-                    inferlink::transport::StatusCode::from_u16(c)
-                        .unwrap_or(inferlink::transport::StatusCode::INTERNAL_SERVER_ERROR),
+                inferlink_core::transport::ErrorClass::for_status(
+                    inferlink_core::transport::StatusCode::from_u16(c)
+                        .unwrap_or(inferlink_core::transport::StatusCode::INTERNAL_SERVER_ERROR),
                 )
                 .kind
             }

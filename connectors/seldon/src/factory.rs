@@ -1,10 +1,10 @@
-//! [`SeldonFactory`]: Seldon connectors from resolutions.
+//! [`SeldonFactory`]: Seldon connectors from targets.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::TransportConfig;
-use inferlink::{ConnectorFactory, InferenceConnector, Resolution, Result};
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, ConnectorFactory, InferenceConnector, Result};
 
 use crate::client::{SeldonConnector, VENDOR};
 use crate::config::{SeldonConfig, default_protocol};
@@ -25,7 +25,7 @@ pub const PRODUCTS: &[&str] = &[
 /// Seldon service is `seldon-core-api`).
 pub const RESOURCES: &[&str] = &["seldon-core-api", "seldon", "seldon-api", "mlserver"];
 
-/// Builds [`SeldonConnector`]s from resolutions.
+/// Builds [`SeldonConnector`]s from targets.
 ///
 /// The protocol comes from the record's `protocol` key, else a `grpc://`
 /// endpoint means `v2-grpc`, else the product and version decide
@@ -58,13 +58,12 @@ impl SeldonFactory {
         self
     }
 
-    /// The configuration a resolution yields under this factory's defaults.
-    pub fn config_for(&self, resolution: &Resolution) -> Result<SeldonConfig> {
-        let record = resolution.record();
+    /// The configuration a target yields under this factory's defaults.
+    pub fn config_for(&self, target: &ConnectTarget) -> Result<SeldonConfig> {
         SeldonConfig::from_values(
-            &resolution.endpoint().url,
-            default_protocol(&record.product, &record.version),
-            resolution.configuration(),
+            &target.url,
+            default_protocol(&target.product, &target.version),
+            target.values(),
             self.transport.clone(),
         )
     }
@@ -84,8 +83,8 @@ impl ConnectorFactory for SeldonFactory {
         RESOURCES
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
-        let config = self.config_for(resolution)?;
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        let config = self.config_for(target)?;
         Ok(Arc::new(SeldonConnector::new(config)?))
     }
 }

@@ -15,17 +15,17 @@
 //!   routing header (gRPC metadata `seldon-model`) from configuration and
 //!   MLServer `content_type` parameters (`str`, `np`) on inputs.
 //!
-//! [`SeldonConnector`] implements [`inferlink::InferenceConnector`];
-//! [`factory()`] registers it with [`inferlink::Connectors`] for the products
+//! [`SeldonConnector`] implements [`inferlink_core::InferenceConnector`];
+//! [`factory()`] registers it with [`inferlink_core::Connectors`] for the products
 //! in [`PRODUCTS`]; [`SeldonConfig`] is its typed configuration (keys in
 //! [`config`] and `docs/connectors/seldon.md`).
 //!
 //! ```no_run
-//! use inferlink::{Connectors, InferRequest, ModelRef, Tensor};
+//! use inferlink_core::{Connectors, InferRequest, ModelRef, Tensor};
 //!
-//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! # async fn demo(target: inferlink_core::ConnectTarget) -> inferlink_core::Result<()> {
 //! let connectors = Connectors::new().with(inferlink_seldon::factory());
-//! let connector = connectors.connect(&resolution).await?;
+//! let connector = connectors.connect(&target).await?;
 //! let x = Tensor::new("x", vec![1, 2], vec![1.0f64, 2.0])?;
 //! let reply = connector
 //!     .infer(&ModelRef::new("iris"), InferRequest::new().with_input(x))

@@ -508,7 +508,10 @@ async fn the_factory_serves_seed_004s_seldon_record() {
         .with(inferlink_oip::factory())
         .with(inferlink_seldon::factory());
     assert_eq!(
-        connectors.factory_for(&resolution).unwrap().vendor(),
+        connectors
+            .factory_for(&resolution.target())
+            .unwrap()
+            .vendor(),
         "seldon"
     );
     // The seed's certificates are truncated placeholders: building the
@@ -530,7 +533,9 @@ async fn the_factory_serves_seed_004s_seldon_record() {
             &Consumer::anywhere(),
         )
         .unwrap();
-    let config = inferlink_seldon::factory().config_for(&resolution).unwrap();
+    let config = inferlink_seldon::factory()
+        .config_for(&resolution.target())
+        .unwrap();
     assert_eq!(config.protocol, inferlink_seldon::SeldonProtocol::V1);
     assert_eq!(config.v1_prefix("iris"), ["seldon", "prj_hys568", "iris"]);
     let c = connectors.connect(&resolution).await.unwrap();

@@ -6,11 +6,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use inferlink::transport::retry::Idempotency;
-use inferlink::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
-use inferlink::{
-    Capabilities, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelMetadata, ModelRef, Parameter, RawRequest, RawResponse, Resolution,
+use inferlink_core::transport::retry::Idempotency;
+use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
+use inferlink_core::{
+    Capabilities, ConnectTarget, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest,
+    InferResponse, InferenceConnector, ModelMetadata, ModelRef, Parameter, RawRequest, RawResponse,
     Result,
 };
 
@@ -162,9 +162,9 @@ impl TfServingClient {
         })
     }
 
-    /// A client for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        TfServingClient::new(TfServingConfig::from_resolution(resolution)?)
+    /// A client for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        TfServingClient::new(TfServingConfig::from_target(target)?)
     }
 
     /// Vendor, protocol, endpoint and capabilities.
@@ -224,7 +224,7 @@ impl TfServingClient {
         if self.inner.metadata_api {
             Ok(())
         } else {
-            Err(inferlink::connector::unsupported(
+            Err(inferlink_core::connector::unsupported(
                 &self.inner.info,
                 &format!("{what} (configured with metadata_api: false)"),
             ))
@@ -485,7 +485,7 @@ impl TfServingClient {
     /// (REST only) and returns the answer as is.
     pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         let Wire::Rest(http) = &self.inner.wire else {
-            return Err(inferlink::connector::unsupported(
+            return Err(inferlink_core::connector::unsupported(
                 &self.inner.info,
                 "raw invocation over gRPC (use infer)",
             ));
@@ -527,10 +527,10 @@ impl TfServingConnector {
         TfServingConnector { client }
     }
 
-    /// A connector for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        Ok(TfServingConnector::new(TfServingClient::from_resolution(
-            resolution,
+    /// A connector for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        Ok(TfServingConnector::new(TfServingClient::from_target(
+            target,
         )?))
     }
 

@@ -37,8 +37,8 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use inferlink::tensor::{bf16, f16};
-use inferlink::{
+use inferlink_core::tensor::{bf16, f16};
+use inferlink_core::{
     DataType, Error, ErrorKind, InferRequest, InferResponse, ModelMetadata, Result, Tensor,
     TensorData, TensorSpec,
 };
@@ -415,7 +415,7 @@ enum Elements {
 
 impl Elements {
     fn of(t: &Tensor) -> Result<Elements> {
-        fn ints<T: inferlink::tensor::Element + Into<i64>>(t: &Tensor) -> Result<Elements> {
+        fn ints<T: inferlink_core::tensor::Element + Into<i64>>(t: &Tensor) -> Result<Elements> {
             Ok(Elements::I64(
                 t.to_vec::<T>()?.into_iter().map(Into::into).collect(),
             ))

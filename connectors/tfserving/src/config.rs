@@ -1,5 +1,5 @@
 //! [`TfServingConfig`]: protocol, URLs, signature, version choice and
-//! request format, read from a resolution's merged configuration and
+//! request format, read from a target's merged configuration and
 //! validated when the connector is built.
 //!
 //! Keys (see [`keys`]; `docs/connectors/tfserving.md` has the table):
@@ -17,16 +17,16 @@
 //! | `metadata_api` | `true`, `false`: whether the server has GetModelMetadata and ModelService (pythie-serving has neither) | `true` |
 //!
 //! `model_version` and `model_version_label` exclude each other. A
-//! [`inferlink::ModelRef`] version overrides them per call: digits select a
+//! [`inferlink_core::ModelRef`] version overrides them per call: digits select a
 //! version, anything else a label. Timeouts, retries, TLS and authentication
 //! come from the shared transport's keys and apply to both protocols.
 
 use std::fmt;
 use std::str::FromStr;
 
-use inferlink::resolve::ConfigValue;
-use inferlink::transport::TransportConfig;
-use inferlink::{Error, ErrorKind, ModelRef, Resolution, Result};
+use inferlink_core::ConfigValue;
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, Error, ErrorKind, ModelRef, Result};
 
 /// The configuration keys the TF Serving connector reads.
 pub mod keys {
@@ -73,7 +73,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The protocol name shown in [`inferlink::ConnectorInfo::protocol`].
+    /// The protocol name shown in [`inferlink_core::ConnectorInfo::protocol`].
     pub fn info_name(self) -> &'static str {
         match self {
             Protocol::Rest => "tfserving-rest",
@@ -218,7 +218,7 @@ pub struct TfServingConfig {
     pub request_format: RequestFormat,
     /// gRPC numeric tensor encoding.
     pub grpc_tensor_encoding: GrpcTensorEncoding,
-    /// The model whose status [`inferlink::InferenceConnector::health`] reports.
+    /// The model whose status [`inferlink_core::InferenceConnector::health`] reports.
     pub health_model: Option<String>,
     /// Whether the server offers model metadata and version status; when
     /// `false` the connector declares neither capability and answers
@@ -245,10 +245,9 @@ impl TfServingConfig {
         }
     }
 
-    /// Defaults for the resolution's endpoint overlaid with its merged configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        TfServingConfig::new(resolution.endpoint().url.clone())
-            .apply_values(resolution.configuration())
+    /// Defaults for the target's endpoint overlaid with its merged configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        TfServingConfig::new(target.url.clone()).apply_values(target.values())
     }
 
     /// These settings overlaid with configuration values (key → value).

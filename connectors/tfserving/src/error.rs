@@ -1,25 +1,25 @@
-//! TensorFlow Serving errors → [`inferlink::Error`].
+//! TensorFlow Serving errors → [`inferlink_core::Error`].
 //!
 //! * **REST**: the body is `{"error": "<message>"}` and the status comes from
 //!   the server's status code (INVALID_ARGUMENT 400, NOT_FOUND 404,
 //!   FAILED_PRECONDITION 400, UNAVAILABLE 503, …). The shared transport maps
-//!   the status ([`inferlink::transport::ErrorClass::for_status`]) and keeps
+//!   the status ([`inferlink_core::transport::ErrorClass::for_status`]) and keeps
 //!   the message; [`rest_classifier`] adds TF Serving's own codes:
 //!   499 (CANCELLED) is `Unavailable` and retried only when idempotent.
 //! * **gRPC**: the shared transport maps the status code
-//!   ([`inferlink::transport::grpc::code_kind`]); [`TfServingGrpcClassifier`]
+//!   ([`inferlink_core::transport::grpc::code_kind`]); [`TfServingGrpcClassifier`]
 //!   refines it for TF Serving (`FAILED_PRECONDITION`) and pythie-serving
 //!   (an `UNKNOWN` naming an unknown model is `NotFound`).
 
 use std::sync::Arc;
 
-use inferlink::transport::grpc::{self, GrpcClassifier};
-use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
-use inferlink::{Error, ErrorKind};
+use inferlink_core::transport::grpc::{self, GrpcClassifier};
+use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
+use inferlink_core::{Error, ErrorKind};
 use tonic::Code;
 
 /// How TF Serving's gRPC answers refine the shared transport's classes
-/// ([`inferlink::transport::grpc::default_class`]):
+/// ([`inferlink_core::transport::grpc::default_class`]):
 ///
 /// | status | kind |
 /// |---|---|
@@ -40,7 +40,7 @@ impl GrpcClassifier for TfServingGrpcClassifier {
     }
 }
 
-/// The [`inferlink::Error`] of a failed gRPC call, classified by
+/// The [`inferlink_core::Error`] of a failed gRPC call, classified by
 /// [`TfServingGrpcClassifier`]: the server's text as vendor message, the
 /// numeric code as context `grpc_status`.
 pub fn from_grpc_status(status: &tonic::Status) -> Error {

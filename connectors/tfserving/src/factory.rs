@@ -1,10 +1,10 @@
-//! [`TfServingFactory`]: connectors from resolutions.
+//! [`TfServingFactory`]: connectors from targets.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::TransportConfig;
-use inferlink::{ConnectorFactory, InferenceConnector, Resolution, Result};
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, ConnectorFactory, InferenceConnector, Result};
 
 use crate::client::{TfServingClient, TfServingConnector, VENDOR};
 use crate::config::TfServingConfig;
@@ -26,7 +26,7 @@ pub const PRODUCTS: &[&str] = &[
 /// Service resources the factory serves when no product matches.
 pub const RESOURCES: &[&str] = &["tfserving", "tensorflow-serving", "tf-serving"];
 
-/// Builds [`TfServingConnector`]s from resolutions.
+/// Builds [`TfServingConnector`]s from targets.
 #[derive(Debug, Clone, Default)]
 pub struct TfServingFactory {
     transport: Option<TransportConfig>,
@@ -44,13 +44,13 @@ impl TfServingFactory {
         self
     }
 
-    /// The configuration a resolution yields under this factory's defaults.
-    pub fn config_for(&self, resolution: &Resolution) -> Result<TfServingConfig> {
-        let mut base = TfServingConfig::new(resolution.endpoint().url.clone());
+    /// The configuration a target yields under this factory's defaults.
+    pub fn config_for(&self, target: &ConnectTarget) -> Result<TfServingConfig> {
+        let mut base = TfServingConfig::new(target.url.clone());
         if let Some(t) = &self.transport {
             base.transport = t.clone();
         }
-        base.apply_values(resolution.configuration())
+        base.apply_values(target.values())
     }
 }
 
@@ -68,8 +68,8 @@ impl ConnectorFactory for TfServingFactory {
         RESOURCES
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
-        let client = TfServingClient::new(self.config_for(resolution)?)?;
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        let client = TfServingClient::new(self.config_for(target)?)?;
         Ok(Arc::new(TfServingConnector::new(client)))
     }
 }

@@ -18,10 +18,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use inferlink::tensor::{bf16, f16};
-use inferlink::transport::retry::Idempotency;
-use inferlink::transport::{GrpcTransport, TransportConfig};
-use inferlink::{DataType, Error, ErrorKind, ModelRef, Result, Tensor, TensorData};
+use inferlink_core::tensor::{bf16, f16};
+use inferlink_core::transport::retry::Idempotency;
+use inferlink_core::transport::{GrpcTransport, TransportConfig};
+use inferlink_core::{DataType, Error, ErrorKind, ModelRef, Result, Tensor, TensorData};
 use prost::Message as _;
 
 use crate::codec::{

@@ -4,7 +4,7 @@
 //! (`/v1/models/…`, port 8501 in the official image) or gRPC
 //! (`tensorflow.serving.PredictionService` and `ModelService`, port 8500).
 //!
-//! * [`TfServingConnector`] implements [`inferlink::InferenceConnector`]:
+//! * [`TfServingConnector`] implements [`inferlink_core::InferenceConnector`]:
 //!   health, model metadata (one signature), per-model readiness (version
 //!   status), tensor inference (`Predict`) and, over REST, raw invocation of
 //!   `:predict`. TF Serving has no model listing call.
@@ -13,18 +13,18 @@
 //!   ([`TfServingClient::model_status`]) and every signature
 //!   ([`TfServingClient::signatures`]).
 //! * [`TfServingFactory`] (also [`factory()`]) builds connectors from
-//!   resolutions for the products in [`PRODUCTS`].
+//!   targets for the products in [`PRODUCTS`].
 //! * [`codec`] holds the REST JSON mapping (row and columnar forms, `b64`
 //!   values, NaN/Infinity tolerated); [`grpc`] the TensorProto mapping.
 //!
 //! Configuration keys are in [`config`] and `docs/connectors/tfserving.md`.
 //!
 //! ```no_run
-//! use inferlink::{Connectors, InferRequest, ModelRef, Tensor};
+//! use inferlink_core::{Connectors, InferRequest, ModelRef, Tensor};
 //!
-//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! # async fn demo(target: inferlink_core::ConnectTarget) -> inferlink_core::Result<()> {
 //! let connectors = Connectors::new().with(inferlink_tfserving::factory());
-//! let connector = connectors.connect(&resolution).await?;
+//! let connector = connectors.connect(&target).await?;
 //! let x = Tensor::new("x", vec![3], vec![1.0f32, 2.0, 5.0])?;
 //! let reply = connector
 //!     .infer(&ModelRef::new("half_plus_two"), InferRequest::new().with_input(x))

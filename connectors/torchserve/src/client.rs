@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use inferlink::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
-use inferlink::{
-    Capabilities, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelInfo, ModelRef, RawRequest, RawResponse, RawStream, Resolution,
+use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
+use inferlink_core::{
+    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
+    InferResponse, InferenceConnector, ModelInfo, ModelRef, RawRequest, RawResponse, RawStream,
     Result, Secret,
 };
 
@@ -85,9 +85,9 @@ impl TorchServeClient {
         TorchServeClient::with_keys(config, keys)
     }
 
-    /// A client for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        TorchServeClient::new(TorchServeConfig::from_resolution(resolution)?)
+    /// A client for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        TorchServeClient::new(TorchServeConfig::from_target(target)?)
     }
 
     /// A client that reads its tokens from `keys` (shared with the caller;
@@ -161,7 +161,7 @@ impl TorchServeClient {
     fn rest(&self, what: &str) -> Result<&HttpTransport> {
         match &self.inner.inference {
             Wire::Rest(http) => Ok(http),
-            Wire::Grpc(_) => Err(inferlink::connector::unsupported(
+            Wire::Grpc(_) => Err(inferlink_core::connector::unsupported(
                 &self.inner.info,
                 &format!("{what} over gRPC (TorchServe offers it over REST only)"),
             )),
@@ -569,10 +569,10 @@ impl TorchServeConnector {
         TorchServeConnector { client }
     }
 
-    /// A connector for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        Ok(TorchServeConnector::new(TorchServeClient::from_resolution(
-            resolution,
+    /// A connector for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        Ok(TorchServeConnector::new(TorchServeClient::from_target(
+            target,
         )?))
     }
 
@@ -603,7 +603,7 @@ impl InferenceConnector for TorchServeConnector {
 
     async fn models(&self) -> Result<Vec<ModelInfo>> {
         if !self.info().capabilities.list_models {
-            return Err(inferlink::connector::unsupported(
+            return Err(inferlink_core::connector::unsupported(
                 self.info(),
                 "listing models without management_url",
             ));
@@ -613,7 +613,7 @@ impl InferenceConnector for TorchServeConnector {
 
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         if !self.info().capabilities.model_ready {
-            return Err(inferlink::connector::unsupported(
+            return Err(inferlink_core::connector::unsupported(
                 self.info(),
                 "per-model readiness without management_url",
             ));

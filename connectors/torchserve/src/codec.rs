@@ -29,7 +29,7 @@
 
 use bytes::Bytes;
 use half::{bf16, f16};
-use inferlink::{DataType, Error, ErrorKind, InferRequest, InferResponse, Result, Tensor};
+use inferlink_core::{DataType, Error, ErrorKind, InferRequest, InferResponse, Result, Tensor};
 use serde_json::{Map, Number, Value};
 
 /// The name of the output decoded from a bare JSON array or scalar.

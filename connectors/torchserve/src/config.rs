@@ -1,5 +1,5 @@
 //! [`TorchServeConfig`]: URLs, protocol, inference API and token keys, read
-//! from a resolution's merged configuration and checked when the connector
+//! from a target's merged configuration and checked when the connector
 //! is built.
 //!
 //! Keys (see [`keys`]; `docs/connectors/torchserve.md` has the table):
@@ -14,14 +14,14 @@
 //! | `management_key` | the management token (secret) | none |
 //!
 //! Timeouts, retries, TLS, extra headers come from the shared transport's
-//! keys ([`inferlink::transport::config::keys`]) and apply to every API.
+//! keys ([`inferlink_core::transport::config::keys`]) and apply to every API.
 
 use std::fmt;
 use std::str::FromStr;
 
-use inferlink::resolve::ConfigValue;
-use inferlink::transport::TransportConfig;
-use inferlink::{Error, ErrorKind, Resolution, Result, Secret};
+use inferlink_core::ConfigValue;
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, Error, ErrorKind, Result, Secret};
 
 /// The configuration keys the TorchServe connector reads.
 pub mod keys {
@@ -179,14 +179,14 @@ impl TorchServeConfig {
         }
     }
 
-    /// Defaults for the resolution's endpoint overlaid with its merged configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        TorchServeConfig::new(resolution.endpoint().url.clone()).apply_resolution(resolution)
+    /// Defaults for the target's endpoint overlaid with its merged configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        TorchServeConfig::new(target.url.clone()).apply_target(target)
     }
 
-    /// These settings overlaid with the resolution's merged configuration.
-    pub fn apply_resolution(self, resolution: &Resolution) -> Result<Self> {
-        self.apply_values(resolution.configuration())
+    /// These settings overlaid with the target's merged configuration.
+    pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
+        self.apply_values(target.values())
     }
 
     /// Sets the management URL.
@@ -326,12 +326,11 @@ fn key_value(key: &str, text: &str) -> Result<Option<Secret>> {
     Ok(Some(Secret::new(text)))
 }
 
-/// Reads one token key from a resolution's merged configuration (what
+/// Reads one token key from a target's merged configuration (what
 /// [`crate::TokenKeys::update_from`] uses).
-pub(crate) fn keys_of(resolution: &Resolution) -> Result<(Option<Secret>, Option<Secret>)> {
-    let config = resolution.configuration();
+pub(crate) fn keys_of(target: &ConnectTarget) -> Result<(Option<Secret>, Option<Secret>)> {
     let get = |key: &str| -> Result<Option<Secret>> {
-        match config.get(key) {
+        match target.value(key) {
             Some(v) => key_value(key, v.expose().trim()),
             None => Ok(None),
         }

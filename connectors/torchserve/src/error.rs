@@ -1,4 +1,4 @@
-//! TorchServe errors → [`inferlink::Error`].
+//! TorchServe errors → [`inferlink_core::Error`].
 //!
 //! TorchServe answers errors as `{"code": <status>, "type": "<Java exception>",
 //! "message": "…"}`; the shared transport parses that envelope (message kept,
@@ -20,9 +20,9 @@
 
 use std::sync::Arc;
 
-use inferlink::transport::grpc::{self, GrpcClassifier};
-use inferlink::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
-use inferlink::{Error, ErrorKind};
+use inferlink_core::transport::grpc::{self, GrpcClassifier};
+use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
+use inferlink_core::{Error, ErrorKind};
 use tonic::Code;
 
 /// The exception type of a rejected token.
@@ -86,7 +86,7 @@ impl GrpcClassifier for TorchServeGrpcClassifier {
     }
 }
 
-/// The [`inferlink::Error`] of a failed gRPC call, classified by
+/// The [`inferlink_core::Error`] of a failed gRPC call, classified by
 /// [`TorchServeGrpcClassifier`]; the server's first line is kept.
 pub fn from_grpc_status(status: &tonic::Status) -> Error {
     grpc::status_error(status, Some(&TorchServeGrpcClassifier))

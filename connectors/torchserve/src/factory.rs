@@ -1,10 +1,10 @@
-//! [`TorchServeFactory`]: connectors from resolutions.
+//! [`TorchServeFactory`]: connectors from targets.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::TransportConfig;
-use inferlink::{ConnectorFactory, InferenceConnector, Resolution, Result};
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, ConnectorFactory, InferenceConnector, Result};
 
 use crate::client::{TorchServeClient, TorchServeConnector, VENDOR};
 use crate::config::TorchServeConfig;
@@ -20,7 +20,7 @@ pub const PRODUCTS: &[&str] = &[
 /// Service resources the factory serves when no product matches.
 pub const RESOURCES: &[&str] = &["torchserve", "torchserve-inference"];
 
-/// Builds [`TorchServeConnector`]s from resolutions.
+/// Builds [`TorchServeConnector`]s from targets.
 ///
 /// The configuration is read and checked in `connect` (a bad key is a
 /// `Config` error naming it). A host passes its transport defaults (for
@@ -51,11 +51,11 @@ impl TorchServeFactory {
         self
     }
 
-    /// The configuration a resolution yields under this factory's defaults.
-    pub fn config_for(&self, resolution: &Resolution) -> Result<TorchServeConfig> {
-        let mut base = TorchServeConfig::new(resolution.endpoint().url.clone());
+    /// The configuration a target yields under this factory's defaults.
+    pub fn config_for(&self, target: &ConnectTarget) -> Result<TorchServeConfig> {
+        let mut base = TorchServeConfig::new(target.url.clone());
         base.transport = self.transport.clone();
-        let config = base.apply_resolution(resolution)?;
+        let config = base.apply_target(target)?;
         config.validate()?;
         Ok(config)
     }
@@ -63,20 +63,20 @@ impl TorchServeFactory {
     /// The concrete connector (with [`TorchServeConnector::keys`] and
     /// [`TorchServeConnector::client`]), where [`ConnectorFactory::connect`]
     /// returns a trait object.
-    pub fn build(&self, resolution: &Resolution) -> Result<TorchServeConnector> {
-        let config = self.config_for(resolution)?;
+    pub fn build(&self, target: &ConnectTarget) -> Result<TorchServeConnector> {
+        let config = self.config_for(target)?;
         Ok(TorchServeConnector::new(TorchServeClient::new(config)?))
     }
 
     /// A connector reading its tokens from `keys`, a handle the caller keeps
-    /// updating (the keys in the resolution seed it only when `seed` is true).
+    /// updating (the keys in the target seed it only when `seed` is true).
     pub fn build_with_keys(
         &self,
-        resolution: &Resolution,
+        target: &ConnectTarget,
         keys: TokenKeys,
         seed: bool,
     ) -> Result<TorchServeConnector> {
-        let config = self.config_for(resolution)?;
+        let config = self.config_for(target)?;
         if seed {
             keys.set_inference(config.inference_key.clone());
             keys.set_management(config.management_key.clone());
@@ -101,7 +101,7 @@ impl ConnectorFactory for TorchServeFactory {
         RESOURCES
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
-        Ok(Arc::new(self.build(resolution)?))
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        Ok(Arc::new(self.build(target)?))
     }
 }

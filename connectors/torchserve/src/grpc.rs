@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use inferlink::transport::grpc::CallMetadata;
-use inferlink::transport::retry::Idempotency;
-use inferlink::transport::{GrpcTransport, TransportConfig};
-use inferlink::{ByteStream, Error, ErrorKind, Health, ModelRef, Result};
+use inferlink_core::transport::grpc::CallMetadata;
+use inferlink_core::transport::retry::Idempotency;
+use inferlink_core::transport::{GrpcTransport, TransportConfig};
+use inferlink_core::{ByteStream, Error, ErrorKind, Health, ModelRef, Result};
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 
 use crate::error::{TorchServeGrpcClassifier, protocol};

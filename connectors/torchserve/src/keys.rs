@@ -19,18 +19,19 @@
 //!
 //! let mut live = registry.watch_resolution(selector, Consumer::anywhere())?;
 //! let first = live.next().await.expect("registry open")?;
-//! let connector = TorchServeConnector::from_resolution(&first)?;
+//! let connector = TorchServeConnector::from_target(&first.target())?;
 //! let keys = connector.keys();
 //! // Runs until the registry is dropped; each credential change is used
 //! // from the next request on.
-//! tokio::spawn(async move { keys.follow(live).await });
+//! tokio::spawn(async move { keys.follow(live.into_stream()).await });
 //! # Ok(()) }
 //! ```
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
-use inferlink::{LiveResolution, Resolution, Result, Secret};
+use futures_util::StreamExt as _;
+use inferlink_core::{ConnectTarget, Result, Secret, ToConnectTarget};
 
 #[derive(Default, Clone)]
 struct KeyPair {
@@ -53,11 +54,11 @@ impl fmt::Debug for TokenKeys {
         f.debug_struct("TokenKeys")
             .field(
                 "inference",
-                &keys.inference.as_ref().map(|_| inferlink::HIDDEN),
+                &keys.inference.as_ref().map(|_| inferlink_core::HIDDEN),
             )
             .field(
                 "management",
-                &keys.management.as_ref().map(|_| inferlink::HIDDEN),
+                &keys.management.as_ref().map(|_| inferlink_core::HIDDEN),
             )
             .finish()
     }
@@ -110,13 +111,13 @@ impl TokenKeys {
         self.write(|k| k.management = key);
     }
 
-    /// Takes both keys from a resolution's merged configuration
+    /// Takes both keys from a target's merged configuration
     /// (`inference_key`, `management_key`; an absent key clears it).
     ///
-    /// Errors ([`inferlink::ErrorKind::Config`], naming the key) leave the
+    /// Errors ([`inferlink_core::ErrorKind::Config`], naming the key) leave the
     /// current keys unchanged.
-    pub fn update_from(&self, resolution: &Resolution) -> Result<()> {
-        let (inference, management) = crate::config::keys_of(resolution)?;
+    pub fn update_from(&self, target: &ConnectTarget) -> Result<()> {
+        let (inference, management) = crate::config::keys_of(target)?;
         self.write(|k| {
             k.inference = inference;
             k.management = management;
@@ -124,15 +125,21 @@ impl TokenKeys {
         Ok(())
     }
 
-    /// Follows a live resolution: every new resolution it yields updates the
-    /// keys ([`TokenKeys::update_from`]). Runs until the registry behind it is
-    /// dropped. A resolution error (no match for now) or an unusable key
-    /// leaves the keys as they are and is logged at `warn` (never with the
-    /// key's value); other changes (a moved endpoint) are not followed here —
-    /// build a new connector for those.
-    pub async fn follow(&self, mut live: LiveResolution) {
+    /// Follows a stream of targets (in `inferlink`, a live resolution's
+    /// `into_stream()`): every new target it yields updates the keys
+    /// ([`TokenKeys::update_from`]). Runs until the stream ends (the
+    /// registry behind it is dropped). An error item (no match for now) or
+    /// an unusable key leaves the keys as they are and is logged at `warn`
+    /// (never with the key's value); other changes (a moved endpoint) are not
+    /// followed here — build a new connector for those.
+    pub async fn follow<S, T>(&self, live: S)
+    where
+        S: futures_core::Stream<Item = Result<T>>,
+        T: ToConnectTarget,
+    {
+        let mut live = std::pin::pin!(live);
         while let Some(outcome) = live.next().await {
-            match outcome.and_then(|r| self.update_from(&r)) {
+            match outcome.and_then(|r| self.update_from(&r.to_connect_target())) {
                 Ok(()) => tracing::debug!("torchserve token keys updated from the registry"),
                 Err(e) => tracing::warn!(error = %e, "torchserve token keys not updated"),
             }

@@ -6,7 +6,7 @@
 //! and TorchServe's token authorization with keys that can be rotated while
 //! the connector runs.
 //!
-//! * [`TorchServeConnector`] implements [`inferlink::InferenceConnector`]:
+//! * [`TorchServeConnector`] implements [`inferlink_core::InferenceConnector`]:
 //!   health (`/ping`), raw `invoke` and streamed `invoke_stream` on
 //!   `/predictions`, tensor `infer` through the JSON mapping of [`codec`]
 //!   (or KServe V1/V2 routes), models and per-model readiness through the
@@ -17,16 +17,16 @@
 //! * [`TokenKeys`] holds the inference and management tokens, read on every
 //!   request; [`TokenKeys::follow`] keeps them in step with the registry.
 //! * [`TorchServeFactory`] (also [`factory()`]) builds connectors from
-//!   resolutions for the products in [`PRODUCTS`].
+//!   targets for the products in [`PRODUCTS`].
 //!
 //! Configuration keys are listed in [`config`] and in `docs/connectors/torchserve.md`.
 //!
 //! ```no_run
-//! use inferlink::{Connectors, ModelRef, RawRequest};
+//! use inferlink_core::{Connectors, ModelRef, RawRequest};
 //!
-//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! # async fn demo(target: inferlink_core::ConnectTarget) -> inferlink_core::Result<()> {
 //! let connectors = Connectors::new().with(inferlink_torchserve::factory());
-//! let connector = connectors.connect(&resolution).await?;
+//! let connector = connectors.connect(&target).await?;
 //! let answer = connector
 //!     .invoke(&ModelRef::new("doubler"), RawRequest::json("[1, 2, 3]"))
 //!     .await?;

@@ -135,7 +135,7 @@ services:
     /// The concrete connector (management calls, keys).
     async fn build(&self) -> TorchServeConnector {
         TorchServeFactory::new()
-            .build(&self.resolution().await)
+            .build(&self.resolution().await.target())
             .unwrap()
     }
 }
@@ -475,14 +475,14 @@ async fn a_key_rotated_in_the_registry_is_used_from_the_next_request() {
         .watch_resolution(selector.clone(), Consumer::anywhere())
         .unwrap();
     let first = live.next().await.unwrap().unwrap();
-    let connector = TorchServeFactory::new().build(&first).unwrap();
+    let connector = TorchServeFactory::new().build(&first.target()).unwrap();
     let doubler = ModelRef::new("doubler");
     let request = || InferRequest::new().with_input(Tensor::from_vec("x", vec![5i64]));
     let e = connector.infer(&doubler, request()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
 
     let keys = connector.keys();
-    let follower = tokio::spawn(async move { keys.follow(live).await });
+    let follower = tokio::spawn(async move { keys.follow(live.into_stream()).await });
     let fresh = Record::new(server).inference_key(&k.inference).yaml();
     let record = format::parse_records(&fresh).unwrap().remove(0);
     registry.upsert(record).await.unwrap();
@@ -632,9 +632,9 @@ async fn a_key_regenerated_by_the_server_and_rotated_in_the_registry() {
         .watch_resolution(Selector::resource("torchserve"), Consumer::anywhere())
         .unwrap();
     let first = live.next().await.unwrap().unwrap();
-    let connector = TorchServeFactory::new().build(&first).unwrap();
+    let connector = TorchServeFactory::new().build(&first.target()).unwrap();
     let keys_handle = connector.keys();
-    let follower = tokio::spawn(async move { keys_handle.follow(live).await });
+    let follower = tokio::spawn(async move { keys_handle.follow(live.into_stream()).await });
     let doubler = ModelRef::new("doubler");
     let request = || InferRequest::new().with_input(Tensor::from_vec("x", vec![7i64]));
     assert!(connector.infer(&doubler, request()).await.is_ok());

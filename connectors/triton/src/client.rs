@@ -9,13 +9,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt as _;
-use inferlink::transport::GrpcTransport;
-use inferlink::transport::retry::Idempotency;
-use inferlink::transport::{HttpTransport, Method, RequestSpec};
-use inferlink::{
-    Capabilities, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferStream, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, Parameter, RawRequest,
-    RawResponse, Resolution, Result,
+use inferlink_core::transport::GrpcTransport;
+use inferlink_core::transport::retry::Idempotency;
+use inferlink_core::transport::{HttpTransport, Method, RequestSpec};
+use inferlink_core::{
+    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
+    InferResponse, InferStream, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, Parameter,
+    RawRequest, RawResponse, Result,
 };
 use inferlink_oip::codec::{HEADER_CONTENT_LENGTH, decode_infer_response, parse_header_length};
 use inferlink_oip::grpc::{infer_request_to_proto, infer_response_from_proto};
@@ -100,9 +100,9 @@ impl TritonClient {
         })
     }
 
-    /// A client for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        TritonClient::new(TritonConfig::from_resolution(resolution)?)
+    /// A client for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        TritonClient::new(TritonConfig::from_target(target)?)
     }
 
     /// Vendor (`triton`), protocol, endpoint and capabilities.
@@ -117,7 +117,7 @@ impl TritonClient {
     ///
     /// Triton serves them on their own port (8002 by default), not on the
     /// HTTP port (which answers 404), so this needs `metrics_url`; without it
-    /// the error is [`ErrorKind::Unsupported`](inferlink::ErrorKind::Unsupported)
+    /// the error is [`ErrorKind::Unsupported`](inferlink_core::ErrorKind::Unsupported)
     /// naming the key. Metrics are not restricted: the access token is not
     /// sent there.
     pub async fn metrics(&self) -> Result<Vec<MetricSample>> {
@@ -135,8 +135,8 @@ impl TritonClient {
             )
             .await?;
         let text = std::str::from_utf8(resp.body()).map_err(|_| {
-            resp.decorate(inferlink::Error::new(
-                inferlink::ErrorKind::Protocol,
+            resp.decorate(inferlink_core::Error::new(
+                inferlink_core::ErrorKind::Protocol,
                 "the metrics answer is not UTF-8 text",
             ))
         })?;
@@ -154,7 +154,7 @@ impl TritonClient {
     }
 
     fn unsupported(&self, what: &str) -> Error {
-        inferlink::connector::unsupported(&self.inner.info, what)
+        inferlink_core::connector::unsupported(&self.inner.info, what)
     }
 
     fn http(&self, what: &str) -> Result<&HttpTransport> {
@@ -819,11 +819,9 @@ impl TritonConnector {
         TritonConnector { client }
     }
 
-    /// A connector for the resolution's endpoint and configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        Ok(TritonConnector::new(TritonClient::from_resolution(
-            resolution,
-        )?))
+    /// A connector for the target's endpoint and configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        Ok(TritonConnector::new(TritonClient::from_target(target)?))
     }
 
     /// The client underneath, for Triton's calls beyond the trait
@@ -871,7 +869,7 @@ impl InferenceConnector for TritonConnector {
 /// Sets Triton's sequence parameters on a request (stateful models).
 ///
 /// ```
-/// use inferlink::{InferRequest, Tensor};
+/// use inferlink_core::{InferRequest, Tensor};
 /// use inferlink_triton::Sequence;
 ///
 /// let first = Sequence::new(42).start()
@@ -949,7 +947,7 @@ impl Sequence {
 pub fn classification(request: InferRequest, output: &str, k: u32) -> InferRequest {
     let mut request = request;
     request.outputs.retain(|o| o.name != output);
-    let mut out = inferlink::tensor::RequestedOutput::named(output);
+    let mut out = inferlink_core::tensor::RequestedOutput::named(output);
     out.parameters
         .insert("classification".into(), Parameter::Int(i64::from(k)));
     request.outputs.push(out);

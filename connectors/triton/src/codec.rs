@@ -7,7 +7,7 @@ use std::io::Write as _;
 use bytes::Bytes;
 use flate2::Compression as Level;
 use flate2::write::{GzEncoder, ZlibEncoder};
-use inferlink::{
+use inferlink_core::{
     DataType, Error, ErrorKind, InferRequest, InferResponse, Parameter, Result, Tensor,
 };
 use inferlink_oip::codec::{self as oip_codec, RestBody};

@@ -14,9 +14,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use inferlink::resolve::ConfigValue;
-use inferlink::transport::config::StaticHeader;
-use inferlink::{Error, ErrorKind, Resolution, Result, Secret};
+use inferlink_core::ConfigValue;
+use inferlink_core::transport::config::StaticHeader;
+use inferlink_core::{ConnectTarget, Error, ErrorKind, Result, Secret};
 use inferlink_oip::{OipConfig, Protocol, TensorEncoding};
 
 /// Configuration keys this crate reads (beyond OIP's and the transport's).
@@ -147,14 +147,14 @@ impl TritonConfig {
         }
     }
 
-    /// Defaults for the resolution's endpoint overlaid with its configuration.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        TritonConfig::new(resolution.endpoint().url.clone()).apply_resolution(resolution)
+    /// Defaults for the target's endpoint overlaid with its configuration.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        TritonConfig::new(target.url.clone()).apply_target(target)
     }
 
-    /// These settings overlaid with the resolution's merged configuration.
-    pub fn apply_resolution(self, resolution: &Resolution) -> Result<Self> {
-        self.apply_values(resolution.configuration())
+    /// These settings overlaid with the target's merged configuration.
+    pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
+        self.apply_values(target.values())
     }
 
     /// These settings overlaid with configuration values.
@@ -188,7 +188,7 @@ impl TritonConfig {
                 keys::METRICS_URL => {
                     let u = v.expose().trim();
                     if !u.is_empty() {
-                        let parsed = inferlink::transport::Url::parse(u).map_err(|e| {
+                        let parsed = inferlink_core::transport::Url::parse(u).map_err(|e| {
                             config_error(keys::METRICS_URL, format!("not a URL ({e})"))
                         })?;
                         if !matches!(parsed.scheme(), "http" | "https") {

@@ -1,4 +1,4 @@
-//! Triton's errors → `inferlink::Error`.
+//! Triton's errors → `inferlink_core::Error`.
 //!
 //! Status codes and the `{"error": …}` envelope are mapped by the OIP
 //! connector's classifier (shared transport); gRPC statuses by
@@ -7,7 +7,7 @@
 //! `ModelStreamInfer` message with `error_message` — where no status code
 //! says it, read from Triton's wording.
 
-use inferlink::{Error, ErrorKind};
+use inferlink_core::{Error, ErrorKind};
 
 /// The kind of an in-band Triton error message.
 pub fn kind_of_message(message: &str) -> ErrorKind {

@@ -1,10 +1,10 @@
-//! [`TritonFactory`]: connectors from resolutions.
+//! [`TritonFactory`]: connectors from targets.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink::transport::TransportConfig;
-use inferlink::{ConnectorFactory, InferenceConnector, Resolution, Result};
+use inferlink_core::transport::TransportConfig;
+use inferlink_core::{ConnectTarget, ConnectorFactory, InferenceConnector, Result};
 
 use crate::client::{TritonClient, TritonConnector, VENDOR};
 use crate::config::{TensorMode, TritonConfig};
@@ -20,7 +20,7 @@ pub const PRODUCTS: &[&str] = &[
 /// Service resources this factory serves (when no product matches).
 pub const RESOURCES: &[&str] = &["triton", "triton-inference"];
 
-/// Builds [`TritonConnector`]s from resolutions.
+/// Builds [`TritonConnector`]s from targets.
 #[derive(Debug, Clone)]
 pub struct TritonFactory {
     transport: TransportConfig,
@@ -56,12 +56,12 @@ impl TritonFactory {
         self
     }
 
-    /// The configuration a resolution yields under this factory's defaults.
-    pub fn config_for(&self, resolution: &Resolution) -> Result<TritonConfig> {
-        let mut base = TritonConfig::new(resolution.endpoint().url.clone());
+    /// The configuration a target yields under this factory's defaults.
+    pub fn config_for(&self, target: &ConnectTarget) -> Result<TritonConfig> {
+        let mut base = TritonConfig::new(target.url.clone());
         base.oip.transport = self.transport.clone();
         base.tensor_mode = self.tensor_mode;
-        base.apply_resolution(resolution)
+        base.apply_target(target)
     }
 }
 
@@ -79,8 +79,8 @@ impl ConnectorFactory for TritonFactory {
         RESOURCES
     }
 
-    async fn connect(&self, resolution: &Resolution) -> Result<Arc<dyn InferenceConnector>> {
-        let config = self.config_for(resolution)?;
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        let config = self.config_for(target)?;
         Ok(Arc::new(TritonConnector::new(TritonClient::new(config)?)))
     }
 }

@@ -4,7 +4,7 @@
 //! the Open Inference Protocol (through [`inferlink_oip`], REST or gRPC)
 //! plus Triton's extensions.
 //!
-//! * [`TritonConnector`] implements [`inferlink::InferenceConnector`]:
+//! * [`TritonConnector`] implements [`inferlink_core::InferenceConnector`]:
 //!   health, models (repository index merged with statistics), metadata,
 //!   readiness, inference (REST: binary tensors above a size threshold,
 //!   optional gzip/deflate request bodies), raw invocation (REST) and
@@ -22,11 +22,11 @@
 //! Configuration keys are in [`config`] and `docs/connectors/triton.md`.
 //!
 //! ```no_run
-//! use inferlink::{Connectors, InferRequest, ModelRef, Tensor};
+//! use inferlink_core::{Connectors, InferRequest, ModelRef, Tensor};
 //!
-//! # async fn demo(resolution: inferlink::Resolution) -> inferlink::Result<()> {
+//! # async fn demo(target: inferlink_core::ConnectTarget) -> inferlink_core::Result<()> {
 //! let connectors = Connectors::new().with(inferlink_triton::factory());
-//! let connector = connectors.connect(&resolution).await?;
+//! let connector = connectors.connect(&target).await?;
 //! let input = Tensor::new("INPUT_1", vec![1, 3], vec![1.0f32, 2.0, 3.0])?;
 //! let reply = connector
 //!     .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(input))

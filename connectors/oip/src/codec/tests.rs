@@ -1,5 +1,5 @@
 use super::*;
-use inferlink::tensor::TensorData;
+use inferlink_core::tensor::TensorData;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

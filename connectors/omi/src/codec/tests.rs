@@ -1,5 +1,5 @@
 use super::*;
-use inferlink::tensor::RequestedOutput;
+use inferlink_core::tensor::RequestedOutput;
 
 fn status() -> OmiStatus {
     let mut s = OmiStatus::from(proto::StatusResponse {

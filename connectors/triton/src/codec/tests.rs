@@ -1,6 +1,6 @@
 use std::io::Read as _;
 
-use inferlink::{DataType, InferRequest, Parameter, Tensor};
+use inferlink_core::{DataType, InferRequest, Parameter, Tensor};
 use inferlink_oip::TensorEncoding;
 use serde_json::json;
 
@@ -101,7 +101,7 @@ fn sse_event_size_is_bounded() {
     let mut p = SseParser::new();
     let big = vec![b'x'; MAX_EVENT_BYTES + 1];
     let err = p.push(&big).unwrap_err();
-    assert_eq!(err.kind(), inferlink::ErrorKind::Protocol);
+    assert_eq!(err.kind(), inferlink_core::ErrorKind::Protocol);
 }
 
 #[test]
@@ -137,16 +137,16 @@ fn generate_events_become_responses_and_errors() {
     let err =
         GenerateResponse::from_json(br#"{"error":"Request for unknown model: 'x' is not found"}"#)
             .unwrap_err();
-    assert_eq!(err.kind(), inferlink::ErrorKind::NotFound);
+    assert_eq!(err.kind(), inferlink_core::ErrorKind::NotFound);
     assert!(err.vendor_message().unwrap().contains("unknown model"));
     assert_eq!(
         GenerateResponse::from_json(b"[1]").unwrap_err().kind(),
-        inferlink::ErrorKind::Protocol
+        inferlink_core::ErrorKind::Protocol
     );
     let mixed = GenerateResponse::from_json(br#"{"m":[1,"a"]}"#).unwrap();
     assert_eq!(
         mixed.into_infer_response().unwrap_err().kind(),
-        inferlink::ErrorKind::Protocol
+        inferlink_core::ErrorKind::Protocol
     );
 }
 
@@ -169,7 +169,7 @@ fn infer_requests_map_to_generate_fields() {
             .unwrap(),
     );
     let err = GenerateRequest::from_infer(&bad).unwrap_err();
-    assert_eq!(err.kind(), inferlink::ErrorKind::InvalidInput);
+    assert_eq!(err.kind(), inferlink_core::ErrorKind::InvalidInput);
     assert_eq!(err.path(), Some("inputs[0]"));
 }
 
@@ -184,7 +184,7 @@ fn repository_statistics_and_config_decode() {
     assert_eq!(idx[1].reason, None);
     assert_eq!(
         decode_repository_index(b"{}").unwrap_err().kind(),
-        inferlink::ErrorKind::Protocol
+        inferlink_core::ErrorKind::Protocol
     );
 
     let stats = decode_statistics(
@@ -246,7 +246,7 @@ fn sequence_and_classification_parameters() {
 #[test]
 fn config_keys() {
     use crate::config::{TritonConfig, keys};
-    use inferlink::resolve::ConfigValue;
+    use inferlink_core::ConfigValue;
     let plain = |k: &str, v: &str| (k.to_owned(), ConfigValue::Plain(v.to_owned()));
     let c = TritonConfig::new("http://127.0.0.1:8000")
         .apply_values(vec![
@@ -288,7 +288,7 @@ fn config_keys() {
         let err = TritonConfig::new("http://h")
             .apply_values(vec![plain(k, v)])
             .unwrap_err();
-        assert_eq!(err.kind(), inferlink::ErrorKind::Config);
+        assert_eq!(err.kind(), inferlink_core::ErrorKind::Config);
         assert_eq!(err.path(), Some(k));
     }
     let err = TritonConfig::new("http://h")
@@ -297,7 +297,7 @@ fn config_keys() {
             plain(keys::BINARY_THRESHOLD_BYTES, "1"),
         ])
         .unwrap_err();
-    assert_eq!(err.kind(), inferlink::ErrorKind::Config);
+    assert_eq!(err.kind(), inferlink_core::ErrorKind::Config);
 }
 
 #[test]
@@ -344,7 +344,7 @@ fn bad_metric_lines_name_the_line() {
 #[test]
 fn metrics_url_is_checked_when_read() {
     use crate::config::TritonConfig;
-    use inferlink::resolve::ConfigValue;
+    use inferlink_core::ConfigValue;
     let plain = |k: &str, v: &str| (k.to_owned(), ConfigValue::Plain(v.to_owned()));
     let c = TritonConfig::new("http://127.0.0.1:8000")
         .apply_values([plain("metrics_url", "http://127.0.0.1:8002")])

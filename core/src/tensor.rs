@@ -14,7 +14,7 @@
 //! reinterpretation.
 //!
 //! ```
-//! use inferlink::tensor::{DataType, Tensor};
+//! use inferlink_core::tensor::{DataType, Tensor};
 //!
 //! let t = Tensor::new("input-0", vec![2, 2], vec![1.0f32, 2.0, 3.0, 4.0])?;
 //! assert_eq!(t.datatype(), DataType::Fp32);
@@ -22,7 +22,7 @@
 //! let back = Tensor::from_raw("input-0", DataType::Fp32, vec![2, 2], raw)?;
 //! assert_eq!(back.to_vec::<f32>()?, vec![1.0, 2.0, 3.0, 4.0]);
 //! assert!(Tensor::new("bad", vec![3], vec![1.0f32]).is_err());
-//! # Ok::<(), inferlink::Error>(())
+//! # Ok::<(), inferlink_core::Error>(())
 //! ```
 
 use std::collections::BTreeMap;

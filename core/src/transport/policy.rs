@@ -26,7 +26,7 @@ use crate::error::{Error, ErrorKind, Result, printable};
 /// An allow-list of hosts and networks. An empty policy allows nothing.
 ///
 /// ```
-/// use inferlink::transport::EndpointPolicy;
+/// use inferlink_core::transport::EndpointPolicy;
 ///
 /// let policy = EndpointPolicy::new()
 ///     .allow_host("*.svc.cluster.local")?
@@ -34,7 +34,7 @@ use crate::error::{Error, ErrorKind, Result, printable};
 ///     .allow_network("127.0.0.1/8")?;
 /// assert!(policy.allows_ip("127.0.0.5".parse().unwrap()));
 /// assert!(!policy.allows_ip("192.168.1.1".parse().unwrap()));
-/// # Ok::<(), inferlink::Error>(())
+/// # Ok::<(), inferlink_core::Error>(())
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct EndpointPolicy {

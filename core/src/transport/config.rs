@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result, printable};
-use crate::resolve::{ConfigValue, Resolution};
 use crate::secret::Secret;
+use crate::target::{ConfigValue, ConnectTarget};
 
 use super::auth::Auth;
 use super::policy::EndpointPolicy;
@@ -202,7 +202,7 @@ impl fmt::Debug for StaticHeader {
 /// Every setting of the shared transport, with documented defaults.
 ///
 /// Build one with [`TransportConfig::default`] and change fields, or read it
-/// from configuration with [`TransportConfig::from_resolution`] /
+/// from configuration with [`TransportConfig::from_target`] /
 /// [`TransportConfig::from_values`]. Values are checked when a transport is
 /// built ([`TransportConfig::validate`]). `Debug` never shows secrets.
 ///
@@ -263,18 +263,18 @@ impl Default for TransportConfig {
 const MAX_ATTEMPTS_LIMIT: u32 = 100;
 
 impl TransportConfig {
-    /// Defaults overlaid with the keys found in a resolution's merged configuration.
+    /// Defaults overlaid with the keys found in a target's configuration.
     ///
     /// Values that came from credentials stay secret. Keys the transport does
     /// not own are ignored (they belong to the connector or the environment).
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        TransportConfig::default().apply_resolution(resolution)
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        TransportConfig::default().apply_target(target)
     }
 
-    /// These settings (for example a host application's defaults) overlaid
-    /// with the keys of a resolution's merged configuration.
-    pub fn apply_resolution(self, resolution: &Resolution) -> Result<Self> {
-        self.apply_values(resolution.configuration())
+    /// These settings (for example a vendor's defaults) overlaid with the
+    /// keys of a target's configuration.
+    pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
+        self.apply_values(target.values())
     }
 
     /// Defaults overlaid with `values` (configuration key → value).

@@ -78,11 +78,13 @@ thread_local! {
     static REVEAL: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with secret serialization switched to "reveal" on this thread.
+/// Runs `f` with secret serialization switched to "reveal" on this thread
+/// (for `inferlink`'s record formats; not part of the connector API).
 ///
 /// Serialization is synchronous, so the switch cannot leak into other work;
 /// a guard restores the previous state even if `f` panics.
-pub(crate) fn with_secrets_revealed<R>(f: impl FnOnce() -> R) -> R {
+#[doc(hidden)]
+pub fn with_secrets_revealed<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {

@@ -43,12 +43,12 @@ impl Tensor {
     /// rows give shape `[0, 0]`.
     ///
     /// ```
-    /// use inferlink::Tensor;
+    /// use inferlink_core::Tensor;
     /// let batch = vec![vec![0.1f32, 0.2, 0.3], vec![0.4, 0.5, 0.6]];
     /// let t = Tensor::from_rows("input-0", &batch)?;
     /// assert_eq!(t.shape(), &[2, 3]);
     /// assert!(Tensor::from_rows("x", &[vec![1.0f32], vec![]]).is_err());
-    /// # Ok::<(), inferlink::Error>(())
+    /// # Ok::<(), inferlink_core::Error>(())
     /// ```
     pub fn from_rows<T: Element, R: AsRef<[T]>>(
         name: impl Into<String>,
@@ -120,11 +120,11 @@ impl Tensor {
     /// (data shared, not copied).
     ///
     /// ```
-    /// use inferlink::Tensor;
+    /// use inferlink_core::Tensor;
     /// let t = Tensor::from_vec("x", vec![1i32, 2, 3, 4, 5, 6]).reshape(vec![2, 3])?;
     /// assert_eq!(t.shape(), &[2, 3]);
     /// assert!(t.reshape(vec![4]).is_err());
-    /// # Ok::<(), inferlink::Error>(())
+    /// # Ok::<(), inferlink_core::Error>(())
     /// ```
     pub fn reshape(self, shape: Vec<usize>) -> Result<Tensor> {
         let count = element_count(&self.name, &shape)?;
@@ -234,13 +234,13 @@ impl Tensor {
     /// own datatype returns a clone (sharing raw data).
     ///
     /// ```
-    /// use inferlink::{DataType, Tensor};
+    /// use inferlink_core::{DataType, Tensor};
     /// let t = Tensor::from_vec("x", vec![1.5f32, -2.0]);
     /// let half = t.cast_float(DataType::Fp16)?;
     /// assert_eq!(half.datatype(), DataType::Fp16);
     /// assert_eq!(half.to_f32_lossy()?, vec![1.5, -2.0]);
     /// assert!(t.cast_float(DataType::Int32).is_err());
-    /// # Ok::<(), inferlink::Error>(())
+    /// # Ok::<(), inferlink_core::Error>(())
     /// ```
     pub fn cast_float(&self, target: DataType) -> Result<Tensor> {
         if !matches!(

@@ -28,15 +28,15 @@
 //! the request goes to the registered endpoint or fails.
 //!
 //! ```no_run
-//! use inferlink::transport::{HttpTransport, RequestSpec};
+//! use inferlink_core::transport::{HttpTransport, RequestSpec};
 //!
-//! # async fn demo(resolution: &inferlink::Resolution) -> inferlink::Result<()> {
-//! let transport = HttpTransport::from_resolution(resolution)?;
+//! # async fn demo(target: &inferlink_core::ConnectTarget) -> inferlink_core::Result<()> {
+//! let transport = HttpTransport::from_target(target)?;
 //! let ready = transport.send(RequestSpec::get("v2/health/ready")).await?;
 //! assert!(ready.status().is_success());
 //! let reply = transport
 //!     .send(
-//!         RequestSpec::segments(inferlink::transport::Method::POST, &["v2", "models", "m", "infer"])
+//!         RequestSpec::segments(inferlink_core::transport::Method::POST, &["v2", "models", "m", "infer"])
 //!             .json_body(&serde_json::json!({"inputs": []}))
 //!             .model("m"),
 //!     )
@@ -64,8 +64,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument as _;
 
 use crate::error::{Error, ErrorKind, Result, printable};
-use crate::resolve::Resolution;
 use crate::secret::Secret;
+use crate::target::ConnectTarget;
 
 mod auth;
 mod classify;
@@ -567,15 +567,15 @@ impl fmt::Debug for HttpTransportBuilder {
 }
 
 impl HttpTransportBuilder {
-    /// A builder for the resolution's endpoint, vendor = the record's
-    /// product, settings = `defaults` overlaid with the resolution's merged
-    /// configuration (pass the host application's defaults and endpoint
-    /// policy here; [`TransportConfig::default`] otherwise).
-    pub fn for_resolution(resolution: &Resolution, defaults: TransportConfig) -> Result<Self> {
+    /// A builder for the target's endpoint, vendor = the target's product,
+    /// settings = `defaults` overlaid with the target's configuration (pass
+    /// the vendor's or host's defaults here; [`TransportConfig::default`]
+    /// otherwise).
+    pub fn for_target(target: &ConnectTarget, defaults: TransportConfig) -> Result<Self> {
         Ok(HttpTransportBuilder {
-            base: resolution.endpoint().url.clone(),
-            vendor: resolution.record().product.clone(),
-            config: defaults.apply_resolution(resolution)?,
+            base: target.url.clone(),
+            vendor: target.product.clone(),
+            config: defaults.apply_values(target.values())?,
             signer: None,
             classifier: None,
         })
@@ -764,11 +764,11 @@ impl HttpTransport {
         }
     }
 
-    /// A transport for a resolution with default settings overlaid by its
-    /// configuration; see [`HttpTransportBuilder::for_resolution`] to add
-    /// host defaults, a signer or a classifier.
-    pub fn from_resolution(resolution: &Resolution) -> Result<Self> {
-        HttpTransportBuilder::for_resolution(resolution, TransportConfig::default())?.build()
+    /// A transport for a target with default settings overlaid by its
+    /// configuration; see [`HttpTransportBuilder::for_target`] to add
+    /// vendor defaults, a signer or a classifier.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        HttpTransportBuilder::for_target(target, TransportConfig::default())?.build()
     }
 
     /// The endpoint URL requests are joined to (always ending in `/`).

@@ -38,8 +38,8 @@ use tracing::Instrument as _;
 use super::classify::ErrorClass;
 use super::config::{TransportConfig, config_error, keys};
 use super::retry::{self, AttemptError, CallLimits, Idempotency, RetryRule};
-use crate::connector::ModelRef;
 use crate::error::{Error, ErrorKind, Result};
+use crate::model_ref::ModelRef;
 
 /// Where a failed gRPC call failed, as far as the client can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -855,7 +855,7 @@ mod tests {
         cfg.retry.max_attempts = 2;
         cfg.headers.push(super::super::StaticHeader {
             name: "x-api-key".to_owned(),
-            value: crate::resolve::ConfigValue::Secret(crate::Secret::new(PLANTED)),
+            value: crate::target::ConfigValue::Secret(crate::Secret::new(PLANTED)),
         });
         // Port 1 on loopback: nothing listens, the connection is refused.
         let builder = GrpcTransport::builder("http://127.0.0.1:1", cfg).vendor("test");

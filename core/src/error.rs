@@ -108,7 +108,7 @@ const MAX_VENDOR_MESSAGE_LEN: usize = 1024;
 /// Makes text safe to show: control characters become `\u{..}` escapes, and
 /// text longer than `max` bytes is cut on a character boundary with a note of
 /// its full length.
-pub(crate) fn printable(text: String, max: usize) -> String {
+pub fn printable(text: String, max: usize) -> String {
     if text.len() <= max && !text.chars().any(char::is_control) {
         return text;
     }
@@ -181,7 +181,7 @@ impl Error {
 
     /// A copy with the same kind, message and path, without context or
     /// source (for an error kept once and returned to several callers).
-    pub(crate) fn detached_copy(&self) -> Error {
+    pub fn detached_copy(&self) -> Error {
         let mut copy = Error::new(self.kind(), self.message());
         if let Some(path) = self.path() {
             copy = copy.with_path(path);

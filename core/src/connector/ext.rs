@@ -18,7 +18,7 @@ const MAX_POLL_PAUSE: Duration = Duration::from_secs(1);
 /// every connector (including `dyn InferenceConnector`, so also through an
 /// `Arc<dyn InferenceConnector>`).
 ///
-/// Bring the trait into scope (`use inferlink::InferenceConnectorExt;`) to
+/// Bring the trait into scope (`use inferlink_core::InferenceConnectorExt;`) to
 /// call them. The waiting methods need a Tokio runtime with the time driver
 /// enabled, like the connectors' transports do.
 #[async_trait]

@@ -167,14 +167,14 @@ pub struct SigningRequest<'a> {
 /// set, so retries carry fresh signatures.
 ///
 /// ```
-/// use inferlink::transport::{RequestSigner, SigningRequest, HeaderValue};
+/// use inferlink_core::transport::{RequestSigner, SigningRequest, HeaderValue};
 ///
 /// #[derive(Debug)]
 /// struct Stamp;
 ///
 /// #[async_trait::async_trait]
 /// impl RequestSigner for Stamp {
-///     async fn sign(&self, request: &mut SigningRequest<'_>) -> inferlink::Result<()> {
+///     async fn sign(&self, request: &mut SigningRequest<'_>) -> inferlink_core::Result<()> {
 ///         let len = request.body.len().to_string();
 ///         request.headers.insert("x-signed-length", HeaderValue::from_str(&len).unwrap());
 ///         Ok(())
