@@ -34,6 +34,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use inferlink::connector::LiveConnector;
+use inferlink::prelude::TensorInference as _;
 use inferlink::store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore};
 use inferlink::{
     Connectors, Consumer, DataType, Error, ErrorKind, InferRequest, InferenceConnector, ModelRef,

@@ -67,7 +67,7 @@ pub mod version;
 // alone; it is re-exported here under the same paths.
 #[cfg(feature = "http")]
 pub use inferlink_core::transport;
-pub use inferlink_core::{error, secret, target, tensor};
+pub use inferlink_core::{error, kit, prelude, secret, target, tensor};
 
 /// The attribute macro connector crates put on their `InferenceConnector`
 /// and `ConnectorFactory` impls (re-exported from `async-trait`, so they need
@@ -75,8 +75,9 @@ pub use inferlink_core::{error, secret, target, tensor};
 pub use async_trait::async_trait;
 pub use connector::{
     ByteStream, Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Health, InferStream,
-    InferenceConnector, InferenceConnectorExt, ModelInfo, ModelMetadata, ModelRef, RawRequest,
-    RawResponse, RawStream, TensorSpec,
+    InferenceConnector, InferenceConnectorExt, LiveConnector, ModelDescription, ModelInfo,
+    ModelListing, ModelMetadata, ModelReadiness, ModelRef, RawInvocation, RawRequest, RawResponse,
+    RawStream, StreamingInference, StreamingInvocation, TensorInference, TensorSpec,
 };
 pub use crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, StaticKeyProvider};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};

@@ -12,11 +12,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use inferlink::{
-    Capabilities, ConnectTarget, ConnectorFactory, ConnectorInfo, Connectors, Consumer, DataType,
-    Error, ErrorKind, Health, InferRequest, InferResponse, InferenceConnector,
-    InferenceConnectorExt, MemoryStore, ModelMetadata, ModelRef, Registry, Resolution, Result,
-    Selector, Tensor, TensorSpec, async_trait,
+    ConnectTarget, ConnectorFactory, ConnectorInfo, Connectors, Consumer, DataType, Error,
+    ErrorKind, Health, InferRequest, InferResponse, InferenceConnector, InferenceConnectorExt,
+    MemoryStore, ModelDescription, ModelMetadata, ModelReadiness, ModelRef, Registry, Resolution,
+    Result, Selector, StreamingInference, Tensor, TensorInference, TensorSpec, async_trait,
 };
+
+/// Which optional families a [`ScriptedConnector`] has besides tensor inference.
+#[derive(Debug, Default, Clone, Copy)]
+struct Families {
+    model_metadata: bool,
+    model_ready: bool,
+}
+
+impl Families {
+    fn with_model_metadata(mut self, yes: bool) -> Self {
+        self.model_metadata = yes;
+        self
+    }
+
+    fn with_model_ready(mut self, yes: bool) -> Self {
+        self.model_ready = yes;
+        self
+    }
+}
 
 type Script<T> = Box<dyn Fn(usize) -> Result<T> + Send + Sync>;
 
@@ -25,6 +44,7 @@ type Script<T> = Box<dyn Fn(usize) -> Result<T> + Send + Sync>;
 /// "unavailable twice, then ready".
 struct ScriptedConnector {
     info: ConnectorInfo,
+    caps: Families,
     health: Script<Health>,
     model_ready: Script<bool>,
     metadata: Script<ModelMetadata>,
@@ -42,9 +62,10 @@ impl std::fmt::Debug for ScriptedConnector {
 }
 
 impl ScriptedConnector {
-    fn new(vendor: &str, endpoint: &str, caps: Capabilities) -> Self {
+    fn new(vendor: &str, endpoint: &str, caps: Families) -> Self {
         ScriptedConnector {
-            info: ConnectorInfo::new(vendor, "scripted", endpoint, caps),
+            info: ConnectorInfo::new(vendor, "scripted", endpoint),
+            caps,
             health: Box::new(|_| Ok(Health::SERVING)),
             model_ready: Box::new(|_| Ok(true)),
             metadata: Box::new(|_| Ok(ModelMetadata::default())),
@@ -56,8 +77,8 @@ impl ScriptedConnector {
         }
     }
 
-    fn caps() -> Capabilities {
-        Capabilities::none().with_infer(true)
+    fn caps() -> Families {
+        Families::default()
     }
 
     fn health(mut self, f: impl Fn(usize) -> Result<Health> + Send + Sync + 'static) -> Self {
@@ -94,12 +115,30 @@ impl InferenceConnector for ScriptedConnector {
         (self.health)(self.health_calls.fetch_add(1, Ordering::SeqCst))
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        self.caps.model_metadata.then_some(self as _)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        self.caps.model_ready.then_some(self as _)
+    }
+}
+
+#[async_trait]
+impl TensorInference for ScriptedConnector {
     async fn infer(&self, _model: &ModelRef, _request: InferRequest) -> Result<InferResponse> {
         (self.infer)(self.infer_calls.fetch_add(1, Ordering::SeqCst))
     }
+}
 
+#[async_trait]
+impl ModelDescription for ScriptedConnector {
     async fn model_metadata(&self, _model: &ModelRef) -> Result<ModelMetadata> {
-        if !self.info.capabilities.model_metadata {
+        if !self.caps.model_metadata {
             return Err(inferlink::connector::unsupported(
                 &self.info,
                 "model metadata",
@@ -107,9 +146,12 @@ impl InferenceConnector for ScriptedConnector {
         }
         (self.metadata)(self.metadata_calls.fetch_add(1, Ordering::SeqCst))
     }
+}
 
+#[async_trait]
+impl ModelReadiness for ScriptedConnector {
     async fn model_ready(&self, _model: &ModelRef) -> Result<bool> {
-        if !self.info.capabilities.model_ready {
+        if !self.caps.model_ready {
             return Err(inferlink::connector::unsupported(
                 &self.info,
                 "model readiness",
@@ -655,13 +697,13 @@ impl InferenceConnector for Streamer {
         Ok(Health::SERVING)
     }
 
-    async fn infer(&self, _model: &ModelRef, _request: InferRequest) -> Result<InferResponse> {
-        Err(inferlink::connector::unsupported(
-            &self.info,
-            "unary inference",
-        ))
+    fn as_streaming_inference(&self) -> Option<&dyn StreamingInference> {
+        Some(self)
     }
+}
 
+#[async_trait]
+impl StreamingInference for Streamer {
     async fn infer_stream(
         &self,
         _model: &ModelRef,
@@ -704,11 +746,12 @@ async fn streaming_defaults_to_unsupported_and_stream_items_are_tagged() {
     assert!(e.message().contains("streamed raw invocation"), "{e}");
 
     // Errors that arrive inside a stream get the same context as the others.
-    let caps = Capabilities::none().with_stream_infer(true);
     let streamer = inferlink::connector::with_error_context(Arc::new(Streamer {
-        info: ConnectorInfo::new("streamer", "test", "http://127.0.0.1:2", caps),
+        info: ConnectorInfo::new("streamer", "test", "http://127.0.0.1:2"),
     }));
-    assert!(streamer.info().capabilities.stream_infer);
+    // The wrapper has exactly the families of the connector it wraps.
+    let caps = streamer.capabilities();
+    assert!(caps.stream_infer && !caps.infer && !caps.invoke && !caps.stream_invoke);
     let mut stream = streamer
         .infer_stream(&model, InferRequest::new())
         .await

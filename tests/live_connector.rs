@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use inferlink::connector::LiveConnector;
 use inferlink::{
-    Capabilities, ConnectTarget, ConnectorFactory, ConnectorInfo, Connectors, Consumer, ErrorKind,
-    Health, InferRequest, InferResponse, InferenceConnector, MemoryStore, ModelRef, Registry,
-    Result, Selector, Tensor, async_trait,
+    ConnectTarget, ConnectorFactory, ConnectorInfo, Connectors, Consumer, ErrorKind, Health,
+    InferRequest, InferResponse, InferenceConnector, MemoryStore, ModelRef, Registry, Result,
+    Selector, Tensor, TensorInference, async_trait,
 };
 
 /// Answers `infer` with one BYTES output "endpoint|token"; a call for model
@@ -36,6 +36,13 @@ impl InferenceConnector for Echo {
         Ok(Health::SERVING)
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TensorInference for Echo {
     async fn infer(&self, model: &ModelRef, _request: InferRequest) -> Result<InferResponse> {
         if model.name == "slow" {
             let _pass = self.gate.acquire().await.expect("gate open");
@@ -72,12 +79,7 @@ impl ConnectorFactory for EchoFactory {
             .map(|v| inferlink::Secret::new(v.expose()))
             .unwrap_or_else(|| inferlink::Secret::new(""));
         Ok(Arc::new(Echo {
-            info: ConnectorInfo::new(
-                "echo",
-                "test",
-                &target.url,
-                Capabilities::none().with_infer(true),
-            ),
+            info: ConnectorInfo::new("echo", "test", &target.url),
             token,
             gate: Arc::clone(&self.gate),
         }))

@@ -19,6 +19,7 @@
 //!   endpoint moved or a credential rotated during a long run is used from
 //!   the next request on.
 
+use inferlink::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, IsTerminal, Seek, SeekFrom, Write};
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use inferlink::connector::LiveConnector;
-use inferlink::{Error, ErrorKind, InferenceConnector, ModelRef, Registry, Result};
+use inferlink::{Error, ErrorKind, ModelRef, Registry, Result};
 use serde_json::{Value, json};
 
 use crate::BatchArgs;

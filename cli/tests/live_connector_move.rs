@@ -9,6 +9,7 @@
 //! Skipped (with a `skipped:` line) when the KServe venv is not installed,
 //! unless `INFERLINK_REQUIRE_LIVE=1` (as `scripts/test` sets).
 
+use inferlink::prelude::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -16,9 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use inferlink::connector::LiveConnector;
-use inferlink::{
-    Connectors, Consumer, InferRequest, InferenceConnector, ModelRef, Registry, Selector, Tensor,
-};
+use inferlink::{Connectors, Consumer, InferRequest, ModelRef, Registry, Selector, Tensor};
 use inferlink_testkit::keys::{open_keyed_sqlite, test_master_key_base64};
 use inferlink_testkit::servers::{ServerKind, start_or_skip};
 

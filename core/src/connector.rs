@@ -21,113 +21,66 @@ use bytes::Bytes;
 use futures_core::stream::BoxStream;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::target::{ConnectTarget, ToConnectTarget};
-use crate::tensor::{DataType, InferRequest, InferResponse, Parameters, Tensor};
+use crate::target::{ConfigValue, ConnectTarget, ToConnectTarget};
+use crate::tensor::{DataType, InferResponse, Parameters, Tensor};
 
+mod capability;
 mod context;
 mod ext;
 
 pub use crate::model_ref::ModelRef;
+pub use capability::{
+    ModelDescription, ModelListing, ModelReadiness, RawInvocation, StreamingInference,
+    StreamingInvocation, TensorInference, capabilities_of,
+};
 pub use context::with_error_context;
 pub use ext::InferenceConnectorExt;
 
-/// What a connector can do; fixed for its lifetime.
+/// What a connector can do, derived from the capability families it
+/// implements (see [`InferenceConnector::capabilities`]); never declared by
+/// hand, so it cannot claim a call the connector does not implement.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
-    /// [`InferenceConnector::models`] lists the served models.
+    /// [`ModelListing`]: `models` lists the served models.
     pub list_models: bool,
-    /// [`InferenceConnector::model_metadata`] describes a model's tensors.
+    /// [`ModelDescription`]: `model_metadata` describes a model's tensors.
     pub model_metadata: bool,
-    /// [`InferenceConnector::model_ready`] answers per model.
+    /// [`ModelReadiness`]: `model_ready` answers per model.
     pub model_ready: bool,
-    /// [`InferenceConnector::infer`] takes tensors.
+    /// [`TensorInference`]: `infer` takes tensors.
     pub infer: bool,
-    /// [`InferenceConnector::invoke`] takes opaque bytes.
+    /// [`RawInvocation`]: `invoke` takes opaque bytes.
     pub invoke: bool,
-    /// Tensors travel as raw binary (no JSON number formatting).
+    /// Tensors travel as raw binary (no JSON number formatting): a property
+    /// of the wire encoding the configuration chose ([`ConnectorInfo::binary_tensors`]).
     pub binary_tensors: bool,
-    /// [`InferenceConnector::infer_stream`] yields several responses per
-    /// request (decoupled models, token streams).
+    /// [`StreamingInference`]: `infer_stream` yields responses as the server
+    /// sends them (decoupled models, token streams).
     pub stream_infer: bool,
-    /// [`InferenceConnector::invoke_stream`] yields the response body in
+    /// [`StreamingInvocation`]: `invoke_stream` yields the response body in
     /// chunks as the server sends them.
     pub stream_invoke: bool,
 }
 
 impl Capabilities {
-    /// No capabilities; set fields with the `with_*` methods (the struct is
-    /// `#[non_exhaustive]`, so other crates cannot use struct literals).
-    ///
-    /// ```
-    /// use inferlink_core::Capabilities;
-    /// let caps = Capabilities::none().with_infer(true).with_model_metadata(true);
-    /// assert!(caps.infer && caps.model_metadata && !caps.invoke);
-    /// ```
-    pub fn none() -> Self {
-        Capabilities::default()
-    }
-
-    /// Sets [`Capabilities::list_models`].
-    pub fn with_list_models(mut self, yes: bool) -> Self {
-        self.list_models = yes;
-        self
-    }
-
-    /// Sets [`Capabilities::model_metadata`].
-    pub fn with_model_metadata(mut self, yes: bool) -> Self {
-        self.model_metadata = yes;
-        self
-    }
-
-    /// Sets [`Capabilities::model_ready`].
-    pub fn with_model_ready(mut self, yes: bool) -> Self {
-        self.model_ready = yes;
-        self
-    }
-
-    /// Sets [`Capabilities::infer`].
-    pub fn with_infer(mut self, yes: bool) -> Self {
-        self.infer = yes;
-        self
-    }
-
-    /// Sets [`Capabilities::invoke`].
-    pub fn with_invoke(mut self, yes: bool) -> Self {
-        self.invoke = yes;
-        self
-    }
-
-    /// Sets [`Capabilities::binary_tensors`].
-    pub fn with_binary_tensors(mut self, yes: bool) -> Self {
-        self.binary_tensors = yes;
-        self
-    }
-
-    /// Sets [`Capabilities::stream_infer`].
-    pub fn with_stream_infer(mut self, yes: bool) -> Self {
-        self.stream_infer = yes;
-        self
-    }
-
-    /// Sets [`Capabilities::stream_invoke`].
-    pub fn with_stream_invoke(mut self, yes: bool) -> Self {
-        self.stream_invoke = yes;
-        self
-    }
-
-    /// Sets every field (useful as a starting point for full protocols).
-    pub fn all() -> Self {
-        Capabilities {
-            list_models: true,
-            model_metadata: true,
-            model_ready: true,
-            infer: true,
-            invoke: true,
-            binary_tensors: true,
-            stream_infer: true,
-            stream_invoke: true,
-        }
+    /// The capability letters used in the docs' connector table
+    /// (`I V M L R S B`), for listings: I infer, V invoke, M metadata,
+    /// L list models, R readiness, S streaming, B binary tensors.
+    pub fn letters(&self) -> String {
+        [
+            (self.infer, 'I'),
+            (self.invoke, 'V'),
+            (self.model_metadata, 'M'),
+            (self.list_models, 'L'),
+            (self.model_ready, 'R'),
+            (self.stream_infer || self.stream_invoke, 'S'),
+            (self.binary_tensors, 'B'),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, letter)| *letter)
+        .collect()
     }
 }
 
@@ -140,24 +93,29 @@ pub struct ConnectorInfo {
     pub protocol: String,
     /// The endpoint, without user info or query secrets.
     pub endpoint: String,
-    /// What this connector supports.
-    pub capabilities: Capabilities,
+    /// Tensors travel as raw binary (the configured encoding says so).
+    pub binary_tensors: bool,
 }
 
 impl ConnectorInfo {
-    /// Describes a connector.
+    /// Describes a connector (tensors as JSON unless [`ConnectorInfo::with_binary_tensors`]).
     pub fn new(
         vendor: impl Into<String>,
         protocol: impl Into<String>,
         endpoint: impl Into<String>,
-        capabilities: Capabilities,
     ) -> Self {
         ConnectorInfo {
             vendor: vendor.into(),
             protocol: protocol.into(),
             endpoint: endpoint.into(),
-            capabilities,
+            binary_tensors: false,
         }
+    }
+
+    /// Says whether tensors travel as raw binary with this configuration.
+    pub fn with_binary_tensors(mut self, binary: bool) -> Self {
+        self.binary_tensors = binary;
+        self
     }
 
     /// Tags an error with this connector's vendor and endpoint (values an
@@ -415,56 +373,58 @@ impl fmt::Debug for RawStream {
 
 /// One model-serving platform behind a common API.
 ///
-/// Object safe: hosts hold `Arc<dyn InferenceConnector>`. Methods a platform
-/// lacks answer [`ErrorKind::Unsupported`] (the defaults do).
+/// Object safe: hosts hold `Arc<dyn InferenceConnector>`. The required part
+/// is small: [`InferenceConnector::info`] and [`InferenceConnector::health`].
+/// Everything else is a **capability family**, a trait of its own
+/// ([`TensorInference`], [`RawInvocation`], [`ModelListing`],
+/// [`ModelDescription`], [`ModelReadiness`], [`StreamingInference`],
+/// [`StreamingInvocation`]). A connector implements the families its
+/// platform offers and returns itself from the matching `as_*` accessor;
+/// [`InferenceConnector::capabilities`] is derived from those accessors, and
+/// the calls on `dyn InferenceConnector` (`connector.infer(…)`,
+/// `connector.models()`, …) answer [`ErrorKind::Unsupported`] for a family
+/// the connector does not have. Nothing is declared by hand.
 #[async_trait]
 pub trait InferenceConnector: Send + Sync + fmt::Debug {
-    /// Vendor, protocol, endpoint and capabilities.
+    /// Vendor, protocol and endpoint.
     fn info(&self) -> &ConnectorInfo;
 
     /// Whether the server is live and ready.
     async fn health(&self) -> Result<Health>;
 
-    /// Runs inference on tensors.
-    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse>;
-
-    /// Lists the models the server serves.
-    async fn models(&self) -> Result<Vec<ModelInfo>> {
-        Err(unsupported(self.info(), "listing models"))
+    /// Tensor inference (`infer`), when the connector has it.
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        None
     }
 
-    /// Describes a model's inputs and outputs.
-    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        let _ = model;
-        Err(unsupported(self.info(), "model metadata"))
+    /// Opaque payloads (`invoke`), when the connector has them.
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        None
     }
 
-    /// Whether one model is ready to serve.
-    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        let _ = model;
-        Err(unsupported(self.info(), "per-model readiness"))
+    /// Model listing (`models`), when the connector has it.
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        None
     }
 
-    /// Sends an opaque, model-defined payload.
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        let _ = (model, request);
-        Err(unsupported(self.info(), "raw invocation"))
+    /// Model metadata (`model_metadata`), when the connector has it.
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        None
     }
 
-    /// Runs inference and yields each response as the server sends it
-    /// (decoupled models, `generate_stream`, token streams). Errors before the
-    /// first response (bad input, unknown model, a server without streaming)
-    /// are returned here; later ones arrive as stream items.
-    async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
-        let _ = (model, request);
-        Err(unsupported(self.info(), "streaming inference"))
+    /// Per-model readiness (`model_ready`), when the connector has it.
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        None
     }
 
-    /// Sends an opaque payload and yields the response body as it arrives
-    /// (chunked HTTP responses, event streams).
-    async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
-        let _ = (model, request);
-        Err(unsupported(self.info(), "streamed raw invocation"))
+    /// Streamed inference (`infer_stream`), when the connector has it.
+    fn as_streaming_inference(&self) -> Option<&dyn StreamingInference> {
+        None
+    }
+
+    /// Streamed invocation (`invoke_stream`), when the connector has it.
+    fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
+        None
     }
 }
 
@@ -517,9 +477,9 @@ pub trait ConnectorFactory: Send + Sync + fmt::Debug {
 /// ```
 /// use std::sync::Arc;
 /// use inferlink_core::{
-///     async_trait, Capabilities, ConnectTarget, ConnectorFactory, ConnectorInfo, Connectors,
-///     Health, InferRequest, InferResponse, InferenceConnector, InferenceConnectorExt, ModelRef,
-///     Result, Tensor,
+///     async_trait, ConnectTarget, ConnectorFactory, ConnectorInfo, Connectors, Health,
+///     InferRequest, InferResponse, InferenceConnector, InferenceConnectorExt, ModelRef, Result,
+///     Tensor, TensorInference,
 /// };
 ///
 /// /// Echoes every input back as an output: an example, not a real server.
@@ -534,6 +494,13 @@ pub trait ConnectorFactory: Send + Sync + fmt::Debug {
 ///     async fn health(&self) -> Result<Health> {
 ///         Ok(Health::SERVING)
 ///     }
+///     fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+///         Some(self)
+///     }
+/// }
+///
+/// #[async_trait]
+/// impl TensorInference for Echo {
 ///     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
 ///         Ok(InferResponse {
 ///             model_name: model.name.clone(),
@@ -558,8 +525,7 @@ pub trait ConnectorFactory: Send + Sync + fmt::Debug {
 ///         &["oip"]
 ///     }
 ///     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
-///         let caps = Capabilities::none().with_infer(true);
-///         let info = ConnectorInfo::new("echo", "in-process", &target.url, caps);
+///         let info = ConnectorInfo::new("echo", "in-process", &target.url);
 ///         Ok(Arc::new(Echo(info)))
 ///     }
 /// }
@@ -570,6 +536,8 @@ pub trait ConnectorFactory: Send + Sync + fmt::Debug {
 /// let connectors = Connectors::new().with(EchoFactory);
 /// let connector = connectors.connect(&target).await?;
 /// assert_eq!(connector.info().endpoint, "http://127.0.0.1:8000");
+/// // Capabilities follow from the families implemented: tensors only.
+/// assert!(connector.capabilities().infer && !connector.capabilities().invoke);
 ///
 /// let output = connector
 ///     .infer_one(&ModelRef::new("doubler"), Tensor::from_vec("x", vec![1.0f32, 2.0]))
@@ -587,6 +555,8 @@ pub trait ConnectorFactory: Send + Sync + fmt::Debug {
 pub struct Connectors {
     by_product: BTreeMap<String, Arc<dyn ConnectorFactory>>,
     by_resource: BTreeMap<String, Arc<dyn ConnectorFactory>>,
+    /// The host's settings: configuration entries under every record's.
+    host: BTreeMap<String, ConfigValue>,
 }
 
 impl Connectors {
@@ -617,6 +587,35 @@ impl Connectors {
     pub fn with(mut self, factory: impl ConnectorFactory + 'static) -> Self {
         self.register(factory);
         self
+    }
+
+    /// Sets a host setting: a configuration entry every target gets unless
+    /// its record sets the same key (the layers are the connector's own
+    /// defaults < the host's settings < the record's configuration). Same
+    /// keys and checks as in records, e.g. `("timeout_request_ms", "5000")`.
+    pub fn with_setting(mut self, key: impl Into<String>, value: ConfigValue) -> Self {
+        self.host.insert(key.into(), value);
+        self
+    }
+
+    /// The host's settings ([`Connectors::with_setting`]).
+    pub fn settings(&self) -> &BTreeMap<String, ConfigValue> {
+        &self.host
+    }
+
+    /// The target a factory receives: `target` over the host's settings.
+    pub fn layered(&self, target: &ConnectTarget) -> ConnectTarget {
+        if self.host.is_empty() {
+            return target.clone();
+        }
+        let mut layered = target.clone();
+        for (key, value) in &self.host {
+            layered
+                .configuration
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+        layered
     }
 
     /// Products with a registered factory, sorted.

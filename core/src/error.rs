@@ -179,6 +179,16 @@ impl Error {
         Error::new(ErrorKind::Storage, message).with_source(source)
     }
 
+    /// The same error under another kind, keeping its message, path,
+    /// context (vendor, endpoint, model, attempts, gRPC status, vendor
+    /// message …) and source. Retryability follows the new kind unless it
+    /// was set explicitly. For a connector that knows better than the
+    /// transport what a status means (a 500 that is really bad input).
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// A copy with the same kind, message and path, without context or
     /// source (for an error kept once and returned to several callers).
     pub fn detached_copy(&self) -> Error {

@@ -17,6 +17,7 @@
 
 pub mod connector;
 pub mod error;
+pub mod kit;
 mod model_ref;
 pub mod secret;
 pub mod target;
@@ -30,8 +31,9 @@ pub mod transport;
 pub use async_trait::async_trait;
 pub use connector::{
     ByteStream, Capabilities, ConnectorFactory, ConnectorInfo, Connectors, Health, InferStream,
-    InferenceConnector, InferenceConnectorExt, ModelInfo, ModelMetadata, ModelRef, RawRequest,
-    RawResponse, RawStream, TensorSpec,
+    InferenceConnector, InferenceConnectorExt, ModelDescription, ModelInfo, ModelListing,
+    ModelMetadata, ModelReadiness, ModelRef, RawInvocation, RawRequest, RawResponse, RawStream,
+    StreamingInference, StreamingInvocation, TensorInference, TensorSpec,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use secret::{HIDDEN, Secret};
@@ -39,3 +41,13 @@ pub use target::{ConfigValue, ConnectTarget, ToConnectTarget};
 pub use tensor::{
     DataType, InferRequest, InferResponse, Parameter, Parameters, Tensor, TensorData,
 };
+
+/// The traits a caller needs in scope to call connectors of a concrete type
+/// (`use inferlink_core::prelude::*;`): the capability families and
+/// [`InferenceConnectorExt`]. Calls through `dyn InferenceConnector` need none.
+pub mod prelude {
+    pub use crate::connector::{
+        InferenceConnector, InferenceConnectorExt, ModelDescription, ModelListing, ModelReadiness,
+        RawInvocation, StreamingInference, StreamingInvocation, TensorInference,
+    };
+}

@@ -7,8 +7,9 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 
 use super::{
-    ConnectorInfo, Connectors, Health, InferStream, InferenceConnector, ModelInfo, ModelMetadata,
-    ModelRef, RawRequest, RawResponse, RawStream,
+    ConnectorInfo, Connectors, Health, InferStream, InferenceConnector, ModelDescription,
+    ModelInfo, ModelListing, ModelMetadata, ModelReadiness, ModelRef, RawInvocation, RawRequest,
+    RawResponse, RawStream, StreamingInference, StreamingInvocation, TensorInference,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::{LiveResolution, Registry};
@@ -217,6 +218,17 @@ fn poisoned() -> Error {
     )
 }
 
+impl LiveConnector {
+    /// Whether the connector in use now has a capability family (a registry
+    /// change can swap it; a call then answers as the new connector does).
+    fn now_has(&self, family: impl Fn(&dyn InferenceConnector) -> bool) -> bool {
+        self.read()
+            .ok()
+            .and_then(|built| built.connector)
+            .is_some_and(|connector| family(connector.as_ref()))
+    }
+}
+
 #[async_trait]
 impl InferenceConnector for LiveConnector {
     fn info(&self) -> &ConnectorInfo {
@@ -227,30 +239,86 @@ impl InferenceConnector for LiveConnector {
         self.current().await?.health().await
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        self.now_has(|c| c.as_tensor_inference().is_some())
+            .then_some(self as _)
+    }
+
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        self.now_has(|c| c.as_raw_invocation().is_some())
+            .then_some(self as _)
+    }
+
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        self.now_has(|c| c.as_model_listing().is_some())
+            .then_some(self as _)
+    }
+
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        self.now_has(|c| c.as_model_description().is_some())
+            .then_some(self as _)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        self.now_has(|c| c.as_model_readiness().is_some())
+            .then_some(self as _)
+    }
+
+    fn as_streaming_inference(&self) -> Option<&dyn StreamingInference> {
+        self.now_has(|c| c.as_streaming_inference().is_some())
+            .then_some(self as _)
+    }
+
+    fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
+        self.now_has(|c| c.as_streaming_invocation().is_some())
+            .then_some(self as _)
+    }
+}
+
+#[async_trait]
+impl TensorInference for LiveConnector {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.current().await?.infer(model, request).await
     }
+}
 
+#[async_trait]
+impl ModelListing for LiveConnector {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
         self.current().await?.models().await
     }
+}
 
+#[async_trait]
+impl ModelDescription for LiveConnector {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         self.current().await?.model_metadata(model).await
     }
+}
 
+#[async_trait]
+impl ModelReadiness for LiveConnector {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         self.current().await?.model_ready(model).await
     }
+}
 
+#[async_trait]
+impl RawInvocation for LiveConnector {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         self.current().await?.invoke(model, request).await
     }
+}
 
+#[async_trait]
+impl StreamingInference for LiveConnector {
     async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
         self.current().await?.infer_stream(model, request).await
     }
+}
 
+#[async_trait]
+impl StreamingInvocation for LiveConnector {
     async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
         self.current().await?.invoke_stream(model, request).await
     }

@@ -69,6 +69,7 @@ use crate::secret::Secret;
 
 mod provider;
 
+#[cfg(feature = "store-sqlite")]
 pub(crate) use provider::create_private_dir;
 
 pub use provider::{

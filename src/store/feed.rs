@@ -89,6 +89,10 @@ impl Feed {
 
     /// Announces that every change up to `head` is committed (found by
     /// polling shared storage): watchers behind it re-read the log.
+    #[cfg_attr(
+        not(any(feature = "store-sqlite", feature = "store-postgres")),
+        allow(dead_code)
+    )]
     pub(crate) fn announce_head(&self, head: Revision) {
         let mut announced = self
             .announced
@@ -101,6 +105,10 @@ impl Feed {
     }
 
     /// How many watch streams are open.
+    #[cfg_attr(
+        not(any(feature = "store-sqlite", feature = "store-postgres")),
+        allow(dead_code)
+    )]
     pub(crate) fn watchers(&self) -> usize {
         self.tx.receiver_count()
     }

@@ -500,8 +500,16 @@ pub struct ConformanceSpec {
     pub unknown_model: ModelRef,
     /// The bad-credentials check; `None` for servers without authentication.
     pub auth: Option<AuthCheck>,
-    /// The invoke case, for connectors with the invoke capability.
+    /// The invoke case, for connectors with the invoke capability (also
+    /// sent through `invoke_stream` when the connector streams invocations
+    /// and no [`ConformanceSpec::stream_invoke`] case is given).
     pub invoke: Option<InvokeCase>,
+    /// The streamed-inference case, required when the connector has
+    /// [`inferlink::StreamingInference`].
+    pub stream_infer: Option<StreamInferCase>,
+    /// The streamed-invocation case, for connectors with
+    /// [`inferlink::StreamingInvocation`] (else the invoke case is used).
+    pub stream_invoke: Option<InvokeCase>,
     /// Credential values of the connector under test, which no error may show.
     pub secrets: Vec<String>,
     /// How long one call may take ([`DEFAULT_CALL_TIMEOUT`] by default).
@@ -516,6 +524,8 @@ impl fmt::Debug for ConformanceSpec {
             .field("unknown_model", &self.unknown_model)
             .field("auth", &self.auth)
             .field("invoke", &self.invoke)
+            .field("stream_infer", &self.stream_infer)
+            .field("stream_invoke", &self.stream_invoke)
             .field("secrets", &format_args!("<{} hidden>", self.secrets.len()))
             .field("call_timeout", &self.call_timeout)
             .finish()
@@ -530,6 +540,8 @@ impl Default for ConformanceSpec {
             unknown_model: ModelRef::new(UNKNOWN_MODEL),
             auth: None,
             invoke: None,
+            stream_infer: None,
+            stream_invoke: None,
             secrets: Vec::new(),
             call_timeout: DEFAULT_CALL_TIMEOUT,
         }
@@ -572,6 +584,18 @@ impl ConformanceSpec {
         self
     }
 
+    /// Sets the streamed-inference case.
+    pub fn stream_infer(mut self, case: StreamInferCase) -> Self {
+        self.stream_infer = Some(case);
+        self
+    }
+
+    /// Sets the streamed-invocation case (default: the invoke case, streamed).
+    pub fn stream_invoke(mut self, case: InvokeCase) -> Self {
+        self.stream_invoke = Some(case);
+        self
+    }
+
     /// Adds a credential value no error may contain.
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secrets.push(secret.into());
@@ -592,7 +616,9 @@ impl ConformanceSpec {
             .iter()
             .map(|r| &r.model)
             .chain(self.bad_inputs.iter().map(|b| &b.model))
-            .chain(self.invoke.iter().map(|i| &i.model));
+            .chain(self.invoke.iter().map(|i| &i.model))
+            .chain(self.stream_infer.iter().map(|c| &c.model))
+            .chain(self.stream_invoke.iter().map(|c| &c.model));
         for model in named {
             if !models.contains(model) {
                 models.push(model.clone());
@@ -709,6 +735,8 @@ pub async fn run_connector_conformance(
     run.bad_inputs().await;
     run.auth().await;
     run.invoke().await;
+    run.stream_infer().await;
+    run.stream_invoke().await;
     run.secrets();
     run.report
 }
@@ -834,7 +862,7 @@ impl Run<'_> {
 
     async fn models(&mut self) {
         let answer = self.ask(self.connector.models()).await;
-        let verdict = if !self.connector.info().capabilities.list_models {
+        let verdict = if !self.connector.capabilities().list_models {
             self.unsupported("model listing", answer)
         } else {
             match answer {
@@ -866,7 +894,7 @@ impl Run<'_> {
     }
 
     async fn model_metadata(&mut self) {
-        if !self.connector.info().capabilities.model_metadata {
+        if !self.connector.capabilities().model_metadata {
             let model = self.first_model();
             let answer = self.ask(self.connector.model_metadata(&model)).await;
             let verdict = self.unsupported("model metadata", answer);
@@ -920,7 +948,7 @@ impl Run<'_> {
     }
 
     async fn model_ready(&mut self) {
-        if !self.connector.info().capabilities.model_ready {
+        if !self.connector.capabilities().model_ready {
             let model = self.first_model();
             let answer = self.ask(self.connector.model_ready(&model)).await;
             let verdict = self.unsupported("per-model readiness", answer);
@@ -954,7 +982,7 @@ impl Run<'_> {
     }
 
     async fn infer(&mut self) {
-        if !self.connector.info().capabilities.infer {
+        if !self.connector.capabilities().infer {
             let model = self.first_model();
             let answer = self
                 .ask(self.connector.infer(&model, InferRequest::new()))
@@ -1015,7 +1043,7 @@ impl Run<'_> {
     }
 
     async fn unknown_model(&mut self) {
-        if !self.connector.info().capabilities.infer {
+        if !self.connector.capabilities().infer {
             self.skip("unknown_model", "the connector has no tensor inference");
             self.skip("error_context", "the connector has no tensor inference");
             return;
@@ -1154,7 +1182,7 @@ impl Run<'_> {
     }
 
     async fn invoke(&mut self) {
-        if !self.connector.info().capabilities.invoke {
+        if !self.connector.capabilities().invoke {
             let model = self.first_model();
             let answer = self
                 .ask(self.connector.invoke(&model, RawRequest::json("{}")))
@@ -1340,3 +1368,6 @@ fn expect_kind(e: &Error, kinds: &[ErrorKind]) -> Verdict {
 
 #[cfg(test)]
 mod tests;
+
+mod streaming;
+pub use streaming::{StreamInferCase, StreamInferCheckFn};

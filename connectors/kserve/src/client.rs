@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
-    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
-    InferResponse, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse,
-    Result,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness,
+    ModelRef, RawInvocation, RawRequest, RawResponse, Result, TensorInference,
 };
 use inferlink_oip::{OipClient, Protocol, ServerMetadata};
 use serde_json::Value;
@@ -140,13 +140,8 @@ impl KServeClient {
         let (info, v2) = match protocol {
             KServeProtocol::V1 => {
                 let http = v1.as_ref().expect("built above");
-                let caps = Capabilities::none()
-                    .with_list_models(true)
-                    .with_model_ready(true)
-                    .with_infer(true)
-                    .with_invoke(true);
                 let info =
-                    ConnectorInfo::new(VENDOR, V1_PROTOCOL_NAME, redact_url(http.base_url()), caps);
+                    ConnectorInfo::new(VENDOR, V1_PROTOCOL_NAME, redact_url(http.base_url()));
                 (info, None)
             }
             KServeProtocol::V2Rest | KServeProtocol::V2Grpc => {
@@ -174,7 +169,7 @@ impl KServeClient {
         })
     }
 
-    /// Vendor, protocol, endpoint and capabilities.
+    /// Vendor, protocol and endpoint.
     pub fn info(&self) -> &ConnectorInfo {
         &self.inner.info
     }
@@ -542,23 +537,61 @@ impl InferenceConnector for KServeConnector {
         self.client.health().await
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    /// V1 and V2 over REST (a raw body needs an HTTP request).
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        (self.client().protocol() != KServeProtocol::V2Grpc).then_some(self as _)
+    }
+
+    /// V1 (`GET /v1/models`) and V2 over REST; OIP's gRPC has no index.
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        (self.client().protocol() != KServeProtocol::V2Grpc).then_some(self as _)
+    }
+
+    /// V2 only: V1 has no metadata call.
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        (self.client().protocol() != KServeProtocol::V1).then_some(self as _)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TensorInference for KServeConnector {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.client.infer(model, request).await
     }
+}
 
+#[async_trait]
+impl RawInvocation for KServeConnector {
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.client.invoke(model, request).await
+    }
+}
+
+#[async_trait]
+impl ModelListing for KServeConnector {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
         self.client.models().await
     }
+}
 
+#[async_trait]
+impl ModelDescription for KServeConnector {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         self.client.model_metadata(model).await
     }
+}
 
+#[async_trait]
+impl ModelReadiness for KServeConnector {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         self.client.model_ready(model).await
-    }
-
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.invoke(model, request).await
     }
 }

@@ -187,7 +187,7 @@ async fn v1_conformance() {
         .await
         .unwrap();
     assert_eq!(conn.info().protocol, "kserve-v1");
-    let caps = conn.info().capabilities;
+    let caps = conn.capabilities();
     assert!(caps.infer && caps.invoke && caps.list_models && caps.model_ready);
     assert!(!caps.model_metadata && !caps.binary_tensors);
     let mut spec = ConformanceSpec::new();

@@ -16,8 +16,9 @@ use inferlink_core::transport::{
     redact_url,
 };
 use inferlink_core::{
-    Capabilities, ConnectTarget, ConnectorInfo, Error, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse, Result,
+    ConnectTarget, ConnectorInfo, Error, Health, InferRequest, InferResponse, InferenceConnector,
+    ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness, ModelRef,
+    RawInvocation, RawRequest, RawResponse, Result, TensorInference,
 };
 
 use crate::codec::{
@@ -82,7 +83,7 @@ impl OipClient {
     /// [`ErrorKind::PermissionDenied`](inferlink_core::ErrorKind::PermissionDenied) when the endpoint policy refuses the endpoint.
     pub fn with_vendor(config: OipConfig, vendor: &str) -> Result<Self> {
         let protocol = config.protocol();
-        let (wire, endpoint, capabilities) = match protocol {
+        let (wire, endpoint, binary_tensors) = match protocol {
             Protocol::Rest => {
                 let http = HttpTransport::builder(config.rest_url()?)
                     .vendor(vendor)
@@ -90,14 +91,13 @@ impl OipClient {
                     .classifier(rest_classifier())
                     .build()?;
                 let endpoint = redact_url(http.base_url());
-                let mut capabilities = Capabilities::all();
-                capabilities.binary_tensors = config.tensor_encoding != TensorEncoding::Json;
+                let binary = config.tensor_encoding != TensorEncoding::Json;
                 let wire = RestWire {
                     http,
                     encoding: config.tensor_encoding,
                     model_header: config.model_header.clone(),
                 };
-                (Wire::Rest(wire), endpoint, capabilities)
+                (Wire::Rest(wire), endpoint, binary)
             }
             Protocol::Grpc => {
                 let target = config.grpc_target()?;
@@ -114,10 +114,8 @@ impl OipClient {
                 let wire = GrpcWire {
                     transport: builder.build()?,
                 };
-                let mut capabilities = Capabilities::all();
-                capabilities.list_models = false;
-                capabilities.invoke = false;
-                (Wire::Grpc(Box::new(wire)), target, capabilities)
+                // gRPC tensors travel as raw bytes (`raw_input_contents`).
+                (Wire::Grpc(Box::new(wire)), target, true)
             }
         };
         Ok(OipClient {
@@ -126,16 +124,21 @@ impl OipClient {
                     vendor: vendor.to_owned(),
                     protocol: protocol.info_name().to_owned(),
                     endpoint,
-                    capabilities,
+                    binary_tensors,
                 },
                 wire,
             }),
         })
     }
 
-    /// Vendor, protocol, endpoint and capabilities.
+    /// Vendor, protocol and endpoint.
     pub fn info(&self) -> &ConnectorInfo {
         &self.inner.info
+    }
+
+    /// True when this client speaks REST (listing and raw invocation need it).
+    pub fn is_rest(&self) -> bool {
+        matches!(self.inner.wire, Wire::Rest(_))
     }
 
     /// The REST transport, when this client speaks REST (for vendor crates'
@@ -527,23 +530,60 @@ impl InferenceConnector for OipConnector {
         self.client.health().await
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    /// REST only: a raw body needs an HTTP request.
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        self.client.is_rest().then_some(self as _)
+    }
+
+    /// REST only: OIP's gRPC service has no repository index.
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        self.client.is_rest().then_some(self as _)
+    }
+
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        Some(self)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TensorInference for OipConnector {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.client.infer(model, request).await
     }
+}
 
+#[async_trait]
+impl RawInvocation for OipConnector {
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.client.invoke(model, request).await
+    }
+}
+
+#[async_trait]
+impl ModelListing for OipConnector {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
         self.client.models().await
     }
+}
 
+#[async_trait]
+impl ModelDescription for OipConnector {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         self.client.model_metadata(model).await
     }
+}
 
+#[async_trait]
+impl ModelReadiness for OipConnector {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         self.client.model_ready(model).await
-    }
-
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.invoke(model, request).await
     }
 }

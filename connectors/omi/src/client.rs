@@ -26,9 +26,9 @@ use inferlink_core::transport::GrpcTransport;
 use inferlink_core::transport::grpc::GrpcFailure;
 use inferlink_core::transport::retry::Idempotency;
 use inferlink_core::{
-    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
-    InferResponse, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest, RawResponse,
-    Result,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness,
+    ModelRef, RawInvocation, RawRequest, RawResponse, Result, TensorInference,
 };
 use tokio::sync::{Mutex, RwLock};
 use tonic::Code;
@@ -173,15 +173,9 @@ impl OmiClient {
             .vendor(vendor)
             .target_key("url")
             .build()?;
-        let capabilities = Capabilities::none()
-            .with_list_models(true)
-            .with_model_metadata(true)
-            .with_model_ready(true)
-            .with_infer(true)
-            .with_invoke(true);
         Ok(OmiClient {
             inner: Arc::new(Inner {
-                info: ConnectorInfo::new(vendor, PROTOCOL, target, capabilities),
+                info: ConnectorInfo::new(vendor, PROTOCOL, target),
                 transport,
                 detect_drift: config.detect_drift,
                 explain: config.explain,
@@ -192,7 +186,7 @@ impl OmiClient {
         })
     }
 
-    /// Vendor, protocol (`omi-grpc`), endpoint and capabilities.
+    /// Vendor, protocol (`omi-grpc`) and endpoint.
     pub fn info(&self) -> &ConnectorInfo {
         &self.inner.info
     }
@@ -630,23 +624,58 @@ impl InferenceConnector for OmiConnector {
         self.client.health().await
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        Some(self)
+    }
+
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        Some(self)
+    }
+
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        Some(self)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TensorInference for OmiConnector {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.client.infer(model, request).await
     }
+}
 
+#[async_trait]
+impl RawInvocation for OmiConnector {
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.client.invoke(model, request).await
+    }
+}
+
+#[async_trait]
+impl ModelListing for OmiConnector {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
         self.client.models().await
     }
+}
 
+#[async_trait]
+impl ModelDescription for OmiConnector {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         self.client.model_metadata(model).await
     }
+}
 
+#[async_trait]
+impl ModelReadiness for OmiConnector {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         self.client.model_ready(model).await
-    }
-
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.invoke(model, request).await
     }
 }

@@ -10,6 +10,7 @@
 #[path = "support/omi_server.rs"]
 mod wire;
 
+use inferlink::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

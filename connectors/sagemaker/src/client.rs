@@ -14,8 +14,9 @@ use futures_util::StreamExt as _;
 use inferlink_core::connector::{ByteStream, RawStream};
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
-    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
-    InferResponse, InferenceConnector, ModelRef, RawRequest, RawResponse, Result,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelRef, RawInvocation, RawRequest, RawResponse, Result,
+    StreamingInvocation, TensorInference,
 };
 use serde::Deserialize;
 
@@ -487,16 +488,7 @@ impl SageMakerClient {
             builder = builder.signer(Arc::new(s.clone()));
         }
         let http = builder.build()?;
-        let capabilities = Capabilities::none()
-            .with_infer(true)
-            .with_invoke(true)
-            .with_stream_invoke(config.api == Api::Runtime);
-        let info = ConnectorInfo {
-            vendor: VENDOR.to_owned(),
-            protocol: config.api.info_name().to_owned(),
-            endpoint: redact_url(http.base_url()),
-            capabilities,
-        };
+        let info = ConnectorInfo::new(VENDOR, config.api.info_name(), redact_url(http.base_url()));
         Ok(SageMakerClient {
             inner: Arc::new(Inner {
                 info,
@@ -507,7 +499,7 @@ impl SageMakerClient {
         })
     }
 
-    /// Vendor, protocol, endpoint and capabilities.
+    /// Vendor, protocol and endpoint.
     pub fn info(&self) -> &ConnectorInfo {
         &self.inner.info
     }
@@ -1035,10 +1027,30 @@ impl InferenceConnector for SageMakerConnector {
         self.client.health().await
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        Some(self)
+    }
+
+    /// The runtime API only (`InvokeEndpointWithResponseStream`); the
+    /// container protocol has no streamed call.
+    fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
+        (self.client.config().api == Api::Runtime).then_some(self as _)
+    }
+}
+
+#[async_trait]
+impl TensorInference for SageMakerConnector {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.client.infer(model, request).await
     }
+}
 
+#[async_trait]
+impl RawInvocation for SageMakerConnector {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         let answer = self
             .client
@@ -1050,7 +1062,10 @@ impl InferenceConnector for SageMakerConnector {
             body: answer.body,
         })
     }
+}
 
+#[async_trait]
+impl StreamingInvocation for SageMakerConnector {
     async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
         if self.client.config().api != Api::Runtime {
             return Err(self.client.unsupported(

@@ -469,7 +469,7 @@ async fn invoke_stream_yields_payload_parts_then_the_stream_error() {
     .await
     .unwrap();
     let connector = stream_connector(&server.url()).await;
-    assert!(connector.info().capabilities.stream_invoke);
+    assert!(inferlink::connector::capabilities_of(&*connector).stream_invoke);
     let stream = connector
         .invoke_stream(
             &ModelRef::new("llm"),

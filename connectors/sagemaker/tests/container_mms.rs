@@ -36,7 +36,7 @@ async fn conformance_over_the_container_protocol() {
     };
     let connector = connector(server, &[]).await;
     assert_eq!(connector.info().protocol, "sagemaker-container");
-    assert!(!connector.info().capabilities.stream_invoke);
+    assert!(!inferlink::connector::capabilities_of(&*connector).stream_invoke);
     let mut spec = ConformanceSpec::new();
     let doubler = ServerKind::Mms.model("doubler").unwrap();
     for dt in doubler.datatypes(inferlink_testkit::servers::WireFormat::RestJson) {

@@ -258,5 +258,8 @@ async fn configuration_is_checked_when_connecting() {
     let c = support::connect("http://127.0.0.1:9", &[("api", "container")], &[])
         .await
         .unwrap();
-    assert!(c.info().capabilities.invoke && c.info().capabilities.infer);
+    assert!(
+        inferlink::connector::capabilities_of(&*c).invoke
+            && inferlink::connector::capabilities_of(&*c).infer
+    );
 }

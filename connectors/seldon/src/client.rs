@@ -8,9 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
-    Capabilities, ConnectTarget, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest,
-    InferResponse, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, Parameter, RawRequest,
-    RawResponse, Result,
+    ConnectTarget, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness,
+    ModelRef, Parameter, RawInvocation, RawRequest, RawResponse, Result, TensorInference,
 };
 use inferlink_oip::OipClient;
 
@@ -351,14 +351,11 @@ impl SeldonConnector {
     /// A connector for `config`. Nothing connects yet.
     pub fn new(config: SeldonConfig) -> Result<Self> {
         let protocol = config.protocol;
-        let (wire, endpoint, capabilities) = match protocol {
+        let (wire, endpoint, binary_tensors) = match protocol {
             SeldonProtocol::V1 => {
                 let client = SeldonV1Client::new(config)?;
                 let endpoint = client.endpoint();
-                let capabilities = Capabilities::all()
-                    .with_list_models(false)
-                    .with_binary_tensors(false);
-                (Wire::V1(client), endpoint, capabilities)
+                (Wire::V1(client), endpoint, false)
             }
             SeldonProtocol::V2 | SeldonProtocol::V2Grpc => {
                 let content_types = config.mlserver_content_types;
@@ -372,7 +369,7 @@ impl SeldonConnector {
                         request_content_type,
                     },
                     info.endpoint,
-                    info.capabilities,
+                    info.binary_tensors,
                 )
             }
         };
@@ -381,7 +378,7 @@ impl SeldonConnector {
                 vendor: VENDOR.to_owned(),
                 protocol: protocol.info_name().to_owned(),
                 endpoint,
-                capabilities,
+                binary_tensors,
             },
             wire: Arc::new(wire),
         })
@@ -424,6 +421,36 @@ impl InferenceConnector for SeldonConnector {
         }
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    /// Seldon v1, or OIP over REST (a raw body needs an HTTP request).
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        let http = match self.wire.as_ref() {
+            Wire::V1(_) => true,
+            Wire::V2 { oip, .. } => oip.is_rest(),
+        };
+        http.then_some(self as _)
+    }
+
+    /// OIP over REST only (Seldon v1 has no model index; OIP's gRPC neither).
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        let rest_v2 = matches!(self.wire.as_ref(), Wire::V2 { oip, .. } if oip.is_rest());
+        rest_v2.then_some(self as _)
+    }
+
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        Some(self)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TensorInference for SeldonConnector {
     async fn infer(&self, model: &ModelRef, mut request: InferRequest) -> Result<InferResponse> {
         match self.wire.as_ref() {
             Wire::V1(c) => c.infer(model, request).await,
@@ -441,7 +468,20 @@ impl InferenceConnector for SeldonConnector {
             }
         }
     }
+}
 
+#[async_trait]
+impl RawInvocation for SeldonConnector {
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        match self.wire.as_ref() {
+            Wire::V1(c) => c.invoke(model, request).await,
+            Wire::V2 { oip, .. } => oip.invoke(model, request).await,
+        }
+    }
+}
+
+#[async_trait]
+impl ModelListing for SeldonConnector {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
         match self.wire.as_ref() {
             Wire::V1(_) => Err(inferlink_core::connector::unsupported(
@@ -452,25 +492,24 @@ impl InferenceConnector for SeldonConnector {
             Wire::V2 { oip, .. } => oip.models().await,
         }
     }
+}
 
+#[async_trait]
+impl ModelDescription for SeldonConnector {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         match self.wire.as_ref() {
             Wire::V1(c) => c.metadata(model).await,
             Wire::V2 { oip, .. } => oip.model_metadata(model).await,
         }
     }
+}
 
+#[async_trait]
+impl ModelReadiness for SeldonConnector {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         match self.wire.as_ref() {
             Wire::V1(c) => c.model_ready(model).await,
             Wire::V2 { oip, .. } => oip.model_ready(model).await,
-        }
-    }
-
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        match self.wire.as_ref() {
-            Wire::V1(c) => c.invoke(model, request).await,
-            Wire::V2 { oip, .. } => oip.invoke(model, request).await,
         }
     }
 }

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use inferlink_core::transport::retry::Idempotency;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
-    Capabilities, ConnectTarget, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest,
-    InferResponse, InferenceConnector, ModelMetadata, ModelRef, Parameter, RawRequest, RawResponse,
-    Result,
+    ConnectTarget, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelDescription, ModelMetadata, ModelReadiness, ModelRef, Parameter,
+    RawInvocation, RawRequest, RawResponse, Result, TensorInference,
 };
 
 use crate::codec::{self, Class, Examples, ModelState, TfModelMetadata, VersionStatus};
@@ -113,7 +113,7 @@ impl TfServingClient {
     pub fn new(config: TfServingConfig) -> Result<Self> {
         config.validate()?;
         let protocol = config.protocol();
-        let (wire, endpoint, mut capabilities) = match protocol {
+        let (wire, endpoint, binary_tensors) = match protocol {
             Protocol::Rest => {
                 let http = HttpTransport::builder(config.rest_url()?)
                     .vendor(VENDOR)
@@ -121,35 +121,20 @@ impl TfServingClient {
                     .classifier(rest_classifier())
                     .build()?;
                 let endpoint = redact_url(http.base_url());
-                let caps = Capabilities::none()
-                    .with_model_metadata(true)
-                    .with_model_ready(true)
-                    .with_infer(true)
-                    .with_invoke(true);
-                (Wire::Rest(http), endpoint, caps)
+                (Wire::Rest(http), endpoint, false)
             }
             Protocol::Grpc => {
                 let target = config.grpc_target()?;
                 let wire = GrpcWire::new(&target, &config.transport, VENDOR)?;
-                let caps = Capabilities::none()
-                    .with_model_metadata(true)
-                    .with_model_ready(true)
-                    .with_infer(true)
-                    .with_binary_tensors(
-                        config.grpc_tensor_encoding == GrpcTensorEncoding::Content,
-                    );
+                let binary = config.grpc_tensor_encoding == GrpcTensorEncoding::Content;
                 let endpoint = wire.endpoint().to_owned();
-                (Wire::Grpc(Box::new(wire)), endpoint, caps)
+                (Wire::Grpc(Box::new(wire)), endpoint, binary)
             }
         };
-        if !config.metadata_api {
-            capabilities = capabilities
-                .with_model_metadata(false)
-                .with_model_ready(false);
-        }
         Ok(TfServingClient {
             inner: Arc::new(Inner {
-                info: ConnectorInfo::new(VENDOR, protocol.info_name(), endpoint, capabilities),
+                info: ConnectorInfo::new(VENDOR, protocol.info_name(), endpoint)
+                    .with_binary_tensors(binary_tensors),
                 wire,
                 signature: config.signature_name,
                 version: config.version,
@@ -167,9 +152,14 @@ impl TfServingClient {
         TfServingClient::new(TfServingConfig::from_target(target)?)
     }
 
-    /// Vendor, protocol, endpoint and capabilities.
+    /// Vendor, protocol and endpoint.
     pub fn info(&self) -> &ConnectorInfo {
         &self.inner.info
+    }
+
+    /// Whether the server's metadata and model-status API is used (`metadata_api`).
+    pub fn has_metadata_api(&self) -> bool {
+        self.inner.metadata_api
     }
 
     /// The protocol this client speaks.
@@ -550,19 +540,50 @@ impl InferenceConnector for TfServingConnector {
         self.client.health().await
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    /// REST only (a raw body needs an HTTP request).
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        (self.client().protocol() == Protocol::Rest).then_some(self as _)
+    }
+
+    /// Unless the record says the server has no metadata API (`metadata_api: false`).
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        self.client().has_metadata_api().then_some(self as _)
+    }
+
+    /// Model status is part of the metadata API (`metadata_api: false` turns both off).
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        self.client().has_metadata_api().then_some(self as _)
+    }
+}
+
+#[async_trait]
+impl TensorInference for TfServingConnector {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.client.predict(model, request).await
     }
+}
 
+#[async_trait]
+impl RawInvocation for TfServingConnector {
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.client.invoke(model, request).await
+    }
+}
+
+#[async_trait]
+impl ModelDescription for TfServingConnector {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         self.client.model_metadata(model).await
     }
+}
 
+#[async_trait]
+impl ModelReadiness for TfServingConnector {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         self.client.model_ready(model).await
-    }
-
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.invoke(model, request).await
     }
 }

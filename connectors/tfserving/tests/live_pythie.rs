@@ -130,7 +130,7 @@ async fn conformance_over_grpc_tensor_content_and_typed() {
     ] {
         let connector = connect(server, settings).await;
         assert_eq!(connector.info().protocol, "tfserving-grpc");
-        assert!(!connector.info().capabilities.model_metadata);
+        assert!(!inferlink::connector::capabilities_of(&*connector).model_metadata);
         let report = run_connector_conformance(connector.as_ref(), &spec(typed)).await;
         eprintln!("{report}");
         report.assert_passed();
@@ -180,7 +180,7 @@ async fn several_inputs_and_pythie_errors() {
 async fn without_the_metadata_flag_the_server_answers_unimplemented() {
     let Some(server) = server().await else { return };
     let connector = connect_with(server, "", true).await;
-    assert!(connector.info().capabilities.model_metadata);
+    assert!(inferlink::connector::capabilities_of(&*connector).model_metadata);
     let e = connector
         .model_metadata(&ModelRef::new("sum"))
         .await

@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
-    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
-    InferResponse, InferenceConnector, ModelInfo, ModelRef, RawRequest, RawResponse, RawStream,
-    Result, Secret,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelInfo, ModelListing, ModelReadiness, ModelRef, RawInvocation,
+    RawRequest, RawResponse, RawStream, Result, Secret, StreamingInvocation, TensorInference,
 };
 
 use crate::codec;
@@ -116,13 +116,6 @@ impl TorchServeClient {
             Some(url) => Some(transport(url, &config)?),
             None => None,
         };
-        let has_management = management.is_some();
-        let capabilities = Capabilities::none()
-            .with_infer(true)
-            .with_invoke(true)
-            .with_stream_invoke(true)
-            .with_list_models(has_management)
-            .with_model_ready(has_management);
         let protocol_name = match (protocol, config.inference_api) {
             (Protocol::Grpc, _) => "torchserve-grpc",
             (Protocol::Rest, InferenceApi::Predictions) => "torchserve-rest",
@@ -131,7 +124,7 @@ impl TorchServeClient {
         };
         Ok(TorchServeClient {
             inner: Arc::new(Inner {
-                info: ConnectorInfo::new(VENDOR, protocol_name, endpoint, capabilities),
+                info: ConnectorInfo::new(VENDOR, protocol_name, endpoint),
                 keys,
                 api: config.inference_api,
                 inference,
@@ -140,9 +133,14 @@ impl TorchServeClient {
         })
     }
 
-    /// Vendor, protocol, endpoint and capabilities.
+    /// Vendor, protocol and endpoint.
     pub fn info(&self) -> &ConnectorInfo {
         &self.inner.info
+    }
+
+    /// Whether a management API is configured (`management_url`).
+    pub fn has_management(&self) -> bool {
+        self.inner.management.is_some()
     }
 
     /// The token handle this client reads on every request (update it to rotate keys).
@@ -597,12 +595,47 @@ impl InferenceConnector for TorchServeConnector {
         self.client.health().await
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        Some(self)
+    }
+
+    /// Through the management API: only with `management_url`.
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        self.client.has_management().then_some(self as _)
+    }
+
+    /// Through the management API: only with `management_url`.
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        self.client.has_management().then_some(self as _)
+    }
+
+    fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TensorInference for TorchServeConnector {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.client.infer(model, request).await
     }
+}
 
+#[async_trait]
+impl RawInvocation for TorchServeConnector {
+    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.client.predict(model, request).await
+    }
+}
+
+#[async_trait]
+impl ModelListing for TorchServeConnector {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
-        if !self.info().capabilities.list_models {
+        if !self.client.has_management() {
             return Err(inferlink_core::connector::unsupported(
                 self.info(),
                 "listing models without management_url",
@@ -610,9 +643,12 @@ impl InferenceConnector for TorchServeConnector {
         }
         self.client.models().await
     }
+}
 
+#[async_trait]
+impl ModelReadiness for TorchServeConnector {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        if !self.info().capabilities.model_ready {
+        if !self.client.has_management() {
             return Err(inferlink_core::connector::unsupported(
                 self.info(),
                 "per-model readiness without management_url",
@@ -620,11 +656,10 @@ impl InferenceConnector for TorchServeConnector {
         }
         self.client.model_ready(model).await
     }
+}
 
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.predict(model, request).await
-    }
-
+#[async_trait]
+impl StreamingInvocation for TorchServeConnector {
     async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
         self.client.predict_stream(model, request).await
     }

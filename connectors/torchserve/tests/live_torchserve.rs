@@ -7,6 +7,7 @@
 //! in the record's credentials. A server whose venv is not installed skips
 //! with a visible line, or fails under `INFERLINK_REQUIRE_LIVE=1`.
 
+use inferlink::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -262,7 +263,7 @@ async fn streamed_predictions_over_rest_and_grpc() {
     let expected = "tok-0\ntok-1\ntok-2\ntok-3\ndone\n";
 
     let rest = Record::new(server).connect().await;
-    assert!(rest.info().capabilities.stream_invoke);
+    assert!(inferlink::connector::capabilities_of(&*rest).stream_invoke);
     let stream = rest
         .invoke_stream(&ModelRef::new("streamer"), request.clone())
         .await

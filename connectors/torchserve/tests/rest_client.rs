@@ -3,6 +3,7 @@
 //! what is sent (paths, query, the token per request), and how answers and
 //! errors map. The real server is exercised in `live_torchserve.rs`.
 
+use inferlink::prelude::*;
 use inferlink::resolve::ConfigValue;
 use inferlink::{
     Connectors, Consumer, ErrorKind, InferRequest, InferenceConnector, MemoryStore, ModelRef,
@@ -206,7 +207,10 @@ async fn management_calls_use_their_own_url_and_key() {
     .await
     .unwrap();
     let c = TorchServeConnector::new(client(&inference, Some(&management)));
-    assert!(c.info().capabilities.list_models && c.info().capabilities.model_ready);
+    assert!(
+        inferlink::connector::capabilities_of(&c).list_models
+            && inferlink::connector::capabilities_of(&c).model_ready
+    );
     let names: Vec<String> = c
         .models()
         .await
@@ -292,7 +296,7 @@ async fn a_disabled_model_api_is_unsupported_and_says_how_to_enable_it() {
 async fn without_management_url_management_is_unsupported() {
     let inference = FaultServer::start([]).await.unwrap();
     let c = TorchServeConnector::new(client(&inference, None));
-    assert!(!c.info().capabilities.list_models);
+    assert!(!inferlink::connector::capabilities_of(&c).list_models);
     assert_eq!(c.models().await.unwrap_err().kind(), ErrorKind::Unsupported);
     assert_eq!(
         c.model_ready(&ModelRef::new("m")).await.unwrap_err().kind(),
@@ -303,8 +307,10 @@ async fn without_management_url_management_is_unsupported() {
         (e.kind(), e.path()),
         (ErrorKind::Unsupported, Some("management_url"))
     );
+    let dynamic: &dyn InferenceConnector = &c;
     assert_eq!(
-        c.model_metadata(&ModelRef::new("m"))
+        dynamic
+            .model_metadata(&ModelRef::new("m"))
             .await
             .unwrap_err()
             .kind(),

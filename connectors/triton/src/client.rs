@@ -13,9 +13,10 @@ use inferlink_core::transport::GrpcTransport;
 use inferlink_core::transport::retry::Idempotency;
 use inferlink_core::transport::{HttpTransport, Method, RequestSpec};
 use inferlink_core::{
-    Capabilities, ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest,
-    InferResponse, InferStream, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, Parameter,
-    RawRequest, RawResponse, Result,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferStream, InferenceConnector, ModelDescription, ModelInfo, ModelListing, ModelMetadata,
+    ModelReadiness, ModelRef, Parameter, RawInvocation, RawRequest, RawResponse, Result,
+    StreamingInference, TensorInference,
 };
 use inferlink_oip::codec::{HEADER_CONTENT_LENGTH, decode_infer_response, parse_header_length};
 use inferlink_oip::grpc::{infer_request_to_proto, infer_response_from_proto};
@@ -70,15 +71,9 @@ impl TritonClient {
     pub fn new(config: TritonConfig) -> Result<Self> {
         let oip = OipClient::with_vendor(config.oip_with_token(), VENDOR)?;
         let mut info = oip.info().clone();
-        let mut caps = Capabilities::all();
-        caps.stream_invoke = false;
-        match oip.protocol() {
-            Protocol::Rest => {
-                caps.binary_tensors = config.tensor_mode != TensorMode::Fixed(TensorEncoding::Json);
-            }
-            Protocol::Grpc => caps.invoke = false,
+        if oip.protocol() == Protocol::Rest {
+            info.binary_tensors = config.tensor_mode != TensorMode::Fixed(TensorEncoding::Json);
         }
-        info.capabilities = caps;
         let metrics = match &config.metrics_url {
             Some(url) => Some(
                 HttpTransport::builder(url.clone())
@@ -105,7 +100,7 @@ impl TritonClient {
         TritonClient::new(TritonConfig::from_target(target)?)
     }
 
-    /// Vendor (`triton`), protocol, endpoint and capabilities.
+    /// Vendor (`triton`), protocol and endpoint.
     pub fn info(&self) -> &ConnectorInfo {
         &self.inner.info
     }
@@ -841,26 +836,69 @@ impl InferenceConnector for TritonConnector {
         self.client.health().await
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    /// REST only (a raw body needs an HTTP request).
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        (self.client().protocol() == Protocol::Rest).then_some(self as _)
+    }
+
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        Some(self)
+    }
+
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        Some(self)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        Some(self)
+    }
+
+    fn as_streaming_inference(&self) -> Option<&dyn StreamingInference> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TensorInference for TritonConnector {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.client.infer(model, request).await
     }
+}
 
-    async fn models(&self) -> Result<Vec<ModelInfo>> {
-        self.client.models().await
-    }
-
-    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        self.client.model_metadata(model).await
-    }
-
-    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        self.client.model_ready(model).await
-    }
-
+#[async_trait]
+impl RawInvocation for TritonConnector {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         self.client.invoke(model, request).await
     }
+}
 
+#[async_trait]
+impl ModelListing for TritonConnector {
+    async fn models(&self) -> Result<Vec<ModelInfo>> {
+        self.client.models().await
+    }
+}
+
+#[async_trait]
+impl ModelDescription for TritonConnector {
+    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
+        self.client.model_metadata(model).await
+    }
+}
+
+#[async_trait]
+impl ModelReadiness for TritonConnector {
+    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
+        self.client.model_ready(model).await
+    }
+}
+
+#[async_trait]
+impl StreamingInference for TritonConnector {
     async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
         self.client.infer_stream(model, request).await
     }

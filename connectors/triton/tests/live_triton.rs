@@ -21,7 +21,7 @@ use inferlink::{
     ModelRef, RawRequest, Registry, Selector, Tensor,
 };
 use inferlink_testkit::connector::{
-    ConformanceSpec, InvokeCase, RoundTrip, Transform, run_connector_conformance,
+    ConformanceSpec, InvokeCase, RoundTrip, StreamInferCase, Transform, run_connector_conformance,
 };
 use inferlink_testkit::servers::{self, RunningServer, ServerKind, WireFormat};
 use inferlink_triton::{GenerateRequest, Sequence, TritonClient, TritonConfig, classification};
@@ -127,7 +127,31 @@ fn conformance_spec(server: &RunningServer, wire: WireFormat) -> ConformanceSpec
             )
             .output("text_output"),
         )
-        .secret(token(server));
+        .secret(token(server))
+        // The decoupled `tokens` model sends one response per word, over
+        // gRPC `ModelStreamInfer` and REST `generate_stream` alike.
+        .stream_infer(StreamInferCase::new(
+            "tokens",
+            InferRequest::from(
+                Tensor::from_strings("text_input", vec![1], vec!["a bb ccc"]).unwrap(),
+            ),
+            |responses| {
+                let words: Vec<String> = responses
+                    .iter()
+                    .map(|r| {
+                        r.require_output("text_output")
+                            .and_then(|t| t.to_strings())
+                            .map(|w| w.concat())
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<_, _>>()?;
+                if words == ["a", "bb", "ccc"] {
+                    Ok(())
+                } else {
+                    Err(format!("streamed words {words:?}, expected [a, bb, ccc]"))
+                }
+            },
+        ));
     let dtypes = ServerKind::Triton.model("dtypes").unwrap();
     for dt in dtypes.datatypes(wire) {
         spec = spec.round_trip(RoundTrip::sample(
@@ -163,7 +187,10 @@ async fn conformance_rest_default_threshold() {
     let Some(server) = server().await else { return };
     let c = connect(server, Wire::Rest, &[], true).await;
     assert_eq!(c.info().vendor, "triton");
-    assert!(c.info().capabilities.stream_infer && c.info().capabilities.binary_tensors);
+    assert!(
+        inferlink::connector::capabilities_of(&*c).stream_infer
+            && inferlink::connector::capabilities_of(&*c).binary_tensors
+    );
     // FP16 goes binary by itself; everything small goes JSON.
     run_connector_conformance(
         c.as_ref(),
@@ -201,7 +228,7 @@ async fn conformance_rest_json_deflate() {
         true,
     )
     .await;
-    assert!(!c.info().capabilities.binary_tensors);
+    assert!(!inferlink::connector::capabilities_of(&*c).binary_tensors);
     run_connector_conformance(c.as_ref(), &conformance_spec(server, WireFormat::RestJson))
         .await
         .assert_passed();
@@ -212,7 +239,7 @@ async fn conformance_grpc() {
     let Some(server) = server().await else { return };
     let c = connect(server, Wire::Grpc, &[], true).await;
     assert!(c.info().protocol.ends_with("grpc"), "{}", c.info().protocol);
-    assert!(!c.info().capabilities.invoke);
+    assert!(!inferlink::connector::capabilities_of(&*c).invoke);
     run_connector_conformance(c.as_ref(), &conformance_spec(server, WireFormat::Grpc))
         .await
         .assert_passed();

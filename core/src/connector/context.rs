@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use super::{
-    ConnectorInfo, Health, InferStream, InferenceConnector, ModelInfo, ModelMetadata, ModelRef,
-    RawRequest, RawResponse, RawStream,
+    ConnectorInfo, Health, InferStream, InferenceConnector, ModelDescription, ModelInfo,
+    ModelListing, ModelMetadata, ModelReadiness, ModelRef, RawInvocation, RawRequest, RawResponse,
+    RawStream, StreamingInference, StreamingInvocation, TensorInference,
 };
 use crate::error::Result;
 use crate::tensor::{InferRequest, InferResponse};
@@ -71,31 +72,80 @@ impl InferenceConnector for WithContext {
         self.tag(self.inner.health().await)
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        self.inner.as_tensor_inference().map(|_| self as _)
+    }
+
+    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
+        self.inner.as_raw_invocation().map(|_| self as _)
+    }
+
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        self.inner.as_model_listing().map(|_| self as _)
+    }
+
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        self.inner.as_model_description().map(|_| self as _)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        self.inner.as_model_readiness().map(|_| self as _)
+    }
+
+    fn as_streaming_inference(&self) -> Option<&dyn StreamingInference> {
+        self.inner.as_streaming_inference().map(|_| self as _)
+    }
+
+    fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
+        self.inner.as_streaming_invocation().map(|_| self as _)
+    }
+}
+
+#[async_trait]
+impl TensorInference for WithContext {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.tag_model(model, self.inner.infer(model, request).await)
     }
+}
 
+#[async_trait]
+impl ModelListing for WithContext {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
         self.tag(self.inner.models().await)
     }
+}
 
+#[async_trait]
+impl ModelDescription for WithContext {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         self.tag_model(model, self.inner.model_metadata(model).await)
     }
+}
 
+#[async_trait]
+impl ModelReadiness for WithContext {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         self.tag_model(model, self.inner.model_ready(model).await)
     }
+}
 
+#[async_trait]
+impl RawInvocation for WithContext {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         self.tag_model(model, self.inner.invoke(model, request).await)
     }
+}
 
+#[async_trait]
+impl StreamingInference for WithContext {
     async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
         let stream = self.tag_model(model, self.inner.infer_stream(model, request).await)?;
         Ok(self.tag_items(model, stream))
     }
+}
 
+#[async_trait]
+impl StreamingInvocation for WithContext {
     async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
         let mut raw = self.tag_model(model, self.inner.invoke_stream(model, request).await)?;
         raw.body = self.tag_items(model, raw.body);

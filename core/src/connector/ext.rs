@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::{Instant, sleep, timeout as within};
 
+use super::capability::{infer_via, model_metadata_via, model_ready_via};
 use super::{Health, InferenceConnector, ModelRef};
 use crate::error::{Error, ErrorKind, Result};
 use crate::tensor::{InferRequest, InferResponse, Tensor};
@@ -27,12 +28,10 @@ pub trait InferenceConnectorExt: InferenceConnector {
     ///
     /// A response with no output or several outputs is an
     /// [`ErrorKind::Protocol`] error naming the outputs; ask for one output
-    /// by name with [`InferenceConnector::infer`] and
+    /// by name with `infer` and
     /// [`InferResponse::require_output`] for multi-output models.
     async fn infer_one(&self, model: &ModelRef, input: Tensor) -> Result<Tensor> {
-        let response = self
-            .infer(model, InferRequest::new().with_input(input))
-            .await?;
+        let response = infer_via(self, model, InferRequest::new().with_input(input)).await?;
         response.into_single_output()
     }
 
@@ -53,8 +52,8 @@ pub trait InferenceConnectorExt: InferenceConnector {
         model: &ModelRef,
         request: InferRequest,
     ) -> Result<InferResponse> {
-        if self.info().capabilities.model_metadata {
-            let metadata = self.model_metadata(model).await?;
+        if self.as_model_description().is_some() {
+            let metadata = model_metadata_via(self, model).await?;
             metadata.validate_inputs(&request.inputs)?;
             if !metadata.outputs.is_empty()
                 && let Some(unknown) = request
@@ -72,7 +71,7 @@ pub trait InferenceConnectorExt: InferenceConnector {
                 .with_model(model));
             }
         }
-        self.infer(model, request).await
+        infer_via(self, model, request).await
     }
 
     /// One health call; [`ErrorKind::Unavailable`] unless the server is live
@@ -132,7 +131,7 @@ pub trait InferenceConnectorExt: InferenceConnector {
     /// loading); otherwise as [`InferenceConnectorExt::wait_ready`].
     async fn wait_model_ready(&self, model: &ModelRef, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let caps = self.info().capabilities;
+        let caps = super::capabilities_of(self);
         if !caps.model_ready {
             let remaining = deadline.saturating_duration_since(Instant::now());
             self.wait_ready(remaining)
@@ -145,9 +144,9 @@ pub trait InferenceConnectorExt: InferenceConnector {
         let mut pause = FIRST_POLL_PAUSE;
         loop {
             let poll = if caps.model_ready {
-                within_deadline(deadline, self.model_ready(model)).await
+                within_deadline(deadline, model_ready_via(self, model)).await
             } else {
-                within_deadline(deadline, self.model_metadata(model))
+                within_deadline(deadline, model_metadata_via(self, model))
                     .await
                     .map(|_| true)
             };

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use inferlink::connector::{unsupported, with_error_context};
 use inferlink::{
-    Capabilities, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelInfo, ModelMetadata, ModelRef, Result, Tensor, TensorSpec,
-    async_trait,
+    ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
+    InferenceConnector, ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness,
+    ModelRef, Result, Tensor, TensorInference, TensorSpec, async_trait,
 };
 
 use super::*;
@@ -45,13 +45,8 @@ impl std::fmt::Debug for SuiteTestDouble {
 
 impl SuiteTestDouble {
     fn new() -> Self {
-        let caps = Capabilities::none()
-            .with_infer(true)
-            .with_list_models(true)
-            .with_model_metadata(true)
-            .with_model_ready(true);
         SuiteTestDouble {
-            info: ConnectorInfo::new("double", "in-memory", "memory://suite", caps),
+            info: ConnectorInfo::new("double", "in-memory", "memory://suite"),
             token: GOOD_TOKEN.to_owned(),
             unknown_kind: ErrorKind::NotFound,
             off_by_one: false,
@@ -142,12 +137,34 @@ impl InferenceConnector for SuiteTestDouble {
         Ok(Health::SERVING)
     }
 
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        Some(self)
+    }
+
+    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
+        Some(self)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TensorInference for SuiteTestDouble {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.answer(model, request).map_err(|e| self.fail(model, e))
     }
+}
 
+#[async_trait]
+impl ModelListing for SuiteTestDouble {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
-        if self.refuse_models || !self.info.capabilities.list_models {
+        if self.refuse_models {
             return Err(unsupported(&self.info, "listing models"));
         }
         Ok(["doubler", "echo", "strict", "upper"]
@@ -158,7 +175,10 @@ impl InferenceConnector for SuiteTestDouble {
             })
             .into())
     }
+}
 
+#[async_trait]
+impl ModelDescription for SuiteTestDouble {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
         let Some((_, declared)) = SuiteTestDouble::model(&model.name) else {
             let e = Error::not_found(format!("model {} not found", model.name));
@@ -170,7 +190,10 @@ impl InferenceConnector for SuiteTestDouble {
             ..ModelMetadata::default()
         })
     }
+}
 
+#[async_trait]
+impl ModelReadiness for SuiteTestDouble {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         Ok(SuiteTestDouble::model(&model.name).is_some())
     }
@@ -387,42 +410,16 @@ async fn capabilities_must_match_behaviour() {
     let report = run_connector_conformance(&double, &spec()).await;
     let why = failure(&report, "models");
     assert!(why.contains("Unsupported"), "{why}");
-    // Lists models without claiming to: fails too.
-    let mut double = SuiteTestDouble::new();
-    double.info.capabilities = double.info.capabilities.with_list_models(false);
-    let lying = LiesAboutModels(double);
-    let report = run_connector_conformance(&lying, &spec()).await;
-    let why = failure(&report, "models");
-    assert!(why.contains("declare the capability"), "{why}");
-    // No metadata capability: the default answer (Unsupported) passes.
-    let mut double = SuiteTestDouble::new();
-    double.info.capabilities = double.info.capabilities.with_model_metadata(false);
+    // (Listing without having the family cannot be written any more: the
+    // capabilities are the families a connector returns from its accessors.)
+    // No metadata family: the answer through the common API (Unsupported) passes.
+    let double = SuiteTestDouble::new();
     let report = run_connector_conformance(&NoMetadata(double), &spec()).await;
     passed(&report, "model_metadata");
     assert!(report.status("model_metadata/unknown_model").is_none());
 }
 
-/// Answers `models` although its capabilities say it cannot.
-#[derive(Debug)]
-struct LiesAboutModels(SuiteTestDouble);
-
-#[async_trait]
-impl InferenceConnector for LiesAboutModels {
-    fn info(&self) -> &ConnectorInfo {
-        &self.0.info
-    }
-    async fn health(&self) -> Result<Health> {
-        self.0.health().await
-    }
-    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        self.0.infer(model, request).await
-    }
-    async fn models(&self) -> Result<Vec<ModelInfo>> {
-        Ok(Vec::new())
-    }
-}
-
-/// Keeps the trait's default `model_metadata` (Unsupported).
+/// Has every family of [`SuiteTestDouble`] but model metadata.
 #[derive(Debug)]
 struct NoMetadata(SuiteTestDouble);
 
@@ -434,12 +431,36 @@ impl InferenceConnector for NoMetadata {
     async fn health(&self) -> Result<Health> {
         self.0.health().await
     }
+
+    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
+        Some(self)
+    }
+
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        Some(self)
+    }
+
+    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl TensorInference for NoMetadata {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.0.infer(model, request).await
     }
+}
+
+#[async_trait]
+impl ModelListing for NoMetadata {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
         self.0.models().await
     }
+}
+
+#[async_trait]
+impl ModelReadiness for NoMetadata {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
         self.0.model_ready(model).await
     }

@@ -1,0 +1,142 @@
+//! The connector kit: what every connector crate needs besides its own
+//! messages, paths, codecs and classifiers.
+//!
+//! * [`Factory`]: the [`ConnectorFactory`] of a vendor from its names, its
+//!   configuration keys and one build function (no per-crate factory type);
+//! * [`keys`]: configuration keys as typed, documented definitions, with a
+//!   clear error for a key nobody reads;
+//! * [`config_words!`](crate::config_words): enums of configuration words;
+//! * [`urls`]: endpoint URL checks shared by REST and gRPC connectors;
+//! * [`config_error`]: the one shape of a configuration error.
+//!
+//! Settings are layered once, in [`Connectors::connect`](crate::Connectors::connect):
+//! the vendor's defaults (the connector's config type) < the host's
+//! settings ([`Connectors::with_setting`](crate::Connectors::with_setting))
+//! < the record's configuration. `docs/connector-authoring.md` walks
+//! through a connector written on the kit.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::connector::{ConnectorFactory, InferenceConnector};
+use crate::error::{Error, ErrorKind, Result};
+use crate::target::ConnectTarget;
+
+pub mod keys;
+pub mod urls;
+mod words;
+
+pub use keys::{Key, KeySet, check_keys};
+
+/// An [`ErrorKind::Config`] error about configuration key `key`.
+pub fn config_error(key: &str, why: impl fmt::Display) -> Error {
+    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
+}
+
+/// Builds a connector from a target whose keys were checked.
+pub type BuildFn = fn(&ConnectTarget) -> Result<Arc<dyn InferenceConnector>>;
+
+/// The [`ConnectorFactory`] of one vendor: its names, the key sets its
+/// configuration may use, and a build function.
+///
+/// `connect` first refuses keys that none of the key sets reads
+/// ([`check_keys`]), then builds. Nothing connects yet: connectors connect
+/// on their first call.
+///
+/// ```
+/// use std::sync::Arc;
+/// use inferlink_core::kit::{Factory, Key, KeySet};
+/// use inferlink_core::{ConnectTarget, ConnectorFactory, ConnectorInfo, Health,
+///     InferenceConnector, Result, async_trait};
+///
+/// #[derive(Debug)]
+/// struct Probe(ConnectorInfo);
+///
+/// #[async_trait]
+/// impl InferenceConnector for Probe {
+///     fn info(&self) -> &ConnectorInfo { &self.0 }
+///     async fn health(&self) -> Result<Health> { Ok(Health::SERVING) }
+/// }
+///
+/// const KEYS: KeySet = KeySet {
+///     owner: "probe",
+///     keys: &[Key::new("probe_path", "the health path (default /ping)")],
+///     prefixes: &[],
+/// };
+///
+/// let factory = Factory::new("probe", &["probe"], &[], &[KEYS], |target| {
+///     Ok(Arc::new(Probe(ConnectorInfo::new("probe", "http", &target.url))))
+/// });
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let ok = ConnectTarget::new("probe", "http://127.0.0.1:1").with_plain("probe_path", "/ping");
+/// assert!(factory.connect(&ok).await.is_ok());
+/// let typo = ConnectTarget::new("probe", "http://127.0.0.1:1").with_plain("probe_pth", "/");
+/// let e = factory.connect(&typo).await.unwrap_err();
+/// assert!(e.message().contains("did you mean \"probe_path\""));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Factory {
+    vendor: &'static str,
+    products: &'static [&'static str],
+    resources: &'static [&'static str],
+    keys: &'static [KeySet],
+    build: BuildFn,
+}
+
+impl fmt::Debug for Factory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Factory")
+            .field("vendor", &self.vendor)
+            .field("products", &self.products)
+            .field("resources", &self.resources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Factory {
+    /// A factory for `vendor`, serving record `products` (and service
+    /// `resources` when no product matches), reading `keys`.
+    pub const fn new(
+        vendor: &'static str,
+        products: &'static [&'static str],
+        resources: &'static [&'static str],
+        keys: &'static [KeySet],
+        build: BuildFn,
+    ) -> Self {
+        Factory {
+            vendor,
+            products,
+            resources,
+            keys,
+            build,
+        }
+    }
+
+    /// The key sets this factory's connectors read.
+    pub fn key_sets(&self) -> &'static [KeySet] {
+        self.keys
+    }
+}
+
+#[async_trait]
+impl ConnectorFactory for Factory {
+    fn vendor(&self) -> &str {
+        self.vendor
+    }
+
+    fn products(&self) -> &[&str] {
+        self.products
+    }
+
+    fn resources(&self) -> &[&str] {
+        self.resources
+    }
+
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        check_keys(target, self.keys)?;
+        (self.build)(target)
+    }
+}
