@@ -17,6 +17,7 @@ use crate::target::{ConfigValue, ConnectTarget};
 use super::auth::Auth;
 use super::policy::EndpointPolicy;
 use super::tls::{TlsConfig, decode_pem};
+use crate::kit::Key;
 
 /// The configuration keys the transport reads, with their aliases.
 pub mod keys {
@@ -113,6 +114,103 @@ pub mod keys {
     /// a configuration error (a typo such as `timeout_conect_ms` must not be ignored).
     pub const RESERVED_PREFIXES: &[&str] = &["timeout_", "deadline", "retry_", "pool_", "tls_"];
 }
+
+/// The transport's keys as a [`KeySet`](crate::kit::KeySet) for the
+/// unknown-key check ([`crate::kit::check_keys`]); every connector's
+/// factory lists it next to its own keys.
+pub const KEY_SET: crate::kit::KeySet = crate::kit::KeySet {
+    owner: "transport",
+    keys: &[
+        Key::new(
+            keys::TIMEOUT_CONNECT_MS,
+            "connect timeout per attempt, ms (10 000)",
+        ),
+        Key::new(
+            keys::TIMEOUT_REQUEST_MS,
+            "timeout of one attempt, ms (60 000)",
+        ),
+        Key::new(
+            keys::DEADLINE_MS,
+            "overall deadline of a call, ms (120 000)",
+        ),
+        Key::new(
+            keys::POOL_MAX_IDLE_PER_HOST,
+            "idle connections kept per host (32)",
+        ),
+        Key::new(
+            keys::POOL_IDLE_TIMEOUT_MS,
+            "how long an idle connection is kept, ms (90 000)",
+        ),
+        Key::new(
+            keys::POOL_MAX_IN_FLIGHT,
+            "requests in flight at once (unlimited)",
+        ),
+        Key::new(
+            keys::RETRY_MAX_ATTEMPTS,
+            "attempts per call, the first included (3)",
+        ),
+        Key::new(
+            keys::RETRY_BACKOFF_BASE_MS,
+            "first backoff ceiling, ms (100)",
+        ),
+        Key::new(
+            keys::RETRY_BACKOFF_MAX_MS,
+            "largest backoff ceiling, ms (10 000)",
+        ),
+        Key::new(
+            keys::RESPONSE_MAX_BYTES,
+            "largest response body, bytes (128 MiB)",
+        ),
+        Key::new(keys::GZIP, "ask for gzip-compressed responses (true)"),
+        Key::new(
+            keys::TLS_CA_PEM,
+            "trusted CA certificates, PEM or base64 of PEM",
+        )
+        .with_aliases(&[keys::ALIAS_CLUSTER_CERT_AUTH]),
+        Key::new(
+            keys::TLS_CA_FILE,
+            "trusted CA certificates, path of a PEM file",
+        ),
+        Key::new(
+            keys::TLS_CLIENT_CERT_PEM,
+            "client certificate chain for mutual TLS",
+        )
+        .with_aliases(&[keys::ALIAS_CLIENT_CERT]),
+        Key::new(
+            keys::TLS_CLIENT_CERT_FILE,
+            "client certificate chain, path of a PEM file",
+        ),
+        Key::new(
+            keys::TLS_CLIENT_KEY_PEM,
+            "client private key for mutual TLS (a secret)",
+        )
+        .with_aliases(&[keys::ALIAS_CLIENT_KEY]),
+        Key::new(
+            keys::TLS_CLIENT_KEY_FILE,
+            "client private key, path of a PEM file",
+        ),
+        Key::new(
+            keys::TLS_INSECURE_SKIP_VERIFY,
+            "skip certificate verification (false)",
+        )
+        .with_aliases(&[keys::ALIAS_INSECURE]),
+        Key::new(
+            keys::AUTH_BEARER_TOKEN,
+            "Authorization: Bearer token (a secret)",
+        ),
+        Key::new(keys::AUTH_BASIC_USERNAME, "HTTP basic user name"),
+        Key::new(keys::AUTH_BASIC_PASSWORD, "HTTP basic password (a secret)"),
+        Key::new(
+            keys::AUTH_HEADER_NAME,
+            "name of a custom authentication header",
+        ),
+        Key::new(
+            keys::AUTH_HEADER_VALUE,
+            "value of the custom authentication header (a secret)",
+        ),
+    ],
+    prefixes: &[keys::HEADER_PREFIX],
+};
 
 /// Retry settings: how many attempts, and how long to wait between them.
 ///
@@ -619,6 +717,15 @@ fn boolean(key: &str, value: &ConfigValue) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_set_reads_every_transport_key() {
+        for key in keys::ALL {
+            assert!(KEY_SET.reads(key), "{key}");
+        }
+        assert!(KEY_SET.reads("header_X-Tenant"));
+        assert!(!KEY_SET.reads("timeout_conect_ms"));
+    }
 
     fn plain(pairs: &[(&str, &str)]) -> Result<TransportConfig> {
         TransportConfig::from_pairs(pairs.iter().copied())
