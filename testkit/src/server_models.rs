@@ -46,6 +46,12 @@ pub enum Behaviour {
     /// A raw, streamed answer (TorchServe's `streamer`: `{"n": N, "word": W}` →
     /// chunks `W-0\n` … `W-(N-1)\n`, then `done\n`); no tensors.
     Stream,
+    /// MLflow's pyfunc `doubler` (testkit/servers/mlflow/doubler_model.py):
+    /// every value times the request parameter `factor` (default 2) in
+    /// pandas/numpy arithmetic, so strings repeat (`"ab"` → `"abab"`); a
+    /// DataFrame column or named tensor called `fail` raises, which the scoring
+    /// server answers with its error envelope.
+    TimesFactor,
 }
 
 /// How a model names its input and output tensors.
@@ -457,6 +463,23 @@ const MMS: &[TestModel] = &[
     },
 ];
 
+/// `mlflow models serve`: one pyfunc model, addressed by no name (the name is
+/// the harness's); JSON `{"inputs": …}` → `{"predictions": …}`, no tensor
+/// metadata. JSON numbers arrive as numpy INT64 / FP64 arrays.
+const MLFLOW: &[TestModel] = &[TestModel {
+    name: "doubler",
+    behaviour: Behaviour::TimesFactor,
+    names: TensorNames::Fixed {
+        input: "inputs",
+        output: "predictions",
+    },
+    max_batch_size: 0,
+    declared_shape: &[-1],
+    rest_json: &["INT64", "FP64"],
+    rest_binary: &[],
+    grpc: &[],
+}];
+
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
         ServerKind::KServe => KSERVE,
@@ -469,6 +492,7 @@ pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
         ServerKind::TorchServeKServe => TORCHSERVE_KSERVE,
         ServerKind::Moto => &[],
         ServerKind::Mms => MMS,
+        ServerKind::Mlflow => MLFLOW,
     }
 }
 

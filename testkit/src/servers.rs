@@ -1,5 +1,6 @@
 //! The real-server harness: KServe, MLServer, Triton, pythie-serving, the Seldon Core v1
-//! microservice, chassisml's OMI server and TorchServe on loopback for tests.
+//! microservice, chassisml's OMI server, TorchServe, moto, multi-model-server and
+//! MLflow's scoring server on loopback for tests.
 //!
 //! The servers are Python programs installed into cached venvs by
 //! `scripts/servers install` (docs/testing.md). This module drives the same
@@ -85,11 +86,15 @@ pub enum ServerKind {
     /// multi-model-server 1.1.11: the SageMaker container protocol (`/ping`,
     /// `/invocations?model_name=`) on the HTTP port, its management API on the gRPC port.
     Mms,
+    /// `mlflow models serve` from mlflow-skinny 3.17.2: MLflow's scoring protocol
+    /// (`/ping`, `/health`, `/version`, `POST /invocations`) on the HTTP port, one
+    /// pyfunc model `doubler` (no model name in any path); no gRPC.
+    Mlflow,
 }
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 10] = [
+    pub const ALL: [ServerKind; 11] = [
         ServerKind::KServe,
         ServerKind::MlServer,
         ServerKind::Triton,
@@ -100,6 +105,7 @@ impl ServerKind {
         ServerKind::TorchServeKServe,
         ServerKind::Moto,
         ServerKind::Mms,
+        ServerKind::Mlflow,
     ];
 
     /// The name `scripts/servers` knows this server by.
@@ -115,6 +121,7 @@ impl ServerKind {
             ServerKind::TorchServeKServe => "torchserve-kserve",
             ServerKind::Moto => "moto",
             ServerKind::Mms => "mms",
+            ServerKind::Mlflow => "mlflow",
         }
     }
 
@@ -140,6 +147,7 @@ impl ServerKind {
             ServerKind::TorchServeKServe => 7,
             ServerKind::Moto => 8,
             ServerKind::Mms => 9,
+            ServerKind::Mlflow => 10,
         }
     }
 }
@@ -477,6 +485,18 @@ impl RunningServer {
         http_get_status(self.http_addr(), path)
     }
 
+    /// Sends one HTTP/1.1 request to the HTTP port and returns the whole
+    /// answer ([`http_request`]): for tests that check raw protocol facts.
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> io::Result<HttpReply> {
+        http_request(self.http_addr(), method, path, content_type, body)
+    }
+
     /// Stops the server now (SIGTERM to its process group, then SIGKILL).
     pub fn stop(mut self) -> Result<(), HarnessError> {
         self.stop_inner()
@@ -662,6 +682,129 @@ pub fn http_get_status(addr: SocketAddr, path: &str) -> io::Result<u16> {
     }
 }
 
+/// An HTTP answer read by [`http_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    /// The status code.
+    pub status: u16,
+    /// The header fields in order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked when the answer was chunked).
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The first header field called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The largest answer [`http_request`] reads.
+const MAX_REPLY_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Sends one HTTP/1.1 request (`Connection: close`, the head and body in one
+/// write) to `addr` and reads the whole answer, up to 8 MiB.
+///
+/// A dependency-free client for tests that check what a server puts on the
+/// wire; bounded by 10 s timeouts on connect, write and read.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> io::Result<HttpReply> {
+    let timeout = Duration::from_secs(10);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\n");
+    if let Some(ct) = content_type {
+        request.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    request.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes)?;
+    let mut raw = Vec::new();
+    stream.take(MAX_REPLY_BYTES).read_to_end(&mut raw)?;
+    parse_reply(&raw)
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+fn parse_reply(raw: &[u8]) -> io::Result<HttpReply> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| invalid("no end of the HTTP head".into()))?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.split(' ');
+    let status = match (
+        parts.next(),
+        parts.next().and_then(|c| c.parse::<u16>().ok()),
+    ) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/1.") => code,
+        _ => return Err(invalid(format!("not an HTTP response: {status_line:?}"))),
+    };
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut reply = HttpReply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    };
+    if reply
+        .header("transfer-encoding")
+        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
+    {
+        reply.body = dechunk(&reply.body)?;
+    }
+    Ok(reply)
+}
+
+fn dechunk(mut data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| invalid("truncated chunk size".into()))?;
+        let size_text = String::from_utf8_lossy(&data[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| invalid(format!("bad chunk size {size_text:?}")))?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        if data.len() < size + 2 {
+            return Err(invalid("truncated chunk".into()));
+        }
+        body.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
 fn parse_fields(stdout: &str) -> BTreeMap<String, String> {
     stdout
         .lines()
@@ -700,6 +843,28 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, HarnessError::Output { .. }), "{err}");
         assert!(err.to_string().contains("pid=x"), "{err}");
+    }
+
+    #[test]
+    fn parses_plain_and_chunked_replies() {
+        let plain = parse_reply(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+        )
+        .unwrap();
+        assert_eq!(plain.status, 200);
+        assert_eq!(plain.header("Content-Type"), Some("application/json"));
+        assert_eq!(plain.text(), "{}");
+        let chunked = parse_reply(
+            b"HTTP/1.1 400 \r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(chunked.status, 400);
+        assert_eq!(chunked.body, b"abcde");
+        assert!(parse_reply(b"HTTP/1.1 200 OK\r\n").is_err());
+        assert!(parse_reply(b"SSH-2.0\r\n\r\n").is_err());
+        assert!(
+            parse_reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab").is_err()
+        );
     }
 
     #[test]

@@ -246,3 +246,54 @@ fn torchserve_starts_with_token_auth_on_and_stops() {
         assert!(!port_open(addr), "{addr} still accepts connections");
     }
 }
+
+/// MLflow's scoring server: one model, no model name in any path, `/ping`
+/// for readiness, `/invocations` doubling its input; the model's `fail`
+/// column raises and comes back in the server's error envelope.
+#[test]
+fn mlflow_scores_on_loopback_and_stops() {
+    let Some(server) = servers::start_or_skip(ServerKind::Mlflow) else {
+        return;
+    };
+    assert_eq!(server.model_names(), ["doubler"]);
+    assert_eq!(server.get_status("/ping").unwrap(), 200);
+    assert_eq!(server.get_status("/health").unwrap(), 200);
+    assert_loopback_only(server.http_port());
+
+    let post = |body: &str| {
+        let reply = server
+            .http(
+                "POST",
+                "/invocations",
+                Some("application/json"),
+                body.as_bytes(),
+            )
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&reply.body).unwrap_or_else(|e| panic!("{e}: {}", reply.text()));
+        (reply, json)
+    };
+    let (reply, json) = post(r#"{"inputs": [[1, 2], [3, 4]]}"#);
+    assert_eq!(reply.status, 200, "{json}");
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(json, serde_json::json!({"predictions": [[2, 4], [6, 8]]}));
+
+    let (reply, json) = post(r#"{"inputs": [1, 2], "params": {"factor": 3}}"#);
+    assert_eq!(reply.status, 200, "{json}");
+    assert_eq!(json, serde_json::json!({"predictions": [3, 6]}));
+
+    let (reply, json) =
+        post(r#"{"dataframe_split": {"columns": ["a", "fail"], "data": [[1, "boom"]]}}"#);
+    assert_eq!(reply.status, 400, "{json}");
+    assert_eq!(json["error_code"], "BAD_REQUEST", "{json}");
+    let trace = json["stack_trace"].as_str().unwrap_or_default();
+    assert!(trace.contains("asked to fail: boom"), "{json}");
+
+    let (http, pgid) = (server.http_addr(), server.pgid());
+    server.stop().unwrap();
+    assert!(
+        !process_group_alive(pgid),
+        "mlflow: process group {pgid} survived"
+    );
+    assert!(!port_open(http), "mlflow: {http} still accepts connections");
+}
