@@ -70,21 +70,42 @@ pub trait StreamingInvocation: Send + Sync {
 }
 
 /// Defines, for one family, the call on `dyn InferenceConnector` and a
-/// crate-internal function that does the same for any connector type.
+/// crate-internal function that does the same for any connector type. The
+/// `Unsupported` answer for a missing family names the model of per-model
+/// calls, like every other error of a connector.
 macro_rules! family_call {
     ($(#[$doc:meta])* $name:ident, $via:ident, $as:ident, $what:literal,
-     ($($arg:ident: $ty:ty),*) -> $out:ty) => {
-        pub(crate) async fn $via<C: InferenceConnector + ?Sized>(connector: &C, $($arg: $ty),*) -> Result<$out> {
+     (model: &ModelRef $(, $arg:ident: $ty:ty)*) -> $out:ty) => {
+        pub(crate) async fn $via<C: InferenceConnector + ?Sized>(
+            connector: &C,
+            model: &ModelRef,
+            $($arg: $ty),*
+        ) -> Result<$out> {
             match connector.$as() {
-                Some(family) => family.$name($($arg),*).await,
+                Some(family) => family.$name(model, $($arg),*).await,
+                None => Err(unsupported(connector.info(), $what).with_model(model)),
+            }
+        }
+
+        impl<'a> dyn InferenceConnector + 'a {
+            $(#[$doc])*
+            pub async fn $name(&self, model: &ModelRef, $($arg: $ty),*) -> Result<$out> {
+                $via(self, model, $($arg),*).await
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, $via:ident, $as:ident, $what:literal, () -> $out:ty) => {
+        pub(crate) async fn $via<C: InferenceConnector + ?Sized>(connector: &C) -> Result<$out> {
+            match connector.$as() {
+                Some(family) => family.$name().await,
                 None => Err(unsupported(connector.info(), $what)),
             }
         }
 
         impl<'a> dyn InferenceConnector + 'a {
             $(#[$doc])*
-            pub async fn $name(&self, $($arg: $ty),*) -> Result<$out> {
-                $via(self, $($arg),*).await
+            pub async fn $name(&self) -> Result<$out> {
+                $via(self).await
             }
         }
     };
