@@ -552,7 +552,9 @@ fn exit_code(kind: ErrorKind) -> u8 {
     }
 }
 
-/// Prints `inferlink: <message>` on stderr as exactly one line.
+/// Prints `inferlink: <message>` on stderr as exactly one line; line breaks
+/// become `; ` and other control characters are escaped
+/// ([`output::printable`]), so a message quoting a server cannot drive the terminal.
 fn report(message: &str) {
     let mut line = String::with_capacity(message.len());
     for (i, part) in message.trim_end().lines().enumerate() {
@@ -561,7 +563,11 @@ fn report(message: &str) {
         }
         line.push_str(part.trim_end_matches('\r'));
     }
-    let _ = writeln!(std::io::stderr().lock(), "inferlink: {line}");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "inferlink: {}",
+        output::printable(&line)
+    );
 }
 
 /// Writes the buffered standard output; a closed pipe (`inferlink list | head`) is not an error.
