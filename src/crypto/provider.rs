@@ -18,6 +18,8 @@ pub const MASTER_KEY_ENV: &str = "INFERLINK_MASTER_KEY";
 pub const KEY_FILE_ENV: &str = "INFERLINK_KEY_FILE";
 /// Largest key file read, in bytes (a key file is one short line plus comments).
 const MAX_KEY_FILE_LEN: u64 = 16 * 1024;
+/// Most previous-key files (`<key file>.previous`, `.previous.2`, …) kept beside a key file.
+const MAX_PREVIOUS_KEY_FILES: u32 = 1000;
 
 /// Supplies the key-encryption key (KEK) that wraps a store's data keys.
 ///
@@ -210,10 +212,13 @@ impl KeyProvider for EnvKeyProvider {
 /// error that says `chmod 600 <path>`.
 ///
 /// Rotation: `inferlink keys rotate` replaces the file and keeps the
-/// previous key in [`previous_key_file`] (`<path>.previous`). When asked to
-/// unwrap with a key it does not hold, the provider reads the key file and
-/// that backup again, so a process started before (or during) a rotation
-/// keeps working.
+/// previous key in a new file beside it (`<path>.previous`, then
+/// `<path>.previous.2`, `.3`, …; see [`replace_key_file`]), never over an
+/// existing one. When asked to unwrap with a key it does not hold, the
+/// provider reads the key file and every previous-key file again
+/// ([`previous_key_files`]), so a process started before (or during) a
+/// rotation keeps working, and a store that shares the key file with another
+/// still opens after the other rotated (even several times).
 #[derive(Debug)]
 pub struct FileKeyProvider {
     path: PathBuf,
@@ -249,19 +254,43 @@ impl FileKeyProvider {
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)[0].clone()
     }
 
-    /// Reads the key file and its `.previous` backup again.
+    /// Reads the key file and its previous-key files again.
     fn reload(&self) -> Result<Vec<MasterKey>> {
         let mut keys = vec![read_key_file(&self.path)?];
-        let previous = previous_key_file(&self.path);
-        if previous.exists() {
-            match read_key_file(&previous) {
+        for file in previous_key_files(&self.path)? {
+            match read_key_file(&file) {
                 Ok(key) => keys.push(key),
-                Err(e) => tracing::warn!("ignoring the previous key file: {e}"),
+                Err(e) => tracing::warn!("ignoring a previous key file: {e}"),
             }
         }
         *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = keys.clone();
         Ok(keys)
     }
+
+    /// Every key this provider can unwrap with, read from the files again: the
+    /// key file's key first, then each previous-key file in order. A
+    /// previous-key file that cannot be used is listed with its error.
+    pub fn held_keys(&self) -> Result<Vec<HeldKey>> {
+        let current = read_key_file(&self.path)?;
+        let mut held = vec![HeldKey {
+            file: self.path.clone(),
+            id: Ok(current.id().to_owned()),
+        }];
+        for file in previous_key_files(&self.path)? {
+            let id = read_key_file(&file).map(|k| k.id().to_owned());
+            held.push(HeldKey { file, id });
+        }
+        Ok(held)
+    }
+}
+
+/// One key file a [`FileKeyProvider`] reads, and the id of its key.
+#[derive(Debug)]
+pub struct HeldKey {
+    /// The file.
+    pub file: PathBuf,
+    /// The key's id, or why the file cannot be used.
+    pub id: Result<String>,
 }
 
 #[async_trait]
@@ -294,9 +323,57 @@ impl KeyProvider for FileKeyProvider {
     }
 }
 
-/// Where `inferlink keys rotate` keeps the key a key file held before: `<path>.previous`.
+/// The first previous-key file of a key file: `<path>.previous`. Later
+/// rotations use `<path>.previous.2`, `.3`, … ([`previous_key_files`]).
 pub fn previous_key_file(path: &Path) -> PathBuf {
     sibling(path, ".previous")
+}
+
+/// The number of a previous-key file name: 1 for `<name>.previous`, N for
+/// `<name>.previous.N` (N ≥ 2, decimal, no leading zero).
+fn previous_number(key_file_name: &str, candidate: &str) -> Option<u32> {
+    let rest = candidate
+        .strip_prefix(key_file_name)?
+        .strip_prefix(".previous")?;
+    if rest.is_empty() {
+        return Some(1);
+    }
+    let digits = rest.strip_prefix('.')?;
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|n| (2..=MAX_PREVIOUS_KEY_FILES).contains(n))
+}
+
+/// The previous-key files beside the key file at `path`, oldest first:
+/// `<path>.previous`, then `<path>.previous.N` by N. Files are not read.
+pub fn previous_key_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(Vec::new());
+    };
+    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => dir,
+        None => Path::new("."),
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(key_file_error(
+                path,
+                format!("cannot list its directory for previous keys: {e}"),
+            ));
+        }
+    };
+    let mut found: Vec<(u32, PathBuf)> = entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let number = previous_number(name, entry.file_name().to_str()?)?;
+            Some((number, entry.path()))
+        })
+        .collect();
+    found.sort();
+    Ok(found.into_iter().map(|(_, file)| file).collect())
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -313,19 +390,25 @@ fn key_file_error(path: &Path, why: impl fmt::Display) -> Error {
 }
 
 /// Reads and checks one key file.
+///
+/// Only a regular file of at most [`MAX_KEY_FILE_LEN`] bytes is read. Its
+/// type and size are checked from its metadata *before* it is opened, so a
+/// FIFO (whose opening would wait for a writer), a device such as
+/// `/dev/zero` or a huge file is refused at once; the opened file is checked
+/// again, and read through a bounded reader.
 fn read_key_file(path: &Path) -> Result<MasterKey> {
     let shown = path.display();
-    let mut file = fs::File::open(path).map_err(|e| match e.kind() {
+    let not_found = |e: io::Error| match e.kind() {
         io::ErrorKind::NotFound => key_file_error(
             path,
             format!("it does not exist; create it with `inferlink keys init --key-file {shown}`"),
         ),
         _ => key_file_error(path, e),
-    })?;
+    };
+    check_key_file_metadata(path, &fs::metadata(path).map_err(not_found)?)?;
+    let mut file = fs::File::open(path).map_err(not_found)?;
     let meta = file.metadata().map_err(|e| key_file_error(path, e))?;
-    if !meta.is_file() {
-        return Err(key_file_error(path, "it is not a regular file"));
-    }
+    check_key_file_metadata(path, &meta)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -338,12 +421,6 @@ fn read_key_file(path: &Path) -> Result<MasterKey> {
                 ),
             ));
         }
-    }
-    if meta.len() > MAX_KEY_FILE_LEN {
-        return Err(key_file_error(
-            path,
-            format!("it is {} bytes long; a key file is one line", meta.len()),
-        ));
     }
     let mut text = Zeroizing::new(String::new());
     io::Read::by_ref(&mut file)
@@ -361,6 +438,53 @@ fn read_key_file(path: &Path) -> Result<MasterKey> {
         ));
     };
     MasterKey::from_base64(line).map_err(|e| key_file_error(path, e.message()))
+}
+
+/// Refuses anything but a regular file of at most [`MAX_KEY_FILE_LEN`] bytes.
+fn check_key_file_metadata(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            special_file_kind(meta)
+        };
+        return Err(key_file_error(
+            path,
+            format!("it is {what}, not a regular file"),
+        ));
+    }
+    if meta.len() > MAX_KEY_FILE_LEN {
+        return Err(key_file_error(
+            path,
+            format!(
+                "it is {} bytes long; a key file is one line (at most {MAX_KEY_FILE_LEN} bytes are read)",
+                meta.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn special_file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_meta: &fs::Metadata) -> &'static str {
+    "a special file"
 }
 
 fn key_file_text(key: &MasterKey) -> Zeroizing<String> {
@@ -451,15 +575,19 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
 }
 
 /// Installs `new_key` in the existing key file at `path`, keeping the key it
-/// held in [`previous_key_file`] (replacing an older backup). Returns the
-/// backup's path.
+/// held in a previous-key file. Returns that file's path.
 ///
-/// Each file is replaced atomically (written aside, synced, renamed), so a
-/// crash leaves either the old or the new key at `path`, and the old key is in
-/// the backup before `path` changes.
+/// An existing previous-key file is never overwritten (several stores may
+/// share one key file, and each may still need an older key): the old key
+/// goes to `<path>.previous` when that does not exist yet, else to
+/// `<path>.previous.N` with N one more than the highest present. When a
+/// previous-key file already holds the old key, it is reused.
+///
+/// The backup is complete and synced before `path` changes, and `path` is
+/// replaced atomically (written aside, synced, renamed), so a crash leaves
+/// either the old or the new key at `path`, and the old key readable.
 pub fn replace_key_file(path: &Path, new_key: &MasterKey) -> Result<PathBuf> {
     let old = read_key_file(path)?;
-    let previous = previous_key_file(path);
     let staged_previous = sibling(path, ".previous.tmp");
     let staged = sibling(path, ".new");
     for leftover in [&staged_previous, &staged] {
@@ -470,16 +598,81 @@ pub fn replace_key_file(path: &Path, new_key: &MasterKey) -> Result<PathBuf> {
             Err(e) => return Err(key_file_error(leftover, format!("cannot remove it: {e}"))),
         }
     }
-    write_new_private(&staged_previous, &key_file_text(&old))
-        .map_err(|e| key_file_error(&staged_previous, format!("cannot write it: {e}")))?;
-    fs::rename(&staged_previous, &previous)
-        .map_err(|e| key_file_error(&previous, format!("cannot install it: {e}")))?;
+    let existing = previous_key_files(path)?;
+    let kept = existing.iter().find(|file| {
+        read_key_file(file)
+            .map(|k| k.id() == old.id())
+            .unwrap_or(false)
+    });
+    let previous = match kept {
+        Some(file) => file.clone(),
+        None => keep_previous_key(path, &existing, &old, &staged_previous)?,
+    };
     write_new_private(&staged, &key_file_text(new_key))
         .map_err(|e| key_file_error(&staged, format!("cannot write it: {e}")))?;
     fs::rename(&staged, path)
         .map_err(|e| key_file_error(path, format!("cannot replace it: {e}")))?;
     sync_dir(path);
     Ok(previous)
+}
+
+/// Writes `old` to a new previous-key file (never over an existing file) and returns its path.
+fn keep_previous_key(
+    path: &Path,
+    existing: &[PathBuf],
+    old: &MasterKey,
+    staged: &Path,
+) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| key_file_error(path, "its file name is not UTF-8 text"))?;
+    let highest = existing
+        .iter()
+        .filter_map(|f| previous_number(name, f.file_name()?.to_str()?))
+        .max()
+        .unwrap_or(0);
+    if highest >= MAX_PREVIOUS_KEY_FILES {
+        return Err(key_file_error(
+            path,
+            format!(
+                "it already has {MAX_PREVIOUS_KEY_FILES} previous-key files; delete those no store needs any more (`inferlink keys status` on each store sharing this key file shows which keys it uses) and rotate again"
+            ),
+        ));
+    }
+    let target = if highest == 0 {
+        previous_key_file(path)
+    } else {
+        sibling(path, &format!(".previous.{}", highest + 1))
+    };
+    write_new_private(staged, &key_file_text(old))
+        .map_err(|e| key_file_error(staged, format!("cannot write it: {e}")))?;
+    // A hard link never replaces an existing file (unlike a rename), and the
+    // staged file is complete and synced before the name appears. Where the
+    // file system has no hard links, a rename after checking that the name
+    // is free is the fallback.
+    let appeared = || {
+        key_file_error(
+            &target,
+            "it appeared while the key was being rotated (another rotation?); nothing was changed: run `inferlink keys rotate` again",
+        )
+    };
+    let installed = match fs::hard_link(staged, &target) {
+        Ok(()) => {
+            let _ = fs::remove_file(staged);
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(appeared()),
+        Err(_) if fs::symlink_metadata(&target).is_ok() => Err(appeared()),
+        Err(_) => fs::rename(staged, &target)
+            .map_err(|e| key_file_error(&target, format!("cannot install it: {e}"))),
+    };
+    if installed.is_err() {
+        let _ = fs::remove_file(staged);
+    }
+    installed?;
+    sync_dir(&target);
+    Ok(target)
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -686,6 +879,111 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert!(e.message().contains("wrong key"), "{e}");
         assert!(e.message().contains(&old_id), "{e}");
+    }
+
+    #[tokio::test]
+    async fn rotating_a_shared_key_file_twice_never_overwrites_a_previous_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let first = FileKeyProvider::create(&path).unwrap();
+        // Store B's data key, wrapped by the first key; store A rotates twice.
+        let wrapped_by_first = first.wrap_key(&[7u8; 32], "dek-b").await.unwrap();
+        let second = MasterKey::generate().unwrap();
+        let third = MasterKey::generate().unwrap();
+        let kept1 = replace_key_file(&path, &second).unwrap();
+        let first_text = fs::read_to_string(&kept1).unwrap();
+        let kept2 = replace_key_file(&path, &third).unwrap();
+        assert_eq!(kept1, dir.path().join("master.key.previous"));
+        assert_eq!(kept2, dir.path().join("master.key.previous.2"));
+        assert_eq!(fs::read_to_string(&kept1).unwrap(), first_text, "untouched");
+        assert_eq!(
+            previous_key_files(&path).unwrap(),
+            vec![kept1.clone(), kept2.clone()]
+        );
+        // B still opens: the first key is read from `.previous`.
+        let fresh = FileKeyProvider::open(&path).unwrap();
+        assert_eq!(
+            *fresh.unwrap_key(&wrapped_by_first, "dek-b").await.unwrap(),
+            vec![7u8; 32]
+        );
+        let held: Vec<String> = fresh
+            .held_keys()
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id.unwrap())
+            .collect();
+        assert_eq!(
+            held,
+            vec![third.id(), first.key().id(), second.id()],
+            "current, then previous files in order"
+        );
+        // Rotating again from a key already kept reuses its file; a tenth file is numbered on.
+        for _ in 0..8 {
+            replace_key_file(&path, &MasterKey::generate().unwrap()).unwrap();
+        }
+        assert_eq!(previous_key_files(&path).unwrap().len(), 10);
+        assert!(dir.path().join("master.key.previous.10").exists());
+        assert!(!dir.path().join("master.key.previous.tmp").exists());
+    }
+
+    #[test]
+    fn previous_key_file_names_are_recognised_strictly() {
+        assert_eq!(previous_number("k", "k.previous"), Some(1));
+        assert_eq!(previous_number("k", "k.previous.2"), Some(2));
+        assert_eq!(previous_number("k", "k.previous.1"), None);
+        assert_eq!(previous_number("k", "k.previous.02"), None);
+        assert_eq!(previous_number("k", "k.previous.tmp"), None);
+        assert_eq!(previous_number("k", "k.previousx"), None);
+        assert_eq!(previous_number("k", "kk.previous"), None);
+        assert_eq!(previous_number("k", "k.previous.99999999999"), None);
+    }
+
+    /// Runs `open` on another thread; a hang fails the test instead of blocking it.
+    fn refused_without_hanging(path: PathBuf) -> Error {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(FileKeyProvider::open(&path).map(|_| ()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("opening the key file hung")
+            .unwrap_err()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_as_key_file_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("master.key");
+        let made = std::process::Command::new("mkfifo")
+            .arg("-m")
+            .arg("600")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let e = refused_without_hanging(fifo);
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.message().contains("a FIFO"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dev_zero_and_huge_files_as_key_file_are_refused() {
+        let e = refused_without_hanging(PathBuf::from("/dev/zero"));
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.message().contains("character device"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.key");
+        write_new_private(&huge, "").unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&huge)
+            .unwrap()
+            .set_len(8 << 30)
+            .unwrap();
+        let e = refused_without_hanging(huge);
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.message().contains("8589934592 bytes"), "{e}");
     }
 
     #[tokio::test]
