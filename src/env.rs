@@ -29,7 +29,7 @@
 mod file;
 mod names;
 
-pub use file::{SAFE_PUNCTUATION, is_env_file_safe};
+pub use file::{SHELL_SPECIAL, is_env_file_safe};
 pub use names::{
     MAX_NAME_LEN, REFUSED_NAMES, REFUSED_PREFIXES, is_refused_from_records, is_valid_name,
 };
@@ -197,9 +197,10 @@ impl StepEnvironment {
     /// and `docker run --env-file FILE` read back exactly: one `NAME=VALUE`
     /// line each, sorted by name.
     ///
-    /// A value is written as it is when it consists of ASCII letters, digits
-    /// and [`SAFE_PUNCTUATION`] only (see [`is_env_file_safe`]); any other
-    /// value (a newline, a blank, a quote, `$`, `~`, non-ASCII, …) cannot be
+    /// A value is written as it is when it consists of printable ASCII
+    /// characters other than the space and [`SHELL_SPECIAL`] (see
+    /// [`is_env_file_safe`]); any other value (a newline, a blank, a quote,
+    /// `$`, `~`, a control or non-ASCII character, …) cannot be
     /// written so that both read it the same, and is an
     /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error naming
     /// the variable and where it came from (never the value). A secret value
@@ -227,7 +228,7 @@ impl StepEnvironment {
                     }
                 };
                 return Err(Error::invalid(format!(
-                    "the value of {name} (from {}) contains {what} that `sh` and `docker --env-file` would read differently, so it cannot be written as an env-file line; only ASCII letters, digits and {SAFE_PUNCTUATION} are written as they are. Pass the environment to the program directly instead (`inferlink exec`)",
+                    "the value of {name} (from {}) contains {what} that `sh` and `docker --env-file` would read differently, so it cannot be written as an env-file line; only printable ASCII other than the space and {SHELL_SPECIAL} is written as it is. Pass the environment to the program directly instead (`inferlink exec`)",
                     var.source
                 ))
                 .with_context("variable", name.clone()));

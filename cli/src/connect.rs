@@ -136,7 +136,7 @@ pub(crate) async fn infer(registry: &Registry, args: InferArgs, out: &mut String
             let doc = response_json(&response)?;
             let text = serde_json::to_string_pretty(&doc)
                 .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot write JSON: {e}")))?;
-            out.push_str(&text);
+            out.push_str(&output::json_for_terminal(text));
             out.push('\n');
         }
         TensorFormat::Table => {

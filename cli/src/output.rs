@@ -10,6 +10,7 @@
 //! characters the way each format does.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use inferlink::format::{self, Secrets};
 use inferlink::{ExtensionRecord, Resolution, Result};
@@ -43,6 +44,27 @@ pub(crate) fn printable(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Serialized JSON with every character unsafe for a terminal that the
+/// serializer leaves raw (DEL, C1 controls such as U+009B, bidirectional
+/// controls) written as a `\uXXXX` escape: still valid JSON, same value.
+///
+/// Outside strings, JSON text holds only ASCII structure and blanks, so
+/// these characters can only be inside strings, where the escape is legal.
+pub(crate) fn json_for_terminal(text: String) -> String {
+    if !text.chars().any(|c| is_unsafe_for_terminal(c) && !c.is_ascii_whitespace()) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_unsafe_for_terminal(c) && !c.is_ascii_whitespace() {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Like [`printable`] but keeps line breaks: for multi-line text built by
@@ -128,7 +150,9 @@ pub(crate) fn records_table(records: &[ExtensionRecord]) -> String {
 
 /// Records as a pretty JSON array, ending with a newline.
 pub(crate) fn records_json(records: &[ExtensionRecord], secrets: Secrets) -> Result<String> {
-    Ok(with_newline(format::to_json(records, secrets)?))
+    Ok(with_newline(json_for_terminal(format::to_json(
+        records, secrets,
+    )?)))
 }
 
 /// Records as a multi-document YAML stream (empty for no records).
@@ -139,7 +163,7 @@ pub(crate) fn records_yaml(records: &[ExtensionRecord], secrets: Secrets) -> Res
 /// One record as YAML or JSON, ending with a newline.
 pub(crate) fn record(record: &ExtensionRecord, json: bool, secrets: Secrets) -> Result<String> {
     let text = if json {
-        format::to_json(record, secrets)?
+        json_for_terminal(format::to_json(record, secrets)?)
     } else {
         format::to_yaml(record, secrets)?
     };
@@ -148,7 +172,10 @@ pub(crate) fn record(record: &ExtensionRecord, json: bool, secrets: Secrets) -> 
 
 /// Resolutions as a pretty JSON array (best first), secrets hidden.
 pub(crate) fn resolutions_json(list: &[Resolution]) -> Result<String> {
-    Ok(with_newline(format::to_json(list, Secrets::Hide)?))
+    Ok(with_newline(json_for_terminal(format::to_json(
+        list,
+        Secrets::Hide,
+    )?)))
 }
 
 /// Resolutions as a YAML list (best first), secrets hidden.
@@ -244,6 +271,16 @@ mod tests {
         assert_eq!(printable("\u{1b}[2J\u{9b}1m\r"), "\\u{1b}[2J\\u{9b}1m\\u{d}");
         assert_eq!(printable("abc\u{202e}def"), "abc\\u{202e}def");
         assert_eq!(printable_lines("a\u{7}\nb"), "a\\u{7}\nb");
+    }
+
+    #[test]
+    fn json_keeps_its_value_and_escapes_c1_controls() {
+        let value = serde_json::json!({"name": "a\u{9b}31m\u{7f}\u{202e}b\u{1b}"});
+        let text = json_for_terminal(serde_json::to_string_pretty(&value).unwrap());
+        assert!(!text.chars().any(|c| is_unsafe_for_terminal(c) && c != '\n'), "{text}");
+        assert!(text.contains("\\u009b"), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, value);
     }
 
     #[test]

@@ -3,18 +3,24 @@
 //! --env-file FILE` both read as exactly that name and value.
 //!
 //! The two readers disagree about almost everything but plain words: `sh`
-//! runs the line as a command (quotes, `$`, backquotes, `;`, `&`, `|`, `<`,
-//! `>`, blanks and `~` all mean something), while Docker takes everything
-//! after the first `=` literally up to the end of the line (no quoting, no
-//! escapes, a trailing carriage return dropped). No quoting works for both, so
-//! a value is printed as it is when every character of it is in
-//! [`SAFE_PUNCTUATION`] or an ASCII letter or digit, and refused otherwise.
-//! The empty value is safe. Secret values that are not revealed become
-//! comment lines (`# NAME=<hidden> (secret)`), which both readers skip.
+//! runs the line as a command (quotes, `$`, backquotes, `\`, `;`, `&`, `|`,
+//! `<`, `>`, parentheses, blanks and `~` all mean something), while Docker
+//! takes everything after the first `=` literally up to the end of the line
+//! (no quoting, no escapes, a trailing carriage return dropped). No quoting
+//! works for both, so a value is printed as it is when every character of
+//! it is a printable ASCII character other than a space and
+//! [`SHELL_SPECIAL`], and refused otherwise. Characters such as `*`, `?`,
+//! `[`, `{`, `!` and `#` are plain inside a POSIX assignment (no pathname or
+//! brace expansion there, and `#` starts a comment only at the start of a
+//! word). Non-ASCII characters and control characters are refused as well:
+//! shells disagree on which multibyte characters are blanks, and a control
+//! character has no business in a line a person may read on a terminal. The
+//! empty value is safe. Secret values that are not revealed become comment
+//! lines (`# NAME=<hidden> (secret)`), which both readers skip.
 
-/// Punctuation that neither reader treats specially inside an unquoted
-/// value (the set Python's `shlex.quote` leaves unquoted).
-pub const SAFE_PUNCTUATION: &str = "_@%+=:,./-";
+/// The printable ASCII characters a POSIX shell gives a meaning to inside an
+/// unquoted assignment value (besides the space): never written.
+pub const SHELL_SPECIAL: &str = "\"'`$\\|&;<>()~";
 
 /// True when `value` can be written as `NAME=value` and read back unchanged
 /// by both `sh` and `docker --env-file`.
@@ -23,7 +29,7 @@ pub fn is_env_file_safe(value: &str) -> bool {
 }
 
 fn is_safe_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || SAFE_PUNCTUATION.contains(c)
+    c.is_ascii_graphic() && !SHELL_SPECIAL.contains(c)
 }
 
 /// Says which kind of character makes a (non-secret) value unsafe, for messages.
@@ -56,6 +62,8 @@ mod tests {
             "1.5,2.5",
             "50%",
             "a+b/c",
+            "a*b?[c]{d}!e#f^g",
+            "#start",
         ] {
             assert!(is_env_file_safe(safe), "{safe:?}");
         }
@@ -73,12 +81,12 @@ mod tests {
             "<hidden>",
             "~/x",
             "a:~/x",
-            "#x",
             "a\\b",
             "x\r",
             "\u{1b}[2J",
             "Zürich",
-            "a*b",
+            "(x)",
+            "a\u{a0}b",
         ] {
             assert!(!is_env_file_safe(not_safe), "{not_safe:?}");
         }
