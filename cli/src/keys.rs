@@ -204,7 +204,7 @@ async fn rotate(
     if finished > 0 {
         let _ = writeln!(
             out,
-            "re-wrapped {finished} data key(s) left under an older key by an interrupted rotation"
+            "re-wrapped {finished} data key(s) left under a previous key (by an interrupted rotation, or by a rotation through another store sharing this key file)"
         );
     }
     if args.data_key {
