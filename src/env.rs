@@ -570,7 +570,14 @@ services:
 
     #[test]
     fn a_record_cannot_set_path_or_ld_preload() {
-        for key in ["PATH", "LD_PRELOAD", "Path", "PYTHONPATH", "BASH_ENV", "GIT_SSH_COMMAND"] {
+        for key in [
+            "PATH",
+            "LD_PRELOAD",
+            "Path",
+            "PYTHONPATH",
+            "BASH_ENV",
+            "GIT_SSH_COMMAND",
+        ] {
             let records = records_with(key, "/tmp/x");
             let err = environment(&records, STEP).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{key}: {err}");
@@ -600,7 +607,11 @@ services:
         let err = environment(&records, STEP).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert_eq!(err.context("key"), Some("9BAD-NAME"));
-        assert!(err.message().contains("not a valid environment variable name"), "{err}");
+        assert!(
+            err.message()
+                .contains("not a valid environment variable name"),
+            "{err}"
+        );
         let records = records_with("model-name", "x");
         assert!(environment(&records, STEP).is_err());
     }
@@ -618,7 +629,10 @@ services:
         // The human listing keeps one variable per line.
         let lines = env.to_lines(Secrets::Reveal);
         assert_eq!(lines.lines().count(), 2, "{lines}");
-        assert!(lines.contains("NOTE=safe\\u{a}LD_PRELOAD=/tmp/evil.so"), "{lines}");
+        assert!(
+            lines.contains("NOTE=safe\\u{a}LD_PRELOAD=/tmp/evil.so"),
+            "{lines}"
+        );
     }
 
     #[test]
@@ -631,6 +645,9 @@ services:
         );
         let err = env.to_env_file(Secrets::Reveal).unwrap_err();
         assert_eq!(err.context("variable"), Some("TOKEN"));
-        assert!(!err.to_string().contains("tok"), "no part of the secret: {err}");
+        assert!(
+            !err.to_string().contains("tok"),
+            "no part of the secret: {err}"
+        );
     }
 }

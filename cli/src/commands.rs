@@ -88,7 +88,10 @@ fn store_error(text: &str, why: &str) -> Error {
     };
     Error::new(
         ErrorKind::Config,
-        format!("cannot use the store \"{}\": {why}", output::printable(&shown)),
+        format!(
+            "cannot use the store \"{}\": {why}",
+            output::printable(&shown)
+        ),
     )
 }
 
@@ -374,61 +377,6 @@ fn exec_plan(registry: &Registry, args: ExecArgs) -> Result<Action> {
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn location(text: &str) -> Result<StoreLocation> {
-        store_location(Some(PathBuf::from(text)))
-    }
-
-    fn sqlite(path: &str) -> StoreLocation {
-        StoreLocation::Sqlite(PathBuf::from(path))
-    }
-
-    #[test]
-    fn postgres_schemes_match_ignoring_case() {
-        for url in ["Postgres://u@h/db", "POSTGRESQL://u@h/db", "postgres://u@h/db"] {
-            let StoreLocation::Postgres(found) = location(url).unwrap() else {
-                panic!("{url} is a PostgreSQL URL");
-            };
-            assert!(found.starts_with("postgres"), "{found}");
-            assert!(found.ends_with("://u@h/db"), "{found}");
-        }
-        let err = location("postgres:u@h/db").unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Config);
-    }
-
-    #[test]
-    fn sqlite_urls_name_files_or_are_refused() {
-        assert_eq!(location("sqlite:registry.db").unwrap(), sqlite("registry.db"));
-        assert_eq!(location("SQLite:dir/r.db").unwrap(), sqlite("dir/r.db"));
-        assert_eq!(location("sqlite:/abs/r.db").unwrap(), sqlite("/abs/r.db"));
-        assert_eq!(location("sqlite:///abs/r.db").unwrap(), sqlite("/abs/r.db"));
-        for (bad, why) in [
-            ("sqlite://registry.db", "comes a host"),
-            ("sqlite:", "no file path"),
-            ("sqlite:///", "no file path"),
-            ("sqlite::memory:", "in-memory"),
-            ("sqlite:r.db?mode=ro", "query"),
-            ("sqlite:my%20r.db", "%-escapes"),
-            ("mysql://u:pw@h/db", "unknown URL scheme"),
-        ] {
-            let err = location(bad).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
-            assert!(err.message().contains(why), "{bad}: {err}");
-            assert!(!err.message().contains("pw"), "no password: {err}");
-        }
-    }
-
-    #[test]
-    fn other_text_is_a_file_path() {
-        assert_eq!(location("registry.db").unwrap(), sqlite("registry.db"));
-        assert_eq!(location("name:with-colon.db").unwrap(), sqlite("name:with-colon.db"));
-        assert_eq!(location("C:/data/r.db").unwrap(), sqlite("C:/data/r.db"));
-    }
-}
-
 /// Runs the planned command with the step's variables added to the inherited
 /// environment, and returns the exit status for `inferlink`.
 ///
@@ -478,5 +426,70 @@ fn cannot_run(program: &std::ffi::OsStr, error: &std::io::Error) -> u8 {
             crate::report(&format!("cannot run \"{name}\": {error}"));
             crate::EXIT_CANNOT_EXECUTE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(text: &str) -> Result<StoreLocation> {
+        store_location(Some(PathBuf::from(text)))
+    }
+
+    fn sqlite(path: &str) -> StoreLocation {
+        StoreLocation::Sqlite(PathBuf::from(path))
+    }
+
+    #[test]
+    fn postgres_schemes_match_ignoring_case() {
+        for url in [
+            "Postgres://u@h/db",
+            "POSTGRESQL://u@h/db",
+            "postgres://u@h/db",
+        ] {
+            let StoreLocation::Postgres(found) = location(url).unwrap() else {
+                panic!("{url} is a PostgreSQL URL");
+            };
+            assert!(found.starts_with("postgres"), "{found}");
+            assert!(found.ends_with("://u@h/db"), "{found}");
+        }
+        let err = location("postgres:u@h/db").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn sqlite_urls_name_files_or_are_refused() {
+        assert_eq!(
+            location("sqlite:registry.db").unwrap(),
+            sqlite("registry.db")
+        );
+        assert_eq!(location("SQLite:dir/r.db").unwrap(), sqlite("dir/r.db"));
+        assert_eq!(location("sqlite:/abs/r.db").unwrap(), sqlite("/abs/r.db"));
+        assert_eq!(location("sqlite:///abs/r.db").unwrap(), sqlite("/abs/r.db"));
+        for (bad, why) in [
+            ("sqlite://registry.db", "comes a host"),
+            ("sqlite:", "no file path"),
+            ("sqlite:///", "no file path"),
+            ("sqlite::memory:", "in-memory"),
+            ("sqlite:r.db?mode=ro", "query"),
+            ("sqlite:my%20r.db", "%-escapes"),
+            ("mysql://u:pw@h/db", "unknown URL scheme"),
+        ] {
+            let err = location(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+            assert!(err.message().contains(why), "{bad}: {err}");
+            assert!(!err.message().contains("pw"), "no password: {err}");
+        }
+    }
+
+    #[test]
+    fn other_text_is_a_file_path() {
+        assert_eq!(location("registry.db").unwrap(), sqlite("registry.db"));
+        assert_eq!(
+            location("name:with-colon.db").unwrap(),
+            sqlite("name:with-colon.db")
+        );
+        assert_eq!(location("C:/data/r.db").unwrap(), sqlite("C:/data/r.db"));
     }
 }

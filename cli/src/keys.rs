@@ -321,7 +321,11 @@ async fn status(
         }
     }
     for (i, held) in previous.iter().enumerate() {
-        let label = if i == 0 { "previous:   " } else { "            " };
+        let label = if i == 0 {
+            "previous:   "
+        } else {
+            "            "
+        };
         let shown = held.file.display();
         let _ = match &held.id {
             Ok(id) => writeln!(out, "{label}{id} (kept in {shown})"),

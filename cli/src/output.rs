@@ -53,7 +53,10 @@ pub(crate) fn printable(text: &str) -> Cow<'_, str> {
 /// Outside strings, JSON text holds only ASCII structure and blanks, so
 /// these characters can only be inside strings, where the escape is legal.
 pub(crate) fn json_for_terminal(text: String) -> String {
-    if !text.chars().any(|c| is_unsafe_for_terminal(c) && !c.is_ascii_whitespace()) {
+    if !text
+        .chars()
+        .any(|c| is_unsafe_for_terminal(c) && !c.is_ascii_whitespace())
+    {
         return text;
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -268,7 +271,10 @@ mod tests {
     fn control_characters_are_escaped() {
         assert_eq!(printable("a\nb"), "a\\u{a}b");
         assert_eq!(printable("http://x"), "http://x");
-        assert_eq!(printable("\u{1b}[2J\u{9b}1m\r"), "\\u{1b}[2J\\u{9b}1m\\u{d}");
+        assert_eq!(
+            printable("\u{1b}[2J\u{9b}1m\r"),
+            "\\u{1b}[2J\\u{9b}1m\\u{d}"
+        );
         assert_eq!(printable("abc\u{202e}def"), "abc\\u{202e}def");
         assert_eq!(printable_lines("a\u{7}\nb"), "a\\u{7}\nb");
     }
@@ -277,7 +283,10 @@ mod tests {
     fn json_keeps_its_value_and_escapes_c1_controls() {
         let value = serde_json::json!({"name": "a\u{9b}31m\u{7f}\u{202e}b\u{1b}"});
         let text = json_for_terminal(serde_json::to_string_pretty(&value).unwrap());
-        assert!(!text.chars().any(|c| is_unsafe_for_terminal(c) && c != '\n'), "{text}");
+        assert!(
+            !text.chars().any(|c| is_unsafe_for_terminal(c) && c != '\n'),
+            "{text}"
+        );
         assert!(text.contains("\\u009b"), "{text}");
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, value);

@@ -115,7 +115,8 @@ fn record(id: &str, resource: &str, config: Value, secret: Option<Value>) -> Val
         "endpoints": [{"url": "http://svc.example:9000"}],
     });
     if let Some(secret) = secret {
-        service["credentials"] = json!([{"id": "cred", "scope": "global", "configuration": secret}]);
+        service["credentials"] =
+            json!([{"id": "cred", "scope": "global", "configuration": secret}]);
     }
     json!({"id": id, "product": "hostile", "services": [service]})
 }
@@ -135,16 +136,17 @@ fn exec_never_runs_a_command_from_a_path_a_record_sets() {
     std::fs::create_dir(&evil).unwrap();
     let marker = cli.path("ran-evil-ls");
     let script = evil.join("ls");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\n: > '{}'\n", marker.display()),
-    )
-    .unwrap();
+    std::fs::write(&script, format!("#!/bin/sh\n: > '{}'\n", marker.display())).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let evil_dir = evil.to_str().unwrap();
     cli.register(&json!([
         record("sets-path", "path", json!({"PATH": evil_dir}), None),
-        record("sets-preload", "preload", json!({"LD_PRELOAD": "/tmp/evil.so"}), None),
+        record(
+            "sets-preload",
+            "preload",
+            json!({"LD_PRELOAD": "/tmp/evil.so"}),
+            None
+        ),
         record("bad-name", "badname", json!({"9BAD-NAME": "x"}), None),
         record("windows-path", "winpath", json!({"Path": evil_dir}), None),
     ]));
@@ -167,10 +169,13 @@ fn exec_never_runs_a_command_from_a_path_a_record_sets() {
     let bad = cli.file("bad.yaml", &step("badname"));
     cli.run(&["exec", "--step", &bad, "--", "true"]).fails(
         2,
-        &["bad-name", "9BAD-NAME", "not a valid environment variable name"],
+        &[
+            "bad-name",
+            "9BAD-NAME",
+            "not a valid environment variable name",
+        ],
     );
-    cli.run(&["env", "--step", &bad])
-        .fails(2, &["9BAD-NAME"]);
+    cli.run(&["env", "--step", &bad]).fails(2, &["9BAD-NAME"]);
 
     // The step's own env: may set PATH (here from the record): then it applies.
     let explicit = cli.file(
@@ -210,14 +215,23 @@ fn env_refuses_a_value_that_would_forge_a_line_even_a_revealed_secret() {
     assert_eq!(hidden.stdout, "# TOKEN=<hidden> (secret)\nURL=http://ok\n");
     let revealed = cli.run(&["env", "--step", &secret, "--reveal"]);
     revealed.fails(2, &["TOKEN", "secret-forger"]);
-    assert!(!revealed.stderr.contains("evil"), "no part of the secret: {revealed:#?}");
+    assert!(
+        !revealed.stderr.contains("evil"),
+        "no part of the secret: {revealed:#?}"
+    );
     assert!(!revealed.stderr.contains("LD_PRELOAD"), "{revealed:#?}");
 
     // exec passes the same value whole, as one variable.
     #[cfg(unix)]
     {
         let run = cli.run(&[
-            "exec", "--step", &plain, "--", "sh", "-c", "printf '%s' \"$NOTE\"",
+            "exec",
+            "--step",
+            &plain,
+            "--",
+            "sh",
+            "-c",
+            "printf '%s' \"$NOTE\"",
         ]);
         run.ok();
         assert_eq!(run.stdout, forged);
@@ -282,8 +296,7 @@ fn sh_reads(dir: &Path, text: &str) -> Option<String> {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    (out.status.success() && out.stderr.is_empty())
-        .then(|| String::from_utf8(out.stdout).unwrap())
+    (out.status.success() && out.stderr.is_empty()).then(|| String::from_utf8(out.stdout).unwrap())
 }
 
 fn docker_reads(text: &str) -> Option<String> {
@@ -349,7 +362,14 @@ fn env_output_reads_back_the_same_in_sh_and_in_docker_env_file_or_is_refused() {
     let records: Vec<Value> = all
         .iter()
         .enumerate()
-        .map(|(i, v)| record(&format!("v{i}"), &format!("r{i}"), json!({"VALUE": v}), None))
+        .map(|(i, v)| {
+            record(
+                &format!("v{i}"),
+                &format!("r{i}"),
+                json!({"VALUE": v}),
+                None,
+            )
+        })
         .collect();
     cli.register(&Value::Array(records));
     let scratch = tempfile::tempdir().unwrap();
@@ -359,8 +379,16 @@ fn env_output_reads_back_the_same_in_sh_and_in_docker_env_file_or_is_refused() {
         if printed.contains(value) {
             run.ok();
             assert_eq!(run.stdout, format!("VALUE={value}\n"));
-            assert_eq!(sh_reads(scratch.path(), &run.stdout).as_deref(), Some(*value), "sh: {value:?}");
-            assert_eq!(docker_reads(&run.stdout).as_deref(), Some(*value), "docker: {value:?}");
+            assert_eq!(
+                sh_reads(scratch.path(), &run.stdout).as_deref(),
+                Some(*value),
+                "sh: {value:?}"
+            );
+            assert_eq!(
+                docker_reads(&run.stdout).as_deref(),
+                Some(*value),
+                "docker: {value:?}"
+            );
         } else {
             run.fails(2, &["VALUE", "cannot be written as an env-file line"]);
         }
@@ -423,11 +451,14 @@ fn record_values_reach_the_terminal_escaped_and_json_yaml_stay_exact() {
     }
     let summary = cli.run(&["resolve", "--product", "hostile"]);
     assert!(
-        summary.stdout.contains("NOTE=a\\u{1b}[1Ab\\u{9b}31m\\u{202e}c\n"),
+        summary
+            .stdout
+            .contains("NOTE=a\\u{1b}[1Ab\\u{9b}31m\\u{202e}c\n"),
         "{summary:#?}"
     );
     // JSON and YAML keep the exact values, escaped as each format does.
-    let json: Value = serde_json::from_str(&cli.run(&["get", "evil", "-o", "json"]).stdout).unwrap();
+    let json: Value =
+        serde_json::from_str(&cli.run(&["get", "evil", "-o", "json"]).stdout).unwrap();
     assert_eq!(json["description"], description);
     assert_eq!(json["services"][0]["configuration"]["NOTE"], note);
     let yaml = cli.run(&["get", "evil"]).stdout;
@@ -435,7 +466,10 @@ fn record_values_reach_the_terminal_escaped_and_json_yaml_stay_exact() {
     cli.run(&["register", "--upsert", "-f", &file]).ok();
     let again: Value =
         serde_json::from_str(&cli.run(&["get", "evil", "-o", "json"]).stdout).unwrap();
-    assert_eq!(again["description"], description, "the YAML read back is the same");
+    assert_eq!(
+        again["description"], description,
+        "the YAML read back is the same"
+    );
     assert_eq!(again["services"][0]["configuration"]["NOTE"], note);
 }
 
@@ -470,24 +504,36 @@ fn hostile_oip_server(max_connections: usize) -> String {
             let _ = reader.read_exact(&mut body);
             let path = request_line.split(' ').nth(1).unwrap_or("");
             let (status, answer) = if path == "/v2/models" {
-                ("200 OK", json!({"models": [
-                    {"name": "m\u{1b}[2J", "state": "READY"},
-                    {"name": "x\nFORGED  1  READY", "state": "\u{9b}32mREADY"},
-                ]}))
+                (
+                    "200 OK",
+                    json!({"models": [
+                        {"name": "m\u{1b}[2J", "state": "READY"},
+                        {"name": "x\nFORGED  1  READY", "state": "\u{9b}32mREADY"},
+                    ]}),
+                )
             } else if path.ends_with("/infer") {
-                ("200 OK", json!({"model_name": "m", "outputs": [
-                    {"name": "out\u{1b}[31m", "datatype": "BYTES", "shape": [1], "data": ["\u{9b}31mred\nrow"]},
-                ]}))
+                (
+                    "200 OK",
+                    json!({"model_name": "m", "outputs": [
+                        {"name": "out\u{1b}[31m", "datatype": "BYTES", "shape": [1], "data": ["\u{9b}31mred\nrow"]},
+                    ]}),
+                )
             } else if path.starts_with("/v2/models/broken") {
-                ("500 Internal Server Error", json!({"error": "boom\u{1b}[2J\u{9b}1m\nforged line"}))
+                (
+                    "500 Internal Server Error",
+                    json!({"error": "boom\u{1b}[2J\u{9b}1m\nforged line"}),
+                )
             } else if path.starts_with("/v2/models/") {
-                ("200 OK", json!({
-                    "name": "m\u{1b}]0;pwned\u{7}",
-                    "versions": ["1\u{1b}[A"],
-                    "platform": "p\u{9b}31m",
-                    "inputs": [{"name": "in\nFORGED", "datatype": "FP32", "shape": [1]}],
-                    "outputs": [{"name": "o\u{202e}x", "datatype": "FP32", "shape": [1]}],
-                }))
+                (
+                    "200 OK",
+                    json!({
+                        "name": "m\u{1b}]0;pwned\u{7}",
+                        "versions": ["1\u{1b}[A"],
+                        "platform": "p\u{9b}31m",
+                        "inputs": [{"name": "in\nFORGED", "datatype": "FP32", "shape": [1]}],
+                        "outputs": [{"name": "o\u{202e}x", "datatype": "FP32", "shape": [1]}],
+                    }),
+                )
             } else {
                 ("404 Not Found", json!({"error": "not found"}))
             };
@@ -518,7 +564,11 @@ fn names_from_a_hostile_server_reach_the_terminal_escaped() {
     let models = cli.run(&with(&["models"], &[]));
     models.ok();
     assert!(!drives_terminal(&models.stdout), "{models:#?}");
-    assert_eq!(models.stdout.lines().count(), 3, "header and two rows: {models:#?}");
+    assert_eq!(
+        models.stdout.lines().count(),
+        3,
+        "header and two rows: {models:#?}"
+    );
     assert!(models.stdout.contains("m\\u{1b}[2J"), "{models:#?}");
 
     let metadata = cli.run(&with(&["metadata", "--model", "m"], &[]));
@@ -527,7 +577,10 @@ fn names_from_a_hostile_server_reach_the_terminal_escaped() {
     assert!(metadata.stdout.contains("in\\u{a}FORGED"), "{metadata:#?}");
 
     let input = r#"{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]}"#;
-    let table = cli.run(&with(&["infer", "--model", "m", "--input", input, "-o", "table"], &[]));
+    let table = cli.run(&with(
+        &["infer", "--model", "m", "--input", input, "-o", "table"],
+        &[],
+    ));
     table.ok();
     assert!(!drives_terminal(&table.stdout), "{table:#?}");
     assert_eq!(table.stdout.lines().count(), 2, "{table:#?}");
@@ -552,12 +605,19 @@ fn sqlite_urls_open_the_named_file_and_never_make_a_directory_named_sqlite() {
     let cli = Cli::new();
     let plain = r#"{"id": "plain", "product": "p", "services": [{"id": "s", "endpoints": [{"url": "http://p:1"}]}]}"#;
     let file = cli.file("plain.json", plain);
-    output(cli.bare().args(["--store", "sqlite:registry.db", "register", "-f", &file])).ok();
+    output(
+        cli.bare()
+            .args(["--store", "sqlite:registry.db", "register", "-f", &file]),
+    )
+    .ok();
     assert!(cli.path("registry.db").is_file());
     assert!(!cli.path("sqlite:registry.db").exists());
     assert!(!cli.path("sqlite:").exists());
     let absolute = format!("sqlite://{}", cli.path("registry.db").display());
-    let listed = output(cli.bare().args(["--store", &absolute, "list", "-o", "json"]));
+    let listed = output(
+        cli.bare()
+            .args(["--store", &absolute, "list", "-o", "json"]),
+    );
     listed.ok();
     assert!(listed.stdout.contains("\"plain\""), "{listed:#?}");
     let upper = format!("SQLITE:{}", cli.path("registry.db").display());
@@ -586,10 +646,16 @@ fn sqlite_urls_open_the_named_file_and_never_make_a_directory_named_sqlite() {
 fn a_capitalised_postgres_url_is_taken_as_postgresql_not_as_a_file() {
     let cli = Cli::new();
     // Nothing listens on port 1: the error must be a PostgreSQL connection error.
-    let run = output(cli.bare().args(["--store", "Postgres://user@127.0.0.1:1/db", "list"]));
+    let run = output(
+        cli.bare()
+            .args(["--store", "Postgres://user@127.0.0.1:1/db", "list"]),
+    );
     assert_eq!(run.code, Some(3), "{run:#?}");
     assert!(run.stderr.to_lowercase().contains("postgres"), "{run:#?}");
-    assert!(!cli.path("Postgres:").exists(), "no directory named Postgres:");
+    assert!(
+        !cli.path("Postgres:").exists(),
+        "no directory named Postgres:"
+    );
 }
 
 // --- 5. key files shared by two stores ----------------------------------------------
@@ -612,7 +678,12 @@ fn rotating_one_store_twice_never_loses_the_key_of_another_sharing_the_key_file(
     let cli = Cli::new();
     key_cmd(&cli, "a.db", &["keys", "init"]).ok();
     let with_secret = |id: &str| {
-        record(id, "s3", json!({"URL": "http://x"}), Some(json!({"TOKEN": format!("{id}-s3cr3t")})))
+        record(
+            id,
+            "s3",
+            json!({"URL": "http://x"}),
+            Some(json!({"TOKEN": format!("{id}-s3cr3t")})),
+        )
     };
     let a = cli.file("a.json", &with_secret("rec-a").to_string());
     let b = cli.file("b.json", &with_secret("rec-b").to_string());
@@ -625,14 +696,25 @@ fn rotating_one_store_twice_never_loses_the_key_of_another_sharing_the_key_file(
     // Store B's data key is still under the first key, readable through `.previous`.
     let status = key_cmd(&cli, "b.db", &["keys", "status"]);
     status.ok();
-    assert!(status.stdout.contains("a previous key, kept in"), "{status:#?}");
+    assert!(
+        status.stdout.contains("a previous key, kept in"),
+        "{status:#?}"
+    );
     assert!(status.stdout.contains("readable"), "{status:#?}");
     assert!(!status.stdout.contains("cannot be read"), "{status:#?}");
-    assert!(status.stdout.contains("`inferlink keys rotate` on this store"), "{status:#?}");
+    assert!(
+        status
+            .stdout
+            .contains("`inferlink keys rotate` on this store"),
+        "{status:#?}"
+    );
 
     let second = key_cmd(&cli, "a.db", &["keys", "rotate"]);
     second.ok();
-    assert!(second.stdout.contains("master.key.previous.2\n"), "{second:#?}");
+    assert!(
+        second.stdout.contains("master.key.previous.2\n"),
+        "{second:#?}"
+    );
     // B still opens with the shared key file after A rotated twice.
     let shown = key_cmd(&cli, "b.db", &["get", "rec-b", "--show-secrets"]);
     shown.ok();
@@ -641,7 +723,10 @@ fn rotating_one_store_twice_never_loses_the_key_of_another_sharing_the_key_file(
     key_cmd(&cli, "b.db", &["keys", "rotate"]).ok();
     let status = key_cmd(&cli, "b.db", &["keys", "status"]);
     status.ok();
-    assert!(status.stdout.contains("(the configured key)"), "{status:#?}");
+    assert!(
+        status.stdout.contains("(the configured key)"),
+        "{status:#?}"
+    );
     assert!(status.stdout.contains("previous:"), "{status:#?}");
     let shown = key_cmd(&cli, "a.db", &["get", "rec-a", "--show-secrets"]);
     shown.ok();
@@ -704,7 +789,10 @@ fn a_fifo_device_or_huge_key_file_is_refused_at_once() {
     ] {
         for args in [&["list"][..], &["keys", "status"], &["keys", "rotate"]] {
             let mut cmd = cli.command(&[]);
-            cmd.env_remove("INFERLINK_MASTER_KEY").arg("--key-file").arg(key).args(args);
+            cmd.env_remove("INFERLINK_MASTER_KEY")
+                .arg("--key-file")
+                .arg(key)
+                .args(args);
             let run = output_or_hang(cmd);
             if args == ["keys", "status"] {
                 run.ok();

@@ -342,7 +342,10 @@ fn previous_number(key_file_name: &str, candidate: &str) -> Option<u32> {
     if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok().filter(|n| (2..=MAX_PREVIOUS_KEY_FILES).contains(n))
+    digits
+        .parse()
+        .ok()
+        .filter(|n| (2..=MAX_PREVIOUS_KEY_FILES).contains(n))
 }
 
 /// The previous-key files beside the key file at `path`, oldest first:

@@ -131,7 +131,17 @@ mod tests {
             assert!(is_valid_name(good), "{good}");
         }
         let long = "A".repeat(MAX_NAME_LEN + 1);
-        for bad in ["", "9BAD", "9BAD-NAME", "A-B", "A B", "A=B", "É", "A\nB", &long] {
+        for bad in [
+            "",
+            "9BAD",
+            "9BAD-NAME",
+            "A-B",
+            "A B",
+            "A=B",
+            "É",
+            "A\nB",
+            &long,
+        ] {
             assert!(!is_valid_name(bad), "{bad:?}");
         }
     }
