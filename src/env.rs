@@ -17,6 +17,22 @@
 //!
 //! Values that came from credentials stay [`ConfigValue::Secret`], including
 //! any `env:` value built with an expression that used one.
+//!
+//! Names: a configuration key becomes a variable only when it is a valid
+//! name ([`is_valid_name`]) and not one the loader, a shell or a runtime acts
+//! on ([`is_refused_from_records`]: `PATH`, `LD_*`, `PYTHONPATH`, …); such a
+//! key from a record is an error naming the record and the key, unless the
+//! step's own `env:` sets that variable. [`StepEnvironment::to_env_file`]
+//! writes the variables in a form `sh` and `docker --env-file` read alike,
+//! refusing values that cannot be.
+
+mod file;
+mod names;
+
+pub use file::{SHELL_SPECIAL, is_env_file_safe};
+pub use names::{
+    MAX_NAME_LEN, REFUSED_NAMES, REFUSED_PREFIXES, is_refused_from_records, is_valid_name,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -150,7 +166,12 @@ impl StepEnvironment {
             .map(|(k, v)| (k.as_str(), v.value.expose()))
     }
 
-    /// `NAME=VALUE` lines; secret values are `<hidden>` unless `secrets` is [`Secrets::Reveal`].
+    /// `NAME=VALUE` lines for people to read; secret values are `<hidden>`
+    /// unless `secrets` is [`Secrets::Reveal`].
+    ///
+    /// Control characters in values are escaped (`\n` → `\u{a}`), so each
+    /// variable stays on its own line; the text is not meant to be sourced
+    /// by a shell: [`StepEnvironment::to_env_file`] is.
     pub fn to_lines(&self, secrets: Secrets) -> String {
         let mut out = String::new();
         for (name, var) in &self.vars {
@@ -160,22 +181,69 @@ impl StepEnvironment {
             };
             out.push_str(name);
             out.push('=');
-            out.push_str(&value);
+            for c in value.chars() {
+                if c.is_control() {
+                    out.extend(c.escape_unicode());
+                } else {
+                    out.push(c);
+                }
+            }
             out.push('\n');
         }
         out
+    }
+
+    /// The variables as an env file that both POSIX `sh` (`set -a; . ./FILE`)
+    /// and `docker run --env-file FILE` read back exactly: one `NAME=VALUE`
+    /// line each, sorted by name.
+    ///
+    /// A value is written as it is when it consists of printable ASCII
+    /// characters other than the space and [`SHELL_SPECIAL`] (see
+    /// [`is_env_file_safe`]); any other value (a newline, a blank, a quote,
+    /// `$`, `~`, a control or non-ASCII character, …) cannot be
+    /// written so that both read it the same, and is an
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error naming
+    /// the variable and where it came from (never the value). A secret value
+    /// that is not revealed becomes the comment line `# NAME=<hidden> (secret)`,
+    /// which both readers skip.
+    pub fn to_env_file(&self, secrets: Secrets) -> Result<String> {
+        let mut out = String::new();
+        for (name, var) in &self.vars {
+            if !is_valid_name(name) {
+                return Err(Error::new(
+                    crate::ErrorKind::Internal,
+                    format!("variable name {} is not valid", crate::model::preview(name)),
+                ));
+            }
+            if secrets == Secrets::Hide && var.value.is_secret() {
+                out.push_str(&format!("# {name}=<hidden> (secret)\n"));
+                continue;
+            }
+            let value = var.value.expose();
+            if !is_env_file_safe(value) {
+                let what = match &var.value {
+                    ConfigValue::Secret(_) => "characters".to_owned(),
+                    ConfigValue::Plain(v) => {
+                        file::first_unsafe(v).unwrap_or_else(|| "characters".to_owned())
+                    }
+                };
+                return Err(Error::invalid(format!(
+                    "the value of {name} (from {}) contains {what} that `sh` and `docker --env-file` would read differently, so it cannot be written as an env-file line; only printable ASCII other than the space and {SHELL_SPECIAL} is written as it is. Pass the environment to the program directly instead (`inferlink exec`)",
+                    var.source
+                ))
+                .with_context("variable", name.clone()));
+            }
+            out.push_str(name);
+            out.push('=');
+            out.push_str(value);
+            out.push('\n');
+        }
+        Ok(out)
     }
 }
 
 fn valid_selector_name(s: &str) -> bool {
     is_config_key(s) && s.len() <= 100
-}
-
-fn valid_env_name(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && s.len() <= 256
 }
 
 impl WorkflowStep {
@@ -215,7 +283,7 @@ impl WorkflowStep {
             }
         }
         for (field, i, variable, value) in self.explicit_vars() {
-            if !valid_env_name(&variable) {
+            if !is_valid_name(&variable) {
                 let (name, what, rule) = match field {
                     "inputs" => (
                         &self.inputs[i].name,
@@ -273,6 +341,11 @@ impl WorkflowStep {
         for (index, (name, found)) in resolutions.iter().enumerate() {
             let source = describe(name, found);
             for (key, value) in found.configuration() {
+                check_record_key(&key, index, name, found, &explicit)?;
+                if explicit.contains(&key) && is_refused_from_records(&key) {
+                    // The step sets it; the record's value is never used.
+                    continue;
+                }
                 match vars.get(&key) {
                     Some(prev) if prev.value.expose() != value.expose() => {
                         if explicit.contains(&key) {
@@ -312,6 +385,35 @@ impl WorkflowStep {
         }
         Ok(StepEnvironment { vars, resolutions })
     }
+}
+
+/// Refuses a record's configuration key that is not a valid variable name,
+/// or that the loader or a shell acts on and the step does not set itself.
+fn check_record_key(
+    key: &str,
+    index: usize,
+    selector: &str,
+    found: &Resolution,
+    explicit: &[String],
+) -> Result<()> {
+    let record = &found.record().id;
+    let error = |message: String| {
+        Err(Error::invalid_at(format!("extensions[{index}]"), message)
+            .with_context("record", record.clone())
+            .with_context("key", key.to_owned()))
+    };
+    if !is_valid_name(key) {
+        return error(format!(
+            "record \"{record}\" has the configuration key {}, which is not a valid environment variable name (letters, digits and '_', not starting with a digit, at most {MAX_NAME_LEN} bytes); rename the key in the record",
+            crate::model::preview(key)
+        ));
+    }
+    if is_refused_from_records(key) && !explicit.iter().any(|e| e == key) {
+        return error(format!(
+            "record \"{record}\" sets {key}, which the dynamic loader, a shell or a language runtime acts on; such variables are never taken from records. If the step needs it, set it in the step's own env: (e.g. - name: {key}, value: '{{{{ extension.{selector}.cfg.{key} }}}}')"
+        ));
+    }
+    Ok(())
 }
 
 fn describe(name: &str, found: &Resolution) -> String {
@@ -416,5 +518,136 @@ fn evaluate(
         other => Err(format!(
             "unknown field \"{other}\": use cfg.KEY, url, version, zone, product, id, service_id, service_resource, service_category or endpoint_type"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::StoredRecord;
+    use crate::{Consumer, ErrorKind};
+
+    /// A record `hostile` whose s3 service sets `KEY: VALUE` and a secret `TOKEN`.
+    fn records_with(key: &str, value: &str) -> Vec<Arc<StoredRecord>> {
+        let yaml = format!(
+            r#"
+id: hostile
+product: minio
+services:
+  - id: s3
+    resource: s3
+    configuration:
+      {key}: {value:?}
+    credentials:
+      - id: cred
+        scope: global
+        configuration:
+          TOKEN: 'tok"en'
+    endpoints:
+      - url: http://minio:9000
+"#
+        );
+        crate::format::parse_records(&yaml)
+            .unwrap()
+            .into_iter()
+            .map(|record| {
+                Arc::new(StoredRecord {
+                    record,
+                    revision: Default::default(),
+                })
+            })
+            .collect()
+    }
+
+    fn environment(records: &[Arc<StoredRecord>], step: &str) -> Result<StepEnvironment> {
+        let step = WorkflowStep::parse(step)?;
+        step.resolve_with(|sel| crate::resolve::resolve_in(records, sel, &Consumer::anywhere()))
+    }
+
+    const STEP: &str = "extensions:\n  - name: store\n    service_resource: s3\n";
+
+    #[test]
+    fn a_record_cannot_set_path_or_ld_preload() {
+        for key in [
+            "PATH",
+            "LD_PRELOAD",
+            "Path",
+            "PYTHONPATH",
+            "BASH_ENV",
+            "GIT_SSH_COMMAND",
+        ] {
+            let records = records_with(key, "/tmp/x");
+            let err = environment(&records, STEP).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{key}: {err}");
+            assert_eq!(err.context("record"), Some("hostile"), "{err}");
+            assert_eq!(err.context("key"), Some(key), "{err}");
+            assert!(err.message().contains("never taken from records"), "{err}");
+            assert!(!err.to_string().contains("/tmp/x"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_step_may_set_a_refused_name_itself() {
+        let records = records_with("PATH", "/tmp/x");
+        let copied = format!(
+            "{STEP}env:\n  - name: PATH\n    value: '{{{{ extension.store.cfg.PATH }}}}:/usr/bin'\n"
+        );
+        let env = environment(&records, &copied).unwrap();
+        assert_eq!(env.get("PATH").unwrap().expose(), "/tmp/x:/usr/bin");
+        let own = format!("{STEP}env:\n  - name: PATH\n    value: /usr/bin\n");
+        let env = environment(&records, &own).unwrap();
+        assert_eq!(env.get("PATH").unwrap().expose(), "/usr/bin");
+    }
+
+    #[test]
+    fn a_record_key_that_is_not_a_variable_name_is_refused() {
+        let records = records_with("9BAD-NAME", "x");
+        let err = environment(&records, STEP).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(err.context("key"), Some("9BAD-NAME"));
+        assert!(
+            err.message()
+                .contains("not a valid environment variable name"),
+            "{err}"
+        );
+        let records = records_with("model-name", "x");
+        assert!(environment(&records, STEP).is_err());
+    }
+
+    #[test]
+    fn env_file_refuses_a_value_that_would_forge_a_line() {
+        let records = records_with("NOTE", "safe\nLD_PRELOAD=/tmp/evil.so");
+        let env = environment(&records, STEP).unwrap();
+        let err = env.to_env_file(Secrets::Hide).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(err.context("variable"), Some("NOTE"));
+        assert!(err.message().contains("a newline"), "{err}");
+        assert!(err.message().contains("hostile"), "names the source: {err}");
+        assert!(!err.to_string().contains("evil"), "{err}");
+        // The human listing keeps one variable per line.
+        let lines = env.to_lines(Secrets::Reveal);
+        assert_eq!(lines.lines().count(), 2, "{lines}");
+        assert!(
+            lines.contains("NOTE=safe\\u{a}LD_PRELOAD=/tmp/evil.so"),
+            "{lines}"
+        );
+    }
+
+    #[test]
+    fn env_file_hides_secrets_as_comments_and_refuses_unsafe_revealed_ones() {
+        let records = records_with("URL", "http://minio:9000/a");
+        let env = environment(&records, STEP).unwrap();
+        assert_eq!(
+            env.to_env_file(Secrets::Hide).unwrap(),
+            "# TOKEN=<hidden> (secret)\nURL=http://minio:9000/a\n"
+        );
+        let err = env.to_env_file(Secrets::Reveal).unwrap_err();
+        assert_eq!(err.context("variable"), Some("TOKEN"));
+        assert!(
+            !err.to_string().contains("tok"),
+            "no part of the secret: {err}"
+        );
     }
 }

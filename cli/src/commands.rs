@@ -44,9 +44,14 @@ pub(crate) enum StoreLocation {
     Postgres(String),
 }
 
-/// The store: `--store` / `INFERLINK_STORE` (a `postgres://` or
-/// `postgresql://` URL selects PostgreSQL, anything else is an SQLite file),
-/// or `<data dir>/inferlink/registry.db`.
+/// The store: `--store` / `INFERLINK_STORE`, or `<data dir>/inferlink/registry.db`.
+///
+/// Forms (schemes matched ignoring case):
+/// * `postgres://…` or `postgresql://…`: PostgreSQL;
+/// * `sqlite:PATH` (relative or absolute) and `sqlite:///ABSOLUTE/PATH`: an SQLite file;
+/// * any other `SCHEME://…`, `sqlite://NAME` (a host, not a path) and
+///   `sqlite::memory:` are refused with a message saying what to write;
+/// * anything else is the path of an SQLite file.
 pub(crate) fn store_location(store: Option<PathBuf>) -> Result<StoreLocation> {
     match store {
         Some(path) if path.as_os_str().is_empty() => Err(Error::new(
@@ -54,8 +59,8 @@ pub(crate) fn store_location(store: Option<PathBuf>) -> Result<StoreLocation> {
             "the store path (--store or INFERLINK_STORE) is empty",
         )),
         Some(path) => match path.to_str() {
-            Some(url) if is_postgres_url(url) => Ok(StoreLocation::Postgres(url.to_owned())),
-            _ => Ok(StoreLocation::Sqlite(path)),
+            Some(text) => parse_store(text),
+            None => Ok(StoreLocation::Sqlite(path)),
         },
         None => dirs::data_dir()
             .map(|dir| StoreLocation::Sqlite(dir.join("inferlink").join("registry.db")))
@@ -63,8 +68,90 @@ pub(crate) fn store_location(store: Option<PathBuf>) -> Result<StoreLocation> {
     }
 }
 
-fn is_postgres_url(store: &str) -> bool {
-    store.starts_with("postgres://") || store.starts_with("postgresql://")
+/// The URL scheme `text` starts with (`SCHEME:`), if any; a single letter
+/// is a Windows drive (`C:\…`), not a scheme.
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && scheme.len() > 1
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
+fn store_error(text: &str, why: &str) -> Error {
+    // Never echo a URL that may hold a password: show only its scheme.
+    let shown = match url_scheme(text) {
+        Some(scheme) => format!("{scheme}:…"),
+        None => text.to_owned(),
+    };
+    Error::new(
+        ErrorKind::Config,
+        format!(
+            "cannot use the store \"{}\": {why}",
+            output::printable(&shown)
+        ),
+    )
+}
+
+fn parse_store(text: &str) -> Result<StoreLocation> {
+    let Some(scheme) = url_scheme(text) else {
+        return Ok(StoreLocation::Sqlite(PathBuf::from(text)));
+    };
+    let rest = &text[scheme.len() + 1..];
+    let lower = scheme.to_ascii_lowercase();
+    match lower.as_str() {
+        "postgres" | "postgresql" => {
+            if !rest.starts_with("//") {
+                return Err(store_error(
+                    text,
+                    "a PostgreSQL URL is postgres://USER:PASSWORD@HOST:PORT/DBNAME",
+                ));
+            }
+            Ok(StoreLocation::Postgres(format!("{lower}:{rest}")))
+        }
+        "sqlite" => sqlite_path(text, rest).map(StoreLocation::Sqlite),
+        _ if rest.starts_with("//") => Err(store_error(
+            text,
+            "unknown URL scheme: use postgres://… (or postgresql://…), sqlite:PATH, sqlite:///ABSOLUTE/PATH, or a file path",
+        )),
+        // `name:with-colon.db` is a file name (a colon is legal in Unix file names).
+        _ => Ok(StoreLocation::Sqlite(PathBuf::from(text))),
+    }
+}
+
+/// The file of an `sqlite:` URL (`rest` is what follows `sqlite:`).
+fn sqlite_path(text: &str, rest: &str) -> Result<PathBuf> {
+    const FORMS: &str =
+        "write sqlite:RELATIVE/PATH.db, sqlite:/ABSOLUTE/PATH.db or sqlite:///ABSOLUTE/PATH.db";
+    if rest.is_empty() || rest == "//" || rest == "///" {
+        return Err(store_error(text, &format!("no file path; {FORMS}")));
+    }
+    if rest.contains(":memory:") {
+        return Err(store_error(
+            text,
+            "an in-memory database would be lost when the command ends; give a file",
+        ));
+    }
+    if rest.contains(['?', '#', '%']) {
+        return Err(store_error(
+            text,
+            "query parameters, fragments and %-escapes are not supported in sqlite: URLs; give the file path itself (--store PATH)",
+        ));
+    }
+    match rest.strip_prefix("//") {
+        // RFC 8089 form: an empty host, then the absolute path.
+        Some(absolute) if absolute.starts_with('/') => Ok(PathBuf::from(absolute)),
+        Some(host) => Err(store_error(
+            text,
+            &format!(
+                "after sqlite:// comes a host (here \"{}\"), not a path; {FORMS}",
+                host.split('/').next().unwrap_or_default()
+            ),
+        )),
+        None => Ok(PathBuf::from(rest)),
+    }
 }
 
 /// Opens the registry over the store at `location`.
@@ -160,7 +247,11 @@ async fn register(registry: &Registry, args: RegisterArgs, out: &mut String) -> 
         .map_err(|e| in_file(suggest_upsert(e)))?;
     for ((id, existed), revision) in existed.iter().zip(revisions) {
         let verb = if *existed { "updated" } else { "registered" };
-        let _ = writeln!(out, "{verb} {id} (revision {revision})");
+        let _ = writeln!(
+            out,
+            "{verb} {} (revision {revision})",
+            output::printable(id)
+        );
     }
     Ok(())
 }
@@ -183,7 +274,7 @@ fn suggest_upsert(e: Error) -> Error {
 /// `unregister`.
 async fn unregister(registry: &Registry, args: UnregisterArgs, out: &mut String) -> Result<()> {
     registry.unregister(&args.id).await?;
-    let _ = writeln!(out, "unregistered {}", args.id);
+    let _ = writeln!(out, "unregistered {}", output::printable(&args.id));
     Ok(())
 }
 
@@ -240,7 +331,7 @@ fn resolve(registry: &Registry, args: ResolveArgs, out: &mut String) -> Result<(
     };
     // The explanation is printed also when nothing matches (then the error follows on stderr).
     if let Some(explanation) = explanation {
-        let _ = writeln!(out, "{explanation}");
+        let _ = writeln!(out, "{}", output::printable_lines(&explanation.to_string()));
         if result.is_ok() && args.output == ResolveFormat::Text {
             out.push('\n');
         }
@@ -263,7 +354,9 @@ fn step_environment(
         .map_err(|e| e.with_context("file", file))
 }
 
-/// `env`: `KEY=VALUE` lines, secret values hidden unless `--reveal`.
+/// `env`: an env file (`KEY=VALUE` lines that `sh` and `docker --env-file`
+/// read alike); secret values are comment lines unless `--reveal`. A value
+/// that cannot be written so is an error, and nothing is printed.
 fn env(registry: &Registry, args: EnvArgs, out: &mut String) -> Result<()> {
     let env = step_environment(registry, &args.step, &args.consumer)?;
     let secrets = if args.reveal {
@@ -271,7 +364,7 @@ fn env(registry: &Registry, args: EnvArgs, out: &mut String) -> Result<()> {
     } else {
         Secrets::Hide
     };
-    out.push_str(&env.to_lines(secrets));
+    out.push_str(&env.to_env_file(secrets)?);
     Ok(())
 }
 
@@ -333,5 +426,70 @@ fn cannot_run(program: &std::ffi::OsStr, error: &std::io::Error) -> u8 {
             crate::report(&format!("cannot run \"{name}\": {error}"));
             crate::EXIT_CANNOT_EXECUTE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(text: &str) -> Result<StoreLocation> {
+        store_location(Some(PathBuf::from(text)))
+    }
+
+    fn sqlite(path: &str) -> StoreLocation {
+        StoreLocation::Sqlite(PathBuf::from(path))
+    }
+
+    #[test]
+    fn postgres_schemes_match_ignoring_case() {
+        for url in [
+            "Postgres://u@h/db",
+            "POSTGRESQL://u@h/db",
+            "postgres://u@h/db",
+        ] {
+            let StoreLocation::Postgres(found) = location(url).unwrap() else {
+                panic!("{url} is a PostgreSQL URL");
+            };
+            assert!(found.starts_with("postgres"), "{found}");
+            assert!(found.ends_with("://u@h/db"), "{found}");
+        }
+        let err = location("postgres:u@h/db").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn sqlite_urls_name_files_or_are_refused() {
+        assert_eq!(
+            location("sqlite:registry.db").unwrap(),
+            sqlite("registry.db")
+        );
+        assert_eq!(location("SQLite:dir/r.db").unwrap(), sqlite("dir/r.db"));
+        assert_eq!(location("sqlite:/abs/r.db").unwrap(), sqlite("/abs/r.db"));
+        assert_eq!(location("sqlite:///abs/r.db").unwrap(), sqlite("/abs/r.db"));
+        for (bad, why) in [
+            ("sqlite://registry.db", "comes a host"),
+            ("sqlite:", "no file path"),
+            ("sqlite:///", "no file path"),
+            ("sqlite::memory:", "in-memory"),
+            ("sqlite:r.db?mode=ro", "query"),
+            ("sqlite:my%20r.db", "%-escapes"),
+            ("mysql://u:pw@h/db", "unknown URL scheme"),
+        ] {
+            let err = location(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+            assert!(err.message().contains(why), "{bad}: {err}");
+            assert!(!err.message().contains("pw"), "no password: {err}");
+        }
+    }
+
+    #[test]
+    fn other_text_is_a_file_path() {
+        assert_eq!(location("registry.db").unwrap(), sqlite("registry.db"));
+        assert_eq!(
+            location("name:with-colon.db").unwrap(),
+            sqlite("name:with-colon.db")
+        );
+        assert_eq!(location("C:/data/r.db").unwrap(), sqlite("C:/data/r.db"));
     }
 }

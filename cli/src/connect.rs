@@ -56,11 +56,11 @@ pub(crate) async fn health(
     let connector = connect(registry, &target).await?;
     let info = connector.info();
     let health = connector.health().await?;
-    let _ = writeln!(
-        out,
+    let line = format!(
         "{} ({}) at {}: live={} ready={}",
         info.vendor, info.protocol, info.endpoint, health.live, health.ready
     );
+    let _ = writeln!(out, "{}", output::printable(&line));
     if !health.is_serving() {
         return Err(Error::new(
             ErrorKind::Unavailable,
@@ -112,12 +112,13 @@ pub(crate) async fn metadata(
             ]);
         }
     }
-    let _ = writeln!(out, "model: {}", metadata.name);
+    let _ = writeln!(out, "model: {}", output::printable(&metadata.name));
     if !metadata.versions.is_empty() {
-        let _ = writeln!(out, "versions: {}", metadata.versions.join(", "));
+        let versions = metadata.versions.join(", ");
+        let _ = writeln!(out, "versions: {}", output::printable(&versions));
     }
     if !metadata.platform.is_empty() {
-        let _ = writeln!(out, "platform: {}", metadata.platform);
+        let _ = writeln!(out, "platform: {}", output::printable(&metadata.platform));
     }
     out.push_str(&output::table(&["", "NAME", "DATATYPE", "SHAPE"], &rows));
     Ok(())
@@ -135,7 +136,7 @@ pub(crate) async fn infer(registry: &Registry, args: InferArgs, out: &mut String
             let doc = response_json(&response)?;
             let text = serde_json::to_string_pretty(&doc)
                 .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot write JSON: {e}")))?;
-            out.push_str(&text);
+            out.push_str(&output::json_for_terminal(text));
             out.push('\n');
         }
         TensorFormat::Table => {

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use inferlink::crypto::{
-    self, DataKeyInfo, DataKeyRotation, KeyLocation, KeyProvider, MasterKey, StaticKeyProvider,
-    default_key_file, load_key_provider, replace_key_file, write_key_file,
+    self, DataKeyInfo, DataKeyRotation, HeldKey, KeyLocation, KeyProvider, MasterKey,
+    StaticKeyProvider, default_key_file, load_key_provider, replace_key_file, write_key_file,
 };
 use inferlink::store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore};
 use inferlink::{Error, ErrorKind, FileKeyProvider, Result};
@@ -20,6 +20,11 @@ Credential values are stored encrypted: each with the store's data key, which is
 kept only encrypted (wrapped) by the master key. The master key comes from, in
 order: --key-file PATH; INFERLINK_MASTER_KEY (base64 of 32 bytes);
 INFERLINK_KEY_FILE; <data dir>/inferlink/master.key.
+
+`keys rotate` keeps the replaced key in a new file beside the key file
+(<key file>.previous, then .previous.2, .previous.3, …) and never overwrites one:
+stores sharing the key file keep opening. `keys status` says which key each data
+key is wrapped by and whether it is readable.
 
 Back the key file up separately from the registry database: losing it loses
 every stored credential value. Details: docs/keys.md.";
@@ -187,7 +192,7 @@ async fn rotate(
         (KeyLocation::Env, Some(path)) => Some(path),
         (KeyLocation::File { .. }, Some(_)) => {
             return Err(Error::invalid(
-                "--new-key-file is only for a master key from INFERLINK_MASTER_KEY; a key file is replaced in place (its previous key is kept beside it)",
+                "--new-key-file is only for a master key from INFERLINK_MASTER_KEY; a key file is replaced in place (its previous key is kept in a new file beside it)",
             ));
         }
         (KeyLocation::File { .. }, None) => None,
@@ -199,7 +204,7 @@ async fn rotate(
     if finished > 0 {
         let _ = writeln!(
             out,
-            "re-wrapped {finished} data key(s) left under an older key by an interrupted rotation"
+            "re-wrapped {finished} data key(s) left under a previous key (by an interrupted rotation, or by a rotation through another store sharing this key file)"
         );
     }
     if args.data_key {
@@ -247,7 +252,7 @@ async fn rotate(
             let _ = writeln!(out, "  data keys re-wrapped: {rewrapped}");
             let _ = writeln!(
                 out,
-                "Back up the new key file now. Keep the previous key as long as you keep backups of the registry taken before this rotation: they need it."
+                "Back up the new key file now. Keep the previous key as long as a store sharing this key file is still wrapped by it (see `inferlink keys status` on each) or you keep backups of the registry taken before this rotation: they need it."
             );
         }
         (KeyLocation::Env, Some(new_path)) => {
@@ -275,7 +280,8 @@ async fn rotate(
     Ok(())
 }
 
-/// `keys status`: which key, from where, and the store's data keys.
+/// `keys status`: which key, from where, the previous keys it still reads,
+/// and the store's data keys with whether each is readable.
 async fn status(
     store_location: &StoreLocation,
     pg_schema: &str,
@@ -292,6 +298,15 @@ async fn status(
         Some(p) => Some(p.key_id().await?),
         None => None,
     };
+    // Keys the provider unwraps with besides the current one (a key file's previous-key files).
+    let previous: Vec<HeldKey> = match (&location, &provider) {
+        (Some(KeyLocation::File { path, .. }), Some(_)) => {
+            let mut held = FileKeyProvider::open(path)?.held_keys()?;
+            held.remove(0);
+            held
+        }
+        _ => Vec::new(),
+    };
     match (&provider, &key_id, &problem) {
         (Some(p), Some(id), _) => {
             let _ = writeln!(out, "key:        {id}");
@@ -305,6 +320,18 @@ async fn status(
             let _ = writeln!(out, "            {}", crypto::NO_KEY_HELP);
         }
     }
+    for (i, held) in previous.iter().enumerate() {
+        let label = if i == 0 {
+            "previous:   "
+        } else {
+            "            "
+        };
+        let shown = held.file.display();
+        let _ = match &held.id {
+            Ok(id) => writeln!(out, "{label}{id} (kept in {shown})"),
+            Err(e) => writeln!(out, "{label}not usable: {e}"),
+        };
+    }
     let store = KeyedStore::open(store_location, pg_schema, provider).await?;
     let keys = store.data_keys().await?;
     let _ = writeln!(out, "store:      {}", store.label());
@@ -314,37 +341,62 @@ async fn status(
             "data keys:  none yet (made on the first write of a credential value)"
         );
     }
+    let mut behind = false;
     for (i, key) in keys.iter().enumerate() {
+        let (text, readable_through_previous) = describe(key, key_id.as_deref(), &previous);
+        behind |= readable_through_previous;
         let _ = writeln!(
             out,
-            "{}{}",
+            "{}{text}",
             if i == 0 {
                 "data keys:  "
             } else {
                 "            "
             },
-            describe(key, key_id.as_deref())
+        );
+    }
+    if behind {
+        let _ = writeln!(
+            out,
+            "Some data keys are wrapped by a previous key: `inferlink keys rotate` on this store moves them to the current key. Keep the previous-key files until then."
         );
     }
     Ok(())
 }
 
-fn describe(key: &DataKeyInfo, configured: Option<&str>) -> String {
-    let wrapped = match configured {
-        Some(id) if id == key.kek_id => {
-            format!("wrapped by key {} (the configured key)", key.kek_id)
-        }
-        _ => format!(
-            "wrapped by key {} (NOT the configured key: its values cannot be read)",
-            key.kek_id
+/// One data key's line, and whether it is readable only through a previous key.
+fn describe(key: &DataKeyInfo, configured: Option<&str>, previous: &[HeldKey]) -> (String, bool) {
+    let kept_in = previous
+        .iter()
+        .find(|held| held.id.as_deref().is_ok_and(|id| id == key.kek_id));
+    let (wrapped, behind) = match (configured, kept_in) {
+        (Some(id), _) if id == key.kek_id => (
+            format!("wrapped by key {} (the configured key)", key.kek_id),
+            false,
+        ),
+        (Some(_), Some(held)) => (
+            format!(
+                "wrapped by key {} (a previous key, kept in {}: readable)",
+                key.kek_id,
+                held.file.display()
+            ),
+            true,
+        ),
+        _ => (
+            format!(
+                "wrapped by key {} (NOT the configured key nor a previous key it keeps: its values cannot be read)",
+                key.kek_id
+            ),
+            false,
         ),
     };
-    format!(
+    let text = format!(
         "{} {}, {wrapped}, created {}",
         key.id,
         if key.active { "active" } else { "retired" },
         utc(key.created)
-    )
+    );
+    (text, behind)
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.

@@ -63,7 +63,8 @@ case the command is not run.";
 #[derive(Debug, Parser)]
 #[command(name = "inferlink", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// The registry: an SQLite database file (created, with its directories, if missing),
+    /// The registry: an SQLite database file (created, with its directories, if missing;
+    /// also as sqlite:PATH or sqlite:///ABSOLUTE/PATH),
     /// or a PostgreSQL URL postgres://USER:PASSWORD@HOST:PORT/DBNAME (or postgresql://…;
     /// shared by many hosts; ?sslmode=…&sslrootcert=CA.pem for TLS). Pass URLs with a
     /// password through INFERLINK_STORE rather than --store, which other users can see
@@ -110,7 +111,8 @@ enum Command {
     Get(GetArgs),
     /// Resolve a selector to one service, endpoint and credential set
     Resolve(ResolveArgs),
-    /// Print the environment of a workflow step as KEY=VALUE lines
+    /// Print the environment of a workflow step as an env file (KEY=VALUE lines that
+    /// `sh` and `docker --env-file` read alike; values they would read differently are refused)
     Env(EnvArgs),
     /// Run a command with the environment of a workflow step added to its own
     #[command(after_help = EXEC_AFTER_HELP)]
@@ -552,7 +554,9 @@ fn exit_code(kind: ErrorKind) -> u8 {
     }
 }
 
-/// Prints `inferlink: <message>` on stderr as exactly one line.
+/// Prints `inferlink: <message>` on stderr as exactly one line; line breaks
+/// become `; ` and other control characters are escaped
+/// ([`output::printable`]), so a message quoting a server cannot drive the terminal.
 fn report(message: &str) {
     let mut line = String::with_capacity(message.len());
     for (i, part) in message.trim_end().lines().enumerate() {
@@ -561,7 +565,11 @@ fn report(message: &str) {
         }
         line.push_str(part.trim_end_matches('\r'));
     }
-    let _ = writeln!(std::io::stderr().lock(), "inferlink: {line}");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "inferlink: {}",
+        output::printable(&line)
+    );
 }
 
 /// Writes the buffered standard output; a closed pipe (`inferlink list | head`) is not an error.

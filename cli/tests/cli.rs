@@ -847,8 +847,8 @@ fn env_prints_exactly_the_four_mlflow_variables_with_secrets_hidden() {
     assert_eq!(
         run.stdout,
         "\
-AWS_ACCESS_KEY_ID=<hidden>
-AWS_SECRET_ACCESS_KEY=<hidden>
+# AWS_ACCESS_KEY_ID=<hidden> (secret)
+# AWS_SECRET_ACCESS_KEY=<hidden> (secret)
 MLFLOW_S3_ENDPOINT_URL=http://mlflow-minio.mlflow:9000
 MLFLOW_TRACKING_URI=http://mlflow.mlflow
 "
@@ -908,7 +908,10 @@ env:
         run.stdout
             .contains("SELDON_URL=https://production-cluster-xasf.example.com:6443\n")
     );
-    assert!(run.stdout.contains("SELDON_KEY=<hidden>\n"), "{run:#?}");
+    assert!(
+        run.stdout.contains("# SELDON_KEY=<hidden> (secret)\n"),
+        "{run:#?}"
+    );
     assert!(run.stdout.contains("namespace=prj_hys568\n"));
     let mut reveal = args.to_vec();
     reveal.push("--reveal");
@@ -1222,12 +1225,28 @@ services:
     let shown = cli.run(&["get", "planted", "--show-secrets"]);
     shown.ok();
     assert!(shown.stdout.contains(&format!("{PLANTED}-global")));
-    let shown = cli.run(&["env", "--step", &step, "--reveal"]);
-    shown.ok();
-    assert_eq!(
-        shown.stdout,
-        format!("AUTH=Bearer {PLANTED}-global\nPLAIN_TOP=visible\nTOKEN={PLANTED}-global\n")
-    );
+    // `env --reveal` refuses AUTH (a space: sh and docker --env-file would read it
+    // differently) without showing it; `exec` passes it whole.
+    let refused = cli.run(&["env", "--step", &step, "--reveal"]);
+    refused.fails(2, &["AUTH", "cannot be written as an env-file line"]);
+    assert!(!refused.stderr.contains(PLANTED), "{refused:#?}");
+    #[cfg(unix)]
+    {
+        let shown = cli.run(&[
+            "exec",
+            "--step",
+            &step,
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s|%s' \"$AUTH\" \"$PLAIN_TOP\" \"$TOKEN\"",
+        ]);
+        shown.ok();
+        assert_eq!(
+            shown.stdout,
+            format!("Bearer {PLANTED}-global|visible|{PLANTED}-global")
+        );
+    }
 }
 
 // --- store selection, usage and failures -----------------------------------

@@ -73,9 +73,9 @@ mod provider;
 pub(crate) use provider::create_private_dir;
 
 pub use provider::{
-    EnvKeyProvider, FileKeyProvider, KEY_FILE_ENV, KeyLocation, KeyProvider, MASTER_KEY_ENV,
-    StaticKeyProvider, default_key_file, default_key_provider, load_key_provider,
-    previous_key_file, replace_key_file, write_key_file,
+    EnvKeyProvider, FileKeyProvider, HeldKey, KEY_FILE_ENV, KeyLocation, KeyProvider,
+    MASTER_KEY_ENV, StaticKeyProvider, default_key_file, default_key_provider, load_key_provider,
+    previous_key_file, previous_key_files, replace_key_file, write_key_file,
 };
 
 /// The prefix of every sealed value, before the version.

@@ -19,6 +19,11 @@ pub const KEY_FILE_ENV: &str = "INFERLINK_KEY_FILE";
 /// Largest key file read, in bytes (a key file is one short line plus comments).
 const MAX_KEY_FILE_LEN: u64 = 16 * 1024;
 
+mod previous;
+
+use previous::keep_previous_key;
+pub use previous::previous_key_files;
+
 /// Supplies the key-encryption key (KEK) that wraps a store's data keys.
 ///
 /// Implement it to keep the KEK in a KMS or HSM: `wrap_key` and `unwrap_key`
@@ -210,10 +215,13 @@ impl KeyProvider for EnvKeyProvider {
 /// error that says `chmod 600 <path>`.
 ///
 /// Rotation: `inferlink keys rotate` replaces the file and keeps the
-/// previous key in [`previous_key_file`] (`<path>.previous`). When asked to
-/// unwrap with a key it does not hold, the provider reads the key file and
-/// that backup again, so a process started before (or during) a rotation
-/// keeps working.
+/// previous key in a new file beside it (`<path>.previous`, then
+/// `<path>.previous.2`, `.3`, …; see [`replace_key_file`]), never over an
+/// existing one. When asked to unwrap with a key it does not hold, the
+/// provider reads the key file and every previous-key file again
+/// ([`previous_key_files`]), so a process started before (or during) a
+/// rotation keeps working, and a store that shares the key file with another
+/// still opens after the other rotated (even several times).
 #[derive(Debug)]
 pub struct FileKeyProvider {
     path: PathBuf,
@@ -249,19 +257,43 @@ impl FileKeyProvider {
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)[0].clone()
     }
 
-    /// Reads the key file and its `.previous` backup again.
+    /// Reads the key file and its previous-key files again.
     fn reload(&self) -> Result<Vec<MasterKey>> {
         let mut keys = vec![read_key_file(&self.path)?];
-        let previous = previous_key_file(&self.path);
-        if previous.exists() {
-            match read_key_file(&previous) {
+        for file in previous_key_files(&self.path)? {
+            match read_key_file(&file) {
                 Ok(key) => keys.push(key),
-                Err(e) => tracing::warn!("ignoring the previous key file: {e}"),
+                Err(e) => tracing::warn!("ignoring a previous key file: {e}"),
             }
         }
         *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = keys.clone();
         Ok(keys)
     }
+
+    /// Every key this provider can unwrap with, read from the files again: the
+    /// key file's key first, then each previous-key file in order. A
+    /// previous-key file that cannot be used is listed with its error.
+    pub fn held_keys(&self) -> Result<Vec<HeldKey>> {
+        let current = read_key_file(&self.path)?;
+        let mut held = vec![HeldKey {
+            file: self.path.clone(),
+            id: Ok(current.id().to_owned()),
+        }];
+        for file in previous_key_files(&self.path)? {
+            let id = read_key_file(&file).map(|k| k.id().to_owned());
+            held.push(HeldKey { file, id });
+        }
+        Ok(held)
+    }
+}
+
+/// One key file a [`FileKeyProvider`] reads, and the id of its key.
+#[derive(Debug)]
+pub struct HeldKey {
+    /// The file.
+    pub file: PathBuf,
+    /// The key's id, or why the file cannot be used.
+    pub id: Result<String>,
 }
 
 #[async_trait]
@@ -294,7 +326,8 @@ impl KeyProvider for FileKeyProvider {
     }
 }
 
-/// Where `inferlink keys rotate` keeps the key a key file held before: `<path>.previous`.
+/// The first previous-key file of a key file: `<path>.previous`. Later
+/// rotations use `<path>.previous.2`, `.3`, … ([`previous_key_files`]).
 pub fn previous_key_file(path: &Path) -> PathBuf {
     sibling(path, ".previous")
 }
@@ -313,19 +346,25 @@ fn key_file_error(path: &Path, why: impl fmt::Display) -> Error {
 }
 
 /// Reads and checks one key file.
+///
+/// Only a regular file of at most [`MAX_KEY_FILE_LEN`] bytes is read. Its
+/// type and size are checked from its metadata *before* it is opened, so a
+/// FIFO (whose opening would wait for a writer), a device such as
+/// `/dev/zero` or a huge file is refused at once; the opened file is checked
+/// again, and read through a bounded reader.
 fn read_key_file(path: &Path) -> Result<MasterKey> {
     let shown = path.display();
-    let mut file = fs::File::open(path).map_err(|e| match e.kind() {
+    let not_found = |e: io::Error| match e.kind() {
         io::ErrorKind::NotFound => key_file_error(
             path,
             format!("it does not exist; create it with `inferlink keys init --key-file {shown}`"),
         ),
         _ => key_file_error(path, e),
-    })?;
+    };
+    check_key_file_metadata(path, &fs::metadata(path).map_err(not_found)?)?;
+    let mut file = fs::File::open(path).map_err(not_found)?;
     let meta = file.metadata().map_err(|e| key_file_error(path, e))?;
-    if !meta.is_file() {
-        return Err(key_file_error(path, "it is not a regular file"));
-    }
+    check_key_file_metadata(path, &meta)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -338,12 +377,6 @@ fn read_key_file(path: &Path) -> Result<MasterKey> {
                 ),
             ));
         }
-    }
-    if meta.len() > MAX_KEY_FILE_LEN {
-        return Err(key_file_error(
-            path,
-            format!("it is {} bytes long; a key file is one line", meta.len()),
-        ));
     }
     let mut text = Zeroizing::new(String::new());
     io::Read::by_ref(&mut file)
@@ -361,6 +394,53 @@ fn read_key_file(path: &Path) -> Result<MasterKey> {
         ));
     };
     MasterKey::from_base64(line).map_err(|e| key_file_error(path, e.message()))
+}
+
+/// Refuses anything but a regular file of at most [`MAX_KEY_FILE_LEN`] bytes.
+fn check_key_file_metadata(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            special_file_kind(meta)
+        };
+        return Err(key_file_error(
+            path,
+            format!("it is {what}, not a regular file"),
+        ));
+    }
+    if meta.len() > MAX_KEY_FILE_LEN {
+        return Err(key_file_error(
+            path,
+            format!(
+                "it is {} bytes long; a key file is one line (at most {MAX_KEY_FILE_LEN} bytes are read)",
+                meta.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn special_file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_meta: &fs::Metadata) -> &'static str {
+    "a special file"
 }
 
 fn key_file_text(key: &MasterKey) -> Zeroizing<String> {
@@ -451,15 +531,19 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<()> {
 }
 
 /// Installs `new_key` in the existing key file at `path`, keeping the key it
-/// held in [`previous_key_file`] (replacing an older backup). Returns the
-/// backup's path.
+/// held in a previous-key file. Returns that file's path.
 ///
-/// Each file is replaced atomically (written aside, synced, renamed), so a
-/// crash leaves either the old or the new key at `path`, and the old key is in
-/// the backup before `path` changes.
+/// An existing previous-key file is never overwritten (several stores may
+/// share one key file, and each may still need an older key): the old key
+/// goes to `<path>.previous` when that does not exist yet, else to
+/// `<path>.previous.N` with N one more than the highest present. When a
+/// previous-key file already holds the old key, it is reused.
+///
+/// The backup is complete and synced before `path` changes, and `path` is
+/// replaced atomically (written aside, synced, renamed), so a crash leaves
+/// either the old or the new key at `path`, and the old key readable.
 pub fn replace_key_file(path: &Path, new_key: &MasterKey) -> Result<PathBuf> {
     let old = read_key_file(path)?;
-    let previous = previous_key_file(path);
     let staged_previous = sibling(path, ".previous.tmp");
     let staged = sibling(path, ".new");
     for leftover in [&staged_previous, &staged] {
@@ -470,10 +554,16 @@ pub fn replace_key_file(path: &Path, new_key: &MasterKey) -> Result<PathBuf> {
             Err(e) => return Err(key_file_error(leftover, format!("cannot remove it: {e}"))),
         }
     }
-    write_new_private(&staged_previous, &key_file_text(&old))
-        .map_err(|e| key_file_error(&staged_previous, format!("cannot write it: {e}")))?;
-    fs::rename(&staged_previous, &previous)
-        .map_err(|e| key_file_error(&previous, format!("cannot install it: {e}")))?;
+    let existing = previous_key_files(path)?;
+    let kept = existing.iter().find(|file| {
+        read_key_file(file)
+            .map(|k| k.id() == old.id())
+            .unwrap_or(false)
+    });
+    let previous = match kept {
+        Some(file) => file.clone(),
+        None => keep_previous_key(path, &existing, &old, &staged_previous)?,
+    };
     write_new_private(&staged, &key_file_text(new_key))
         .map_err(|e| key_file_error(&staged, format!("cannot write it: {e}")))?;
     fs::rename(&staged, path)
@@ -686,6 +776,99 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert!(e.message().contains("wrong key"), "{e}");
         assert!(e.message().contains(&old_id), "{e}");
+    }
+
+    #[tokio::test]
+    async fn rotating_a_shared_key_file_twice_never_overwrites_a_previous_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let first = FileKeyProvider::create(&path).unwrap();
+        // Store B's data key, wrapped by the first key; store A rotates twice.
+        let wrapped_by_first = first.wrap_key(&[7u8; 32], "dek-b").await.unwrap();
+        let second = MasterKey::generate().unwrap();
+        let third = MasterKey::generate().unwrap();
+        let kept1 = replace_key_file(&path, &second).unwrap();
+        let first_text = fs::read_to_string(&kept1).unwrap();
+        let kept2 = replace_key_file(&path, &third).unwrap();
+        assert_eq!(kept1, dir.path().join("master.key.previous"));
+        assert_eq!(kept2, dir.path().join("master.key.previous.2"));
+        assert_eq!(fs::read_to_string(&kept1).unwrap(), first_text, "untouched");
+        assert_eq!(
+            previous_key_files(&path).unwrap(),
+            vec![kept1.clone(), kept2.clone()]
+        );
+        // B still opens: the first key is read from `.previous`.
+        let fresh = FileKeyProvider::open(&path).unwrap();
+        assert_eq!(
+            *fresh.unwrap_key(&wrapped_by_first, "dek-b").await.unwrap(),
+            vec![7u8; 32]
+        );
+        let held: Vec<String> = fresh
+            .held_keys()
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id.unwrap())
+            .collect();
+        assert_eq!(
+            held,
+            vec![third.id(), first.key().id(), second.id()],
+            "current, then previous files in order"
+        );
+        // Rotating again from a key already kept reuses its file; a tenth file is numbered on.
+        for _ in 0..8 {
+            replace_key_file(&path, &MasterKey::generate().unwrap()).unwrap();
+        }
+        assert_eq!(previous_key_files(&path).unwrap().len(), 10);
+        assert!(dir.path().join("master.key.previous.10").exists());
+        assert!(!dir.path().join("master.key.previous.tmp").exists());
+    }
+
+    /// Runs `open` on another thread; a hang fails the test instead of blocking it.
+    fn refused_without_hanging(path: PathBuf) -> Error {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(FileKeyProvider::open(&path).map(|_| ()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("opening the key file hung")
+            .unwrap_err()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_as_key_file_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("master.key");
+        let made = std::process::Command::new("mkfifo")
+            .arg("-m")
+            .arg("600")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let e = refused_without_hanging(fifo);
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.message().contains("a FIFO"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dev_zero_and_huge_files_as_key_file_are_refused() {
+        let e = refused_without_hanging(PathBuf::from("/dev/zero"));
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.message().contains("character device"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.key");
+        write_new_private(&huge, "").unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&huge)
+            .unwrap()
+            .set_len(8 << 30)
+            .unwrap();
+        let e = refused_without_hanging(huge);
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.message().contains("8589934592 bytes"), "{e}");
     }
 
     #[tokio::test]
