@@ -841,3 +841,65 @@ impl ToConnectTarget for Resolution {
         self.target()
     }
 }
+
+/// Configuration merged in order extension < service < endpoint < credentials
+/// (later wins); credential values stay secret.
+fn merged_configuration(
+    record: &ExtensionRecord,
+    service: &Service,
+    endpoint: &Endpoint,
+    credentials: Option<&Credentials>,
+) -> BTreeMap<String, ConfigValue> {
+    let mut merged = BTreeMap::new();
+    for level in [
+        &record.configuration,
+        &service.configuration,
+        &endpoint.configuration,
+    ] {
+        for (k, v) in level {
+            merged.insert(k.clone(), ConfigValue::Plain(v.clone()));
+        }
+    }
+    if let Some(creds) = credentials {
+        for (k, v) in &creds.configuration {
+            merged.insert(k.clone(), ConfigValue::Secret(v.clone()));
+        }
+    }
+    merged
+}
+
+fn target_of(
+    record: &ExtensionRecord,
+    service: &Service,
+    endpoint: &Endpoint,
+    credentials: Option<&Credentials>,
+) -> ConnectTarget {
+    let mut target = ConnectTarget::new(record.product.clone(), endpoint.url.clone())
+        .with_resource(service.resource.clone())
+        .with_version(record.version.clone())
+        .with_service(service.id.clone())
+        .with_origin(record.id.clone());
+    target.configuration = merged_configuration(record, service, endpoint, credentials);
+    target
+}
+
+/// Every target a record can resolve to, whoever the consumer: one per
+/// service × endpoint × credential set (or no credential set when a service
+/// has none), in record order. For checking a record against the connectors
+/// (`inferlink check`) without a consumer's zone, project or user.
+pub fn connect_targets(record: &ExtensionRecord) -> Vec<ConnectTarget> {
+    let mut targets = Vec::new();
+    for service in &record.services {
+        let credentials: Vec<Option<&Credentials>> = if service.credentials.is_empty() {
+            vec![None]
+        } else {
+            service.credentials.iter().map(Some).collect()
+        };
+        for endpoint in &service.endpoints {
+            for creds in &credentials {
+                targets.push(target_of(record, service, endpoint, *creds));
+            }
+        }
+    }
+    targets
+}

@@ -208,6 +208,7 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         Command::Exec(args) => return exec_plan(&registry, args),
         Command::Export(args) => transfer::export(&registry, args, out).await?,
         Command::Import(args) => transfer::import(&registry, args, out).await?,
+        Command::Check(args) => crate::connect::check(&registry, args, out).await?,
         Command::Health(args) => crate::connect::health(&registry, args, out).await?,
         Command::Models(args) => crate::connect::models(&registry, args, out).await?,
         Command::Metadata(args) => crate::connect::metadata(&registry, args, out).await?,

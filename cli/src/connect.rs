@@ -33,6 +33,59 @@ pub(crate) fn connectors() -> Connectors {
         .with(inferlink_omi::factory())
 }
 
+/// `check`: every record's targets through the connectors' key checks (no
+/// call is made; connectors connect lazily). A table of record, service,
+/// endpoint, connector and verdict; an `InvalidInput` error (exit 2) when a
+/// target a connector serves is refused. Targets no connector serves (an S3
+/// store, a tracking server) are listed as such and are not errors.
+pub(crate) async fn check(
+    registry: &Registry,
+    args: crate::CheckArgs,
+    out: &mut String,
+) -> Result<()> {
+    let connectors = connectors();
+    let records =
+        match &args.id {
+            Some(id) => vec![registry.get(id).ok_or_else(|| {
+                Error::not_found(format!("no record \"{}\"", output::printable(id)))
+            })?],
+            None => registry.list(&inferlink::ListFilter::default()),
+        };
+    let mut rows = Vec::new();
+    let mut refused = 0usize;
+    for stored in &records {
+        for target in inferlink::resolve::connect_targets(&stored.record) {
+            let (vendor, verdict) = match connectors.factory_for(&target) {
+                None => ("-".to_owned(), "no connector serves it".to_owned()),
+                Some(factory) => match factory.connect(&target).await {
+                    Ok(_) => (factory.vendor().to_owned(), "ok".to_owned()),
+                    Err(e) => {
+                        refused += 1;
+                        (factory.vendor().to_owned(), e.to_string())
+                    }
+                },
+            };
+            rows.push(vec![
+                target.origin.clone(),
+                target.service.clone(),
+                target.url.clone(),
+                vendor,
+                verdict,
+            ]);
+        }
+    }
+    out.push_str(&output::table(
+        &["RECORD", "SERVICE", "ENDPOINT", "CONNECTOR", "VERDICT"],
+        &rows,
+    ));
+    if refused > 0 {
+        return Err(Error::invalid(format!(
+            "{refused} target(s) refused by their connector (see the table)"
+        )));
+    }
+    Ok(())
+}
+
 /// Resolves the target's selector and connects to what it names.
 async fn connect(registry: &Registry, target: &TargetArgs) -> Result<Arc<dyn InferenceConnector>> {
     let resolution = registry.resolve(&target.selector.selector(), &target.consumer.consumer())?;

@@ -123,6 +123,10 @@ enum Command {
     /// Make the registry hold the records of a file or directory: all changes in one
     /// transaction, with a report of what changed
     Import(transfer::ImportArgs),
+    /// Check every registered record (or one) against the connectors: each service,
+    /// endpoint and credential set must give a connector; an unknown configuration key
+    /// (a typo) is reported with the nearest known one. Nothing is called.
+    Check(CheckArgs),
     /// Manage the master key that encrypts credential values at rest
     #[command(subcommand, after_help = keys::KEYS_AFTER_HELP)]
     Keys(KeysCommand),
@@ -317,6 +321,14 @@ struct RegisterArgs {
     /// installers). A credential value of `<hidden>` keeps the stored value.
     #[arg(long)]
     upsert: bool,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Check only this record
+    #[arg(long, value_name = "ID")]
+    pub(crate) id: Option<String>,
 }
 
 /// Arguments of `unregister`.
