@@ -9,15 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use inferlink::transport::{HttpTransportBuilder, TransportConfig};
 use inferlink::resolve::ConfigValue;
+use inferlink::transport::{HttpTransportBuilder, TransportConfig};
 use inferlink::{Consumer, Error, ErrorKind, MemoryStore, Registry, Secret, Selector};
 
-const FILE_KEYS: [&str; 3] = [
-    "tls_ca_file",
-    "tls_client_cert_file",
-    "tls_client_key_file",
-];
+const FILE_KEYS: [&str; 3] = ["tls_ca_file", "tls_client_cert_file", "tls_client_key_file"];
 
 /// Host defaults that allow `dir` for `*_file` keys.
 fn allowing(dir: &Path) -> TransportConfig {
@@ -28,7 +24,11 @@ fn allowing(dir: &Path) -> TransportConfig {
 
 /// Applies one key under `defaults` on another thread, so that a read that
 /// blocks (the bug this guards against) fails the test instead of hanging it.
-fn apply_bounded(defaults: TransportConfig, key: &str, value: &str) -> Result<TransportConfig, Error> {
+fn apply_bounded(
+    defaults: TransportConfig,
+    key: &str,
+    value: &str,
+) -> Result<TransportConfig, Error> {
     let (tx, rx) = mpsc::channel();
     let (key, value) = (key.to_owned(), value.to_owned());
     std::thread::spawn(move || {
@@ -145,7 +145,11 @@ fn devices_and_oversized_files_are_refused_without_reading_them() {
         .set_len(2 * 1024 * 1024)
         .unwrap();
     assert_refused(
-        apply_bounded(allowing(allowed.path()), "tls_ca_file", big.to_str().unwrap()),
+        apply_bounded(
+            allowing(allowed.path()),
+            "tls_ca_file",
+            big.to_str().unwrap(),
+        ),
         "tls_ca_file",
         "larger than 1048576 bytes",
     );
@@ -158,22 +162,34 @@ fn an_allowed_pem_file_is_read_and_its_content_never_shown() {
     let pem = ca_pem();
     let file = allowed.path().join("ca.pem");
     std::fs::write(&file, &pem).unwrap();
-    let c = apply_bounded(allowing(allowed.path()), "tls_ca_file", file.to_str().unwrap())
-        .unwrap();
+    let c = apply_bounded(
+        allowing(allowed.path()),
+        "tls_ca_file",
+        file.to_str().unwrap(),
+    )
+    .unwrap();
     assert_eq!(c.tls.ca_pem.as_deref(), Some(pem.trim()));
 
     // A symlink inside the directory to a file inside it is fine.
     let sub = allowed.path().join("current");
     std::os::unix::fs::symlink(&file, &sub).unwrap();
-    let c = apply_bounded(allowing(allowed.path()), "tls_ca_file", sub.to_str().unwrap())
-        .unwrap();
+    let c = apply_bounded(
+        allowing(allowed.path()),
+        "tls_ca_file",
+        sub.to_str().unwrap(),
+    )
+    .unwrap();
     assert_eq!(c.tls.ca_pem.as_deref(), Some(pem.trim()));
 
     // A file that is not PEM: the error names the key, not the content.
     let junk = allowed.path().join("junk.pem");
     std::fs::write(&junk, "planted-content-7 is not PEM").unwrap();
     let e = assert_refused(
-        apply_bounded(allowing(allowed.path()), "tls_client_key_file", junk.to_str().unwrap()),
+        apply_bounded(
+            allowing(allowed.path()),
+            "tls_client_key_file",
+            junk.to_str().unwrap(),
+        ),
         "tls_client_key_file",
         "PEM",
     );

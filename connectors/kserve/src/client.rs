@@ -274,10 +274,7 @@ impl KServeClient {
     /// ([`crate::codec`]).
     pub async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         if let Some(v2) = self.v2() {
-            return v2
-                .infer(model, request)
-                .await
-                .map_err(|e| self.hint(e));
+            return v2.infer(model, request).await.map_err(|e| self.hint(e));
         }
         let http = self.v1("inference")?;
         let tag = |e: Error| self.hint(e).with_model(model);
@@ -326,10 +323,7 @@ impl KServeClient {
     /// (gRPC: `Unsupported`). The answer comes back as it is.
     pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         if let Some(v2) = self.v2() {
-            return v2
-                .invoke(model, request)
-                .await
-                .map_err(|e| self.hint(e));
+            return v2.invoke(model, request).await.map_err(|e| self.hint(e));
         }
         self.v1_raw(model, "predict", request).await
     }

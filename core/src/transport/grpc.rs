@@ -207,8 +207,8 @@ fn classified(
     if let Some(denied) =
         super::error_chain(status).find_map(|e| e.downcast_ref::<super::policy::PolicyDenied>())
     {
-        let error = Error::new(ErrorKind::PermissionDenied, denied.to_string())
-            .with_retryable(false);
+        let error =
+            Error::new(ErrorKind::PermissionDenied, denied.to_string()).with_retryable(false);
         return (error, RetryRule::Never);
     }
     let failure = GrpcFailure::of(status);
@@ -375,9 +375,10 @@ impl GrpcTransportBuilder {
         let channel = match resolve_by_policy {
             None => endpoint.connect_lazy(),
             Some(policy) => {
-                let mut http = hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
-                    super::policy::GrpcPolicyResolver(policy),
-                );
+                let mut http =
+                    hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
+                        super::policy::GrpcPolicyResolver(policy),
+                    );
                 http.enforce_http(false);
                 http.set_nodelay(true);
                 http.set_connect_timeout(Some(cfg.timeout_connect));

@@ -335,7 +335,7 @@ impl EndpointPolicy {
             Some(url::Host::Domain(_)) if self.allows_some_network() => return Ok(false),
             Some(url::Host::Domain(d)) => {
                 return Err(policy_denied(format!(
-                    "{}: the host is not allowed by name",
+                    "{} (the host is not allowed by name)",
                     printable(d.to_owned(), 256)
                 )));
             }
@@ -343,7 +343,7 @@ impl EndpointPolicy {
         };
         match self.denial(ip) {
             None => Ok(true),
-            Some(why) => Err(policy_denied(why)),
+            Some(why) => Err(policy_denied(format!("{ip} ({why})"))),
         }
     }
 
@@ -385,10 +385,10 @@ impl EndpointPolicy {
 }
 
 /// The [`ErrorKind::PermissionDenied`] error of a refused endpoint.
-fn policy_denied(why: String) -> Error {
+fn policy_denied(target: String) -> Error {
     Error::new(
         ErrorKind::PermissionDenied,
-        format!("the endpoint policy does not allow connections to {why}"),
+        format!("the endpoint policy does not allow connections to {target}"),
     )
 }
 
@@ -464,9 +464,14 @@ impl HostTransportSettings {
     pub fn from_values(policy: Option<&str>, file_dirs: Option<&OsStr>) -> Result<Self> {
         let endpoint_policy = match policy {
             None => None,
-            Some(text) => Some(policy_text(text).and_then(|t| EndpointPolicy::from_spec(&t)).map_err(
-                |e| Error::new(ErrorKind::Config, e.message().to_owned()).with_path(Self::POLICY_ENV),
-            )?),
+            Some(text) => Some(
+                policy_text(text)
+                    .and_then(|t| EndpointPolicy::from_spec(&t))
+                    .map_err(|e| {
+                        Error::new(ErrorKind::Config, e.message().to_owned())
+                            .with_path(Self::POLICY_ENV)
+                    })?,
+            ),
         };
         let mut allowed_file_dirs = Vec::new();
         for dir in file_dirs.map(std::env::split_paths).into_iter().flatten() {
@@ -574,7 +579,10 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
     type Response = std::vec::IntoIter<SocketAddr>;
     type Error = Box<dyn std::error::Error + Send + Sync>;
     type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = std::result::Result<Self::Response, Self::Error>> + Send>,
+        Box<
+            dyn std::future::Future<Output = std::result::Result<Self::Response, Self::Error>>
+                + Send,
+        >,
     >;
 
     fn poll_ready(
@@ -667,7 +675,12 @@ mod tests {
             let ip: IpAddr = denied.parse().unwrap();
             assert!(!p.allows_ip(ip), "{denied} must be denied");
         }
-        for allowed in ["8.8.8.8", "93.184.216.34", "2606:4700::1111", "64:ff9b::808:808"] {
+        for allowed in [
+            "8.8.8.8",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+        ] {
             let ip: IpAddr = allowed.parse().unwrap();
             assert!(p.allows_ip(ip), "{allowed} must be allowed");
         }
@@ -745,18 +758,20 @@ mod tests {
         assert_eq!(e.path(), Some(HostTransportSettings::POLICY_ENV));
         let e = HostTransportSettings::from_values(Some("@/nonexistent/policy"), None).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
-        let e = HostTransportSettings::from_values(None, Some(OsStr::new("relative/dir")))
-            .unwrap_err();
+        let e =
+            HostTransportSettings::from_values(None, Some(OsStr::new("relative/dir"))).unwrap_err();
         assert_eq!(e.path(), Some(HostTransportSettings::FILE_DIRS_ENV));
     }
 
     #[test]
     fn resolved_addresses_are_filtered_with_reasons() {
         let p = EndpointPolicy::public_only();
-        let found: Vec<SocketAddr> = vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
+        let found: Vec<SocketAddr> =
+            vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
         let e = p.filter_resolved("localhost", found).unwrap_err();
         assert!(e.to_string().contains("loopback"), "{e}");
-        let found: Vec<SocketAddr> = vec!["127.0.0.1:0".parse().unwrap(), "1.1.1.1:0".parse().unwrap()];
+        let found: Vec<SocketAddr> =
+            vec!["127.0.0.1:0".parse().unwrap(), "1.1.1.1:0".parse().unwrap()];
         assert_eq!(
             p.filter_resolved("mixed.example", found).unwrap(),
             vec!["1.1.1.1:0".parse::<SocketAddr>().unwrap()]

@@ -182,7 +182,10 @@ pub(crate) fn read_pem_file(
     }
     let requested = Path::new(path);
     if !requested.is_absolute() {
-        return Err(config_error(key, format!("{shown} is not an absolute path")));
+        return Err(config_error(
+            key,
+            format!("{shown} is not an absolute path"),
+        ));
     }
     let real = std::fs::canonicalize(requested)
         .map_err(|e| config_error(key, format!("cannot resolve {shown}: {}", e.kind())))?;
