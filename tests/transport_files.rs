@@ -251,7 +251,8 @@ services:
         assert_eq!(e.path(), Some("tls_ca_file"), "{e}");
     }
     // A host that allows the lab directory gets the lab CA, still not /etc/shadow.
-    let e = HttpTransportBuilder::for_target(&shadow.target(), allowing(allowed.path())).unwrap_err();
+    let e =
+        HttpTransportBuilder::for_target(&shadow.target(), allowing(allowed.path())).unwrap_err();
     assert!(e.message().contains("outside the directories"), "{e}");
     HttpTransportBuilder::for_target(&lab.target(), allowing(allowed.path()))
         .unwrap()
