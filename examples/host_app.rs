@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --example host_app -- --store registry.db [--listen 127.0.0.1:8080]
 //! cargo run --example host_app -- --store postgres://user@127.0.0.1:5432/db
+//! cargo run --example host_app -- --store registry.db --endpoint-policy public-only
 //!
 //! POST /infer/{category}/{model}    body: {"inputs": [{"name", "datatype", "shape", "data"}]}
 //!                                   header X-Project: alpha (optional; picks project credentials)
@@ -17,6 +18,15 @@
 //! `inferlink` CLI while this service runs; the next request uses the change.
 //! Credential values are encrypted at rest: set `INFERLINK_MASTER_KEY` or
 //! `INFERLINK_KEY_FILE` as for the CLI.
+//!
+//! Records are written by other people, so the service can restrict where
+//! they may point it: `--endpoint-policy SPEC` (or `INFERLINK_ENDPOINT_POLICY`)
+//! sets the transport's endpoint policy — `public-only` for endpoints you do
+//! not trust (no loopback, link-local, private or cloud metadata addresses),
+//! networks and host patterns to allow, `deny:CIDR`, or `@FILE` — and
+//! `--allow-file-dir DIR` (or `INFERLINK_ALLOW_FILE_DIRS`) names the
+//! directories a record's `tls_*_file` keys may read (none by default). See
+//! docs/transport.md.
 //!
 //! Errors come back as `{"error": {"kind", "message", "retryable", "vendor",
 //! "endpoint", "model"}}` with a status that says whose problem it is: 400
@@ -36,6 +46,7 @@ use axum::routing::{get, post};
 use inferlink::connector::LiveConnector;
 use inferlink::prelude::TensorInference as _;
 use inferlink::store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore};
+use inferlink::transport::{HostTransportSettings, TransportConfig};
 use inferlink::{
     Connectors, Consumer, DataType, Error, ErrorKind, InferRequest, InferenceConnector, ModelRef,
     Registry, Selector, Tensor,
@@ -250,10 +261,33 @@ async fn open_registry(store: &str) -> Result<Registry, Error> {
     }
 }
 
+/// Every connector crate (the record's product picks one), each with its
+/// own transport defaults plus the host's endpoint policy and file directories.
+fn connectors(host: &HostTransportSettings) -> Connectors {
+    let oip = || host.apply_to(inferlink_oip::config::default_transport());
+    let shared = || host.apply_to(TransportConfig::default());
+    Connectors::new()
+        .with(inferlink_oip::factory().with_transport_defaults(oip()))
+        .with(inferlink_triton::factory().with_transport_defaults(oip()))
+        .with(inferlink_kserve::factory().with_transport_defaults(oip()))
+        .with(inferlink_seldon::factory().with_transport_defaults(oip()))
+        .with(inferlink_torchserve::factory().with_transport_defaults(shared()))
+        .with(inferlink_tfserving::factory().with_transport_defaults(shared()))
+        .with(inferlink_sagemaker::factory().with_transport_defaults(
+            host.apply_to(inferlink_sagemaker::config::default_transport()),
+        ))
+        .with(inferlink_omi::factory().with_transport_defaults(shared()))
+}
+
+const USAGE: &str = "usage: host_app --store PATH|postgres://URL [--listen ADDR:PORT] \
+                     [--endpoint-policy SPEC|@FILE] [--allow-file-dir DIR]...";
+
 #[tokio::main]
 async fn main() {
     let mut store = None;
     let mut listen: SocketAddr = "127.0.0.1:8080".parse().expect("static address");
+    let mut policy: Option<String> = None;
+    let mut file_dirs: Vec<std::path::PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
@@ -262,30 +296,41 @@ async fn main() {
                 Ok(addr) => listen = addr,
                 Err(e) => fail(&format!("--listen {value}: {e}")),
             },
-            _ => fail("usage: host_app --store PATH|postgres://URL [--listen ADDR:PORT]"),
+            ("--endpoint-policy", Some(value)) => policy = Some(value),
+            ("--allow-file-dir", Some(value)) => file_dirs.push(value.into()),
+            _ => fail(USAGE),
         }
     }
     let Some(store) = store else {
-        fail("usage: host_app --store PATH|postgres://URL [--listen ADDR:PORT]");
+        fail(USAGE);
     };
+    // Flags win over the environment variables of the same settings.
+    let mut host = match HostTransportSettings::from_env() {
+        Ok(from_env) => from_env,
+        Err(e) => fail(&format!("{e}")),
+    };
+    let dirs = std::env::join_paths(&file_dirs).unwrap_or_else(|e| fail(&format!("{e}")));
+    match HostTransportSettings::from_values(policy.as_deref(), Some(&dirs)) {
+        Ok(flags) => {
+            if flags.endpoint_policy.is_some() {
+                host.endpoint_policy = flags.endpoint_policy;
+            }
+            if !flags.allowed_file_dirs.is_empty() {
+                host.allowed_file_dirs = flags.allowed_file_dirs;
+            }
+        }
+        Err(e) => fail(&format!("--endpoint-policy / --allow-file-dir: {e}")),
+    }
+    if let Some(policy) = &host.endpoint_policy {
+        eprintln!("host_app: endpoint policy {policy:?}");
+    }
     let registry = match open_registry(&store).await {
         Ok(r) => r,
         Err(e) => fail(&format!("cannot open the registry: {e}")),
     };
     let app = Arc::new(App {
         registry,
-        // Every connector crate: the record's product picks one.
-        connectors: Arc::new(
-            Connectors::new()
-                .with(inferlink_oip::factory())
-                .with(inferlink_triton::factory())
-                .with(inferlink_kserve::factory())
-                .with(inferlink_seldon::factory())
-                .with(inferlink_torchserve::factory())
-                .with(inferlink_tfserving::factory())
-                .with(inferlink_sagemaker::factory())
-                .with(inferlink_omi::factory()),
-        ),
+        connectors: Arc::new(connectors(&host)),
         live: Mutex::new(HashMap::new()),
     });
     let router = axum::Router::new()

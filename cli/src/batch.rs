@@ -64,7 +64,7 @@ pub(crate) async fn run(registry: &Registry, args: BatchArgs, out: &mut String) 
     let total = count_lines(&args.input)?;
     let live = LiveConnector::connect(
         registry,
-        Arc::new(connectors()),
+        Arc::new(connectors()?),
         args.target.selector.selector(),
         args.target.consumer.consumer(),
     )

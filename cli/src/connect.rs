@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
 
+use inferlink::transport::{HostTransportSettings, TransportConfig};
 use inferlink::{
     Connectors, DataType, Error, ErrorKind, InferRequest, InferResponse, InferenceConnector,
     ModelRef, RawRequest, Registry, Result, Tensor,
@@ -21,16 +22,39 @@ use crate::{InferArgs, InvokeArgs, MetadataArgs, ModelsArgs, TargetArgs, TensorF
 /// Every connector factory the CLI knows. A record's product picks the
 /// vendor crate; the generic Open Inference Protocol connector serves any
 /// other record whose service resource is an OIP one (`inference-v2`, …).
-pub(crate) fn connectors() -> Connectors {
-    Connectors::new()
-        .with(inferlink_oip::factory())
-        .with(inferlink_triton::factory())
-        .with(inferlink_kserve::factory())
-        .with(inferlink_seldon::factory())
-        .with(inferlink_torchserve::factory())
-        .with(inferlink_tfserving::factory())
-        .with(inferlink_sagemaker::factory())
-        .with(inferlink_omi::factory())
+///
+/// The operator's host-only transport settings come from the environment
+/// ([`HostTransportSettings::from_env`]): `INFERLINK_ENDPOINT_POLICY` (an
+/// endpoint policy such as `public-only`, or `@FILE`) and
+/// `INFERLINK_ALLOW_FILE_DIRS` (directories `*_file` keys may read). When
+/// either is set, each factory gets its own transport defaults with them.
+pub(crate) fn connectors() -> Result<Connectors> {
+    let host = HostTransportSettings::from_env()?;
+    if host.is_empty() {
+        return Ok(Connectors::new()
+            .with(inferlink_oip::factory())
+            .with(inferlink_triton::factory())
+            .with(inferlink_kserve::factory())
+            .with(inferlink_seldon::factory())
+            .with(inferlink_torchserve::factory())
+            .with(inferlink_tfserving::factory())
+            .with(inferlink_sagemaker::factory())
+            .with(inferlink_omi::factory()));
+    }
+    // Each crate's own defaults (as its `factory()` uses them), plus the host's.
+    let oip = || host.apply_to(inferlink_oip::config::default_transport());
+    let shared = || host.apply_to(TransportConfig::default());
+    Ok(Connectors::new()
+        .with(inferlink_oip::factory().with_transport_defaults(oip()))
+        .with(inferlink_triton::factory().with_transport_defaults(oip()))
+        .with(inferlink_kserve::factory().with_transport_defaults(oip()))
+        .with(inferlink_seldon::factory().with_transport_defaults(oip()))
+        .with(inferlink_torchserve::factory().with_transport_defaults(shared()))
+        .with(inferlink_tfserving::factory().with_transport_defaults(shared()))
+        .with(inferlink_sagemaker::factory().with_transport_defaults(
+            host.apply_to(inferlink_sagemaker::config::default_transport()),
+        ))
+        .with(inferlink_omi::factory().with_transport_defaults(shared())))
 }
 
 /// `check`: every record's targets through the connectors' key checks (no
@@ -89,7 +113,7 @@ pub(crate) async fn check(
 /// Resolves the target's selector and connects to what it names.
 async fn connect(registry: &Registry, target: &TargetArgs) -> Result<Arc<dyn InferenceConnector>> {
     let resolution = registry.resolve(&target.selector.selector(), &target.consumer.consumer())?;
-    connectors().connect(&resolution).await
+    connectors()?.connect(&resolution).await
 }
 
 fn model_ref(name: &str, version: Option<&str>) -> ModelRef {

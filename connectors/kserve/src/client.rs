@@ -2,9 +2,7 @@
 //! [`KServeConnector`] (the [`InferenceConnector`] over it).
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
@@ -47,9 +45,6 @@ struct Inner {
     host: Option<String>,
     output_name: String,
     output_datatype: Option<inferlink_core::DataType>,
-    /// Set by a 500 answer: KServe's server (uvicorn) closes the connection
-    /// after a model exception without saying so (see `KServeClient::guarded`).
-    after_500: AtomicBool,
 }
 
 impl fmt::Debug for KServeClient {
@@ -164,7 +159,6 @@ impl KServeClient {
                 host: config.ingress_host.clone(),
                 output_name: config.v1_output_name.clone(),
                 output_datatype: config.v1_output_datatype,
-                after_500: AtomicBool::new(false),
             }),
         })
     }
@@ -201,45 +195,6 @@ impl KServeClient {
                 &format!("{what} (V1 REST needs an http:// or https:// endpoint URL)"),
             )
         })
-    }
-
-    /// Runs a POST call, resending it once when it met a connection that
-    /// KServe had closed.
-    ///
-    /// When a model raises, KServe answers 500 and then uvicorn closes the
-    /// keep-alive connection without `Connection: close`. The next request
-    /// on that pooled connection is written to a closed socket and reset
-    /// before any answer: the server never read it. So when the previous
-    /// answer on this client was a 500 and this call failed with "failed
-    /// before a response arrived", it is sent again, once, on a fresh
-    /// connection. Any other failure is returned as it is.
-    async fn guarded<R, T, F, Fut>(&self, input: R, call: F) -> Result<T>
-    where
-        R: Clone,
-        F: Fn(R) -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        // Only a call that follows a 500 keeps a copy of its input to resend.
-        let out = if self.inner.after_500.swap(false, Ordering::Relaxed) {
-            match call(input.clone()).await {
-                Err(e)
-                    if e.kind() == ErrorKind::Unavailable
-                        && e.message().contains("failed before a response arrived") =>
-                {
-                    tracing::debug!("kserve: resending once on a fresh connection after a 500");
-                    call(input).await
-                }
-                other => other,
-            }
-        } else {
-            call(input).await
-        };
-        if let Err(e) = &out
-            && e.context("status") == Some("500")
-        {
-            self.inner.after_500.store(true, Ordering::Relaxed);
-        }
-        out
     }
 
     fn v2(&self) -> Option<&OipClient> {
@@ -319,10 +274,7 @@ impl KServeClient {
     /// ([`crate::codec`]).
     pub async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         if let Some(v2) = self.v2() {
-            return self
-                .guarded(request, |r| v2.infer(model, r))
-                .await
-                .map_err(|e| self.hint(e));
+            return v2.infer(model, request).await.map_err(|e| self.hint(e));
         }
         let http = self.v1("inference")?;
         let tag = |e: Error| self.hint(e).with_model(model);
@@ -334,7 +286,7 @@ impl KServeClient {
         if request.idempotent {
             spec = spec.idempotent();
         }
-        let resp = self.guarded(spec, |s| http.send(s)).await.map_err(tag)?;
+        let resp = http.send(spec).await.map_err(tag)?;
         let inputs: Vec<(&str, inferlink_core::DataType)> = request
             .inputs
             .iter()
@@ -371,10 +323,7 @@ impl KServeClient {
     /// (gRPC: `Unsupported`). The answer comes back as it is.
     pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         if let Some(v2) = self.v2() {
-            return self
-                .guarded(request, |r| v2.invoke(model, r))
-                .await
-                .map_err(|e| self.hint(e));
+            return v2.invoke(model, request).await.map_err(|e| self.hint(e));
         }
         self.v1_raw(model, "predict", request).await
     }
@@ -444,7 +393,7 @@ impl KServeClient {
         if request.idempotent {
             spec = spec.idempotent();
         }
-        let resp = self.guarded(spec, |s| http.send(s)).await.map_err(tag)?;
+        let resp = http.send(spec).await.map_err(tag)?;
         Ok(RawResponse {
             content_type: resp.content_type().map(str::to_owned),
             headers: Vec::new(),

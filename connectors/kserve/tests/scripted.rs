@@ -220,3 +220,115 @@ async fn v1_raw_calls_and_bad_answers() {
     assert_eq!(seen[0].body, b"a,b\n1,2\n");
     assert_eq!(seen[2].body, br#"{"instances":[1]}"#);
 }
+
+/// A client for the fault server with a fixed protocol and room for
+/// retries, so that a request sent once was sent once by choice.
+fn retrying_client(server: &FaultServer, protocol: KServeProtocol) -> KServeClient {
+    let config = KServeConfig::new(server.url())
+        .apply_values(
+            [
+                ("retry_max_attempts", "5"),
+                ("retry_backoff_base_ms", "10"),
+                ("retry_backoff_max_ms", "50"),
+            ]
+            .map(|(k, v)| (k, inferlink::resolve::ConfigValue::Plain(v.to_owned()))),
+        )
+        .unwrap();
+    let mut config = config;
+    config.protocol = inferlink_kserve::ProtocolChoice::Fixed(protocol);
+    KServeClient::new(config).unwrap()
+}
+
+/// Issue 14: the KServe connector used to resend a POST on its own after a
+/// 500 when the next call "failed before a response arrived" — but over
+/// HTTP/1.1 that failure also happens after the server read the request.
+/// Now the transport's one retry loop decides: a non-idempotent inference
+/// that the server read and then reset is sent exactly once (V1 and V2),
+/// and the error says it may be retried only by a caller who knows it is safe.
+#[tokio::test]
+async fn non_idempotent_infer_reset_after_being_written_is_sent_exactly_once() {
+    for protocol in [KServeProtocol::V1, KServeProtocol::V2Rest] {
+        let server = FaultServer::start([
+            Fault::json(500, r#"{"error":"ValueError : model raised"}"#),
+            Fault::ResetAfterRead,
+        ])
+        .await
+        .unwrap();
+        let client = retrying_client(&server, protocol);
+        let request = || InferRequest::from(Tensor::from_vec("x", vec![1.0f32, 2.0]));
+        let e = client.infer(&"m".into(), request()).await.unwrap_err();
+        assert_eq!(e.context("status"), Some("500"), "{protocol:?}: {e}");
+        // The call right after a 500 (the old trigger of the resend).
+        let e = client.infer(&"m".into(), request()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{protocol:?}: {e}");
+        assert_eq!(e.context("attempts"), Some("1"), "{protocol:?}: {e}");
+        assert_eq!(
+            server.requests(),
+            2,
+            "{protocol:?}: the reset inference must reach the server once"
+        );
+        let posts = server
+            .recorded()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count();
+        assert_eq!(posts, 2, "{protocol:?}");
+    }
+}
+
+/// What the transport does retry still is retried through the KServe
+/// connector: an inference marked idempotent after a reset, and a
+/// non-idempotent one whose connection was refused (nothing was sent).
+#[tokio::test]
+async fn idempotent_and_connect_failures_are_still_retried_by_the_transport() {
+    for protocol in [KServeProtocol::V1, KServeProtocol::V2Rest] {
+        let answer = match protocol {
+            KServeProtocol::V1 => r#"{"predictions":[2.0,4.0]}"#,
+            _ => {
+                r#"{"model_name":"m","outputs":[{"name":"y","datatype":"FP32","shape":[2],"data":[2.0,4.0]}]}"#
+            }
+        };
+        let server = FaultServer::start([Fault::ResetAfterRead, Fault::json(200, answer)])
+            .await
+            .unwrap();
+        let client = retrying_client(&server, protocol);
+        let request = InferRequest::from(Tensor::from_vec("x", vec![1.0f32, 2.0])).idempotent();
+        let out = client.infer(&"m".into(), request).await.unwrap();
+        assert_eq!(
+            out.outputs[0].to_f32_lossy().unwrap(),
+            vec![2.0, 4.0],
+            "{protocol:?}"
+        );
+        assert_eq!(server.requests(), 2, "{protocol:?}: one reset, one answer");
+
+        // Refused connections: the first attempts provably sent nothing.
+        let server = FaultServer::start_with(
+            [Fault::json(200, answer)],
+            inferlink_testkit::fault::FaultOptions {
+                refuse_for: std::time::Duration::from_millis(300),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut config = KServeConfig::new(server.url())
+            .apply_values(
+                [
+                    ("retry_max_attempts", "100"),
+                    ("retry_backoff_base_ms", "50"),
+                    ("retry_backoff_max_ms", "100"),
+                ]
+                .map(|(k, v)| (k, inferlink::resolve::ConfigValue::Plain(v.to_owned()))),
+            )
+            .unwrap();
+        config.protocol = inferlink_kserve::ProtocolChoice::Fixed(protocol);
+        let client = KServeClient::new(config).unwrap();
+        let request = InferRequest::from(Tensor::from_vec("x", vec![1.0f32, 2.0]));
+        client.infer(&"m".into(), request).await.unwrap();
+        assert_eq!(
+            server.requests(),
+            1,
+            "{protocol:?}: only the attempt after the refusals reached the server"
+        );
+    }
+}

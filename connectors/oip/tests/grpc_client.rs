@@ -479,11 +479,11 @@ async fn the_endpoint_policy_applies_to_grpc_targets() {
     let mut allowed = OipConfig::new("grpc://127.0.0.1:8001");
     allowed.transport = transport.clone();
     assert!(OipClient::new(allowed).is_ok());
-    let mut denied = OipConfig::new("grpc://models.example.com:8001");
+    let mut denied = OipConfig::new("grpc://192.0.2.7:8001");
     denied.transport = transport;
     let e = OipClient::new(denied).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-    assert!(e.message().contains("models.example.com"), "{e}");
+    assert!(e.message().contains("192.0.2.7"), "{e}");
 }
 
 /// `grpc_compression` compresses request messages: a server that takes only

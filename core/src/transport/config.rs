@@ -7,7 +7,7 @@
 //! `docs/transport.md` lists every key with its default.
 
 use std::fmt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result, printable};
@@ -16,7 +16,7 @@ use crate::target::{ConfigValue, ConnectTarget};
 
 use super::auth::Auth;
 use super::policy::EndpointPolicy;
-use super::tls::{TlsConfig, decode_pem};
+use super::tls::{TlsConfig, decode_pem, read_pem_file};
 use crate::kit::Key;
 
 /// The configuration keys the transport reads, with their aliases.
@@ -337,6 +337,16 @@ pub struct TransportConfig {
     /// Only the host application sets this (in code); no configuration key
     /// can change it, so a record cannot widen its own access.
     pub endpoint_policy: Option<EndpointPolicy>,
+    /// Directories whose files the `*_file` keys (`tls_ca_file`,
+    /// `tls_client_cert_file`, `tls_client_key_file`) may name. Empty (the
+    /// default): every `*_file` key is refused, so a record cannot make the
+    /// host read a local file. A named file must resolve (symlinks
+    /// followed) to a regular file inside one of these directories, of at
+    /// most [`super::PEM_FILE_MAX_BYTES`].
+    ///
+    /// Like [`TransportConfig::endpoint_policy`], only the host application
+    /// sets this; no configuration key can change it.
+    pub allowed_file_dirs: Vec<PathBuf>,
 }
 
 impl Default for TransportConfig {
@@ -353,6 +363,7 @@ impl Default for TransportConfig {
             auth: Auth::None,
             headers: Vec::new(),
             endpoint_policy: None,
+            allowed_file_dirs: Vec::new(),
         }
     }
 }
@@ -566,18 +577,21 @@ impl Reader {
         if let Some(pem) = self.pem(
             &[keys::TLS_CA_PEM, keys::ALIAS_CLUSTER_CERT_AUTH],
             keys::TLS_CA_FILE,
+            &cfg.allowed_file_dirs,
         )? {
             cfg.tls.ca_pem = Some(pem.expose().to_owned());
         }
         if let Some(pem) = self.pem(
             &[keys::TLS_CLIENT_CERT_PEM, keys::ALIAS_CLIENT_CERT],
             keys::TLS_CLIENT_CERT_FILE,
+            &cfg.allowed_file_dirs,
         )? {
             cfg.tls.client_cert_pem = Some(pem.expose().to_owned());
         }
         if let Some(pem) = self.pem(
             &[keys::TLS_CLIENT_KEY_PEM, keys::ALIAS_CLIENT_KEY],
             keys::TLS_CLIENT_KEY_FILE,
+            &cfg.allowed_file_dirs,
         )? {
             cfg.tls.client_key_pem = Some(pem);
         }
@@ -586,8 +600,10 @@ impl Reader {
         Ok(())
     }
 
-    /// PEM text from an inline key (PEM or base64 of PEM) or a file key; never both.
-    fn pem(&self, inline: &[&str], file: &str) -> Result<Option<Secret>> {
+    /// PEM text from an inline key (PEM or base64 of PEM) or a file key
+    /// (only inside `allowed_dirs`); never both.
+    fn pem(&self, inline: &[&str], file: &str, allowed_dirs: &[PathBuf]) -> Result<Option<Secret>> {
+        let inline_key = inline[0];
         let inline = self.take(inline)?;
         let file = self.take(&[file])?;
         match (inline, file) {
@@ -599,12 +615,7 @@ impl Reader {
                 .map(Some)
                 .map_err(|why| config_error(k, why)),
             (None, Some((k, v))) => {
-                let path = Path::new(v.expose());
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| config_error(k, format!("cannot read {}: {e}", shown(v))))?;
-                decode_pem(&text)
-                    .map(Some)
-                    .map_err(|why| config_error(k, why))
+                read_pem_file(k, inline_key, v.expose(), &shown(v), allowed_dirs).map(Some)
             }
             (None, None) => Ok(None),
         }

@@ -25,7 +25,6 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use tonic::Code;
@@ -205,6 +204,13 @@ fn classified(
     status: &tonic::Status,
     classifier: Option<&dyn GrpcClassifier>,
 ) -> (Error, RetryRule) {
+    if let Some(denied) =
+        super::error_chain(status).find_map(|e| e.downcast_ref::<super::policy::PolicyDenied>())
+    {
+        let error =
+            Error::new(ErrorKind::PermissionDenied, denied.to_string()).with_retryable(false);
+        return (error, RetryRule::Never);
+    }
     let failure = GrpcFailure::of(status);
     let class = match (failure, classifier) {
         (GrpcFailure::Answered, Some(c)) => c.classify(status),
@@ -321,23 +327,14 @@ impl GrpcTransportBuilder {
                 format!("the scheme must be http or https, not {}", url.scheme()),
             ));
         }
+        // A name the policy does not allow outright is resolved when the
+        // channel connects, and only its allowed addresses are dialled.
+        let mut resolve_by_policy = None;
         if let Some(policy) = &cfg.endpoint_policy {
-            let allowed = match url.host() {
-                Some(url::Host::Ipv4(ip)) => policy.allows_ip(IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => policy.allows_ip(IpAddr::V6(ip)),
-                Some(url::Host::Domain(d)) => policy.allows_host_name(d),
-                None => false,
-            };
-            if !allowed {
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "the endpoint policy does not allow gRPC connections to {} (for gRPC, \
-                         allow the host by name or use an address in an allowed network)",
-                        url.host_str().unwrap_or("a URL without host")
-                    ),
-                )
-                .with_context("endpoint", self.target.clone()));
+            match policy.check_url(&url) {
+                Ok(true) => {}
+                Ok(false) => resolve_by_policy = Some(Arc::new(policy.clone())),
+                Err(e) => return Err(e.with_context("endpoint", self.target.clone())),
             }
         }
         let mut endpoint = Endpoint::from_shared(self.target.clone())
@@ -375,7 +372,19 @@ impl GrpcTransportBuilder {
                 })?;
             endpoint = endpoint.origin(origin);
         }
-        let channel = endpoint.connect_lazy();
+        let channel = match resolve_by_policy {
+            None => endpoint.connect_lazy(),
+            Some(policy) => {
+                let mut http =
+                    hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
+                        super::policy::GrpcPolicyResolver(policy),
+                    );
+                http.enforce_http(false);
+                http.set_nodelay(true);
+                http.set_connect_timeout(Some(cfg.timeout_connect));
+                endpoint.connect_with_connector_lazy(http)
+            }
+        };
 
         let mut metadata = Vec::new();
         for h in &cfg.headers {

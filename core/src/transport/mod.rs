@@ -81,9 +81,9 @@ pub use classify::{ErrorClass, ErrorResponse, ResponseClassifier, VendorMessage}
 pub use config::{PoolConfig, RetryPolicy, StaticHeader, TransportConfig};
 #[cfg(feature = "grpc")]
 pub use grpc::{GrpcClassifier, GrpcTransport, GrpcTransportBuilder};
-pub use policy::EndpointPolicy;
+pub use policy::{EndpointPolicy, HostTransportSettings};
 pub use retry::{AttemptError, Attempted, CallLimits, Idempotency, RetryRule};
-pub use tls::TlsConfig;
+pub use tls::{PEM_FILE_MAX_BYTES, TlsConfig};
 
 pub use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 pub use reqwest::{Method, StatusCode, Url};

@@ -5,8 +5,20 @@
 //! channel (tonic's `Certificate::from_pem` / `Identity::from_pem`) can use it.
 //! Values may be PEM text or base64 of PEM (the kubeconfig style of seed
 //! 004's Seldon record).
+//!
+//! The `*_file` keys read a file only inside a directory the host allows
+//! ([`TransportConfig::allowed_file_dirs`](super::TransportConfig::allowed_file_dirs)),
+//! when the configuration is read: the path is resolved (symlinks
+//! followed), the resolved path must lie inside an allowed directory and be
+//! a regular file of at most [`PEM_FILE_MAX_BYTES`]; it is opened
+//! non-blocking, checked again through the open handle, and read with that
+//! bound. A FIFO, device, socket or directory is refused before any read,
+//! so the only blocking work left on the calling (possibly async) thread is
+//! a bounded read of one small regular file.
 
 use std::fmt;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use secrecy::zeroize::Zeroizing;
@@ -141,6 +153,108 @@ fn identity(cert: &str, key: &Secret) -> Result<reqwest::Identity> {
             ),
         )
     })
+}
+
+/// Largest file a `*_file` key may name: 1 MiB (a CA bundle of a few
+/// hundred certificates fits).
+pub const PEM_FILE_MAX_BYTES: u64 = 1024 * 1024;
+
+/// Reads the PEM file a `*_file` key names, under the host's rules (see the
+/// module docs). Errors are [`ErrorKind::Config`] naming `key`; `shown` is
+/// how the path may be quoted (hidden when it came from credentials); the
+/// file's content is never quoted.
+pub(crate) fn read_pem_file(
+    key: &str,
+    inline_key: &str,
+    path: &str,
+    shown: &str,
+    allowed_dirs: &[PathBuf],
+) -> Result<Secret> {
+    if allowed_dirs.is_empty() {
+        return Err(config_error(
+            key,
+            format!(
+                "reading a local file is not allowed: the host application allows no directory \
+                 for `*_file` keys (TransportConfig::allowed_file_dirs; the inferlink CLI: \
+                 INFERLINK_ALLOW_FILE_DIRS); put the PEM text in `{inline_key}` instead"
+            ),
+        ));
+    }
+    let requested = Path::new(path);
+    if !requested.is_absolute() {
+        return Err(config_error(
+            key,
+            format!("{shown} is not an absolute path"),
+        ));
+    }
+    let real = std::fs::canonicalize(requested)
+        .map_err(|e| config_error(key, format!("cannot resolve {shown}: {}", e.kind())))?;
+    let inside = allowed_dirs
+        .iter()
+        .filter_map(|dir| std::fs::canonicalize(dir).ok())
+        .any(|dir| real.starts_with(dir));
+    if !inside {
+        return Err(config_error(
+            key,
+            format!(
+                "{shown} is outside the directories the host application allows for `*_file` keys"
+            ),
+        ));
+    }
+    let check = |meta: &std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(config_error(key, format!("{shown} is not a regular file")));
+        }
+        if meta.len() > PEM_FILE_MAX_BYTES {
+            return Err(config_error(
+                key,
+                format!("{shown} is larger than {PEM_FILE_MAX_BYTES} bytes"),
+            ));
+        }
+        Ok(())
+    };
+    check(
+        &std::fs::metadata(&real)
+            .map_err(|e| config_error(key, format!("cannot read {shown}: {}", e.kind())))?,
+    )?;
+    let file = open_without_waiting(&real)
+        .map_err(|e| config_error(key, format!("cannot open {shown}: {}", e.kind())))?;
+    // The file may have been swapped since the first look: judge the handle.
+    check(
+        &file
+            .metadata()
+            .map_err(|e| config_error(key, format!("cannot read {shown}: {}", e.kind())))?,
+    )?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(PEM_FILE_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| config_error(key, format!("cannot read {shown}: {}", e.kind())))?;
+    if bytes.len() as u64 > PEM_FILE_MAX_BYTES {
+        return Err(config_error(
+            key,
+            format!("{shown} is larger than {PEM_FILE_MAX_BYTES} bytes"),
+        ));
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| config_error(key, format!("{shown} is not UTF-8 text")))?;
+    decode_pem(text).map_err(|why| config_error(key, format!("{shown}: {why}")))
+}
+
+/// Opens a file for reading without following a final symlink and without
+/// waiting for a writer (a FIFO swapped in would otherwise block the open).
+#[cfg(unix)]
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Opens a file for reading.
+#[cfg(not(unix))]
+fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 /// Decodes a PEM value given as PEM text or as base64 of PEM text.
