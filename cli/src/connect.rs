@@ -67,7 +67,7 @@ pub(crate) async fn check(
     args: crate::CheckArgs,
     out: &mut String,
 ) -> Result<()> {
-    let connectors = connectors();
+    let connectors = connectors()?;
     let records =
         match &args.id {
             Some(id) => vec![registry.get(id).ok_or_else(|| {
