@@ -557,6 +557,9 @@ pub struct Connectors {
     by_resource: BTreeMap<String, Arc<dyn ConnectorFactory>>,
     /// The host's settings: configuration entries under every record's.
     host: BTreeMap<String, ConfigValue>,
+    /// The host's transport settings no record can set.
+    #[cfg(feature = "http")]
+    host_transport: Option<Arc<crate::transport::HostTransportSettings>>,
 }
 
 impl Connectors {
@@ -598,6 +601,16 @@ impl Connectors {
         self
     }
 
+    /// Sets the host's transport settings that no record can set (an
+    /// endpoint policy, directories `*_file` keys may read): every target
+    /// carries them to its connector's transport
+    /// ([`TransportConfig::apply_target`](crate::transport::TransportConfig::apply_target)).
+    #[cfg(feature = "http")]
+    pub fn with_host_transport(mut self, host: crate::transport::HostTransportSettings) -> Self {
+        self.host_transport = (!host.is_empty()).then(|| Arc::new(host));
+        self
+    }
+
     /// The host's settings ([`Connectors::with_setting`]).
     pub fn settings(&self) -> &BTreeMap<String, ConfigValue> {
         &self.host
@@ -605,10 +618,11 @@ impl Connectors {
 
     /// The target a factory receives: `target` over the host's settings.
     pub fn layered(&self, target: &ConnectTarget) -> ConnectTarget {
-        if self.host.is_empty() {
-            return target.clone();
-        }
         let mut layered = target.clone();
+        #[cfg(feature = "http")]
+        if layered.host_transport.is_none() {
+            layered.host_transport.clone_from(&self.host_transport);
+        }
         for (key, value) in &self.host {
             layered
                 .configuration

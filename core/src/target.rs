@@ -93,6 +93,13 @@ pub struct ConnectTarget {
     pub origin: String,
     /// The service within its record (error context); may be empty.
     pub service: String,
+    /// The host's transport settings that no record can set (endpoint
+    /// policy, directories `*_file` keys may read), put here by
+    /// [`Connectors`](crate::Connectors) and applied by
+    /// [`TransportConfig::apply_target`](crate::transport::TransportConfig::apply_target)
+    /// under the record's keys.
+    #[cfg(feature = "http")]
+    pub host_transport: Option<std::sync::Arc<crate::transport::HostTransportSettings>>,
 }
 
 impl ConnectTarget {
@@ -136,6 +143,13 @@ impl ConnectTarget {
     /// Sets where the target came from (error context).
     pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
         self.origin = origin.into();
+        self
+    }
+
+    /// Sets the host's transport settings (see [`ConnectTarget::host_transport`]).
+    #[cfg(feature = "http")]
+    pub fn with_host_transport(mut self, host: crate::transport::HostTransportSettings) -> Self {
+        self.host_transport = Some(std::sync::Arc::new(host));
         self
     }
 

@@ -380,10 +380,16 @@ impl TransportConfig {
         TransportConfig::default().apply_target(target)
     }
 
-    /// These settings (for example a vendor's defaults) overlaid with the
-    /// keys of a target's configuration.
+    /// These settings (a vendor's defaults) with the host's transport
+    /// settings of the target (endpoint policy, allowed file directories),
+    /// then overlaid with the keys of the target's configuration: the
+    /// layering every connector uses.
     pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
-        self.apply_values(target.values())
+        let base = match &target.host_transport {
+            Some(host) => host.apply_to(self),
+            None => self,
+        };
+        base.apply_values(target.values())
     }
 
     /// Defaults overlaid with `values` (configuration key → value).
