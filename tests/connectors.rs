@@ -770,3 +770,71 @@ async fn streaming_defaults_to_unsupported_and_stream_items_are_tagged() {
     );
     assert!(stream.next().await.is_none());
 }
+
+/// Remembers the last target it was asked to connect to.
+#[derive(Debug, Default)]
+struct RecordingFactory {
+    seen: std::sync::Mutex<Option<ConnectTarget>>,
+}
+
+#[async_trait]
+impl ConnectorFactory for RecordingFactory {
+    fn vendor(&self) -> &str {
+        "recording"
+    }
+
+    fn products(&self) -> &[&str] {
+        &["triton"]
+    }
+
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        *self.seen.lock().unwrap() = Some(target.clone());
+        Ok(Arc::new(ScriptedConnector::new(
+            "recording",
+            &target.url,
+            ScriptedConnector::caps(),
+        )))
+    }
+}
+
+#[tokio::test]
+async fn host_settings_sit_under_the_record_and_layers_check_capabilities() {
+    let factory = Arc::new(RecordingFactory::default());
+    let shared: Arc<dyn ConnectorFactory> = factory.clone();
+    let mut connectors = Connectors::new()
+        .with_setting(
+            "timeout_request_ms",
+            inferlink::ConfigValue::Plain("5000".into()),
+        )
+        .with_setting(
+            "tensor_encoding",
+            inferlink::ConfigValue::Plain("json".into()),
+        );
+    connectors.register_shared(shared);
+    let target = resolution("triton-serving")
+        .await
+        .target()
+        .with_plain("tensor_encoding", "binary");
+    connectors.connect(&target).await.unwrap();
+    let seen = factory.seen.lock().unwrap().clone().unwrap();
+    // The host's setting fills a key the record leaves unset...
+    assert_eq!(seen.value("timeout_request_ms").unwrap().expose(), "5000");
+    // ...and the record wins where both set one.
+    assert_eq!(seen.value("tensor_encoding").unwrap().expose(), "binary");
+
+    // A layer that needs model metadata refuses the connector at connect time.
+    let strict = connectors.clone().with_layer(
+        inferlink::connector::RequireCapabilities::new()
+            .infer()
+            .model_metadata(),
+    );
+    let e = strict.connect(&target).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.message().contains("model metadata"), "{e}");
+    assert!(!e.message().contains("tensor inference"), "{e}");
+    assert_eq!(e.context("record"), Some("gpu-triton"));
+    // Asking only for what it has passes, and capabilities stay derived.
+    let fine = connectors.with_layer(inferlink::connector::RequireCapabilities::new().infer());
+    let connector = fine.connect(&target).await.unwrap();
+    assert!(connector.capabilities().infer && !connector.capabilities().model_metadata);
+}

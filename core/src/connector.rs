@@ -27,6 +27,7 @@ use crate::tensor::{DataType, InferResponse, Parameters, Tensor};
 mod capability;
 mod context;
 mod ext;
+mod layer;
 
 pub use crate::model_ref::ModelRef;
 pub use capability::{
@@ -35,6 +36,7 @@ pub use capability::{
 };
 pub use context::with_error_context;
 pub use ext::InferenceConnectorExt;
+pub use layer::{ConnectorLayer, RequireCapabilities};
 
 /// What a connector can do, derived from the capability families it
 /// implements (see [`InferenceConnector::capabilities`]); never declared by
@@ -560,6 +562,8 @@ pub struct Connectors {
     /// The host's transport settings no record can set.
     #[cfg(feature = "http")]
     host_transport: Option<Arc<crate::transport::HostTransportSettings>>,
+    /// Layers applied to every connector built, in order.
+    layers: Vec<Arc<dyn ConnectorLayer>>,
 }
 
 impl Connectors {
@@ -608,6 +612,13 @@ impl Connectors {
     #[cfg(feature = "http")]
     pub fn with_host_transport(mut self, host: crate::transport::HostTransportSettings) -> Self {
         self.host_transport = (!host.is_empty()).then(|| Arc::new(host));
+        self
+    }
+
+    /// Adds a layer applied to every connector this set builds, after the
+    /// layers added before it (the error-context wrapper stays outermost).
+    pub fn with_layer(mut self, layer: impl ConnectorLayer + 'static) -> Self {
+        self.layers.push(Arc::new(layer));
         self
     }
 
@@ -671,6 +682,8 @@ impl Connectors {
         &self,
         target: &ConnectTarget,
     ) -> Result<Arc<dyn InferenceConnector>> {
+        let layered = self.layered(target);
+        let target = &layered;
         let tag_origin = |e: Error| {
             if target.origin.is_empty() {
                 e
@@ -680,7 +693,14 @@ impl Connectors {
         };
         match self.factory_for(target) {
             Some(factory) => match factory.connect(target).await {
-                Ok(connector) => Ok(with_error_context(connector)),
+                Ok(connector) => {
+                    let layered = self
+                        .layers
+                        .iter()
+                        .try_fold(connector, |c, layer| layer.layer(c))
+                        .map_err(tag_origin)?;
+                    Ok(with_error_context(layered))
+                }
                 Err(e) => Err(tag_origin(e.with_vendor(factory.vendor()))),
             },
             None => Err(tag_origin(self.no_factory(target))),
