@@ -1,10 +1,11 @@
-//! [`KServeClient`] (V1 calls here, V2 through `inferlink-oip`) and
-//! [`KServeConnector`] (the [`InferenceConnector`] over it).
+//! [`KServeClient`] (also named [`KServeConnector`]): V1 calls here, V2
+//! through `inferlink-oip`, and the [`InferenceConnector`] families.
 
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use inferlink_core::kit;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
     ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
@@ -67,7 +68,7 @@ impl KServeClient {
     pub fn new(config: KServeConfig) -> Result<Self> {
         match config.protocol {
             ProtocolChoice::Fixed(p) => KServeClient::with_protocol(config, p),
-            ProtocolChoice::Auto => Err(crate::config::config_error(
+            ProtocolChoice::Auto => Err(kit::config_error(
                 crate::config::keys::PROTOCOL,
                 "auto needs the server: build the client with KServeClient::connect",
             )),
@@ -125,7 +126,10 @@ impl KServeClient {
     }
 
     fn with_protocol(config: KServeConfig, protocol: KServeProtocol) -> Result<Self> {
-        let http_url = matches!(scheme(config.url()).as_deref(), Some("http" | "https"));
+        let http_url = matches!(
+            kit::urls::scheme(config.url()).as_deref(),
+            Some("http" | "https")
+        );
         let v1 = match protocol {
             KServeProtocol::V1 => Some(v1_transport(&config)?),
             // predict/explain beside V2 when the endpoint is HTTP.
@@ -405,8 +409,8 @@ impl KServeClient {
 /// The V1 transport: the endpoint URL (http/https) with KServe's classifier.
 fn v1_transport(config: &KServeConfig) -> Result<HttpTransport> {
     let url = config.url();
-    if !matches!(scheme(url).as_deref(), Some("http" | "https")) {
-        return Err(crate::config::config_error(
+    if !matches!(kit::urls::scheme(url).as_deref(), Some("http" | "https")) {
+        return Err(kit::config_error(
             "url",
             "V1 and protocol discovery need an http:// or https:// endpoint URL (for gRPC set \
              protocol: v2-grpc)",
@@ -445,45 +449,19 @@ fn status_error(resp: &HttpResponse) -> Error {
     resp.decorate(error)
 }
 
-fn scheme(url: &str) -> Option<String> {
-    url.trim()
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase())
-}
-
-/// The [`InferenceConnector`] of a KServe model server.
-#[derive(Debug, Clone)]
-pub struct KServeConnector {
-    client: KServeClient,
-}
-
-impl KServeConnector {
-    /// A connector over a client.
-    pub fn new(client: KServeClient) -> Self {
-        KServeConnector { client }
-    }
-
-    /// A connector for the target (discovering the protocol if asked).
-    pub async fn from_target(target: &ConnectTarget) -> Result<Self> {
-        Ok(KServeConnector::new(
-            KServeClient::from_target(target).await?,
-        ))
-    }
-
-    /// The client underneath (for `predict`, `explain`, `server_metadata`, …).
-    pub fn client(&self) -> &KServeClient {
-        &self.client
-    }
-}
+/// The [`InferenceConnector`] of a KServe model server: the client itself
+/// (the families are implemented on [`KServeClient`], whose further methods
+/// are `predict`, `explain`, `server_metadata`, …).
+pub type KServeConnector = KServeClient;
 
 #[async_trait]
-impl InferenceConnector for KServeConnector {
+impl InferenceConnector for KServeClient {
     fn info(&self) -> &ConnectorInfo {
-        self.client.info()
+        KServeClient::info(self)
     }
 
     async fn health(&self) -> Result<Health> {
-        self.client.health().await
+        KServeClient::health(self).await
     }
 
     fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
@@ -492,17 +470,17 @@ impl InferenceConnector for KServeConnector {
 
     /// V1 and V2 over REST (a raw body needs an HTTP request).
     fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        (self.client().protocol() != KServeProtocol::V2Grpc).then_some(self as _)
+        (self.protocol() != KServeProtocol::V2Grpc).then_some(self as _)
     }
 
     /// V1 (`GET /v1/models`) and V2 over REST; OIP's gRPC has no index.
     fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        (self.client().protocol() != KServeProtocol::V2Grpc).then_some(self as _)
+        (self.protocol() != KServeProtocol::V2Grpc).then_some(self as _)
     }
 
     /// V2 only: V1 has no metadata call.
     fn as_model_description(&self) -> Option<&dyn ModelDescription> {
-        (self.client().protocol() != KServeProtocol::V1).then_some(self as _)
+        (self.protocol() != KServeProtocol::V1).then_some(self as _)
     }
 
     fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
@@ -511,36 +489,36 @@ impl InferenceConnector for KServeConnector {
 }
 
 #[async_trait]
-impl TensorInference for KServeConnector {
+impl TensorInference for KServeClient {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        self.client.infer(model, request).await
+        KServeClient::infer(self, model, request).await
     }
 }
 
 #[async_trait]
-impl RawInvocation for KServeConnector {
+impl RawInvocation for KServeClient {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.invoke(model, request).await
+        KServeClient::invoke(self, model, request).await
     }
 }
 
 #[async_trait]
-impl ModelListing for KServeConnector {
+impl ModelListing for KServeClient {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
-        self.client.models().await
+        KServeClient::models(self).await
     }
 }
 
 #[async_trait]
-impl ModelDescription for KServeConnector {
+impl ModelDescription for KServeClient {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        self.client.model_metadata(model).await
+        KServeClient::model_metadata(self, model).await
     }
 }
 
 #[async_trait]
-impl ModelReadiness for KServeConnector {
+impl ModelReadiness for KServeClient {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        self.client.model_ready(model).await
+        KServeClient::model_ready(self, model).await
     }
 }

@@ -2,7 +2,7 @@
 //! which virtual host an ingress routes by, and how V1 predictions become
 //! tensors — read from a target's merged configuration.
 //!
-//! Keys (see [`keys`]; `docs/connectors/kserve.md` has the table):
+//! Keys ([`KEYS`]; `docs/connectors/kserve.md` has the table):
 //!
 //! | key | values | default |
 //! |---|---|---|
@@ -13,19 +13,26 @@
 //! | `v1_output_name` | output tensor name for V1 predictions | `predictions` |
 //! | `v1_output_datatype` | a datatype V1 predictions are read as | see [`crate::codec`] |
 //!
-//! Every other key goes to `inferlink-oip` (`grpc_url`, `tensor_encoding`,
-//! `grpc_authority`) and the shared transport (timeouts, retries, TLS,
-//! authentication, `header_*`).
+//! The other keys go to `inferlink-oip` ([`inferlink_oip::config::WIRE_KEYS`]:
+//! `grpc_url`, `tensor_encoding`, `grpc_authority`) and the shared transport
+//! (timeouts, retries, TLS, authentication, `header_*`). The factory refuses
+//! any other lower-case key.
 
-use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
-use inferlink_core::ConfigValue;
+use async_trait::async_trait;
+use inferlink_core::kit::{self, Key, KeySet, config_error};
 use inferlink_core::transport::StaticHeader;
-use inferlink_core::{ConnectTarget, DataType, Error, ErrorKind, Result};
+use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
+use inferlink_core::{
+    ConfigValue, ConnectTarget, ConnectorFactory, DataType, Error, InferenceConnector, Result,
+};
 use inferlink_oip::OipConfig;
 
-/// The configuration keys the KServe connector reads itself.
+use crate::client::{KServeClient, VENDOR};
+
+/// The names of the configuration keys the KServe connector reads itself.
 pub mod keys {
     /// `v1`, `v2`, `v2-grpc` or `auto`.
     pub const PROTOCOL: &str = "protocol";
@@ -43,18 +50,92 @@ pub mod keys {
     pub const V1_OUTPUT_NAME: &str = "v1_output_name";
     /// The datatype V1 predictions are read as.
     pub const V1_OUTPUT_DATATYPE: &str = "v1_output_datatype";
+}
 
-    /// Every key above.
-    pub const ALL: &[&str] = &[
-        PROTOCOL,
-        ISVC_NAME,
-        ISVC_NAMESPACE,
-        ISVC_DOMAIN,
-        ISVC_HOST_TEMPLATE,
-        INGRESS_HOST,
-        V1_OUTPUT_NAME,
-        V1_OUTPUT_DATATYPE,
-    ];
+/// The keys [`KServeConfig`] reads itself; it also reads
+/// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
+pub const KEYS: KeySet = KeySet {
+    owner: "kserve",
+    keys: &[
+        Key::new(
+            keys::PROTOCOL,
+            "v1, v2 (REST), v2-grpc or auto (default: v2-grpc for grpc:// URLs, else auto)",
+        ),
+        Key::new(
+            keys::ISVC_NAME,
+            "the InferenceService (first label of its host)",
+        ),
+        Key::new(keys::ISVC_NAMESPACE, "the InferenceService's namespace"),
+        Key::new(
+            keys::ISVC_DOMAIN,
+            "the ingress domain hosts are built under (example.com)",
+        ),
+        Key::new(
+            keys::ISVC_HOST_TEMPLATE,
+            "the host from {name}, {namespace}, {domain} ({name}.{namespace}.{domain})",
+        ),
+        Key::new(
+            keys::INGRESS_HOST,
+            "an explicit Host / gRPC :authority (wins over the isvc_* keys)",
+        ),
+        Key::new(
+            keys::V1_OUTPUT_NAME,
+            "the tensor name of V1 predictions (predictions)",
+        ),
+        Key::new(
+            keys::V1_OUTPUT_DATATYPE,
+            "the datatype V1 predictions are read as (follows the request)",
+        ),
+    ],
+    prefixes: &[],
+};
+
+/// Every key set a KServe record may use: [`KEYS`], OIP's wire keys and the
+/// transport's.
+pub const KEY_SETS: &[KeySet] = &[KEYS, inferlink_oip::config::WIRE_KEYS, TRANSPORT_KEYS];
+
+/// Record products served: KServe and its former name KFServing (the
+/// seeds' records say `product: kserve`).
+pub const PRODUCTS: &[&str] = &["kserve", "kfserving"];
+/// Service resources served when no factory claims the product: a KServe
+/// predictor's data plane. (`kserve-api` / `kfserve-api` in the seeds name
+/// the Kubernetes control-plane API, which is not an inference endpoint.)
+pub const RESOURCES: &[&str] = &["kserve-predictor", "kserve-inference", "inference-v1"];
+
+/// The KServe factory: vendor `kserve`, [`PRODUCTS`] and [`RESOURCES`].
+///
+/// `connect` refuses keys none of [`KEY_SETS`] reads, reads and checks the
+/// configuration, and with `protocol: auto` (the default for `http(s)://`
+/// endpoints) asks the server which protocol it speaks, so it fails with
+/// the transport's error when the server cannot be reached. (Discovery is
+/// asynchronous, which `kit::Factory`'s build function is not: hence this
+/// type.)
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KServeFactory;
+
+/// The KServe factory ([`KServeFactory`]).
+pub fn factory() -> KServeFactory {
+    KServeFactory
+}
+
+#[async_trait]
+impl ConnectorFactory for KServeFactory {
+    fn vendor(&self) -> &str {
+        VENDOR
+    }
+
+    fn products(&self) -> &[&str] {
+        PRODUCTS
+    }
+
+    fn resources(&self) -> &[&str] {
+        RESOURCES
+    }
+
+    async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
+        kit::check_keys(target, KEY_SETS)?;
+        Ok(Arc::new(KServeClient::from_target(target).await?))
+    }
 }
 
 /// KServe's default ingress domain (`ingressDomain` in its configmap).
@@ -64,31 +145,15 @@ pub const DEFAULT_HOST_TEMPLATE: &str = "{name}.{namespace}.{domain}";
 /// The tensor name of V1 predictions unless `v1_output_name` says otherwise.
 pub const DEFAULT_V1_OUTPUT: &str = "predictions";
 
-/// Which data-plane protocol a connector speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KServeProtocol {
-    /// V1: `/v1/models/NAME[:predict|:explain]`, `instances` → `predictions`.
-    V1,
-    /// V2 (Open Inference Protocol) over REST, through `inferlink-oip`.
-    V2Rest,
-    /// V2 over gRPC, through `inferlink-oip`.
-    V2Grpc,
-}
-
-impl KServeProtocol {
-    /// The configuration word: `v1`, `v2` or `v2-grpc`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KServeProtocol::V1 => "v1",
-            KServeProtocol::V2Rest => "v2",
-            KServeProtocol::V2Grpc => "v2-grpc",
-        }
-    }
-}
-
-impl fmt::Display for KServeProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+inferlink_core::config_words! {
+    /// Which data-plane protocol a connector speaks.
+    pub enum KServeProtocol for "protocol" {
+        /// V1: `/v1/models/NAME[:predict|:explain]`, `instances` → `predictions`.
+        V1 = "v1",
+        /// V2 (Open Inference Protocol) over REST, through `inferlink-oip`.
+        V2Rest = "v2" | "v2-rest" | "rest" | "http" | "https",
+        /// V2 over gRPC, through `inferlink-oip`.
+        V2Grpc = "v2-grpc" | "grpc",
     }
 }
 
@@ -105,20 +170,13 @@ impl FromStr for ProtocolChoice {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
-            "v1" => ProtocolChoice::Fixed(KServeProtocol::V1),
-            "v2" | "v2-rest" | "rest" | "http" | "https" => {
-                ProtocolChoice::Fixed(KServeProtocol::V2Rest)
-            }
-            "v2-grpc" | "grpc" => ProtocolChoice::Fixed(KServeProtocol::V2Grpc),
-            "auto" | "" => ProtocolChoice::Auto,
-            _ => {
-                return Err(config_error(
-                    keys::PROTOCOL,
-                    format!("\"{}\" is not v1, v2, v2-grpc or auto", s.escape_debug()),
-                ));
-            }
-        })
+        let word = s.trim();
+        if word.is_empty() || word.eq_ignore_ascii_case("auto") {
+            return Ok(ProtocolChoice::Auto);
+        }
+        word.parse()
+            .map(ProtocolChoice::Fixed)
+            .map_err(|e: Error| config_error(keys::PROTOCOL, format!("{}, or auto", e.message())))
     }
 }
 
@@ -220,7 +278,7 @@ impl KServeConfig {
     /// `Host` header of REST calls and, unless `grpc_authority` is set, the
     /// gRPC `:authority`.
     pub fn set_ingress_host(&mut self, host: &str) -> Result<()> {
-        let host = inferlink_oip::config::check_authority(host, keys::INGRESS_HOST)?;
+        let host = kit::urls::check_authority(keys::INGRESS_HOST, host)?;
         self.oip
             .transport
             .headers
@@ -372,23 +430,17 @@ fn replace_loose(text: &str, placeholder: &str, value: &str) -> String {
 }
 
 fn default_protocol(url: &str) -> ProtocolChoice {
-    let scheme = url
-        .trim()
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("grpc" | "grpcs") => ProtocolChoice::Fixed(KServeProtocol::V2Grpc),
-        _ => ProtocolChoice::Auto,
+    if kit::urls::is_grpc_scheme(url) {
+        ProtocolChoice::Fixed(KServeProtocol::V2Grpc)
+    } else {
+        ProtocolChoice::Auto
     }
-}
-
-pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
-    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferlink_core::ErrorKind;
 
     fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<KServeConfig> {
         KServeConfig::new(url).apply_values(

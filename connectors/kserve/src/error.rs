@@ -80,42 +80,17 @@ pub fn ingress_hint(error: Error, host: Option<&str>) -> Error {
     if !is_ingress_miss(&error) {
         return error.with_context("host", host);
     }
-    let mut hinted = Error::new(
-        ErrorKind::NotFound,
-        format!(
-            "{}: the ingress has no route for host \"{host}\" (check isvc_name, \
-             isvc_namespace and isvc_domain, or ingress_host)",
-            error.message()
-        ),
-    )
-    .with_context("host", host);
-    for key in [
-        "vendor",
-        "endpoint",
-        "model",
-        "status",
-        "grpc_status",
-        "attempts",
-    ] {
-        if let Some(v) = error.context(key) {
-            hinted = hinted.with_context(static_key(key), v.to_owned());
-        }
-    }
-    if let Some(v) = error.vendor_message() {
-        hinted = hinted.with_vendor_message(v.to_owned());
-    }
-    hinted.with_retryable(false).with_source(error)
-}
-
-fn static_key(key: &str) -> &'static str {
-    match key {
-        "vendor" => "vendor",
-        "endpoint" => "endpoint",
-        "model" => "model",
-        "status" => "status",
-        "grpc_status" => "grpc_status",
-        _ => "attempts",
-    }
+    error
+        .with_kind(ErrorKind::NotFound)
+        .with_retryable(false)
+        .with_context("host", host)
+        .with_context(
+            "hint",
+            format!(
+                "the ingress has no route for host \"{host}\" (check isvc_name, isvc_namespace \
+                 and isvc_domain, or ingress_host)"
+            ),
+        )
 }
 
 #[cfg(test)]
@@ -129,8 +104,9 @@ mod tests {
             .with_context("status", "404");
         let e = ingress_hint(bare, Some("m.ns.example.com"));
         assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.message(), "HTTP 404 Not Found");
         assert!(
-            e.message()
+            e.to_string()
                 .contains("no route for host \"m.ns.example.com\""),
             "{e}"
         );
@@ -149,7 +125,7 @@ mod tests {
         let model = Error::new(ErrorKind::NotFound, "HTTP 404")
             .with_vendor_message("Model with name nope does not exist.");
         let e = ingress_hint(model, Some("h"));
-        assert!(!e.message().contains("no route"), "{e}");
+        assert!(!e.to_string().contains("no route"), "{e}");
         assert_eq!(e.context("host"), Some("h"));
 
         // Without a configured host nothing changes.

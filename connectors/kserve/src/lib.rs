@@ -28,8 +28,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Configuration keys, capabilities per protocol and examples:
-//! `docs/connectors/kserve.md`.
+//! Configuration keys ([`config::KEYS`], OIP's wire keys and the
+//! transport's; the factory refuses any other lower-case key), capabilities
+//! per protocol and examples: `docs/connectors/kserve.md`.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
@@ -37,13 +38,8 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
-mod factory;
 
 pub use client::{KServeClient, KServeConnector, V1_PROTOCOL_NAME, VENDOR};
-pub use config::{KServeConfig, KServeProtocol, ProtocolChoice};
-pub use factory::{KServeFactory, PRODUCTS, RESOURCES};
-
-/// The KServe connector factory (see [`KServeFactory`]).
-pub fn factory() -> KServeFactory {
-    KServeFactory::new()
-}
+pub use config::{
+    KEYS, KServeConfig, KServeFactory, KServeProtocol, PRODUCTS, ProtocolChoice, RESOURCES, factory,
+};

@@ -124,7 +124,7 @@ async fn discovery_outcomes() {
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.message().contains("HTTP 404"), "{e}");
     assert!(
-        e.message()
+        e.to_string()
             .contains("no route for host \"a.b.example.com\""),
         "{e}"
     );
@@ -170,6 +170,29 @@ async fn dispatch_and_config_errors_at_connect() {
         assert_eq!(e.path(), Some(key), "{settings:?}: {e}");
         assert_eq!(e.vendor(), Some("kserve"));
     }
+    // A typo'd key is refused with the nearest key; environment-style and
+    // `x_` keys, OIP's wire keys and the transport's pass.
+    let r = resolution("kserve", "x", &server.url(), &["isvc_namespce: ns"]).await;
+    let e = connectors.connect(&r).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert_eq!(e.path(), Some("isvc_namespce"));
+    assert!(
+        e.message().contains("did you mean \"isvc_namespace\""),
+        "{e}"
+    );
+    let fine = [
+        "protocol: v2-grpc",
+        "grpc_authority: m.ns.example.com",
+        "tensor_encoding: binary",
+        "deadline_ms: \"5000\"",
+        "STORAGE_URI: s3://models/m",
+        "x_owner: team",
+    ];
+    let r = resolution("kserve", "x", "grpc://127.0.0.1:9", &fine).await;
+    assert_eq!(
+        connectors.connect(&r).await.unwrap().info().protocol,
+        "oip-grpc"
+    );
     // V1 needs an HTTP URL.
     let r = resolution("kserve", "x", "grpc://127.0.0.1:9", &["protocol: v1"]).await;
     let e = connectors.connect(&r).await.unwrap_err();

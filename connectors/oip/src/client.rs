@@ -1,5 +1,5 @@
-//! [`OipClient`] (the wire calls, REST or gRPC) and [`OipConnector`] (the
-//! [`InferenceConnector`] over it).
+//! [`OipClient`] (also named [`OipConnector`]): the wire calls, REST or
+//! gRPC, and the [`InferenceConnector`] families over them.
 //!
 //! Every REST request goes through the shared [`HttpTransport`] (timeouts,
 //! the one retry loop, TLS, authentication, error mapping) by way of one
@@ -496,38 +496,18 @@ fn kept_headers(headers: &inferlink_core::transport::HeaderMap) -> Vec<(String, 
         .collect()
 }
 
-/// The [`InferenceConnector`] of an Open Inference Protocol server.
-#[derive(Debug, Clone)]
-pub struct OipConnector {
-    client: OipClient,
-}
-
-impl OipConnector {
-    /// A connector over a client.
-    pub fn new(client: OipClient) -> Self {
-        OipConnector { client }
-    }
-
-    /// A connector for the target's endpoint and configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        Ok(OipConnector::new(OipClient::from_target(target)?))
-    }
-
-    /// The client underneath (for calls beyond the trait, e.g.
-    /// [`OipClient::server_metadata`]).
-    pub fn client(&self) -> &OipClient {
-        &self.client
-    }
-}
+/// The [`InferenceConnector`] of an Open Inference Protocol server: the
+/// client itself (the families are implemented on [`OipClient`]).
+pub type OipConnector = OipClient;
 
 #[async_trait]
-impl InferenceConnector for OipConnector {
+impl InferenceConnector for OipClient {
     fn info(&self) -> &ConnectorInfo {
-        self.client.info()
+        OipClient::info(self)
     }
 
     async fn health(&self) -> Result<Health> {
-        self.client.health().await
+        OipClient::health(self).await
     }
 
     fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
@@ -536,12 +516,12 @@ impl InferenceConnector for OipConnector {
 
     /// REST only: a raw body needs an HTTP request.
     fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        self.client.is_rest().then_some(self as _)
+        self.is_rest().then_some(self as _)
     }
 
     /// REST only: OIP's gRPC service has no repository index.
     fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        self.client.is_rest().then_some(self as _)
+        self.is_rest().then_some(self as _)
     }
 
     fn as_model_description(&self) -> Option<&dyn ModelDescription> {
@@ -554,36 +534,36 @@ impl InferenceConnector for OipConnector {
 }
 
 #[async_trait]
-impl TensorInference for OipConnector {
+impl TensorInference for OipClient {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        self.client.infer(model, request).await
+        OipClient::infer(self, model, request).await
     }
 }
 
 #[async_trait]
-impl RawInvocation for OipConnector {
+impl RawInvocation for OipClient {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.invoke(model, request).await
+        OipClient::invoke(self, model, request).await
     }
 }
 
 #[async_trait]
-impl ModelListing for OipConnector {
+impl ModelListing for OipClient {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
-        self.client.models().await
+        OipClient::models(self).await
     }
 }
 
 #[async_trait]
-impl ModelDescription for OipConnector {
+impl ModelDescription for OipClient {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        self.client.model_metadata(model).await
+        OipClient::model_metadata(self, model).await
     }
 }
 
 #[async_trait]
-impl ModelReadiness for OipConnector {
+impl ModelReadiness for OipClient {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        self.client.model_ready(model).await
+        OipClient::model_ready(self, model).await
     }
 }

@@ -1,7 +1,7 @@
 //! [`OipConfig`]: which protocol, which URLs and which tensor encoding, read
 //! from a target's merged configuration.
 //!
-//! Keys (see [`keys`]; `docs/connectors/oip.md` has the table):
+//! Keys ([`KEYS`]; `docs/connectors/oip.md` has the table):
 //!
 //! | key | values | default |
 //! |---|---|---|
@@ -11,19 +11,20 @@
 //! | `grpc_authority` | `host[:port]` sent as gRPC `:authority` (and TLS server name) | the target's |
 //!
 //! Timeouts, retries, TLS and authentication come from the shared
-//! transport's keys ([`inferlink_core::transport::config::keys`]) and apply to
-//! both protocols.
+//! transport's keys ([`inferlink_core::transport::config::KEY_SET`]) and
+//! apply to both protocols. The factory refuses any other lower-case key.
 
-use std::fmt;
-use std::str::FromStr;
+use std::sync::Arc;
 
-use inferlink_core::ConfigValue;
+use inferlink_core::kit::{self, Key, KeySet, config_error};
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{ConnectTarget, Error, ErrorKind, Result};
+use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
+use inferlink_core::{ConfigValue, ConnectTarget, Error, Result};
 
+use crate::client::{DEFAULT_VENDOR, OipConnector};
 use crate::codec::TensorEncoding;
 
-/// The configuration keys the OIP connector reads.
+/// The names of the configuration keys the OIP connector reads.
 pub mod keys {
     /// `rest` or `grpc`.
     pub const PROTOCOL: &str = "protocol";
@@ -35,56 +36,85 @@ pub mod keys {
     /// The `:authority` gRPC requests carry (`host[:port]`), when it differs
     /// from the address connected to (an ingress routing by virtual host).
     pub const GRPC_AUTHORITY: &str = "grpc_authority";
-
-    /// Every key above.
-    pub const ALL: &[&str] = &[PROTOCOL, GRPC_URL, TENSOR_ENCODING, GRPC_AUTHORITY];
 }
 
-/// Which wire protocol a client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// HTTP/JSON (`/v2/...`), optionally with binary tensor data.
-    Rest,
-    /// gRPC (`inference.GRPCInferenceService`).
-    Grpc,
+const PROTOCOL_KEY: Key = Key::new(
+    keys::PROTOCOL,
+    "rest or grpc (default: grpc for a grpc:// or grpcs:// URL, else rest)",
+);
+const GRPC_URL_KEY: Key = Key::new(
+    keys::GRPC_URL,
+    "the gRPC endpoint (grpc://, grpcs://, http://, https://) when the record's URL is the REST one",
+);
+const TENSOR_ENCODING_KEY: Key = Key::new(
+    keys::TENSOR_ENCODING,
+    "how REST requests carry tensors: json, binary or auto (default json)",
+);
+const GRPC_AUTHORITY_KEY: Key = Key::new(
+    keys::GRPC_AUTHORITY,
+    "host[:port] sent as the gRPC :authority and TLS server name (default: the URL's)",
+);
+
+/// The keys [`OipConfig`] reads (besides the transport's).
+pub const KEYS: KeySet = KeySet {
+    owner: "oip",
+    keys: &[
+        PROTOCOL_KEY,
+        GRPC_URL_KEY,
+        TENSOR_ENCODING_KEY,
+        GRPC_AUTHORITY_KEY,
+    ],
+    prefixes: &[],
+};
+
+/// The OIP keys other than `protocol`: what a vendor crate with its own
+/// `protocol` words (KServe, Seldon) reads through [`OipConfig`].
+pub const WIRE_KEYS: KeySet = KeySet {
+    owner: "oip",
+    keys: &[GRPC_URL_KEY, TENSOR_ENCODING_KEY, GRPC_AUTHORITY_KEY],
+    prefixes: &[],
+};
+
+/// Record products the generic factory serves.
+pub const PRODUCTS: &[&str] = &[
+    "oip",
+    "open-inference",
+    "open-inference-protocol",
+    "kserve-v2",
+];
+/// Service resources the generic factory serves (when no product matches).
+pub const RESOURCES: &[&str] = &["oip", "inference-v2", "v2-inference", "open-inference"];
+
+/// The factory of generic Open Inference Protocol servers: vendor `oip`,
+/// the products and resources in [`PRODUCTS`] and [`RESOURCES`], the keys
+/// of [`KEYS`] and the transport's.
+pub fn factory() -> kit::Factory {
+    kit::Factory::new(
+        DEFAULT_VENDOR,
+        PRODUCTS,
+        RESOURCES,
+        &[KEYS, TRANSPORT_KEYS],
+        |target| Ok(Arc::new(OipConnector::from_target(target)?)),
+    )
+}
+
+inferlink_core::config_words! {
+    /// Which wire protocol a client speaks.
+    pub enum Protocol for "protocol" {
+        /// HTTP/JSON (`/v2/...`), optionally with binary tensor data.
+        Rest = "rest" | "http" | "https",
+        /// gRPC (`inference.GRPCInferenceService`).
+        Grpc = "grpc",
+    }
 }
 
 impl Protocol {
-    /// The configuration word: `rest` or `grpc`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Rest => "rest",
-            Protocol::Grpc => "grpc",
-        }
-    }
-
     /// The protocol name shown in [`inferlink_core::ConnectorInfo::protocol`]:
     /// `oip-rest` or `oip-grpc`.
     pub fn info_name(self) -> &'static str {
         match self {
             Protocol::Rest => "oip-rest",
             Protocol::Grpc => "oip-grpc",
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Protocol {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "rest" | "http" | "https" => Ok(Protocol::Rest),
-            "grpc" => Ok(Protocol::Grpc),
-            _ => Err(config_error(
-                keys::PROTOCOL,
-                format!("\"{}\" is not rest or grpc", s.escape_debug()),
-            )),
         }
     }
 }
@@ -134,20 +164,11 @@ pub struct OipConfig {
     pub transport: TransportConfig,
 }
 
-/// The transport defaults of OIP connectors: the shared transport's, except
-/// `gzip: false`. Tensor payloads compress poorly, and a server that honours
-/// `Accept-Encoding: gzip` (Triton does) spends far longer compressing a large
-/// binary response than sending it (a 1M-element FP32 round trip measured
-/// 333 ms with gzip against 13 ms without; docs/performance.md). A record's
-/// `gzip: "true"` turns it back on.
-pub fn default_transport() -> TransportConfig {
-    let mut config = TransportConfig::default();
-    config.gzip = false;
-    config
-}
-
 impl OipConfig {
-    /// Defaults for an endpoint URL.
+    /// OIP's defaults for an endpoint URL: protocol from the URL, JSON
+    /// tensors, and the transport's defaults except `gzip: false` (large
+    /// tensors compress poorly; docs/performance.md). Triton, KServe and
+    /// Seldon start from these.
     pub fn new(url: impl Into<String>) -> Self {
         OipConfig {
             url: url.into(),
@@ -157,7 +178,7 @@ impl OipConfig {
             grpc_authority: None,
             grpc_compression: None,
             model_header: None,
-            transport: default_transport(),
+            transport: oip_transport_defaults(),
         }
     }
 
@@ -173,7 +194,8 @@ impl OipConfig {
     }
 
     /// These settings overlaid with configuration values (key → value).
-    /// Keys neither OIP nor the transport owns are ignored.
+    /// Keys neither OIP nor the transport reads are ignored here; the
+    /// factory refuses them ([`kit::check_keys`]).
     pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
     where
         I: IntoIterator<Item = (K, ConfigValue)>,
@@ -192,7 +214,7 @@ impl OipConfig {
                     self.grpc_authority = if authority.is_empty() {
                         None
                     } else {
-                        Some(check_authority(authority, keys::GRPC_AUTHORITY)?)
+                        Some(kit::urls::check_authority(keys::GRPC_AUTHORITY, authority)?)
                     };
                 }
                 keys::TENSOR_ENCODING => {
@@ -212,7 +234,7 @@ impl OipConfig {
     /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
     pub fn protocol(&self) -> Protocol {
         self.protocol.unwrap_or_else(|| {
-            if scheme(&self.url).is_some_and(|s| s == "grpc" || s == "grpcs") {
+            if kit::urls::is_grpc_scheme(&self.url) {
                 Protocol::Grpc
             } else {
                 Protocol::Rest
@@ -221,114 +243,46 @@ impl OipConfig {
     }
 
     /// The REST base URL (the endpoint URL, which must be `http` or `https`).
-    pub fn rest_url(&self) -> Result<&str> {
-        match scheme(&self.url).as_deref() {
-            Some("http" | "https") => Ok(&self.url),
-            _ => Err(config_error(
+    pub fn rest_url(&self) -> Result<String> {
+        if !matches!(
+            kit::urls::scheme(&self.url).as_deref(),
+            Some("http" | "https")
+        ) {
+            return Err(config_error(
                 "url",
                 "a REST endpoint URL must start with http:// or https:// (for gRPC set \
                  protocol: grpc or use a grpc:// URL)",
-            )),
+            ));
         }
+        kit::urls::http_url("url", &self.url)
     }
 
     /// The gRPC target as an `http`/`https` URL: `grpc_url` if set, else the
     /// endpoint URL; `grpc://` means plain HTTP/2, `grpcs://` TLS.
     pub fn grpc_target(&self) -> Result<String> {
-        let (key, raw) = match &self.grpc_url {
-            Some(u) => (keys::GRPC_URL, u.as_str()),
-            None => ("url", self.url.as_str()),
-        };
-        let mut url = url::Url::parse(raw.trim())
-            .map_err(|e| config_error(key, format!("not a valid URL ({e})")))?;
-        let secure = match url.scheme() {
-            "http" | "grpc" => false,
-            "https" | "grpcs" => true,
-            other => {
-                return Err(config_error(
-                    key,
-                    format!("scheme \"{other}\" is not http, https, grpc or grpcs"),
-                ));
-            }
-        };
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(config_error(key, "the URL has no host"));
+        match &self.grpc_url {
+            Some(url) => kit::urls::grpc_target(keys::GRPC_URL, url),
+            None => kit::urls::grpc_target("url", &self.url),
         }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(config_error(
-                key,
-                "credentials in the URL are not allowed; use the auth_* keys",
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(config_error(key, "a query or fragment is not allowed"));
-        }
-        let path = url.path().trim_end_matches('/').to_owned();
-        if !path.is_empty() {
-            return Err(config_error(
-                key,
-                "a gRPC URL cannot have a path (gRPC methods live at the root)",
-            ));
-        }
-        let port = url.port();
-        let host = url.host_str().unwrap_or_default().to_owned();
-        let scheme = if secure { "https" } else { "http" };
-        url = url::Url::parse(&format!("{scheme}://{}", host_port(&host, port)))
-            .map_err(|e| config_error(key, format!("not a valid URL ({e})")))?;
-        Ok(url.as_str().trim_end_matches('/').to_owned())
     }
 }
 
-/// Checks an HTTP authority (`host` or `host:port`, IPv6 in brackets; no
-/// user info, path or spaces) and returns it lower-cased; a
-/// [`ErrorKind::Config`] error naming `key` otherwise.
-pub fn check_authority(authority: &str, key: &str) -> Result<String> {
-    let bad = |why: &str| {
-        config_error(
-            key,
-            format!(
-                "\"{}\" is not a host[:port] authority: {why}",
-                authority.escape_debug()
-            ),
-        )
-    };
-    if authority.contains(['/', '@', '?', '#']) || authority.chars().any(char::is_whitespace) {
-        return Err(bad("no scheme, path, user info or spaces"));
-    }
-    let url = url::Url::parse(&format!("http://{authority}")).map_err(|e| bad(&e.to_string()))?;
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| bad("no host"))?;
-    Ok(match authority.rsplit_once(':') {
-        Some((_, port)) if !authority.ends_with(']') => {
-            let port: u16 = port.parse().map_err(|_| bad("the port is not a number"))?;
-            format!("{host}:{port}")
-        }
-        _ => host.to_owned(),
-    })
-}
-
-fn host_port(host: &str, port: Option<u16>) -> String {
-    match port {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    }
-}
-
-fn scheme(url: &str) -> Option<String> {
-    url.trim()
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase())
-}
-
-pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
-    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
+/// The transport defaults of OIP connectors: the shared transport's, except
+/// `gzip: false`. Tensor payloads compress poorly, and a server that honours
+/// `Accept-Encoding: gzip` (Triton does) spends far longer compressing a large
+/// binary response than sending it (a 1M-element FP32 round trip measured
+/// 333 ms with gzip against 13 ms without; docs/performance.md). A record's
+/// (or a host setting's) `gzip: "true"` turns it back on.
+fn oip_transport_defaults() -> TransportConfig {
+    let mut config = TransportConfig::default();
+    config.gzip = false;
+    config
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferlink_core::ErrorKind;
 
     fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<OipConfig> {
         OipConfig::new(url).apply_values(

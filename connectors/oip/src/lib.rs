@@ -6,19 +6,20 @@
 //! Seldon Core v2, TorchServe's OIP endpoint — over REST (JSON, or the
 //! binary tensor data extension) or gRPC.
 //!
-//! * [`OipConnector`] implements [`inferlink_core::InferenceConnector`]: health,
-//!   model listing (REST), model metadata, per-model readiness, tensor
-//!   inference and (REST) raw invocation.
-//! * [`OipClient`] is the reusable wire client underneath, with the vendor
-//!   name injectable, for the Triton, KServe and Seldon crates to wrap.
-//! * [`OipFactory`] (also [`factory()`]) builds connectors from targets;
+//! * [`OipClient`] (also named [`OipConnector`]) implements
+//!   [`inferlink_core::InferenceConnector`]: health, model listing (REST),
+//!   model metadata, per-model readiness, tensor inference and (REST) raw
+//!   invocation. With the vendor name injectable, it is also the wire client
+//!   the Triton, KServe and Seldon crates build on.
+//! * [`factory()`] builds connectors from targets (refusing unknown keys);
 //!   register it with [`inferlink_core::Connectors`].
 //! * [`codec`] converts between the REST wire format and tensors; [`grpc`]
 //!   between the gRPC messages and tensors.
 //!
-//! Configuration keys (`protocol`, `grpc_url`, `tensor_encoding`, and the
-//! shared transport's timeouts, retries, TLS and authentication keys) are
-//! listed in [`config`] and in `docs/connectors/oip.md`.
+//! Configuration keys (`protocol`, `grpc_url`, `tensor_encoding`,
+//! `grpc_authority`: [`config::KEYS`]; and the shared transport's timeouts,
+//! retries, TLS and authentication keys) are listed in [`config`] and in
+//! `docs/connectors/oip.md`.
 //!
 //! ```no_run
 //! use inferlink_core::{Connectors, InferRequest, ModelRef, Tensor};
@@ -40,7 +41,6 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
-mod factory;
 pub mod grpc;
 /// The messages and client generated from `proto/inference.proto` (for
 /// vendor crates that make further RPCs with them, e.g. Triton's
@@ -51,10 +51,4 @@ pub mod proto;
 
 pub use client::{DEFAULT_VENDOR, OipClient, OipConnector};
 pub use codec::{ServerMetadata, TensorEncoding};
-pub use config::{ModelHeader, OipConfig, Protocol};
-pub use factory::{OipFactory, PRODUCTS, RESOURCES};
-
-/// The factory for generic Open Inference Protocol servers (see [`OipFactory::new`]).
-pub fn factory() -> OipFactory {
-    OipFactory::new()
-}
+pub use config::{KEYS, ModelHeader, OipConfig, PRODUCTS, Protocol, RESOURCES, factory};

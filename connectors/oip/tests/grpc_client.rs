@@ -421,8 +421,8 @@ async fn the_connector_conformance_suite_passes_over_grpc() {
         ..Default::default()
     })
     .await;
-    let connector =
-        inferlink_oip::OipConnector::new(client(&s.url, &[("auth_bearer_token", "good-token")]));
+    let connector: inferlink_oip::OipConnector =
+        client(&s.url, &[("auth_bearer_token", "good-token")]);
     let url = s.url.clone();
     let fp32 = RoundTrip::sample(
         "doubler",
@@ -441,8 +441,7 @@ async fn the_connector_conformance_suite_passes_over_grpc() {
                 let url = url.clone();
                 async move {
                     let c = client(&url, &[("auth_bearer_token", "bad-token")]);
-                    Ok(std::sync::Arc::new(inferlink_oip::OipConnector::new(c))
-                        as std::sync::Arc<dyn inferlink::InferenceConnector>)
+                    Ok(std::sync::Arc::new(c) as std::sync::Arc<dyn inferlink::InferenceConnector>)
                 }
             })
             .secret("bad-token"),

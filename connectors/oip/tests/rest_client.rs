@@ -421,6 +421,33 @@ services:
     assert!(!format!("{connector:?}").contains("s3cr3t"));
 }
 
+/// A typo'd key is refused at connect with the nearest key named; OIP's,
+/// the transport's, environment-style and `x_` keys pass.
+#[tokio::test]
+async fn the_factory_refuses_an_unknown_key_with_a_suggestion() {
+    use inferlink::ConnectorFactory as _;
+    let target = |key: &str| {
+        inferlink::ConnectTarget::new("oip", "http://127.0.0.1:1").with_plain(key, "binary")
+    };
+    let e = inferlink_oip::factory()
+        .connect(&target("tensor_encodng"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert_eq!(e.path(), Some("tensor_encodng"));
+    assert!(
+        e.message().contains("did you mean \"tensor_encoding\""),
+        "{e}"
+    );
+    let ok = target("tensor_encoding")
+        .with_plain("grpc_authority", "m.example.com")
+        .with_plain("timeout_request_ms", "500")
+        .with_plain("MODEL_NAME", "doubler")
+        .with_plain("x_owner", "team-a");
+    let c = inferlink_oip::factory().connect(&ok).await.unwrap();
+    assert!(c.info().binary_tensors);
+}
+
 #[tokio::test]
 async fn grpc_is_chosen_by_key_or_scheme() {
     let config = OipConfig::new("http://127.0.0.1:1")

@@ -2,7 +2,7 @@
 //! from a target's merged configuration and checked when the connector
 //! is built.
 //!
-//! Keys (also in `docs/connectors/seldon.md`):
+//! Keys ([`KEYS`]; also in `docs/connectors/seldon.md`):
 //!
 //! | key | values | default |
 //! |---|---|---|
@@ -16,17 +16,21 @@
 //! | `grpc_url`, `tensor_encoding` | as in `inferlink-oip` | |
 //!
 //! and every key of the shared transport (timeouts, retries, TLS, auth,
-//! `header_<Name>`).
+//! `header_<Name>`, and seed 004's `CLUSTER_CERT_AUTH`, `CLIENT_CERT`,
+//! `CLIENT_KEY`, `INSECURE`). The factory refuses any other lower-case key.
 
-use std::fmt;
-use std::str::FromStr;
+use std::sync::Arc;
 
-use inferlink_core::ConfigValue;
+use inferlink_core::kit::{self, Key, KeySet, config_error};
+use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::transport::{StaticHeader, TransportConfig};
-use inferlink_core::{ConnectTarget, Error, ErrorKind, Result};
+use inferlink_core::{ConfigValue, ConnectTarget, Result};
 use inferlink_oip::{ModelHeader, OipConfig, Protocol as OipProtocol};
 
-/// The configuration keys this crate reads (besides the transport's).
+use crate::client::{SeldonConnector, VENDOR};
+
+/// The names of the configuration keys this crate reads (besides OIP's
+/// wire keys and the transport's).
 pub mod keys {
     /// `v1`, `v2` or `v2-grpc`.
     pub const PROTOCOL: &str = "protocol";
@@ -44,17 +48,75 @@ pub mod keys {
     pub const MLSERVER_CONTENT_TYPES: &str = "mlserver_content_types";
     /// A request-level MLServer `content_type` (e.g. `pd`) (v2).
     pub const MLSERVER_REQUEST_CONTENT_TYPE: &str = "mlserver_request_content_type";
+}
 
-    /// Every key above.
-    pub const ALL: &[&str] = &[
-        PROTOCOL,
-        NAMESPACE,
-        DEPLOYMENT,
-        V1_TENSOR_FORM,
-        SELDON_MODEL,
-        MLSERVER_CONTENT_TYPES,
-        MLSERVER_REQUEST_CONTENT_TYPE,
-    ];
+/// The keys [`SeldonConfig`] reads itself; it also reads
+/// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
+pub const KEYS: KeySet = KeySet {
+    owner: "seldon",
+    keys: &[
+        Key::new(
+            keys::PROTOCOL,
+            "v1, v2 or v2-grpc (default: v2-grpc for grpc:// URLs, else by product and version)",
+        ),
+        Key::new(
+            keys::NAMESPACE,
+            "Kubernetes namespace: the v1 ingress path /seldon/<namespace>/<deployment>",
+        ),
+        Key::new(keys::DEPLOYMENT, "the SeldonDeployment (v1)"),
+        Key::new(
+            keys::V1_TENSOR_FORM,
+            "ndarray or tensor: how v1 SeldonMessages carry tensors (ndarray)",
+        ),
+        Key::new(
+            keys::SELDON_MODEL,
+            "the Seldon-Model header (v2); {model} stands for each call's model",
+        ),
+        Key::new(
+            keys::MLSERVER_CONTENT_TYPES,
+            "auto or off: MLServer content_type parameters on inputs (auto)",
+        ),
+        Key::new(
+            keys::MLSERVER_REQUEST_CONTENT_TYPE,
+            "a request-level MLServer content_type, e.g. pd (none)",
+        ),
+    ],
+    prefixes: &[],
+};
+
+/// Record products served (seed 004 names Seldon Core `seldon`).
+pub const PRODUCTS: &[&str] = &[
+    "seldon",
+    "seldon-core",
+    "seldoncore",
+    "seldon-core-v1",
+    "seldon-core-v2",
+    "seldon-v2",
+    "mlserver",
+    "seldon-mlserver",
+];
+
+/// Service resources served when no factory claims the product (seed 004's
+/// Seldon service is `seldon-core-api`).
+pub const RESOURCES: &[&str] = &["seldon-core-api", "seldon", "seldon-api", "mlserver"];
+
+/// The Seldon factory: vendor `seldon`, [`PRODUCTS`] and [`RESOURCES`],
+/// reading [`KEYS`], OIP's wire keys and the transport's (any other
+/// lower-case key is refused).
+///
+/// The protocol comes from the record's `protocol` key, else a `grpc://`
+/// endpoint means `v2-grpc`, else the product and version decide
+/// ([`default_protocol`]: MLServer and Seldon Core 2.x speak v2, older
+/// Seldon Core v1). Configuration is checked at `connect`, not at the first
+/// call.
+pub fn factory() -> kit::Factory {
+    kit::Factory::new(
+        VENDOR,
+        PRODUCTS,
+        RESOURCES,
+        &[KEYS, inferlink_oip::config::WIRE_KEYS, TRANSPORT_KEYS],
+        |target| Ok(Arc::new(SeldonConnector::from_target(target)?)),
+    )
 }
 
 /// The header Seldon Core v2 routes on (gRPC metadata `seldon-model`).
@@ -64,27 +126,19 @@ pub const SELDON_MODEL_HEADER: &str = "Seldon-Model";
 /// (`{model}`, `{model}.pipeline`): the header then follows the call.
 pub const MODEL_PLACEHOLDER: &str = "{model}";
 
-/// Which Seldon protocol a connector speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SeldonProtocol {
-    /// Seldon Core v1: SeldonMessage JSON over REST (`/api/v1.0/predictions`).
-    V1,
-    /// Seldon Core v2 / MLServer: the Open Inference Protocol over REST.
-    V2,
-    /// Seldon Core v2 / MLServer: the Open Inference Protocol over gRPC.
-    V2Grpc,
+inferlink_core::config_words! {
+    /// Which Seldon protocol a connector speaks.
+    pub enum SeldonProtocol for "protocol" {
+        /// Seldon Core v1: SeldonMessage JSON over REST (`/api/v1.0/predictions`).
+        V1 = "v1" | "seldon" | "seldon-v1",
+        /// Seldon Core v2 / MLServer: the Open Inference Protocol over REST.
+        V2 = "v2" | "v2-rest" | "oip" | "rest",
+        /// Seldon Core v2 / MLServer: the Open Inference Protocol over gRPC.
+        V2Grpc = "v2-grpc" | "grpc",
+    }
 }
 
 impl SeldonProtocol {
-    /// The configuration word: `v1`, `v2` or `v2-grpc`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SeldonProtocol::V1 => "v1",
-            SeldonProtocol::V2 => "v2",
-            SeldonProtocol::V2Grpc => "v2-grpc",
-        }
-    }
-
     /// The name in [`inferlink_core::ConnectorInfo::protocol`]: `seldon-v1`,
     /// `oip-rest` or `oip-grpc`.
     pub fn info_name(self) -> &'static str {
@@ -96,51 +150,26 @@ impl SeldonProtocol {
     }
 }
 
-impl fmt::Display for SeldonProtocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+inferlink_core::config_words! {
+    /// How tensors travel inside a SeldonMessage's `data`.
+    #[derive(Default)]
+    pub enum V1TensorForm for "v1_tensor_form" {
+        /// `data.ndarray`: nested JSON lists following the shape (any datatype,
+        /// strings included).
+        #[default]
+        Ndarray = "ndarray",
+        /// `data.tensor {shape, values}`: flat doubles (numbers only).
+        Tensor = "tensor",
     }
 }
 
-impl FromStr for SeldonProtocol {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "v1" | "seldon" | "seldon-v1" => Ok(SeldonProtocol::V1),
-            "v2" | "v2-rest" | "oip" | "rest" => Ok(SeldonProtocol::V2),
-            "v2-grpc" | "grpc" => Ok(SeldonProtocol::V2Grpc),
-            _ => Err(config_error(
-                keys::PROTOCOL,
-                format!("\"{}\" is not v1, v2 or v2-grpc", s.escape_debug()),
-            )),
-        }
-    }
-}
-
-/// How tensors travel inside a SeldonMessage's `data`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum V1TensorForm {
-    /// `data.ndarray`: nested JSON lists following the shape (any datatype,
-    /// strings included).
-    #[default]
-    Ndarray,
-    /// `data.tensor {shape, values}`: flat doubles (numbers only).
-    Tensor,
-}
-
-impl FromStr for V1TensorForm {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "ndarray" => Ok(V1TensorForm::Ndarray),
-            "tensor" => Ok(V1TensorForm::Tensor),
-            _ => Err(config_error(
-                keys::V1_TENSOR_FORM,
-                format!("\"{}\" is not ndarray or tensor", s.escape_debug()),
-            )),
-        }
+inferlink_core::config_words! {
+    /// The words of `mlserver_content_types`.
+    enum ContentTypes for "mlserver_content_types" {
+        /// Add MLServer `content_type` parameters.
+        Auto = "auto" | "on" | "true" | "yes" | "1",
+        /// Send inputs as they are.
+        Off = "off" | "false" | "no" | "0",
     }
 }
 
@@ -174,15 +203,12 @@ pub struct SeldonConfig {
 
 impl SeldonConfig {
     /// The configuration of a target, the protocol defaulting by the
-    /// record's product and version ([`default_protocol`]).
+    /// record's product and version ([`default_protocol`]), the transport
+    /// starting from OIP's defaults ([`OipConfig::new`]).
     pub fn from_target(target: &ConnectTarget) -> Result<Self> {
         let fallback = default_protocol(&target.product, &target.version);
-        SeldonConfig::from_values(
-            &target.url,
-            fallback,
-            target.values(),
-            inferlink_oip::config::default_transport(),
-        )
+        let defaults = OipConfig::new(target.url.clone()).transport;
+        SeldonConfig::from_values(&target.url, fallback, target.values(), defaults)
     }
 
     /// The configuration from an endpoint URL and configuration values, with
@@ -224,16 +250,7 @@ impl SeldonConfig {
                     seldon_model = (!text.is_empty()).then(|| text.to_owned());
                 }
                 keys::MLSERVER_CONTENT_TYPES => {
-                    content_types = match text.to_ascii_lowercase().as_str() {
-                        "auto" | "on" | "true" | "yes" | "1" => true,
-                        "off" | "false" | "no" | "0" => false,
-                        _ => {
-                            return Err(config_error(
-                                keys::MLSERVER_CONTENT_TYPES,
-                                format!("\"{}\" is not auto or off", text.escape_debug()),
-                            ));
-                        }
-                    }
+                    content_types = text.parse::<ContentTypes>()? == ContentTypes::Auto;
                 }
                 keys::MLSERVER_REQUEST_CONTENT_TYPE => {
                     request_content_type = (!text.is_empty()).then(|| text.to_owned());
@@ -241,10 +258,7 @@ impl SeldonConfig {
                 _ => rest.push((key.to_owned(), v)),
             }
         }
-        let scheme = url
-            .trim()
-            .split_once("://")
-            .map(|(s, _)| s.to_ascii_lowercase());
+        let scheme = kit::urls::scheme(url);
         let protocol = protocol.unwrap_or(if matches!(scheme.as_deref(), Some("grpc" | "grpcs")) {
             SeldonProtocol::V2Grpc
         } else {
@@ -361,13 +375,10 @@ fn name_value(key: &str, text: &str) -> Result<Option<String>> {
     Ok(Some(text.to_owned()))
 }
 
-pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
-    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferlink_core::ErrorKind;
 
     fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<SeldonConfig> {
         SeldonConfig::from_values(

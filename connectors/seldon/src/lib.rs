@@ -17,8 +17,9 @@
 //!
 //! [`SeldonConnector`] implements [`inferlink_core::InferenceConnector`];
 //! [`factory()`] registers it with [`inferlink_core::Connectors`] for the products
-//! in [`PRODUCTS`]; [`SeldonConfig`] is its typed configuration (keys in
-//! [`config`] and `docs/connectors/seldon.md`).
+//! in [`PRODUCTS`], refusing unknown configuration keys; [`SeldonConfig`] is
+//! its typed configuration (keys in [`KEYS`], [`config`] and
+//! `docs/connectors/seldon.md`).
 //!
 //! ```no_run
 //! use inferlink_core::{Connectors, InferRequest, ModelRef, Tensor};
@@ -40,14 +41,10 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
-mod factory;
 
 pub use client::{CONTENT_TYPE, SeldonConnector, SeldonV1Client, VENDOR, add_content_types};
 pub use codec::{Feedback, SeldonMessage};
-pub use config::{SeldonConfig, SeldonProtocol, V1TensorForm, default_protocol};
-pub use factory::{PRODUCTS, RESOURCES, SeldonFactory};
-
-/// The factory for Seldon records (see [`SeldonFactory`]).
-pub fn factory() -> SeldonFactory {
-    SeldonFactory::new()
-}
+pub use config::{
+    KEYS, PRODUCTS, RESOURCES, SeldonConfig, SeldonProtocol, V1TensorForm, default_protocol,
+    factory,
+};

@@ -533,12 +533,27 @@ async fn the_factory_serves_seed_004s_seldon_record() {
             &Consumer::anywhere(),
         )
         .unwrap();
-    let config = inferlink_seldon::factory()
-        .config_for(&resolution.target())
-        .unwrap();
+    let config = inferlink_seldon::SeldonConfig::from_target(&resolution.target()).unwrap();
     assert_eq!(config.protocol, inferlink_seldon::SeldonProtocol::V1);
     assert_eq!(config.v1_prefix("iris"), ["seldon", "prj_hys568", "iris"]);
     let c = connectors.connect(&resolution).await.unwrap();
     assert_eq!(c.info().protocol, "seldon-v1");
     assert_eq!(c.info().vendor, "seldon");
+
+    // A typo'd key in the same record is refused with the nearest key.
+    let typo = plain.replace("namespace: prj_hys568", "namespce: prj_hys568");
+    assert_ne!(typo, plain);
+    let registry = Registry::open(MemoryStore::new()).await.unwrap();
+    registry.register_yaml(&typo).await.unwrap();
+    let resolution = registry
+        .resolve(
+            &Selector::category("prediction-serving"),
+            &Consumer::anywhere(),
+        )
+        .unwrap();
+    let e = connectors.connect(&resolution).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert_eq!(e.path(), Some("namespce"));
+    assert!(e.message().contains("did you mean \"namespace\""), "{e}");
+    assert_eq!(e.vendor(), Some("seldon"));
 }

@@ -1,5 +1,5 @@
-//! [`TritonClient`] (OIP plus Triton's extensions, REST or gRPC) and
-//! [`TritonConnector`] (the [`InferenceConnector`] over it).
+//! [`TritonClient`] (also named [`TritonConnector`]): OIP plus Triton's
+//! extensions, REST or gRPC, and the [`InferenceConnector`] families.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -802,38 +802,19 @@ impl SseStream {
     }
 }
 
-/// The [`InferenceConnector`] of a Triton server.
-#[derive(Debug, Clone)]
-pub struct TritonConnector {
-    client: TritonClient,
-}
-
-impl TritonConnector {
-    /// A connector over a client.
-    pub fn new(client: TritonClient) -> Self {
-        TritonConnector { client }
-    }
-
-    /// A connector for the target's endpoint and configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        Ok(TritonConnector::new(TritonClient::from_target(target)?))
-    }
-
-    /// The client underneath, for Triton's calls beyond the trait
-    /// (repository, statistics, model configuration, generate).
-    pub fn client(&self) -> &TritonClient {
-        &self.client
-    }
-}
+/// The [`InferenceConnector`] of a Triton server: the client itself (the
+/// families are implemented on [`TritonClient`], whose further methods are
+/// Triton's calls beyond the trait).
+pub type TritonConnector = TritonClient;
 
 #[async_trait]
-impl InferenceConnector for TritonConnector {
+impl InferenceConnector for TritonClient {
     fn info(&self) -> &ConnectorInfo {
-        self.client.info()
+        TritonClient::info(self)
     }
 
     async fn health(&self) -> Result<Health> {
-        self.client.health().await
+        TritonClient::health(self).await
     }
 
     fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
@@ -842,7 +823,7 @@ impl InferenceConnector for TritonConnector {
 
     /// REST only (a raw body needs an HTTP request).
     fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        (self.client().protocol() == Protocol::Rest).then_some(self as _)
+        (self.protocol() == Protocol::Rest).then_some(self as _)
     }
 
     fn as_model_listing(&self) -> Option<&dyn ModelListing> {
@@ -863,44 +844,44 @@ impl InferenceConnector for TritonConnector {
 }
 
 #[async_trait]
-impl TensorInference for TritonConnector {
+impl TensorInference for TritonClient {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        self.client.infer(model, request).await
+        TritonClient::infer(self, model, request).await
     }
 }
 
 #[async_trait]
-impl RawInvocation for TritonConnector {
+impl RawInvocation for TritonClient {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.invoke(model, request).await
+        TritonClient::invoke(self, model, request).await
     }
 }
 
 #[async_trait]
-impl ModelListing for TritonConnector {
+impl ModelListing for TritonClient {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
-        self.client.models().await
+        TritonClient::models(self).await
     }
 }
 
 #[async_trait]
-impl ModelDescription for TritonConnector {
+impl ModelDescription for TritonClient {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        self.client.model_metadata(model).await
+        TritonClient::model_metadata(self, model).await
     }
 }
 
 #[async_trait]
-impl ModelReadiness for TritonConnector {
+impl ModelReadiness for TritonClient {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        self.client.model_ready(model).await
+        TritonClient::model_ready(self, model).await
     }
 }
 
 #[async_trait]
-impl StreamingInference for TritonConnector {
+impl StreamingInference for TritonClient {
     async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
-        self.client.infer_stream(model, request).await
+        TritonClient::infer_stream(self, model, request).await
     }
 }
 

@@ -7,19 +7,24 @@
 //! | `access_token` | text (secret in credentials) | none: sent as `triton-access-token` (REST) / `triton-grpc-protocol-triton-access-token` (gRPC) |
 //! | `metrics_url` | URL of Triton's metrics port (`http://host:8002`) | none: [`crate::TritonClient::metrics`] is `Unsupported` |
 //!
-//! plus every key of `inferlink_oip::config` (`protocol`, `grpc_url`,
-//! `tensor_encoding`: when set, it replaces the size threshold) and the
-//! shared transport's keys.
+//! plus every key of [`inferlink_oip::KEYS`] (`protocol`, `grpc_url`,
+//! `tensor_encoding`: when set, it replaces the size threshold,
+//! `grpc_authority`) and the shared transport's keys. The factory refuses
+//! any other lower-case key.
 
 use std::fmt;
-use std::str::FromStr;
+use std::sync::Arc;
 
-use inferlink_core::ConfigValue;
+use inferlink_core::kit::{self, Key, KeySet, config_error};
+use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::transport::config::StaticHeader;
-use inferlink_core::{ConnectTarget, Error, ErrorKind, Result, Secret};
+use inferlink_core::{ConfigValue, ConnectTarget, Result, Secret};
 use inferlink_oip::{OipConfig, Protocol, TensorEncoding};
 
-/// Configuration keys this crate reads (beyond OIP's and the transport's).
+use crate::client::{TritonConnector, VENDOR};
+
+/// The names of the configuration keys this crate reads (beyond OIP's and
+/// the transport's).
 pub mod keys {
     /// REST inputs of at least this many bytes travel in binary.
     pub const BINARY_THRESHOLD_BYTES: &str = "binary_threshold_bytes";
@@ -30,13 +35,55 @@ pub mod keys {
     pub const ACCESS_TOKEN: &str = "access_token";
     /// The base URL of Triton's metrics port (Prometheus text at `/metrics`).
     pub const METRICS_URL: &str = "metrics_url";
-    /// Every key above.
-    pub const ALL: &[&str] = &[
-        BINARY_THRESHOLD_BYTES,
-        REQUEST_COMPRESSION,
-        ACCESS_TOKEN,
-        METRICS_URL,
-    ];
+}
+
+/// The keys [`TritonConfig`] reads itself; it also reads
+/// [`inferlink_oip::KEYS`] and the transport's.
+pub const KEYS: KeySet = KeySet {
+    owner: "triton",
+    keys: &[
+        Key::new(
+            keys::BINARY_THRESHOLD_BYTES,
+            "REST inputs of at least this many bytes travel binary (4096)",
+        ),
+        Key::new(
+            keys::REQUEST_COMPRESSION,
+            "none, gzip or deflate: REST inference bodies and gRPC request messages (none)",
+        ),
+        Key::new(
+            keys::ACCESS_TOKEN,
+            "token for Triton's restricted APIs (sent as triton-access-token)",
+        ),
+        Key::new(
+            keys::METRICS_URL,
+            "base URL of Triton's metrics port, e.g. http://host:8002 (none)",
+        ),
+    ],
+    prefixes: &[],
+};
+
+/// Record products this factory serves.
+pub const PRODUCTS: &[&str] = &[
+    "triton",
+    "nvidia-triton",
+    "triton-inference-server",
+    "tritonserver",
+    "nvidia-triton-inference-server",
+];
+/// Service resources this factory serves (when no product matches).
+pub const RESOURCES: &[&str] = &["triton", "triton-inference"];
+
+/// The Triton factory: vendor `triton`, [`PRODUCTS`] and [`RESOURCES`],
+/// reading [`KEYS`], OIP's keys and the transport's (any other lower-case
+/// key is refused).
+pub fn factory() -> kit::Factory {
+    kit::Factory::new(
+        VENDOR,
+        PRODUCTS,
+        RESOURCES,
+        &[KEYS, inferlink_oip::KEYS, TRANSPORT_KEYS],
+        |target| Ok(Arc::new(TritonConnector::from_target(target)?)),
+    )
 }
 
 /// The default of `binary_threshold_bytes`.
@@ -58,49 +105,16 @@ pub enum TensorMode {
     Fixed(TensorEncoding),
 }
 
-/// Compression of REST inference bodies and gRPC request messages (Triton
-/// decompresses `gzip` and `deflate`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// Sent as is.
-    #[default]
-    None,
-    /// `Content-Encoding: gzip`.
-    Gzip,
-    /// `Content-Encoding: deflate` (zlib format).
-    Deflate,
-}
-
-impl Compression {
-    /// The configuration word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Deflate => "deflate",
-        }
-    }
-}
-
-impl fmt::Display for Compression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Compression {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "" | "none" | "identity" | "off" | "false" => Ok(Compression::None),
-            "gzip" => Ok(Compression::Gzip),
-            "deflate" => Ok(Compression::Deflate),
-            other => Err(config_error(
-                keys::REQUEST_COMPRESSION,
-                format!("`{other}` is not one of none, gzip, deflate"),
-            )),
-        }
+inferlink_core::config_words! {
+    /// Compression of REST inference bodies and gRPC request messages
+    /// (Triton decompresses `gzip` and `deflate`).
+    pub enum Compression for "request_compression" {
+        /// Sent as is.
+        None = "none" | "" | "identity" | "off" | "false",
+        /// `Content-Encoding: gzip`.
+        Gzip = "gzip",
+        /// `Content-Encoding: deflate` (zlib format).
+        Deflate = "deflate",
     }
 }
 
@@ -187,21 +201,11 @@ impl TritonConfig {
                 }
                 keys::METRICS_URL => {
                     let u = v.expose().trim();
-                    if !u.is_empty() {
-                        let parsed = inferlink_core::transport::Url::parse(u).map_err(|e| {
-                            config_error(keys::METRICS_URL, format!("not a URL ({e})"))
-                        })?;
-                        if !matches!(parsed.scheme(), "http" | "https") {
-                            return Err(config_error(
-                                keys::METRICS_URL,
-                                format!(
-                                    "the scheme must be http or https, not {}",
-                                    parsed.scheme()
-                                ),
-                            ));
-                        }
-                    }
-                    self.metrics_url = (!u.is_empty()).then(|| u.to_owned());
+                    self.metrics_url = if u.is_empty() {
+                        None
+                    } else {
+                        Some(kit::urls::http_url(keys::METRICS_URL, u)?)
+                    };
                 }
                 inferlink_oip::config::keys::TENSOR_ENCODING => fixed = true,
                 _ => {}
@@ -248,6 +252,57 @@ impl TritonConfig {
     }
 }
 
-pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
-    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
+#[cfg(test)]
+mod tests {
+    use inferlink_core::{ConnectorFactory as _, ErrorKind};
+
+    use super::*;
+
+    fn target(pairs: &[(&str, &str)]) -> ConnectTarget {
+        pairs.iter().fold(
+            ConnectTarget::new("triton", "http://127.0.0.1:1"),
+            |t, (k, v)| t.with_plain(*k, *v),
+        )
+    }
+
+    /// A typo'd key is refused at connect with the nearest key named;
+    /// Triton's, OIP's, the transport's, environment and `x_` keys pass.
+    #[tokio::test]
+    async fn the_factory_refuses_an_unknown_key_with_a_suggestion() {
+        let e = factory()
+            .connect(&target(&[("request_compresion", "gzip")]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert_eq!(e.path(), Some("request_compresion"));
+        assert!(
+            e.message().contains("did you mean \"request_compression\""),
+            "{e}"
+        );
+        let ok = target(&[
+            ("request_compression", "gzip"),
+            ("tensor_encoding", "binary"),
+            ("grpc_url", "grpc://127.0.0.1:2"),
+            ("deadline_ms", "1000"),
+            ("TRITON_MODEL", "doubler"),
+            ("x_team", "vision"),
+        ]);
+        let c = factory().connect(&ok).await.unwrap();
+        assert_eq!(c.info().vendor, "triton");
+        assert!(c.capabilities().stream_infer);
+    }
+
+    #[test]
+    fn compression_words_and_metrics_url() {
+        assert_eq!("GZIP".parse::<Compression>().unwrap(), Compression::Gzip);
+        assert_eq!("off".parse::<Compression>().unwrap(), Compression::None);
+        let e = "brotli".parse::<Compression>().unwrap_err();
+        assert_eq!(e.path(), Some(keys::REQUEST_COMPRESSION));
+        assert!(e.message().contains("none, gzip, deflate"), "{e}");
+        for bad in ["ftp://h:8002", "http://user:pw@h:8002", "not a url"] {
+            let e = TritonConfig::from_target(&target(&[(keys::METRICS_URL, bad)])).unwrap_err();
+            assert_eq!(e.path(), Some(keys::METRICS_URL), "{bad}");
+            assert!(!e.to_string().contains("pw@"), "{e}");
+        }
+    }
 }

@@ -53,45 +53,22 @@ pub fn in_band(message: &str, what: &str) -> Error {
 /// body is an event `data: {"error": "Traceback …"}`: both are
 /// [`ErrorKind::ModelError`].
 pub fn refine(error: Error) -> Error {
-    let text = format!(
-        "{} {}",
-        error.message(),
-        error.vendor_message().unwrap_or_default()
-    );
-    let (kind, message) = if text.contains("decoupled transaction policy") {
-        (
-            ErrorKind::Unsupported,
-            "the model is decoupled (0..n responses per request): use infer_stream \
-             (gRPC ModelStreamInfer or generate_stream)"
-                .to_owned(),
-        )
-    } else if error.kind() == ErrorKind::InvalidInput
-        && (text.contains("Failed to process the request(s) for model")
-            || text.contains("Traceback (most recent call last)"))
-    {
-        (ErrorKind::ModelError, error.message().to_owned())
-    } else {
-        return error;
+    let said = |phrase: &str| {
+        error.message().contains(phrase)
+            || error.vendor_message().is_some_and(|m| m.contains(phrase))
     };
-    if kind != error.kind() {
-        let vendor = error
-            .vendor_message()
-            .map(str::to_owned)
-            .unwrap_or_else(|| error.message().to_owned());
-        let mut e = Error::new(kind, message).with_vendor_message(vendor);
-        if let Some(v) = error.vendor() {
-            e = e.with_vendor(v.to_owned());
-        }
-        if let Some(v) = error.endpoint() {
-            e = e.with_endpoint(v.to_owned());
-        }
-        if let Some(m) = error.model() {
-            e = e.with_model(m.to_owned());
-        }
-        if let Some(s) = error.context("status") {
-            e = e.with_context("status", s.to_owned());
-        }
-        return e;
+    if said("decoupled transaction policy") {
+        return error.with_kind(ErrorKind::Unsupported).with_context(
+            "hint",
+            "the model is decoupled (0..n responses per request): use infer_stream \
+             (gRPC ModelStreamInfer or generate_stream)",
+        );
+    }
+    if error.kind() == ErrorKind::InvalidInput
+        && (said("Failed to process the request(s) for model")
+            || said("Traceback (most recent call last)"))
+    {
+        return error.with_kind(ErrorKind::ModelError);
     }
     error
 }
@@ -99,6 +76,29 @@ pub fn refine(error: Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refine_re_kinds_keeping_the_context() {
+        let decoupled = Error::new(ErrorKind::InvalidInput, "HTTP 400 Bad Request")
+            .with_vendor_message(
+                "HTTP end point doesn't support models with decoupled transaction policy",
+            )
+            .with_vendor("triton")
+            .with_model("tokens")
+            .with_context("status", "400");
+        let e = refine(decoupled);
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert_eq!(e.message(), "HTTP 400 Bad Request");
+        assert_eq!((e.vendor(), e.model()), (Some("triton"), Some("tokens")));
+        assert_eq!(e.context("status"), Some("400"));
+        assert!(e.to_string().contains("use infer_stream"), "{e}");
+
+        let raised = Error::new(ErrorKind::InvalidInput, "HTTP 400")
+            .with_vendor_message("Failed to process the request(s) for model 'upper'");
+        assert_eq!(refine(raised).kind(), ErrorKind::ModelError);
+        let bad = Error::new(ErrorKind::InvalidInput, "HTTP 400").with_vendor_message("shape");
+        assert_eq!(refine(bad).kind(), ErrorKind::InvalidInput);
+    }
 
     #[test]
     fn in_band_words_map_to_kinds() {

@@ -4,22 +4,24 @@
 //! the Open Inference Protocol (through [`inferlink_oip`], REST or gRPC)
 //! plus Triton's extensions.
 //!
-//! * [`TritonConnector`] implements [`inferlink_core::InferenceConnector`]:
+//! * [`TritonClient`] (also named [`TritonConnector`]) implements
+//!   [`inferlink_core::InferenceConnector`]:
 //!   health, models (repository index merged with statistics), metadata,
 //!   readiness, inference (REST: binary tensors above a size threshold,
 //!   optional gzip/deflate request bodies), raw invocation (REST) and
 //!   **streaming** (`infer_stream`: gRPC `ModelStreamInfer`, REST
 //!   `generate_stream`).
-//! * [`TritonClient`] adds Triton's calls: [`TritonClient::repository_index`],
+//! * It adds Triton's calls: [`TritonClient::repository_index`],
 //!   [`TritonClient::load_model`], [`TritonClient::unload_model`],
 //!   [`TritonClient::model_statistics`], [`TritonClient::model_config`],
 //!   [`TritonClient::generate`], [`TritonClient::generate_stream`].
 //! * [`Sequence`] sets the sequence parameters of stateful models;
 //!   [`classification`] asks for an output as top-k classes.
-//! * [`TritonFactory`] (also [`factory()`]) serves the products in
-//!   [`PRODUCTS`].
+//! * [`factory()`] serves the products in [`PRODUCTS`], refusing unknown
+//!   configuration keys.
 //!
-//! Configuration keys are in [`config`] and `docs/connectors/triton.md`.
+//! Configuration keys are in [`config`] ([`config::KEYS`], plus OIP's and
+//! the transport's) and `docs/connectors/triton.md`.
 //!
 //! ```no_run
 //! use inferlink_core::{Connectors, InferRequest, ModelRef, Tensor};
@@ -41,7 +43,6 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
-mod factory;
 #[allow(missing_docs, unreachable_pub)]
 mod proto;
 
@@ -50,10 +51,4 @@ pub use codec::{
     ConfigTensor, DurationStat, GenerateRequest, GenerateResponse, InferStats, MetricSample,
     ModelConfig, ModelStatistics, RepositoryModel,
 };
-pub use config::{Compression, TensorMode, TritonConfig};
-pub use factory::{PRODUCTS, RESOURCES, TritonFactory};
-
-/// The Triton factory (see [`TritonFactory::new`]).
-pub fn factory() -> TritonFactory {
-    TritonFactory::new()
-}
+pub use config::{Compression, KEYS, PRODUCTS, RESOURCES, TensorMode, TritonConfig, factory};
