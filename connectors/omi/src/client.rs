@@ -45,12 +45,12 @@ pub const DEFAULT_VENDOR: &str = "omi";
 pub const PROTOCOL: &str = "omi-grpc";
 
 /// [`RawRequest::headers`] entry naming the input file of an
-/// [`invoke`](InferenceConnector::invoke) (default: the model's only
+/// [`invoke`](inferlink_core::RawInvocation::invoke) (default: the model's only
 /// declared input file).
 pub const HEADER_INPUT_FILE: &str = "omi-input-file";
 
 /// [`RawRequest::headers`] entry naming the output file an
-/// [`invoke`](InferenceConnector::invoke) returns (default: the item's only
+/// [`invoke`](inferlink_core::RawInvocation::invoke) returns (default: the item's only
 /// output file); echoed in [`RawResponse::headers`].
 pub const HEADER_OUTPUT_FILE: &str = "omi-output-file";
 

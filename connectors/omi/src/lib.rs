@@ -1,6 +1,6 @@
 //! # inferlink-omi
 //!
-//! The Open Model Interface (OMI) connector of [inferlink]: the
+//! The Open Model Interface (OMI) connector of `inferlink`: the
 //! gRPC service `ModzyModel` that Modzy / chassis model containers serve
 //! (`/ModzyModel/Status`, `/ModzyModel/Run`, `/ModzyModel/Shutdown`; the
 //! proto has no package).

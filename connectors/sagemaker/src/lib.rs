@@ -1,6 +1,6 @@
 //! # inferlink-sagemaker
 //!
-//! The Amazon SageMaker Runtime client of [inferlink]: one
+//! The Amazon SageMaker Runtime client of `inferlink`: one
 //! [`SageMakerClient`] for SageMaker endpoints (the runtime API, signed
 //! with SigV4 through the `aws-sigv4` crate) and for SageMaker model
 //! containers reached directly (`/ping`, `/invocations`).

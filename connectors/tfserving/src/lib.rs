@@ -1,6 +1,6 @@
 //! # inferlink-tfserving
 //!
-//! The TensorFlow Serving client of [`inferlink`], over REST
+//! The TensorFlow Serving client of `inferlink`, over REST
 //! (`/v1/models/…`, port 8501 in the official image) or gRPC
 //! (`tensorflow.serving.PredictionService` and `ModelService`, port 8500).
 //!

@@ -1,7 +1,7 @@
 //! # inferlink-torchserve
 //!
 //! The [TorchServe](https://pytorch.org/serve) connector of
-//! [inferlink]: inference, explanations, streamed predictions and
+//! `inferlink`: inference, explanations, streamed predictions and
 //! the KServe-mode routes over REST, inference over gRPC, the management API,
 //! and TorchServe's token authorization with keys that can be rotated while
 //! the connector runs.
