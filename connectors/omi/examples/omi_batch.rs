@@ -13,7 +13,7 @@ use bytes::Bytes;
 use inferlink::{
     Connectors, Consumer, InferRequest, MemoryStore, ModelRef, Registry, Selector, Tensor,
 };
-use inferlink_omi::{Files, OmiFactory, RunOptions};
+use inferlink_omi::{Files, OmiClient, RunOptions};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -71,8 +71,8 @@ services:
     }
 
     // 3. The OMI client: typed Status and one result per item, failures included.
-    let omi = OmiFactory::new().connector(&resolution.target())?;
-    let status = omi.client().status().await?;
+    let omi = OmiClient::from_target(&resolution.target())?;
+    let status = omi.status().await?;
     println!(
         "status {} {:?}; batch size {}, run timeout {:?}",
         status.status_code, status.message, status.features.batch_size, status.timeout.run
@@ -81,7 +81,7 @@ services:
         .into_iter()
         .map(|t| Files::from([(input.clone(), Bytes::from(t))]))
         .collect();
-    let outcome = omi.client().run(items, &RunOptions::new()).await?;
+    let outcome = omi.run(items, &RunOptions::new()).await?;
     for (i, item) in outcome.items.iter().enumerate() {
         match item {
             Ok(files) => println!("item {i}: files {:?}", files.keys().collect::<Vec<_>>()),

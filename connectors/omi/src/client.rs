@@ -1,6 +1,6 @@
-//! [`OmiClient`] (the three OMI calls on the shared
-//! [`GrpcTransport`](inferlink_core::transport::GrpcTransport)) and
-//! [`OmiConnector`] (the [`InferenceConnector`] over it).
+//! [`OmiClient`]: the three OMI calls on the shared
+//! [`GrpcTransport`](inferlink_core::transport::GrpcTransport), and the
+//! [`InferenceConnector`] families over them ([`OmiConnector`] is the same type).
 //!
 //! # `Status` before the first `Run`
 //!
@@ -45,12 +45,12 @@ pub const DEFAULT_VENDOR: &str = "omi";
 pub const PROTOCOL: &str = "omi-grpc";
 
 /// [`RawRequest::headers`] entry naming the input file of an
-/// [`invoke`](InferenceConnector::invoke) (default: the model's only
+/// [`invoke`](inferlink_core::RawInvocation::invoke) (default: the model's only
 /// declared input file).
 pub const HEADER_INPUT_FILE: &str = "omi-input-file";
 
 /// [`RawRequest::headers`] entry naming the output file an
-/// [`invoke`](InferenceConnector::invoke) returns (default: the item's only
+/// [`invoke`](inferlink_core::RawInvocation::invoke) returns (default: the item's only
 /// output file); echoed in [`RawResponse::headers`].
 pub const HEADER_OUTPUT_FILE: &str = "omi-output-file";
 
@@ -580,7 +580,8 @@ fn is_model_not_loaded(e: &Error) -> bool {
     e.context("grpc_status") == Some("2") && e.vendor_message() == Some("Internal Server Error")
 }
 
-/// The [`InferenceConnector`] of an Open Model Interface server.
+/// The [`InferenceConnector`] of an Open Model Interface server: the
+/// client itself implements the capability families.
 ///
 /// | method | OMI call | notes |
 /// |---|---|---|
@@ -590,38 +591,17 @@ fn is_model_not_loaded(e: &Error) -> bool {
 /// | `infer` | `Run` | `BYTES [batch]` tensors as files; a failed item fails the call |
 /// | `invoke` | `Run` | one item, one input file, one output file |
 ///
-/// `Shutdown` is not part of the trait: call [`OmiConnector::client`]`().shutdown()`.
-#[derive(Debug, Clone)]
-pub struct OmiConnector {
-    client: OmiClient,
-}
-
-impl OmiConnector {
-    /// A connector over a client.
-    pub fn new(client: OmiClient) -> Self {
-        OmiConnector { client }
-    }
-
-    /// A connector for the target's endpoint and configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        Ok(OmiConnector::new(OmiClient::from_target(target)?))
-    }
-
-    /// The client underneath (for [`OmiClient::run`], [`OmiClient::status`],
-    /// [`OmiClient::shutdown`]).
-    pub fn client(&self) -> &OmiClient {
-        &self.client
-    }
-}
+/// `Shutdown` is not part of the trait: call [`OmiClient::shutdown`].
+pub type OmiConnector = OmiClient;
 
 #[async_trait]
-impl InferenceConnector for OmiConnector {
+impl InferenceConnector for OmiClient {
     fn info(&self) -> &ConnectorInfo {
-        self.client.info()
+        OmiClient::info(self)
     }
 
     async fn health(&self) -> Result<Health> {
-        self.client.health().await
+        OmiClient::health(self).await
     }
 
     fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
@@ -646,36 +626,36 @@ impl InferenceConnector for OmiConnector {
 }
 
 #[async_trait]
-impl TensorInference for OmiConnector {
+impl TensorInference for OmiClient {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        self.client.infer(model, request).await
+        OmiClient::infer(self, model, request).await
     }
 }
 
 #[async_trait]
-impl RawInvocation for OmiConnector {
+impl RawInvocation for OmiClient {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.invoke(model, request).await
+        OmiClient::invoke(self, model, request).await
     }
 }
 
 #[async_trait]
-impl ModelListing for OmiConnector {
+impl ModelListing for OmiClient {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
-        self.client.models().await
+        OmiClient::models(self).await
     }
 }
 
 #[async_trait]
-impl ModelDescription for OmiConnector {
+impl ModelDescription for OmiClient {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        self.client.model_metadata(model).await
+        OmiClient::model_metadata(self, model).await
     }
 }
 
 #[async_trait]
-impl ModelReadiness for OmiConnector {
+impl ModelReadiness for OmiClient {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        self.client.model_ready(model).await
+        OmiClient::model_ready(self, model).await
     }
 }

@@ -18,11 +18,10 @@
 //! `https`. Without a port, `grpc://` and `grpcs://` mean port
 //! [`DEFAULT_PORT`] (45000, chassis' `PSC_MODEL_PORT` default).
 
-use std::fmt;
-
 use inferlink_core::ConfigValue;
+use inferlink_core::kit::{Key, KeySet, config_error, urls};
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{ConnectTarget, Error, ErrorKind, Result};
+use inferlink_core::{ConnectTarget, Result};
 
 /// The port chassis OMI containers listen on unless `PSC_MODEL_PORT` says otherwise.
 pub const DEFAULT_PORT: u16 = 45000;
@@ -36,9 +35,33 @@ pub mod keys {
     /// Whether model references must name the served model.
     pub const CHECK_MODEL_NAME: &str = "check_model_name";
 
+    /// The endpoint URL (the record's, named in URL errors).
+    pub(crate) const URL: &str = "url";
+
     /// Every key above.
     pub const ALL: &[&str] = &[DETECT_DRIFT, EXPLAIN, CHECK_MODEL_NAME];
 }
+
+/// The keys the OMI connector reads, for the unknown-key check (the
+/// transport's are [`inferlink_core::transport::config::KEY_SET`]).
+pub const KEYS: KeySet = KeySet {
+    owner: "omi",
+    keys: &[
+        Key::new(
+            keys::DETECT_DRIFT,
+            "ask for drift detection on every run, boolean (false)",
+        ),
+        Key::new(
+            keys::EXPLAIN,
+            "ask for explanations on every run, boolean (false)",
+        ),
+        Key::new(
+            keys::CHECK_MODEL_NAME,
+            "refuse model references that do not name the served model, boolean (true)",
+        ),
+    ],
+    prefixes: &[],
+};
 
 /// Everything an [`crate::OmiClient`] needs.
 #[derive(Debug, Clone)]
@@ -81,7 +104,8 @@ impl OmiConfig {
     }
 
     /// These settings overlaid with configuration values (key → value).
-    /// Keys neither OMI nor the transport owns are ignored.
+    /// Keys neither OMI nor the transport owns are ignored here; the
+    /// factory refuses them first ([`KEYS`]).
     pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
     where
         I: IntoIterator<Item = (K, ConfigValue)>,
@@ -108,48 +132,25 @@ impl OmiConfig {
         self.transport.validate()
     }
 
-    /// The gRPC target as an `http`/`https` URL with an explicit port.
+    /// The gRPC target as an `http`/`https` URL with an explicit port
+    /// ([`DEFAULT_PORT`] for `grpc://`/`grpcs://` without one).
     ///
     /// `grpc://` and `http://` mean plain HTTP/2, `grpcs://` and `https://`
     /// TLS. User info, a path, a query or a fragment are refused with a
-    /// [`ErrorKind::Config`] error naming `url`.
+    /// [`Config`](inferlink_core::ErrorKind::Config) error naming `url`
+    /// ([`urls::grpc_target`]).
     pub fn grpc_target(&self) -> Result<String> {
-        let raw = self.url.trim();
-        let url = url::Url::parse(raw)
-            .map_err(|e| config_error("url", format!("not a valid URL ({e})")))?;
-        let (secure, default_port) = match url.scheme() {
-            "grpc" => (false, DEFAULT_PORT),
-            "grpcs" => (true, DEFAULT_PORT),
-            "http" => (false, 80),
-            "https" => (true, 443),
-            other => {
-                return Err(config_error(
-                    "url",
-                    format!("scheme \"{other}\" is not grpc, grpcs, http or https"),
-                ));
-            }
+        let normal = urls::grpc_target(keys::URL, &self.url)?;
+        let raw = url::Url::parse(self.url.trim())
+            .map_err(|e| config_error(keys::URL, format!("not a valid URL ({e})")))?;
+        let port = match raw.scheme() {
+            "grpc" | "grpcs" => raw.port().unwrap_or(DEFAULT_PORT),
+            _ => raw.port_or_known_default().unwrap_or(DEFAULT_PORT),
         };
-        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-            return Err(config_error("url", "the URL has no host"));
-        };
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(config_error(
-                "url",
-                "credentials in the URL are not allowed; use the auth_* keys",
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(config_error("url", "a query or fragment is not allowed"));
-        }
-        if !url.path().trim_end_matches('/').is_empty() {
-            return Err(config_error(
-                "url",
-                "an OMI URL cannot have a path (the ModzyModel methods live at the root)",
-            ));
-        }
-        let port = url.port().unwrap_or(default_port);
-        let scheme = if secure { "https" } else { "http" };
-        Ok(format!("{scheme}://{host}:{port}"))
+        let normal = url::Url::parse(&normal)
+            .map_err(|e| config_error(keys::URL, format!("not a valid URL ({e})")))?;
+        let host = normal.host_str().unwrap_or_default();
+        Ok(format!("{}://{host}:{port}", normal.scheme()))
     }
 }
 
@@ -167,13 +168,10 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
     }
 }
 
-pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
-    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferlink_core::ErrorKind;
 
     fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<OmiConfig> {
         OmiConfig::new(url).apply_values(

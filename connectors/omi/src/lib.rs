@@ -1,19 +1,21 @@
 //! # inferlink-omi
 //!
-//! The Open Model Interface (OMI) connector of [inferlink]: the
+//! The Open Model Interface (OMI) connector of `inferlink`: the
 //! gRPC service `ModzyModel` that Modzy / chassis model containers serve
 //! (`/ModzyModel/Status`, `/ModzyModel/Run`, `/ModzyModel/Shutdown`; the
 //! proto has no package).
 //!
-//! * [`OmiConnector`] implements [`inferlink_core::InferenceConnector`]: health
+//! * [`OmiClient`] (also named [`OmiConnector`]) implements
+//!   [`inferlink_core::InferenceConnector`]: health
 //!   and model metadata from `Status`, tensor inference and raw invocation
 //!   through `Run` (files as `BYTES` tensors, see [`codec`]).
-//! * [`OmiClient`] is the wire client: [`OmiClient::status`] (typed
+//!   Its wire calls: [`OmiClient::status`] (typed
 //!   [`OmiStatus`], asked once per client before the first run),
 //!   [`OmiClient::run`] (a batch of named input files with per-item results,
 //!   [`RunOutcome`]), and the administrative [`OmiClient::shutdown`].
-//! * [`OmiFactory`] (also [`factory()`]) builds connectors from targets
-//!   for the products in [`PRODUCTS`] and resources in [`RESOURCES`].
+//! * [`factory()`] builds connectors from targets for the products in
+//!   [`PRODUCTS`] and resources in [`RESOURCES`]; it refuses configuration
+//!   keys neither [`KEYS`] nor the transport reads.
 //!
 //! A failed batch item is never an empty output: [`OmiClient::run`] gives
 //! it as an [`ItemError`], and the trait methods turn it into an
@@ -42,7 +44,6 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
-mod factory;
 #[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
 #[rustfmt::skip]
 mod proto;
@@ -55,10 +56,37 @@ pub use codec::{
     Files, ItemError, ItemResult, OmiDescription, OmiFeatures, OmiInput, OmiModelInfo, OmiOutput,
     OmiResources, OmiStatus, OmiTimeouts, RunOutcome,
 };
-pub use config::{DEFAULT_PORT, OmiConfig};
-pub use factory::{OmiFactory, PRODUCTS, RESOURCES};
+pub use config::{DEFAULT_PORT, KEYS, OmiConfig};
 
-/// The factory for Open Model Interface servers (see [`OmiFactory::new`]).
-pub fn factory() -> OmiFactory {
-    OmiFactory::new()
+use std::sync::Arc;
+
+use inferlink_core::kit;
+use inferlink_core::transport::config::KEY_SET;
+
+/// Record products the factory serves (compared case-insensitively).
+///
+/// `chassis`/`chassisml`: containers built by chassis serve OMI unless they
+/// were built with its KServe interface; register those under a KServe product.
+/// The Modzy platform's own REST API is not OMI and is not listed.
+pub const PRODUCTS: &[&str] = &[
+    "omi",
+    "open-model-interface",
+    "openmodelinterface",
+    "chassis",
+    "chassisml",
+];
+
+/// Service resources the factory serves when no product matches.
+pub const RESOURCES: &[&str] = &["omi", "open-model-interface", "modzy-model"];
+
+/// The factory for Open Model Interface servers: refuses unknown keys,
+/// then builds an [`OmiClient`] (nothing connects before the first call).
+pub fn factory() -> kit::Factory {
+    kit::Factory::new(
+        DEFAULT_VENDOR,
+        PRODUCTS,
+        RESOURCES,
+        &[KEYS, KEY_SET],
+        |target| Ok(Arc::new(OmiClient::from_target(target)?)),
+    )
 }

@@ -10,13 +10,12 @@
 #[path = "support/omi_server.rs"]
 mod wire;
 
-use inferlink::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use inferlink::resolve::ConfigValue;
-use inferlink::{ErrorKind, InferRequest, InferenceConnector, ModelRef, Tensor};
+use inferlink::{ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_omi::{Files, OmiClient, OmiConfig, OmiConnector, RunOptions, ShutdownOutcome};
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
@@ -294,7 +293,7 @@ async fn health_reports_a_model_that_failed_to_load_as_not_ready() {
         ..Fake::default()
     })
     .await;
-    let connector = OmiConnector::new(client(&s.url));
+    let connector: OmiConnector = client(&s.url);
     let h = connector.health().await.unwrap();
     assert!(h.live && !h.ready);
     assert!(!connector.model_ready(&"textops".into()).await.unwrap());
@@ -454,4 +453,29 @@ async fn shutdown_answered_or_dropped_is_success_and_unreachable_is_not() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(!e.is_retryable());
+}
+
+#[tokio::test]
+async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
+    use inferlink::{ConnectTarget, ConnectorFactory};
+    let target = |drift_key: &str| {
+        ConnectTarget::new("omi", "grpc://127.0.0.1:1")
+            .with_plain(drift_key, "true")
+            .with_plain("timeout_request_ms", "100")
+            .with_plain("AWS_REGION", "left for environments")
+            .with_plain("x_team", "the user's own")
+    };
+    let e = inferlink_omi::factory()
+        .connect(&target("detect_drfit"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert_eq!(e.path(), Some("detect_drfit"));
+    assert!(e.message().contains("did you mean \"detect_drift\""), "{e}");
+    assert!(
+        inferlink_omi::factory()
+            .connect(&target("detect_drift"))
+            .await
+            .is_ok()
+    );
 }

@@ -21,7 +21,7 @@ use inferlink::{
     Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector,
     InferenceConnectorExt, MemoryStore, ModelRef, RawRequest, Registry, Selector, Tensor,
 };
-use inferlink_omi::{Files, OmiClient, OmiConfig, OmiFactory, RunOptions, ShutdownOutcome};
+use inferlink_omi::{Files, OmiClient, OmiConfig, RunOptions, ShutdownOutcome};
 use inferlink_testkit::connector::{
     BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
@@ -481,7 +481,7 @@ services:
         .resolve(&Selector::resource("omi"), &Consumer::anywhere())
         .unwrap();
     let e = Connectors::new()
-        .with(OmiFactory::new())
+        .with(inferlink_omi::factory())
         .connect(&resolution)
         .await
         .unwrap_err();

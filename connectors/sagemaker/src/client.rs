@@ -1,5 +1,6 @@
-//! [`SageMakerClient`] (the SageMaker Runtime operations and the container
-//! protocol) and [`SageMakerConnector`] (the [`InferenceConnector`] over it).
+//! [`SageMakerClient`]: the SageMaker Runtime operations and the container
+//! protocol, and the [`InferenceConnector`] families over them
+//! ([`SageMakerConnector`] is the same type).
 //!
 //! Every request goes through the shared [`HttpTransport`]: timeouts, the
 //! one retry loop, TLS, the SageMaker error mapping ([`crate::error`]) and,
@@ -988,43 +989,21 @@ pub fn payload_parts(
     Box::pin(stream)
 }
 
-/// The [`InferenceConnector`] of a SageMaker endpoint (or container).
+/// The [`InferenceConnector`] of a SageMaker endpoint (or container): the
+/// client itself implements the capability families.
 ///
 /// The model name is the SageMaker endpoint name (runtime API) or the
 /// target model (container API).
-#[derive(Debug, Clone)]
-pub struct SageMakerConnector {
-    client: SageMakerClient,
-}
-
-impl SageMakerConnector {
-    /// A connector over a client.
-    pub fn new(client: SageMakerClient) -> Self {
-        SageMakerConnector { client }
-    }
-
-    /// A connector for the target's endpoint and configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        Ok(SageMakerConnector::new(SageMakerClient::from_target(
-            target,
-        )?))
-    }
-
-    /// The client underneath, for the typed operations
-    /// ([`SageMakerClient::invoke_endpoint`], async, streams).
-    pub fn client(&self) -> &SageMakerClient {
-        &self.client
-    }
-}
+pub type SageMakerConnector = SageMakerClient;
 
 #[async_trait]
-impl InferenceConnector for SageMakerConnector {
+impl InferenceConnector for SageMakerClient {
     fn info(&self) -> &ConnectorInfo {
-        self.client.info()
+        SageMakerClient::info(self)
     }
 
     async fn health(&self) -> Result<Health> {
-        self.client.health().await
+        SageMakerClient::health(self).await
     }
 
     fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
@@ -1038,22 +1017,21 @@ impl InferenceConnector for SageMakerConnector {
     /// The runtime API only (`InvokeEndpointWithResponseStream`); the
     /// container protocol has no streamed call.
     fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
-        (self.client.config().api == Api::Runtime).then_some(self as _)
+        (self.config().api == Api::Runtime).then_some(self as _)
     }
 }
 
 #[async_trait]
-impl TensorInference for SageMakerConnector {
+impl TensorInference for SageMakerClient {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        self.client.infer(model, request).await
+        SageMakerClient::infer(self, model, request).await
     }
 }
 
 #[async_trait]
-impl RawInvocation for SageMakerConnector {
+impl RawInvocation for SageMakerClient {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         let answer = self
-            .client
             .invoke_endpoint(&model.name, InvokeEndpointRequest::from_raw(request))
             .await?;
         Ok(RawResponse {
@@ -1065,17 +1043,16 @@ impl RawInvocation for SageMakerConnector {
 }
 
 #[async_trait]
-impl StreamingInvocation for SageMakerConnector {
+impl StreamingInvocation for SageMakerClient {
     async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
-        if self.client.config().api != Api::Runtime {
-            return Err(self.client.unsupported(
+        if self.config().api != Api::Runtime {
+            return Err(self.unsupported(
                 "streamed raw invocation (InvokeEndpointWithResponseStream needs the runtime API)",
             ));
         }
         let request =
-            InvokeStreamRequest::from_raw(request).map_err(|e| self.client.tag(e, &model.name))?;
+            InvokeStreamRequest::from_raw(request).map_err(|e| self.tag(e, &model.name))?;
         let stream = self
-            .client
             .invoke_endpoint_with_response_stream(&model.name, request)
             .await?;
         let mut headers = Vec::new();

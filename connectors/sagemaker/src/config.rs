@@ -16,13 +16,13 @@
 //! Timeouts, retries, TLS and static headers come from the shared
 //! transport's keys ([`inferlink_core::transport::config::keys`]).
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use inferlink_core::ConfigValue;
+pub(crate) use inferlink_core::kit::config_error;
+use inferlink_core::kit::{Key, KeySet};
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{ConnectTarget, DataType, Error, ErrorKind, Result, Secret};
+use inferlink_core::{ConnectTarget, DataType, Result, Secret};
 
 use crate::sigv4::AwsCredentials;
 
@@ -69,31 +69,76 @@ pub mod keys {
     ];
 }
 
+/// The keys the SageMaker connector reads, for the unknown-key check (the
+/// transport's are [`inferlink_core::transport::config::KEY_SET`]). The
+/// upper-case `AWS_*` spellings are environment variables the check leaves
+/// alone anyway; their lower-case spellings are listed as aliases so that
+/// they are read, not refused.
+pub const KEYS: KeySet = KeySet {
+    owner: "sagemaker",
+    keys: &[
+        Key::new(
+            keys::API,
+            "runtime (the SageMaker Runtime API) or container (/ping, /invocations) (runtime)",
+        ),
+        Key::new(
+            keys::ENDPOINT_URL,
+            "the base URL requests go to, instead of the record's endpoint URL",
+        ),
+        Key::new(
+            keys::REGION,
+            "the AWS region of the signature (from a runtime.sagemaker.<region> URL, else the environment)",
+        )
+        .with_aliases(keys::REGION_ALIASES),
+        Key::new(
+            keys::ACCESS_KEY_ID,
+            "the AWS access key id (else the process environment's)",
+        )
+        .with_aliases(&["aws_access_key_id"]),
+        Key::new(
+            keys::SECRET_ACCESS_KEY,
+            "the AWS secret access key (else the process environment's)",
+        )
+        .with_aliases(&["aws_secret_access_key"]),
+        Key::new(
+            keys::SESSION_TOKEN,
+            "the session token of temporary AWS credentials",
+        )
+        .with_aliases(&["aws_session_token"]),
+        Key::new(
+            keys::SIGN,
+            "sign requests with SigV4, boolean (true for runtime, false for container)",
+        ),
+        Key::new(
+            keys::INFER_JSON_KEY,
+            "the JSON key tensors go under: instances or inputs (instances)",
+        ),
+        Key::new(
+            keys::OUTPUT_DATATYPE,
+            "the datatype of decoded outputs: auto or a datatype such as FP32 (auto)",
+        ),
+    ],
+    prefixes: &[],
+};
+
 /// The largest synchronous request body the SageMaker Runtime accepts
 /// (6 MiB); a larger `InvokeEndpoint` body is refused before sending.
 pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 
-/// Which HTTP API the connector speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Api {
-    /// The SageMaker Runtime API: `POST /endpoints/{name}/invocations`,
-    /// `…/async-invocations`, `…/invocations-response-stream`, SigV4-signed.
-    Runtime,
-    /// A SageMaker model container reached directly (`GET /ping`,
-    /// `POST /invocations`, the model as `X-Amzn-SageMaker-Target-Model`):
-    /// multi-model-server, TorchServe, Triton's SageMaker frontend, MLflow.
-    Container,
+inferlink_core::config_words! {
+    /// Which HTTP API the connector speaks.
+    pub enum Api for "api" {
+        /// The SageMaker Runtime API: `POST /endpoints/{name}/invocations`,
+        /// `…/async-invocations`, `…/invocations-response-stream`, SigV4-signed.
+        Runtime = "runtime" | "sagemaker-runtime",
+        /// A SageMaker model container reached directly (`GET /ping`,
+        /// `POST /invocations`, the model as `X-Amzn-SageMaker-Target-Model`):
+        /// multi-model-server, TorchServe, Triton's SageMaker frontend, MLflow.
+        Container = "container" | "sagemaker-container",
+    }
 }
 
 impl Api {
-    /// The configuration word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Api::Runtime => "runtime",
-            Api::Container => "container",
-        }
-    }
-
     /// The protocol shown in [`inferlink_core::ConnectorInfo::protocol`].
     pub fn info_name(self) -> &'static str {
         match self {
@@ -103,59 +148,16 @@ impl Api {
     }
 }
 
-impl fmt::Display for Api {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Api {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "runtime" | "sagemaker-runtime" => Ok(Api::Runtime),
-            "container" | "sagemaker-container" => Ok(Api::Container),
-            _ => Err(config_error(
-                keys::API,
-                format!("\"{}\" is not runtime or container", s.escape_debug()),
-            )),
-        }
-    }
-}
-
-/// The JSON key a tensor request is sent under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum JsonKey {
-    /// `{"instances": …}`: row format (TF Serving, MMS handlers, MLflow).
-    #[default]
-    Instances,
-    /// `{"inputs": …}`: columnar format (TF Serving, MLflow, Hugging Face containers).
-    Inputs,
-}
-
-impl JsonKey {
-    /// The key as it appears in the JSON body.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JsonKey::Instances => "instances",
-            JsonKey::Inputs => "inputs",
-        }
-    }
-}
-
-impl FromStr for JsonKey {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "instances" => Ok(JsonKey::Instances),
-            "inputs" => Ok(JsonKey::Inputs),
-            _ => Err(config_error(
-                keys::INFER_JSON_KEY,
-                format!("\"{}\" is not instances or inputs", s.escape_debug()),
-            )),
-        }
+inferlink_core::config_words! {
+    /// The JSON key a tensor request is sent under (`as_str` is the key as
+    /// it appears in the JSON body).
+    #[derive(Default)]
+    pub enum JsonKey for "infer_json_key" {
+        /// `{"instances": …}`: row format (TF Serving, MMS handlers, MLflow). The default.
+        #[default]
+        Instances = "instances",
+        /// `{"inputs": …}`: columnar format (TF Serving, MLflow, Hugging Face containers).
+        Inputs = "inputs",
     }
 }
 
@@ -182,8 +184,9 @@ pub struct SageMakerConfig {
     pub transport: TransportConfig,
 }
 
-/// The transport defaults of SageMaker connectors: the shared transport's,
-/// with a 70 s attempt timeout (AWS's advice for containers that may take
+/// The transport defaults of SageMaker connectors (the vendor layer under
+/// host settings and the record's keys): the shared transport's, with a
+/// 70 s attempt timeout (AWS's advice for containers that may take
 /// their full 60 s) and a deadline of 150 s.
 pub fn default_transport() -> TransportConfig {
     let mut config = TransportConfig::default();
@@ -229,7 +232,8 @@ impl SageMakerConfig {
     }
 
     /// These settings overlaid with configuration values (key → value).
-    /// Keys neither this connector nor the transport owns are ignored.
+    /// Keys neither this connector nor the transport owns are ignored here;
+    /// the factory refuses them first ([`KEYS`]).
     pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
     where
         I: IntoIterator<Item = (K, ConfigValue)>,
@@ -398,13 +402,10 @@ fn parse_bool(key: &str, text: &str) -> Result<bool> {
     }
 }
 
-pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
-    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferlink_core::ErrorKind;
 
     fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<SageMakerConfig> {
         SageMakerConfig::new(url).apply_values(

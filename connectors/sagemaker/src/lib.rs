@@ -1,24 +1,26 @@
 //! # inferlink-sagemaker
 //!
-//! The Amazon SageMaker Runtime client of [inferlink]: one
-//! [`SageMakerConnector`] for SageMaker endpoints (the runtime API, signed
+//! The Amazon SageMaker Runtime client of `inferlink`: one
+//! [`SageMakerClient`] for SageMaker endpoints (the runtime API, signed
 //! with SigV4 through the `aws-sigv4` crate) and for SageMaker model
 //! containers reached directly (`/ping`, `/invocations`).
 //!
-//! * [`SageMakerConnector`] implements [`inferlink_core::InferenceConnector`]:
+//! * [`SageMakerClient`] (also named [`SageMakerConnector`]) implements
+//!   [`inferlink_core::InferenceConnector`]:
 //!   `invoke` (`InvokeEndpoint`, bytes as they are), `infer` (tensors as a
 //!   JSON payload, [`codec`]), `invoke_stream`
 //!   (`InvokeEndpointWithResponseStream`, one chunk per `PayloadPart`), and
 //!   `health` for containers.
-//! * [`SageMakerClient`] has the typed operations with every header of the
+//!   It has the typed operations besides, with every header of the
 //!   API: [`SageMakerClient::invoke_endpoint`],
 //!   [`SageMakerClient::invoke_endpoint_async`],
 //!   [`SageMakerClient::invoke_endpoint_with_response_stream`].
 //! * [`sigv4`] signs each attempt through the transport's `RequestSigner`
 //!   hook; [`eventstream`] decodes (and encodes) the response-stream framing;
 //!   [`error`] maps SageMaker's error types.
-//! * [`SageMakerFactory`] (also [`factory()`]) builds connectors from
-//!   targets; register it with [`inferlink_core::Connectors`].
+//! * [`factory()`] builds connectors from targets (register it with
+//!   [`inferlink_core::Connectors`]); it refuses lower-case configuration
+//!   keys neither [`KEYS`] nor the transport reads.
 //!
 //! Configuration keys (`region`, `endpoint_url`, `api`, the `AWS_*`
 //! credentials, `infer_json_key`, …) are listed in [`config`] and in
@@ -44,7 +46,6 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod eventstream;
-mod factory;
 pub mod sigv4;
 
 pub use client::{
@@ -52,11 +53,35 @@ pub use client::{
     InvokeEndpointResponse, InvokeStreamRequest, ResponseStream, SageMakerClient,
     SageMakerConnector, VENDOR, check_endpoint_name, check_payload, headers, payload_parts,
 };
-pub use config::{Api, JsonKey, MAX_PAYLOAD_BYTES, SageMakerConfig};
-pub use factory::{PRODUCTS, RESOURCES, SageMakerFactory};
+pub use config::{Api, JsonKey, KEYS, MAX_PAYLOAD_BYTES, SageMakerConfig};
 pub use sigv4::{AwsCredentials, SigV4Signer, SigningOptions};
 
-/// The factory for SageMaker records (see [`SageMakerFactory`]).
-pub fn factory() -> SageMakerFactory {
-    SageMakerFactory::new()
+use std::sync::Arc;
+
+use inferlink_core::kit;
+use inferlink_core::transport::config::KEY_SET;
+
+/// Record products this factory serves ("Amazon SageMaker hosting services").
+pub const PRODUCTS: &[&str] = &[
+    "sagemaker",
+    "amazon-sagemaker",
+    "aws-sagemaker",
+    "sagemaker-runtime",
+    "amazon-sagemaker-runtime",
+    "sagemaker-endpoint",
+];
+
+/// Service resources this factory serves when no product matches.
+pub const RESOURCES: &[&str] = &["sagemaker", "sagemaker-runtime", "sagemaker-endpoint"];
+
+/// The factory for SageMaker records: refuses unknown keys, then builds a
+/// [`SageMakerClient`] with SageMaker's transport defaults
+/// ([`config::default_transport`]) under the record's keys. A missing
+/// region or missing credentials while signing fail here (`Config`, naming
+/// the key), not at the first request; credentials the record lacks come
+/// from the process environment.
+pub fn factory() -> kit::Factory {
+    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, &[KEYS, KEY_SET], |target| {
+        Ok(Arc::new(SageMakerClient::from_target(target)?))
+    })
 }

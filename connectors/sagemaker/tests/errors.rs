@@ -263,3 +263,40 @@ async fn configuration_is_checked_when_connecting() {
             && inferlink::connector::capabilities_of(&*c).infer
     );
 }
+
+#[tokio::test]
+async fn a_typoed_key_is_refused_and_seed_style_keys_pass() {
+    // A seed-style record: upper-case AWS_* credentials (also read by
+    // workflow environments), the connector's own lower-case keys, an
+    // environment variable nobody here reads, and a user key.
+    let configuration = [
+        ("region", "eu-west-1"),
+        ("sign", "true"),
+        ("infer_json_key", "inputs"),
+        ("output_datatype", "FP32"),
+        ("MLFLOW_TRACKING_URI", "http://mlflow.example"),
+        ("x_owner", "fraud-team"),
+    ];
+    let credentials = [
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("aws_secret_access_key", "typo-test-secret-planted"),
+        ("AWS_DEFAULT_REGION", "eu-west-1"),
+    ];
+    let connector = support::connect("http://127.0.0.1:9", &configuration, &credentials)
+        .await
+        .unwrap();
+    assert_eq!(connector.info().vendor, "sagemaker");
+
+    let mut typo = configuration.to_vec();
+    typo[2] = ("infer_json_kye", "inputs");
+    let e = support::connect("http://127.0.0.1:9", &typo, &credentials)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert_eq!(e.path(), Some("infer_json_kye"));
+    assert!(
+        e.message().contains("did you mean \"infer_json_key\""),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("typo-test-secret-planted"), "{e}");
+}

@@ -99,12 +99,12 @@ services:
     println!("row, label stable: {:?}", y.to_vec::<f32>()?);
 
     // Regress over examples with the regression signature.
-    let regress = TfServingConnector::new(inferlink_tfserving::TfServingClient::new(
+    let regress: TfServingConnector = inferlink_tfserving::TfServingClient::new(
         inferlink_tfserving::TfServingConfig::new(url).apply_values([(
             "signature_name",
             inferlink::resolve::ConfigValue::Plain("regress_x_to_y".into()),
         )])?,
-    )?);
+    )?;
     let examples = Examples::new(
         [1.0f32, 3.0]
             .into_iter()
@@ -115,9 +115,6 @@ services:
             })
             .collect(),
     );
-    println!(
-        "regress: {:?}",
-        regress.client().regress(&model, &examples).await?
-    );
+    println!("regress: {:?}", regress.regress(&model, &examples).await?);
     Ok(())
 }

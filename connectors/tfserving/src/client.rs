@@ -1,5 +1,5 @@
-//! [`TfServingClient`] (the wire calls, REST or gRPC) and
-//! [`TfServingConnector`] (the [`InferenceConnector`] over it).
+//! [`TfServingClient`]: the wire calls, REST or gRPC, and the
+//! [`InferenceConnector`] families over them ([`TfServingConnector`] is the same type).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -505,39 +505,18 @@ impl TfServingClient {
     }
 }
 
-/// The [`InferenceConnector`] of a TensorFlow Serving server.
-#[derive(Debug, Clone)]
-pub struct TfServingConnector {
-    client: TfServingClient,
-}
-
-impl TfServingConnector {
-    /// A connector over a client.
-    pub fn new(client: TfServingClient) -> Self {
-        TfServingConnector { client }
-    }
-
-    /// A connector for the target's endpoint and configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        Ok(TfServingConnector::new(TfServingClient::from_target(
-            target,
-        )?))
-    }
-
-    /// The client underneath (classify, regress, status, all signatures).
-    pub fn client(&self) -> &TfServingClient {
-        &self.client
-    }
-}
+/// The [`InferenceConnector`] of a TensorFlow Serving server: the client
+/// itself implements the capability families.
+pub type TfServingConnector = TfServingClient;
 
 #[async_trait]
-impl InferenceConnector for TfServingConnector {
+impl InferenceConnector for TfServingClient {
     fn info(&self) -> &ConnectorInfo {
-        self.client.info()
+        TfServingClient::info(self)
     }
 
     async fn health(&self) -> Result<Health> {
-        self.client.health().await
+        TfServingClient::health(self).await
     }
 
     fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
@@ -546,44 +525,44 @@ impl InferenceConnector for TfServingConnector {
 
     /// REST only (a raw body needs an HTTP request).
     fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        (self.client().protocol() == Protocol::Rest).then_some(self as _)
+        (self.protocol() == Protocol::Rest).then_some(self as _)
     }
 
     /// Unless the record says the server has no metadata API (`metadata_api: false`).
     fn as_model_description(&self) -> Option<&dyn ModelDescription> {
-        self.client().has_metadata_api().then_some(self as _)
+        self.has_metadata_api().then_some(self as _)
     }
 
     /// Model status is part of the metadata API (`metadata_api: false` turns both off).
     fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
-        self.client().has_metadata_api().then_some(self as _)
+        self.has_metadata_api().then_some(self as _)
     }
 }
 
 #[async_trait]
-impl TensorInference for TfServingConnector {
+impl TensorInference for TfServingClient {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        self.client.predict(model, request).await
+        self.predict(model, request).await
     }
 }
 
 #[async_trait]
-impl RawInvocation for TfServingConnector {
+impl RawInvocation for TfServingClient {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.invoke(model, request).await
+        TfServingClient::invoke(self, model, request).await
     }
 }
 
 #[async_trait]
-impl ModelDescription for TfServingConnector {
+impl ModelDescription for TfServingClient {
     async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        self.client.model_metadata(model).await
+        TfServingClient::model_metadata(self, model).await
     }
 }
 
 #[async_trait]
-impl ModelReadiness for TfServingConnector {
+impl ModelReadiness for TfServingClient {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        self.client.model_ready(model).await
+        TfServingClient::model_ready(self, model).await
     }
 }

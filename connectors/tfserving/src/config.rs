@@ -21,12 +21,10 @@
 //! version, anything else a label. Timeouts, retries, TLS and authentication
 //! come from the shared transport's keys and apply to both protocols.
 
-use std::fmt;
-use std::str::FromStr;
-
 use inferlink_core::ConfigValue;
+use inferlink_core::kit::{Key, KeySet, config_error, urls};
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{ConnectTarget, Error, ErrorKind, ModelRef, Result};
+use inferlink_core::{ConnectTarget, Error, ModelRef, Result};
 
 /// The configuration keys the TF Serving connector reads.
 pub mod keys {
@@ -63,13 +61,59 @@ pub mod keys {
     ];
 }
 
-/// Which wire protocol a client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// HTTP/JSON (`/v1/models/...`).
-    Rest,
-    /// gRPC (`tensorflow.serving.PredictionService`, `ModelService`).
-    Grpc,
+/// The keys the TF Serving connector reads, for the unknown-key check (the
+/// transport's are [`inferlink_core::transport::config::KEY_SET`]).
+pub const KEYS: KeySet = KeySet {
+    owner: "tfserving",
+    keys: &[
+        Key::new(
+            keys::PROTOCOL,
+            "rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)",
+        ),
+        Key::new(
+            keys::GRPC_URL,
+            "the gRPC endpoint when the record's URL is the REST one (TF Serving: port 8500)",
+        ),
+        Key::new(
+            keys::SIGNATURE_NAME,
+            "the signature every call names (none: the server's serving_default)",
+        ),
+        Key::new(
+            keys::MODEL_VERSION,
+            "the default model version, digits (latest)",
+        ),
+        Key::new(
+            keys::MODEL_VERSION_LABEL,
+            "the default model version label (none); excludes model_version",
+        ),
+        Key::new(
+            keys::REQUEST_FORMAT,
+            "REST predict layout: columnar (\"inputs\") or row (\"instances\") (columnar)",
+        ),
+        Key::new(
+            keys::GRPC_TENSOR_ENCODING,
+            "gRPC numbers: content (tensor_content) or typed (*_val fields) (content)",
+        ),
+        Key::new(
+            keys::HEALTH_MODEL,
+            "the model whose status health reports (none)",
+        ),
+        Key::new(
+            keys::METADATA_API,
+            "false for servers without GetModelMetadata and ModelService (true)",
+        ),
+    ],
+    prefixes: &[],
+};
+
+inferlink_core::config_words! {
+    /// Which wire protocol a client speaks.
+    pub enum Protocol for "protocol" {
+        /// HTTP/JSON (`/v1/models/...`).
+        Rest = "rest" | "http" | "https",
+        /// gRPC (`tensorflow.serving.PredictionService`, `ModelService`).
+        Grpc = "grpc",
+    }
 }
 
 impl Protocol {
@@ -82,72 +126,31 @@ impl Protocol {
     }
 }
 
-impl FromStr for Protocol {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "rest" | "http" | "https" => Ok(Protocol::Rest),
-            "grpc" => Ok(Protocol::Grpc),
-            _ => Err(config_error(
-                keys::PROTOCOL,
-                format!("\"{}\" is not rest or grpc", s.escape_debug()),
-            )),
-        }
+inferlink_core::config_words! {
+    /// How REST predict requests lay out tensors.
+    #[derive(Default)]
+    pub enum RequestFormat for "request_format" {
+        /// `{"inputs": {name: tensor}}`; answers `{"outputs": …}`. Inputs may
+        /// have different batch sizes. The default.
+        #[default]
+        Columnar = "columnar" | "inputs",
+        /// `{"instances": [{name: row}, …]}`; answers `{"predictions": […]}`.
+        /// Every input must have the same first (batch) dimension.
+        Row = "row" | "instances",
     }
 }
 
-/// How REST predict requests lay out tensors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum RequestFormat {
-    /// `{"inputs": {name: tensor}}`; answers `{"outputs": …}`. Inputs may
-    /// have different batch sizes.
-    #[default]
-    Columnar,
-    /// `{"instances": [{name: row}, …]}`; answers `{"predictions": […]}`.
-    /// Every input must have the same first (batch) dimension.
-    Row,
-}
-
-impl FromStr for RequestFormat {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "columnar" | "inputs" => Ok(RequestFormat::Columnar),
-            "row" | "instances" => Ok(RequestFormat::Row),
-            _ => Err(config_error(
-                keys::REQUEST_FORMAT,
-                format!("\"{}\" is not columnar or row", s.escape_debug()),
-            )),
-        }
-    }
-}
-
-/// How gRPC requests carry numeric tensors (strings always use `string_val`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum GrpcTensorEncoding {
-    /// `tensor_content`: the raw little-endian bytes (no per-element
-    /// encoding; raw tensors are sent without copying).
-    #[default]
-    Content,
-    /// The typed `*_val` fields (`float_val`, `int_val`, `int64_val`, …), for
-    /// servers that do not read `tensor_content`.
-    Typed,
-}
-
-impl FromStr for GrpcTensorEncoding {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "content" | "tensor_content" => Ok(GrpcTensorEncoding::Content),
-            "typed" | "val" => Ok(GrpcTensorEncoding::Typed),
-            _ => Err(config_error(
-                keys::GRPC_TENSOR_ENCODING,
-                format!("\"{}\" is not content or typed", s.escape_debug()),
-            )),
-        }
+inferlink_core::config_words! {
+    /// How gRPC requests carry numeric tensors (strings always use `string_val`).
+    #[derive(Default)]
+    pub enum GrpcTensorEncoding for "grpc_tensor_encoding" {
+        /// `tensor_content`: the raw little-endian bytes (no per-element
+        /// encoding; raw tensors are sent without copying). The default.
+        #[default]
+        Content = "content" | "tensor_content",
+        /// The typed `*_val` fields (`float_val`, `int_val`, `int64_val`, …), for
+        /// servers that do not read `tensor_content`.
+        Typed = "typed" | "val",
     }
 }
 
@@ -251,7 +254,8 @@ impl TfServingConfig {
     }
 
     /// These settings overlaid with configuration values (key → value).
-    /// Keys neither this connector nor the transport owns are ignored.
+    /// Keys neither this connector nor the transport owns are ignored here;
+    /// the factory refuses them first ([`KEYS`]).
     pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
     where
         I: IntoIterator<Item = (K, ConfigValue)>,
@@ -332,7 +336,7 @@ impl TfServingConfig {
     /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
     pub fn protocol(&self) -> Protocol {
         self.protocol.unwrap_or_else(|| {
-            if scheme(&self.url).is_some_and(|s| s == "grpc" || s == "grpcs") {
+            if urls::is_grpc_scheme(&self.url) {
                 Protocol::Grpc
             } else {
                 Protocol::Rest
@@ -342,58 +346,25 @@ impl TfServingConfig {
 
     /// The REST base URL (the endpoint URL, which must be `http` or `https`).
     pub fn rest_url(&self) -> Result<&str> {
-        match scheme(&self.url).as_deref() {
-            Some("http" | "https") => Ok(&self.url),
-            _ => Err(config_error(
+        if urls::is_grpc_scheme(&self.url) {
+            return Err(config_error(
                 "url",
                 "a REST endpoint URL must start with http:// or https:// (for gRPC set \
                  protocol: grpc or use a grpc:// URL)",
-            )),
+            ));
         }
+        urls::http_url("url", &self.url)?;
+        Ok(self.url.trim())
     }
 
-    /// The gRPC target as an `http`/`https` URL: `grpc_url` if set, else the
-    /// endpoint URL; `grpc://` means plain HTTP/2, `grpcs://` TLS.
+    /// The gRPC target as an `http`/`https` URL ([`urls::grpc_target`]):
+    /// `grpc_url` if set, else the endpoint URL; `grpc://` means plain
+    /// HTTP/2, `grpcs://` TLS.
     pub fn grpc_target(&self) -> Result<String> {
-        let (key, raw) = match &self.grpc_url {
-            Some(u) => (keys::GRPC_URL, u.as_str()),
-            None => ("url", self.url.as_str()),
-        };
-        let url = url::Url::parse(raw.trim())
-            .map_err(|e| config_error(key, format!("not a valid URL ({e})")))?;
-        let secure = match url.scheme() {
-            "http" | "grpc" => false,
-            "https" | "grpcs" => true,
-            other => {
-                return Err(config_error(
-                    key,
-                    format!("scheme \"{other}\" is not http, https, grpc or grpcs"),
-                ));
-            }
-        };
-        let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
-            return Err(config_error(key, "the URL has no host"));
-        };
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(config_error(
-                key,
-                "credentials in the URL are not allowed; use the auth_* keys",
-            ));
+        match &self.grpc_url {
+            Some(u) => urls::grpc_target(keys::GRPC_URL, u),
+            None => urls::grpc_target("url", &self.url),
         }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(config_error(key, "a query or fragment is not allowed"));
-        }
-        if !url.path().trim_end_matches('/').is_empty() {
-            return Err(config_error(
-                key,
-                "a gRPC URL cannot have a path (gRPC methods live at the root)",
-            ));
-        }
-        let scheme = if secure { "https" } else { "http" };
-        Ok(match url.port() {
-            Some(p) => format!("{scheme}://{host}:{p}"),
-            None => format!("{scheme}://{host}"),
-        })
     }
 
     /// Checks every setting the chosen protocol uses (called when a client is built).
@@ -405,28 +376,10 @@ impl TfServingConfig {
     }
 }
 
-fn scheme(url: &str) -> Option<String> {
-    url.trim()
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase())
-}
-
-impl fmt::Display for RequestFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RequestFormat::Columnar => "columnar",
-            RequestFormat::Row => "row",
-        })
-    }
-}
-
-pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
-    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferlink_core::ErrorKind;
 
     fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<TfServingConfig> {
         TfServingConfig::new(url).apply_values(

@@ -1,19 +1,21 @@
 //! # inferlink-tfserving
 //!
-//! The TensorFlow Serving client of [`inferlink`], over REST
+//! The TensorFlow Serving client of `inferlink`, over REST
 //! (`/v1/models/…`, port 8501 in the official image) or gRPC
 //! (`tensorflow.serving.PredictionService` and `ModelService`, port 8500).
 //!
-//! * [`TfServingConnector`] implements [`inferlink_core::InferenceConnector`]:
+//! * [`TfServingClient`] (also named [`TfServingConnector`]) implements
+//!   [`inferlink_core::InferenceConnector`]:
 //!   health, model metadata (one signature), per-model readiness (version
 //!   status), tensor inference (`Predict`) and, over REST, raw invocation of
 //!   `:predict`. TF Serving has no model listing call.
-//! * [`TfServingClient`] adds what the trait does not cover: Classify and
+//!   Its own methods add what the trait does not cover: Classify and
 //!   Regress over `tf.Example`s ([`Examples`]), the status of every version
 //!   ([`TfServingClient::model_status`]) and every signature
 //!   ([`TfServingClient::signatures`]).
-//! * [`TfServingFactory`] (also [`factory()`]) builds connectors from
-//!   targets for the products in [`PRODUCTS`].
+//! * [`factory()`] builds connectors from targets for the products in
+//!   [`PRODUCTS`]; it refuses configuration keys neither [`KEYS`] nor the
+//!   transport reads.
 //! * [`codec`] holds the REST JSON mapping (row and columnar forms, `b64`
 //!   values, NaN/Infinity tolerated); [`grpc`] the TensorProto mapping.
 //!
@@ -39,7 +41,6 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
-mod factory;
 pub mod grpc;
 /// The generated protobuf messages and gRPC clients (`tensorflow`,
 /// `tensorflow::serving`), from `proto/*.proto`.
@@ -52,10 +53,36 @@ pub use codec::{
     Class, Example, Examples, Feature, ModelState, Signature, TfModelMetadata, TfTensorInfo,
     VersionStatus,
 };
-pub use config::{GrpcTensorEncoding, Protocol, RequestFormat, TfServingConfig, VersionChoice};
-pub use factory::{PRODUCTS, RESOURCES, TfServingFactory};
+pub use config::{
+    GrpcTensorEncoding, KEYS, Protocol, RequestFormat, TfServingConfig, VersionChoice,
+};
 
-/// The TensorFlow Serving factory (see [`TfServingFactory`]).
-pub fn factory() -> TfServingFactory {
-    TfServingFactory::new()
+use std::sync::Arc;
+
+use inferlink_core::kit;
+use inferlink_core::transport::config::KEY_SET;
+
+/// Record products the factory serves (compared case-insensitively): the
+/// names the project's seeds use ("Tensorflow Serving", "TFServing") in
+/// their usual spellings, and pythie-serving (a TF-Serving-compatible
+/// gRPC server).
+pub const PRODUCTS: &[&str] = &[
+    "tensorflow-serving",
+    "tensorflow_serving",
+    "tensorflow serving",
+    "tfserving",
+    "tf-serving",
+    "tf_serving",
+    "pythie-serving",
+];
+
+/// Service resources the factory serves when no product matches.
+pub const RESOURCES: &[&str] = &["tfserving", "tensorflow-serving", "tf-serving"];
+
+/// The TensorFlow Serving factory: refuses unknown keys, then builds a
+/// [`TfServingClient`] (nothing connects before the first call).
+pub fn factory() -> kit::Factory {
+    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, &[KEYS, KEY_SET], |target| {
+        Ok(Arc::new(TfServingClient::from_target(target)?))
+    })
 }

@@ -311,8 +311,7 @@ fn client(url: &str, pairs: &[(&str, &str)]) -> TfServingClient {
 #[tokio::test]
 async fn conformance_with_metadata_and_status() {
     let served = serve().await;
-    let connector =
-        TfServingConnector::new(client(&served.url, &[("health_model", "half_plus_two")]));
+    let connector: TfServingConnector = client(&served.url, &[("health_model", "half_plus_two")]);
     let half = Transform::custom(|t: &Tensor| {
         let y: Vec<f32> = t.to_vec::<f32>()?.iter().map(|v| 0.5 * v + 2.0).collect();
         Tensor::new("y", t.shape().to_vec(), y)

@@ -167,8 +167,20 @@ async fn several_inputs_and_pythie_errors() {
     assert!(e.to_string().contains("Features names mismatch"), "{e}");
     assert_eq!(e.vendor(), Some("tfserving"));
 
-    // No metadata API: Unsupported without a call.
+    // No metadata API: the family is absent, so the common API answers
+    // Unsupported without a call; the client's own method says why.
+    assert!(!inferlink::connector::capabilities_of(&*connector).model_metadata);
     let e = connector
+        .model_metadata(&ModelRef::new("sum"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let client = inferlink_tfserving::TfServingClient::from_target(
+        &inferlink::ConnectTarget::new("pythie-serving", format!("grpc://{}", server.grpc_addr()))
+            .with_plain("metadata_api", "false"),
+    )
+    .unwrap();
+    let e = client
         .model_metadata(&ModelRef::new("sum"))
         .await
         .unwrap_err();

@@ -15,9 +15,7 @@ use inferlink_testkit::connector::{
     BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
 use inferlink_testkit::tfserving_rest_fake::TfServingRestFake;
-use inferlink_tfserving::{
-    Examples, Feature, ModelState, TfServingClient, TfServingConfig, TfServingConnector,
-};
+use inferlink_tfserving::{Examples, Feature, ModelState, TfServingClient, TfServingConfig};
 
 async fn connect(url: &str, settings: &str) -> Arc<dyn InferenceConnector> {
     let registry = Registry::open(MemoryStore::new()).await.unwrap();
@@ -391,8 +389,36 @@ async fn health_follows_the_configured_model() {
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     // TF Serving has no model listing: the family is absent, and the call
     // through the common API says so.
-    let connector: &dyn InferenceConnector = &TfServingConnector::new(down);
+    let connector: &dyn InferenceConnector = &down;
     assert!(!connector.capabilities().list_models);
     let e = connector.models().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
+}
+
+#[tokio::test]
+async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
+    use inferlink::{ConnectTarget, ConnectorFactory};
+    let target = |format_key: &str| {
+        ConnectTarget::new("tfserving", "http://127.0.0.1:1")
+            .with_plain(format_key, "row")
+            .with_plain("retry_max_attempts", "1")
+            .with_plain("TF_CPP_MIN_LOG_LEVEL", "left for environments")
+            .with_plain("x_team", "the user's own")
+    };
+    let e = inferlink_tfserving::factory()
+        .connect(&target("request_fromat"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert_eq!(e.path(), Some("request_fromat"));
+    assert!(
+        e.message().contains("did you mean \"request_format\""),
+        "{e}"
+    );
+    assert!(
+        inferlink_tfserving::factory()
+            .connect(&target("request_format"))
+            .await
+            .is_ok()
+    );
 }

@@ -1,6 +1,6 @@
-//! [`TorchServeClient`] (the wire calls: inference over REST or gRPC,
-//! management over REST) and [`TorchServeConnector`] (the
-//! [`InferenceConnector`] over it).
+//! [`TorchServeClient`]: the wire calls (inference over REST or gRPC,
+//! management over REST) and the [`InferenceConnector`] families over them
+//! ([`TorchServeConnector`] is the same type).
 //!
 //! Every REST request goes through the shared [`HttpTransport`] (timeouts,
 //! the one retry loop, TLS, error mapping) with the TorchServe
@@ -543,7 +543,8 @@ fn transport(url: &str, config: &TorchServeConfig) -> Result<HttpTransport> {
         .build()
 }
 
-/// The [`InferenceConnector`] of a TorchServe server.
+/// The [`InferenceConnector`] of a TorchServe server: the client itself
+/// implements the capability families.
 ///
 /// | trait method | TorchServe call |
 /// |---|---|
@@ -555,44 +556,17 @@ fn transport(url: &str, config: &TorchServeConfig) -> Result<HttpTransport> {
 /// | `invoke_stream` | the same, streamed (gRPC `StreamPredictions`) |
 /// | `model_metadata`, `infer_stream` | `Unsupported`: TorchServe declares no tensors |
 ///
-/// Management and explanations are reached through [`TorchServeConnector::client`].
-#[derive(Debug, Clone)]
-pub struct TorchServeConnector {
-    client: TorchServeClient,
-}
-
-impl TorchServeConnector {
-    /// A connector over a client.
-    pub fn new(client: TorchServeClient) -> Self {
-        TorchServeConnector { client }
-    }
-
-    /// A connector for the target's endpoint and configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        Ok(TorchServeConnector::new(TorchServeClient::from_target(
-            target,
-        )?))
-    }
-
-    /// The client underneath: management, explanations, streaming.
-    pub fn client(&self) -> &TorchServeClient {
-        &self.client
-    }
-
-    /// The token handle read on every request (see [`TokenKeys`]).
-    pub fn keys(&self) -> TokenKeys {
-        self.client.keys()
-    }
-}
+/// Management and explanations are the client's own methods.
+pub type TorchServeConnector = TorchServeClient;
 
 #[async_trait]
-impl InferenceConnector for TorchServeConnector {
+impl InferenceConnector for TorchServeClient {
     fn info(&self) -> &ConnectorInfo {
-        self.client.info()
+        TorchServeClient::info(self)
     }
 
     async fn health(&self) -> Result<Health> {
-        self.client.health().await
+        TorchServeClient::health(self).await
     }
 
     fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
@@ -605,12 +579,12 @@ impl InferenceConnector for TorchServeConnector {
 
     /// Through the management API: only with `management_url`.
     fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        self.client.has_management().then_some(self as _)
+        self.has_management().then_some(self as _)
     }
 
     /// Through the management API: only with `management_url`.
     fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
-        self.client.has_management().then_some(self as _)
+        self.has_management().then_some(self as _)
     }
 
     fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
@@ -619,48 +593,36 @@ impl InferenceConnector for TorchServeConnector {
 }
 
 #[async_trait]
-impl TensorInference for TorchServeConnector {
+impl TensorInference for TorchServeClient {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        self.client.infer(model, request).await
+        TorchServeClient::infer(self, model, request).await
     }
 }
 
 #[async_trait]
-impl RawInvocation for TorchServeConnector {
+impl RawInvocation for TorchServeClient {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        self.client.predict(model, request).await
+        self.predict(model, request).await
     }
 }
 
 #[async_trait]
-impl ModelListing for TorchServeConnector {
+impl ModelListing for TorchServeClient {
     async fn models(&self) -> Result<Vec<ModelInfo>> {
-        if !self.client.has_management() {
-            return Err(inferlink_core::connector::unsupported(
-                self.info(),
-                "listing models without management_url",
-            ));
-        }
-        self.client.models().await
+        TorchServeClient::models(self).await
     }
 }
 
 #[async_trait]
-impl ModelReadiness for TorchServeConnector {
+impl ModelReadiness for TorchServeClient {
     async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        if !self.client.has_management() {
-            return Err(inferlink_core::connector::unsupported(
-                self.info(),
-                "per-model readiness without management_url",
-            ));
-        }
-        self.client.model_ready(model).await
+        TorchServeClient::model_ready(self, model).await
     }
 }
 
 #[async_trait]
-impl StreamingInvocation for TorchServeConnector {
+impl StreamingInvocation for TorchServeClient {
     async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
-        self.client.predict_stream(model, request).await
+        self.predict_stream(model, request).await
     }
 }

@@ -16,12 +16,10 @@
 //! Timeouts, retries, TLS, extra headers come from the shared transport's
 //! keys ([`inferlink_core::transport::config::keys`]) and apply to every API.
 
-use std::fmt;
-use std::str::FromStr;
-
 use inferlink_core::ConfigValue;
+use inferlink_core::kit::{Key, KeySet, config_error, urls};
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{ConnectTarget, Error, ErrorKind, Result, Secret};
+use inferlink_core::{ConnectTarget, Result, Secret};
 
 /// The configuration keys the TorchServe connector reads.
 pub mod keys {
@@ -49,94 +47,65 @@ pub mod keys {
     ];
 }
 
-/// Which wire protocol inference calls use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// The REST inference API (port 8080).
-    Rest,
-    /// gRPC `org.pytorch.serve.grpc.inference.InferenceAPIsService` (port 7070).
-    Grpc,
-}
+/// The keys the TorchServe connector reads, for the unknown-key check (the
+/// transport's are [`inferlink_core::transport::config::KEY_SET`]). The two
+/// token keys usually sit in the record's credentials.
+pub const KEYS: KeySet = KeySet {
+    owner: "torchserve",
+    keys: &[
+        Key::new(
+            keys::MANAGEMENT_URL,
+            "the management API's base URL, http://host:8081 (none: management calls are Unsupported)",
+        ),
+        Key::new(
+            keys::PROTOCOL,
+            "inference over rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)",
+        ),
+        Key::new(
+            keys::GRPC_URL,
+            "the gRPC inference endpoint (port 7070) when the record's URL is the REST one",
+        ),
+        Key::new(
+            keys::INFERENCE_API,
+            "the REST route of infer: predictions, kserve-v1 or kserve-v2 (predictions)",
+        ),
+        Key::new(
+            keys::INFERENCE_KEY,
+            "the inference token, sent as Authorization: Bearer (secret; none)",
+        ),
+        Key::new(
+            keys::MANAGEMENT_KEY,
+            "the management token, sent as Authorization: Bearer (secret; none)",
+        ),
+    ],
+    prefixes: &[],
+};
 
-impl Protocol {
-    /// The configuration word: `rest` or `grpc`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Rest => "rest",
-            Protocol::Grpc => "grpc",
-        }
+inferlink_core::config_words! {
+    /// Which wire protocol inference calls use.
+    pub enum Protocol for "protocol" {
+        /// The REST inference API (port 8080).
+        Rest = "rest" | "http" | "https",
+        /// gRPC `org.pytorch.serve.grpc.inference.InferenceAPIsService` (port 7070).
+        Grpc = "grpc",
     }
 }
 
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Protocol {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "rest" | "http" | "https" => Ok(Protocol::Rest),
-            "grpc" => Ok(Protocol::Grpc),
-            _ => Err(config_error(
-                keys::PROTOCOL,
-                format!("\"{}\" is not rest or grpc", s.escape_debug()),
-            )),
-        }
-    }
-}
-
-/// The REST route tensor inference (`infer`) goes through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum InferenceApi {
-    /// `POST /predictions/MODEL[/VERSION]` with the nested-JSON tensor
-    /// mapping of [`crate::codec`] (any handler that takes and returns JSON arrays).
-    #[default]
-    Predictions,
-    /// `POST /v1/models/MODEL:predict` with `{"instances": …}` (KServe V1;
-    /// works with the default envelope and with `service_envelope=kserve`).
-    KServeV1,
-    /// `POST /v2/models/MODEL/infer` with Open Inference Protocol JSON
-    /// (the server runs with `service_envelope=kservev2`).
-    KServeV2,
-}
-
-impl InferenceApi {
-    /// The configuration word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InferenceApi::Predictions => "predictions",
-            InferenceApi::KServeV1 => "kserve-v1",
-            InferenceApi::KServeV2 => "kserve-v2",
-        }
-    }
-}
-
-impl fmt::Display for InferenceApi {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for InferenceApi {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "predictions" | "torchserve" => Ok(InferenceApi::Predictions),
-            "kserve-v1" | "kserve" | "v1" => Ok(InferenceApi::KServeV1),
-            "kserve-v2" | "kservev2" | "v2" | "oip" => Ok(InferenceApi::KServeV2),
-            _ => Err(config_error(
-                keys::INFERENCE_API,
-                format!(
-                    "\"{}\" is not predictions, kserve-v1 or kserve-v2",
-                    s.escape_debug()
-                ),
-            )),
-        }
+inferlink_core::config_words! {
+    /// The REST route tensor inference (`infer`) goes through.
+    #[derive(Default)]
+    pub enum InferenceApi for "inference_api" {
+        /// `POST /predictions/MODEL[/VERSION]` with the nested-JSON tensor
+        /// mapping of [`crate::codec`] (any handler that takes and returns
+        /// JSON arrays). The default.
+        #[default]
+        Predictions = "predictions" | "torchserve",
+        /// `POST /v1/models/MODEL:predict` with `{"instances": …}` (KServe V1;
+        /// works with the default envelope and with `service_envelope=kserve`).
+        KServeV1 = "kserve-v1" | "kserve_v1" | "kserve" | "v1",
+        /// `POST /v2/models/MODEL/infer` with Open Inference Protocol JSON
+        /// (the server runs with `service_envelope=kservev2`).
+        KServeV2 = "kserve-v2" | "kserve_v2" | "kservev2" | "v2" | "oip",
     }
 }
 
@@ -203,7 +172,8 @@ impl TorchServeConfig {
     }
 
     /// These settings overlaid with configuration values (key → value).
-    /// Keys neither TorchServe nor the transport owns are ignored.
+    /// Keys neither TorchServe nor the transport owns are ignored here; the
+    /// factory refuses them first ([`KEYS`]).
     pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
     where
         I: IntoIterator<Item = (K, ConfigValue)>,
@@ -234,7 +204,7 @@ impl TorchServeConfig {
     /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
     pub fn protocol(&self) -> Protocol {
         self.protocol.unwrap_or_else(|| {
-            if scheme(&self.url).is_some_and(|s| s == "grpc" || s == "grpcs") {
+            if urls::is_grpc_scheme(&self.url) {
                 Protocol::Grpc
             } else {
                 Protocol::Rest
@@ -265,49 +235,14 @@ impl TorchServeConfig {
         Ok(())
     }
 
-    /// The gRPC target as an `http`/`https` URL: `grpc_url` if set, else the
-    /// endpoint URL; `grpc://` means plain HTTP/2, `grpcs://` TLS.
+    /// The gRPC target as an `http`/`https` URL ([`urls::grpc_target`]):
+    /// `grpc_url` if set, else the endpoint URL; `grpc://` means plain
+    /// HTTP/2, `grpcs://` TLS.
     pub fn grpc_target(&self) -> Result<String> {
-        let (key, raw) = match &self.grpc_url {
-            Some(u) => (keys::GRPC_URL, u.as_str()),
-            None => ("url", self.url.as_str()),
-        };
-        let url = url::Url::parse(raw.trim())
-            .map_err(|e| config_error(key, format!("not a valid URL ({e})")))?;
-        let secure = match url.scheme() {
-            "http" | "grpc" => false,
-            "https" | "grpcs" => true,
-            other => {
-                return Err(config_error(
-                    key,
-                    format!("scheme \"{other}\" is not http, https, grpc or grpcs"),
-                ));
-            }
-        };
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| config_error(key, "the URL has no host"))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(config_error(
-                key,
-                "credentials in the URL are not allowed; use inference_key",
-            ));
+        match &self.grpc_url {
+            Some(u) => urls::grpc_target(keys::GRPC_URL, u),
+            None => urls::grpc_target("url", &self.url),
         }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(config_error(key, "a query or fragment is not allowed"));
-        }
-        if !url.path().trim_end_matches('/').is_empty() {
-            return Err(config_error(
-                key,
-                "a gRPC URL cannot have a path (gRPC methods live at the root)",
-            ));
-        }
-        let scheme = if secure { "https" } else { "http" };
-        Ok(match url.port() {
-            Some(p) => format!("{scheme}://{host}:{p}"),
-            None => format!("{scheme}://{host}"),
-        })
     }
 }
 
@@ -338,32 +273,23 @@ pub(crate) fn keys_of(target: &ConnectTarget) -> Result<(Option<Secret>, Option<
     Ok((get(keys::INFERENCE_KEY)?, get(keys::MANAGEMENT_KEY)?))
 }
 
+/// A REST URL ([`urls::http_url`]), with a hint for a gRPC URL given where
+/// REST is expected.
 fn http_url(key: &str, raw: &str) -> Result<()> {
-    let url = url::Url::parse(raw.trim())
-        .map_err(|e| config_error(key, format!("not a valid URL ({e})")))?;
-    if !matches!(url.scheme(), "http" | "https") {
+    if urls::is_grpc_scheme(raw) {
         return Err(config_error(
             key,
             "a REST URL must start with http:// or https:// (for gRPC inference set protocol: \
              grpc or use a grpc:// URL)",
         ));
     }
-    Ok(())
-}
-
-fn scheme(url: &str) -> Option<String> {
-    url.trim()
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase())
-}
-
-pub(crate) fn config_error(key: &str, why: impl fmt::Display) -> Error {
-    Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
+    urls::http_url(key, raw).map(drop)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use inferlink_core::ErrorKind;
 
     fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<TorchServeConfig> {
         TorchServeConfig::new(url).apply_values(pairs.iter().map(|(k, v)| {

@@ -1,23 +1,25 @@
 //! # inferlink-torchserve
 //!
 //! The [TorchServe](https://pytorch.org/serve) connector of
-//! [inferlink]: inference, explanations, streamed predictions and
+//! `inferlink`: inference, explanations, streamed predictions and
 //! the KServe-mode routes over REST, inference over gRPC, the management API,
 //! and TorchServe's token authorization with keys that can be rotated while
 //! the connector runs.
 //!
-//! * [`TorchServeConnector`] implements [`inferlink_core::InferenceConnector`]:
+//! * [`TorchServeClient`] (also named [`TorchServeConnector`]) implements
+//!   [`inferlink_core::InferenceConnector`]:
 //!   health (`/ping`), raw `invoke` and streamed `invoke_stream` on
 //!   `/predictions`, tensor `infer` through the JSON mapping of [`codec`]
 //!   (or KServe V1/V2 routes), models and per-model readiness through the
 //!   management API.
-//! * [`TorchServeClient`] has every call, including management
+//!   It has every call besides, including management
 //!   ([`TorchServeClient::register_model`], [`TorchServeClient::scale_workers`],
 //!   …) and [`TorchServeClient::explain`].
 //! * [`TokenKeys`] holds the inference and management tokens, read on every
 //!   request; [`TokenKeys::follow`] keeps them in step with the registry.
-//! * [`TorchServeFactory`] (also [`factory()`]) builds connectors from
-//!   targets for the products in [`PRODUCTS`].
+//! * [`factory()`] builds connectors from targets for the products in
+//!   [`PRODUCTS`]; it refuses configuration keys neither [`KEYS`] nor the
+//!   transport reads.
 //!
 //! Configuration keys are listed in [`config`] and in `docs/connectors/torchserve.md`.
 //!
@@ -40,7 +42,6 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
-mod factory;
 mod grpc;
 mod keys;
 pub mod management;
@@ -49,15 +50,32 @@ pub mod management;
 mod proto;
 
 pub use client::{TorchServeClient, TorchServeConnector, VENDOR};
-pub use config::{InferenceApi, Protocol, TorchServeConfig};
-pub use factory::{PRODUCTS, RESOURCES, TorchServeFactory};
+pub use config::{InferenceApi, KEYS, Protocol, TorchServeConfig};
 pub use keys::TokenKeys;
 pub use management::{
     ListedModel, ModelDescription, ModelPage, RegisterOptions, ScaleOptions, StatusMessage,
     WorkerInfo,
 };
 
-/// The TorchServe connector factory (see [`TorchServeFactory::new`]).
-pub fn factory() -> TorchServeFactory {
-    TorchServeFactory::new()
+use std::sync::Arc;
+
+use inferlink_core::kit;
+use inferlink_core::transport::config::KEY_SET;
+
+/// Record products the factory serves (compared case-insensitively).
+pub const PRODUCTS: &[&str] = &[
+    "torchserve",
+    "pytorch-serve",
+    "pytorch-torchserve",
+    "torch-serve",
+];
+/// Service resources the factory serves when no product matches.
+pub const RESOURCES: &[&str] = &["torchserve", "torchserve-inference"];
+
+/// The TorchServe connector factory: refuses unknown keys, then builds a
+/// [`TorchServeClient`] (nothing connects before the first call).
+pub fn factory() -> kit::Factory {
+    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, &[KEYS, KEY_SET], |target| {
+        Ok(Arc::new(TorchServeClient::from_target(target)?))
+    })
 }

@@ -23,7 +23,7 @@ use inferlink_testkit::connector::{
 };
 use inferlink_testkit::servers::{self, RunningServer, ServerKind, WireFormat};
 use inferlink_testkit::torchserve::{KeyFile, read_key_file};
-use inferlink_torchserve::{RegisterOptions, ScaleOptions, TorchServeConnector, TorchServeFactory};
+use inferlink_torchserve::{RegisterOptions, ScaleOptions, TorchServeConnector};
 
 async fn server(kind: ServerKind) -> Option<&'static RunningServer> {
     tokio::task::spawn_blocking(move || servers::shared_or_skip(kind))
@@ -135,9 +135,7 @@ services:
 
     /// The concrete connector (management calls, keys).
     async fn build(&self) -> TorchServeConnector {
-        TorchServeFactory::new()
-            .build(&self.resolution().await.target())
-            .unwrap()
+        TorchServeConnector::from_target(&self.resolution().await.target()).unwrap()
     }
 }
 
@@ -166,6 +164,7 @@ fn assert_complete(report: &ConformanceReport) {
         "bad_input/nan",
         "auth/bad_credentials",
         "invoke",
+        "stream_invoke",
         "models",
         "model_ready",
         "secrets_in_errors",
@@ -202,6 +201,18 @@ fn spec(server: &'static RunningServer, wire: WireFormat, grpc: bool) -> Conform
         "doubler",
         RawRequest::json("[1, 2.5, true]"),
         doubled_json(serde_json::json!([2, 5.0, false])),
+    ))
+    // Streamed invocations go to the streaming handler: over gRPC,
+    // StreamPredictions to the plain `doubler` handler makes TorchServe's
+    // worker die (INTERNAL "Worker died."), which also takes the model's
+    // readiness down for the other tests on the shared server.
+    .stream_invoke(InvokeCase::new(
+        "streamer",
+        RawRequest::json(r#"{"n": 2, "word": "c"}"#),
+        |response| match std::str::from_utf8(&response.body) {
+            Ok("c-0\nc-1\ndone\n") => Ok(()),
+            other => Err(format!("unexpected streamed answer: {other:?}")),
+        },
     ))
     .auth(
         AuthCheck::new(move || async move {
@@ -312,7 +323,7 @@ async fn management_flow() {
         return;
     };
     let connector = Record::new(server).build().await;
-    let client = connector.client();
+    let client = &connector;
     let name = "mgmt-flow";
 
     // Register version 1.0 with parameters, then version 2.0 from another archive.
@@ -451,7 +462,7 @@ async fn bad_tokens_are_unauthenticated_everywhere() {
         .management_key(&k.inference)
         .build()
         .await;
-    let e = c.client().list_models(10, None).await.unwrap_err();
+    let e = c.list_models(10, None).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
     assert_eq!(e.context("vendor_code"), Some("InvalidKeyException"));
     // No key at all is refused too.
@@ -476,7 +487,7 @@ async fn a_key_rotated_in_the_registry_is_used_from_the_next_request() {
         .watch_resolution(selector.clone(), Consumer::anywhere())
         .unwrap();
     let first = live.next().await.unwrap().unwrap();
-    let connector = TorchServeFactory::new().build(&first.target()).unwrap();
+    let connector = TorchServeConnector::from_target(&first.target()).unwrap();
     let doubler = ModelRef::new("doubler");
     let request = || InferRequest::new().with_input(Tensor::from_vec("x", vec![5i64]));
     let e = connector.infer(&doubler, request()).await.unwrap_err();
@@ -522,7 +533,6 @@ async fn explanations_errors_and_the_kserve_v1_route() {
     let doubler = ModelRef::new("doubler");
     // /explanations reaches the model's handler (the test handler answers it like a prediction).
     let out = connector
-        .client()
         .explain(&doubler, RawRequest::json("[1, 2]"))
         .await
         .unwrap();
@@ -593,14 +603,12 @@ async fn kserve_v2_mode_and_a_disabled_model_api() {
 
     // This server runs without --enable-model-api: register answers 405.
     let e = connector
-        .client()
         .register_model(&RegisterOptions::new("doubler.mar").model_name("nope"))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert!(e.message().contains("--enable-model-api"), "{e}");
     let e = connector
-        .client()
         .unregister_model(&ModelRef::new("doubler"))
         .await
         .unwrap_err();
@@ -633,7 +641,7 @@ async fn a_key_regenerated_by_the_server_and_rotated_in_the_registry() {
         .watch_resolution(Selector::resource("torchserve"), Consumer::anywhere())
         .unwrap();
     let first = live.next().await.unwrap().unwrap();
-    let connector = TorchServeFactory::new().build(&first.target()).unwrap();
+    let connector = TorchServeConnector::from_target(&first.target()).unwrap();
     let keys_handle = connector.keys();
     let follower = tokio::spawn(async move { keys_handle.follow(live.into_stream()).await });
     let doubler = ModelRef::new("doubler");

@@ -10,9 +10,7 @@ use inferlink::{
     RawRequest, Registry, Secret, Selector, Tensor,
 };
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
-use inferlink_torchserve::{
-    RegisterOptions, ScaleOptions, TorchServeClient, TorchServeConfig, TorchServeConnector,
-};
+use inferlink_torchserve::{RegisterOptions, ScaleOptions, TorchServeClient, TorchServeConfig};
 
 fn config(inference: &FaultServer, management: Option<&FaultServer>) -> TorchServeConfig {
     let mut values = vec![
@@ -175,7 +173,7 @@ async fn unknown_models_are_not_found_with_context() {
     let server = FaultServer::start([envelope::torchserve_not_found()])
         .await
         .unwrap();
-    let c = TorchServeConnector::new(client(&server, None));
+    let c = client(&server, None);
     let e = c
         .invoke(&ModelRef::new("nope"), RawRequest::json("[]"))
         .await
@@ -206,7 +204,7 @@ async fn management_calls_use_their_own_url_and_key() {
     ])
     .await
     .unwrap();
-    let c = TorchServeConnector::new(client(&inference, Some(&management)));
+    let c = client(&inference, Some(&management));
     assert!(
         inferlink::connector::capabilities_of(&c).list_models
             && inferlink::connector::capabilities_of(&c).model_ready
@@ -219,7 +217,7 @@ async fn management_calls_use_their_own_url_and_key() {
         .map(|m| m.name)
         .collect();
     assert_eq!(names, ["a", "b"]);
-    let client = c.client();
+    let client = &c;
     let status = client
         .register_model(
             &RegisterOptions::new("https://example.invalid/d 2.mar")
@@ -295,14 +293,14 @@ async fn a_disabled_model_api_is_unsupported_and_says_how_to_enable_it() {
 #[tokio::test]
 async fn without_management_url_management_is_unsupported() {
     let inference = FaultServer::start([]).await.unwrap();
-    let c = TorchServeConnector::new(client(&inference, None));
+    let c = client(&inference, None);
     assert!(!inferlink::connector::capabilities_of(&c).list_models);
     assert_eq!(c.models().await.unwrap_err().kind(), ErrorKind::Unsupported);
     assert_eq!(
         c.model_ready(&ModelRef::new("m")).await.unwrap_err().kind(),
         ErrorKind::Unsupported
     );
-    let e = c.client().list_models(10, None).await.unwrap_err();
+    let e = c.list_models(10, None).await.unwrap_err();
     assert_eq!(
         (e.kind(), e.path()),
         (ErrorKind::Unsupported, Some("management_url"))
@@ -417,4 +415,35 @@ services:
         (ErrorKind::Config, Some("management_url"))
     );
     assert_eq!(e.vendor(), Some("torchserve"));
+}
+
+#[tokio::test]
+async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
+    use inferlink::{ConnectTarget, ConnectorFactory};
+    // Credentials hold the token keys; upper-case keys are left for environments.
+    let target = |api_key: &str| {
+        ConnectTarget::new("torchserve", "http://127.0.0.1:1")
+            .with_plain(api_key, "kserve-v2")
+            .with_plain("management_url", "http://127.0.0.1:2")
+            .with_secret("inference_key", "abcd1234")
+            .with_secret("management_key", "efgh5678")
+            .with_plain("TS_CONFIG_FILE", "left for environments")
+            .with_plain("x_team", "the user's own")
+    };
+    let e = inferlink_torchserve::factory()
+        .connect(&target("inference_apl"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert_eq!(e.path(), Some("inference_apl"));
+    assert!(
+        e.message().contains("did you mean \"inference_api\""),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("abcd1234"), "{e}");
+    let c = inferlink_torchserve::factory()
+        .connect(&target("inference_api"))
+        .await
+        .unwrap();
+    assert_eq!(c.info().protocol, "torchserve-rest+kserve-v2");
 }
