@@ -13,8 +13,6 @@
 //! `ValueError: asked to fail: boom`) is added to it, bounded. The rest of
 //! the trace (server file paths) is never kept.
 
-use std::sync::Arc;
-
 use inferlink_core::error::printable;
 use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
 use inferlink_core::{Error, ErrorKind};
@@ -24,57 +22,43 @@ use serde::Deserialize;
 const MAX_TRACE_LINE: usize = 300;
 
 /// The error body of the scoring server.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct Envelope {
     error_code: String,
-    #[serde(default)]
     message: String,
-    #[serde(default)]
     stack_trace: Option<String>,
 }
 
-impl Envelope {
-    fn parse(body: &[u8]) -> Option<Envelope> {
-        serde_json::from_slice(body).ok()
-    }
-
-    /// The model's own text when the model raised: the trace's last line.
-    fn raised(&self) -> Option<&str> {
-        if self.error_code != "BAD_REQUEST" || self.message.starts_with("Failed to parse input") {
-            return None;
-        }
-        let trace = self.stack_trace.as_deref()?;
-        trace.lines().map(str::trim).rfind(|l| !l.is_empty())
-    }
+/// The envelope's message, and the model's own text when the model raised
+/// (the trace's last line); `None` for a body that is not the envelope.
+fn parse(body: &[u8]) -> Option<(String, Option<String>)> {
+    let e: Envelope = serde_json::from_slice(body).ok()?;
+    let input = e.error_code != "BAD_REQUEST" || e.message.starts_with("Failed to parse input");
+    let trace = e.stack_trace.filter(|_| !input).unwrap_or_default();
+    let last = trace.lines().map(str::trim).rfind(|l| !l.is_empty());
+    Some((
+        e.message,
+        last.map(|l| printable(l.to_owned(), MAX_TRACE_LINE)),
+    ))
 }
 
-/// The classifier of the scoring server's error answers (module table).
+/// The transport classifier of the scoring server's error answers (module table).
 #[derive(Debug)]
-struct MlflowClassifier;
+pub struct MlflowClassifier;
 
 impl ResponseClassifier for MlflowClassifier {
     fn classify(&self, response: &ErrorResponse<'_>) -> Option<ErrorClass> {
-        let raised = response.status == 400 && Envelope::parse(response.body)?.raised().is_some();
+        let raised = response.status == 400 && parse(response.body)?.1.is_some();
         raised.then(|| ErrorClass::fatal(ErrorKind::ModelError))
     }
 
     fn annotate(&self, response: &ErrorResponse<'_>, error: Error) -> Error {
-        let Some(envelope) = Envelope::parse(response.body) else {
-            return error;
-        };
-        let text = match envelope.raised() {
-            Some(line) => format!(
-                "{} (the model raised: {})",
-                envelope.message,
-                printable(line.to_owned(), MAX_TRACE_LINE)
-            ),
-            None => envelope.message.clone(),
-        };
-        error.with_vendor_message(text)
+        match parse(response.body) {
+            Some((message, Some(raised))) => {
+                error.with_vendor_message(format!("{message} (the model raised: {raised})"))
+            }
+            Some((message, None)) => error.with_vendor_message(message),
+            None => error,
+        }
     }
-}
-
-/// The transport classifier for MLflow's scoring server.
-pub fn classifier() -> Arc<dyn ResponseClassifier> {
-    Arc::new(MlflowClassifier)
 }

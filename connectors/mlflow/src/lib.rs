@@ -40,6 +40,8 @@ use std::sync::Arc;
 use inferlink_core::kit::{self, Key, KeySet};
 use inferlink_core::transport::config::KEY_SET;
 
+use crate::config::{MODEL_NAME, OUTPUT_NAME};
+
 mod client;
 pub mod codec;
 pub mod config;
@@ -65,26 +67,10 @@ pub const RESOURCES: &[&str] = &["mlflow-scoring"];
 pub const KEYS: KeySet = KeySet {
     owner: VENDOR,
     keys: &[
-        Key::new(
-            config::keys::INPUT_FORMAT,
-            "request form: inputs (default), instances or dataframe_split",
-        ),
-        Key::new(
-            config::keys::OUTPUT_NAME,
-            "name of the tensor decoded from an array of predictions (predictions)",
-        ),
-        Key::new(
-            config::keys::OUTPUT_DATATYPE,
-            "datatype of outputs: auto (INT64 unless a number has a fraction), int64 or fp64",
-        ),
-        Key::new(
-            config::keys::MODEL_NAME,
-            "the model the server serves; other names are NotFound (any name when unset)",
-        ),
-        Key::new(
-            config::keys::MODEL_VERSION,
-            "the version the server serves; other versions are NotFound (none when unset)",
-        ),
+        Key::new(InputFormat::KEY, "inputs, instances or dataframe_split"),
+        Key::new(OUTPUT_NAME, "the answer's output name (predictions)"),
+        Key::new(OutputDatatype::KEY, "auto, int64 or fp64"),
+        Key::new(MODEL_NAME, "the one model served (unset: any)"),
     ],
     prefixes: &[],
 };

@@ -172,39 +172,37 @@ async fn params_reach_the_model() {
     assert_eq!(out.to_vec::<i64>().unwrap(), [3, 6, 9]);
 }
 
+/// The input forms the server reads, and the answers this connector
+/// refuses: the doubler answers several named inputs with a dict and a
+/// DataFrame with records, which are not one tensor (read them with invoke).
 #[tokio::test]
-async fn named_inputs_instances_and_dataframe_split() {
+async fn input_formats_and_answers_that_are_not_one_tensor() {
     let Some(server) = server().await else { return };
     let two = || {
         InferRequest::new()
             .with_input(tensor("a", vec![2], vec![1i64, 2]))
             .with_input(tensor("b", vec![2, 1], vec![3.5f64, 4.0]))
     };
-    // inputs: a dict of arrays in, a dict of arrays out.
+    let not_one_tensor = |e: inferlink::Error| {
+        assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+        assert!(e.message().contains("invalid type: map"), "{e}");
+    };
+    // inputs: a dict of arrays in, a dict of arrays out (the server scored it).
     let inputs = connect(server, "").await;
-    let r = inputs.infer(&doubler(), two()).await.unwrap();
-    assert_eq!(
-        r.require_output("a").unwrap().to_vec::<i64>().unwrap(),
-        [2, 4]
-    );
-    let b = r.require_output("b").unwrap();
-    assert_eq!(
-        (b.shape(), b.to_vec::<f64>().unwrap()),
-        (&[2usize, 1][..], vec![7.0, 8.0])
-    );
-    // Only the output asked for.
-    let r = inputs
-        .infer(&doubler(), two().with_output("b"))
+    not_one_tensor(inputs.infer(&doubler(), two()).await.unwrap_err());
+    let raw = r#"{"inputs": {"a": [1, 2], "b": [[3.5], [4]]}}"#;
+    let body = inputs
+        .invoke(&doubler(), RawRequest::json(raw))
         .await
-        .unwrap();
-    assert_eq!(r.outputs.len(), 1);
-    let e = inputs
-        .infer(&doubler(), two().with_output("c"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        .unwrap()
+        .body;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v,
+        json!({"predictions": {"a": [2, 4], "b": [[7.0], [8.0]]}})
+    );
 
-    // instances: one tensor, or row objects the server turns into columns.
+    // instances: one tensor; several are refused before sending.
     let instances = connect(server, "      input_format: instances\n").await;
     let one = InferRequest::new().with_input(tensor("x", vec![1, 2], vec![5i64, 6]));
     let out = instances
@@ -217,35 +215,36 @@ async fn named_inputs_instances_and_dataframe_split() {
         (out.shape(), out.to_vec::<i64>().unwrap()),
         (&[1usize, 2][..], vec![10, 12])
     );
-    let r = instances.infer(&doubler(), two()).await.unwrap();
-    assert_eq!(
-        r.require_output("b").unwrap().to_vec::<f64>().unwrap(),
-        [7.0, 8.0]
-    );
-
-    // dataframe_split: columns in, records out, decoded as one output per column.
-    let frame = connect(server, "      input_format: dataframe_split\n").await;
-    let r = frame.infer(&doubler(), two()).await.unwrap();
-    let a = r.require_output("a").unwrap();
-    assert_eq!(
-        (a.shape(), a.to_vec::<i64>().unwrap()),
-        (&[2usize][..], vec![2, 4])
-    );
-    assert_eq!(
-        r.require_output("b").unwrap().to_vec::<f64>().unwrap(),
-        [7.0, 8.0]
-    );
-    let e = frame
-        .infer(
-            &doubler(),
-            InferRequest::new().with_input(tensor("m", vec![2, 2], vec![1i64, 2, 3, 4])),
-        )
-        .await
-        .unwrap_err();
+    let e = instances.infer(&doubler(), two()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
 
-    // output_datatype fp64 types integers as FP64.
-    let floats = connect(server, "      output_datatype: fp64\n").await;
+    // dataframe_split: the server builds the DataFrame (a `fail` column makes the
+    // model raise), and the doubler answers records.
+    let frame = connect(server, "      input_format: dataframe_split\n").await;
+    not_one_tensor(frame.infer(&doubler(), two()).await.unwrap_err());
+    let failing = two().with_input(Tensor::from_strings("fail", vec![2], ["x", "y"]).unwrap());
+    let e = frame.infer(&doubler(), failing).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ModelError, "{e}");
+    assert!(
+        e.vendor_message()
+            .unwrap_or_default()
+            .contains("asked to fail: x"),
+        "{e:?}"
+    );
+    let square = InferRequest::new().with_input(tensor("m", vec![2, 2], vec![1i64, 2, 3, 4]));
+    let e = frame.infer(&doubler(), square).await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.context("status")),
+        (ErrorKind::InvalidInput, None),
+        "{e}"
+    );
+
+    // output_datatype fp64 types integers as FP64; output_name names the output.
+    let floats = connect(
+        server,
+        "      output_datatype: fp64\n      output_name: y\n",
+    )
+    .await;
     let one = InferRequest::new().with_input(tensor("x", vec![2], vec![1i64, 2]));
     let out = floats
         .infer(&doubler(), one)
@@ -253,7 +252,10 @@ async fn named_inputs_instances_and_dataframe_split() {
         .unwrap()
         .into_single_output()
         .unwrap();
-    assert_eq!(out.to_vec::<f64>().unwrap(), [2.0, 4.0]);
+    assert_eq!(
+        (out.name(), out.to_vec::<f64>().unwrap()),
+        ("y", vec![2.0, 4.0])
+    );
 }
 
 #[tokio::test]
@@ -354,7 +356,6 @@ async fn one_model_per_server() {
         [2]
     );
     assert!(any.health().await.unwrap().is_serving());
-    assert_eq!(any.server_version().await.unwrap(), "3.17.2");
 }
 
 #[tokio::test]
@@ -412,6 +413,9 @@ async fn stand_in_answer(body: &[u8], settings: &[(&str, &str)]) -> inferlink::R
         .map(|r| r.outputs)
 }
 
+/// Configuration keys and values of a stand-in connector.
+type Settings = &'static [(&'static str, &'static str)];
+
 #[tokio::test]
 async fn stand_in_hostile_answers_are_protocol_errors() {
     let deep = format!(
@@ -419,7 +423,7 @@ async fn stand_in_hostile_answers_are_protocol_errors() {
         "[".repeat(100_000),
         "]".repeat(100_000)
     );
-    let cases: Vec<(&str, Vec<u8>, &[(&str, &str)])> = vec![
+    let cases: Vec<(&str, Vec<u8>, Settings)> = vec![
         ("deep nesting", deep.into_bytes(), &[]),
         ("ragged", br#"{"predictions": [[1, 2], [3]]}"#.to_vec(), &[]),
         ("ragged rank", br#"{"predictions": [[1], 2]}"#.to_vec(), &[]),
@@ -478,19 +482,30 @@ async fn stand_in_hostile_answers_are_protocol_errors() {
 }
 
 #[tokio::test]
-async fn stand_in_nan_infinity_empty_and_wide_answers_decode() {
-    let out = stand_in_answer(
-        br#"{"predictions": [3.0, NaN, -Infinity, Infinity], "x": "NaN"}"#,
-        &[],
-    )
-    .await
-    .unwrap();
-    let v = out[0].to_vec::<f64>().unwrap();
-    assert!(
-        v[0] == 3.0 && v[1].is_nan() && v[2] == f64::NEG_INFINITY && v[3] == f64::INFINITY,
-        "{v:?}"
-    );
-    let out = stand_in_answer(br#"{"predictions": [[], []]}"#, &[])
+async fn stand_in_bare_nan_is_refused_with_a_hint() {
+    for body in [
+        &br#"{"predictions": [3.0, NaN]}"#[..],
+        br#"{"predictions": [-Infinity]}"#,
+    ] {
+        let e = stand_in_answer(body, &[]).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+        assert!(
+            e.message().contains("bare NaN or Infinity") && e.message().contains("invoke"),
+            "{e}"
+        );
+    }
+    // The same answer through invoke: the bytes as the server sent them.
+    let (_server, connector) = stand_in(br#"{"predictions": [NaN]}"#, &[]).await;
+    let raw = connector
+        .invoke(&doubler(), RawRequest::json("{}"))
+        .await
+        .unwrap();
+    assert_eq!(&raw.body[..], br#"{"predictions": [NaN]}"#);
+}
+
+#[tokio::test]
+async fn stand_in_empty_scalar_and_wide_answers_decode() {
+    let out = stand_in_answer(br#"{"predictions": [[], []], "extra": {"NaN": [1]}}"#, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -501,6 +516,14 @@ async fn stand_in_nan_infinity_empty_and_wide_answers_decode() {
         .await
         .unwrap();
     assert_eq!((out[0].name(), out[0].shape()), ("y", &[][..]));
+    let out = stand_in_answer(br#"{"predictions": [1, 2.5]}"#, &[])
+        .await
+        .unwrap();
+    assert_eq!(out[0].to_vec::<f64>().unwrap(), [1.0, 2.5]);
+    let big = stand_in_answer(br#"{"predictions": [-9223372036854775808]}"#, &[])
+        .await
+        .unwrap();
+    assert_eq!(big[0].to_vec::<i64>().unwrap(), [i64::MIN]);
     // Many empty rows: the shape is large, the data empty, nothing allocated for it.
     let wide = format!("{{\"predictions\": [{}[]]}}", "[],".repeat(200_000));
     let out = stand_in_answer(wide.as_bytes(), &[]).await.unwrap();
@@ -508,18 +531,6 @@ async fn stand_in_nan_infinity_empty_and_wide_answers_decode() {
         (out[0].shape(), out[0].element_count()),
         (&[200_001usize, 0][..], 0)
     );
-    // Records: one output per column; a string "NaN" cell is NaN.
-    let out = stand_in_answer(
-        br#"{"predictions": [{"a": 1, "b": "NaN"}, {"a": 2, "b": 0.5}]}"#,
-        &[],
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        (out[0].name(), out[0].to_vec::<i64>().unwrap()),
-        ("a", vec![1, 2])
-    );
-    assert!(out[1].to_vec::<f64>().unwrap()[0].is_nan());
 }
 
 #[tokio::test]
@@ -542,5 +553,36 @@ async fn stand_in_sees_the_request_bodies() {
     assert_eq!(
         String::from_utf8_lossy(&sent.body),
         r#"{"inputs":[[1.5,NaN],[-0.25,Infinity]],"params":{"factor":3}}"#
+    );
+    // dataframe_split: inputs as columns, rows interleaved; an array answer decodes.
+    let settings = [("input_format", "dataframe_split")];
+    let (server, connector) = stand_in(br#"{"predictions": [0.5, 1]}"#, &settings).await;
+    let request = InferRequest::new()
+        .with_input(tensor("a", vec![2], vec![1i64, 2]))
+        .with_input(Tensor::from_strings("s", vec![2, 1], ["x", "\"y\""]).unwrap())
+        .with_input(tensor("t", vec![2], vec![true, false]));
+    let out = connector
+        .infer(&doubler(), request)
+        .await
+        .unwrap()
+        .into_single_output()
+        .unwrap();
+    assert_eq!(
+        (out.datatype(), out.to_vec::<f64>().unwrap()),
+        (DataType::Fp64, vec![0.5, 1.0])
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&server.recorded()[0].body),
+        r#"{"dataframe_split":{"columns":["a","s","t"],"data":[[1,"x",true],[2,"\"y\"",false]]}}"#
+    );
+    // A 0-d tensor is a bare value; named inputs an object; small ints stay integers.
+    let (server, connector) = stand_in(br#"{"predictions": 1}"#, &[]).await;
+    let request = InferRequest::new()
+        .with_input(Tensor::new("k", vec![], vec![7u8]).unwrap())
+        .with_input(tensor("e", vec![0, 2], Vec::<i32>::new()));
+    connector.infer(&doubler(), request).await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&server.recorded()[0].body),
+        r#"{"inputs":{"k":7,"e":[]}}"#
     );
 }
