@@ -31,6 +31,7 @@ pub(crate) fn connectors() -> Connectors {
         .with(inferlink_tfserving::factory())
         .with(inferlink_sagemaker::factory())
         .with(inferlink_omi::factory())
+        .with(inferlink_mlflow::factory())
 }
 
 /// Resolves the target's selector and connects to what it names.
