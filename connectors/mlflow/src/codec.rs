@@ -252,3 +252,113 @@ pub fn decode_response(body: &[u8], config: &MlflowConfig) -> Result<Tensor> {
     let output = column.tensor(&config.output_name, config.output_datatype);
     output.map_err(protocol)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(datatype: OutputDatatype) -> MlflowConfig {
+        let target = inferlink_core::ConnectTarget::new("mlflow-serving", "http://127.0.0.1:1")
+            .with_plain("output_datatype", datatype.as_str());
+        MlflowConfig::from_target(&target).unwrap()
+    }
+
+    /// Encodes `input` alone, answers it back as the predictions, decodes.
+    fn echo(input: Tensor, datatype: OutputDatatype) -> Result<Tensor> {
+        let body = encode_request(&InferRequest::new().with_input(input), InputFormat::Inputs)?;
+        let answer = body.replacen("{\"inputs\":", "{\"predictions\":", 1);
+        decode_response(answer.as_bytes(), &config(datatype))
+    }
+
+    #[test]
+    fn nested_arrays_round_trip_every_shape() {
+        for shape in [
+            vec![],
+            vec![0],
+            vec![3],
+            vec![2, 3],
+            vec![1, 2, 3, 2],
+            vec![4, 1],
+        ] {
+            let n: usize = shape.iter().product();
+            let ints: Vec<i64> = (0..n as i64).map(|i| i * 7 - 11).collect();
+            let out = echo(
+                Tensor::new("x", shape.clone(), ints.clone()).unwrap(),
+                OutputDatatype::Auto,
+            );
+            let out = out.unwrap();
+            assert_eq!((out.shape(), out.datatype()), (&shape[..], DataType::Int64));
+            assert_eq!(out.to_vec::<i64>().unwrap(), ints);
+            let floats: Vec<f64> = ints.iter().map(|&i| i as f64 / 8.0 + 0.125).collect();
+            let input = Tensor::new("x", shape.clone(), floats.clone()).unwrap();
+            let out = echo(input, OutputDatatype::Auto).unwrap();
+            match n {
+                // No numbers to tell by: `auto` says INT64.
+                0 => assert_eq!(out.datatype(), DataType::Int64),
+                _ => assert_eq!(out.to_vec::<f64>().unwrap(), floats, "{shape:?}"),
+            }
+        }
+        // Dimensions after an empty one cannot be written in JSON: [2, 0, 4] comes back [2, 0].
+        let out = echo(
+            Tensor::new("x", vec![2, 0, 4], Vec::<i64>::new()).unwrap(),
+            OutputDatatype::Auto,
+        );
+        assert_eq!(out.unwrap().shape(), [2, 0]);
+    }
+
+    #[test]
+    fn datatypes_follow_the_numbers_and_the_setting() {
+        let ints = || Tensor::new("x", vec![2], vec![1i64, i64::MAX]).unwrap();
+        let out = echo(ints(), OutputDatatype::Fp64).unwrap();
+        assert_eq!(out.datatype(), DataType::Fp64);
+        let out = echo(
+            Tensor::new("x", vec![2], vec![1.5f32, 2.0]).unwrap(),
+            OutputDatatype::Int64,
+        );
+        assert_eq!(out.unwrap_err().kind(), ErrorKind::Protocol);
+        let out = echo(
+            Tensor::new("x", vec![3], vec![250u8, 0, 7]).unwrap(),
+            OutputDatatype::Auto,
+        );
+        assert_eq!(out.unwrap().to_vec::<i64>().unwrap(), [250, 0, 7]);
+        let out = echo(
+            Tensor::new("x", vec![1], vec![u64::MAX]).unwrap(),
+            OutputDatatype::Auto,
+        );
+        assert!(out.unwrap_err().message().contains("beyond INT64"));
+    }
+
+    #[test]
+    fn deep_and_ragged_answers_are_refused() {
+        let cfg = config(OutputDatatype::Auto);
+        let deep = format!(
+            "{{\"predictions\":{}{}}}",
+            "[".repeat(MAX_RANK + 1),
+            "]".repeat(MAX_RANK + 1)
+        );
+        let e = decode_response(deep.as_bytes(), &cfg).unwrap_err();
+        assert!(e.message().contains("deeper than 32"), "{e}");
+        let ok = format!(
+            "{{\"predictions\":{}1{}}}",
+            "[".repeat(MAX_RANK),
+            "]".repeat(MAX_RANK)
+        );
+        assert_eq!(
+            decode_response(ok.as_bytes(), &cfg).unwrap().shape(),
+            vec![1; MAX_RANK]
+        );
+        for ragged in [
+            "[[1],[2,3]]",
+            "[[1],2]",
+            "[1,[2]]",
+            "[[],[1]]",
+            "[[1],[]]",
+            "[[[]],[1]]",
+        ] {
+            let body = format!("{{\"predictions\":{ragged}}}");
+            let e = decode_response(body.as_bytes(), &cfg).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Protocol, "{ragged}");
+            assert!(e.message().contains("not rectangular"), "{ragged}: {e}");
+        }
+    }
+}
