@@ -1,5 +1,6 @@
 //! The connector's configuration, read from a [`ConnectTarget`] (keys in
-//! [`keys`], documented in [`crate::KEYS`]).
+//! [`OUTPUT_NAME`], [`MODEL_NAME`] and the words' `KEY`s, documented in
+//! [`crate::KEYS`]).
 
 use inferlink_core::{ConnectTarget, Result};
 

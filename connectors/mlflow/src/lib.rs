@@ -9,11 +9,11 @@
 //! depends on `inferlink-core` alone.
 //!
 //! * [`MlflowConnector`] has [`TensorInference`](inferlink_core::TensorInference)
-//!   (tensors as `{"inputs": …}`, `{"instances": …}` or `{"dataframe_split": …}`,
-//!   `{"predictions": …}` back as tensors) and
+//!   (tensors as `{"inputs": …}`, `{"instances": …}` or `{"dataframe_split": …}`;
+//!   the `{"predictions": …}` answer back as one tensor) and
 //!   [`RawInvocation`](inferlink_core::RawInvocation) (any body and content
-//!   type). The server has no model listing or metadata API, so the
-//!   connector has neither.
+//!   type, e.g. CSV, or answers that are not one tensor). The server has no
+//!   model listing, metadata or readiness API, so the connector has none.
 //! * [`factory()`] builds connectors for the products in [`PRODUCTS`] and
 //!   the resources in [`RESOURCES`]; it refuses configuration keys that
 //!   neither [`KEYS`] nor the transport reads.
