@@ -46,7 +46,7 @@ use axum::routing::{get, post};
 use inferlink::connector::LiveConnector;
 use inferlink::prelude::TensorInference as _;
 use inferlink::store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore};
-use inferlink::transport::{HostTransportSettings, TransportConfig};
+use inferlink::transport::HostTransportSettings;
 use inferlink::{
     Connectors, Consumer, DataType, Error, ErrorKind, InferRequest, InferenceConnector, ModelRef,
     Registry, Selector, Tensor,
@@ -261,22 +261,21 @@ async fn open_registry(store: &str) -> Result<Registry, Error> {
     }
 }
 
-/// Every connector crate (the record's product picks one), each with its
-/// own transport defaults plus the host's endpoint policy and file directories.
+/// Every connector crate (the record's product picks one). The host's
+/// endpoint policy and file directories travel in every target, over each
+/// connector's own transport defaults and under the record's keys.
 fn connectors(host: &HostTransportSettings) -> Connectors {
-    let oip = || host.apply_to(inferlink_oip::config::default_transport());
-    let shared = || host.apply_to(TransportConfig::default());
     Connectors::new()
-        .with(inferlink_oip::factory().with_transport_defaults(oip()))
-        .with(inferlink_triton::factory().with_transport_defaults(oip()))
-        .with(inferlink_kserve::factory().with_transport_defaults(oip()))
-        .with(inferlink_seldon::factory().with_transport_defaults(oip()))
-        .with(inferlink_torchserve::factory().with_transport_defaults(shared()))
-        .with(inferlink_tfserving::factory().with_transport_defaults(shared()))
-        .with(inferlink_sagemaker::factory().with_transport_defaults(
-            host.apply_to(inferlink_sagemaker::config::default_transport()),
-        ))
-        .with(inferlink_omi::factory().with_transport_defaults(shared()))
+        .with(inferlink_oip::factory())
+        .with(inferlink_triton::factory())
+        .with(inferlink_kserve::factory())
+        .with(inferlink_seldon::factory())
+        .with(inferlink_torchserve::factory())
+        .with(inferlink_tfserving::factory())
+        .with(inferlink_sagemaker::factory())
+        .with(inferlink_omi::factory())
+        .with(inferlink_mlflow::factory())
+        .with_host_transport(host.clone())
 }
 
 const USAGE: &str = "usage: host_app --store PATH|postgres://URL [--listen ADDR:PORT] \

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use inferlink::transport::{HostTransportSettings, TransportConfig};
+use inferlink::transport::HostTransportSettings;
 use inferlink::{
     Connectors, DataType, Error, ErrorKind, InferRequest, InferResponse, InferenceConnector,
     ModelRef, RawRequest, Registry, Result, Tensor,
@@ -26,35 +26,22 @@ use crate::{InferArgs, InvokeArgs, MetadataArgs, ModelsArgs, TargetArgs, TensorF
 /// The operator's host-only transport settings come from the environment
 /// ([`HostTransportSettings::from_env`]): `INFERLINK_ENDPOINT_POLICY` (an
 /// endpoint policy such as `public-only`, or `@FILE`) and
-/// `INFERLINK_ALLOW_FILE_DIRS` (directories `*_file` keys may read). When
-/// either is set, each factory gets its own transport defaults with them.
+/// `INFERLINK_ALLOW_FILE_DIRS` (directories `*_file` keys may read). They
+/// travel in every target to its connector's transport, under the record's
+/// keys and over each connector's own defaults.
 pub(crate) fn connectors() -> Result<Connectors> {
     let host = HostTransportSettings::from_env()?;
-    if host.is_empty() {
-        return Ok(Connectors::new()
-            .with(inferlink_oip::factory())
-            .with(inferlink_triton::factory())
-            .with(inferlink_kserve::factory())
-            .with(inferlink_seldon::factory())
-            .with(inferlink_torchserve::factory())
-            .with(inferlink_tfserving::factory())
-            .with(inferlink_sagemaker::factory())
-            .with(inferlink_omi::factory()));
-    }
-    // Each crate's own defaults (as its `factory()` uses them), plus the host's.
-    let oip = || host.apply_to(inferlink_oip::config::default_transport());
-    let shared = || host.apply_to(TransportConfig::default());
     Ok(Connectors::new()
-        .with(inferlink_oip::factory().with_transport_defaults(oip()))
-        .with(inferlink_triton::factory().with_transport_defaults(oip()))
-        .with(inferlink_kserve::factory().with_transport_defaults(oip()))
-        .with(inferlink_seldon::factory().with_transport_defaults(oip()))
-        .with(inferlink_torchserve::factory().with_transport_defaults(shared()))
-        .with(inferlink_tfserving::factory().with_transport_defaults(shared()))
-        .with(inferlink_sagemaker::factory().with_transport_defaults(
-            host.apply_to(inferlink_sagemaker::config::default_transport()),
-        ))
-        .with(inferlink_omi::factory().with_transport_defaults(shared())))
+        .with(inferlink_oip::factory())
+        .with(inferlink_triton::factory())
+        .with(inferlink_kserve::factory())
+        .with(inferlink_seldon::factory())
+        .with(inferlink_torchserve::factory())
+        .with(inferlink_tfserving::factory())
+        .with(inferlink_sagemaker::factory())
+        .with(inferlink_omi::factory())
+        .with(inferlink_mlflow::factory())
+        .with_host_transport(host))
 }
 
 /// `check`: every record's targets through the connectors' key checks (no

@@ -153,6 +153,20 @@ impl ConnectTarget {
         self
     }
 
+    /// `vendor_defaults` with the host's transport settings laid over them
+    /// (the layer between a connector's own defaults and the record's keys);
+    /// unchanged when the host set none.
+    #[cfg(feature = "http")]
+    pub fn host_transport_over(
+        &self,
+        vendor_defaults: crate::transport::TransportConfig,
+    ) -> crate::transport::TransportConfig {
+        match &self.host_transport {
+            Some(host) => host.apply_to(vendor_defaults),
+            None => vendor_defaults,
+        }
+    }
+
     /// Sets the service id (error context).
     pub fn with_service(mut self, service: impl Into<String>) -> Self {
         self.service = service.into();

@@ -216,7 +216,9 @@ impl KServeConfig {
 
     /// Defaults for the target's endpoint overlaid with its merged configuration.
     pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        KServeConfig::new(target.url.clone()).apply_values(target.values())
+        let mut config = KServeConfig::new(target.url.clone());
+        config.oip.transport = target.host_transport_over(config.oip.transport);
+        config.apply_values(target.values())
     }
 
     /// These settings overlaid with configuration values (key → value).

@@ -189,7 +189,8 @@ impl OipConfig {
 
     /// These settings (for example a vendor crate's defaults) overlaid with
     /// the target's merged configuration (OIP keys and transport keys).
-    pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
+    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
+        self.transport = target.host_transport_over(self.transport);
         self.apply_values(target.values())
     }
 

@@ -99,7 +99,8 @@ impl OmiConfig {
     }
 
     /// These settings overlaid with the target's merged configuration.
-    pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
+    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
+        self.transport = target.host_transport_over(self.transport);
         self.apply_values(target.values())
     }
 

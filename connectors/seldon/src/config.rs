@@ -207,7 +207,7 @@ impl SeldonConfig {
     /// starting from OIP's defaults ([`OipConfig::new`]).
     pub fn from_target(target: &ConnectTarget) -> Result<Self> {
         let fallback = default_protocol(&target.product, &target.version);
-        let defaults = OipConfig::new(target.url.clone()).transport;
+        let defaults = target.host_transport_over(OipConfig::new(target.url.clone()).transport);
         SeldonConfig::from_values(&target.url, fallback, target.values(), defaults)
     }
 

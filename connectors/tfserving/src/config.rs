@@ -250,7 +250,9 @@ impl TfServingConfig {
 
     /// Defaults for the target's endpoint overlaid with its merged configuration.
     pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        TfServingConfig::new(target.url.clone()).apply_values(target.values())
+        let mut config = TfServingConfig::new(target.url.clone());
+        config.transport = target.host_transport_over(config.transport);
+        config.apply_values(target.values())
     }
 
     /// These settings overlaid with configuration values (key → value).

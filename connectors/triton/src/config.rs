@@ -167,7 +167,8 @@ impl TritonConfig {
     }
 
     /// These settings overlaid with the target's merged configuration.
-    pub fn apply_target(self, target: &ConnectTarget) -> Result<Self> {
+    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
+        self.oip.transport = target.host_transport_over(self.oip.transport);
         self.apply_values(target.values())
     }
 

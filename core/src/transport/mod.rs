@@ -575,7 +575,7 @@ impl HttpTransportBuilder {
         Ok(HttpTransportBuilder {
             base: target.url.clone(),
             vendor: target.product.clone(),
-            config: defaults.apply_values(target.values())?,
+            config: defaults.apply_target(target)?,
             signer: None,
             classifier: None,
         })
