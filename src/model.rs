@@ -679,6 +679,12 @@ fn check_url(value: &str) -> Result<()> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(user_info_error());
     }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(Error::invalid(format!(
+            "{} has no host; write it as scheme://host[:port][/path]",
+            preview(value)
+        )));
+    }
     if !ENDPOINT_SCHEMES.contains(&parsed.scheme()) {
         return Err(Error::invalid(format!(
             "scheme \"{}\" is not allowed; an endpoint URL starts with {}",
@@ -688,12 +694,6 @@ fn check_url(value: &str) -> Result<()> {
                 .map(|s| format!("{s}://"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(Error::invalid(format!(
-            "{} has no host; write it as scheme://host[:port][/path]",
-            preview(value)
         )));
     }
     Ok(())
