@@ -171,7 +171,9 @@ impl Keyring {
             return fail("its integrity tag names a data key this store does not hold");
         };
         if !is_integrity_key_id(key_id) {
-            return fail("its integrity tag was made with a data key that does not authenticate records");
+            return fail(
+                "its integrity tag was made with a data key that does not authenticate records",
+            );
         }
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(encoded) else {
             return fail("its integrity tag is malformed");
@@ -214,7 +216,12 @@ mod tests {
             ("b", 7, TagCheck::new(body, Some(tag.clone())), "match"),
             ("a", 8, TagCheck::new(body, Some(tag.clone())), "match"),
             ("a", 7, TagCheck::new(body, None), "no integrity tag"),
-            ("a", 7, TagCheck::new(body, Some("junk".into())), "malformed"),
+            (
+                "a",
+                7,
+                TagCheck::new(body, Some("junk".into())),
+                "malformed",
+            ),
         ];
         for (id, revision, check, why) in cases {
             let e = keys

@@ -707,7 +707,10 @@ impl PostgresStore {
         if keys.is_none() && ops.iter().any(|op| matches!(op, WriteOp::Put(..))) {
             let keyed: bool = tx
                 .query_one(
-                    &format!("SELECT EXISTS (SELECT 1 FROM {}.data_keys)", self.inner.schema),
+                    &format!(
+                        "SELECT EXISTS (SELECT 1 FROM {}.data_keys)",
+                        self.inner.schema
+                    ),
                     &[],
                 )
                 .await
@@ -771,9 +774,8 @@ impl PostgresStore {
                     let body =
                         encode_body(&record, keys).map_err(|e| with_id(Failure::Final(e)))?;
                     let revision = Revision::try_from(head).unwrap_or_default();
-                    let tag = keys.map(|keys| {
-                        keys.record_tag(id, revision, &crypto::BodyDigest::of(&body))
-                    });
+                    let tag = keys
+                        .map(|keys| keys.record_tag(id, revision, &crypto::BodyDigest::of(&body)));
                     tx.execute(
                         &tx.prepare_cached(&sql.upsert_record)
                             .await
@@ -1190,7 +1192,9 @@ impl PostgresStore {
             return Ok(None);
         }
         tx.execute(
-            &format!("INSERT INTO {s}.data_keys (id, kek_id, wrapped, active) VALUES ($1, $2, $3, false)"),
+            &format!(
+                "INSERT INTO {s}.data_keys (id, kek_id, wrapped, active) VALUES ($1, $2, $3, false)"
+            ),
             &[&new.active_id(), &wrapped.kek_id, &wrapped.bytes],
         )
         .await

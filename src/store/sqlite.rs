@@ -457,18 +457,20 @@ impl SqliteStore {
         let keys = if records.is_empty() || (!verify && first.is_none()) {
             None
         } else {
-            self.keyring(&need, false)
-                .await
-                .map_err(|e| match &first {
-                    Some(first) => about_record(e, first, "decrypt"),
-                    None => e,
-                })?
+            self.keyring(&need, false).await.map_err(|e| match &first {
+                Some(first) => about_record(e, first, "decrypt"),
+                None => e,
+            })?
         };
         for (stored, check) in records {
             if verify {
                 let id = &stored.record.id;
                 let keys = keys.as_deref().ok_or_else(|| {
-                    crypto::tampered_error(id, "the store holds no data key to check it with", "sqlite")
+                    crypto::tampered_error(
+                        id,
+                        "the store holds no data key to check it with",
+                        "sqlite",
+                    )
                 })?;
                 keys.verify_record_tag(id, stored.revision, &check, "sqlite")?;
             }
@@ -511,7 +513,9 @@ impl SqliteStore {
             let for_task = Arc::clone(&new_keys);
             let mode = Reseal::Migrate { plaintext };
             match self
-                .run(move |conn, _| reseal_blocking(conn, old.as_deref(), &for_task, &wrapped, mode))
+                .run(move |conn, _| {
+                    reseal_blocking(conn, old.as_deref(), &for_task, &wrapped, mode)
+                })
                 .await
             {
                 Ok(done) => {
@@ -1006,8 +1010,10 @@ fn checkpoint(conn: &Connection) {
 }
 
 fn has_records(conn: &mut Connection) -> Result<bool> {
-    conn.query_row("SELECT EXISTS (SELECT 1 FROM records)", [], |row| row.get(0))
-        .map_err(|e| db_error(e, "cannot read records"))
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM records)", [], |row| {
+        row.get(0)
+    })
+    .map_err(|e| db_error(e, "cannot read records"))
 }
 
 /// Why [`reseal_blocking`] runs.
@@ -1112,7 +1118,11 @@ fn reseal_one(
     let secrets = crypto::record_has_secrets(record);
     if mode == Reseal::Rotate {
         let old = old.ok_or_else(|| {
-            crypto::tampered_error(&record.id, "the store holds no data key to check it with", "sqlite")
+            crypto::tampered_error(
+                &record.id,
+                "the store holds no data key to check it with",
+                "sqlite",
+            )
         })?;
         old.verify_record_tag(&record.id, stored.revision, &check, "sqlite")?;
     }
