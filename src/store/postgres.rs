@@ -1185,7 +1185,10 @@ impl PostgresStore {
             ));
         }
         let rows = tx
-            .query(&format!("SELECT id, revision, body FROM {s}.records"), &[])
+            .query(
+                &format!("SELECT id, revision, body, mac FROM {s}.records"),
+                &[],
+            )
             .await
             .map_err(failed)?;
         if old.is_none() && rows.is_empty() {
