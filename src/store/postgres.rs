@@ -204,8 +204,12 @@ pub struct PostgresOptions {
     pub schema: String,
     /// TLS mode. `None` (the default) takes `sslmode` from the connection
     /// string (`disable`, `prefer`, `require`; in URL form also `allow`,
-    /// read as `prefer`, and `verify-ca`/`verify-full`, read as `require`),
-    /// or [`TlsMode::Prefer`] when it has none.
+    /// read as `prefer`, and `verify-ca`/`verify-full`, read as `require`);
+    /// when it has none, [`TlsMode::Require`] (verified) for any host not on
+    /// this machine, and [`TlsMode::Prefer`] when every host is `localhost`,
+    /// a loopback address or a Unix socket. `sslmode=prefer` (or
+    /// `Some(TlsMode::Prefer)`) is the explicit opt-out for a remote server
+    /// without TLS.
     pub tls_mode: Option<TlsMode>,
     /// A PEM file with the CA certificate(s) that sign the server's
     /// certificate. `None` (the default) takes `sslrootcert` from a URL
@@ -385,14 +389,17 @@ impl PostgresStore {
             .with_context("store", "postgres")
         })?;
         let target = describe_target(&config);
-        let mode = options
-            .tls_mode
-            .or(url_tls.mode)
-            .unwrap_or(match config.get_ssl_mode() {
+        let explicit = url_tls.mode.or_else(|| {
+            names_sslmode(&connection).then(|| match config.get_ssl_mode() {
                 SslMode::Disable => TlsMode::Disable,
                 SslMode::Require => TlsMode::Require,
                 _ => TlsMode::Prefer,
-            });
+            })
+        });
+        let mode = options
+            .tls_mode
+            .or(explicit)
+            .unwrap_or_else(|| default_tls_mode(config.get_hosts()));
         let ca_file = options.tls_ca_file.clone().or(url_tls.ca_file);
         let tls = tls_connector(mode, ca_file.as_deref(), &target)?;
         config.ssl_mode(match mode {
@@ -1685,6 +1692,40 @@ fn advisory_key(schema: &str) -> i64 {
 
 // --- Connection strings and TLS -------------------------------------------------
 
+/// Whether a `key=value` connection string sets `sslmode` itself (URLs are
+/// handled by [`split_tls_parameters`]).
+fn names_sslmode(connection: &str) -> bool {
+    !connection.starts_with("postgres://")
+        && !connection.starts_with("postgresql://")
+        && connection
+            .split_whitespace()
+            .any(|token| token == "sslmode" || token.starts_with("sslmode="))
+}
+
+/// The TLS mode when neither the options nor the connection string choose
+/// one: [`TlsMode::Require`] (verified, so it cannot be stripped by someone
+/// on the path) unless every host is on this machine (`localhost`, a
+/// loopback address or a Unix socket), where [`TlsMode::Prefer`] keeps local
+/// clusters without TLS working.
+fn default_tls_mode(hosts: &[Host]) -> TlsMode {
+    let local = |host: &Host| match host {
+        Host::Tcp(name) => {
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    };
+    if !hosts.is_empty() && hosts.iter().all(local) {
+        TlsMode::Prefer
+    } else {
+        TlsMode::Require
+    }
+}
+
 /// TLS settings found in a URL's query.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct UrlTls {
@@ -2085,6 +2126,35 @@ impl RegistryStore for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_is_required_by_default_for_remote_hosts_only() {
+        let mode = |connection: &str| {
+            let config: tokio_postgres::Config = connection.parse().unwrap();
+            default_tls_mode(config.get_hosts())
+        };
+        for remote in [
+            "postgres://u@db.example.com/x",
+            "postgres://u@10.0.0.5:5432/x",
+            "host=db.internal user=u",
+            "host=127.0.0.1,db.example.com user=u",
+        ] {
+            assert_eq!(mode(remote), TlsMode::Require, "{remote}");
+        }
+        for local in [
+            "postgres://u@127.0.0.1:5432/x",
+            "postgres://u@localhost/x",
+            "postgres://u@[::1]:5432/x",
+            "host=/var/run/postgresql user=u",
+            "host=127.0.0.2 user=u",
+        ] {
+            assert_eq!(mode(local), TlsMode::Prefer, "{local}");
+        }
+        assert!(names_sslmode("host=db sslmode=prefer"));
+        assert!(names_sslmode("host=db sslmode = disable"));
+        assert!(!names_sslmode("host=db user=sslmodest"));
+        assert!(!names_sslmode("postgres://u@db/x?sslmode=prefer"));
+    }
 
     #[test]
     fn tls_parameters_are_taken_out_of_urls_only() {
