@@ -41,6 +41,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
+use zeroize::Zeroizing;
+
 use super::{DataKey, Keyring, push_field};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::preview;
@@ -103,20 +105,29 @@ impl TagCheck {
     }
 }
 
-fn mac(key: &DataKey, record: &str, revision: u64, digest: &BodyDigest) -> HmacSha256 {
-    // The MAC key is derived from the data key, so a tag never reuses the
-    // sealing key directly.
+/// The tag key of a data key: derived from it, so a tag never uses the
+/// sealing key directly (computed once per key, kept by the [`Keyring`]).
+pub(super) fn derive_tag_key(key: &DataKey) -> Zeroizing<[u8; 32]> {
     let mut derive = <HmacSha256 as KeyInit>::new_from_slice(key.bytes.as_slice())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     derive.update(b"inferlink:record-mac-key:v1");
-    let mac_key = derive.finalize().into_bytes();
+    Zeroizing::new(derive.finalize().into_bytes().into())
+}
+
+fn mac(
+    key_id: &str,
+    mac_key: &[u8; 32],
+    record: &str,
+    revision: u64,
+    digest: &BodyDigest,
+) -> HmacSha256 {
     let mut data = Vec::with_capacity(128);
     push_field(&mut data, "inferlink:record-mac:v1");
-    push_field(&mut data, &key.id);
+    push_field(&mut data, key_id);
     push_field(&mut data, record);
     data.extend_from_slice(&revision.to_be_bytes());
     data.extend_from_slice(&digest.0);
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(mac_key.as_slice())
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(mac_key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(&data);
     mac
@@ -143,9 +154,11 @@ impl Keyring {
 
     /// The tag of record `id` at `revision` with stored body digest `digest`, under the active key.
     pub fn record_tag(&self, id: &str, revision: u64, digest: &BodyDigest) -> String {
-        let key = self.active_key();
-        let tag = mac(key, id, revision, digest).finalize().into_bytes();
-        format!("{TAG_PREFIX}{}:{}", key.id, URL_SAFE_NO_PAD.encode(tag))
+        let key_id = self.active_id();
+        let tag = mac(key_id, &self.tag_keys[key_id], id, revision, digest)
+            .finalize()
+            .into_bytes();
+        format!("{TAG_PREFIX}{key_id}:{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
     /// Checks the stored tag of record `id` at `revision`; the error
@@ -167,7 +180,7 @@ impl Keyring {
         else {
             return fail("its integrity tag is malformed");
         };
-        let Some(key) = self.keys.get(key_id) else {
+        let Some(tag_key) = self.tag_keys.get(key_id) else {
             return fail("its integrity tag names a data key this store does not hold");
         };
         if !is_integrity_key_id(key_id) {
@@ -178,7 +191,7 @@ impl Keyring {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(encoded) else {
             return fail("its integrity tag is malformed");
         };
-        match mac(key, id, revision, &check.digest).verify_slice(&bytes) {
+        match mac(key_id, tag_key, id, revision, &check.digest).verify_slice(&bytes) {
             Ok(()) => Ok(()),
             Err(_) => fail("its integrity tag does not match its contents"),
         }

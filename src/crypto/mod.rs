@@ -520,14 +520,18 @@ fn parse_sealed<'v>(slot: &SecretSlot<'_>, value: &'v str) -> Result<Sealed<'v>>
 pub struct Keyring {
     keys: BTreeMap<String, DataKey>,
     active: String,
+    /// The record-tag key derived from each data key (see [`TagCheck`]), by data key id.
+    tag_keys: BTreeMap<String, Zeroizing<[u8; 32]>>,
 }
 
 impl Keyring {
     /// A keyring whose active key is `active`.
     pub fn new(active: DataKey) -> Keyring {
         let id = active.id.clone();
+        let tag_key = integrity::derive_tag_key(&active);
         Keyring {
             keys: [(id.clone(), active)].into(),
+            tag_keys: [(id.clone(), tag_key)].into(),
             active: id,
         }
     }
@@ -537,6 +541,8 @@ impl Keyring {
     /// A key with the active key's id is ignored.
     pub fn add(&mut self, key: DataKey) {
         if key.id != self.active {
+            self.tag_keys
+                .insert(key.id.clone(), integrity::derive_tag_key(&key));
             self.keys.insert(key.id.clone(), key);
         }
     }
