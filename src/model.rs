@@ -303,8 +303,7 @@ impl ExtensionRecord {
             "description",
             limits::MAX_DESCRIPTION_LEN,
         )?;
-        check_config(self.configuration.iter().map(|(k, v)| (k, v.as_str())))
-            .map_err(|e| e.with_path("configuration"))?;
+        check_plain_config(&self.configuration).map_err(|e| e.with_path("configuration"))?;
         if self.services.len() > limits::MAX_SERVICES {
             return Err(Error::invalid_at(
                 "services",
@@ -387,8 +386,7 @@ impl Service {
             "description",
             limits::MAX_DESCRIPTION_LEN,
         )?;
-        check_config(self.configuration.iter().map(|(k, v)| (k, v.as_str())))
-            .map_err(|e| e.with_path("configuration"))?;
+        check_plain_config(&self.configuration).map_err(|e| e.with_path("configuration"))?;
         check_count(self.endpoints.len(), limits::MAX_ENDPOINTS, "endpoints")?;
         check_count(
             self.credentials.len(),
@@ -429,8 +427,7 @@ impl Service {
 impl Endpoint {
     fn validate(&self) -> Result<()> {
         check_url(&self.url).map_err(|e| e.with_path("url"))?;
-        check_config(self.configuration.iter().map(|(k, v)| (k, v.as_str())))
-            .map_err(|e| e.with_path("configuration"))
+        check_plain_config(&self.configuration).map_err(|e| e.with_path("configuration"))
     }
 }
 
@@ -614,6 +611,33 @@ fn check_members(list: &[String], field: &'static str) -> Result<()> {
     Ok(())
 }
 
+/// The URL schemes an endpoint may use: what the connectors and transports speak.
+pub const ENDPOINT_SCHEMES: &[&str] = &["http", "https", "grpc", "grpcs"];
+
+/// Configuration keys that carry a secret (or the file of one): allowed only
+/// under `credentials`, where values are encrypted at rest and hidden from
+/// listings. Compared ignoring ASCII case; every `auth_*` key is included too.
+pub const CREDENTIAL_ONLY_KEYS: &[&str] = &[
+    "tls_client_key_pem",
+    "tls_client_key_file",
+    "CLIENT_KEY",
+    "access_token",
+    "secret_access_key",
+    "aws_secret_access_key",
+    "session_token",
+    "aws_session_token",
+];
+
+/// True for a key that may only appear under `credentials` (see [`CREDENTIAL_ONLY_KEYS`]).
+pub fn is_credential_only_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    lower.starts_with("auth_")
+        || lower.starts_with("tls_client_key")
+        || CREDENTIAL_ONLY_KEYS
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key))
+}
+
 fn check_url(value: &str) -> Result<()> {
     if value.is_empty() {
         return Err(Error::invalid("must not be empty"));
@@ -626,17 +650,18 @@ fn check_url(value: &str) -> Result<()> {
         )));
     }
     // A user name or password in the URL is a credential in a non-secret field.
-    // Checked on the raw text first, so no later message can echo it.
-    let authority = value
-        .split_once("://")
-        .map_or(value, |(_, rest)| rest)
-        .split(['/', '?', '#'])
+    // Checked on the raw text first, so no later message can echo it. The
+    // authority starts after `scheme:` and any number of slashes or
+    // backslashes (`http:/user:pw@host` and `http:\\user@host` parse as
+    // authorities too).
+    let after_scheme = value.split_once(':').map_or(value, |(_, rest)| rest);
+    let authority = after_scheme
+        .trim_start_matches(['/', '\\'])
+        .split(['/', '\\', '?', '#'])
         .next()
         .unwrap_or_default();
     if authority.contains('@') {
-        return Err(Error::invalid(
-            "contains a user name or password; put credentials under the service's credentials, not in the URL",
-        ));
+        return Err(user_info_error());
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::invalid(format!(
@@ -650,11 +675,44 @@ fn check_url(value: &str) -> Result<()> {
             preview(value)
         ))
     })?;
+    // Whatever the text looked like, the parsed URL must carry no user info.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(user_info_error());
+    }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(Error::invalid(format!(
             "{} has no host; write it as scheme://host[:port][/path]",
             preview(value)
         )));
+    }
+    if !ENDPOINT_SCHEMES.contains(&parsed.scheme()) {
+        return Err(Error::invalid(format!(
+            "scheme \"{}\" is not allowed; an endpoint URL starts with {}",
+            parsed.scheme().escape_debug(),
+            ENDPOINT_SCHEMES
+                .iter()
+                .map(|s| format!("{s}://"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn user_info_error() -> Error {
+    Error::invalid(
+        "contains a user name or password; put credentials under the service's credentials, not in the URL",
+    )
+}
+
+/// [`check_config`] for a map outside `credentials`: also refuses secret-bearing keys.
+fn check_plain_config(config: &Configuration) -> Result<()> {
+    check_config(config.iter().map(|(k, v)| (k, v.as_str())))?;
+    if let Some(key) = config.keys().find(|k| is_credential_only_key(k)) {
+        return Err(Error::invalid_at(
+            key.clone(),
+            "carries a secret and is only allowed under a service's credentials[].configuration, where it is encrypted at rest and hidden; move it there",
+        ));
     }
     Ok(())
 }

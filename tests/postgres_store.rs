@@ -262,7 +262,7 @@ async fn concurrent_first_connects_migrate_once() {
         cluster
             .psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM race.schema_version")
             .unwrap(),
-        "1,2"
+        "1,2,3"
     );
     assert_eq!(cluster.psql("SELECT count(*) FROM race.head").unwrap(), "1");
     // They all work on the one schema.
@@ -310,7 +310,7 @@ async fn a_newer_schema_is_refused_untouched() {
             .unwrap()
     };
     let before = snapshot();
-    assert!(before.starts_with("1,2,99 | 1 | kept@1:"), "{before}");
+    assert!(before.starts_with("1,2,3,99 | 1 | kept@1:"), "{before}");
 
     let e = PostgresStore::connect(&cluster.url(), options("future"))
         .await
@@ -882,4 +882,194 @@ async fn credential_values_are_encrypted_at_rest() {
         .psql("SELECT id, revision, body FROM enc.records ORDER BY id")
         .unwrap();
     assert_eq!(before, after, "the wrong key changed nothing");
+}
+
+/// A hostile database writer (issue 14): a row whose endpoint was changed by
+/// `UPDATE` (no master key) is refused with an error naming the record on
+/// every read path, as is one stripped of its tag or with an invalid id; a
+/// host without the key cannot write to a keyed store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_changed_by_a_writer_without_the_key_is_refused() {
+    let Some(cluster) =
+        PgCluster::start_or_skip("a_row_changed_by_a_writer_without_the_key_is_refused")
+    else {
+        return;
+    };
+    let store = connect(&cluster, "hostile").await;
+    store
+        .put(
+            record("victim", "http://127.0.0.1:9000", "s3cr3t-PLANTED"),
+            PutMode::Create,
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            record("bystander", "http://127.0.0.1:9001", "other"),
+            PutMode::Create,
+        )
+        .await
+        .unwrap();
+    let refused_everywhere = |store: PostgresStore, id: &'static str, why: &'static str| async move {
+        let get = store.get(id).await.unwrap_err();
+        let list = store.list(&ListFilter::all()).await.unwrap_err();
+        let mut stream = store.watch(0).await.unwrap();
+        let watched = bounded("the watch", stream.next())
+            .await
+            .unwrap()
+            .unwrap_err();
+        let opened = Registry::open(store.clone()).await.unwrap_err();
+        for (path, e) in [
+            ("get", get),
+            ("list", list),
+            ("watch", watched),
+            ("registry", opened),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::Storage, "{path}: {e}");
+            assert_eq!(e.context("record"), Some(id), "{path}: {e}");
+            assert!(e.message().contains(why), "{path}: {e}");
+            assert!(!e.to_string().contains("s3cr3t-PLANTED"), "{path}: {e}");
+        }
+    };
+    // The endpoint moved to the attacker: refused.
+    cluster
+        .psql("UPDATE hostile.records SET body = replace(body, '127.0.0.1:9000', '127.0.0.1:9') WHERE id = 'victim'")
+        .unwrap();
+    refused_everywhere(store.clone(), "victim", "does not match its contents").await;
+    // A fresh host with the key refuses it too; the bystander is fine.
+    let fresh = connect(&cluster, "hostile").await;
+    refused_everywhere(fresh.clone(), "victim", "integrity check").await;
+    assert!(fresh.get("bystander").await.unwrap().is_some());
+    // Stripping the tag does not help.
+    cluster
+        .psql("UPDATE hostile.records SET mac = NULL WHERE id = 'victim'")
+        .unwrap();
+    refused_everywhere(fresh.clone(), "victim", "has no integrity tag").await;
+    // An authentic overwrite repairs it.
+    fresh
+        .put(
+            record("victim", "http://127.0.0.1:9000", "s3cr3t-PLANTED"),
+            PutMode::Overwrite,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.get("victim").await.unwrap().unwrap().record.services[0].endpoints[0].url,
+        "http://127.0.0.1:9000"
+    );
+    // A keyless host can neither write nor, for records with secrets, read.
+    let keyless = PostgresStore::connect(
+        &cluster.url(),
+        PostgresOptions {
+            key_provider: None,
+            ..options("hostile")
+        },
+    )
+    .await
+    .unwrap();
+    let plain = inferlink::format::parse_records("id: plain\nservices:\n  - id: ui\n")
+        .unwrap()
+        .remove(0);
+    let e = keyless.put(plain, PutMode::Create).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(
+        e.message().contains("protected by an encryption key"),
+        "{e}"
+    );
+    // A row with an id that is not a record id: refused by validation on read,
+    // even by a host that cannot check tags.
+    let plain = inferlink::format::parse_records("id: plain\nservices:\n  - id: ui\n")
+        .unwrap()
+        .remove(0);
+    fresh.put(plain, PutMode::Create).await.unwrap();
+    cluster
+        .psql(
+            r#"UPDATE hostile.records SET id = '../../x', body = replace(body, '"id":"plain"', '"id":"../../x"') WHERE id = 'plain';
+               UPDATE hostile.changes SET record_id = '../../x' WHERE record_id = 'plain'"#,
+        )
+        .unwrap();
+    let e = keyless.list(&ListFilter::all()).await.unwrap_err();
+    assert_eq!(e.context("record"), Some("../../x"), "{e}");
+    assert!(e.message().contains("fails validation at id"), "{e}");
+}
+
+/// A schema written before integrity tags (schema 2: a data key with a
+/// 16-hex-digit id, no `mac` column) migrates on the first keyed operation:
+/// values are sealed again under a new integrity key and every record is
+/// tagged, revisions unchanged; from then on an untagged row is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_schema_written_before_integrity_tags_migrates() {
+    let Some(cluster) = PgCluster::start_or_skip("a_schema_written_before_integrity_tags_migrates")
+    else {
+        return;
+    };
+    // The tables of schema 2, exactly: this release's, without step 3.
+    drop(connect(&cluster, "old").await);
+    cluster
+        .psql("ALTER TABLE old.records DROP COLUMN mac; DELETE FROM old.schema_version WHERE version = 3")
+        .unwrap();
+    // A data key and bodies as the previous release wrote them.
+    let master = inferlink_testkit::keys::test_master_key();
+    let key_id = "0123456789abcdef";
+    let key_bytes = [42u8; 32];
+    let wrapped = master.wrap(&key_bytes, key_id).unwrap();
+    let keys = inferlink::crypto::Keyring::new(
+        inferlink::crypto::DataKey::from_bytes(key_id, &key_bytes).unwrap(),
+    );
+    let hex: String = wrapped.bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut statements = format!(
+        "INSERT INTO old.data_keys (id, kek_id, wrapped, active) VALUES ('{key_id}', '{}', '\\x{hex}'::bytea, true);",
+        wrapped.kek_id
+    );
+    for (i, id) in ["a", "b"].iter().enumerate() {
+        let body = inferlink::crypto::seal_record_body(
+            &record(id, "http://127.0.0.1:9000", "s3cr3t-OLD"),
+            Some(&keys),
+        )
+        .unwrap()
+        .replace('\'', "''");
+        let revision = i + 1;
+        statements.push_str(&format!(
+            "INSERT INTO old.records (id, revision, body) VALUES ('{id}', {revision}, '{body}');
+             INSERT INTO old.changes (revision, record_id, deleted) VALUES ({revision}, '{id}', false);"
+        ));
+    }
+    statements.push_str("UPDATE old.head SET revision = 2 WHERE id = 1;");
+    cluster.psql(&statements).unwrap();
+
+    let store = connect(&cluster, "old").await;
+    let listing = store.list(&ListFilter::all()).await.unwrap();
+    assert_eq!(listing.records.len(), 2);
+    assert_eq!(listing.revision, 2);
+    assert_eq!(listing.records[1].revision, 2, "revisions do not change");
+    assert_eq!(
+        listing.records[0].record.services[0].credentials[0].configuration["AWS_SECRET_ACCESS_KEY"]
+            .expose(),
+        "s3cr3t-OLD"
+    );
+    assert_eq!(
+        cluster
+            .psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM old.schema_version")
+            .unwrap(),
+        "1,2,3"
+    );
+    assert_eq!(
+        cluster
+            .psql("SELECT count(*) FROM old.records WHERE mac IS NULL")
+            .unwrap(),
+        "0"
+    );
+    let ids = cluster
+        .psql("SELECT string_agg(id, ',') FROM old.data_keys")
+        .unwrap();
+    assert!(ids.starts_with("i-") && !ids.contains(','), "{ids}");
+    // Another host (and a restart) reads the migrated store; an untagged row is now refused.
+    cluster
+        .psql("UPDATE old.records SET mac = NULL WHERE id = 'b'")
+        .unwrap();
+    let other = connect(&cluster, "old").await;
+    assert!(other.get("a").await.unwrap().is_some());
+    let e = other.get("b").await.unwrap_err();
+    assert_eq!(e.context("record"), Some("b"), "{e}");
+    assert!(e.message().contains("has no integrity tag"), "{e}");
 }

@@ -192,8 +192,8 @@ pub(crate) async fn export(registry: &Registry, args: ExportArgs, out: &mut Stri
         Target::Dir(dir) => {
             let mut files = Vec::with_capacity(records.len());
             for record in &records {
-                let name = format!("{}.{}", record.id, args.format.extension());
-                files.push((dir.join(name), output::record(record, json, secrets)?));
+                let path = file_in(&dir, &record.id, args.format.extension())?;
+                files.push((path, output::record(record, json, secrets)?));
             }
             make_dir(&dir, private)?;
             write_files(files, args.force, private)?;
@@ -205,6 +205,48 @@ pub(crate) async fn export(registry: &Registry, args: ExportArgs, out: &mut Stri
         }
     }
     Ok(())
+}
+
+/// The file `<id>.<extension>` directly inside `dir`.
+///
+/// Ids come from the store, which validates every record it reads; this
+/// checks again anyway, so a tampered row can never make export write
+/// outside `dir`: the id must be a record id (letters, digits, `_`, `-`,
+/// `.`, not starting with `.` or `-`, at most 100 bytes), the file name one
+/// plain path component, and the result's parent exactly `dir`. (Writing
+/// never follows a symbolic link either: files are created new and moved
+/// into place, replacing a link rather than writing through it.)
+fn file_in(dir: &Path, id: &str, extension: &str) -> Result<PathBuf> {
+    let refuse = || {
+        let shown: String = id.chars().take(100).collect();
+        Error::new(
+            ErrorKind::Storage,
+            format!(
+                "cannot export the stored record {:?}: its id cannot name a file inside \"{}\" (the store was changed outside inferlink?); nothing was written",
+                shown,
+                dir.display()
+            ),
+        )
+        .with_context("record", shown)
+    };
+    let mut bytes = id.bytes();
+    let valid_id = id.len() <= 100
+        && matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid_id {
+        return Err(refuse());
+    }
+    let name = format!("{id}.{extension}");
+    let mut components = Path::new(&name).components();
+    let one_plain_name = matches!(
+        (components.next(), components.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    );
+    let path = dir.join(&name);
+    if !one_plain_name || path.parent() != Some(dir) {
+        return Err(refuse());
+    }
+    Ok(path)
 }
 
 /// Creates `dir` and its parents if missing (mode 0700 when it will hold secrets).
@@ -598,6 +640,38 @@ fn report_json(plan: &ImportPlan, dry_run: bool, revision: Option<Revision>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_file_names_never_leave_the_directory() {
+        let dir = Path::new("/tmp/export-here");
+        assert_eq!(
+            file_in(dir, "mlflow-0001", "yaml").unwrap(),
+            dir.join("mlflow-0001.yaml")
+        );
+        assert_eq!(
+            file_in(dir, "a.b_c", "json").unwrap(),
+            dir.join("a.b_c.json")
+        );
+        for hostile in [
+            "../../x",
+            "/etc/cron.d/x",
+            "..",
+            ".",
+            "",
+            ".hidden",
+            "-rf",
+            "a/b",
+            "a\\b",
+            "C:x",
+            "x\0y",
+            "\u{1b}[2Jx",
+            &"a".repeat(101),
+        ] {
+            let e = file_in(dir, hostile, "yaml").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Storage, "{hostile:?}: {e}");
+            assert!(e.message().contains("cannot export"), "{e}");
+        }
+    }
 
     #[test]
     fn targets_follow_the_output_path() {

@@ -35,6 +35,12 @@
 //! keys a stored record needs. `SqliteStore` uses exactly this API; any other
 //! durable store (PostgreSQL) should too, so the ciphertext format is one.
 //!
+//! Every record a keyed store writes also carries an **integrity tag**, an
+//! HMAC under a key derived from the data key over the whole stored body, its
+//! id and its revision, so a database writer without the master key cannot
+//! redirect credentials by editing a row; see [`TagCheck`] and
+//! `docs/keys.md` ("Threat model").
+//!
 //! Key bytes are wiped from memory on drop (`zeroize`), and no `Debug` output
 //! shows them; only key ids (fingerprints) are ever printed.
 //!
@@ -67,7 +73,12 @@ use crate::format::{Secrets, to_json_compact};
 use crate::model::ExtensionRecord;
 use crate::secret::Secret;
 
+mod integrity;
 mod provider;
+
+pub use integrity::{
+    BodyDigest, INTEGRITY_KEY_PREFIX, TAG_PREFIX, TagCheck, is_integrity_key_id, tampered_error,
+};
 
 #[cfg(feature = "store-sqlite")]
 pub(crate) use provider::create_private_dir;
@@ -341,13 +352,16 @@ pub struct DataKey {
 
 impl DataKey {
     /// A new random data key with a new random id.
+    ///
+    /// The id starts with [`INTEGRITY_KEY_PREFIX`]: a store whose active key
+    /// is one requires an integrity tag on every record (see [`TagCheck`]).
     pub fn generate() -> Result<DataKey> {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         random_bytes(&mut *bytes)?;
         let mut id = [0u8; 8];
         random_bytes(&mut id)?;
         Ok(DataKey {
-            id: hex(&id),
+            id: format!("{INTEGRITY_KEY_PREFIX}{}", hex(&id)),
             bytes,
         })
     }
@@ -506,14 +520,18 @@ fn parse_sealed<'v>(slot: &SecretSlot<'_>, value: &'v str) -> Result<Sealed<'v>>
 pub struct Keyring {
     keys: BTreeMap<String, DataKey>,
     active: String,
+    /// The record-tag key derived from each data key (see [`TagCheck`]), by data key id.
+    tag_keys: BTreeMap<String, Zeroizing<[u8; 32]>>,
 }
 
 impl Keyring {
     /// A keyring whose active key is `active`.
     pub fn new(active: DataKey) -> Keyring {
         let id = active.id.clone();
+        let tag_key = integrity::derive_tag_key(&active);
         Keyring {
             keys: [(id.clone(), active)].into(),
+            tag_keys: [(id.clone(), tag_key)].into(),
             active: id,
         }
     }
@@ -523,6 +541,8 @@ impl Keyring {
     /// A key with the active key's id is ignored.
     pub fn add(&mut self, key: DataKey) {
         if key.id != self.active {
+            self.tag_keys
+                .insert(key.id.clone(), integrity::derive_tag_key(&key));
             self.keys.insert(key.id.clone(), key);
         }
     }

@@ -292,6 +292,28 @@ pub fn prepare_put(
     record.restore_hidden_secrets(previous)
 }
 
+/// Checks a record read back from a store with the rules of a write
+/// ([`ExtensionRecord::validate`]), so a row changed outside inferlink (an
+/// edited SQLite file, an `UPDATE` by a database writer) is an
+/// [`ErrorKind::Storage`] error naming the record and the offending path,
+/// never data. Cheap: no parsing beyond what `validate` does (each endpoint
+/// URL once). `store` names the store in the error's context.
+pub fn check_stored(record: &ExtensionRecord, store: &'static str) -> Result<()> {
+    record.validate().map_err(|e| {
+        let at = e.path().map(|p| format!(" at {p}")).unwrap_or_default();
+        Error::new(
+            ErrorKind::Storage,
+            format!(
+                "stored record {} fails validation{at} ({}): it was changed outside inferlink; delete it, or overwrite it with a valid record",
+                crate::model::preview(&record.id),
+                e.message()
+            ),
+        )
+        .with_context("store", store)
+        .with_context("record", record.id.clone())
+    })
+}
+
 /// Checks a delete against the currently stored revision (shared by every store).
 pub fn check_delete(id: &str, expected: Option<Revision>, current: Option<Revision>) -> Result<()> {
     match (expected, current) {

@@ -90,7 +90,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,7 +112,7 @@ use super::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, PutMode, RegistryStore, Revision,
     StoredRecord, WriteOp as StoreWriteOp, check_delete, prepare_put,
 };
-use crate::crypto::{self, DataKey, DataKeyInfo, KeyProvider, Keyring, WrappedKey};
+use crate::crypto::{self, DataKey, DataKeyInfo, KeyProvider, Keyring, TagCheck, WrappedKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Format, ParseLimits, parse_documents_as};
 use crate::model::ExtensionRecord;
@@ -147,6 +147,9 @@ const MIGRATIONS: &[&str] = &[
          active boolean NOT NULL
      );
      CREATE UNIQUE INDEX data_keys_one_active ON {s}.data_keys (active) WHERE active;",
+    // 3: an integrity tag per record (see `crypto::TagCheck`); rows written
+    // before it have none until the first keyed operation migrates the store.
+    "ALTER TABLE {s}.records ADD COLUMN mac text;",
 ];
 
 /// How many log entries a watcher reads per query.
@@ -201,8 +204,12 @@ pub struct PostgresOptions {
     pub schema: String,
     /// TLS mode. `None` (the default) takes `sslmode` from the connection
     /// string (`disable`, `prefer`, `require`; in URL form also `allow`,
-    /// read as `prefer`, and `verify-ca`/`verify-full`, read as `require`),
-    /// or [`TlsMode::Prefer`] when it has none.
+    /// read as `prefer`, and `verify-ca`/`verify-full`, read as `require`);
+    /// when it has none, [`TlsMode::Require`] (verified) for any host not on
+    /// this machine, and [`TlsMode::Prefer`] when every host is `localhost`,
+    /// a loopback address or a Unix socket. `sslmode=prefer` (or
+    /// `Some(TlsMode::Prefer)`) is the explicit opt-out for a remote server
+    /// without TLS.
     pub tls_mode: Option<TlsMode>,
     /// A PEM file with the CA certificate(s) that sign the server's
     /// certificate. `None` (the default) takes `sslrootcert` from a URL
@@ -269,6 +276,8 @@ struct Inner {
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The unwrapped data keys, loaded on first need.
     keyring: tokio::sync::Mutex<Option<Arc<Keyring>>>,
+    /// `prepare` found (or made) an active data key that authenticates records.
+    prepared: AtomicBool,
 }
 
 impl Drop for Inner {
@@ -317,11 +326,11 @@ impl Sql {
                 "WITH moved AS (UPDATE {s}.head SET revision = $1 WHERE id = 1 RETURNING revision)
                  SELECT pg_notify($2, revision::text) FROM moved"
             ),
-            get_record: format!("SELECT revision, body FROM {s}.records WHERE id = $1"),
+            get_record: format!("SELECT revision, body, mac FROM {s}.records WHERE id = $1"),
             get_revision: format!("SELECT revision FROM {s}.records WHERE id = $1"),
             upsert_record: format!(
-                "INSERT INTO {s}.records (id, revision, body) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body"
+                "INSERT INTO {s}.records (id, revision, body, mac) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body, mac = excluded.mac"
             ),
             delete_record: format!("DELETE FROM {s}.records WHERE id = $1"),
             log_change: format!(
@@ -330,7 +339,7 @@ impl Sql {
             ),
             // One statement, so the head and the rows come from one snapshot.
             list: format!(
-                "SELECT h.revision, r.id, r.revision, r.body
+                "SELECT h.revision, r.id, r.revision, r.body, r.mac
                  FROM {s}.head AS h LEFT JOIN {s}.records AS r ON true
                  WHERE h.id = 1 ORDER BY r.id"
             ),
@@ -343,7 +352,7 @@ impl Sql {
                  ON CONFLICT DO NOTHING"
             ),
             changes: format!(
-                "SELECT c.revision, c.record_id, c.deleted, r.revision, r.body
+                "SELECT c.revision, c.record_id, c.deleted, r.revision, r.body, r.mac
                  FROM {s}.changes AS c LEFT JOIN {s}.records AS r ON r.id = c.record_id
                  WHERE c.revision > $1 ORDER BY c.revision LIMIT $2"
             ),
@@ -380,14 +389,17 @@ impl PostgresStore {
             .with_context("store", "postgres")
         })?;
         let target = describe_target(&config);
-        let mode = options
-            .tls_mode
-            .or(url_tls.mode)
-            .unwrap_or(match config.get_ssl_mode() {
+        let explicit = url_tls.mode.or_else(|| {
+            names_sslmode(&connection).then(|| match config.get_ssl_mode() {
                 SslMode::Disable => TlsMode::Disable,
                 SslMode::Require => TlsMode::Require,
                 _ => TlsMode::Prefer,
-            });
+            })
+        });
+        let mode = options
+            .tls_mode
+            .or(explicit)
+            .unwrap_or_else(|| default_tls_mode(config.get_hosts()));
         let ca_file = options.tls_ca_file.clone().or(url_tls.ca_file);
         let tls = tls_connector(mode, ca_file.as_deref(), &target)?;
         config.ssl_mode(match mode {
@@ -445,6 +457,7 @@ impl PostgresStore {
                 listens: Arc::new(AtomicU64::new(0)),
                 listener: Mutex::new(None),
                 keyring: tokio::sync::Mutex::new(None),
+                prepared: AtomicBool::new(false),
             }),
         };
         store.migrate(MIGRATIONS).await?;
@@ -698,6 +711,29 @@ impl PostgresStore {
                 ))
             })?;
         let mut head: i64 = head_row.try_get(0).map_err(before)?;
+        if keys.is_none() && ops.iter().any(|op| matches!(op, WriteOp::Put(..))) {
+            let keyed: bool = tx
+                .query_one(
+                    &format!(
+                        "SELECT EXISTS (SELECT 1 FROM {}.data_keys)",
+                        self.inner.schema
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(before)?
+                .try_get(0)
+                .map_err(before)?;
+            if keyed {
+                return Err(Failure::Final(self.error(
+                    ErrorKind::Config,
+                    format!(
+                        "this store is protected by an encryption key (its records carry integrity tags), and no key is configured, so nothing can be written to it; configure the key it was set up with (INFERLINK_MASTER_KEY, or the key file), or {}",
+                        crypto::NO_KEY_HELP
+                    ),
+                )));
+            }
+        }
         let mut revisions = Vec::with_capacity(ops.len());
         for op in ops {
             let id = op.id();
@@ -744,11 +780,14 @@ impl PostgresStore {
                         .map_err(|e| with_id(Failure::Final(e)))?;
                     let body =
                         encode_body(&record, keys).map_err(|e| with_id(Failure::Final(e)))?;
+                    let revision = Revision::try_from(head).unwrap_or_default();
+                    let tag = keys
+                        .map(|keys| keys.record_tag(id, revision, &crypto::BodyDigest::of(&body)));
                     tx.execute(
                         &tx.prepare_cached(&sql.upsert_record)
                             .await
                             .map_err(failed)?,
-                        &[&id, &head, &body],
+                        &[&id, &head, &body, &tag],
                     )
                     .await
                     .map_err(failed)?;
@@ -868,7 +907,7 @@ impl PostgresStore {
         .await
     }
 
-    async fn get_once(&self, id: &str) -> Result<Option<StoredRecord>, Failure> {
+    async fn get_once(&self, id: &str) -> Result<Option<(StoredRecord, TagCheck)>, Failure> {
         let client = self.client().await.map_err(Failure::Final)?;
         let failed = |e: tokio_postgres::Error| {
             self.before_commit(&e, &format!("cannot read record \"{id}\""))
@@ -878,12 +917,12 @@ impl PostgresStore {
             .await
             .map_err(failed)?;
         let row = client.query_opt(&stmt, &[&id]).await.map_err(failed)?;
-        row.map(|row| self.decode_row(id, &row, 0))
+        row.map(|row| self.decode_checked(id, &row, 0))
             .transpose()
             .map_err(Failure::Final)
     }
 
-    async fn list_once(&self, filter: &ListFilter) -> Result<Listing, Failure> {
+    async fn list_once(&self, filter: &ListFilter) -> Result<(Listing, Vec<TagCheck>), Failure> {
         let client = self.client().await.map_err(Failure::Final)?;
         let failed = |e: tokio_postgres::Error| self.before_commit(&e, "cannot list records");
         let stmt = client
@@ -893,6 +932,7 @@ impl PostgresStore {
         let rows = client.query(&stmt, &[]).await.map_err(failed)?;
         let mut revision = 0;
         let mut records = Vec::new();
+        let mut checks = Vec::new();
         for row in rows {
             revision = row
                 .try_get::<_, i64>(0)
@@ -907,16 +947,21 @@ impl PostgresStore {
             let Some(id) = row.try_get::<_, Option<String>>(1).map_err(failed)? else {
                 continue;
             };
-            let stored = self.decode_row(&id, &row, 2).map_err(Failure::Final)?;
+            let (stored, check) = self.decode_checked(&id, &row, 2).map_err(Failure::Final)?;
             if filter.matches(&stored.record) {
                 records.push(stored);
+                checks.push(check);
             }
         }
-        Ok(Listing { records, revision })
+        Ok((Listing { records, revision }, checks))
     }
 
     /// Up to `limit` log entries after `since`, in revision order.
-    async fn changes_once(&self, since: Revision, limit: i64) -> Result<Vec<ChangeEvent>, Failure> {
+    async fn changes_once(
+        &self,
+        since: Revision,
+        limit: i64,
+    ) -> Result<Vec<(ChangeEvent, Option<TagCheck>)>, Failure> {
         let client = self.client().await.map_err(Failure::Final)?;
         let failed =
             |e: tokio_postgres::Error| self.before_commit(&e, "cannot read the change log");
@@ -946,49 +991,58 @@ impl PostgresStore {
                 .and_then(positive_revision)
                 .ok_or_else(|| log_corrupt("its revision is not a positive integer"))?;
             let deleted: bool = row.try_get(2).map_err(failed)?;
-            let change = if deleted {
-                Change::Delete
+            let (change, check) = if deleted {
+                (Change::Delete, None)
             } else {
                 if row.try_get::<_, Option<i64>>(3).map_err(failed)?.is_none() {
                     return Err(log_corrupt("it records a write but the record is missing"));
                 }
-                let stored = self.decode_row(&id, &row, 3).map_err(Failure::Final)?;
+                let (stored, check) = self.decode_checked(&id, &row, 3).map_err(Failure::Final)?;
                 if stored.revision != revision {
                     return Err(log_corrupt(
                         "its revision differs from the stored record's revision",
                     ));
                 }
-                Change::Put(Arc::new(stored))
+                (Change::Put(Arc::new(stored)), Some(check))
             };
-            events.push(ChangeEvent {
-                revision,
-                id,
-                change,
-            });
+            events.push((
+                ChangeEvent {
+                    revision,
+                    id,
+                    change,
+                },
+                check,
+            ));
         }
         Ok(events)
     }
 
     async fn changes_page(&self, since: Revision, limit: i64) -> Result<Vec<ChangeEvent>> {
+        self.prepare().await?;
         let mut events = self
             .read("reading the change log", || self.changes_once(since, limit))
             .await?;
         let mut records = Vec::new();
-        for event in &mut events {
-            if let Change::Put(stored) = &mut event.change {
+        for (event, check) in &mut events {
+            if let (Change::Put(stored), Some(check)) = (&mut event.change, check.take()) {
                 // Fresh from the decoder: not shared yet.
                 let stored = Arc::get_mut(stored).ok_or_else(|| {
                     Error::new(ErrorKind::Internal, "a fresh change event is shared")
                 })?;
-                records.push(&mut stored.record);
+                records.push((stored, check));
             }
         }
         self.open_records(records).await?;
-        Ok(events)
+        Ok(events.into_iter().map(|(event, _)| event).collect())
     }
 
     /// Decodes `revision` and `body` from columns `at` and `at + 1` of `row`.
     fn decode_row(&self, id: &str, row: &Row, at: usize) -> Result<StoredRecord> {
+        self.decode_checked(id, row, at).map(|(stored, _)| stored)
+    }
+
+    /// [`Self::decode_row`], with the tag (column `at + 2`) and what checking it needs.
+    fn decode_checked(&self, id: &str, row: &Row, at: usize) -> Result<(StoredRecord, TagCheck)> {
         let revision = row
             .try_get::<_, i64>(at)
             .ok()
@@ -998,7 +1052,10 @@ impl PostgresStore {
             .try_get(at + 1)
             .map_err(|_| self.corrupt(id, "its body is not text"))?;
         let record = decode_body(id, &body).map_err(|why| self.corrupt(id, &why))?;
-        Ok(StoredRecord { record, revision })
+        let tag: Option<String> = row
+            .try_get(at + 2)
+            .map_err(|_| self.corrupt(id, "its integrity tag is not text"))?;
+        Ok((StoredRecord { record, revision }, TagCheck::new(&body, tag)))
     }
 
     fn corrupt(&self, id: &str, why: &str) -> Error {
@@ -1054,6 +1111,150 @@ impl PostgresStore {
         let keyring = Arc::new(keyring);
         *cache = Some(Arc::clone(&keyring));
         Ok(Some(keyring))
+    }
+
+    /// Before the first operation with a key provider: migrates the store
+    /// unless its active data key authenticates records (a store written
+    /// before integrity tags, or one without a data key that holds records).
+    /// The migration makes a new data key and, in one transaction that also
+    /// locks the revision counter (so no write runs meanwhile), seals every
+    /// value under it, tags every record and deletes the old key. Records
+    /// it cannot read are left untagged (reads keep refusing them).
+    async fn prepare(&self) -> Result<()> {
+        let Some(provider) = self.inner.options.key_provider.clone() else {
+            return Ok(());
+        };
+        if self.inner.prepared.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut last = None;
+        // Twice: another host may migrate at the same moment (a conflict), then its key is read.
+        for _ in 0..2 {
+            *self.inner.keyring.lock().await = None;
+            let old = match self.keyring(&BTreeSet::new(), false).await {
+                Ok(old) => old,
+                // The wrong key (or none that unwraps): the operation itself
+                // fails with the same error, naming the record it needed
+                // the key for; reads check tags regardless of this step.
+                Err(e) if e.kind() == ErrorKind::Config => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if old.as_ref().is_some_and(|keys| keys.authenticates()) {
+                self.inner.prepared.store(true, Ordering::Release);
+                return Ok(());
+            }
+            let new_key = DataKey::generate()?;
+            let wrapped = new_key
+                .wrap_with(&*provider)
+                .await
+                .map_err(|e| e.with_context("store", "postgres"))?;
+            let new_keys = Keyring::new(new_key);
+            match self.migrate_keys(old.as_deref(), &new_keys, &wrapped).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(records)) => {
+                    tracing::info!(
+                        records,
+                        data_key = %new_keys.active_id(),
+                        "migrated the PostgreSQL store: every record now carries an integrity tag"
+                    );
+                    *self.inner.keyring.lock().await = Some(Arc::new(new_keys));
+                    self.inner.prepared.store(true, Ordering::Release);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Internal, "migration did not complete")))
+    }
+
+    /// The migration transaction of [`Self::prepare`]; `None` when there is
+    /// nothing to migrate (no data key and no record: the first write makes an
+    /// integrity key), else how many records were tagged.
+    async fn migrate_keys(
+        &self,
+        old: Option<&Keyring>,
+        new: &Keyring,
+        wrapped: &WrappedKey,
+    ) -> Result<Option<usize>> {
+        let s = &self.inner.schema;
+        let mut client = self.client().await?;
+        let failed = |e: tokio_postgres::Error| self.pg_error(&e, "cannot migrate the store");
+        let tx = client.transaction().await.map_err(failed)?;
+        tx.query(&self.inner.sql.lock_head, &[])
+            .await
+            .map_err(failed)?;
+        let ids: Vec<String> = tx
+            .query(&format!("SELECT id FROM {s}.data_keys ORDER BY id"), &[])
+            .await
+            .map_err(failed)?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(failed)?;
+        if ids != old.map(Keyring::key_ids).unwrap_or_default() {
+            return Err(self.error(
+                ErrorKind::Conflict,
+                "the store's data keys were changed by another host during the migration; nothing was changed",
+            ));
+        }
+        let rows = tx
+            .query(
+                &format!("SELECT id, revision, body, mac FROM {s}.records"),
+                &[],
+            )
+            .await
+            .map_err(failed)?;
+        if old.is_none() && rows.is_empty() {
+            return Ok(None);
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO {s}.data_keys (id, kek_id, wrapped, active) VALUES ($1, $2, $3, false)"
+            ),
+            &[&new.active_id(), &wrapped.kek_id, &wrapped.bytes],
+        )
+        .await
+        .map_err(failed)?;
+        let update = format!("UPDATE {s}.records SET body = $1, mac = $2 WHERE id = $3");
+        let mut tagged = 0;
+        for row in rows {
+            let id: String = row.try_get(0).map_err(failed)?;
+            let resealed = self.decode_row(&id, &row, 1).and_then(|mut stored| {
+                if crypto::record_has_secrets(&stored.record) {
+                    crypto::check_sealed(&stored.record)?;
+                    crypto::open_record(&mut stored.record, old)?;
+                }
+                let body = encode_body(&stored.record, Some(new))?;
+                let tag = new.record_tag(&id, stored.revision, &crypto::BodyDigest::of(&body));
+                Ok((body, tag))
+            });
+            match resealed {
+                Ok((body, tag)) => {
+                    tx.execute(&update, &[&body, &tag, &id])
+                        .await
+                        .map_err(failed)?;
+                    tagged += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(record = %id, "not tagging an unreadable record during the migration: {e}");
+                }
+            }
+        }
+        tx.execute(
+            &format!("DELETE FROM {s}.data_keys WHERE id <> $1"),
+            &[&new.active_id()],
+        )
+        .await
+        .map_err(failed)?;
+        tx.execute(
+            &format!("UPDATE {s}.data_keys SET active = true WHERE id = $1"),
+            &[&new.active_id()],
+        )
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        Ok(Some(tagged))
     }
 
     /// The store's data keys (ids, wrapping master key, age; never key bytes),
@@ -1168,8 +1369,14 @@ impl PostgresStore {
             .map_err(|e| self.pg_error(&e, "cannot read the data keys"))
     }
 
-    /// The keyring for writing `ops`: `None` when no put has credential values.
+    /// The keyring for writing `ops`: with a key provider always (every
+    /// record gets an integrity tag); without one `None`, and an error when a
+    /// put has credential values.
     async fn keyring_for_writing(&self, ops: &[WriteOp]) -> Result<Option<Arc<Keyring>>> {
+        self.prepare().await?;
+        if self.inner.options.key_provider.is_some() {
+            return self.keyring(&BTreeSet::new(), true).await;
+        }
         let Some(first) = ops.iter().find_map(|op| match op {
             WriteOp::Put(record, _) if crypto::record_has_secrets(record) => Some(record),
             _ => None,
@@ -1182,20 +1389,45 @@ impl PostgresStore {
         }
     }
 
-    /// Opens the sealed credential values of records just read.
-    async fn open_records(&self, records: Vec<&mut ExtensionRecord>) -> Result<()> {
+    /// Checks records just read and opens their sealed credential values:
+    /// the integrity tag of each (with a key provider), then the values, then
+    /// the record rules of a write ([`super::check_stored`]). A record that
+    /// fails is an error naming it.
+    async fn open_records(&self, records: Vec<(&mut StoredRecord, TagCheck)>) -> Result<()> {
         let mut need = BTreeSet::new();
-        for record in &records {
-            crypto::check_sealed(record).map_err(|e| e.with_context("store", "postgres"))?;
-            need.extend(crypto::sealed_key_ids(record));
-        }
-        if need.is_empty() {
-            return Ok(());
-        }
-        let keys = self.keyring(&need, false).await?;
-        for record in records {
-            crypto::open_record(record, keys.as_deref())
+        let mut secrets = false;
+        for (stored, check) in &records {
+            crypto::check_sealed(&stored.record)
                 .map_err(|e| e.with_context("store", "postgres"))?;
+            let ids = crypto::sealed_key_ids(&stored.record);
+            secrets |= !ids.is_empty();
+            need.extend(ids);
+            need.extend(check.key_id().map(str::to_owned));
+        }
+        // With a key provider every record must carry a valid tag (`prepare`
+        // made sure the store has an integrity key); without one, tags cannot
+        // be checked, and such a reader can open no credential value either.
+        let verify = self.inner.options.key_provider.is_some();
+        let keys = if records.is_empty() || (!verify && !secrets) {
+            None
+        } else {
+            self.keyring(&need, false).await?
+        };
+        for (stored, check) in records {
+            if verify {
+                let id = &stored.record.id;
+                let keys = keys.as_deref().ok_or_else(|| {
+                    crypto::tampered_error(
+                        id,
+                        "the store holds no data key to check it with",
+                        "postgres",
+                    )
+                })?;
+                keys.verify_record_tag(id, stored.revision, &check, "postgres")?;
+            }
+            crypto::open_record(&mut stored.record, keys.as_deref())
+                .map_err(|e| e.with_context("store", "postgres"))?;
+            super::check_stored(&stored.record, "postgres")?;
         }
         Ok(())
     }
@@ -1466,6 +1698,40 @@ fn advisory_key(schema: &str) -> i64 {
 }
 
 // --- Connection strings and TLS -------------------------------------------------
+
+/// Whether a `key=value` connection string sets `sslmode` itself (URLs are
+/// handled by [`split_tls_parameters`]).
+fn names_sslmode(connection: &str) -> bool {
+    !connection.starts_with("postgres://")
+        && !connection.starts_with("postgresql://")
+        && connection
+            .split_whitespace()
+            .any(|token| token == "sslmode" || token.starts_with("sslmode="))
+}
+
+/// The TLS mode when neither the options nor the connection string choose
+/// one: [`TlsMode::Require`] (verified, so it cannot be stripped by someone
+/// on the path) unless every host is on this machine (`localhost`, a
+/// loopback address or a Unix socket), where [`TlsMode::Prefer`] keeps local
+/// clusters without TLS working.
+fn default_tls_mode(hosts: &[Host]) -> TlsMode {
+    let local = |host: &Host| match host {
+        Host::Tcp(name) => {
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    };
+    if !hosts.is_empty() && hosts.iter().all(local) {
+        TlsMode::Prefer
+    } else {
+        TlsMode::Require
+    }
+}
 
 /// TLS settings found in a URL's query.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -1791,17 +2057,24 @@ impl ChangeLog for PostgresStore {
 #[async_trait]
 impl RegistryStore for PostgresStore {
     async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
+        self.prepare()
+            .await
+            .map_err(|e| match e.context("record") {
+                Some(_) => e,
+                None => e.with_context("record", id.to_owned()),
+            })?;
         let mut stored = self.read("reading a record", || self.get_once(id)).await?;
-        self.open_records(stored.iter_mut().map(|s| &mut s.record).collect())
+        self.open_records(stored.iter_mut().map(|(s, c)| (s, c.clone())).collect())
             .await?;
-        Ok(stored)
+        Ok(stored.map(|(stored, _)| stored))
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Listing> {
-        let mut listing = self
+        self.prepare().await?;
+        let (mut listing, checks) = self
             .read("listing records", || self.list_once(filter))
             .await?;
-        self.open_records(listing.records.iter_mut().map(|s| &mut s.record).collect())
+        self.open_records(listing.records.iter_mut().zip(checks).collect())
             .await?;
         Ok(listing)
     }
@@ -1865,6 +2138,35 @@ impl RegistryStore for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_is_required_by_default_for_remote_hosts_only() {
+        let mode = |connection: &str| {
+            let config: tokio_postgres::Config = connection.parse().unwrap();
+            default_tls_mode(config.get_hosts())
+        };
+        for remote in [
+            "postgres://u@db.example.com/x",
+            "postgres://u@10.0.0.5:5432/x",
+            "host=db.internal user=u",
+            "host=127.0.0.1,db.example.com user=u",
+        ] {
+            assert_eq!(mode(remote), TlsMode::Require, "{remote}");
+        }
+        for local in [
+            "postgres://u@127.0.0.1:5432/x",
+            "postgres://u@localhost/x",
+            "postgres://u@[::1]:5432/x",
+            "host=/var/run/postgresql user=u",
+            "host=127.0.0.2 user=u",
+        ] {
+            assert_eq!(mode(local), TlsMode::Prefer, "{local}");
+        }
+        assert!(names_sslmode("host=db sslmode=prefer"));
+        assert!(names_sslmode("host=db sslmode = disable"));
+        assert!(!names_sslmode("host=db user=sslmodest"));
+        assert!(!names_sslmode("postgres://u@db/x?sslmode=prefer"));
+    }
 
     #[test]
     fn tls_parameters_are_taken_out_of_urls_only() {

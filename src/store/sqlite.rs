@@ -92,7 +92,7 @@ use super::{
 };
 use crate::crypto::{
     self, DataKey, DataKeyInfo, DataKeyRotation, KeyProvider, Keyring, MasterKey,
-    StaticKeyProvider, WrappedKey,
+    StaticKeyProvider, TagCheck, WrappedKey,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Format, ParseLimits, parse_documents_as};
@@ -130,6 +130,9 @@ const MIGRATIONS: &[&str] = &[
      );
      INSERT INTO store_meta (key, value)
          SELECT 'plaintext_bodies', 'schema 1' WHERE EXISTS (SELECT 1 FROM records);",
+    // 3: an integrity tag per record (see `crypto::TagCheck`); rows written
+    // before it have none until the first keyed operation migrates the store.
+    "ALTER TABLE records ADD COLUMN mac TEXT;",
 ];
 
 /// The `store_meta` key marking clear-text bodies left by schema 1.
@@ -220,6 +223,8 @@ struct Inner {
     keyring: tokio::sync::Mutex<Option<Arc<Keyring>>>,
     /// Schema-1 clear-text bodies remain to be sealed (done by the first operation).
     plaintext_pending: AtomicBool,
+    /// `prepare` found (or made) an active data key that authenticates records.
+    prepared: AtomicBool,
     /// The cross-process poller's switch (file-backed stores only).
     poller: Arc<PollControl>,
     options: SqliteOptions,
@@ -341,6 +346,7 @@ impl SqliteStore {
                 provider: options.key_provider.clone(),
                 keyring: tokio::sync::Mutex::new(None),
                 plaintext_pending: AtomicBool::new(plaintext_pending),
+                prepared: AtomicBool::new(false),
                 poller: Arc::new(PollControl::default()),
                 options: options.clone(),
             }),
@@ -406,12 +412,18 @@ impl SqliteStore {
         Ok(Some(keyring))
     }
 
-    /// The keyring for writing `records`: `None` when none has credential values.
+    /// The keyring for writing `records`: with a key provider always (every
+    /// record gets an integrity tag); without one `None`, and an error when
+    /// a record has credential values.
     async fn keyring_for_writing<'a>(
         &self,
         mut records: impl Iterator<Item = &'a ExtensionRecord>,
     ) -> Result<Option<Arc<Keyring>>> {
-        let Some(first) = records.find(|r| crypto::record_has_secrets(r)) else {
+        let first = records.find(|r| crypto::record_has_secrets(r));
+        if self.inner.provider.is_some() && first.is_none() {
+            return self.keyring(&BTreeSet::new(), true).await;
+        }
+        let Some(first) = first else {
             return Ok(None);
         };
         match self.keyring(&BTreeSet::new(), true).await {
@@ -421,47 +433,114 @@ impl SqliteStore {
         }
     }
 
-    /// Opens the sealed credential values of records just read (all or nothing per record).
-    async fn open_records(&self, records: Vec<&mut ExtensionRecord>) -> Result<()> {
+    /// Checks records just read and opens their sealed credential values
+    /// (all or nothing per record): the integrity tag of each (with a key
+    /// provider), then the values, then the record rules of a write
+    /// ([`super::check_stored`]). A record that fails is an error naming it.
+    async fn open_records(&self, records: Vec<(&mut StoredRecord, TagCheck)>) -> Result<()> {
         let mut need = BTreeSet::new();
         let mut first = None;
-        for record in &records {
+        for (stored, check) in &records {
+            let record = &stored.record;
             crypto::check_sealed(record).map_err(|e| e.with_context("store", "sqlite"))?;
             let ids = crypto::sealed_key_ids(record);
             if first.is_none() && !ids.is_empty() {
                 first = Some(record.id.clone());
             }
             need.extend(ids);
+            need.extend(check.key_id().map(str::to_owned));
         }
-        let Some(first) = first else {
-            return Ok(());
+        // With a key provider every record must carry a valid tag (`prepare`
+        // made sure the store has an integrity key); without one, tags cannot
+        // be checked, and such a reader can open no credential value either.
+        let verify = self.inner.provider.is_some();
+        let keys = if records.is_empty() || (!verify && first.is_none()) {
+            None
+        } else {
+            self.keyring(&need, false).await.map_err(|e| match &first {
+                Some(first) => about_record(e, first, "decrypt"),
+                None => e,
+            })?
         };
-        let keys = self
-            .keyring(&need, false)
-            .await
-            .map_err(|e| about_record(e, &first, "decrypt"))?;
-        for record in records {
-            crypto::open_record(record, keys.as_deref())
+        for (stored, check) in records {
+            if verify {
+                let id = &stored.record.id;
+                let keys = keys.as_deref().ok_or_else(|| {
+                    crypto::tampered_error(
+                        id,
+                        "the store holds no data key to check it with",
+                        "sqlite",
+                    )
+                })?;
+                keys.verify_record_tag(id, stored.revision, &check, "sqlite")?;
+            }
+            crypto::open_record(&mut stored.record, keys.as_deref())
                 .map_err(|e| e.with_context("store", "sqlite"))?;
+            super::check_stored(&stored.record, "sqlite")?;
         }
         Ok(())
     }
 
-    /// Seals schema-1 clear-text bodies, once, before the first operation.
+    /// Before the first operation with a key provider: migrates the store
+    /// unless its active data key authenticates records (a store written
+    /// before integrity tags, or with schema-1 clear-text bodies, or with no
+    /// data key yet). The migration makes a new data key and, in one
+    /// transaction, seals every value under it, tags every record and
+    /// deletes the old key (see [`reseal_blocking`]). Once per store handle.
     async fn prepare(&self) -> Result<()> {
-        if !self.inner.plaintext_pending.load(Ordering::Acquire) {
+        if self.inner.provider.is_none() || self.inner.prepared.load(Ordering::Acquire) {
             return Ok(());
         }
-        let keys = self.keyring(&BTreeSet::new(), true).await?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::Internal,
-                "clear-text bodies are pending but the store has no key",
-            )
-        })?;
-        self.run(move |conn, _| seal_plaintext_bodies(conn, &keys))
-            .await?;
-        self.inner.plaintext_pending.store(false, Ordering::Release);
-        Ok(())
+        let provider = self.required_provider()?;
+        let mut last = None;
+        // Twice: another process may migrate at the same moment (a conflict), then its key is read.
+        for _ in 0..2 {
+            *self.inner.keyring.lock().await = None;
+            let old = match self.keyring(&BTreeSet::new(), false).await {
+                Ok(old) => old,
+                // The wrong key (or none that unwraps): the operation itself
+                // fails with the same error, naming the record it needed
+                // the key for; reads check tags regardless of this step.
+                Err(e) if e.kind() == ErrorKind::Config => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let plaintext = self.inner.plaintext_pending.load(Ordering::Acquire);
+            if !plaintext && old.as_ref().is_some_and(|keys| keys.authenticates()) {
+                self.inner.prepared.store(true, Ordering::Release);
+                return Ok(());
+            }
+            // No key and no record yet: nothing to migrate; the first write
+            // makes an integrity key. Checked again by the next operation.
+            if old.is_none() && !plaintext && !self.run(|conn, _| has_records(conn)).await? {
+                return Ok(());
+            }
+            let new_key = DataKey::generate()?;
+            let wrapped = new_key.wrap_with(&*provider).await.map_err(key_error)?;
+            let new_keys = Arc::new(Keyring::new(new_key));
+            let for_task = Arc::clone(&new_keys);
+            let mode = Reseal::Migrate { plaintext };
+            match self
+                .run(move |conn, _| {
+                    reseal_blocking(conn, old.as_deref(), &for_task, &wrapped, mode)
+                })
+                .await
+            {
+                Ok(done) => {
+                    tracing::info!(
+                        records = done.records,
+                        data_key = %done.new_key,
+                        "migrated the SQLite store: every record now carries an integrity tag"
+                    );
+                    *self.inner.keyring.lock().await = Some(new_keys);
+                    self.inner.plaintext_pending.store(false, Ordering::Release);
+                    self.inner.prepared.store(true, Ordering::Release);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorKind::Internal, "migration did not complete")))
     }
 
     /// The store's data keys (ids, wrapping key ids, creation times; never key bytes).
@@ -540,7 +619,9 @@ impl SqliteStore {
         let new_keys = Arc::new(Keyring::new(new_key));
         let for_task = Arc::clone(&new_keys);
         let rotation = self
-            .run(move |conn, _| rotate_blocking(conn, old.as_deref(), &for_task, &wrapped))
+            .run(move |conn, _| {
+                reseal_blocking(conn, old.as_deref(), &for_task, &wrapped, Reseal::Rotate)
+            })
             .await?;
         *self.inner.keyring.lock().await = Some(new_keys);
         Ok(rotation)
@@ -920,19 +1001,12 @@ fn rewrap_blocking(conn: &mut Connection, updates: Vec<(DataKeyRow, WrappedKey)>
 
 /// Reads every record (sealed) inside `tx`; undecodable ones are returned as errors in place.
 fn read_all_raw(tx: &Connection) -> Result<Vec<RawRecord>> {
-    tx.prepare_cached("SELECT id, revision, body FROM records ORDER BY id")
+    tx.prepare_cached("SELECT id, revision, body, mac FROM records ORDER BY id")
         .and_then(|mut stmt| {
             stmt.query_map([], |row| RawRecord::from_row(row, 0))?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| db_error(e, "cannot read records"))
-}
-
-fn update_body(tx: &Connection, id: &str, body: &str) -> Result<()> {
-    tx.prepare_cached("UPDATE records SET body = ?1 WHERE id = ?2")
-        .and_then(|mut stmt| stmt.execute([body, id]))
-        .map(drop)
-        .map_err(|e| db_error(e, format!("cannot write record \"{id}\"")))
 }
 
 /// Moves the WAL's content into the database file and empties the WAL (best effort).
@@ -942,11 +1016,42 @@ fn checkpoint(conn: &Connection) {
     }
 }
 
-fn rotate_blocking(
+fn has_records(conn: &mut Connection) -> Result<bool> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM records)", [], |row| {
+        row.get(0)
+    })
+    .map_err(|e| db_error(e, "cannot read records"))
+}
+
+/// Why [`reseal_blocking`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reseal {
+    /// `keys rotate --data-key`: every record's tag must verify under the old keys first.
+    Rotate,
+    /// The first keyed operation on a store without an integrity key: rows
+    /// have no tags yet (trust on first use); `plaintext`: schema-1
+    /// clear-text values are sealed too.
+    Migrate {
+        /// Schema-1 clear-text bodies remain.
+        plaintext: bool,
+    },
+}
+
+/// Makes `new` the store's only data key, in one transaction: every record's
+/// credential values are opened with `old` and sealed under `new`, and every
+/// record is tagged under `new`; revisions do not change.
+///
+/// [`Reseal::Rotate`] first checks each record's tag under `old` (a
+/// tampered record stops the rotation, naming it, so a rotation never
+/// launders it). [`Reseal::Migrate`] skips, with a warning, records it cannot
+/// read (they stay untagged, so reads keep refusing them until they are
+/// overwritten or deleted).
+fn reseal_blocking(
     conn: &mut Connection,
     old: Option<&Keyring>,
     new: &Keyring,
     wrapped: &WrappedKey,
+    mode: Reseal,
 ) -> Result<DataKeyRotation> {
     let fail = |e| db_error(e, "cannot replace the store's data key");
     let tx = conn
@@ -974,15 +1079,21 @@ fn rotate_blocking(
     .map_err(fail)?;
     let mut records = 0;
     for raw in read_all_raw(&tx)? {
-        let mut stored = raw.decode()?;
-        if !crypto::record_has_secrets(&stored.record) {
-            continue;
-        }
-        crypto::check_sealed(&stored.record)?;
-        crypto::open_record(&mut stored.record, old)?;
-        let body = crypto::seal_record_body(&stored.record, Some(new))?;
-        update_body(&tx, &stored.record.id, &body)?;
-        records += 1;
+        let id = raw.id.clone();
+        let resealed = reseal_one(raw, old, new, mode);
+        let (revision, body, secrets) = match (resealed, mode) {
+            (Ok(done), _) => done,
+            (Err(e), Reseal::Migrate { .. }) => {
+                tracing::warn!(record = %id, "not tagging an unreadable record during the migration: {e}");
+                continue;
+            }
+            (Err(e), Reseal::Rotate) => return Err(e),
+        };
+        let tag = new.record_tag(&id, revision, &crypto::BodyDigest::of(&body));
+        tx.prepare_cached("UPDATE records SET body = ?1, mac = ?2 WHERE id = ?3")
+            .and_then(|mut stmt| stmt.execute([&body, &tag, &id]))
+            .map_err(|e| db_error(e, format!("cannot write record \"{id}\"")))?;
+        records += usize::from(secrets);
     }
     tx.execute("DELETE FROM data_keys WHERE id <> ?1", [new.active_id()])
         .map_err(fail)?;
@@ -991,6 +1102,8 @@ fn rotate_blocking(
         [new.active_id()],
     )
     .map_err(fail)?;
+    tx.execute("DELETE FROM store_meta WHERE key = ?1", [PLAINTEXT_FLAG])
+        .map_err(fail)?;
     tx.commit().map_err(fail)?;
     checkpoint(conn);
     Ok(DataKeyRotation {
@@ -998,6 +1111,41 @@ fn rotate_blocking(
         retired,
         records,
     })
+}
+
+/// One record of [`reseal_blocking`]: its revision, new body, and whether it has credential values.
+fn reseal_one(
+    raw: RawRecord,
+    old: Option<&Keyring>,
+    new: &Keyring,
+    mode: Reseal,
+) -> Result<(Revision, String, bool)> {
+    let (mut stored, check) = raw.decode_checked()?;
+    let record = &mut stored.record;
+    let secrets = crypto::record_has_secrets(record);
+    if mode == Reseal::Rotate {
+        let old = old.ok_or_else(|| {
+            crypto::tampered_error(
+                &record.id,
+                "the store holds no data key to check it with",
+                "sqlite",
+            )
+        })?;
+        old.verify_record_tag(&record.id, stored.revision, &check, "sqlite")?;
+    }
+    let clear_text = record
+        .services
+        .iter()
+        .flat_map(|s| &s.credentials)
+        .flat_map(|c| c.configuration.values())
+        .any(|v| !crypto::is_sealed(v.expose()));
+    // Schema-1 bodies hold clear-text values: they are sealed as they are.
+    if !(clear_text && mode == (Reseal::Migrate { plaintext: true })) && secrets {
+        crypto::check_sealed(record)?;
+        crypto::open_record(record, old)?;
+    }
+    let body = crypto::seal_record_body(record, Some(new))?;
+    Ok((stored.revision, body, secrets))
 }
 
 /// At open: whether clear-text bodies from schema 1 remain to be sealed.
@@ -1042,59 +1190,6 @@ fn check_plaintext_bodies(conn: &Connection, has_key: bool, label: &str) -> Resu
     Ok(true)
 }
 
-/// Seals the clear-text values of schema-1 bodies, in one transaction.
-fn seal_plaintext_bodies(conn: &mut Connection, keys: &Keyring) -> Result<()> {
-    let fail = |e| db_error(e, "cannot encrypt the credential values of an older store");
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(fail)?;
-    let flagged: bool = tx
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM store_meta WHERE key = ?1)",
-            [PLAINTEXT_FLAG],
-            |row| row.get(0),
-        )
-        .map_err(fail)?;
-    if !flagged {
-        return Ok(());
-    }
-    let mut sealed = 0usize;
-    for raw in read_all_raw(&tx)? {
-        let id = raw.id.clone();
-        let stored = match raw.decode() {
-            Ok(stored) => stored,
-            Err(e) => {
-                tracing::warn!(record = %id, "not encrypting an unreadable record: {e}");
-                continue;
-            }
-        };
-        let values = stored
-            .record
-            .services
-            .iter()
-            .flat_map(|s| &s.credentials)
-            .flat_map(|c| c.configuration.values());
-        let mut any_plain = false;
-        for value in values {
-            any_plain |= !crypto::is_sealed(value.expose());
-        }
-        if any_plain {
-            let body = crypto::seal_record_body(&stored.record, Some(keys))?;
-            update_body(&tx, &id, &body)?;
-            sealed += 1;
-        }
-    }
-    tx.execute("DELETE FROM store_meta WHERE key = ?1", [PLAINTEXT_FLAG])
-        .map_err(fail)?;
-    tx.commit().map_err(fail)?;
-    checkpoint(conn);
-    tracing::info!(
-        records = sealed,
-        "encrypted the credential values of a schema-1 store"
-    );
-    Ok(())
-}
-
 // --- Rows ---------------------------------------------------------------------
 
 /// A `records` row as read, before decoding (decoding happens outside rusqlite's callbacks).
@@ -1102,18 +1197,30 @@ struct RawRecord {
     id: String,
     revision: Option<i64>,
     body: Option<String>,
+    mac: Option<String>,
 }
 
 impl RawRecord {
-    /// Reads `id`, `revision`, `body` from columns `at`, `at + 1`, `at + 2`.
+    /// Reads `id`, `revision`, `body`, `mac` from columns `at` to `at + 3`.
     fn from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<RawRecord> {
         let id = String::from_utf8_lossy(row.get_ref(at)?.as_bytes().unwrap_or_default()).into();
         let revision = row.get_ref(at + 1)?.as_i64().ok();
         let body = text(row.get_ref(at + 2)?);
-        Ok(RawRecord { id, revision, body })
+        let mac = text(row.get_ref(at + 3)?);
+        Ok(RawRecord {
+            id,
+            revision,
+            body,
+            mac,
+        })
     }
 
     fn decode(self) -> Result<StoredRecord> {
+        self.decode_checked().map(|(stored, _)| stored)
+    }
+
+    /// Decodes the row, with what checking its integrity tag needs.
+    fn decode_checked(self) -> Result<(StoredRecord, TagCheck)> {
         let id = self.id.as_str();
         let revision = positive_revision(self.revision)
             .ok_or_else(|| corrupt(id, "its revision is not a positive integer"))?;
@@ -1138,7 +1245,8 @@ impl RawRecord {
         if record.id != id {
             return Err(corrupt(id, "its body holds a record with another id"));
         }
-        Ok(StoredRecord { record, revision })
+        let check = TagCheck::new(&body, self.mac);
+        Ok((StoredRecord { record, revision }, check))
     }
 }
 
@@ -1159,7 +1267,7 @@ fn sql_revision(revision: Revision) -> i64 {
 }
 
 fn read_raw(conn: &Connection, id: &str) -> Result<Option<RawRecord>> {
-    conn.prepare_cached("SELECT id, revision, body FROM records WHERE id = ?1")
+    conn.prepare_cached("SELECT id, revision, body, mac FROM records WHERE id = ?1")
         .and_then(|mut stmt| {
             stmt.query_row([id], |row| RawRecord::from_row(row, 0))
                 .optional()
@@ -1243,11 +1351,12 @@ fn write_record(
     prepare_put(&mut record, mode, current.as_ref())?;
     let body = crypto::seal_record_body(&record, keys)?;
     let (next, next_sql) = next_revision(tx)?;
+    let tag = keys.map(|keys| keys.record_tag(&id, next, &crypto::BodyDigest::of(&body)));
     tx.prepare_cached(
-        "INSERT INTO records (id, revision, body) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
+        "INSERT INTO records (id, revision, body, mac) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body, mac = excluded.mac",
     )
-    .and_then(|mut stmt| stmt.execute(rusqlite::params![id, next_sql, body]))
+    .and_then(|mut stmt| stmt.execute(rusqlite::params![id, next_sql, body, tag]))
     .map_err(fail)?;
     log_change(tx, &id, next_sql, false).map_err(fail)?;
     Ok(StoredRecord {
@@ -1316,6 +1425,24 @@ fn delete_record(tx: &Connection, id: &str, expected: Option<Revision>) -> Resul
     Ok(next)
 }
 
+/// Refuses a write without a key to a store that has a data key: its records
+/// carry integrity tags, and a record written without one would be refused
+/// by every keyed reader.
+fn refuse_keyless_write(tx: &Connection) -> Result<()> {
+    let keyed: bool = tx
+        .query_row("SELECT EXISTS (SELECT 1 FROM data_keys)", [], |row| {
+            row.get(0)
+        })
+        .map_err(|e| db_error(e, "cannot write records"))?;
+    if keyed {
+        return Err(config_error(format!(
+            "this store is protected by an encryption key (its records carry integrity tags), and no key is configured, so nothing can be written to it; configure the key it was set up with (INFERLINK_MASTER_KEY, or the key file), or {}",
+            crypto::NO_KEY_HELP
+        )));
+    }
+    Ok(())
+}
+
 /// Applies puts and deletes in one transaction: all of them, or none.
 fn write_all_blocking(
     conn: &mut Connection,
@@ -1337,6 +1464,8 @@ fn write_all_blocking(
         if active.as_deref() != Some(keys.active_id()) {
             return Ok(Written::StaleKeys(ops));
         }
+    } else {
+        refuse_keyless_write(&tx)?;
     }
     let mut events = Vec::with_capacity(ops.len());
     for op in ops {
@@ -1372,12 +1501,12 @@ fn write_all_blocking(
     ))
 }
 
-fn list_blocking(conn: &mut Connection, filter: &ListFilter) -> Result<Listing> {
+fn list_blocking(conn: &mut Connection, filter: &ListFilter) -> Result<(Listing, Vec<TagCheck>)> {
     let fail = |e| db_error(e, "cannot list records");
     // One read transaction: the rows and the head revision are one snapshot.
     let tx = conn.transaction().map_err(fail)?;
     let raws = tx
-        .prepare_cached("SELECT id, revision, body FROM records ORDER BY id")
+        .prepare_cached("SELECT id, revision, body, mac FROM records ORDER BY id")
         .and_then(|mut stmt| {
             stmt.query_map([], |row| RawRecord::from_row(row, 0))?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -1386,16 +1515,21 @@ fn list_blocking(conn: &mut Connection, filter: &ListFilter) -> Result<Listing> 
     let revision = read_head(&tx)?;
     tx.commit().map_err(fail)?;
     let mut records = Vec::new();
+    let mut checks = Vec::new();
     for raw in raws {
-        let stored = raw.decode()?;
+        let (stored, check) = raw.decode_checked()?;
         if filter.matches(&stored.record) {
             records.push(stored);
+            checks.push(check);
         }
     }
-    Ok(Listing { records, revision })
+    Ok((Listing { records, revision }, checks))
 }
 
-fn changes_blocking(conn: &mut Connection, since: Revision) -> Result<Vec<ChangeEvent>> {
+fn changes_blocking(
+    conn: &mut Connection,
+    since: Revision,
+) -> Result<Vec<(ChangeEvent, Option<TagCheck>)>> {
     let fail = |e| db_error(e, "cannot read the change log");
     struct RawChange {
         revision: Option<i64>,
@@ -1405,7 +1539,7 @@ fn changes_blocking(conn: &mut Connection, since: Revision) -> Result<Vec<Change
     }
     let raws = conn
         .prepare_cached(
-            "SELECT c.revision, c.record_id, c.deleted, r.id, r.revision, r.body
+            "SELECT c.revision, c.record_id, c.deleted, r.id, r.revision, r.body, r.mac
              FROM changes AS c LEFT JOIN records AS r ON r.id = c.record_id
              WHERE c.revision > ?1
              ORDER BY c.revision",
@@ -1442,25 +1576,28 @@ fn changes_blocking(conn: &mut Connection, since: Revision) -> Result<Vec<Change
         };
         let revision = positive_revision(raw.revision)
             .ok_or_else(|| log_corrupt("its revision is not a positive integer"))?;
-        let change = if raw.deleted {
-            Change::Delete
+        let (change, check) = if raw.deleted {
+            (Change::Delete, None)
         } else {
-            let stored = raw
+            let (stored, check) = raw
                 .record
                 .ok_or_else(|| log_corrupt("it records a write but the record is missing"))?
-                .decode()?;
+                .decode_checked()?;
             if stored.revision != revision {
                 return Err(log_corrupt(
                     "its revision differs from the stored record's revision",
                 ));
             }
-            Change::Put(Arc::new(stored))
+            (Change::Put(Arc::new(stored)), Some(check))
         };
-        events.push(ChangeEvent {
-            revision,
-            id: raw.id,
-            change,
-        });
+        events.push((
+            ChangeEvent {
+                revision,
+                id: raw.id,
+                change,
+            },
+            check,
+        ));
     }
     Ok(events)
 }
@@ -1651,36 +1788,45 @@ impl ChangeLog for SqliteStore {
             .await?;
         let records = events
             .iter_mut()
-            .filter_map(|event| match &mut event.change {
-                Change::Put(stored) => Some(&mut Arc::make_mut(stored).record),
-                Change::Delete => None,
+            .filter_map(|(event, check)| match (&mut event.change, check.take()) {
+                (Change::Put(stored), Some(check)) => Some((Arc::make_mut(stored), check)),
+                _ => None,
             })
             .collect();
         self.open_records(records).await?;
-        Ok(events)
+        Ok(events.into_iter().map(|(event, _)| event).collect())
     }
 }
 
 #[async_trait]
 impl RegistryStore for SqliteStore {
     async fn get(&self, id: &str) -> Result<Option<StoredRecord>> {
-        self.prepare().await?;
+        self.prepare()
+            .await
+            .map_err(|e| match e.context("record") {
+                Some(_) => e,
+                None => e.with_context("record", id.to_owned()),
+            })?;
         let id = id.to_owned();
         let mut stored = self
-            .run(move |conn, _| read_raw(conn, &id)?.map(RawRecord::decode).transpose())
+            .run(move |conn, _| {
+                read_raw(conn, &id)?
+                    .map(RawRecord::decode_checked)
+                    .transpose()
+            })
             .await?;
-        self.open_records(stored.iter_mut().map(|s| &mut s.record).collect())
+        self.open_records(stored.iter_mut().map(|(s, c)| (s, c.clone())).collect())
             .await?;
-        Ok(stored)
+        Ok(stored.map(|(stored, _)| stored))
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<Listing> {
         self.prepare().await?;
         let filter = filter.clone();
-        let mut listing = self
+        let (mut listing, checks) = self
             .run(move |conn, _| list_blocking(conn, &filter))
             .await?;
-        self.open_records(listing.records.iter_mut().map(|s| &mut s.record).collect())
+        self.open_records(listing.records.iter_mut().zip(checks).collect())
             .await?;
         Ok(listing)
     }
@@ -1873,7 +2019,7 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
     }
 
     #[test]
@@ -2474,10 +2620,22 @@ mod tests {
             ("plain", "clear text"),
         ] {
             let body = body_b.replace(&sealed_b, bad);
+            // Tagged as if by the store itself, so the values' own checks are what fails.
+            let tag = store
+                .inner
+                .keyring
+                .lock()
+                .await
+                .as_ref()
+                .unwrap()
+                .record_tag("b", rev_b, &crypto::BodyDigest::of(&body));
             store
                 .inner
                 .lock()
-                .execute("UPDATE records SET body = ?1 WHERE id = 'b'", [&body])
+                .execute(
+                    "UPDATE records SET body = ?1, mac = ?2 WHERE id = 'b'",
+                    [&body, &tag],
+                )
                 .unwrap();
             let e = store.get("b").await.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Storage, "{why}: {e}");
