@@ -44,9 +44,12 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
+/// The generated wire messages of `proto/model.proto`; public so that test
+/// servers reuse them instead of generating a second copy (not a stable API).
+#[doc(hidden)]
 #[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
 #[rustfmt::skip]
-mod proto;
+pub mod proto;
 
 pub use client::{
     DEFAULT_VENDOR, HEADER_INPUT_FILE, HEADER_OUTPUT_FILE, OmiClient, OmiConnector, PROTOCOL,

@@ -1,6 +1,6 @@
 //! The OMI client against an in-process tonic server on 127.0.0.1 built from
-//! the same proto (its code generated separately, in
-//! `tests/support/omi_server.rs`), scripted to reproduce what the live
+//! the same proto (the service generated in `tests/support/omi_server.rs`
+//! over the crate's own messages, `inferlink_omi::proto`), scripted to reproduce what the live
 //! chassis server cannot be made to do on demand: a `Status` that fails
 //! first, a server that forgets its model, wrong output counts, non-200
 //! status codes, `UNIMPLEMENTED`, and a connection that drops.
@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use bytes::Bytes;
 use inferlink::resolve::ConfigValue;
 use inferlink::{ErrorKind, InferRequest, ModelRef, Tensor};
+use inferlink_omi::proto as msg;
 use inferlink_omi::{Files, OmiClient, OmiConfig, OmiConnector, RunOptions, ShutdownOutcome};
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
@@ -54,8 +55,8 @@ impl Fake {
     }
 }
 
-fn status_response(code: i32, message: &str) -> wire::StatusResponse {
-    wire::StatusResponse {
+fn status_response(code: i32, message: &str) -> msg::StatusResponse {
+    msg::StatusResponse {
         status_code: code,
         status: if code == 200 {
             "OK"
@@ -64,22 +65,22 @@ fn status_response(code: i32, message: &str) -> wire::StatusResponse {
         }
         .into(),
         message: message.into(),
-        model_info: Some(wire::ModelInfo {
+        model_info: Some(msg::ModelInfo {
             model_name: "textops".into(),
             model_version: "1.0.0".into(),
             ..Default::default()
         }),
-        inputs: vec![wire::ModelInput {
+        inputs: vec![msg::ModelInput {
             filename: "text".into(),
             accepted_media_types: vec!["text/plain".into()],
             ..Default::default()
         }],
-        outputs: vec![wire::ModelOutput {
+        outputs: vec![msg::ModelOutput {
             filename: "upper.txt".into(),
             media_type: "text/plain".into(),
             ..Default::default()
         }],
-        features: Some(wire::ModelFeatures {
+        features: Some(msg::ModelFeatures {
             batch_size: 1,
             ..Default::default()
         }),
@@ -91,8 +92,8 @@ fn status_response(code: i32, message: &str) -> wire::StatusResponse {
 impl ModzyModel for Fake {
     async fn status(
         &self,
-        r: Request<wire::StatusRequest>,
-    ) -> Result<Response<wire::StatusResponse>, Status> {
+        r: Request<msg::StatusRequest>,
+    ) -> Result<Response<msg::StatusResponse>, Status> {
         self.check(r.metadata())?;
         if self.unimplemented {
             return Err(Status::unimplemented("Method not found"));
@@ -119,10 +120,7 @@ impl ModzyModel for Fake {
         Ok(Response::new(status_response(200, message)))
     }
 
-    async fn run(
-        &self,
-        r: Request<wire::RunRequest>,
-    ) -> Result<Response<wire::RunResponse>, Status> {
+    async fn run(&self, r: Request<msg::RunRequest>) -> Result<Response<msg::RunResponse>, Status> {
         self.check(r.metadata())?;
         self.run_calls.fetch_add(1, Ordering::SeqCst);
         if !self.loaded.load(Ordering::SeqCst) {
@@ -143,12 +141,12 @@ impl ModzyModel for Fake {
                 let text = item.input.get("text").cloned().unwrap_or_default();
                 let text = String::from_utf8_lossy(&text).into_owned();
                 if text.contains("fail") {
-                    wire::OutputItem {
+                    msg::OutputItem {
                         output: [("error".to_owned(), Bytes::from("refused"))].into(),
                         success: false,
                     }
                 } else {
-                    wire::OutputItem {
+                    msg::OutputItem {
                         output: [("upper.txt".to_owned(), Bytes::from(text.to_uppercase()))].into(),
                         success: true,
                     }
@@ -159,7 +157,7 @@ impl ModzyModel for Fake {
             0 => 200,
             c => c as i32,
         };
-        Ok(Response::new(wire::RunResponse {
+        Ok(Response::new(msg::RunResponse {
             status_code: code,
             status: "OK".into(),
             message: "Inference executed".into(),
@@ -169,10 +167,10 @@ impl ModzyModel for Fake {
 
     async fn shutdown(
         &self,
-        _: Request<wire::ShutdownRequest>,
-    ) -> Result<Response<wire::ShutdownResponse>, Status> {
+        _: Request<msg::ShutdownRequest>,
+    ) -> Result<Response<msg::ShutdownResponse>, Status> {
         self.shutdown_calls.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(wire::ShutdownResponse {
+        Ok(Response::new(msg::ShutdownResponse {
             status_code: 200,
             status: "OK".into(),
             message: "Model Shutdown Successfully.".into(),

@@ -1,5 +1,5 @@
 //! The gRPC code in `src/proto.rs` (messages) and `tests/support/omi_server.rs`
-//! (a test server) is generated from `proto/model.proto` with protox (a
+//! (a test server's service, over the crate's messages) is generated from `proto/model.proto` with protox (a
 //! pure-Rust proto compiler) and tonic-prost-build, and checked in, so
 //! building the crate needs neither `protoc` nor a build script.
 //!
@@ -19,14 +19,24 @@ const HEADER: &str = "// @generated from proto/model.proto by tests/generated_co
 fn generate(server: bool, out: &Path) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let fds = protox::compile(["model.proto"], [root.join("proto")]).expect("the proto compiles");
-    tonic_prost_build::configure()
+    let mut config = tonic_prost_build::configure()
         .build_client(false)
         .build_server(server)
         .build_transport(false)
         .bytes(".")
-        .out_dir(out)
-        .compile_fds(fds)
-        .expect("code generation");
+        .out_dir(out);
+    if server {
+        // The test server reuses the crate's messages (`inferlink_omi::proto`):
+        // its file holds only the service, so the messages exist once.
+        for message in fds.file.iter().flat_map(|f| &f.message_type) {
+            let name = message.name();
+            config = config.extern_path(
+                format!(".{name}"),
+                format!("::inferlink_omi::proto::{name}"),
+            );
+        }
+    }
+    config.compile_fds(fds).expect("code generation");
     // The proto has no package, so prost names the file after the empty package.
     let text = std::fs::read_to_string(out.join("_.rs")).expect("generated file");
     format!("{HEADER}{text}")
