@@ -36,17 +36,22 @@ fn generate(server: bool, out: &Path) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let fds = protox::compile(["tensorflow_serving.proto"], [root.join("proto")])
         .expect("the protos compile");
-    tonic_prost_build::configure()
+    let mut config = tonic_prost_build::configure()
         .build_client(!server)
         .build_server(server)
         .build_transport(false)
         .bytes(".")
-        .out_dir(out)
-        .compile_fds(fds)
-        .expect("code generation");
-    let tf = std::fs::read_to_string(out.join("tensorflow.rs")).expect("tensorflow.rs");
-    let serving =
-        std::fs::read_to_string(out.join("tensorflow.serving.rs")).expect("tensorflow.serving.rs");
+        .out_dir(out);
+    if server {
+        // The test server reuses the crate's messages (`inferlink_tfserving::proto`):
+        // its file holds only the services, so the messages exist once.
+        config = config.extern_path(".tensorflow", "::inferlink_tfserving::proto::tensorflow");
+    }
+    config.compile_fds(fds).expect("code generation");
+    // With the messages external, a package without services yields no file.
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    let tf = read("tensorflow.rs");
+    let serving = read("tensorflow.serving.rs");
     format!(
         "{HEADER}pub mod tensorflow {{\n{}\n    pub mod serving {{\n{}\n    }}\n}}\n",
         indent(&tf, "    "),

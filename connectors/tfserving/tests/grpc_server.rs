@@ -1,7 +1,8 @@
 //! The gRPC calls pythie-serving lacks (GetModelMetadata, ModelService's
 //! GetModelStatus, Classify, Regress) and the typed `*_val` response forms,
 //! against an in-process tonic server on 127.0.0.1 built from the same
-//! protos (its code generated separately, `tests/support/tfs_server.rs`).
+//! protos (the services generated in `tests/support/tfs_server.rs` over the
+//! crate's own messages, `inferlink_tfserving::proto`).
 //! It answers the way TF Serving's API describes (NOT_FOUND "Servable not
 //! found…" for unknown models, the signature map packed in an `Any`), but it
 //! is our own stand-in, not TF Serving: docs/connectors/tfserving.md says
@@ -19,15 +20,17 @@ use inferlink::{DataType, ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_testkit::connector::{
     ConformanceSpec, RoundTrip, Transform, run_connector_conformance,
 };
+use inferlink_tfserving::proto::tensorflow as tf;
+use inferlink_tfserving::proto::tensorflow::serving as tfs;
 use inferlink_tfserving::{
     Examples, Feature, ModelState, TfServingClient, TfServingConfig, TfServingConnector,
 };
 use prost::Message as _;
-use tfs::model_service_server::{ModelService, ModelServiceServer};
-use tfs::prediction_service_server::{PredictionService, PredictionServiceServer};
 use tonic::{Request, Response, Status};
-use wire::tensorflow as tf;
-use wire::tensorflow::serving as tfs;
+use wire::tensorflow::serving::model_service_server::{ModelService, ModelServiceServer};
+use wire::tensorflow::serving::prediction_service_server::{
+    PredictionService, PredictionServiceServer,
+};
 
 #[derive(Default)]
 struct HalfPlusTwo {
