@@ -45,9 +45,12 @@ pub mod error;
 mod grpc;
 mod keys;
 pub mod management;
+/// The generated wire messages of `proto/inference.proto`; public so that
+/// test servers reuse them instead of generating a second copy (not a stable API).
+#[doc(hidden)]
 #[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
 #[rustfmt::skip]
-mod proto;
+pub mod proto;
 
 pub use client::{TorchServeClient, TorchServeConnector, VENDOR};
 pub use config::{InferenceApi, KEYS, Protocol, TorchServeConfig};

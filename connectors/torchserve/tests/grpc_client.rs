@@ -1,6 +1,6 @@
 //! The gRPC inference client against an in-process tonic server on 127.0.0.1
 //! built from the same proto (server code generated separately into
-//! `tests/support/inference_server.rs`), answering the way TorchServe 0.12
+//! `tests/support/inference_server.rs`, over the crate's messages), answering the way TorchServe 0.12
 //! does: `PERMISSION_DENIED` with the InvalidKeyException text for a bad
 //! token, `INTERNAL "Model not found: …"` for an unknown model.
 
@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use inferlink::resolve::ConfigValue;
 use inferlink::{ErrorKind, InferRequest, ModelRef, RawRequest, Secret, Tensor};
+use inferlink_torchserve::proto as msg;
 use inferlink_torchserve::{Protocol, TorchServeClient, TorchServeConfig};
 use tonic::{Request, Response, Status};
 use wire::inference_ap_is_service_server::{InferenceApIsService, InferenceApIsServiceServer};
@@ -61,17 +62,17 @@ impl InferenceApIsService for Fake {
     async fn ping(
         &self,
         r: Request<()>,
-    ) -> Result<Response<wire::TorchServeHealthResponse>, Status> {
+    ) -> Result<Response<msg::TorchServeHealthResponse>, Status> {
         self.check(&r)?;
-        Ok(Response::new(wire::TorchServeHealthResponse {
+        Ok(Response::new(msg::TorchServeHealthResponse {
             health: "{\n  \"status\": \"Healthy\"\n}".into(),
         }))
     }
 
     async fn predictions(
         &self,
-        r: Request<wire::PredictionsRequest>,
-    ) -> Result<Response<wire::PredictionResponse>, Status> {
+        r: Request<msg::PredictionsRequest>,
+    ) -> Result<Response<msg::PredictionResponse>, Status> {
         self.check(&r)?;
         let req = r.into_inner();
         if req.model_name != "doubler" {
@@ -81,31 +82,31 @@ impl InferenceApIsService for Fake {
         let values: Vec<f64> =
             serde_json::from_slice(&data).map_err(|_| Status::internal("Prediction failed"))?;
         let doubled: Vec<f64> = values.iter().map(|v| v * 2.0).collect();
-        Ok(Response::new(wire::PredictionResponse {
+        Ok(Response::new(msg::PredictionResponse {
             prediction: Bytes::from(serde_json::to_vec(&doubled).unwrap()),
             sequence_id: None,
             status: None,
         }))
     }
 
-    type StreamPredictionsStream = BoxStream<'static, Result<wire::PredictionResponse, Status>>;
+    type StreamPredictionsStream = BoxStream<'static, Result<msg::PredictionResponse, Status>>;
 
     async fn stream_predictions(
         &self,
-        r: Request<wire::PredictionsRequest>,
+        r: Request<msg::PredictionsRequest>,
     ) -> Result<Response<Self::StreamPredictionsStream>, Status> {
         self.check(&r)?;
         let req = r.into_inner();
         if req.model_name != "streamer" {
             return Err(not_found(&req.model_name));
         }
-        let mut items: Vec<Result<wire::PredictionResponse, Status>> = ["a", "b", "done"]
+        let mut items: Vec<Result<msg::PredictionResponse, Status>> = ["a", "b", "done"]
             .into_iter()
             .map(|p| {
-                Ok(wire::PredictionResponse {
+                Ok(msg::PredictionResponse {
                     prediction: Bytes::from(p),
                     sequence_id: None,
-                    status: Some(wire::RpcStatus {
+                    status: Some(msg::RpcStatus {
                         code: 200,
                         message: String::new(),
                     }),
@@ -119,11 +120,11 @@ impl InferenceApIsService for Fake {
         Ok(Response::new(futures_util::stream::iter(items).boxed()))
     }
 
-    type StreamPredictions2Stream = BoxStream<'static, Result<wire::PredictionResponse, Status>>;
+    type StreamPredictions2Stream = BoxStream<'static, Result<msg::PredictionResponse, Status>>;
 
     async fn stream_predictions2(
         &self,
-        _: Request<tonic::Streaming<wire::PredictionsRequest>>,
+        _: Request<tonic::Streaming<msg::PredictionsRequest>>,
     ) -> Result<Response<Self::StreamPredictions2Stream>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }
