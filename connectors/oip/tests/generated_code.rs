@@ -20,14 +20,18 @@ fn generate(server: bool, out: &Path) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let fds =
         protox::compile(["inference.proto"], [root.join("proto")]).expect("the proto compiles");
-    tonic_prost_build::configure()
+    let mut config = tonic_prost_build::configure()
         .build_client(!server)
         .build_server(server)
         .build_transport(false)
         .bytes(".")
-        .out_dir(out)
-        .compile_fds(fds)
-        .expect("code generation");
+        .out_dir(out);
+    if server {
+        // The test server reuses the crate's messages (`inferlink_oip::proto`):
+        // its file holds only the service, so the messages exist once.
+        config = config.extern_path(".inference", "::inferlink_oip::proto");
+    }
+    config.compile_fds(fds).expect("code generation");
     let text = std::fs::read_to_string(out.join("inference.rs")).expect("generated file");
     format!("{HEADER}{text}")
 }

@@ -1,6 +1,6 @@
 //! The gRPC client against an in-process tonic server on 127.0.0.1 built
 //! from the same proto (its code generated separately, in
-//! `tests/support/inference_server.rs`), answering the way Triton does:
+//! `tests/support/inference_server.rs`, over the crate's messages), answering the way Triton does:
 //! raw outputs only, NOT_FOUND for unknown models, INVALID_ARGUMENT for
 //! size mismatches.
 
@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use inferlink::resolve::ConfigValue;
 use inferlink::{DataType, ErrorKind, InferRequest, ModelRef, Tensor};
+use inferlink_oip::proto as msg;
 use inferlink_oip::{OipClient, OipConfig, Protocol};
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
@@ -51,26 +52,26 @@ impl Doubler {
 impl GrpcInferenceService for Doubler {
     async fn server_live(
         &self,
-        r: Request<wire::ServerLiveRequest>,
-    ) -> Result<Response<wire::ServerLiveResponse>, Status> {
+        r: Request<msg::ServerLiveRequest>,
+    ) -> Result<Response<msg::ServerLiveResponse>, Status> {
         self.check(r.metadata())?;
-        Ok(Response::new(wire::ServerLiveResponse { live: true }))
+        Ok(Response::new(msg::ServerLiveResponse { live: true }))
     }
 
     async fn server_ready(
         &self,
-        r: Request<wire::ServerReadyRequest>,
-    ) -> Result<Response<wire::ServerReadyResponse>, Status> {
+        r: Request<msg::ServerReadyRequest>,
+    ) -> Result<Response<msg::ServerReadyResponse>, Status> {
         self.check(r.metadata())?;
-        Ok(Response::new(wire::ServerReadyResponse {
+        Ok(Response::new(msg::ServerReadyResponse {
             ready: self.ready,
         }))
     }
 
     async fn model_ready(
         &self,
-        r: Request<wire::ModelReadyRequest>,
-    ) -> Result<Response<wire::ModelReadyResponse>, Status> {
+        r: Request<msg::ModelReadyRequest>,
+    ) -> Result<Response<msg::ModelReadyResponse>, Status> {
         self.check(r.metadata())?;
         let r = r.into_inner();
         if r.name != "doubler" {
@@ -79,16 +80,16 @@ impl GrpcInferenceService for Doubler {
                 r.name
             )));
         }
-        Ok(Response::new(wire::ModelReadyResponse {
+        Ok(Response::new(msg::ModelReadyResponse {
             ready: r.version.is_empty() || r.version == "1",
         }))
     }
 
     async fn server_metadata(
         &self,
-        _: Request<wire::ServerMetadataRequest>,
-    ) -> Result<Response<wire::ServerMetadataResponse>, Status> {
-        Ok(Response::new(wire::ServerMetadataResponse {
+        _: Request<msg::ServerMetadataRequest>,
+    ) -> Result<Response<msg::ServerMetadataResponse>, Status> {
+        Ok(Response::new(msg::ServerMetadataResponse {
             name: "triton".into(),
             version: "2.51.0".into(),
             extensions: vec!["binary_tensor_data".into()],
@@ -97,8 +98,8 @@ impl GrpcInferenceService for Doubler {
 
     async fn model_metadata(
         &self,
-        r: Request<wire::ModelMetadataRequest>,
-    ) -> Result<Response<wire::ModelMetadataResponse>, Status> {
+        r: Request<msg::ModelMetadataRequest>,
+    ) -> Result<Response<msg::ModelMetadataResponse>, Status> {
         self.check(r.metadata())?;
         let name = r.into_inner().name;
         if name != "doubler" {
@@ -106,13 +107,13 @@ impl GrpcInferenceService for Doubler {
                 "Request for unknown model: '{name}' is not found"
             )));
         }
-        let spec = |name: &str| wire::model_metadata_response::TensorMetadata {
+        let spec = |name: &str| msg::model_metadata_response::TensorMetadata {
             name: name.into(),
             datatype: "FP32".into(),
             shape: vec![-1, -1],
             parameters: Default::default(),
         };
-        Ok(Response::new(wire::ModelMetadataResponse {
+        Ok(Response::new(msg::ModelMetadataResponse {
             name: "doubler".into(),
             versions: vec!["1".into()],
             platform: "python".into(),
@@ -124,8 +125,8 @@ impl GrpcInferenceService for Doubler {
 
     async fn model_infer(
         &self,
-        r: Request<wire::ModelInferRequest>,
-    ) -> Result<Response<wire::ModelInferResponse>, Status> {
+        r: Request<msg::ModelInferRequest>,
+    ) -> Result<Response<msg::ModelInferResponse>, Status> {
         self.check(r.metadata())?;
         self.infer_calls.fetch_add(1, Ordering::SeqCst);
         if self
@@ -169,16 +170,16 @@ impl GrpcInferenceService for Doubler {
         let mut parameters = std::collections::HashMap::new();
         parameters.insert(
             "sequence_id".to_owned(),
-            wire::InferParameter {
-                parameter_choice: Some(wire::infer_parameter::ParameterChoice::Uint64Param(7)),
+            msg::InferParameter {
+                parameter_choice: Some(msg::infer_parameter::ParameterChoice::Uint64Param(7)),
             },
         );
-        Ok(Response::new(wire::ModelInferResponse {
+        Ok(Response::new(msg::ModelInferResponse {
             model_name: "doubler".into(),
             model_version: "1".into(),
             id: r.id,
             parameters,
-            outputs: vec![wire::model_infer_response::InferOutputTensor {
+            outputs: vec![msg::model_infer_response::InferOutputTensor {
                 name: "OUTPUT_1".into(),
                 datatype: "FP32".into(),
                 shape: input.shape.clone(),

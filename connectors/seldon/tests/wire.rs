@@ -16,6 +16,7 @@ use inferlink::{
     Connectors, Consumer, ErrorKind, InferRequest, InferenceConnector, MemoryStore, ModelRef,
     RawRequest, Registry, Selector, Tensor,
 };
+use inferlink_oip::proto as msg;
 use inferlink_seldon::{Feedback, SeldonMessage};
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
 use oip_wire::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
@@ -341,64 +342,64 @@ impl Recorder {
 impl GrpcInferenceService for Recorder {
     async fn server_live(
         &self,
-        r: Request<oip_wire::ServerLiveRequest>,
-    ) -> Result<Response<oip_wire::ServerLiveResponse>, Status> {
+        r: Request<msg::ServerLiveRequest>,
+    ) -> Result<Response<msg::ServerLiveResponse>, Status> {
         self.note(&r);
-        Ok(Response::new(oip_wire::ServerLiveResponse { live: true }))
+        Ok(Response::new(msg::ServerLiveResponse { live: true }))
     }
 
     async fn server_ready(
         &self,
-        r: Request<oip_wire::ServerReadyRequest>,
-    ) -> Result<Response<oip_wire::ServerReadyResponse>, Status> {
+        r: Request<msg::ServerReadyRequest>,
+    ) -> Result<Response<msg::ServerReadyResponse>, Status> {
         self.note(&r);
-        Ok(Response::new(oip_wire::ServerReadyResponse { ready: true }))
+        Ok(Response::new(msg::ServerReadyResponse { ready: true }))
     }
 
     async fn model_ready(
         &self,
-        r: Request<oip_wire::ModelReadyRequest>,
-    ) -> Result<Response<oip_wire::ModelReadyResponse>, Status> {
+        r: Request<msg::ModelReadyRequest>,
+    ) -> Result<Response<msg::ModelReadyResponse>, Status> {
         self.note(&r);
-        Ok(Response::new(oip_wire::ModelReadyResponse { ready: true }))
+        Ok(Response::new(msg::ModelReadyResponse { ready: true }))
     }
 
     async fn server_metadata(
         &self,
-        r: Request<oip_wire::ServerMetadataRequest>,
-    ) -> Result<Response<oip_wire::ServerMetadataResponse>, Status> {
+        r: Request<msg::ServerMetadataRequest>,
+    ) -> Result<Response<msg::ServerMetadataResponse>, Status> {
         self.note(&r);
         Err(Status::unimplemented("not here"))
     }
 
     async fn model_metadata(
         &self,
-        r: Request<oip_wire::ModelMetadataRequest>,
-    ) -> Result<Response<oip_wire::ModelMetadataResponse>, Status> {
+        r: Request<msg::ModelMetadataRequest>,
+    ) -> Result<Response<msg::ModelMetadataResponse>, Status> {
         self.note(&r);
         Err(Status::not_found("no metadata"))
     }
 
     async fn model_infer(
         &self,
-        r: Request<oip_wire::ModelInferRequest>,
-    ) -> Result<Response<oip_wire::ModelInferResponse>, Status> {
+        r: Request<msg::ModelInferRequest>,
+    ) -> Result<Response<msg::ModelInferResponse>, Status> {
         self.note(&r);
         let r = r.into_inner();
         let content_type = r.inputs[0]
             .parameters
             .get("content_type")
             .and_then(|p| match &p.parameter_choice {
-                Some(oip_wire::infer_parameter::ParameterChoice::StringParam(s)) => Some(s.clone()),
+                Some(msg::infer_parameter::ParameterChoice::StringParam(s)) => Some(s.clone()),
                 _ => None,
             })
             .unwrap_or_default();
-        Ok(Response::new(oip_wire::ModelInferResponse {
+        Ok(Response::new(msg::ModelInferResponse {
             model_name: r.model_name,
             model_version: String::new(),
             id: r.id,
             parameters: Default::default(),
-            outputs: vec![oip_wire::model_infer_response::InferOutputTensor {
+            outputs: vec![msg::model_infer_response::InferOutputTensor {
                 name: content_type,
                 datatype: r.inputs[0].datatype.clone(),
                 shape: r.inputs[0].shape.clone(),
