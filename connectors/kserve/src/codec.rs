@@ -315,6 +315,9 @@ pub fn decode_predictions(body: &[u8], options: &DecodeOptions<'_>) -> Result<Ve
     Ok(outputs)
 }
 
+/// The most leaves reserved before they are seen (more grow the vector as they come).
+const MAX_RESERVED_LEAVES: usize = 1 << 16;
+
 /// The shape of `n` rows and their leaves in row-major order.
 fn gather_rows<'a>(
     rows: impl Iterator<Item = &'a Value> + Clone,
@@ -332,8 +335,15 @@ fn gather_rows<'a>(
             }
         }
     }
-    let count: usize = shape.iter().product();
-    let mut leaves = Vec::with_capacity(count);
+    // The shape comes from the first row only: a hostile answer can make its product
+    // overflow or name far more leaves than the body holds (the other rows are then
+    // ragged). Reserve no more than the leaves the JSON values could hold: every leaf
+    // is at least one value, so never more than the values of the rows themselves.
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    let mut leaves = Vec::with_capacity(count.min(MAX_RESERVED_LEAVES));
     for (i, row) in rows.enumerate() {
         gather(row, &shape[1..], &mut format!("{path}[{i}]"), &mut leaves)?;
     }
