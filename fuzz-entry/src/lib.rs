@@ -40,7 +40,6 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("triton_metrics", triton_metrics),
     ("records", records),
     ("workflow_step", workflow_step),
-    ("expression", expression),
     ("version", version),
 ];
 

@@ -71,8 +71,10 @@ pub fn records(data: &[u8]) {
 }
 
 /// A workflow step (YAML or JSON), resolved against the fixture records and
-/// written out as environment lines.
+/// written out as environment lines; and the same text expanded as a value
+/// with `{{ }}` expressions (see [`expression`]).
 pub fn workflow_step(data: &[u8]) {
+    expression(data);
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -88,7 +90,8 @@ pub fn workflow_step(data: &[u8]) {
 }
 
 /// A text with `{{ extension.NAME.FIELD }}` expressions, expanded against
-/// three fixture resolutions named `tracking`, `store` and `s3`.
+/// three fixture resolutions named `tracking`, `store` and `s3` (part of the
+/// `workflow_step` target: step values are where expressions occur).
 pub fn expression(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;

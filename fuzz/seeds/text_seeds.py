@@ -227,7 +227,7 @@ for name, text in [
     ("many", "{{extension.tracking.url}}" * 200),
     ("unicode", "é{{ extension.tracking.url }}€{{"),
 ]:
-    put("expression", name, text)
+    put("workflow_step", "expression-" + name, text)
 for name, text in [
     ("caret", "^1.2.3\n1.4.0"),
     ("range", ">=1.0, <2.0 || ~3.1\n3.1.7"),
