@@ -23,8 +23,11 @@ pub use server::{
 };
 pub use user::{expression, records, version, workflow_step};
 
+/// A fuzz target's entry point: takes the fuzzer's bytes, panics only on a broken promise.
+pub type Entry = fn(&[u8]);
+
 /// Every fuzz target: its name (the binary, corpus and regression folder) and its entry point.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("oip_json", oip_json),
     ("oip_binary", oip_binary),
     ("oip_grpc", oip_grpc),

@@ -206,7 +206,10 @@ pub fn sagemaker_eventstream(data: &[u8]) {
             }
         }
     }
-    assert!(payload_bytes <= stream.len(), "payloads larger than the stream");
+    assert!(
+        payload_bytes <= stream.len(),
+        "payloads larger than the stream"
+    );
     let _ = decoder.finish();
     let _ = decode_message(Bytes::copy_from_slice(stream));
 }
@@ -255,7 +258,10 @@ pub fn triton_sse(data: &[u8]) {
     }
     events.extend(parser.finish());
     for event in events {
-        assert!(event.len() <= stream.len(), "an event larger than the stream");
+        assert!(
+            event.len() <= stream.len(),
+            "an event larger than the stream"
+        );
         if let Ok(answer) = GenerateResponse::from_json(&event) {
             let _ = answer.text_output();
             if let Ok(response) = answer.into_infer_response() {

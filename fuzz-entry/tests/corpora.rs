@@ -27,7 +27,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Runs `entry` on every file, naming the files that panicked.
-fn replay(name: &str, entry: fn(&[u8]), files: &[PathBuf]) -> Vec<String> {
+fn replay(name: &str, entry: inferlink_fuzz_entry::Entry, files: &[PathBuf]) -> Vec<String> {
     let mut failures = Vec::new();
     for file in files {
         let data = std::fs::read(file).expect("a readable corpus file");
@@ -44,12 +44,19 @@ fn every_corpus_file_decodes_without_panicking() {
     let mut total = 0;
     for (name, entry) in TARGETS {
         let files = files_in(&fuzz_dir().join("corpus").join(name));
-        assert!(!files.is_empty(), "target {name} has no seed corpus in fuzz/corpus/{name}");
+        assert!(
+            !files.is_empty(),
+            "target {name} has no seed corpus in fuzz/corpus/{name}"
+        );
         total += files.len();
         failures.extend(replay(name, *entry, &files));
     }
     println!("replayed {total} corpus files of {} targets", TARGETS.len());
-    assert!(failures.is_empty(), "inputs that panicked:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "inputs that panicked:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -63,7 +70,11 @@ fn every_fixed_crash_stays_fixed() {
     }
     println!("replayed {total} regression inputs");
     assert!(total > 0, "fuzz/regressions holds no input");
-    assert!(failures.is_empty(), "regressions that panic again:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "regressions that panic again:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -107,7 +107,10 @@ fn sse_long_lines_in_small_chunks_keep_their_bytes() {
         .collect();
     let mut p = SseParser::new();
     let mut events = Vec::new();
-    for chunk in line.chunks(1).chain([&b"\r\n"[..], b"data: z\n", b"\n", b"data: w"]) {
+    for chunk in line
+        .chunks(1)
+        .chain([&b"\r\n"[..], b"data: z\n", b"\n", b"data: w"])
+    {
         events.extend(p.push(chunk).unwrap());
     }
     assert_eq!(events.len(), 1);
