@@ -42,7 +42,7 @@ put("oip_json", "model-list-object", '{"models":["doubler","x"]}')
 put("oip_json", "error", '{"error":"Model nope not found"}')
 put("oip_json", "hostile-huge-shape", '{"outputs":[{"name":"o","datatype":"FP64","shape":[4294967296,4294967296],"data":[1]}]}')
 put("oip_json", "hostile-shape-overflow", '{"outputs":[{"name":"o","datatype":"FP64","shape":[9223372036854775807,9223372036854775807,4],"data":[]}]}')
-put("oip_json", "hostile-deep-data", '{"outputs":[{"name":"o","datatype":"FP32","shape":[1],"data":' + deep(4000) + '}]}')
+put("oip_json", "hostile-deep-data", '{"outputs":[{"name":"o","datatype":"FP32","shape":[1],"data":' + deep(200) + '}]}')
 put("oip_json", "hostile-negative-dim", '{"outputs":[{"name":"o","datatype":"FP32","shape":[-1],"data":[1]}]}')
 
 # -- OIP binary (first line: Inference-Header-Content-Length) --------------------------
@@ -77,7 +77,7 @@ for sel, name, body in [
     (0x01, "bools-nulls", '{"predictions":[true,false,null]}'),
     (0x00, "no-predictions", '{"error":"boom"}'),
     (0x00, "ragged", '{"predictions":[[1,2],[3]]}'),
-    (0x00, "hostile-deep", '{"predictions":' + deep(5000) + '}'),
+    (0x00, "hostile-deep", '{"predictions":' + deep(200) + '}'),
 ]:
     put("kserve_v1", name, bytes([sel]) + body.encode())
 
@@ -90,7 +90,7 @@ put("seldon", "jsondata", '{"jsonData":{"a":[1,2],"b":"c"}}')
 put("seldon", "status-failure", '{"status":{"code":500,"info":"boom","reason":"MICROSERVICE_INTERNAL_ERROR","status":"FAILURE"}}')
 put("seldon", "strings-ndarray", '{"data":{"ndarray":["a","b"]}}')
 put("seldon", "hostile-tensor-shape", '{"data":{"tensor":{"shape":[4294967296,4294967296],"values":[1]}}}')
-put("seldon", "hostile-nested", '{"data":{"ndarray":' + nested(1000, 5) + '}}')
+put("seldon", "hostile-nested", '{"data":{"ndarray":' + nested(3, 30) + '}}')
 put("seldon", "hostile-bindata-not-base64", '{"binData":"%%%="}')
 
 # -- TF Serving REST (selector % 5: predict, classify, regress, status, metadata) -------
@@ -99,8 +99,8 @@ for sel, name, body in [
     (0x05, "predict-rows", '{"predictions":[{"p":[0.5,0.5],"k":1},{"p":[0.25,0.75],"k":0}]}'),
     (0x80, "predict-single", '{"predictions":[[1.0],[2.0]]}'),
     (0x0a, "predict-u64", '{"outputs":[1,18446744073709551615]}'),
-    (0x00, "predict-hostile-nested", '{"predictions":' + nested(1000, 5) + '}'),
-    (0x00, "predict-hostile-deep", '{"outputs":' + deep(3000) + '}'),
+    (0x00, "predict-hostile-nested", '{"predictions":' + nested(3, 30) + '}'),
+    (0x00, "predict-hostile-deep", '{"outputs":' + deep(200) + '}'),
     (0x01, "classify", '{"result":[[["cat",0.9],["dog",0.1]],[["x",0.5]]]}'),
     (0x02, "regress", '{"result":[0.5,1.5,-2]}'),
     (0x03, "status", '{"model_version_status":[{"version":"1","state":"AVAILABLE","status":{"error_code":"OK","error_message":""}}]}'),
@@ -116,8 +116,8 @@ for sel, name, body in [
     (0x00, "string", '"tabby cat"'),
     (0x0c, "ints-hint", '[1,2,3]'),
     (0x01, "kserve-v1", '{"predictions":[[1,2],[3,4]]}'),
-    (0x00, "hostile-nested", nested(1000, 5)),
-    (0x01, "hostile-kserve-nested", '{"predictions":' + nested(1000, 7, "0") + '}'),
+    (0x00, "hostile-nested", nested(3, 30)),
+    (0x01, "hostile-kserve-nested", '{"predictions":' + nested(3, 41, "0") + '}'),
 ]:
     put("torchserve", name, bytes([sel]) + body.encode())
 
@@ -128,7 +128,7 @@ for sel, name, body in [
     (0x00, "rows-of-objects", '{"predictions":[{"label":"a","score":0.5},{"label":"b","score":0.25}]}'),
     (0x00, "bare-array", '[1,2,3]'),
     (0x9e, "forced", '{"predictions":[1,2]}'),
-    (0x00, "hostile-deep", deep(5000)),
+    (0x00, "hostile-deep", deep(200)),
 ]:
     put("sagemaker_json", name, bytes([sel]) + body.encode())
 
@@ -138,11 +138,16 @@ def regression(target, name, data):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
         f.write(data)
-# 1000 wide, 5 deep: the product 10^15 of the first row's lengths was reserved (8 PB abort);
-# 1000 wide, 7 deep: the product overflows usize (the 65536-wide, 4-deep report, at 14 KB).
-for target, prefix in [("kserve_v1", b"\x00"), ("sagemaker_json", b"\x00"), ("torchserve", b"\x01"), ("tfserving_rest", b"\x00")]:
-    regression(target, "finding1-alloc-1000-wide-5-deep", prefix + b'{"predictions":' + nested(1000, 5).encode() + b'}')
-    regression(target, "finding1-overflow-1000-wide-7-deep", prefix + b'{"predictions":' + nested(1000, 7).encode() + b'}')
+# The reported answer (1000 wide, 5 deep: 10^15 leaves of the first row were reserved,
+# an 8 PB abort), and two small ones of the same kind: 3 wide and 30 deep (2 * 10^14
+# leaves claimed) and 3 wide and 41 deep, whose product overflows usize like the
+# reported 65536 wide, 4 deep answer.
+for target, prefix, reported in [("kserve_v1", b"\x00", True), ("sagemaker_json", b"\x00", True),
+                                 ("torchserve", b"\x01", False), ("tfserving_rest", b"\x00", False)]:
+    if reported:
+        regression(target, "finding1-alloc-1000-wide-5-deep", prefix + b'{"predictions":' + nested(1000, 5).encode() + b'}')
+    regression(target, "finding1-alloc-3-wide-30-deep", prefix + b'{"predictions":' + nested(3, 30).encode() + b'}')
+    regression(target, "finding1-overflow-3-wide-41-deep", prefix + b'{"predictions":' + nested(3, 41).encode() + b'}')
 
 # -- SageMaker event stream --------------------------------------------------------------
 import binascii
@@ -188,7 +193,7 @@ put("triton_sse", "generate-stream", b"\x09" + b'data: {"model_name":"gen","mode
 put("triton_sse", "comments-crlf-multiline", b"\x02" + b': keepalive\r\ndata: {"text_output":\r\ndata: "a"}\r\n\r\nevent: x\nid: 3\ndata: tail')
 put("triton_sse", "error-event", b"\x10" + b'data: {"error":"model gen is not ready"}\n\n')
 put("triton_sse", "tensors", b"\x3f" + b'data: {"text_output":"x","logits":[[0.5,1.5]],"flag":true,"n":3}\n\n')
-put("triton_sse", "hostile-nested", b"\x3f" + b'data: {"text_output":"x","t":' + nested(1000, 5).encode() + b'}\n\n')
+put("triton_sse", "hostile-nested", b"\x3f" + b'data: {"text_output":"x","t":' + nested(3, 30).encode() + b'}\n\n')
 
 # -- Triton metrics and JSON (selector % 4) ----------------------------------------------
 put("triton_metrics", "metrics", b"\x00" + b'# HELP nv_inference_request_success Number of successful inference requests\n# TYPE nv_inference_request_success counter\nnv_inference_request_success{model="doubler",version="1"} 3\nnv_inference_count{model="doubler",version="1"} 3.0e+00\nnv_gpu_utilization{gpu_uuid="GPU-1"} NaN\nnv_energy_consumption{label="a\\"b\\\\c\\n"} +Inf 1700000000000\n')
@@ -205,7 +210,7 @@ for f in sorted(os.listdir(recs)):
         continue
     with open(os.path.join(recs, f), "rb") as src:
         data = src.read()
-    if len(data) <= 16384:
+    if len(data) <= 4096:
         put("records", f, data)
 fx = os.path.join(here, "tests", "fixtures", "seed004")
 for f in sorted(os.listdir(fx)):
@@ -215,7 +220,7 @@ steps = os.path.join(here, "tests", "corpus", "steps")
 for f in sorted(os.listdir(steps)):
     with open(os.path.join(steps, f), "rb") as src:
         data = src.read()
-    if len(data) <= 16384:
+    if len(data) <= 4096:
         put("workflow_step", f, data)
 put("workflow_step", "resolves", "name: train\nextensions:\n  - name: tracking\n    extension_id: mlflow-0001\n    service_id: mlflow-tracking\n  - name: s3\n    product: minio\n    version: '>=4.0, <5'\nenv:\n  - name: TRACKING\n    value: '{{ extension.tracking.url }}'\n  - name: KEY\n    value: '{{ extension.s3.cfg.AWS_SECRET_ACCESS_KEY }}'\ninputs:\n  - name: model\n    value: '{{ extension.s3.url }}/models'\n")
 for name, text in [
