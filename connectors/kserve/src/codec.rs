@@ -315,6 +315,9 @@ pub fn decode_predictions(body: &[u8], options: &DecodeOptions<'_>) -> Result<Ve
     Ok(outputs)
 }
 
+/// The most leaves reserved before they are seen (more grow the vector as they come).
+const MAX_RESERVED_LEAVES: usize = 1 << 16;
+
 /// The shape of `n` rows and their leaves in row-major order.
 fn gather_rows<'a>(
     rows: impl Iterator<Item = &'a Value> + Clone,
@@ -332,8 +335,15 @@ fn gather_rows<'a>(
             }
         }
     }
-    let count: usize = shape.iter().product();
-    let mut leaves = Vec::with_capacity(count);
+    // The shape comes from the first row only: a hostile answer can make its product
+    // overflow or name far more leaves than the body holds (the other rows are then
+    // ragged). Reserve no more than the leaves the JSON values could hold: every leaf
+    // is at least one value, so never more than the values of the rows themselves.
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    let mut leaves = Vec::with_capacity(count.min(MAX_RESERVED_LEAVES));
     for (i, row) in rows.enumerate() {
         gather(row, &shape[1..], &mut format!("{path}[{i}]"), &mut leaves)?;
     }
@@ -737,6 +747,38 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Protocol, "{body}: {e}");
             assert!(e.to_string().contains(words), "{body}: {e}");
             assert_eq!(e.path(), path, "{body}: {e}");
+        }
+    }
+
+    /// `{"predictions": …}` with arrays `width` wide, `depth` deep, where only the
+    /// first element of each array goes deeper (issue 14, finding 1): the first row
+    /// claims `width^depth` leaves, the body holds a few thousand.
+    fn first_row_bomb(width: usize, depth: usize) -> String {
+        let mut nested = "1".to_owned();
+        for _ in 0..depth {
+            let rest = ",1".repeat(width - 1);
+            nested = format!("[{nested}{rest}]");
+        }
+        format!(r#"{{"predictions":{nested}}}"#)
+    }
+
+    #[test]
+    fn finding1_a_shape_product_beyond_memory_is_a_protocol_error_not_an_abort() {
+        // 1000 wide, 5 deep: 10^15 leaves claimed (8 PB reserved before the fix: abort).
+        let body = first_row_bomb(1000, 5);
+        assert!(body.len() < 12_000);
+        let e = decode(&body, &[], None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+        assert!(e.to_string().contains("ragged"), "{e}");
+    }
+
+    #[test]
+    fn finding1_a_shape_product_that_overflows_is_a_protocol_error_not_a_panic() {
+        // 1000 wide, 7 deep: 10^21 overflows usize (the reported 65536 wide, 4 deep case).
+        for (width, depth) in [(1000, 7), (65536, 4)] {
+            let e = decode(&first_row_bomb(width, depth), &[], None).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Protocol, "{width}x{depth}: {e}");
+            assert!(e.to_string().contains("ragged"), "{e}");
         }
     }
 

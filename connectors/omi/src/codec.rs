@@ -497,6 +497,25 @@ pub fn decode_run(response: proto::RunResponse, inputs: usize) -> Result<RunOutc
     })
 }
 
+/// Decodes the protobuf bytes of a `Run` answer and reads them like
+/// [`decode_run`]: the entry point of the fuzz targets and their corpus
+/// replay (the generated message types are private to this crate).
+#[doc(hidden)]
+pub fn decode_run_bytes(bytes: &[u8], inputs: usize) -> Result<RunOutcome> {
+    let response = <proto::RunResponse as prost::Message>::decode(bytes)
+        .map_err(|e| protocol(format!("the Run answer is not a RunResponse ({e})")))?;
+    decode_run(response, inputs)
+}
+
+/// Decodes the protobuf bytes of a `Status` answer into [`OmiStatus`] (fuzz
+/// entry point, see [`decode_run_bytes`]).
+#[doc(hidden)]
+pub fn decode_status_bytes(bytes: &[u8]) -> Result<OmiStatus> {
+    let response = <proto::StatusResponse as prost::Message>::decode(bytes)
+        .map_err(|e| protocol(format!("the Status answer is not a StatusResponse ({e})")))?;
+    Ok(OmiStatus::from(response))
+}
+
 /// One output item: failed when `success` is false, or when its only file
 /// is `error` (chassis' per-item exception report, `success` left true).
 fn classify_item(index: usize, item: proto::OutputItem) -> ItemResult {

@@ -24,6 +24,8 @@
 //! input's datatype when every value fits it, else `BOOL` for booleans,
 //! `BYTES` for strings, `INT64` for integers and `FP64` for other numbers.
 
+use std::fmt::Write as _;
+
 use bytes::Bytes;
 use inferlink_core::tensor::{bf16, f16};
 use inferlink_core::{DataType, Error, ErrorKind, InferRequest, InferResponse, Result, Tensor};
@@ -302,7 +304,7 @@ fn flatten(value: Value, path: &str) -> Result<(Vec<usize>, Vec<Value>)> {
         }
         shape
     }
-    fn walk(v: Value, shape: &[usize], path: String, out: &mut Vec<Value>) -> Result<()> {
+    fn walk(v: Value, shape: &[usize], path: &mut String, out: &mut Vec<Value>) -> Result<()> {
         match (shape.split_first(), v) {
             (None, Value::Array(_)) => Err(Error::new(
                 ErrorKind::Protocol,
@@ -313,8 +315,11 @@ fn flatten(value: Value, path: &str) -> Result<(Vec<usize>, Vec<Value>)> {
                 Ok(())
             }
             (Some((&n, rest)), Value::Array(items)) if items.len() == n => {
+                let len = path.len();
                 for (i, item) in items.into_iter().enumerate() {
-                    walk(item, rest, format!("{path}[{i}]"), out)?;
+                    let _ = write!(path, "[{i}]");
+                    walk(item, rest, path, out)?;
+                    path.truncate(len);
                 }
                 Ok(())
             }
@@ -331,10 +336,20 @@ fn flatten(value: Value, path: &str) -> Result<(Vec<usize>, Vec<Value>)> {
         }
     }
     let shape = shape_of(&value);
-    let mut flat = Vec::with_capacity(shape.iter().product());
-    walk(value, &shape, path.to_owned(), &mut flat)?;
+    // The shape is read off the first element at each depth only: its product can
+    // overflow or exceed the values present (the answer is then ragged). Reserve at
+    // most a bounded number of leaves up front; more grow the vector as they come.
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    let mut flat = Vec::with_capacity(count.min(MAX_RESERVED_LEAVES));
+    walk(value, &shape, &mut path.to_owned(), &mut flat)?;
     Ok((shape, flat))
 }
+
+/// The most leaves reserved before they are seen.
+const MAX_RESERVED_LEAVES: usize = 1 << 16;
 
 fn to_tensor(
     name: &str,
@@ -592,5 +607,36 @@ mod tests {
         }
         let e = decode_infer_response(br#"[1.5]"#, None, Some(DataType::Int32)).unwrap_err();
         assert!(e.message().contains("does not fit INT32"), "{e}");
+    }
+
+    /// `{"predictions": …}` with arrays `width` wide, `depth` deep, where only the
+    /// first element of each array goes deeper (issue 14, finding 1): the first row
+    /// claims `width^depth` leaves, the body holds a few thousand.
+    fn first_row_bomb(width: usize, depth: usize) -> String {
+        let mut nested = "1".to_owned();
+        for _ in 0..depth {
+            let rest = ",1".repeat(width - 1);
+            nested = format!("[{nested}{rest}]");
+        }
+        format!(r#"{{"predictions":{nested}}}"#)
+    }
+
+    #[test]
+    fn finding1_a_shape_product_beyond_memory_is_a_protocol_error_not_an_abort() {
+        let body = first_row_bomb(1000, 5);
+        assert!(body.len() < 12_000);
+        let e = decode_infer_response(body.as_bytes(), None, None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+        assert!(e.message().contains("ragged"), "{e}");
+    }
+
+    #[test]
+    fn finding1_a_shape_product_that_overflows_is_a_protocol_error_not_a_panic() {
+        for (width, depth) in [(1000, 7), (65536, 4)] {
+            let body = first_row_bomb(width, depth);
+            let e = decode_infer_response(body.as_bytes(), None, None).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Protocol, "{width}x{depth}: {e}");
+            assert!(e.message().contains("ragged"), "{e}");
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! **Responses** are read from `tensor_content` (kept as a raw tensor over
 //! the received frame) or from the typed field of the dtype. A typed field
 //! with a single value for a larger shape is that value repeated (TF's
-//! convention for constant tensors, up to [`MAX_FILL`] elements); any other
+//! convention for constant tensors, up to [`MAX_FILL`] elements and [`MAX_FILL_BYTES`] bytes); any other
 //! count mismatch is a
 //! [`ErrorKind::Protocol`] error.
 
@@ -119,16 +119,25 @@ fn proto_error(name: &str, what: impl std::fmt::Display) -> Error {
 /// the client allocate without bound by declaring a huge shape).
 pub const MAX_FILL: usize = 1 << 26;
 
+/// The most bytes the elements filled from one repeated value may take (64 MiB,
+/// half the default `response_max_bytes`): a few bytes of answer never make the
+/// client allocate more than this.
+pub const MAX_FILL_BYTES: usize = 64 << 20;
+
 /// `values` stretched to `count` elements (a single value repeats).
 fn fill<T: Clone>(name: &str, field: &str, values: Vec<T>, count: usize) -> Result<Vec<T>> {
     if values.len() == count {
         return Ok(values);
     }
     if values.len() == 1 {
-        if count > MAX_FILL {
+        let bytes = count.saturating_mul(std::mem::size_of::<T>());
+        if count > MAX_FILL || bytes > MAX_FILL_BYTES {
             return Err(proto_error(
                 name,
-                format!("repeats one {field} value {count} times (more than {MAX_FILL})"),
+                format!(
+                    "repeats one {field} value {count} times (more than {MAX_FILL} values \
+                     or {MAX_FILL_BYTES} bytes)"
+                ),
             ));
         }
         return Ok(vec![values[0].clone(); count]);

@@ -321,6 +321,9 @@ fn json_to_tensor(name: &str, value: Value) -> Result<Tensor> {
 #[derive(Debug, Default)]
 pub struct SseParser {
     buf: Vec<u8>,
+    /// Leading bytes of `buf` already searched for a line end (none found):
+    /// a long line sent in small chunks is scanned once, not once per chunk.
+    scanned: usize,
     data: Vec<u8>,
     has_data: bool,
 }
@@ -341,9 +344,12 @@ impl SseParser {
         self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
         let mut start = 0;
-        while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let mut line = &self.buf[start..start + pos];
-            start += pos + 1;
+        let mut from = self.scanned;
+        while let Some(pos) = self.buf[from..].iter().position(|&b| b == b'\n') {
+            let end = from + pos;
+            let mut line = &self.buf[start..end];
+            start = end + 1;
+            from = start;
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
             }
@@ -373,6 +379,7 @@ impl SseParser {
             }
         }
         self.buf.drain(..start);
+        self.scanned = self.buf.len();
         if self.buf.len() + self.data.len() > MAX_EVENT_BYTES {
             return Err(Error::new(
                 ErrorKind::Protocol,
@@ -387,6 +394,7 @@ impl SseParser {
     pub fn finish(&mut self) -> Option<Bytes> {
         if !self.buf.is_empty() {
             let rest = std::mem::take(&mut self.buf);
+            self.scanned = 0;
             let _ = self.push(&[rest.as_slice(), b"\n"].concat());
         }
         self.has_data.then(|| {

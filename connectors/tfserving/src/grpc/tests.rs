@@ -169,3 +169,25 @@ fn model_specs_carry_version_or_label() {
     ];
     assert!(predict_request(s, &twice, &[], GrpcTensorEncoding::Content).is_err());
 }
+
+#[test]
+fn a_fill_is_bounded_in_bytes() {
+    // A few bytes of answer must not make the client build gigabytes: one string
+    // repeated MAX_FILL times would be 2 GiB of element handles.
+    let mut p = proto(tf::DataType::DtString, &[MAX_FILL as i64]);
+    p.string_val = vec![Bytes::from_static(b"x")];
+    let wire = p.encode_to_vec();
+    assert!(wire.len() < 32);
+    let e = tensor_from_proto("s", p).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Protocol);
+    assert!(e.message().contains("bytes"), "{e}");
+    // Doubles up to MAX_FILL_BYTES still fill.
+    let mut p = proto(tf::DataType::DtDouble, &[(MAX_FILL_BYTES / 8) as i64]);
+    p.double_val = vec![0.5];
+    assert_eq!(
+        tensor_from_proto("d", p.clone()).unwrap().element_count(),
+        MAX_FILL_BYTES / 8
+    );
+    p.tensor_shape = proto(tf::DataType::DtDouble, &[(MAX_FILL_BYTES / 8 + 1) as i64]).tensor_shape;
+    assert!(tensor_from_proto("d", p).is_err());
+}

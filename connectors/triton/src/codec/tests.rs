@@ -97,6 +97,28 @@ fn sse_events_split_across_chunks() {
 }
 
 #[test]
+fn sse_long_lines_in_small_chunks_keep_their_bytes() {
+    // The parser remembers how far it searched for a line end, so a long line
+    // in one-byte chunks is scanned once; every byte must still arrive once.
+    let line: Vec<u8> = b"data: "
+        .iter()
+        .copied()
+        .chain((0..20_000).map(|i| b'a' + (i % 26) as u8))
+        .collect();
+    let mut p = SseParser::new();
+    let mut events = Vec::new();
+    for chunk in line
+        .chunks(1)
+        .chain([&b"\r\n"[..], b"data: z\n", b"\n", b"data: w"])
+    {
+        events.extend(p.push(chunk).unwrap());
+    }
+    assert_eq!(events.len(), 1);
+    assert_eq!(&events[0][..], [&line[6..], b"\nz"].concat().as_slice());
+    assert_eq!(p.finish(), Some(Bytes::from_static(b"w")));
+}
+
+#[test]
 fn sse_event_size_is_bounded() {
     let mut p = SseParser::new();
     let big = vec![b'x'; MAX_EVENT_BYTES + 1];
