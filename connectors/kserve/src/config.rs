@@ -134,7 +134,18 @@ impl ConnectorFactory for KServeFactory {
 
     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
         kit::check_keys(target, KEY_SETS)?;
-        Ok(Arc::new(KServeClient::from_target(target).await?))
+        // The configuration is read on the blocking pool (it may read a
+        // `*_file` key's file), then discovery runs on the runtime.
+        let owned = target.clone();
+        let config = tokio::task::spawn_blocking(move || KServeConfig::from_target(&owned))
+            .await
+            .map_err(|e| {
+                inferlink_core::Error::new(
+                    inferlink_core::ErrorKind::Internal,
+                    format!("reading the kserve configuration failed: {e}"),
+                )
+            })??;
+        Ok(Arc::new(KServeClient::connect(config).await?))
     }
 }
 

@@ -42,8 +42,10 @@ pub type BuildFn = fn(&ConnectTarget) -> Result<Arc<dyn InferenceConnector>>;
 /// configuration may use, and a build function.
 ///
 /// `connect` first refuses keys that none of the key sets reads
-/// ([`check_keys`]), then builds. Nothing connects yet: connectors connect
-/// on their first call.
+/// ([`check_keys`]), then builds on Tokio's blocking pool (so a
+/// configuration that reads a file never stalls the async runtime; call it
+/// within a Tokio runtime). Nothing connects yet: connectors connect on
+/// their first call.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -135,8 +137,20 @@ impl ConnectorFactory for Factory {
         self.resources
     }
 
+    /// Checks the keys, then builds on Tokio's blocking pool: reading a
+    /// configuration may read files (`*_file` keys, bounded and confined
+    /// to the host's directories), which must not stall the async runtime.
     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
         check_keys(target, self.keys)?;
-        (self.build)(target)
+        let build = self.build;
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || build(&target))
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("building the {} connector failed: {e}", self.vendor),
+                )
+            })?
     }
 }
