@@ -81,8 +81,8 @@ pub use connector::{
 };
 pub use connector::{
     ChatMessage, ChatRole, EmbedRequest, EmbedResponse, Embedding, FinishReason, GenerateDelta,
-    GenerateOptions, GenerateRequest, GenerateResponse, GenerateStream, Generation, RerankHit,
-    RerankRequest, RerankResponse, Reranking, StreamingGeneration, Usage,
+    GenerateInput, GenerateOptions, GenerateRequest, GenerateResponse, GenerateStream, Generation,
+    RerankHit, RerankRequest, RerankResponse, Reranking, StreamingGeneration, Usage,
 };
 pub use crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, StaticKeyProvider};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};

@@ -37,8 +37,8 @@ pub use connector::{
 };
 pub use connector::{
     ChatMessage, ChatRole, EmbedRequest, EmbedResponse, Embedding, FinishReason, GenerateDelta,
-    GenerateOptions, GenerateRequest, GenerateResponse, GenerateStream, Generation, RerankHit,
-    RerankRequest, RerankResponse, Reranking, StreamingGeneration, Usage,
+    GenerateInput, GenerateOptions, GenerateRequest, GenerateResponse, GenerateStream, Generation,
+    RerankHit, RerankRequest, RerankResponse, Reranking, StreamingGeneration, Usage,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use secret::{HIDDEN, Secret};
