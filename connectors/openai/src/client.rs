@@ -132,12 +132,21 @@ impl OpenAiConnector {
         self.http.send(spec).await
     }
 
-    /// The endpoint of a generation input.
-    fn generate_endpoint(input: &GenerateInput) -> &'static str {
-        match input {
+    /// The request of a generation: a chat to `chat/completions`, a prompt
+    /// to `completions`, streamed or not.
+    fn generate_spec(
+        &self,
+        model: &ModelRef,
+        request: &GenerateRequest,
+        stream: bool,
+    ) -> Result<RequestSpec> {
+        let usage = stream && self.config.stream_usage;
+        let body = codec::generate_body(&model.name, request, stream, usage)?;
+        let endpoint = match request.input {
             GenerateInput::Prompt(_) => "completions",
             GenerateInput::Chat(_) => "chat/completions",
-        }
+        };
+        self.post(model, endpoint, &body)
     }
 }
 
@@ -250,13 +259,8 @@ impl Generation for OpenAiConnector {
         request: GenerateRequest,
     ) -> Result<GenerateResponse> {
         let tag = |e: Error| self.tag(model, e);
-        let body = codec::generate_body(&model.name, &request, false, false).map_err(tag)?;
-        let endpoint = Self::generate_endpoint(&request.input);
-        let response = self
-            .http
-            .send(self.post(model, endpoint, &body).map_err(tag)?)
-            .await
-            .map_err(tag)?;
+        let spec = self.generate_spec(model, &request, false).map_err(tag)?;
+        let response = self.http.send(spec).await.map_err(tag)?;
         codec::decode_completion(response.body()).map_err(|e| tag(response.decorate(e)))
     }
 }
@@ -274,13 +278,8 @@ impl StreamingGeneration for OpenAiConnector {
         request: GenerateRequest,
     ) -> Result<GenerateStream> {
         let tag = |e: Error| self.tag(model, e);
-        let usage = self.config.stream_usage;
-        let body = codec::generate_body(&model.name, &request, true, usage).map_err(tag)?;
-        let endpoint = Self::generate_endpoint(&request.input);
-        let spec = self
-            .post(model, endpoint, &body)
-            .map_err(tag)?
-            .header("Accept", "text/event-stream");
+        let spec = self.generate_spec(model, &request, true).map_err(tag)?;
+        let spec = spec.header("Accept", "text/event-stream");
         let response = self.http.send_streaming(spec).await.map_err(tag)?;
         let (info, model) = (self.info.clone(), model.clone());
         let state = Pieces {
