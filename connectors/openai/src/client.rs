@@ -115,12 +115,12 @@ impl OpenAiConnector {
     }
 
     /// Where the rerank endpoint is: `/…` under the URL as registered, else under the API base.
-    fn rerank_endpoint(&self) -> Option<String> {
-        let path = self.config.rerank_path.as_deref()?;
-        Some(match path.strip_prefix('/') {
+    fn rerank_endpoint(&self) -> String {
+        let path = &self.config.rerank_path;
+        match path.strip_prefix('/') {
             Some(rooted) => rooted.to_owned(),
             None => format!("{}{path}", self.prefix),
-        })
+        }
     }
 
     /// `GET models` (Azure: `GET openai/models?api-version=…`).
@@ -180,7 +180,7 @@ impl InferenceConnector for OpenAiConnector {
     }
 
     fn as_reranking(&self) -> Option<&dyn Reranking> {
-        self.config.rerank_path.is_some().then_some(self as _)
+        self.config.reranks.then_some(self as _)
     }
 
     fn as_generation(&self) -> Option<&dyn Generation> {
@@ -225,9 +225,7 @@ impl Reranking for OpenAiConnector {
     /// `POST` to `rerank_path` in the `rerank_api` shape, per part of the
     /// documents; hits merged best first, `top_n` applied after the merge.
     async fn rerank(&self, model: &ModelRef, request: RerankRequest) -> Result<RerankResponse> {
-        let Some(endpoint) = self.rerank_endpoint() else {
-            return Err(self.tag(model, Error::new(ErrorKind::Unsupported, "no rerank_path")));
-        };
+        let endpoint = self.rerank_endpoint();
         let api = self.config.rerank_api;
         let answer = split_rerank(self.config.split, request, |part| {
             let endpoint = &endpoint;

@@ -13,8 +13,10 @@ pub const API_VERSION: &str = "api_version";
 pub const ORGANIZATION: &str = "organization";
 /// Key: the `OpenAI-Project` header.
 pub const PROJECT: &str = "project";
-/// Key: where the rerank endpoint is (`none` for no reranking).
+/// Key: where the rerank endpoint is.
 pub const RERANK_PATH: &str = "rerank_path";
+/// Key: which typed calls the server answers (`embed`, `rerank`, `generate`).
+pub const TASKS: &str = "tasks";
 /// Key: whether streams ask for usage (`stream_options.include_usage`).
 pub const STREAM_USAGE: &str = "stream_usage";
 /// Key: the largest server-sent-event line or event accepted, in bytes.
@@ -77,18 +79,19 @@ pub struct OpenAiConfig {
     /// How vectors are asked for.
     pub embedding_encoding: EmbeddingEncoding,
     /// The rerank endpoint: relative to the API base (`rerank`), or to the
-    /// endpoint URL as registered when it starts with `/`; `None`: the
-    /// server does not rerank.
-    pub rerank_path: Option<String>,
+    /// endpoint URL as registered when it starts with `/`.
+    pub rerank_path: String,
     /// The rerank endpoint's shape.
     pub rerank_api: RerankApi,
     /// Streams ask for a usage report.
     pub stream_usage: bool,
     /// Largest server-sent-event line or event accepted.
     pub max_event_bytes: usize,
-    /// The server embeds (TEI and the rest; not DeepSeek).
+    /// The server embeds (task `embed`).
     pub embeds: bool,
-    /// The server generates (not TEI).
+    /// The server reranks (task `rerank`).
+    pub reranks: bool,
+    /// The server generates (task `generate`).
     pub generates: bool,
     /// Embed and rerank inputs are cut by these limits.
     pub split: SplitLimits,
@@ -106,21 +109,22 @@ impl OpenAiConfig {
             organization: None,
             project: None,
             embedding_encoding: EmbeddingEncoding::Float,
-            rerank_path: None,
+            rerank_path: "rerank".to_owned(),
             rerank_api: RerankApi::Cohere,
             stream_usage: false,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             embeds: true,
+            reranks: false,
             generates: true,
             split: SplitLimits::default(),
         };
         match product.as_str() {
             "openai" => config.stream_usage = true,
             "azure-openai" => (config.variant, config.stream_usage) = (ApiVariant::Azure, true),
-            "vllm" => (config.rerank_path, config.stream_usage) = (Some("rerank".into()), true),
+            "vllm" => (config.reranks, config.stream_usage) = (true, true),
             "tei" => {
-                config.rerank_path = Some("/rerank".into());
-                (config.rerank_api, config.generates) = (RerankApi::Tei, false);
+                (config.reranks, config.generates) = (true, false);
+                (config.rerank_path, config.rerank_api) = ("/rerank".into(), RerankApi::Tei);
             }
             "deepseek" => config.embeds = false,
             _ => {}
@@ -160,6 +164,9 @@ impl OpenAiConfig {
                 *slot = Some(value.to_owned());
             }
         }
+        if let Some(tasks) = text(TASKS) {
+            (config.embeds, config.reranks, config.generates) = parse_tasks(tasks)?;
+        }
         if let Some(path) = text(RERANK_PATH) {
             config.rerank_path = rerank_path(path)?;
         }
@@ -175,9 +182,9 @@ impl OpenAiConfig {
                 }
             };
         }
-        if config.variant == ApiVariant::Azure && config.rerank_path.is_some() {
-            let why = "Azure OpenAI has no rerank endpoint; remove the key or set api_variant";
-            return Err(config_error(RERANK_PATH, why));
+        if config.variant == ApiVariant::Azure && config.reranks {
+            let why = "Azure OpenAI has no rerank endpoint; drop rerank or set api_variant";
+            return Err(config_error(TASKS, why));
         }
         config.split = SplitLimits::from_target(target, config.split)?;
         Ok(config)
@@ -193,19 +200,39 @@ fn header_text(key: &str, value: &str) -> Result<()> {
     }
 }
 
-/// A rerank path: `none` for none; else percent-encoded segments without
-/// query, fragment, `.` or `..`.
-fn rerank_path(path: &str) -> Result<Option<String>> {
-    if path.eq_ignore_ascii_case("none") {
-        return Ok(None);
+/// The tasks listed (`embed`, `rerank`, `generate`, separated by commas or
+/// spaces) as (embeds, reranks, generates); at least one.
+fn parse_tasks(list: &str) -> Result<(bool, bool, bool)> {
+    let mut tasks = (false, false, false);
+    for word in list.split([',', ' ']).filter(|w| !w.is_empty()) {
+        match word.to_ascii_lowercase().as_str() {
+            "embed" | "embeddings" => tasks.0 = true,
+            "rerank" | "score" => tasks.1 = true,
+            "generate" | "chat" | "completions" => tasks.2 = true,
+            _ => {
+                let why = "lists words other than embed, rerank, generate";
+                return Err(config_error(TASKS, why));
+            }
+        }
     }
+    if tasks == (false, false, false) {
+        return Err(config_error(
+            TASKS,
+            "lists no task (embed, rerank, generate)",
+        ));
+    }
+    Ok(tasks)
+}
+
+/// A rerank path: percent-encoded segments without query, fragment, `.` or `..`.
+fn rerank_path(path: &str) -> Result<String> {
     let bad_char = |c: char| !(c.is_ascii_alphanumeric() || "/-_.~%".contains(c));
     let dots = path.split('/').any(|s| s == "." || s == "..");
     if path.chars().any(bad_char) || dots || path.trim_matches('/').is_empty() {
-        let why = "must be a path such as rerank, v1/rerank or /rerank (or none)";
+        let why = "must be a path such as rerank, v1/rerank or /rerank";
         return Err(config_error(RERANK_PATH, why));
     }
-    Ok(Some(path.to_owned()))
+    Ok(path.to_owned())
 }
 
 fn boolean(key: &str, value: &str) -> Result<bool> {
@@ -232,20 +259,15 @@ mod tests {
         assert_eq!(azure.variant, ApiVariant::Azure);
         assert_eq!(azure.api_version, DEFAULT_AZURE_API_VERSION);
         let tei = OpenAiConfig::from_target(&target("tei")).unwrap();
-        assert_eq!(tei.rerank_path.as_deref(), Some("/rerank"));
-        assert!(!tei.generates && tei.embeds);
-        assert!(
-            !OpenAiConfig::from_target(&target("deepseek"))
-                .unwrap()
-                .embeds
-        );
+        assert_eq!(tei.rerank_path, "/rerank");
+        assert!(!tei.generates && tei.embeds && tei.reranks);
+        let deepseek = OpenAiConfig::from_target(&target("deepseek")).unwrap();
+        assert!(!deepseek.embeds && deepseek.generates);
         let vllm = OpenAiConfig::from_target(&target("vllm")).unwrap();
-        assert_eq!(vllm.rerank_path.as_deref(), Some("rerank"));
+        assert_eq!((vllm.rerank_path.as_str(), vllm.reranks), ("rerank", true));
         let plain = OpenAiConfig::from_target(&target("llama-cpp")).unwrap();
-        assert_eq!(
-            (plain.variant, plain.rerank_path),
-            (ApiVariant::Openai, None)
-        );
+        assert_eq!((plain.variant, plain.reranks), (ApiVariant::Openai, false));
+        assert!(plain.embeds && plain.generates);
     }
 
     #[test]
@@ -253,7 +275,8 @@ mod tests {
         let t = target("vllm")
             .with_secret(API_KEY, "sk-test-1234")
             .with_plain(ORGANIZATION, "org-1")
-            .with_plain(RERANK_PATH, "none")
+            .with_plain(TASKS, "generate, rerank")
+            .with_plain(RERANK_PATH, "/v2/rerank")
             .with_plain(EmbeddingEncoding::KEY, "BASE64")
             .with_plain(STREAM_USAGE, "false")
             .with_plain("embed_max_items", "8");
@@ -261,7 +284,8 @@ mod tests {
         assert_eq!(c.api_key.as_ref().map(Secret::expose), Some("sk-test-1234"));
         assert!(!format!("{c:?}").contains("sk-test-1234"));
         assert_eq!(c.organization.as_deref(), Some("org-1"));
-        assert_eq!(c.rerank_path, None);
+        assert_eq!((c.embeds, c.reranks, c.generates), (false, true, true));
+        assert_eq!(c.rerank_path, "/v2/rerank");
         assert_eq!(c.embedding_encoding, EmbeddingEncoding::Base64);
         assert!(!c.stream_usage);
         assert_eq!(c.split.max_items, 8);
@@ -275,6 +299,8 @@ mod tests {
             (RERANK_PATH, "../admin"),
             (RERANK_PATH, "rerank?x=1"),
             (STREAM_USAGE, "maybe"),
+            (TASKS, "embed, translate"),
+            (TASKS, " , "),
             (STREAM_MAX_EVENT_BYTES, "1"),
             ("api_variant", "bedrock"),
         ] {
@@ -283,8 +309,8 @@ mod tests {
             assert_eq!((e.kind(), e.path()), (ErrorKind::Config, Some(key)), "{e}");
             assert!(!e.to_string().contains("sk-line"), "{e}");
         }
-        let azure_rerank = target("azure-openai").with_plain(RERANK_PATH, "rerank");
+        let azure_rerank = target("azure-openai").with_plain(TASKS, "rerank");
         let e = OpenAiConfig::from_target(&azure_rerank).unwrap_err();
-        assert_eq!(e.path(), Some(RERANK_PATH));
+        assert_eq!(e.path(), Some(TASKS));
     }
 }

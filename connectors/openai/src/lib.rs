@@ -13,8 +13,8 @@
 //!   `/v1/chat/completions` for a chat, `/v1/completions` for a prompt,
 //!   streamed as server-sent events;
 //! * [`Reranking`](inferlink_core::Reranking): the de-facto `/v1/rerank`,
-//!   vLLM's `/score` or TEI's `/rerank`, where `rerank_path` says the server
-//!   has one;
+//!   vLLM's `/score` or TEI's `/rerank`, where the record's `tasks` (or the
+//!   product) say the server reranks;
 //! * [`ModelListing`](inferlink_core::ModelListing): `GET /v1/models`.
 //!
 //! [`factory()`] serves the products in [`PRODUCTS`]; the product picks
@@ -45,7 +45,7 @@ use inferlink_core::kit::{self, Key, KeySet};
 use inferlink_core::transport::config::KEY_SET;
 
 use crate::config::{API_KEY, API_VERSION, ApiVariant, EmbeddingEncoding, ORGANIZATION, PROJECT};
-use crate::config::{RERANK_PATH, RerankApi, STREAM_MAX_EVENT_BYTES, STREAM_USAGE};
+use crate::config::{RERANK_PATH, RerankApi, STREAM_MAX_EVENT_BYTES, STREAM_USAGE, TASKS};
 
 mod client;
 pub mod codec;
@@ -98,9 +98,13 @@ pub const KEYS: KeySet = KeySet {
         Key::new(PROJECT, "sent as the OpenAI-Project header"),
         Key::new(EmbeddingEncoding::KEY, "float or base64 (default float)"),
         Key::new(
+            TASKS,
+            "the calls the server answers: embed, rerank, generate (default by product)",
+        ),
+        Key::new(
             RERANK_PATH,
             "the rerank endpoint: under the API base, or under the URL with a leading / \
-             (vllm: rerank, tei: /rerank, else none)",
+             (default rerank; tei: /rerank)",
         ),
         Key::new(
             RerankApi::KEY,

@@ -443,3 +443,25 @@ async fn a_typo_in_a_key_is_refused_with_a_suggestion() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn tasks_choose_the_families_a_record_offers() {
+    let server = FaultServer::start([Fault::json(200, r#"[{"index":0,"score":0.5}]"#)])
+        .await
+        .unwrap();
+    let t = target("llama-cpp", &server)
+        .with_plain("tasks", "embed rerank")
+        .with_plain("rerank_path", "/rerank")
+        .with_plain("rerank_api", "tei");
+    let c = connect(t).await;
+    let caps = c.capabilities();
+    assert!(caps.embed && caps.rerank && !caps.generate && !caps.stream_generate);
+    let e = c.generate(&ModelRef::new("m"), chat()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let hits = c
+        .rerank(&ModelRef::new("m"), RerankRequest::new("q", ["d"]))
+        .await
+        .unwrap();
+    assert_eq!(hits.results.len(), 1);
+    assert_eq!(server.recorded()[0].target, "/rerank");
+}
