@@ -80,9 +80,13 @@ impl OpenAiConnector {
         self.info.tag(e).with_model(model)
     }
 
-    /// A request with the organisation and project headers.
+    /// A request for `path` with the organisation and project headers.
     fn spec(&self, method: Method, path: String) -> RequestSpec {
-        let mut spec = RequestSpec::new(method, path);
+        self.headers(RequestSpec::new(method, path))
+    }
+
+    /// `spec` with the organisation and project headers.
+    fn headers(&self, mut spec: RequestSpec) -> RequestSpec {
         if let Some(organization) = &self.config.organization {
             spec = spec.header("OpenAI-Organization", organization);
         }
@@ -104,10 +108,9 @@ impl OpenAiConnector {
                     self.prefix.split('/').filter(|s| !s.is_empty()).collect();
                 segments.extend(["deployments", model.name.as_str()]);
                 segments.extend(endpoint.split('/'));
-                let path = RequestSpec::segments(Method::POST, &segments)
-                    .path()
-                    .to_owned();
-                self.spec(Method::POST, path)
+                // A deployment name such as `..` makes the spec refuse to send.
+                let spec = RequestSpec::segments(Method::POST, &segments);
+                self.headers(spec)
                     .query("api-version", &self.config.api_version)
             }
         };

@@ -421,6 +421,14 @@ async fn hostile_calls_fail_before_sending() {
         .embed(&ModelRef::new("m"), EmbedRequest::new(Vec::<String>::new()))
         .await;
     assert_eq!(empty.unwrap_err().kind(), ErrorKind::InvalidInput);
+    // An Azure deployment name that would leave its path segment.
+    let azure = connect(target("azure-openai", &server)).await;
+    for name in ["..", "."] {
+        let e = azure
+            .embed(&ModelRef::new(name), EmbedRequest::new(["x"]))
+            .await;
+        assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidInput, "{name}");
+    }
     assert_eq!(server.requests(), 0);
 }
 
