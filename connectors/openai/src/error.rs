@@ -4,6 +4,7 @@
 //! | answer | kind | retried |
 //! |---|---|---|
 //! | 400 (`context_length_exceeded` too) | `InvalidInput` | no |
+//! | any error whose envelope says the input exceeds the context (window or length) | `InvalidInput` | no |
 //! | 401 / 403 | `Unauthenticated` / `PermissionDenied` | no |
 //! | 404 with the envelope (an unknown model or deployment) | `NotFound` | no |
 //! | 404 without it, or OpenAI's `Invalid URL (…)` (no such endpoint: FastAPI's `{"detail":"Not Found"}`, an empty body) | `Unsupported` | no |
@@ -83,6 +84,21 @@ impl Envelope {
             .is_some_and(|m| m.starts_with("Invalid URL"))
     }
 
+    /// The input did not fit the model's context: OpenAI's code
+    /// `context_length_exceeded`, or a message about the context window or
+    /// length (llama-cpp-python answers an over-long embedding input with a
+    /// 500 saying `Requested tokens (…) exceed context window of …`).
+    fn context_exceeded(&self) -> bool {
+        let message = self
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        self.code().as_deref() == Some("context_length_exceeded")
+            || message.contains("context window")
+            || message.contains("context length")
+    }
+
     /// The code as text (a number written out).
     pub fn code(&self) -> Option<String> {
         text(self.code.as_ref()?)
@@ -117,10 +133,11 @@ impl Envelope {
         {
             return ErrorClass::for_status(status).kind;
         }
+        if self.context_exceeded() {
+            return ErrorKind::InvalidInput;
+        }
         match (code.as_deref(), self.kind.as_deref()) {
-            (Some("context_length_exceeded" | "invalid_value" | "invalid_prompt"), _) => {
-                ErrorKind::InvalidInput
-            }
+            (Some("invalid_value" | "invalid_prompt"), _) => ErrorKind::InvalidInput,
             (Some("rate_limit_exceeded"), _) | (_, Some("rate_limit_error" | "tokens")) => {
                 ErrorKind::RateLimited
             }
@@ -151,6 +168,9 @@ impl ResponseClassifier for OpenAiClassifier {
         let code = envelope.as_ref().and_then(Envelope::code);
         let kind = envelope.as_ref().and_then(|e| e.kind.as_deref());
         match (response.status.as_u16(), code.as_deref(), kind) {
+            (400.., _, _) if envelope.as_ref().is_some_and(Envelope::context_exceeded) => {
+                Some(ErrorClass::fatal(ErrorKind::InvalidInput))
+            }
             (404, _, _) if envelope.as_ref().is_none_or(Envelope::is_unknown_url) => {
                 Some(ErrorClass::fatal(ErrorKind::Unsupported))
             }
@@ -219,6 +239,11 @@ mod tests {
         let numeric = stream_error(None, r#"{"error":{"message":"busy","code":503}}"#).unwrap();
         assert_eq!(numeric.kind(), ErrorKind::Unavailable);
         assert!(numeric.is_retryable());
+        let window = r#"{"error":{"message":"Requested tokens (600) exceed context window of 512","type":"internal_server_error","code":null}}"#;
+        assert_eq!(
+            stream_error(None, window).unwrap().kind(),
+            ErrorKind::InvalidInput
+        );
         let server = stream_error(None, r#"{"error":{"message":"x","type":"server_error"}}"#);
         assert_eq!(server.unwrap().kind(), ErrorKind::Unavailable);
         let plain = stream_error(Some("error"), "worker died").unwrap();

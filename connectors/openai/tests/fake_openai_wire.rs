@@ -225,6 +225,8 @@ async fn error_statuses_map_to_kinds_with_the_vendor_message_apart() {
         Fault::json(404, &envelope("The model `nope` does not exist", "invalid_request_error", "model_not_found")),
         Fault::json(404, r#"{"detail":"Not Found"}"#),
         Fault::json(500, r#"{"error":{"message":"The server had an error","type":"server_error","param":null,"code":null}}"#),
+        // llama-cpp-python's answer to an over-long embedding input.
+        Fault::json(500, r#"{"error":{"message":"Requested tokens (600) exceed context window of 512","type":"internal_server_error","param":null,"code":null}}"#),
     ])
     .await
     .unwrap();
@@ -237,6 +239,7 @@ async fn error_statuses_map_to_kinds_with_the_vendor_message_apart() {
         ErrorKind::NotFound,
         ErrorKind::Unsupported,
         ErrorKind::Unavailable,
+        ErrorKind::InvalidInput,
     ];
     for (i, kind) in kinds.into_iter().enumerate() {
         let e = c.generate(&model, chat()).await.unwrap_err();
