@@ -19,7 +19,7 @@ use inferlink::{
     InferenceConnector, MemoryStore, ModelRef, Registry, RerankRequest, Selector,
 };
 use inferlink_testkit::connector::{
-    ConformanceSpec, EmbedCase, GenerateCase, run_connector_conformance,
+    CheckStatus, ConformanceSpec, EmbedCase, GenerateCase, run_connector_conformance,
 };
 use inferlink_testkit::servers::{
     self, LLAMA_CPP_EMBEDDING_DIMENSIONS, LLAMA_CPP_EMBEDDING_MODEL, LLAMA_CPP_GENERATION_MODEL,
@@ -117,59 +117,52 @@ fn capital_question() -> GenerateRequest {
     .temperature(0.0)
 }
 
-#[tokio::test]
-async fn conformance_of_the_embedding_server() {
-    let Some(server) = server().await else { return };
-    let connector = connect(server, "embed", "").await;
-    let spec = ConformanceSpec::new()
-        .embed(EmbedCase::new(embedder()).dimensions(LLAMA_CPP_EMBEDDING_DIMENSIONS))
-        .secret(API_KEY)
-        .call_timeout(Duration::from_secs(120));
+/// Runs the conformance suite on one server's connector with `spec` (plus
+/// the key as a secret) and checks that the named checks ran and passed.
+async fn conformance(
+    connector: Arc<dyn InferenceConnector>,
+    spec: ConformanceSpec,
+    names: &[&str],
+) {
+    let spec = spec.secret(API_KEY).call_timeout(Duration::from_secs(120));
     let report = run_connector_conformance(connector.as_ref(), &spec).await;
     println!("{report}");
     report.assert_passed();
-    for name in [
-        "embed",
-        "embed/similarity",
-        "embed/empty",
-        "models",
-        "rerank",
-        "generate",
-        "secrets_in_errors",
-    ] {
+    for name in names.iter().chain(&["models", "secrets_in_errors"]) {
         assert_eq!(
             report.status(name),
-            Some(&inferlink_testkit::connector::CheckStatus::Passed),
+            Some(&CheckStatus::Passed),
             "{name}\n{report}"
         );
     }
 }
 
 #[tokio::test]
+async fn conformance_of_the_embedding_server() {
+    let Some(server) = server().await else { return };
+    let case = EmbedCase::new(embedder()).dimensions(LLAMA_CPP_EMBEDDING_DIMENSIONS);
+    let names = [
+        "embed",
+        "embed/similarity",
+        "embed/empty",
+        "rerank",
+        "generate",
+    ];
+    conformance(
+        connect(server, "embed", "").await,
+        ConformanceSpec::new().embed(case),
+        &names,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn conformance_of_the_generation_server() {
     let Some(server) = server().await else { return };
-    let connector = connect(server, "generate", "").await;
-    let spec = ConformanceSpec::new()
-        .generate(GenerateCase::new(generator(), capital_question()))
-        .secret(API_KEY)
-        .call_timeout(Duration::from_secs(120));
-    let report = run_connector_conformance(connector.as_ref(), &spec).await;
-    println!("{report}");
-    report.assert_passed();
-    for name in [
-        "generate",
-        "stream_generate",
-        "models",
-        "embed",
-        "rerank",
-        "secrets_in_errors",
-    ] {
-        assert_eq!(
-            report.status(name),
-            Some(&inferlink_testkit::connector::CheckStatus::Passed),
-            "{name}\n{report}"
-        );
-    }
+    let case = GenerateCase::new(generator(), capital_question());
+    let names = ["generate", "stream_generate", "embed", "rerank"];
+    let spec = ConformanceSpec::new().generate(case);
+    conformance(connect(server, "generate", "").await, spec, &names).await;
 }
 
 #[tokio::test]
