@@ -1,14 +1,9 @@
 //! What the connector puts on the wire and how it reads Seldon's answers,
-//! against the testkit's scripted HTTP server (REST) and an in-process tonic
-//! server built from the OIP proto (gRPC), all on 127.0.0.1: the ingress
+//! against the testkit's scripted HTTP server (REST) and its gRPC test
+//! server over the OIP messages (gRPC), all on 127.0.0.1: the ingress
 //! path, `Seldon-Puid`, the `Seldon-Model` header and `seldon-model`
 //! metadata, MLServer `content_type` parameters, the error envelope, and the
 //! factory on seed 004's Seldon record.
-
-#[allow(missing_docs, clippy::all, unreachable_pub, dead_code)]
-#[rustfmt::skip]
-#[path = "../../oip/tests/support/inference_server.rs"]
-mod oip_wire;
 
 use std::sync::{Arc, Mutex};
 
@@ -16,12 +11,13 @@ use inferlink::{
     Connectors, Consumer, ErrorKind, InferRequest, InferenceConnector, MemoryStore, ModelRef,
     RawRequest, Registry, Selector, Tensor,
 };
+use inferlink_oip::grpc::paths;
 use inferlink_oip::proto as msg;
 use inferlink_seldon::{Feedback, SeldonMessage};
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
-use oip_wire::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
+use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
 use serde_json::{Value, json};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Status};
 
 /// A connector from a one-service record with this product, version and configuration.
 async fn connect(
@@ -338,52 +334,52 @@ impl Recorder {
     }
 }
 
-#[tonic::async_trait]
-impl GrpcInferenceService for Recorder {
+/// The methods the test server routes.
+impl Recorder {
     async fn server_live(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ServerLiveRequest>,
-    ) -> Result<Response<msg::ServerLiveResponse>, Status> {
+    ) -> Result<msg::ServerLiveResponse, Status> {
         self.note(&r);
-        Ok(Response::new(msg::ServerLiveResponse { live: true }))
+        Ok(msg::ServerLiveResponse { live: true })
     }
 
     async fn server_ready(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ServerReadyRequest>,
-    ) -> Result<Response<msg::ServerReadyResponse>, Status> {
+    ) -> Result<msg::ServerReadyResponse, Status> {
         self.note(&r);
-        Ok(Response::new(msg::ServerReadyResponse { ready: true }))
+        Ok(msg::ServerReadyResponse { ready: true })
     }
 
     async fn model_ready(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ModelReadyRequest>,
-    ) -> Result<Response<msg::ModelReadyResponse>, Status> {
+    ) -> Result<msg::ModelReadyResponse, Status> {
         self.note(&r);
-        Ok(Response::new(msg::ModelReadyResponse { ready: true }))
+        Ok(msg::ModelReadyResponse { ready: true })
     }
 
     async fn server_metadata(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ServerMetadataRequest>,
-    ) -> Result<Response<msg::ServerMetadataResponse>, Status> {
+    ) -> Result<msg::ServerMetadataResponse, Status> {
         self.note(&r);
         Err(Status::unimplemented("not here"))
     }
 
     async fn model_metadata(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ModelMetadataRequest>,
-    ) -> Result<Response<msg::ModelMetadataResponse>, Status> {
+    ) -> Result<msg::ModelMetadataResponse, Status> {
         self.note(&r);
         Err(Status::not_found("no metadata"))
     }
 
     async fn model_infer(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ModelInferRequest>,
-    ) -> Result<Response<msg::ModelInferResponse>, Status> {
+    ) -> Result<msg::ModelInferResponse, Status> {
         self.note(&r);
         let r = r.into_inner();
         let content_type = r.inputs[0]
@@ -394,7 +390,7 @@ impl GrpcInferenceService for Recorder {
                 _ => None,
             })
             .unwrap_or_default();
-        Ok(Response::new(msg::ModelInferResponse {
+        Ok(msg::ModelInferResponse {
             model_name: r.model_name,
             model_version: String::new(),
             id: r.id,
@@ -407,28 +403,29 @@ impl GrpcInferenceService for Recorder {
                 contents: None,
             }],
             raw_output_contents: r.raw_input_contents,
-        }))
+        })
     }
 }
 
-/// A [`Recorder`] serving on a free loopback port: its URL, itself, its task.
-async fn serve_recorder() -> (String, Arc<Recorder>, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("grpc://{}", listener.local_addr().unwrap());
+/// A [`Recorder`] serving on a free loopback port: its URL, itself, the server.
+async fn serve_recorder() -> (String, Arc<Recorder>, GrpcServer) {
     let recorder = Arc::new(Recorder::default());
-    let service = GrpcInferenceServiceServer::from_arc(Arc::clone(&recorder));
-    let task = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await;
-    });
-    (url, recorder, task)
+    let server = GrpcRouter::new(Arc::clone(&recorder))
+        .unary(paths::SERVER_LIVE, Recorder::server_live)
+        .unary(paths::SERVER_READY, Recorder::server_ready)
+        .unary(paths::MODEL_READY, Recorder::model_ready)
+        .unary(paths::SERVER_METADATA, Recorder::server_metadata)
+        .unary(paths::MODEL_METADATA, Recorder::model_metadata)
+        .unary(paths::MODEL_INFER, Recorder::model_infer)
+        .serve()
+        .await
+        .unwrap();
+    (server.url(), recorder, server)
 }
 
 #[tokio::test]
 async fn v2_grpc_sends_seldon_model_metadata() {
-    let (url, recorder, task) = serve_recorder().await;
+    let (url, recorder, grpc_server) = serve_recorder().await;
     let c = connect("seldon-core", "2.8.0", &url, &[("seldon_model", "iris")])
         .await
         .unwrap();
@@ -450,7 +447,7 @@ async fn v2_grpc_sends_seldon_model_metadata() {
         seen.iter().all(|s| s.as_deref() == Some("iris")),
         "{seen:?}"
     );
-    task.abort();
+    drop(grpc_server);
 }
 
 /// `seldon_model: "{model}.pipeline"`: the header follows each call's model
@@ -478,7 +475,7 @@ async fn a_seldon_model_template_names_each_calls_model() {
     assert_eq!(seen[0].header("seldon-model"), Some("iris.pipeline"));
     assert_eq!(seen[1].header("seldon-model"), Some("wine.pipeline"));
 
-    let (url, recorder, task) = serve_recorder().await;
+    let (url, recorder, grpc_server) = serve_recorder().await;
     let c = connect("seldon-core", "2.8.0", &url, &[("seldon_model", "{model}")])
         .await
         .unwrap();
@@ -489,7 +486,7 @@ async fn a_seldon_model_template_names_each_calls_model() {
     assert_eq!(seen[0].as_deref(), Some("iris"), "{seen:?}");
     assert_eq!(seen[1].as_deref(), Some("wine"), "{seen:?}");
     assert!(seen[2..].iter().all(Option::is_none), "{seen:?}");
-    task.abort();
+    drop(grpc_server);
 }
 
 #[tokio::test]
