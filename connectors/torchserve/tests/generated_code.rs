@@ -7,7 +7,11 @@
 use inferlink_protogen::ProtoMessages;
 
 fn messages() -> ProtoMessages {
-    ProtoMessages::new(env!("CARGO_MANIFEST_DIR"), &["inference.proto"], "src/proto.rs")
+    ProtoMessages::new(
+        env!("CARGO_MANIFEST_DIR"),
+        &["inference.proto"],
+        "src/proto.rs",
+    )
 }
 
 #[test]
