@@ -1,14 +1,9 @@
-//! The OMI client against an in-process tonic server on 127.0.0.1 built from
-//! the same proto (the service generated in `tests/support/omi_server.rs`
-//! over the crate's own messages, `inferlink_omi::proto`), scripted to reproduce what the live
-//! chassis server cannot be made to do on demand: a `Status` that fails
+//! The OMI client against an in-process test server on 127.0.0.1 (the
+//! testkit's `grpc_server`, over the crate's own messages,
+//! `inferlink_omi::proto`), scripted to reproduce what the live chassis
+//! server cannot be made to do on demand: a `Status` that fails
 //! first, a server that forgets its model, wrong output counts, non-200
 //! status codes, `UNIMPLEMENTED`, and a connection that drops.
-
-#[allow(missing_docs, clippy::all, unreachable_pub, dead_code)]
-#[rustfmt::skip]
-#[path = "support/omi_server.rs"]
-mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,9 +13,9 @@ use inferlink::resolve::ConfigValue;
 use inferlink::{ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_omi::proto as msg;
 use inferlink_omi::{Files, OmiClient, OmiConfig, OmiConnector, RunOptions, ShutdownOutcome};
+use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
 use tokio::sync::Mutex;
-use tonic::{Request, Response, Status};
-use wire::modzy_model_server::{ModzyModel, ModzyModelServer};
+use tonic::{Request, Status};
 
 /// Upper-cases `text` files, like the live `textops` model, with switches.
 #[derive(Default)]
@@ -88,12 +83,12 @@ fn status_response(code: i32, message: &str) -> msg::StatusResponse {
     }
 }
 
-#[tonic::async_trait]
-impl ModzyModel for Fake {
+/// The methods the test server routes.
+impl Fake {
     async fn status(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::StatusRequest>,
-    ) -> Result<Response<msg::StatusResponse>, Status> {
+    ) -> Result<msg::StatusResponse, Status> {
         self.check(r.metadata())?;
         if self.unimplemented {
             return Err(Status::unimplemented("Method not found"));
@@ -106,10 +101,7 @@ impl ModzyModel for Fake {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Ok(Response::new(status_response(
-                500,
-                "Model Failed to Initialize.",
-            )));
+            return Ok(status_response(500, "Model Failed to Initialize."));
         }
         let was = self.loaded.swap(true, Ordering::SeqCst);
         let message = if was {
@@ -117,10 +109,10 @@ impl ModzyModel for Fake {
         } else {
             "Model Initialized Successfully."
         };
-        Ok(Response::new(status_response(200, message)))
+        Ok(status_response(200, message))
     }
 
-    async fn run(&self, r: Request<msg::RunRequest>) -> Result<Response<msg::RunResponse>, Status> {
+    async fn run(self: Arc<Self>, r: Request<msg::RunRequest>) -> Result<msg::RunResponse, Status> {
         self.check(r.metadata())?;
         self.run_calls.fetch_add(1, Ordering::SeqCst);
         if !self.loaded.load(Ordering::SeqCst) {
@@ -157,51 +149,47 @@ impl ModzyModel for Fake {
             0 => 200,
             c => c as i32,
         };
-        Ok(Response::new(msg::RunResponse {
+        Ok(msg::RunResponse {
             status_code: code,
             status: "OK".into(),
             message: "Inference executed".into(),
             outputs,
-        }))
+        })
     }
 
     async fn shutdown(
-        &self,
+        self: Arc<Self>,
         _: Request<msg::ShutdownRequest>,
-    ) -> Result<Response<msg::ShutdownResponse>, Status> {
+    ) -> Result<msg::ShutdownResponse, Status> {
         self.shutdown_calls.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(msg::ShutdownResponse {
+        Ok(msg::ShutdownResponse {
             status_code: 200,
             status: "OK".into(),
             message: "Model Shutdown Successfully.".into(),
-        }))
+        })
     }
 }
 
 struct Served {
     url: String,
     fake: Arc<Fake>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: GrpcServer,
 }
 
 async fn serve(fake: Fake) -> Served {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("grpc://{}", listener.local_addr().unwrap());
     let fake = Arc::new(fake);
-    let server = ModzyModelServer::from_arc(Arc::clone(&fake));
-    let task = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await;
-    });
-    Served { url, fake, task }
+    let server = GrpcRouter::new(Arc::clone(&fake))
+        .unary("/ModzyModel/Status", Fake::status)
+        .unary("/ModzyModel/Run", Fake::run)
+        .unary("/ModzyModel/Shutdown", Fake::shutdown)
+        .serve()
+        .await
+        .unwrap();
+    Served {
+        url: server.url(),
+        fake,
+        _server: server,
+    }
 }
 
 fn config(url: &str, pairs: &[(&str, &str)]) -> OmiConfig {

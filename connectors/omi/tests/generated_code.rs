@@ -24,7 +24,11 @@ fn method_paths_have_no_package() {
     let declared = messages.method_paths().unwrap();
     assert_eq!(
         declared,
-        ["/ModzyModel/Status", "/ModzyModel/Run", "/ModzyModel/Shutdown"]
+        [
+            "/ModzyModel/Status",
+            "/ModzyModel/Run",
+            "/ModzyModel/Shutdown"
+        ]
     );
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     for file in ["src/client.rs", "tests/fake_server.rs"] {
