@@ -176,7 +176,7 @@ impl<S: Send + Sync + 'static> GrpcRouter<S> {
 
     /// Serves the routes on a free port of 127.0.0.1 until the returned
     /// [`GrpcServer`] is dropped.
-    pub async fn serve(self) -> std::io::Result<GrpcServer> {
+    pub async fn serve(self) -> std::io::Result<GrpcServer<S>> {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let dispatch = Dispatch {
@@ -193,30 +193,48 @@ impl<S: Send + Sync + 'static> GrpcRouter<S> {
                 .serve_with_incoming(incoming)
                 .await;
         });
-        Ok(GrpcServer { addr, task })
+        Ok(GrpcServer {
+            url: format!("grpc://{addr}"),
+            addr,
+            state: self.state,
+            task,
+        })
     }
 }
 
-/// A running test server; dropping it stops it.
-#[derive(Debug)]
-pub struct GrpcServer {
+/// A running test server and the state its handlers share (for the test
+/// to script and inspect); dropping it stops the server.
+pub struct GrpcServer<S> {
+    url: String,
     addr: SocketAddr,
+    state: Arc<S>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl GrpcServer {
+impl<S> fmt::Debug for GrpcServer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrpcServer").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl<S> GrpcServer<S> {
     /// Its address on 127.0.0.1.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Its URL for a connector: `grpc://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        format!("grpc://{}", self.addr)
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The state its handlers share.
+    pub fn state(&self) -> &Arc<S> {
+        &self.state
     }
 }
 
-impl Drop for GrpcServer {
+impl<S> Drop for GrpcServer<S> {
     fn drop(&mut self) {
         self.task.abort();
     }

@@ -184,20 +184,16 @@ impl Doubler {
     }
 }
 
-struct Served {
-    url: String,
-    service: Arc<Doubler>,
-    _server: GrpcServer,
-}
-
-async fn serve(service: Doubler) -> Served {
+async fn serve(service: Doubler) -> GrpcServer<Doubler> {
     serve_accepting(service, None).await
 }
 
 /// A server that takes requests compressed with `accepts` (and identity).
-async fn serve_accepting(service: Doubler, accepts: Option<CompressionEncoding>) -> Served {
-    let service = Arc::new(service);
-    let mut router = GrpcRouter::new(Arc::clone(&service))
+async fn serve_accepting(
+    service: Doubler,
+    accepts: Option<CompressionEncoding>,
+) -> GrpcServer<Doubler> {
+    let mut router = GrpcRouter::new(Arc::new(service))
         .unary(paths::SERVER_LIVE, Doubler::server_live)
         .unary(paths::SERVER_READY, Doubler::server_ready)
         .unary(paths::MODEL_READY, Doubler::model_ready)
@@ -207,12 +203,7 @@ async fn serve_accepting(service: Doubler, accepts: Option<CompressionEncoding>)
     if let Some(encoding) = accepts {
         router = router.accept_compressed(encoding);
     }
-    let server = router.serve().await.unwrap();
-    Served {
-        url: server.url(),
-        service,
-        _server: server,
-    }
+    router.serve().await.unwrap()
 }
 
 fn client(url: &str, pairs: &[(&str, &str)]) -> OipClient {
@@ -236,7 +227,7 @@ fn client(url: &str, pairs: &[(&str, &str)]) -> OipClient {
 #[tokio::test]
 async fn health_and_metadata_over_grpc() {
     let s = serve(Doubler::default()).await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     assert_eq!(c.protocol(), Protocol::Grpc);
     let h = c.health().await.unwrap();
     assert!(h.live && !h.ready);
@@ -269,7 +260,7 @@ async fn health_and_metadata_over_grpc() {
 #[tokio::test]
 async fn infer_sends_raw_inputs_and_reads_raw_outputs() {
     let s = serve(Doubler::default()).await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     let x = Tensor::new("INPUT_1", vec![2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
     let r = c
         .infer(
@@ -294,7 +285,7 @@ async fn infer_sends_raw_inputs_and_reads_raw_outputs() {
 #[tokio::test]
 async fn large_tensors_pass_the_default_message_limits() {
     let s = serve(Doubler::default()).await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     let n = 1_500_000; // 6 MB each way, above gRPC's usual 4 MiB default
     let x = Tensor::new("INPUT_1", vec![1, n], vec![0.5f32; n]).unwrap();
     let r = c
@@ -313,7 +304,7 @@ async fn large_tensors_pass_the_default_message_limits() {
 #[tokio::test]
 async fn grpc_status_codes_become_error_kinds() {
     let s = serve(Doubler::default()).await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     let x =
         || InferRequest::new().with_input(Tensor::new("INPUT_1", vec![1], vec![1.0f32]).unwrap());
     let e = c.infer(&ModelRef::new("nope"), x()).await.unwrap_err();
@@ -344,21 +335,21 @@ async fn unavailable_is_retried_through_the_shared_loop() {
         ..Default::default()
     })
     .await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     let x = Tensor::new("INPUT_1", vec![1], vec![1.0f32]).unwrap();
     let r = c
         .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(x))
         .await
         .unwrap();
     assert_eq!(r.outputs[0].to_vec::<f32>().unwrap(), vec![2.0]);
-    assert_eq!(s.service.infer_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(s.state().infer_calls.load(Ordering::SeqCst), 3);
 
     let s = serve(Doubler {
         unavailable: AtomicUsize::new(5),
         ..Default::default()
     })
     .await;
-    let c = client(&s.url, &[("retry_max_attempts", "2")]);
+    let c = client(s.url(), &[("retry_max_attempts", "2")]);
     let x = Tensor::new("INPUT_1", vec![1], vec![1.0f32]).unwrap();
     let e = c
         .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(x))
@@ -366,7 +357,7 @@ async fn unavailable_is_retried_through_the_shared_loop() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert_eq!(e.context("attempts"), Some("2"));
-    assert_eq!(s.service.infer_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(s.state().infer_calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
@@ -376,9 +367,9 @@ async fn auth_from_configuration_travels_as_metadata() {
         ..Default::default()
     })
     .await;
-    let e = client(&s.url, &[]).server_live().await.unwrap_err();
+    let e = client(s.url(), &[]).server_live().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated);
-    let c = client(&s.url, &[("auth_bearer_token", "t0ken")]);
+    let c = client(s.url(), &[("auth_bearer_token", "t0ken")]);
     assert!(c.server_live().await.unwrap());
     assert!(!format!("{c:?}").contains("t0ken"));
 }
@@ -412,8 +403,8 @@ async fn the_connector_conformance_suite_passes_over_grpc() {
     })
     .await;
     let connector: inferlink_oip::OipConnector =
-        client(&s.url, &[("auth_bearer_token", "good-token")]);
-    let url = s.url.clone();
+        client(s.url(), &[("auth_bearer_token", "good-token")]);
+    let url = s.url().to_owned();
     let fp32 = RoundTrip::sample(
         "doubler",
         "INPUT_1",
@@ -497,14 +488,14 @@ async fn request_messages_are_compressed_as_configured() {
             )
         };
         let plain = serve(Doubler::default()).await;
-        let e = compressed_client(&plain.url)
+        let e = compressed_client(plain.url())
             .infer(&ModelRef::new("doubler"), x())
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{encoding:?}: {e}");
         assert!(e.to_string().contains(name), "{encoding:?}: {e}");
         let accepting = serve_accepting(Doubler::default(), Some(encoding)).await;
-        let r = compressed_client(&accepting.url)
+        let r = compressed_client(accepting.url())
             .infer(&ModelRef::new("doubler"), x())
             .await
             .unwrap();

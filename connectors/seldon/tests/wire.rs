@@ -407,10 +407,9 @@ impl Recorder {
     }
 }
 
-/// A [`Recorder`] serving on a free loopback port: its URL, itself, the server.
-async fn serve_recorder() -> (String, Arc<Recorder>, GrpcServer) {
-    let recorder = Arc::new(Recorder::default());
-    let server = GrpcRouter::new(Arc::clone(&recorder))
+/// A [`Recorder`] serving on a free loopback port.
+async fn serve_recorder() -> GrpcServer<Recorder> {
+    GrpcRouter::new(Arc::new(Recorder::default()))
         .unary(paths::SERVER_LIVE, Recorder::server_live)
         .unary(paths::SERVER_READY, Recorder::server_ready)
         .unary(paths::MODEL_READY, Recorder::model_ready)
@@ -419,16 +418,20 @@ async fn serve_recorder() -> (String, Arc<Recorder>, GrpcServer) {
         .unary(paths::MODEL_INFER, Recorder::model_infer)
         .serve()
         .await
-        .unwrap();
-    (server.url(), recorder, server)
+        .unwrap()
 }
 
 #[tokio::test]
 async fn v2_grpc_sends_seldon_model_metadata() {
-    let (url, recorder, grpc_server) = serve_recorder().await;
-    let c = connect("seldon-core", "2.8.0", &url, &[("seldon_model", "iris")])
-        .await
-        .unwrap();
+    let recorder = serve_recorder().await;
+    let c = connect(
+        "seldon-core",
+        "2.8.0",
+        recorder.url(),
+        &[("seldon_model", "iris")],
+    )
+    .await
+    .unwrap();
     assert_eq!(c.info().protocol, "oip-grpc");
     assert!(c.health().await.unwrap().is_serving());
     let x = Tensor::new("x", vec![2], vec![1.0f32, 2.0]).unwrap();
@@ -441,13 +444,12 @@ async fn v2_grpc_sends_seldon_model_metadata() {
     assert_eq!(r.outputs[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
     let e = c.model_metadata(&ModelRef::new("iris")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    let seen = recorder.seen.lock().unwrap().clone();
+    let seen = recorder.state().seen.lock().unwrap().clone();
     assert!(seen.len() >= 4, "{seen:?}");
     assert!(
         seen.iter().all(|s| s.as_deref() == Some("iris")),
         "{seen:?}"
     );
-    drop(grpc_server);
 }
 
 /// `seldon_model: "{model}.pipeline"`: the header follows each call's model
@@ -475,18 +477,22 @@ async fn a_seldon_model_template_names_each_calls_model() {
     assert_eq!(seen[0].header("seldon-model"), Some("iris.pipeline"));
     assert_eq!(seen[1].header("seldon-model"), Some("wine.pipeline"));
 
-    let (url, recorder, grpc_server) = serve_recorder().await;
-    let c = connect("seldon-core", "2.8.0", &url, &[("seldon_model", "{model}")])
-        .await
-        .unwrap();
+    let recorder = serve_recorder().await;
+    let c = connect(
+        "seldon-core",
+        "2.8.0",
+        recorder.url(),
+        &[("seldon_model", "{model}")],
+    )
+    .await
+    .unwrap();
     c.infer(&ModelRef::new("iris"), x()).await.unwrap();
     assert!(c.model_ready(&ModelRef::new("wine")).await.unwrap());
     assert!(c.health().await.unwrap().is_serving());
-    let seen = recorder.seen.lock().unwrap().clone();
+    let seen = recorder.state().seen.lock().unwrap().clone();
     assert_eq!(seen[0].as_deref(), Some("iris"), "{seen:?}");
     assert_eq!(seen[1].as_deref(), Some("wine"), "{seen:?}");
     assert!(seen[2..].iter().all(Option::is_none), "{seen:?}");
-    drop(grpc_server);
 }
 
 #[tokio::test]

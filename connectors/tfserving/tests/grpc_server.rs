@@ -264,15 +264,8 @@ impl HalfPlusTwo {
     }
 }
 
-struct Served {
-    url: String,
-    service: Arc<HalfPlusTwo>,
-    _server: GrpcServer,
-}
-
-async fn serve() -> Served {
-    let service = Arc::new(HalfPlusTwo::default());
-    let server = GrpcRouter::new(Arc::clone(&service))
+async fn serve() -> GrpcServer<HalfPlusTwo> {
+    GrpcRouter::new(Arc::new(HalfPlusTwo::default()))
         .unary(paths::CLASSIFY, HalfPlusTwo::classify)
         .unary(paths::REGRESS, HalfPlusTwo::regress)
         .unary(paths::PREDICT, HalfPlusTwo::predict)
@@ -280,12 +273,7 @@ async fn serve() -> Served {
         .unary(paths::GET_MODEL_STATUS, HalfPlusTwo::get_model_status)
         .serve()
         .await
-        .unwrap();
-    Served {
-        url: server.url(),
-        service,
-        _server: server,
-    }
+        .unwrap()
 }
 
 fn client(url: &str, pairs: &[(&str, &str)]) -> TfServingClient {
@@ -303,7 +291,7 @@ fn client(url: &str, pairs: &[(&str, &str)]) -> TfServingClient {
 #[tokio::test]
 async fn conformance_with_metadata_and_status() {
     let served = serve().await;
-    let connector: TfServingConnector = client(&served.url, &[("health_model", "half_plus_two")]);
+    let connector: TfServingConnector = client(served.url(), &[("health_model", "half_plus_two")]);
     let half = Transform::custom(|t: &Tensor| {
         let y: Vec<f32> = t.to_vec::<f32>()?.iter().map(|v| 0.5 * v + 2.0).collect();
         Tensor::new("y", t.shape().to_vec(), y)
@@ -321,7 +309,7 @@ async fn requests_carry_version_label_signature_and_encoding() {
     let served = serve().await;
     let x = Tensor::new("x", vec![2], vec![2.0f32, 4.0]).unwrap();
     let c = client(
-        &served.url,
+        served.url(),
         &[
             ("signature_name", "serving_default"),
             ("model_version_label", "stable"),
@@ -341,7 +329,7 @@ async fn requests_carry_version_label_signature_and_encoding() {
     assert_eq!(y.to_vec::<f32>().unwrap(), vec![3.0, 4.0]);
 
     let typed = client(
-        &served.url,
+        served.url(),
         &[("grpc_tensor_encoding", "typed"), ("model_version", "2")],
     );
     let r = typed
@@ -354,7 +342,7 @@ async fn requests_carry_version_label_signature_and_encoding() {
         vec![7, 7, 7]
     );
 
-    let sent = served.service.predicts.lock().unwrap().clone();
+    let sent = served.state().predicts.lock().unwrap().clone();
     let spec = sent[0].model_spec.clone().unwrap();
     assert_eq!(spec.signature_name, "serving_default");
     assert_eq!(
@@ -388,7 +376,7 @@ async fn requests_carry_version_label_signature_and_encoding() {
 #[tokio::test]
 async fn status_metadata_classify_regress() {
     let served = serve().await;
-    let c = client(&served.url, &[]);
+    let c = client(served.url(), &[]);
     let model = ModelRef::new("half_plus_two");
     let status = c.model_status(&model).await.unwrap();
     assert_eq!(status.len(), 2);

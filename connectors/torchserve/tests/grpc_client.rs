@@ -114,40 +114,28 @@ impl Fake {
     }
 }
 
-struct Served {
-    url: String,
-    fake: Arc<Fake>,
-    _server: GrpcServer,
-}
-
-async fn serve() -> Served {
-    let fake = Arc::new(Fake {
-        key: Mutex::new("key-1".into()),
-        seen: Mutex::new(Vec::new()),
-    });
+async fn serve() -> GrpcServer<Fake> {
     // StreamPredictions2 (bidirectional, unused by the connector) is not
     // routed: it answers UNIMPLEMENTED.
-    let server = GrpcRouter::new(Arc::clone(&fake))
-        .unary(
-            "/org.pytorch.serve.grpc.inference.InferenceAPIsService/Ping",
-            Fake::ping,
-        )
-        .unary(
-            "/org.pytorch.serve.grpc.inference.InferenceAPIsService/Predictions",
-            Fake::predictions,
-        )
-        .server_streaming(
-            "/org.pytorch.serve.grpc.inference.InferenceAPIsService/StreamPredictions",
-            Fake::stream_predictions,
-        )
-        .serve()
-        .await
-        .unwrap();
-    Served {
-        url: server.url(),
-        fake,
-        _server: server,
-    }
+    GrpcRouter::new(Arc::new(Fake {
+        key: Mutex::new("key-1".into()),
+        seen: Mutex::new(Vec::new()),
+    }))
+    .unary(
+        "/org.pytorch.serve.grpc.inference.InferenceAPIsService/Ping",
+        Fake::ping,
+    )
+    .unary(
+        "/org.pytorch.serve.grpc.inference.InferenceAPIsService/Predictions",
+        Fake::predictions,
+    )
+    .server_streaming(
+        "/org.pytorch.serve.grpc.inference.InferenceAPIsService/StreamPredictions",
+        Fake::stream_predictions,
+    )
+    .serve()
+    .await
+    .unwrap()
 }
 
 fn client(url: &str) -> TorchServeClient {
@@ -171,7 +159,7 @@ fn client(url: &str) -> TorchServeClient {
 #[tokio::test]
 async fn ping_predict_and_infer_over_grpc() {
     let s = serve().await;
-    let c = client(&s.url);
+    let c = client(s.url());
     assert_eq!(c.protocol(), Protocol::Grpc);
     assert_eq!(c.info().protocol, "torchserve-grpc");
     assert!(c.health().await.unwrap().is_serving());
@@ -210,26 +198,26 @@ async fn ping_predict_and_infer_over_grpc() {
 #[tokio::test]
 async fn tokens_are_read_per_call_and_failures_are_unauthenticated() {
     let s = serve().await;
-    let c = client(&s.url);
+    let c = client(s.url());
     assert!(c.health().await.unwrap().is_serving());
     // The server rotates its key: refused, not retried.
-    *s.fake.key.lock().unwrap() = "key-2".into();
-    let before = s.fake.seen.lock().unwrap().len();
+    *s.state().key.lock().unwrap() = "key-2".into();
+    let before = s.state().seen.lock().unwrap().len();
     let e = c.health().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
     assert!(!e.is_retryable());
-    assert_eq!(s.fake.seen.lock().unwrap().len(), before + 1);
+    assert_eq!(s.state().seen.lock().unwrap().len(), before + 1);
     // The same client picks up the new key on its next call.
     c.keys().set_inference(Some(Secret::new("key-2")));
     assert!(c.health().await.unwrap().is_serving());
-    let seen = s.fake.seen.lock().unwrap().clone();
+    let seen = s.state().seen.lock().unwrap().clone();
     assert_eq!(seen.last().unwrap().1, "Bearer key-2");
 }
 
 #[tokio::test]
 async fn streamed_predictions_keep_message_boundaries() {
     let s = serve().await;
-    let c = client(&s.url);
+    let c = client(s.url());
     let stream = c
         .predict_stream(&ModelRef::new("streamer"), RawRequest::json("{}"))
         .await
