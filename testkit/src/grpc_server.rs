@@ -38,6 +38,7 @@ use futures_util::future::{BoxFuture, FutureExt};
 use futures_util::stream::{Stream, StreamExt};
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::{Service, http};
+use tonic::metadata::MetadataMap;
 use tonic::server::Grpc;
 use tonic::service::{AxumBody, AxumRouter, Routes};
 use tonic::{Request, Response, Status};
@@ -51,7 +52,8 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 type HttpResponse = http::Response<tonic::body::Body>;
 
 /// One route: the whole HTTP exchange of one method.
-type Route = Arc<dyn Fn(http::Request<AxumBody>, Limits) -> BoxFuture<'static, HttpResponse> + Send + Sync>;
+type Route =
+    Arc<dyn Fn(http::Request<AxumBody>, Limits) -> BoxFuture<'static, HttpResponse> + Send + Sync>;
 
 /// What every route applies to its codec.
 #[derive(Clone, Copy, Debug)]
@@ -76,11 +78,15 @@ impl Limits {
     }
 }
 
+/// Sees the metadata of every request, routed or not, before its handler.
+type Observer = Arc<dyn Fn(&MetadataMap) + Send + Sync>;
+
 /// Maps method paths to handlers over a shared state `S`; see the
 /// [module documentation](self).
 pub struct GrpcRouter<S> {
     state: Arc<S>,
     routes: HashMap<String, Route>,
+    observer: Option<Observer>,
     limits: Limits,
 }
 
@@ -101,6 +107,7 @@ impl<S: Send + Sync + 'static> GrpcRouter<S> {
         Self {
             state,
             routes: HashMap::new(),
+            observer: None,
             limits: Limits {
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                 accept_compressed: None,
@@ -159,6 +166,29 @@ impl<S: Send + Sync + 'static> GrpcRouter<S> {
         self
     }
 
+    /// Routes a unary method that answers every call with `answer` (its
+    /// request, whatever it holds, is decoded and dropped).
+    pub fn answer<Resp>(self, path: &str, answer: Result<Resp, Status>) -> Self
+    where
+        Resp: prost::Message + Clone + 'static,
+    {
+        self.unary(path, move |_, _: Request<()>| {
+            futures_util::future::ready(answer.clone())
+        })
+    }
+
+    /// Calls `observe(state, metadata)` for every request, routed or not,
+    /// before its handler: for a test server that records what each call
+    /// carried.
+    pub fn on_request<F>(mut self, observe: F) -> Self
+    where
+        F: Fn(&S, &MetadataMap) + Send + Sync + 'static,
+    {
+        let state = Arc::clone(&self.state);
+        self.observer = Some(Arc::new(move |metadata| observe(&state, metadata)));
+        self
+    }
+
     /// Accepts requests compressed with `encoding` (identity is always
     /// accepted); without it, a compressed request is refused with
     /// `UNIMPLEMENTED`.
@@ -181,6 +211,7 @@ impl<S: Send + Sync + 'static> GrpcRouter<S> {
         let addr = listener.local_addr()?;
         let dispatch = Dispatch {
             routes: Arc::new(self.routes),
+            observer: self.observer,
             limits: self.limits,
         };
         let routes = Routes::from(AxumRouter::new().fallback_service(dispatch));
@@ -213,7 +244,9 @@ pub struct GrpcServer<S> {
 
 impl<S> fmt::Debug for GrpcServer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GrpcServer").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("GrpcServer")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -243,7 +276,9 @@ impl<S> Drop for GrpcServer<S> {
 /// A handler as the tower service tonic's `Grpc` calls (through its blanket
 /// `UnaryService` / `ServerStreamingService` impls).
 struct Call<Req, Out> {
-    handler: Arc<dyn Fn(Request<Req>) -> BoxFuture<'static, Result<Response<Out>, Status>> + Send + Sync>,
+    handler: Arc<
+        dyn Fn(Request<Req>) -> BoxFuture<'static, Result<Response<Out>, Status>> + Send + Sync,
+    >,
 }
 
 impl<Req, Out> Clone for Call<Req, Out> {
@@ -284,6 +319,7 @@ impl<Req, Out> Service<Request<Req>> for Call<Req, Out> {
 #[derive(Clone)]
 struct Dispatch {
     routes: Arc<HashMap<String, Route>>,
+    observer: Option<Observer>,
     limits: Limits,
 }
 
@@ -297,6 +333,9 @@ impl Service<http::Request<AxumBody>> for Dispatch {
     }
 
     fn call(&mut self, request: http::Request<AxumBody>) -> Self::Future {
+        if let Some(observe) = &self.observer {
+            observe(&MetadataMap::from_headers(request.headers().clone()));
+        }
         match self.routes.get(request.uri().path()) {
             Some(route) => route(request, self.limits).map(Ok).boxed(),
             None => {
@@ -309,4 +348,3 @@ impl Service<http::Request<AxumBody>> for Dispatch {
         }
     }
 }
-

@@ -4,24 +4,17 @@
 //! (`INFERLINK_REGENERATE=1 cargo test -p inferlink-omi --test
 //! generated_code` rewrites it) or when a method path is misspelt.
 
-use inferlink_protogen::ProtoMessages;
-
-fn messages() -> ProtoMessages {
-    ProtoMessages::new(env!("CARGO_MANIFEST_DIR"), &["model.proto"], "src/proto.rs")
-}
-
-#[test]
-fn message_code_is_fresh() {
-    messages().assert_fresh();
+inferlink_protogen::generated_code_tests! {
+    protos: ["model.proto"],
+    method_paths_in: ["src/client.rs", "tests/fake_server.rs"],
 }
 
 #[test]
 fn method_paths_have_no_package() {
     // The reference server routes /ModzyModel/<Method>; a package would break
-    // every call. The client (src/client.rs, `paths`) and the test server
-    // send and route only these.
-    let messages = messages();
-    let declared = messages.method_paths().unwrap();
+    // every call. The client (src/client.rs, `paths`) sends and the test
+    // server routes each of them.
+    let declared = messages().method_paths().unwrap();
     assert_eq!(
         declared,
         [
@@ -37,5 +30,4 @@ fn method_paths_have_no_package() {
             assert!(text.contains(&format!("\"{path}\"")), "{file} lacks {path}");
         }
     }
-    messages.assert_paths_declared(&["src/client.rs", "tests/fake_server.rs"]);
 }

@@ -17,6 +17,7 @@ use inferlink_seldon::{Feedback, SeldonMessage};
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
 use serde_json::{Value, json};
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
 
 /// A connector from a one-service record with this product, version and configuration.
@@ -317,70 +318,26 @@ async fn v1_invoke_sends_the_body_as_is() {
     assert_eq!(seen.body, br#"{"data":{"ndarray":[[1]]}}"#);
 }
 
-/// Records the `seldon-model` metadata of every call; answers ModelInfer by echoing.
+/// Records the `seldon-model` metadata of every call; answers ModelInfer by
+/// echoing, the other methods with fixed answers.
 #[derive(Default)]
 struct Recorder {
     seen: Mutex<Vec<Option<String>>>,
 }
 
 impl Recorder {
-    fn note<T>(&self, r: &Request<T>) {
-        let v = r
-            .metadata()
+    fn note(&self, metadata: &MetadataMap) {
+        let v = metadata
             .get("seldon-model")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         self.seen.lock().unwrap().push(v);
-    }
-}
-
-/// The methods the test server routes.
-impl Recorder {
-    async fn server_live(
-        self: Arc<Self>,
-        r: Request<msg::ServerLiveRequest>,
-    ) -> Result<msg::ServerLiveResponse, Status> {
-        self.note(&r);
-        Ok(msg::ServerLiveResponse { live: true })
-    }
-
-    async fn server_ready(
-        self: Arc<Self>,
-        r: Request<msg::ServerReadyRequest>,
-    ) -> Result<msg::ServerReadyResponse, Status> {
-        self.note(&r);
-        Ok(msg::ServerReadyResponse { ready: true })
-    }
-
-    async fn model_ready(
-        self: Arc<Self>,
-        r: Request<msg::ModelReadyRequest>,
-    ) -> Result<msg::ModelReadyResponse, Status> {
-        self.note(&r);
-        Ok(msg::ModelReadyResponse { ready: true })
-    }
-
-    async fn server_metadata(
-        self: Arc<Self>,
-        r: Request<msg::ServerMetadataRequest>,
-    ) -> Result<msg::ServerMetadataResponse, Status> {
-        self.note(&r);
-        Err(Status::unimplemented("not here"))
-    }
-
-    async fn model_metadata(
-        self: Arc<Self>,
-        r: Request<msg::ModelMetadataRequest>,
-    ) -> Result<msg::ModelMetadataResponse, Status> {
-        self.note(&r);
-        Err(Status::not_found("no metadata"))
     }
 
     async fn model_infer(
         self: Arc<Self>,
         r: Request<msg::ModelInferRequest>,
     ) -> Result<msg::ModelInferResponse, Status> {
-        self.note(&r);
         let r = r.into_inner();
         let content_type = r.inputs[0]
             .parameters
@@ -410,11 +367,27 @@ impl Recorder {
 /// A [`Recorder`] serving on a free loopback port.
 async fn serve_recorder() -> GrpcServer<Recorder> {
     GrpcRouter::new(Arc::new(Recorder::default()))
-        .unary(paths::SERVER_LIVE, Recorder::server_live)
-        .unary(paths::SERVER_READY, Recorder::server_ready)
-        .unary(paths::MODEL_READY, Recorder::model_ready)
-        .unary(paths::SERVER_METADATA, Recorder::server_metadata)
-        .unary(paths::MODEL_METADATA, Recorder::model_metadata)
+        .on_request(Recorder::note)
+        .answer(
+            paths::SERVER_LIVE,
+            Ok(msg::ServerLiveResponse { live: true }),
+        )
+        .answer(
+            paths::SERVER_READY,
+            Ok(msg::ServerReadyResponse { ready: true }),
+        )
+        .answer(
+            paths::MODEL_READY,
+            Ok(msg::ModelReadyResponse { ready: true }),
+        )
+        .answer(
+            paths::SERVER_METADATA,
+            Err::<msg::ServerMetadataResponse, _>(Status::unimplemented("not here")),
+        )
+        .answer(
+            paths::MODEL_METADATA,
+            Err::<msg::ModelMetadataResponse, _>(Status::not_found("no metadata")),
+        )
         .unary(paths::MODEL_INFER, Recorder::model_infer)
         .serve()
         .await

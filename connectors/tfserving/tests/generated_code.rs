@@ -4,25 +4,10 @@
 //! `tensorflow.serving`) become nested modules, `tensorflow::serving` inside
 //! `tensorflow`. These tests fail when the file is stale
 //! (`INFERLINK_REGENERATE=1 cargo test -p inferlink-tfserving --test
-//! generated_code` rewrites it) or when a method path is misspelt.
+//! generated_code` rewrites it) or when a method path in `src/grpc.rs`
+//! (which the test server routes too) is misspelt.
 
-use inferlink_protogen::ProtoMessages;
-
-fn messages() -> ProtoMessages {
-    ProtoMessages::new(
-        env!("CARGO_MANIFEST_DIR"),
-        &["tensorflow_serving.proto"],
-        "src/proto.rs",
-    )
-}
-
-#[test]
-fn message_code_is_fresh() {
-    messages().assert_fresh();
-}
-
-#[test]
-fn the_method_paths_are_declared() {
-    // The test server (tests/grpc_server.rs) routes these constants too.
-    messages().assert_paths_declared(&["src/grpc.rs"]);
+inferlink_protogen::generated_code_tests! {
+    protos: ["tensorflow_serving.proto"],
+    method_paths_in: ["src/grpc.rs"],
 }

@@ -335,3 +335,34 @@ fn nest(modules: &BTreeMap<Vec<String>, String>, path: &[String], depth: usize, 
         out.push_str(&format!("{indent}}}\n"));
     }
 }
+
+/// The tests of a connector's `tests/generated_code.rs`: `src/proto.rs` is
+/// fresh for `protos` (with [`REGENERATE_VAR`] set, it is rewritten), and
+/// the method paths in `method_paths_in` are declared by them (see
+/// [`ProtoMessages::check_paths_declared`]). It also defines
+/// `fn messages() -> ProtoMessages` for further tests in the file.
+///
+/// ```ignore
+/// inferlink_protogen::generated_code_tests! {
+///     protos: ["inference.proto"],
+///     method_paths_in: ["src/grpc.rs"],
+/// }
+/// ```
+#[macro_export]
+macro_rules! generated_code_tests {
+    (protos: [$($proto:literal),+ $(,)?], method_paths_in: [$($file:literal),+ $(,)?] $(,)?) => {
+        fn messages() -> $crate::ProtoMessages {
+            $crate::ProtoMessages::new(env!("CARGO_MANIFEST_DIR"), &[$($proto),+], "src/proto.rs")
+        }
+
+        #[test]
+        fn message_code_is_fresh() {
+            messages().assert_fresh();
+        }
+
+        #[test]
+        fn method_paths_are_declared() {
+            messages().assert_paths_declared(&[$($file),+]);
+        }
+    };
+}
