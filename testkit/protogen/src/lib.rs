@@ -168,6 +168,7 @@ impl ProtoMessages {
 
     /// For a crate's `generated_code` test: with [`REGENERATE_VAR`] set,
     /// rewrites the checked-in file; otherwise panics when it is stale.
+    #[track_caller]
     pub fn assert_fresh(&self) {
         let outcome = if std::env::var_os(REGENERATE_VAR).is_some() {
             self.regenerate()
@@ -252,6 +253,7 @@ impl ProtoMessages {
     }
 
     /// [`check_paths_declared`](Self::check_paths_declared), panicking on failure.
+    #[track_caller]
     pub fn assert_paths_declared(&self, files: &[&str]) {
         if let Err(e) = self.check_paths_declared(files) {
             panic!("{e}");
