@@ -273,12 +273,13 @@ impl<S> Drop for GrpcServer<S> {
     }
 }
 
+/// What a handler's future gives tonic: a response or a status.
+type Answer<Out> = BoxFuture<'static, Result<Response<Out>, Status>>;
+
 /// A handler as the tower service tonic's `Grpc` calls (through its blanket
 /// `UnaryService` / `ServerStreamingService` impls).
 struct Call<Req, Out> {
-    handler: Arc<
-        dyn Fn(Request<Req>) -> BoxFuture<'static, Result<Response<Out>, Status>> + Send + Sync,
-    >,
+    handler: Arc<dyn Fn(Request<Req>) -> Answer<Out> + Send + Sync>,
 }
 
 impl<Req, Out> Clone for Call<Req, Out> {
@@ -304,7 +305,7 @@ impl<Req, Out> Call<Req, Out> {
 impl<Req, Out> Service<Request<Req>> for Call<Req, Out> {
     type Response = Response<Out>;
     type Error = Status;
-    type Future = BoxFuture<'static, Result<Response<Out>, Status>>;
+    type Future = Answer<Out>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Status>> {
         Poll::Ready(Ok(()))
