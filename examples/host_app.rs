@@ -275,6 +275,7 @@ fn connectors(host: &HostTransportSettings) -> Connectors {
         .with(inferlink_sagemaker::factory())
         .with(inferlink_omi::factory())
         .with(inferlink_mlflow::factory())
+        .with(inferlink_openai::factory())
         .with_host_transport(host.clone())
 }
 

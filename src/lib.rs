@@ -79,6 +79,11 @@ pub use connector::{
     ModelListing, ModelMetadata, ModelReadiness, ModelRef, RawInvocation, RawRequest, RawResponse,
     RawStream, StreamingInference, StreamingInvocation, TensorInference, TensorSpec,
 };
+pub use connector::{
+    ChatMessage, ChatRole, EmbedRequest, EmbedResponse, Embedding, FinishReason, GenerateDelta,
+    GenerateInput, GenerateOptions, GenerateRequest, GenerateResponse, GenerateStream, Generation,
+    RerankHit, RerankRequest, RerankResponse, Reranking, StreamingGeneration, Usage,
+};
 pub use crypto::{EnvKeyProvider, FileKeyProvider, KeyProvider, StaticKeyProvider};
 pub use env::{EnvEntry, StepEnvironment, StepInput, WorkflowStep};
 pub use error::{Error, ErrorKind, Result};

@@ -41,6 +41,7 @@ pub(crate) fn connectors() -> Result<Connectors> {
         .with(inferlink_sagemaker::factory())
         .with(inferlink_omi::factory())
         .with(inferlink_mlflow::factory())
+        .with(inferlink_openai::factory())
         .with_host_transport(host))
 }
 

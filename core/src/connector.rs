@@ -28,6 +28,8 @@ mod capability;
 mod context;
 mod ext;
 mod layer;
+pub mod split;
+mod typed;
 
 pub use crate::model_ref::ModelRef;
 pub use capability::{
@@ -37,6 +39,12 @@ pub use capability::{
 pub use context::with_error_context;
 pub use ext::InferenceConnectorExt;
 pub use layer::{ConnectorLayer, RequireCapabilities};
+pub use split::SplitLimits;
+pub use typed::{
+    ChatMessage, ChatRole, EmbedRequest, EmbedResponse, Embedding, FinishReason, GenerateDelta,
+    GenerateInput, GenerateOptions, GenerateRequest, GenerateResponse, GenerateStream, Generation,
+    RerankHit, RerankRequest, RerankResponse, Reranking, StreamingGeneration, Usage,
+};
 
 /// What a connector can do, derived from the capability families it
 /// implements (see [`InferenceConnector::capabilities`]); never declared by
@@ -63,12 +71,21 @@ pub struct Capabilities {
     /// [`StreamingInvocation`]: `invoke_stream` yields the response body in
     /// chunks as the server sends them.
     pub stream_invoke: bool,
+    /// [`Embedding`]: `embed` turns texts into vectors.
+    pub embed: bool,
+    /// [`Reranking`]: `rerank` scores documents against a query.
+    pub rerank: bool,
+    /// [`Generation`]: `generate` produces text from a prompt or a chat.
+    pub generate: bool,
+    /// [`StreamingGeneration`]: `generate_stream` yields the text as it is produced.
+    pub stream_generate: bool,
 }
 
 impl Capabilities {
     /// The capability letters used in the docs' connector table
-    /// (`I V M L R S B`), for listings: I infer, V invoke, M metadata,
-    /// L list models, R readiness, S streaming, B binary tensors.
+    /// (`I V M L R S B E K G`), for listings: I infer, V invoke, M metadata,
+    /// L list models, R readiness, S streaming (any streamed family),
+    /// B binary tensors, E embed, K rerank, G generate.
     pub fn letters(&self) -> String {
         [
             (self.infer, 'I'),
@@ -76,8 +93,14 @@ impl Capabilities {
             (self.model_metadata, 'M'),
             (self.list_models, 'L'),
             (self.model_ready, 'R'),
-            (self.stream_infer || self.stream_invoke, 'S'),
+            (
+                self.stream_infer || self.stream_invoke || self.stream_generate,
+                'S',
+            ),
             (self.binary_tensors, 'B'),
+            (self.embed, 'E'),
+            (self.rerank, 'K'),
+            (self.generate, 'G'),
         ]
         .iter()
         .filter(|(on, _)| *on)
@@ -380,7 +403,8 @@ impl fmt::Debug for RawStream {
 /// Everything else is a **capability family**, a trait of its own
 /// ([`TensorInference`], [`RawInvocation`], [`ModelListing`],
 /// [`ModelDescription`], [`ModelReadiness`], [`StreamingInference`],
-/// [`StreamingInvocation`]). A connector implements the families its
+/// [`StreamingInvocation`], and for text models [`Embedding`], [`Reranking`],
+/// [`Generation`], [`StreamingGeneration`]). A connector implements the families its
 /// platform offers and returns itself from the matching `as_*` accessor;
 /// [`InferenceConnector::capabilities`] is derived from those accessors, and
 /// the calls on `dyn InferenceConnector` (`connector.infer(…)`,
@@ -426,6 +450,26 @@ pub trait InferenceConnector: Send + Sync + fmt::Debug {
 
     /// Streamed invocation (`invoke_stream`), when the connector has it.
     fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
+        None
+    }
+
+    /// Embeddings (`embed`), when the connector has them.
+    fn as_embedding(&self) -> Option<&dyn Embedding> {
+        None
+    }
+
+    /// Reranking (`rerank`), when the connector has it.
+    fn as_reranking(&self) -> Option<&dyn Reranking> {
+        None
+    }
+
+    /// Text generation (`generate`), when the connector has it.
+    fn as_generation(&self) -> Option<&dyn Generation> {
+        None
+    }
+
+    /// Streamed text generation (`generate_stream`), when the connector has it.
+    fn as_streaming_generation(&self) -> Option<&dyn StreamingGeneration> {
         None
     }
 }

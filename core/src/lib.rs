@@ -35,6 +35,11 @@ pub use connector::{
     ModelMetadata, ModelReadiness, ModelRef, RawInvocation, RawRequest, RawResponse, RawStream,
     StreamingInference, StreamingInvocation, TensorInference, TensorSpec,
 };
+pub use connector::{
+    ChatMessage, ChatRole, EmbedRequest, EmbedResponse, Embedding, FinishReason, GenerateDelta,
+    GenerateInput, GenerateOptions, GenerateRequest, GenerateResponse, GenerateStream, Generation,
+    RerankHit, RerankRequest, RerankResponse, Reranking, StreamingGeneration, Usage,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use secret::{HIDDEN, Secret};
 pub use target::{ConfigValue, ConnectTarget, ToConnectTarget};
@@ -47,7 +52,8 @@ pub use tensor::{
 /// [`InferenceConnectorExt`]. Calls through `dyn InferenceConnector` need none.
 pub mod prelude {
     pub use crate::connector::{
-        InferenceConnector, InferenceConnectorExt, ModelDescription, ModelListing, ModelReadiness,
-        RawInvocation, StreamingInference, StreamingInvocation, TensorInference,
+        Embedding, Generation, InferenceConnector, InferenceConnectorExt, ModelDescription,
+        ModelListing, ModelReadiness, RawInvocation, Reranking, StreamingGeneration,
+        StreamingInference, StreamingInvocation, TensorInference,
     };
 }

@@ -11,6 +11,10 @@ use super::{
     ModelInfo, ModelListing, ModelMetadata, ModelReadiness, ModelRef, RawInvocation, RawRequest,
     RawResponse, RawStream, StreamingInference, StreamingInvocation, TensorInference,
 };
+use super::{
+    EmbedRequest, EmbedResponse, Embedding, GenerateRequest, GenerateResponse, GenerateStream,
+    Generation, RerankRequest, RerankResponse, Reranking, StreamingGeneration,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::{LiveResolution, Registry};
 use crate::resolve::{Consumer, Resolution, Selector};
@@ -273,6 +277,26 @@ impl InferenceConnector for LiveConnector {
         self.now_has(|c| c.as_streaming_invocation().is_some())
             .then_some(self as _)
     }
+
+    fn as_embedding(&self) -> Option<&dyn Embedding> {
+        self.now_has(|c| c.as_embedding().is_some())
+            .then_some(self as _)
+    }
+
+    fn as_reranking(&self) -> Option<&dyn Reranking> {
+        self.now_has(|c| c.as_reranking().is_some())
+            .then_some(self as _)
+    }
+
+    fn as_generation(&self) -> Option<&dyn Generation> {
+        self.now_has(|c| c.as_generation().is_some())
+            .then_some(self as _)
+    }
+
+    fn as_streaming_generation(&self) -> Option<&dyn StreamingGeneration> {
+        self.now_has(|c| c.as_streaming_generation().is_some())
+            .then_some(self as _)
+    }
 }
 
 #[async_trait]
@@ -321,5 +345,41 @@ impl StreamingInference for LiveConnector {
 impl StreamingInvocation for LiveConnector {
     async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
         self.current().await?.invoke_stream(model, request).await
+    }
+}
+
+#[async_trait]
+impl Embedding for LiveConnector {
+    async fn embed(&self, model: &ModelRef, request: EmbedRequest) -> Result<EmbedResponse> {
+        self.current().await?.embed(model, request).await
+    }
+}
+
+#[async_trait]
+impl Reranking for LiveConnector {
+    async fn rerank(&self, model: &ModelRef, request: RerankRequest) -> Result<RerankResponse> {
+        self.current().await?.rerank(model, request).await
+    }
+}
+
+#[async_trait]
+impl Generation for LiveConnector {
+    async fn generate(
+        &self,
+        model: &ModelRef,
+        request: GenerateRequest,
+    ) -> Result<GenerateResponse> {
+        self.current().await?.generate(model, request).await
+    }
+}
+
+#[async_trait]
+impl StreamingGeneration for LiveConnector {
+    async fn generate_stream(
+        &self,
+        model: &ModelRef,
+        request: GenerateRequest,
+    ) -> Result<GenerateStream> {
+        self.current().await?.generate_stream(model, request).await
     }
 }

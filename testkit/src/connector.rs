@@ -47,6 +47,10 @@
 //! | `invoke` | with the capability: the spec's invoke case passes; without: `Unsupported` |
 //! | `secrets_in_errors` | no error of the run, nor the connector's `Debug` or info, contains a spec secret |
 //!
+//! The typed text families (`embed`, `rerank`, `generate`, `stream_generate`)
+//! have checks of their own, listed in the `typed` module's table
+//! ([`EmbedCase`], [`RerankCase`], [`GenerateCase`]).
+//!
 //! Every call is bounded by [`ConformanceSpec::call_timeout`]: a connector
 //! that hangs fails the check instead of hanging the test. The suite needs a
 //! Tokio runtime with the time driver (`#[tokio::test]` has one).
@@ -510,6 +514,13 @@ pub struct ConformanceSpec {
     /// The streamed-invocation case, for connectors with
     /// [`inferlink::StreamingInvocation`] (else the invoke case is used).
     pub stream_invoke: Option<InvokeCase>,
+    /// The embed case, required when the connector has [`inferlink::Embedding`].
+    pub embed: Option<EmbedCase>,
+    /// The rerank case, required when the connector has [`inferlink::Reranking`].
+    pub rerank: Option<RerankCase>,
+    /// The generate case, required when the connector has
+    /// [`inferlink::Generation`] or [`inferlink::StreamingGeneration`].
+    pub generate: Option<GenerateCase>,
     /// Credential values of the connector under test, which no error may show.
     pub secrets: Vec<String>,
     /// How long one call may take ([`DEFAULT_CALL_TIMEOUT`] by default).
@@ -526,6 +537,9 @@ impl fmt::Debug for ConformanceSpec {
             .field("invoke", &self.invoke)
             .field("stream_infer", &self.stream_infer)
             .field("stream_invoke", &self.stream_invoke)
+            .field("embed", &self.embed)
+            .field("rerank", &self.rerank)
+            .field("generate", &self.generate)
             .field("secrets", &format_args!("<{} hidden>", self.secrets.len()))
             .field("call_timeout", &self.call_timeout)
             .finish()
@@ -542,6 +556,9 @@ impl Default for ConformanceSpec {
             invoke: None,
             stream_infer: None,
             stream_invoke: None,
+            embed: None,
+            rerank: None,
+            generate: None,
             secrets: Vec::new(),
             call_timeout: DEFAULT_CALL_TIMEOUT,
         }
@@ -596,6 +613,24 @@ impl ConformanceSpec {
         self
     }
 
+    /// Sets the embed case.
+    pub fn embed(mut self, case: EmbedCase) -> Self {
+        self.embed = Some(case);
+        self
+    }
+
+    /// Sets the rerank case.
+    pub fn rerank(mut self, case: RerankCase) -> Self {
+        self.rerank = Some(case);
+        self
+    }
+
+    /// Sets the generate case (also streamed, for `stream_generate`).
+    pub fn generate(mut self, case: GenerateCase) -> Self {
+        self.generate = Some(case);
+        self
+    }
+
     /// Adds a credential value no error may contain.
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secrets.push(secret.into());
@@ -618,7 +653,10 @@ impl ConformanceSpec {
             .chain(self.bad_inputs.iter().map(|b| &b.model))
             .chain(self.invoke.iter().map(|i| &i.model))
             .chain(self.stream_infer.iter().map(|c| &c.model))
-            .chain(self.stream_invoke.iter().map(|c| &c.model));
+            .chain(self.stream_invoke.iter().map(|c| &c.model))
+            .chain(self.embed.iter().map(|c| &c.model))
+            .chain(self.rerank.iter().map(|c| &c.model))
+            .chain(self.generate.iter().map(|c| &c.model));
         for model in named {
             if !models.contains(model) {
                 models.push(model.clone());
@@ -737,6 +775,10 @@ pub async fn run_connector_conformance(
     run.invoke().await;
     run.stream_infer().await;
     run.stream_invoke().await;
+    run.embed().await;
+    run.rerank().await;
+    run.generate().await;
+    run.stream_generate().await;
     run.secrets();
     run.report
 }
@@ -1371,3 +1413,6 @@ mod tests;
 
 mod streaming;
 pub use streaming::{StreamInferCase, StreamInferCheckFn};
+
+mod typed;
+pub use typed::{EmbedCase, GenerateCase, RerankCase};

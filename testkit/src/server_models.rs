@@ -52,6 +52,16 @@ pub enum Behaviour {
     /// DataFrame column or named tensor called `fail` raises, which the scoring
     /// server answers with its error envelope.
     TimesFactor,
+    /// An OpenAI-compatible text generation model (`/v1/chat/completions`,
+    /// `/v1/completions`, plain or streamed as server-sent events): the
+    /// `llama-cpp` kind's SmolLM2-135M-Instruct. Its output is real model
+    /// text, not a function of the input a test can predict.
+    Generate,
+    /// An OpenAI-compatible sentence-embedding model (`/v1/embeddings`): the
+    /// `llama-cpp` kind's all-MiniLM-L6-v2, one 384-float vector per input
+    /// text (mean-pooled and L2-normalised), paraphrases closer than
+    /// unrelated texts, the same vector for the same text on every call.
+    Embed,
 }
 
 /// How a model names its input and output tensors.
@@ -480,6 +490,38 @@ const MLFLOW: &[TestModel] = &[TestModel {
     grpc: &[],
 }];
 
+/// llama-cpp-python's OpenAI-compatible server: a generation model and an
+/// embedding model, each on its own server process; JSON bodies, no tensors
+/// (the "names" are the request and answer fields that carry the data).
+const LLAMA_CPP: &[TestModel] = &[
+    TestModel {
+        name: crate::servers::LLAMA_CPP_GENERATION_MODEL,
+        behaviour: Behaviour::Generate,
+        names: TensorNames::Fixed {
+            input: "messages",
+            output: "choices",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1],
+        rest_json: &["BYTES"],
+        rest_binary: &[],
+        grpc: &[],
+    },
+    TestModel {
+        name: crate::servers::LLAMA_CPP_EMBEDDING_MODEL,
+        behaviour: Behaviour::Embed,
+        names: TensorNames::Fixed {
+            input: "input",
+            output: "data",
+        },
+        max_batch_size: 0,
+        declared_shape: &[-1],
+        rest_json: &["BYTES"],
+        rest_binary: &[],
+        grpc: &[],
+    },
+];
+
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
         ServerKind::KServe => KSERVE,
@@ -493,6 +535,7 @@ pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
         ServerKind::Moto => &[],
         ServerKind::Mms => MMS,
         ServerKind::Mlflow => MLFLOW,
+        ServerKind::LlamaCpp => LLAMA_CPP,
     }
 }
 

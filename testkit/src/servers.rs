@@ -1,6 +1,7 @@
 //! The real-server harness: KServe, MLServer, Triton, pythie-serving, the Seldon Core v1
-//! microservice, chassisml's OMI server, TorchServe, moto, multi-model-server and
-//! MLflow's scoring server on loopback for tests.
+//! microservice, chassisml's OMI server, TorchServe, moto, multi-model-server,
+//! MLflow's scoring server and llama-cpp-python's OpenAI-compatible server on
+//! loopback for tests.
 //!
 //! The servers are Python programs installed into cached venvs by
 //! `scripts/servers install` (docs/testing.md). This module drives the same
@@ -90,11 +91,36 @@ pub enum ServerKind {
     /// (`/ping`, `/health`, `/version`, `POST /invocations`) on the HTTP port, one
     /// pyfunc model `doubler` (no model name in any path); no gRPC.
     Mlflow,
+    /// llama-cpp-python 0.3.36's OpenAI-compatible server (`llama_cpp.server`), two
+    /// processes in one process group: generation (SmolLM2-135M-Instruct Q4_1, model id
+    /// [`LLAMA_CPP_GENERATION_MODEL`]) at [`RunningServer::http_url`], and embeddings
+    /// (all-MiniLM-L6-v2, 384 dimensions, id [`LLAMA_CPP_EMBEDDING_MODEL`]) at
+    /// [`RunningServer::embedding_url`]. No gRPC, no `/v1/rerank`.
+    LlamaCpp,
 }
+
+/// The model id the `llama-cpp` kind's generation server answers to
+/// (`/v1/chat/completions`, `/v1/completions`): SmolLM2-135M-Instruct, Q4_1.
+pub const LLAMA_CPP_GENERATION_MODEL: &str = "smollm2-135m-instruct";
+
+/// The model id the `llama-cpp` kind's embedding server answers to
+/// (`/v1/embeddings`): sentence-transformers all-MiniLM-L6-v2, FP32, mean pooling.
+pub const LLAMA_CPP_EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
+
+/// The length of the vectors [`LLAMA_CPP_EMBEDDING_MODEL`] returns.
+pub const LLAMA_CPP_EMBEDDING_DIMENSIONS: usize = 384;
+
+/// The context window (`--n_ctx`, in tokens) of the `llama-cpp` generation server;
+/// a longer prompt is refused with 400.
+pub const LLAMA_CPP_GENERATION_CONTEXT: usize = 2048;
+
+/// The context window of the `llama-cpp` embedding server (all-MiniLM-L6-v2's 512
+/// positions); a longer input is refused with 400.
+pub const LLAMA_CPP_EMBEDDING_CONTEXT: usize = 512;
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 11] = [
+    pub const ALL: [ServerKind; 12] = [
         ServerKind::KServe,
         ServerKind::MlServer,
         ServerKind::Triton,
@@ -106,6 +132,7 @@ impl ServerKind {
         ServerKind::Moto,
         ServerKind::Mms,
         ServerKind::Mlflow,
+        ServerKind::LlamaCpp,
     ];
 
     /// The name `scripts/servers` knows this server by.
@@ -122,6 +149,7 @@ impl ServerKind {
             ServerKind::Moto => "moto",
             ServerKind::Mms => "mms",
             ServerKind::Mlflow => "mlflow",
+            ServerKind::LlamaCpp => "llama-cpp",
         }
     }
 
@@ -148,6 +176,7 @@ impl ServerKind {
             ServerKind::Moto => 8,
             ServerKind::Mms => 9,
             ServerKind::Mlflow => 10,
+            ServerKind::LlamaCpp => 11,
         }
     }
 }
@@ -392,7 +421,8 @@ impl RunningServer {
         self.pgid
     }
 
-    /// The REST base URL, `http://127.0.0.1:<port>` (V1 and V2 share it).
+    /// The REST base URL, `http://127.0.0.1:<port>` (V1 and V2 share it; for
+    /// [`ServerKind::LlamaCpp`] the generation server's, without `/v1`).
     pub fn http_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
     }
@@ -410,6 +440,20 @@ impl RunningServer {
     /// The gRPC endpoint as a URL, `http://127.0.0.1:<port>` (what tonic expects).
     pub fn grpc_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// For [`ServerKind::LlamaCpp`]: the embedding server's base URL,
+    /// `http://127.0.0.1:<port>` (append `/v1/embeddings`); it serves
+    /// [`LLAMA_CPP_EMBEDDING_MODEL`] only. `None` for other kinds.
+    pub fn embedding_url(&self) -> Option<String> {
+        self.embedding_addr().map(|addr| format!("http://{addr}"))
+    }
+
+    /// For [`ServerKind::LlamaCpp`]: the embedding server's address (the
+    /// harness gives it the gRPC port slot). `None` for other kinds.
+    pub fn embedding_addr(&self) -> Option<SocketAddr> {
+        (self.kind == ServerKind::LlamaCpp)
+            .then(|| SocketAddr::from(([127, 0, 0, 1], self.grpc_port)))
     }
 
     /// The HTTP port.

@@ -297,3 +297,59 @@ fn mlflow_scores_on_loopback_and_stops() {
     );
     assert!(!port_open(http), "mlflow: {http} still accepts connections");
 }
+
+/// llama-cpp-python's OpenAI-compatible server: two processes (generation,
+/// embeddings) in one process group, both on loopback only, each listing its
+/// model; stopping ends both. What they answer is tested in `llama_cpp_server.rs`.
+#[test]
+fn llama_cpp_starts_two_servers_on_loopback_and_stops_both() {
+    let Some(server) = servers::start_or_skip(ServerKind::LlamaCpp) else {
+        return;
+    };
+    assert_eq!(
+        server.model_names(),
+        [
+            servers::LLAMA_CPP_GENERATION_MODEL,
+            servers::LLAMA_CPP_EMBEDDING_MODEL
+        ]
+    );
+    let embedding = server.embedding_addr().expect("an embedding server");
+    assert_eq!(
+        server.embedding_url().as_deref(),
+        Some(format!("http://{embedding}").as_str())
+    );
+    assert_eq!(
+        server.field("embedding_url"),
+        server.embedding_url().as_deref()
+    );
+    assert_ne!(embedding, server.http_addr());
+    for addr in [server.http_addr(), embedding] {
+        let reply = servers::http_request(addr, "GET", "/v1/models", None, b"").unwrap();
+        assert_eq!(reply.status, 200, "{addr}: {}", reply.text());
+        assert_loopback_only(addr.port());
+    }
+    // Only the generation server has the generation model, and the other way round.
+    let generation = server.http("GET", "/v1/models", None, b"").unwrap().text();
+    assert!(
+        generation.contains(servers::LLAMA_CPP_GENERATION_MODEL),
+        "{generation}"
+    );
+    assert!(
+        !generation.contains(servers::LLAMA_CPP_EMBEDDING_MODEL),
+        "{generation}"
+    );
+    assert!(process_group_alive(server.pgid()));
+
+    let (http, pgid) = (server.http_addr(), server.pgid());
+    server.stop().unwrap();
+    assert!(
+        !process_group_alive(pgid),
+        "llama-cpp: process group {pgid} survived"
+    );
+    for addr in [http, embedding] {
+        assert!(
+            !port_open(addr),
+            "llama-cpp: {addr} still accepts connections"
+        );
+    }
+}

@@ -9,6 +9,10 @@
 
 use async_trait::async_trait;
 
+use super::typed::{
+    EmbedRequest, EmbedResponse, GenerateRequest, GenerateResponse, GenerateStream, RerankRequest,
+    RerankResponse,
+};
 use super::{
     Capabilities, InferStream, InferenceConnector, ModelInfo, ModelMetadata, ModelRef, RawRequest,
     RawResponse, RawStream, unsupported,
@@ -147,6 +151,29 @@ family_call!(
     (model: &ModelRef, request: RawRequest) -> RawStream
 );
 
+family_call!(
+    /// Texts to vectors ([`Embedding`](super::Embedding); `Unsupported` without it).
+    embed, embed_via, as_embedding, "embeddings",
+    (model: &ModelRef, request: EmbedRequest) -> EmbedResponse
+);
+family_call!(
+    /// Documents scored against a query, best first ([`Reranking`](super::Reranking);
+    /// `Unsupported` without it).
+    rerank, rerank_via, as_reranking, "reranking",
+    (model: &ModelRef, request: RerankRequest) -> RerankResponse
+);
+family_call!(
+    /// Generated text ([`Generation`](super::Generation); `Unsupported` without it).
+    generate, generate_via, as_generation, "text generation",
+    (model: &ModelRef, request: GenerateRequest) -> GenerateResponse
+);
+family_call!(
+    /// Generated text piece by piece ([`StreamingGeneration`](super::StreamingGeneration);
+    /// `Unsupported` without it).
+    generate_stream, generate_stream_via, as_streaming_generation, "streamed text generation",
+    (model: &ModelRef, request: GenerateRequest) -> GenerateStream
+);
+
 impl<'a> dyn InferenceConnector + 'a {
     /// What this connector can do, derived from the families it implements.
     pub fn capabilities(&self) -> Capabilities {
@@ -165,5 +192,9 @@ pub fn capabilities_of<C: InferenceConnector + ?Sized>(connector: &C) -> Capabil
         binary_tensors: connector.info().binary_tensors,
         stream_infer: connector.as_streaming_inference().is_some(),
         stream_invoke: connector.as_streaming_invocation().is_some(),
+        embed: connector.as_embedding().is_some(),
+        rerank: connector.as_reranking().is_some(),
+        generate: connector.as_generation().is_some(),
+        stream_generate: connector.as_streaming_generation().is_some(),
     }
 }

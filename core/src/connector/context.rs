@@ -8,6 +8,10 @@ use async_trait::async_trait;
 
 use futures_util::StreamExt;
 
+use super::typed::{
+    EmbedRequest, EmbedResponse, Embedding, GenerateRequest, GenerateResponse, GenerateStream,
+    Generation, RerankRequest, RerankResponse, Reranking, StreamingGeneration,
+};
 use super::{
     ConnectorInfo, Health, InferStream, InferenceConnector, ModelDescription, ModelInfo,
     ModelListing, ModelMetadata, ModelReadiness, ModelRef, RawInvocation, RawRequest, RawResponse,
@@ -99,6 +103,22 @@ impl InferenceConnector for WithContext {
     fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
         self.inner.as_streaming_invocation().map(|_| self as _)
     }
+
+    fn as_embedding(&self) -> Option<&dyn Embedding> {
+        self.inner.as_embedding().map(|_| self as _)
+    }
+
+    fn as_reranking(&self) -> Option<&dyn Reranking> {
+        self.inner.as_reranking().map(|_| self as _)
+    }
+
+    fn as_generation(&self) -> Option<&dyn Generation> {
+        self.inner.as_generation().map(|_| self as _)
+    }
+
+    fn as_streaming_generation(&self) -> Option<&dyn StreamingGeneration> {
+        self.inner.as_streaming_generation().map(|_| self as _)
+    }
 }
 
 #[async_trait]
@@ -150,5 +170,42 @@ impl StreamingInvocation for WithContext {
         let mut raw = self.tag_model(model, self.inner.invoke_stream(model, request).await)?;
         raw.body = self.tag_items(model, raw.body);
         Ok(raw)
+    }
+}
+
+#[async_trait]
+impl Embedding for WithContext {
+    async fn embed(&self, model: &ModelRef, request: EmbedRequest) -> Result<EmbedResponse> {
+        self.tag_model(model, self.inner.embed(model, request).await)
+    }
+}
+
+#[async_trait]
+impl Reranking for WithContext {
+    async fn rerank(&self, model: &ModelRef, request: RerankRequest) -> Result<RerankResponse> {
+        self.tag_model(model, self.inner.rerank(model, request).await)
+    }
+}
+
+#[async_trait]
+impl Generation for WithContext {
+    async fn generate(
+        &self,
+        model: &ModelRef,
+        request: GenerateRequest,
+    ) -> Result<GenerateResponse> {
+        self.tag_model(model, self.inner.generate(model, request).await)
+    }
+}
+
+#[async_trait]
+impl StreamingGeneration for WithContext {
+    async fn generate_stream(
+        &self,
+        model: &ModelRef,
+        request: GenerateRequest,
+    ) -> Result<GenerateStream> {
+        let stream = self.tag_model(model, self.inner.generate_stream(model, request).await)?;
+        Ok(self.tag_items(model, stream))
     }
 }

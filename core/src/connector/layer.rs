@@ -64,6 +64,30 @@ impl RequireCapabilities {
         self.wanted.stream_infer = true;
         self
     }
+
+    /// Requires [`Embedding`](super::Embedding).
+    pub fn embed(mut self) -> Self {
+        self.wanted.embed = true;
+        self
+    }
+
+    /// Requires [`Reranking`](super::Reranking).
+    pub fn rerank(mut self) -> Self {
+        self.wanted.rerank = true;
+        self
+    }
+
+    /// Requires [`Generation`](super::Generation).
+    pub fn generate(mut self) -> Self {
+        self.wanted.generate = true;
+        self
+    }
+
+    /// Requires [`StreamingGeneration`](super::StreamingGeneration).
+    pub fn stream_generate(mut self) -> Self {
+        self.wanted.stream_generate = true;
+        self
+    }
 }
 
 impl ConnectorLayer for RequireCapabilities {
@@ -82,6 +106,14 @@ impl ConnectorLayer for RequireCapabilities {
                 self.wanted.stream_infer,
                 have.stream_infer,
                 "streaming inference",
+            ),
+            (self.wanted.embed, have.embed, "embeddings"),
+            (self.wanted.rerank, have.rerank, "reranking"),
+            (self.wanted.generate, have.generate, "text generation"),
+            (
+                self.wanted.stream_generate,
+                have.stream_generate,
+                "streamed text generation",
             ),
         ]
         .into_iter()

@@ -1,0 +1,390 @@
+//! The connector: the typed text calls over the OpenAI-compatible HTTP API.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
+use futures_util::stream::{self, BoxStream};
+use inferlink_core::connector::split::{split_embed, split_rerank};
+use inferlink_core::transport::{Auth, HttpResponse, HttpTransport, HttpTransportBuilder};
+use inferlink_core::transport::{Method, RequestSpec, TransportConfig, redact_url};
+use inferlink_core::{ConnectTarget, ConnectorInfo, EmbedRequest, EmbedResponse, Embedding};
+use inferlink_core::{Error, ErrorKind, GenerateDelta, GenerateInput, GenerateRequest};
+use inferlink_core::{GenerateResponse, GenerateStream, Generation, Health, InferenceConnector};
+use inferlink_core::{ModelInfo, ModelListing, ModelRef, RerankRequest, RerankResponse};
+use inferlink_core::{Reranking, Result, StreamingGeneration, async_trait};
+use serde_json::Value;
+
+use crate::config::{ApiVariant, OpenAiConfig};
+use crate::sse::{SseDecoder, SseEvent};
+use crate::{VENDOR, codec, error};
+
+/// A connector to one OpenAI-compatible server (or one Azure OpenAI resource).
+///
+/// `Debug` shows the configuration with the API key hidden.
+#[derive(Debug)]
+pub struct OpenAiConnector {
+    http: HttpTransport,
+    config: OpenAiConfig,
+    info: ConnectorInfo,
+    /// Put before the standard paths: `v1/` when the URL is the server's
+    /// root, `openai/` for an Azure resource URL, else nothing.
+    prefix: &'static str,
+}
+
+impl OpenAiConnector {
+    /// A connector for the target's URL and configuration (nothing is sent
+    /// yet). Errors: `Config` naming the key for a bad setting or URL.
+    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
+        let config = OpenAiConfig::from_target(target)?;
+        let mut defaults = TransportConfig::default();
+        if let Some(key) = &config.api_key {
+            defaults.auth = match config.variant {
+                ApiVariant::Openai => Auth::Bearer(key.clone()),
+                ApiVariant::Azure => Auth::Header {
+                    name: "api-key".to_owned(),
+                    value: key.clone(),
+                },
+            };
+        }
+        let http = HttpTransportBuilder::for_target(target, defaults)?
+            .vendor(VENDOR)
+            .classifier(Arc::new(error::OpenAiClassifier))
+            .build()?;
+        let path = http.base_url().path();
+        let prefix = match config.variant {
+            ApiVariant::Openai if path == "/" => "v1/",
+            ApiVariant::Azure if !path.ends_with("/openai/") => "openai/",
+            _ => "",
+        };
+        let protocol = match config.variant {
+            ApiVariant::Openai => "openai",
+            ApiVariant::Azure => "azure-openai",
+        };
+        let info = ConnectorInfo::new(VENDOR, protocol, redact_url(http.base_url()));
+        Ok(OpenAiConnector {
+            http,
+            config,
+            info,
+            prefix,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &OpenAiConfig {
+        &self.config
+    }
+
+    /// Tags an error with vendor, endpoint and model.
+    fn tag(&self, model: &ModelRef, e: Error) -> Error {
+        self.info.tag(e).with_model(model)
+    }
+
+    /// A request for `path` with the organisation and project headers.
+    fn spec(&self, method: Method, path: String) -> RequestSpec {
+        self.headers(RequestSpec::new(method, path))
+    }
+
+    /// `spec` with the organisation and project headers.
+    fn headers(&self, mut spec: RequestSpec) -> RequestSpec {
+        if let Some(organization) = &self.config.organization {
+            spec = spec.header("OpenAI-Organization", organization);
+        }
+        if let Some(project) = &self.config.project {
+            spec = spec.header("OpenAI-Project", project);
+        }
+        spec
+    }
+
+    /// The POST of `body` to `endpoint` (`embeddings`, `chat/completions`, …)
+    /// for `model`: under the API base, or under Azure's deployment path.
+    /// Model versions do not exist here: one is `NotFound`, sent nowhere.
+    fn post(&self, model: &ModelRef, endpoint: &str, body: &Value) -> Result<RequestSpec> {
+        check_model(model)?;
+        let spec = match self.config.variant {
+            ApiVariant::Openai => self.spec(Method::POST, format!("{}{endpoint}", self.prefix)),
+            ApiVariant::Azure => {
+                let mut segments: Vec<&str> =
+                    self.prefix.split('/').filter(|s| !s.is_empty()).collect();
+                segments.extend(["deployments", model.name.as_str()]);
+                segments.extend(endpoint.split('/'));
+                // A deployment name such as `..` makes the spec refuse to send.
+                let spec = RequestSpec::segments(Method::POST, &segments);
+                self.headers(spec)
+                    .query("api-version", &self.config.api_version)
+            }
+        };
+        Ok(spec.json_body(body).model(model.to_string()))
+    }
+
+    /// Where the rerank endpoint is: `/…` under the URL as registered, else under the API base.
+    fn rerank_endpoint(&self) -> String {
+        let path = &self.config.rerank_path;
+        match path.strip_prefix('/') {
+            Some(rooted) => rooted.to_owned(),
+            None => format!("{}{path}", self.prefix),
+        }
+    }
+
+    /// `GET models` (Azure: `GET openai/models?api-version=…`).
+    async fn list(&self) -> Result<HttpResponse> {
+        let mut spec = self.spec(Method::GET, format!("{}models", self.prefix));
+        if self.config.variant == ApiVariant::Azure {
+            spec = spec.query("api-version", &self.config.api_version);
+        }
+        self.http.send(spec).await
+    }
+
+    /// The request of a generation: a chat to `chat/completions`, a prompt
+    /// to `completions`, streamed or not.
+    fn generate_spec(
+        &self,
+        model: &ModelRef,
+        request: &GenerateRequest,
+        stream: bool,
+    ) -> Result<RequestSpec> {
+        let usage = stream && self.config.stream_usage;
+        let body = codec::generate_body(&model.name, request, stream, usage)?;
+        let endpoint = match request.input {
+            GenerateInput::Prompt(_) => "completions",
+            GenerateInput::Chat(_) => "chat/completions",
+        };
+        self.post(model, endpoint, &body)
+    }
+}
+
+#[async_trait]
+impl InferenceConnector for OpenAiConnector {
+    fn info(&self) -> &ConnectorInfo {
+        &self.info
+    }
+
+    /// `GET /v1/models` (the API has no health path): an answer is serving,
+    /// a 503 is live but not ready, any other failure is the error.
+    async fn health(&self) -> Result<Health> {
+        match self.list().await {
+            Ok(_) => Ok(Health::SERVING),
+            Err(e) if e.context("status") == Some("503") => Ok(Health {
+                live: true,
+                ready: false,
+            }),
+            Err(e) => Err(self.info.tag(e)),
+        }
+    }
+
+    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
+        // Azure's data plane lists the resource's base models, not the
+        // deployments a call names: no listing there.
+        (self.config.variant == ApiVariant::Openai).then_some(self as _)
+    }
+
+    fn as_embedding(&self) -> Option<&dyn Embedding> {
+        self.config.embeds.then_some(self as _)
+    }
+
+    fn as_reranking(&self) -> Option<&dyn Reranking> {
+        self.config.reranks.then_some(self as _)
+    }
+
+    fn as_generation(&self) -> Option<&dyn Generation> {
+        self.config.generates.then_some(self as _)
+    }
+
+    fn as_streaming_generation(&self) -> Option<&dyn StreamingGeneration> {
+        self.config.generates.then_some(self as _)
+    }
+}
+
+#[async_trait]
+impl ModelListing for OpenAiConnector {
+    /// `GET /v1/models`: each `id` as a model name.
+    async fn models(&self) -> Result<Vec<ModelInfo>> {
+        let response = self.list().await.map_err(|e| self.info.tag(e))?;
+        codec::decode_models(response.body()).map_err(|e| self.info.tag(response.decorate(e)))
+    }
+}
+
+#[async_trait]
+impl Embedding for OpenAiConnector {
+    /// `POST /v1/embeddings` per part of the input (`embed_max_items`,
+    /// `embed_max_bytes`, `embed_concurrency`), vectors in the configured
+    /// encoding; resent on a retryable failure (embedding twice is harmless).
+    async fn embed(&self, model: &ModelRef, request: EmbedRequest) -> Result<EmbedResponse> {
+        let normalize = request.normalize;
+        let encoding = self.config.embedding_encoding;
+        let answer = split_embed(self.config.split, request, |part| async move {
+            let body = codec::embed_body(&model.name, &part, encoding);
+            let spec = self.post(model, "embeddings", &body)?.idempotent();
+            let response = self.http.send(spec).await?;
+            let decoded = codec::decode_embeddings(response.body(), part.texts.len(), normalize);
+            decoded.map_err(|e| response.decorate(e))
+        });
+        answer.await.map_err(|e| self.tag(model, e))
+    }
+}
+
+#[async_trait]
+impl Reranking for OpenAiConnector {
+    /// `POST` to `rerank_path` in the `rerank_api` shape, per part of the
+    /// documents; hits merged best first, `top_n` applied after the merge.
+    async fn rerank(&self, model: &ModelRef, request: RerankRequest) -> Result<RerankResponse> {
+        let endpoint = self.rerank_endpoint();
+        let api = self.config.rerank_api;
+        let answer = split_rerank(self.config.split, request, |part| {
+            let endpoint = &endpoint;
+            async move {
+                let body = codec::rerank_body(&model.name, &part, api);
+                check_model(model)?;
+                let spec = self.spec(Method::POST, endpoint.clone()).json_body(&body);
+                let response = self
+                    .http
+                    .send(spec.model(model.to_string()).idempotent())
+                    .await?;
+                let decoded =
+                    codec::decode_rerank(response.body(), part.documents.len(), part.top_n);
+                decoded.map_err(|e| response.decorate(e))
+            }
+        });
+        answer.await.map_err(|e| self.tag(model, e))
+    }
+}
+
+#[async_trait]
+impl Generation for OpenAiConnector {
+    /// `POST /v1/chat/completions` for a chat, `/v1/completions` for a
+    /// prompt; the first choice's text. Not resent after it may have
+    /// reached the server (generation costs, and differs, each time).
+    async fn generate(
+        &self,
+        model: &ModelRef,
+        request: GenerateRequest,
+    ) -> Result<GenerateResponse> {
+        let tag = |e: Error| self.tag(model, e);
+        let spec = self.generate_spec(model, &request, false).map_err(tag)?;
+        let response = self.http.send(spec).await.map_err(tag)?;
+        codec::decode_completion(response.body()).map_err(|e| tag(response.decorate(e)))
+    }
+}
+
+#[async_trait]
+impl StreamingGeneration for OpenAiConnector {
+    /// The same request with `"stream": true` (and `stream_options` when
+    /// `stream_usage`); the server-sent events become pieces as they
+    /// arrive, up to `data: [DONE]`. An error event is a typed error item
+    /// that ends the stream; a body that ends before `[DONE]` and before a
+    /// finish reason is a `Protocol` error item.
+    async fn generate_stream(
+        &self,
+        model: &ModelRef,
+        request: GenerateRequest,
+    ) -> Result<GenerateStream> {
+        let tag = |e: Error| self.tag(model, e);
+        let spec = self.generate_spec(model, &request, true).map_err(tag)?;
+        let spec = spec.header("Accept", "text/event-stream");
+        let response = self.http.send_streaming(spec).await.map_err(tag)?;
+        let (info, model) = (self.info.clone(), model.clone());
+        let state = Pieces {
+            body: response.into_body(),
+            decoder: SseDecoder::new(self.config.max_event_bytes),
+            ready: VecDeque::new(),
+            ended: false,
+            finished: false,
+        };
+        let pieces = stream::unfold(state, |mut state| async move {
+            let item = state.next().await?;
+            Some((item, state))
+        });
+        Ok(pieces
+            .map(move |item| item.map_err(|e| info.tag(e).with_model(&model)))
+            .boxed())
+    }
+}
+
+/// Model versions do not exist here: one is `NotFound`, sent nowhere; an
+/// empty name is `InvalidInput`.
+fn check_model(model: &ModelRef) -> Result<()> {
+    if let Some(version) = &model.version {
+        let why = format!("OpenAI-compatible servers have no model versions (asked for {version})");
+        return Err(Error::not_found(why));
+    }
+    if model.name.trim().is_empty() {
+        return Err(Error::invalid_at("model", "the model name is empty"));
+    }
+    Ok(())
+}
+
+/// The state of a streamed generation between pieces.
+struct Pieces {
+    body: BoxStream<'static, Result<bytes::Bytes>>,
+    decoder: SseDecoder,
+    /// Pieces decoded and not yet handed out.
+    ready: VecDeque<Result<GenerateDelta>>,
+    /// Nothing more is read: `[DONE]`, an error, or the body's end.
+    ended: bool,
+    /// A finish reason came.
+    finished: bool,
+}
+
+impl Pieces {
+    /// The next piece, reading the body as needed; `None` at the end.
+    async fn next(&mut self) -> Option<Result<GenerateDelta>> {
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return Some(item);
+            }
+            if self.ended {
+                return None;
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => {
+                    let events = self.decoder.feed(&chunk);
+                    self.take(events);
+                }
+                Some(Err(e)) => self.fail(e),
+                None => {
+                    let last = self
+                        .decoder
+                        .finish()
+                        .map(|event| event.into_iter().collect());
+                    self.take(last);
+                    if !self.ended && !self.finished {
+                        let why = "the stream ended before [DONE] and before a finish reason";
+                        self.fail(Error::new(ErrorKind::Protocol, why));
+                    }
+                    self.ended = true;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.ready.push_back(Err(e));
+        self.ended = true;
+    }
+
+    fn take(&mut self, events: Result<Vec<SseEvent>>) {
+        let events = match events {
+            Ok(events) => events,
+            Err(e) => return self.fail(e),
+        };
+        for event in events {
+            if self.ended {
+                return;
+            }
+            if event.data.trim() == "[DONE]" {
+                self.ended = true;
+            } else if let Some(e) = error::stream_error(event.name.as_deref(), &event.data) {
+                self.fail(e);
+            } else {
+                match codec::decode_chunk(&event.data) {
+                    Ok(Some(piece)) => {
+                        self.finished |= piece.finish_reason.is_some();
+                        self.ready.push_back(Ok(piece));
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.fail(e),
+                }
+            }
+        }
+    }
+}
