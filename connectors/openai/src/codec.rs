@@ -453,6 +453,23 @@ mod tests {
     }
 
     #[test]
+    fn rerank_bodies_of_every_shape() {
+        let request = RerankRequest::new("q", ["a", "b"]).top_n(1);
+        let cohere = rerank_body("m", &request, RerankApi::Cohere);
+        assert_eq!(
+            cohere,
+            json!({"model": "m", "query": "q", "documents": ["a", "b"], "top_n": 1})
+        );
+        let score = rerank_body("m", &request, RerankApi::Score);
+        assert_eq!(
+            score,
+            json!({"model": "m", "text_1": "q", "text_2": ["a", "b"]})
+        );
+        let tei = rerank_body("m", &request, RerankApi::Tei);
+        assert_eq!(tei, json!({"query": "q", "texts": ["a", "b"]}));
+    }
+
+    #[test]
     fn generate_bodies_carry_options_and_refuse_reserved_extras() {
         let chat =
             GenerateRequest::chat([ChatMessage::system("be brief"), ChatMessage::user("hi")])
