@@ -114,12 +114,12 @@ fn main() {
         let cpu_before = cpu_seconds();
         let (done, secs) = rt.block_on(throughput(embedder.clone(), requests.clone(), c));
         let cpu = cpu_seconds() - cpu_before;
+        let sent: usize = requests.iter().take(done).map(Vec::len).sum();
         println!(
             "RESULT client=inferlink case=embed batch={BATCH} concurrency={c} requests={done} \
-             texts={} seconds={secs:.3} rps={:.2} texts_per_s={:.1} cpu_s={cpu:.3} cpu_ms_per_request={:.3}",
-            done * BATCH,
+             texts={sent} seconds={secs:.3} rps={:.2} texts_per_s={:.1} cpu_s={cpu:.3} cpu_ms_per_request={:.3}",
             done as f64 / secs,
-            (done * BATCH) as f64 / secs,
+            sent as f64 / secs,
             cpu * 1e3 / done.max(1) as f64
         );
     }

@@ -67,10 +67,11 @@ async def run(embed_url, texts):
         await asyncio.gather(*(worker() for _ in range(c)))
         secs = time.perf_counter() - start
         cpu = cpu_seconds() - cpu_before
+        sent = sum(len(batch) for batch in requests[:done])
         print(
             f"RESULT client=openai-python case=embed batch={BATCH} concurrency={c} requests={done} "
-            f"texts={done * BATCH} seconds={secs:.3f} rps={done / secs:.2f} "
-            f"texts_per_s={done * BATCH / secs:.1f} cpu_s={cpu:.3f} "
+            f"texts={sent} seconds={secs:.3f} rps={done / secs:.2f} "
+            f"texts_per_s={sent / secs:.1f} cpu_s={cpu:.3f} "
             f"cpu_ms_per_request={cpu * 1e3 / max(done, 1):.3f}",
             flush=True,
         )
