@@ -92,6 +92,16 @@ fn register(server: &RunningServer, dir: &Path, store: &Path) {
     );
 }
 
+/// The shared llama-cpp server, and a fresh registry (in a temporary
+/// directory) holding its record; `None` when skipped.
+fn registered() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    let server = shared_or_skip(ServerKind::LlamaCpp)?;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    register(server, dir.path(), &store);
+    Some((dir, store))
+}
+
 fn vectors(stdout: &str) -> Vec<Vec<f64>> {
     stdout
         .lines()
@@ -117,12 +127,9 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
 
 #[test]
 fn embed_rerank_and_generate_reach_a_real_llama_cpp_server() {
-    let Some(server) = shared_or_skip(ServerKind::LlamaCpp) else {
+    let Some((dir, store)) = registered() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("registry.db");
-    register(server, dir.path(), &store);
     let embed = [
         "embed",
         "--service-category",
@@ -280,6 +287,39 @@ fn embed_rerank_and_generate_reach_a_real_llama_cpp_server() {
     );
 }
 
+/// `batch --task embed --model MODEL --service-category CATEGORY --input IN
+/// --output OUT EXTRA…`.
+fn batch_embed_args(
+    model: &str,
+    category: &str,
+    input: &Path,
+    output: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "batch",
+        "--task",
+        "embed",
+        "--model",
+        model,
+        "--service-category",
+        category,
+        "--input",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(input.to_str().unwrap().to_owned());
+    args.push("--output".into());
+    args.push(output.to_str().unwrap().to_owned());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// Every record of the output, by line number: the latest answer of each.
 fn answers(path: &Path) -> (Vec<Value>, BTreeMap<u64, Value>) {
     let all: Vec<Value> = std::fs::read_to_string(path)
@@ -296,12 +336,9 @@ fn answers(path: &Path) -> (Vec<Value>, BTreeMap<u64, Value>) {
 
 #[test]
 fn batch_embed_resumes_after_a_kill_and_records_failed_lines() {
-    let Some(server) = shared_or_skip(ServerKind::LlamaCpp) else {
+    let Some((dir, store)) = registered() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("registry.db");
-    register(server, dir.path(), &store);
 
     // 120 lines: 2 not JSON-with-a-text, 1 over embed_max_bytes (refused by
     // the connector, so its group is sent again text by text), a blank line
@@ -329,31 +366,20 @@ fn batch_embed_resumes_after_a_kill_and_records_failed_lines() {
     let input_path = dir.path().join("corpus.jsonl");
     std::fs::write(&input_path, &input).unwrap();
     let output_path = dir.path().join("vectors.jsonl");
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "batch",
-            "--task",
-            "embed",
-            "--model",
+    let args = |extra: &[&str]| {
+        batch_embed_args(
             LLAMA_CPP_EMBEDDING_MODEL,
-            "--service-category",
             "embedding",
-            "--input",
-            input_path.to_str().unwrap(),
-            "--output",
-            output_path.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
+            &input_path,
+            &output_path,
+            extra,
+        )
     };
 
     // An interrupted run: one line per request, one at a time, killed
     // (SIGKILL, no chance to clean up) once some answers are on disk.
     let slow = args(&["--batch-size", "1", "--concurrency", "1"]);
-    let slow: Vec<&str> = slow.iter().map(String::as_str).collect();
+    let slow = refs(&slow);
     let mut child = command(&store, &slow)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -445,9 +471,7 @@ fn batch_embed_resumes_after_a_kill_and_records_failed_lines() {
 
     // --retry-failed runs the three failed lines again, and only them; their
     // new answers are errors again (the input is still wrong).
-    let retry = args(&["--retry-failed"]);
-    let retry: Vec<&str> = retry.iter().map(String::as_str).collect();
-    let out = cli(&store, &retry);
+    let out = cli(&store, &refs(&args(&["--retry-failed"])));
     assert_eq!(out.status.code(), Some(3));
     let summary = text(&out.stdout);
     assert!(
@@ -455,9 +479,7 @@ fn batch_embed_resumes_after_a_kill_and_records_failed_lines() {
         "{summary}"
     );
     // A run with nothing left to do sends nothing and succeeds.
-    let again = args(&[]);
-    let again: Vec<&str> = again.iter().map(String::as_str).collect();
-    let summary = ok(cli(&store, &again), "a finished batch");
+    let summary = ok(cli(&store, &refs(&args(&[]))), "a finished batch");
     assert!(
         summary.contains(&format!("0 answered, 0 failed, {} skipped", LINES - 1)),
         "{summary}"
@@ -466,25 +488,14 @@ fn batch_embed_resumes_after_a_kill_and_records_failed_lines() {
     let repeat = dir.path().join("repeat.jsonl");
     std::fs::write(&repeat, "{\"text\": \"Document 2 is about cats.\"}\n").unwrap();
     let repeat_out = dir.path().join("repeat-out.jsonl");
-    ok(
-        cli(
-            &store,
-            &[
-                "batch",
-                "--task",
-                "embed",
-                "--model",
-                LLAMA_CPP_EMBEDDING_MODEL,
-                "--service-category",
-                "embedding",
-                "--input",
-                repeat.to_str().unwrap(),
-                "--output",
-                repeat_out.to_str().unwrap(),
-            ],
-        ),
-        "a one-line batch",
+    let one_line = batch_embed_args(
+        LLAMA_CPP_EMBEDDING_MODEL,
+        "embedding",
+        &repeat,
+        &repeat_out,
+        &[],
     );
+    ok(cli(&store, &refs(&one_line)), "a one-line batch");
     let (one, _) = answers(&repeat_out);
     let a: Vec<f64> = one[0]["vector"]
         .as_array()
@@ -501,32 +512,21 @@ fn batch_embed_resumes_after_a_kill_and_records_failed_lines() {
 
 #[test]
 fn batch_embed_is_unsupported_on_a_generation_server_before_anything_runs() {
-    let Some(server) = shared_or_skip(ServerKind::LlamaCpp) else {
+    let Some((dir, store)) = registered() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("registry.db");
-    register(server, dir.path(), &store);
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, "{\"text\": \"hello\"}\n").unwrap();
     let output = dir.path().join("out.jsonl");
+    let args = batch_embed_args(
+        LLAMA_CPP_GENERATION_MODEL,
+        "text-generation",
+        &input,
+        &output,
+        &[],
+    );
     let stderr = fails(
-        cli(
-            &store,
-            &[
-                "batch",
-                "--task",
-                "embed",
-                "--model",
-                LLAMA_CPP_GENERATION_MODEL,
-                "--service-category",
-                "text-generation",
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                output.to_str().unwrap(),
-            ],
-        ),
+        cli(&store, &refs(&args)),
         2,
         "batch --task embed on a generation server",
     );
