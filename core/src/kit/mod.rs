@@ -6,6 +6,10 @@
 //! * [`keys`]: configuration keys as typed, documented definitions, with a
 //!   clear error for a key nobody reads;
 //! * [`config_words!`](crate::config_words): enums of configuration words;
+//! * [`config_keys!`](crate::config_keys): a connector's keys declared once
+//!   (names, aliases, docs) as a `keys` module and a [`KeySet`];
+//! * [`connector_families!`](crate::connector_families): the
+//!   `InferenceConnector` impl from the list of families a type offers;
 //! * [`urls`]: endpoint URL checks shared by REST and gRPC connectors;
 //! * [`config_error`]: the one shape of a configuration error.
 //!
@@ -24,6 +28,7 @@ use crate::connector::{ConnectorFactory, InferenceConnector};
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::ConnectTarget;
 
+mod families;
 pub mod keys;
 pub mod urls;
 mod words;
