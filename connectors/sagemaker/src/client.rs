@@ -15,9 +15,8 @@ use futures_util::StreamExt as _;
 use inferlink_core::connector::{ByteStream, RawStream};
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
-    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelRef, RawInvocation, RawRequest, RawResponse, Result,
-    StreamingInvocation, TensorInference,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse, ModelRef,
+    RawInvocation, RawRequest, RawResponse, Result, StreamingInvocation,
 };
 use serde::Deserialize;
 
@@ -996,35 +995,13 @@ pub fn payload_parts(
 /// target model (container API).
 pub type SageMakerConnector = SageMakerClient;
 
-#[async_trait]
-impl InferenceConnector for SageMakerClient {
-    fn info(&self) -> &ConnectorInfo {
-        SageMakerClient::info(self)
-    }
-
-    async fn health(&self) -> Result<Health> {
-        SageMakerClient::health(self).await
-    }
-
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        Some(self)
-    }
-
-    /// The runtime API only (`InvokeEndpointWithResponseStream`); the
-    /// container protocol has no streamed call.
-    fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
-        (self.config().api == Api::Runtime).then_some(self as _)
-    }
-}
-
-#[async_trait]
-impl TensorInference for SageMakerClient {
-    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        SageMakerClient::infer(self, model, request).await
+inferlink_core::connector_families! {
+    impl SageMakerClient {
+        TensorInference(inherent),
+        RawInvocation,
+        /// The runtime API only (`InvokeEndpointWithResponseStream`); the
+        /// container protocol has no streamed call.
+        StreamingInvocation if |c| c.config().api == Api::Runtime,
     }
 }
 
