@@ -50,4 +50,6 @@ pub mod prelude {
         InferenceConnector, InferenceConnectorExt, ModelDescription, ModelListing, ModelReadiness,
         RawInvocation, StreamingInference, StreamingInvocation, TensorInference,
     };
+    #[cfg(feature = "http")]
+    pub use crate::kit::ConnectorConfig;
 }

@@ -11,7 +11,10 @@
 //! * [`connector_families!`](crate::connector_families): the
 //!   `InferenceConnector` impl from the list of families a type offers;
 //! * [`urls`]: endpoint URL checks shared by REST and gRPC connectors;
-//! * [`config_error`]: the one shape of a configuration error.
+//! * [`config_error`]: the one shape of a configuration error;
+//! * [`ConnectorConfig`]: reading a connector's typed configuration from a
+//!   target (vendor defaults < host transport settings < record), written once;
+//! * [`raw_request_spec`]: a raw request on an HTTP request spec.
 //!
 //! Settings are layered once, in [`Connectors::connect`](crate::Connectors::connect):
 //! the vendor's defaults (the connector's config type) < the host's
@@ -29,11 +32,19 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::target::ConnectTarget;
 
 mod families;
+#[cfg(feature = "http")]
+mod http;
 pub mod keys;
+#[cfg(feature = "http")]
+mod settings;
 pub mod urls;
 mod words;
 
+#[cfg(feature = "http")]
+pub use http::raw_request_spec;
 pub use keys::{Key, KeySet, check_keys};
+#[cfg(feature = "http")]
+pub use settings::ConnectorConfig;
 
 /// An [`ErrorKind::Config`] error about configuration key `key`.
 pub fn config_error(key: &str, why: impl fmt::Display) -> Error {
