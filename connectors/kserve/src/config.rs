@@ -22,7 +22,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink_core::kit::{self, Key, KeySet, config_error};
+use inferlink_core::kit::{self, KeySet, config_error};
 use inferlink_core::transport::StaticHeader;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::{
@@ -32,63 +32,28 @@ use inferlink_oip::OipConfig;
 
 use crate::client::{KServeClient, VENDOR};
 
-/// The names of the configuration keys the KServe connector reads itself.
-pub mod keys {
-    /// `v1`, `v2`, `v2-grpc` or `auto`.
-    pub const PROTOCOL: &str = "protocol";
-    /// The InferenceService name (the first label of its host).
-    pub const ISVC_NAME: &str = "isvc_name";
-    /// The InferenceService's namespace.
-    pub const ISVC_NAMESPACE: &str = "isvc_namespace";
-    /// The ingress domain KServe builds hosts under (default `example.com`).
-    pub const ISVC_DOMAIN: &str = "isvc_domain";
-    /// How the host is built from name, namespace and domain.
-    pub const ISVC_HOST_TEMPLATE: &str = "isvc_host_template";
-    /// An explicit `Host` header / gRPC `:authority`; wins over the `isvc_*` keys.
-    pub const INGRESS_HOST: &str = "ingress_host";
-    /// The name V1 predictions get as a tensor.
-    pub const V1_OUTPUT_NAME: &str = "v1_output_name";
-    /// The datatype V1 predictions are read as.
-    pub const V1_OUTPUT_DATATYPE: &str = "v1_output_datatype";
+inferlink_core::config_keys! {
+    /// The keys [`KServeConfig`] reads itself; it also reads
+    /// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
+    pub const KEYS for "kserve" in mod keys {
+        /// v1, v2 (REST), v2-grpc or auto (default: v2-grpc for grpc:// URLs, else auto)
+        PROTOCOL = "protocol",
+        /// the InferenceService (first label of its host)
+        ISVC_NAME = "isvc_name",
+        /// the InferenceService's namespace
+        ISVC_NAMESPACE = "isvc_namespace",
+        /// the ingress domain hosts are built under (example.com)
+        ISVC_DOMAIN = "isvc_domain",
+        /// the host from {name}, {namespace}, {domain} ({name}.{namespace}.{domain})
+        ISVC_HOST_TEMPLATE = "isvc_host_template",
+        /// an explicit Host / gRPC :authority (wins over the isvc_* keys)
+        INGRESS_HOST = "ingress_host",
+        /// the tensor name of V1 predictions (predictions)
+        V1_OUTPUT_NAME = "v1_output_name",
+        /// the datatype V1 predictions are read as (follows the request)
+        V1_OUTPUT_DATATYPE = "v1_output_datatype",
+    }
 }
-
-/// The keys [`KServeConfig`] reads itself; it also reads
-/// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
-pub const KEYS: KeySet = KeySet {
-    owner: "kserve",
-    keys: &[
-        Key::new(
-            keys::PROTOCOL,
-            "v1, v2 (REST), v2-grpc or auto (default: v2-grpc for grpc:// URLs, else auto)",
-        ),
-        Key::new(
-            keys::ISVC_NAME,
-            "the InferenceService (first label of its host)",
-        ),
-        Key::new(keys::ISVC_NAMESPACE, "the InferenceService's namespace"),
-        Key::new(
-            keys::ISVC_DOMAIN,
-            "the ingress domain hosts are built under (example.com)",
-        ),
-        Key::new(
-            keys::ISVC_HOST_TEMPLATE,
-            "the host from {name}, {namespace}, {domain} ({name}.{namespace}.{domain})",
-        ),
-        Key::new(
-            keys::INGRESS_HOST,
-            "an explicit Host / gRPC :authority (wins over the isvc_* keys)",
-        ),
-        Key::new(
-            keys::V1_OUTPUT_NAME,
-            "the tensor name of V1 predictions (predictions)",
-        ),
-        Key::new(
-            keys::V1_OUTPUT_DATATYPE,
-            "the datatype V1 predictions are read as (follows the request)",
-        ),
-    ],
-    prefixes: &[],
-};
 
 /// Every key set a KServe record may use: [`KEYS`], OIP's wire keys and the
 /// transport's.

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use inferlink_core::kit::{self, Key, KeySet, config_error};
+use inferlink_core::kit::{self, KeySet, config_error};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::{ConfigValue, ConnectTarget, Error, Result};
@@ -24,54 +24,30 @@ use inferlink_core::{ConfigValue, ConnectTarget, Error, Result};
 use crate::client::{DEFAULT_VENDOR, OipConnector};
 use crate::codec::TensorEncoding;
 
-/// The names of the configuration keys the OIP connector reads.
-pub mod keys {
-    /// `rest` or `grpc`.
-    pub const PROTOCOL: &str = "protocol";
-    /// The gRPC endpoint (`http://host:8001`, `https://…`, `grpc://…`, `grpcs://…`)
-    /// when the record's endpoint URL is the REST one.
-    pub const GRPC_URL: &str = "grpc_url";
-    /// How REST requests carry tensors: `json`, `binary` or `auto`.
-    pub const TENSOR_ENCODING: &str = "tensor_encoding";
-    /// The `:authority` gRPC requests carry (`host[:port]`), when it differs
-    /// from the address connected to (an ingress routing by virtual host).
-    pub const GRPC_AUTHORITY: &str = "grpc_authority";
+inferlink_core::config_keys! {
+    /// The keys [`OipConfig`] reads (besides the transport's).
+    pub const KEYS for "oip" in mod keys {
+        /// rest or grpc (default: grpc for a grpc:// or grpcs:// URL, else rest)
+        PROTOCOL = "protocol",
+        /// the gRPC endpoint (grpc://, grpcs://, http://, https://) when the record's URL is the
+        /// REST one
+        GRPC_URL = "grpc_url",
+        /// how REST requests carry tensors: json, binary or auto (default json)
+        TENSOR_ENCODING = "tensor_encoding",
+        /// host[:port] sent as the gRPC :authority and TLS server name (default: the URL's)
+        GRPC_AUTHORITY = "grpc_authority",
+    }
 }
 
-const PROTOCOL_KEY: Key = Key::new(
-    keys::PROTOCOL,
-    "rest or grpc (default: grpc for a grpc:// or grpcs:// URL, else rest)",
-);
-const GRPC_URL_KEY: Key = Key::new(
-    keys::GRPC_URL,
-    "the gRPC endpoint (grpc://, grpcs://, http://, https://) when the record's URL is the REST one",
-);
-const TENSOR_ENCODING_KEY: Key = Key::new(
-    keys::TENSOR_ENCODING,
-    "how REST requests carry tensors: json, binary or auto (default json)",
-);
-const GRPC_AUTHORITY_KEY: Key = Key::new(
-    keys::GRPC_AUTHORITY,
-    "host[:port] sent as the gRPC :authority and TLS server name (default: the URL's)",
-);
-
-/// The keys [`OipConfig`] reads (besides the transport's).
-pub const KEYS: KeySet = KeySet {
-    owner: "oip",
-    keys: &[
-        PROTOCOL_KEY,
-        GRPC_URL_KEY,
-        TENSOR_ENCODING_KEY,
-        GRPC_AUTHORITY_KEY,
-    ],
-    prefixes: &[],
-};
-
-/// The OIP keys other than `protocol`: what a vendor crate with its own
-/// `protocol` words (KServe, Seldon) reads through [`OipConfig`].
+/// The OIP keys other than `protocol` (the first of [`KEYS`]): what a
+/// vendor crate with its own `protocol` words (KServe, Seldon) reads
+/// through [`OipConfig`].
 pub const WIRE_KEYS: KeySet = KeySet {
     owner: "oip",
-    keys: &[GRPC_URL_KEY, TENSOR_ENCODING_KEY, GRPC_AUTHORITY_KEY],
+    keys: match KEYS.keys.split_first() {
+        Some((_protocol, wire)) => wire,
+        None => &[],
+    },
     prefixes: &[],
 };
 

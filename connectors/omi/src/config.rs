@@ -19,49 +19,28 @@
 //! [`DEFAULT_PORT`] (45000, chassis' `PSC_MODEL_PORT` default).
 
 use inferlink_core::ConfigValue;
-use inferlink_core::kit::{Key, KeySet, config_error, urls};
+use inferlink_core::kit::{config_error, urls};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::{ConnectTarget, Result};
 
 /// The port chassis OMI containers listen on unless `PSC_MODEL_PORT` says otherwise.
 pub const DEFAULT_PORT: u16 = 45000;
 
-/// The configuration keys the OMI connector reads (besides the transport's).
-pub mod keys {
-    /// Ask the model for drift detection on every run (`RunRequest.detect_drift`).
-    pub const DETECT_DRIFT: &str = "detect_drift";
-    /// Ask the model for explanations on every run (`RunRequest.explain`).
-    pub const EXPLAIN: &str = "explain";
-    /// Whether model references must name the served model.
-    pub const CHECK_MODEL_NAME: &str = "check_model_name";
-
-    /// The endpoint URL (the record's, named in URL errors).
-    pub(crate) const URL: &str = "url";
-
-    /// Every key above.
-    pub const ALL: &[&str] = &[DETECT_DRIFT, EXPLAIN, CHECK_MODEL_NAME];
+inferlink_core::config_keys! {
+    /// The keys the OMI connector reads, for the unknown-key check (the
+    /// transport's are [`inferlink_core::transport::config::KEY_SET`]).
+    pub const KEYS for "omi" in mod keys {
+        /// ask for drift detection on every run (RunRequest.detect_drift), boolean (false)
+        DETECT_DRIFT = "detect_drift",
+        /// ask for explanations on every run (RunRequest.explain), boolean (false)
+        EXPLAIN = "explain",
+        /// refuse model references that do not name the served model, boolean (true)
+        CHECK_MODEL_NAME = "check_model_name",
+    }
 }
 
-/// The keys the OMI connector reads, for the unknown-key check (the
-/// transport's are [`inferlink_core::transport::config::KEY_SET`]).
-pub const KEYS: KeySet = KeySet {
-    owner: "omi",
-    keys: &[
-        Key::new(
-            keys::DETECT_DRIFT,
-            "ask for drift detection on every run, boolean (false)",
-        ),
-        Key::new(
-            keys::EXPLAIN,
-            "ask for explanations on every run, boolean (false)",
-        ),
-        Key::new(
-            keys::CHECK_MODEL_NAME,
-            "refuse model references that do not name the served model, boolean (true)",
-        ),
-    ],
-    prefixes: &[],
-};
+/// The endpoint URL (the record's), as named in URL errors.
+const URL: &str = "url";
 
 /// Everything an [`crate::OmiClient`] needs.
 #[derive(Debug, Clone)]
@@ -141,15 +120,15 @@ impl OmiConfig {
     /// [`Config`](inferlink_core::ErrorKind::Config) error naming `url`
     /// ([`urls::grpc_target`]).
     pub fn grpc_target(&self) -> Result<String> {
-        let normal = urls::grpc_target(keys::URL, &self.url)?;
+        let normal = urls::grpc_target(URL, &self.url)?;
         let raw = url::Url::parse(self.url.trim())
-            .map_err(|e| config_error(keys::URL, format!("not a valid URL ({e})")))?;
+            .map_err(|e| config_error(URL, format!("not a valid URL ({e})")))?;
         let port = match raw.scheme() {
             "grpc" | "grpcs" => raw.port().unwrap_or(DEFAULT_PORT),
             _ => raw.port_or_known_default().unwrap_or(DEFAULT_PORT),
         };
         let normal = url::Url::parse(&normal)
-            .map_err(|e| config_error(keys::URL, format!("not a valid URL ({e})")))?;
+            .map_err(|e| config_error(URL, format!("not a valid URL ({e})")))?;
         let host = normal.host_str().unwrap_or_default();
         Ok(format!("{}://{host}:{port}", normal.scheme()))
     }

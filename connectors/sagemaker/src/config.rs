@@ -20,106 +20,39 @@ use std::time::Duration;
 
 use inferlink_core::ConfigValue;
 pub(crate) use inferlink_core::kit::config_error;
-use inferlink_core::kit::{Key, KeySet};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::{ConnectTarget, DataType, Result, Secret};
 
 use crate::sigv4::AwsCredentials;
 
-/// The configuration keys the SageMaker connector reads.
-pub mod keys {
-    /// `runtime` or `container`.
-    pub const API: &str = "api";
-    /// Overrides the record's endpoint URL.
-    pub const ENDPOINT_URL: &str = "endpoint_url";
-    /// The AWS region of the credential scope.
-    pub const REGION: &str = "region";
-    /// Aliases of [`REGION`], as AWS tools name it.
-    pub const REGION_ALIASES: &[&str] = &["AWS_REGION", "AWS_DEFAULT_REGION", "aws_region"];
-    /// The access key id (also `aws_access_key_id`).
-    pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
-    /// The secret access key (also `aws_secret_access_key`).
-    pub const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
-    /// The session token of temporary credentials (also `aws_session_token`).
-    pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
-    /// Whether requests are signed with SigV4.
-    pub const SIGN: &str = "sign";
-    /// The JSON key tensors go under: `instances` or `inputs`.
-    pub const INFER_JSON_KEY: &str = "infer_json_key";
-    /// The datatype of decoded outputs: `auto` or a datatype name.
-    pub const OUTPUT_DATATYPE: &str = "output_datatype";
-
-    /// Every key above (aliases included).
-    pub const ALL: &[&str] = &[
-        API,
-        ENDPOINT_URL,
-        REGION,
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "aws_region",
-        ACCESS_KEY_ID,
-        SECRET_ACCESS_KEY,
-        SESSION_TOKEN,
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        SIGN,
-        INFER_JSON_KEY,
-        OUTPUT_DATATYPE,
-    ];
+inferlink_core::config_keys! {
+    /// The keys the SageMaker connector reads, for the unknown-key check (the
+    /// transport's are [`inferlink_core::transport::config::KEY_SET`]). The
+    /// upper-case `AWS_*` spellings are environment variables the check leaves
+    /// alone anyway; their lower-case spellings are listed as aliases so that
+    /// they are read, not refused.
+    pub const KEYS for "sagemaker" in mod keys {
+        /// runtime (the SageMaker Runtime API) or container (/ping, /invocations) (runtime)
+        API = "api",
+        /// the base URL requests go to, instead of the record's endpoint URL
+        ENDPOINT_URL = "endpoint_url",
+        /// the AWS region of the signature (from a runtime.sagemaker.<region> URL, else the
+        /// environment)
+        REGION = "region" | "AWS_REGION" | "AWS_DEFAULT_REGION" | "aws_region",
+        /// the AWS access key id (else the process environment's)
+        ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID" | "aws_access_key_id",
+        /// the AWS secret access key (else the process environment's)
+        SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY" | "aws_secret_access_key",
+        /// the session token of temporary AWS credentials
+        SESSION_TOKEN = "AWS_SESSION_TOKEN" | "aws_session_token",
+        /// sign requests with SigV4, boolean (true for runtime, false for container)
+        SIGN = "sign",
+        /// the JSON key tensors go under: instances or inputs (instances)
+        INFER_JSON_KEY = "infer_json_key",
+        /// the datatype of decoded outputs: auto or a datatype such as FP32 (auto)
+        OUTPUT_DATATYPE = "output_datatype",
+    }
 }
-
-/// The keys the SageMaker connector reads, for the unknown-key check (the
-/// transport's are [`inferlink_core::transport::config::KEY_SET`]). The
-/// upper-case `AWS_*` spellings are environment variables the check leaves
-/// alone anyway; their lower-case spellings are listed as aliases so that
-/// they are read, not refused.
-pub const KEYS: KeySet = KeySet {
-    owner: "sagemaker",
-    keys: &[
-        Key::new(
-            keys::API,
-            "runtime (the SageMaker Runtime API) or container (/ping, /invocations) (runtime)",
-        ),
-        Key::new(
-            keys::ENDPOINT_URL,
-            "the base URL requests go to, instead of the record's endpoint URL",
-        ),
-        Key::new(
-            keys::REGION,
-            "the AWS region of the signature (from a runtime.sagemaker.<region> URL, else the environment)",
-        )
-        .with_aliases(keys::REGION_ALIASES),
-        Key::new(
-            keys::ACCESS_KEY_ID,
-            "the AWS access key id (else the process environment's)",
-        )
-        .with_aliases(&["aws_access_key_id"]),
-        Key::new(
-            keys::SECRET_ACCESS_KEY,
-            "the AWS secret access key (else the process environment's)",
-        )
-        .with_aliases(&["aws_secret_access_key"]),
-        Key::new(
-            keys::SESSION_TOKEN,
-            "the session token of temporary AWS credentials",
-        )
-        .with_aliases(&["aws_session_token"]),
-        Key::new(
-            keys::SIGN,
-            "sign requests with SigV4, boolean (true for runtime, false for container)",
-        ),
-        Key::new(
-            keys::INFER_JSON_KEY,
-            "the JSON key tensors go under: instances or inputs (instances)",
-        ),
-        Key::new(
-            keys::OUTPUT_DATATYPE,
-            "the datatype of decoded outputs: auto or a datatype such as FP32 (auto)",
-        ),
-    ],
-    prefixes: &[],
-};
 
 /// The largest synchronous request body the SageMaker Runtime accepts
 /// (6 MiB); a larger `InvokeEndpoint` body is refused before sending.

@@ -22,89 +22,34 @@
 //! come from the shared transport's keys and apply to both protocols.
 
 use inferlink_core::ConfigValue;
-use inferlink_core::kit::{Key, KeySet, config_error, urls};
+use inferlink_core::kit::{config_error, urls};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::{ConnectTarget, Error, ModelRef, Result};
 
-/// The configuration keys the TF Serving connector reads.
-pub mod keys {
-    /// `rest` or `grpc`.
-    pub const PROTOCOL: &str = "protocol";
-    /// The gRPC endpoint when the record's endpoint URL is the REST one.
-    pub const GRPC_URL: &str = "grpc_url";
-    /// The signature every call names (`signature_name`).
-    pub const SIGNATURE_NAME: &str = "signature_name";
-    /// The default model version (digits).
-    pub const MODEL_VERSION: &str = "model_version";
-    /// The default model version label.
-    pub const MODEL_VERSION_LABEL: &str = "model_version_label";
-    /// `columnar` or `row` (REST predict bodies).
-    pub const REQUEST_FORMAT: &str = "request_format";
-    /// `content` or `typed` (how gRPC requests carry numbers).
-    pub const GRPC_TENSOR_ENCODING: &str = "grpc_tensor_encoding";
-    /// The model whose status `health` reports.
-    pub const HEALTH_MODEL: &str = "health_model";
-    /// `false` for servers without the metadata and status APIs.
-    pub const METADATA_API: &str = "metadata_api";
-
-    /// Every key above.
-    pub const ALL: &[&str] = &[
-        PROTOCOL,
-        GRPC_URL,
-        SIGNATURE_NAME,
-        MODEL_VERSION,
-        MODEL_VERSION_LABEL,
-        REQUEST_FORMAT,
-        GRPC_TENSOR_ENCODING,
-        HEALTH_MODEL,
-        METADATA_API,
-    ];
+inferlink_core::config_keys! {
+    /// The keys the TF Serving connector reads, for the unknown-key check (the
+    /// transport's are [`inferlink_core::transport::config::KEY_SET`]).
+    pub const KEYS for "tfserving" in mod keys {
+        /// rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)
+        PROTOCOL = "protocol",
+        /// the gRPC endpoint when the record's URL is the REST one (TF Serving: port 8500)
+        GRPC_URL = "grpc_url",
+        /// the signature every call names (none: the server's serving_default)
+        SIGNATURE_NAME = "signature_name",
+        /// the default model version, digits (latest)
+        MODEL_VERSION = "model_version",
+        /// the default model version label (none); excludes model_version
+        MODEL_VERSION_LABEL = "model_version_label",
+        /// REST predict layout: columnar ("inputs") or row ("instances") (columnar)
+        REQUEST_FORMAT = "request_format",
+        /// gRPC numbers: content (tensor_content) or typed (*_val fields) (content)
+        GRPC_TENSOR_ENCODING = "grpc_tensor_encoding",
+        /// the model whose status health reports (none)
+        HEALTH_MODEL = "health_model",
+        /// false for servers without GetModelMetadata and ModelService (true)
+        METADATA_API = "metadata_api",
+    }
 }
-
-/// The keys the TF Serving connector reads, for the unknown-key check (the
-/// transport's are [`inferlink_core::transport::config::KEY_SET`]).
-pub const KEYS: KeySet = KeySet {
-    owner: "tfserving",
-    keys: &[
-        Key::new(
-            keys::PROTOCOL,
-            "rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)",
-        ),
-        Key::new(
-            keys::GRPC_URL,
-            "the gRPC endpoint when the record's URL is the REST one (TF Serving: port 8500)",
-        ),
-        Key::new(
-            keys::SIGNATURE_NAME,
-            "the signature every call names (none: the server's serving_default)",
-        ),
-        Key::new(
-            keys::MODEL_VERSION,
-            "the default model version, digits (latest)",
-        ),
-        Key::new(
-            keys::MODEL_VERSION_LABEL,
-            "the default model version label (none); excludes model_version",
-        ),
-        Key::new(
-            keys::REQUEST_FORMAT,
-            "REST predict layout: columnar (\"inputs\") or row (\"instances\") (columnar)",
-        ),
-        Key::new(
-            keys::GRPC_TENSOR_ENCODING,
-            "gRPC numbers: content (tensor_content) or typed (*_val fields) (content)",
-        ),
-        Key::new(
-            keys::HEALTH_MODEL,
-            "the model whose status health reports (none)",
-        ),
-        Key::new(
-            keys::METADATA_API,
-            "false for servers without GetModelMetadata and ModelService (true)",
-        ),
-    ],
-    prefixes: &[],
-};
 
 inferlink_core::config_words! {
     /// Which wire protocol a client speaks.

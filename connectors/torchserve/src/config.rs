@@ -17,69 +17,29 @@
 //! keys ([`inferlink_core::transport::config::keys`]) and apply to every API.
 
 use inferlink_core::ConfigValue;
-use inferlink_core::kit::{Key, KeySet, config_error, urls};
+use inferlink_core::kit::{config_error, urls};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::{ConnectTarget, Result, Secret};
 
-/// The configuration keys the TorchServe connector reads.
-pub mod keys {
-    /// The management API's base URL (`http://host:8081`).
-    pub const MANAGEMENT_URL: &str = "management_url";
-    /// `rest` or `grpc` (inference calls).
-    pub const PROTOCOL: &str = "protocol";
-    /// The gRPC inference endpoint when the record's endpoint URL is the REST one.
-    pub const GRPC_URL: &str = "grpc_url";
-    /// Which REST route `infer` uses: `predictions`, `kserve-v1` or `kserve-v2`.
-    pub const INFERENCE_API: &str = "inference_api";
-    /// The inference token (`Authorization: Bearer` on the inference API and gRPC).
-    pub const INFERENCE_KEY: &str = "inference_key";
-    /// The management token (`Authorization: Bearer` on the management API).
-    pub const MANAGEMENT_KEY: &str = "management_key";
-
-    /// Every key above.
-    pub const ALL: &[&str] = &[
-        MANAGEMENT_URL,
-        PROTOCOL,
-        GRPC_URL,
-        INFERENCE_API,
-        INFERENCE_KEY,
-        MANAGEMENT_KEY,
-    ];
+inferlink_core::config_keys! {
+    /// The keys the TorchServe connector reads, for the unknown-key check (the
+    /// transport's are [`inferlink_core::transport::config::KEY_SET`]). The two
+    /// token keys usually sit in the record's credentials.
+    pub const KEYS for "torchserve" in mod keys {
+        /// the management API's base URL, http://host:8081 (none: management calls are Unsupported)
+        MANAGEMENT_URL = "management_url",
+        /// inference over rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)
+        PROTOCOL = "protocol",
+        /// the gRPC inference endpoint (port 7070) when the record's URL is the REST one
+        GRPC_URL = "grpc_url",
+        /// the REST route of infer: predictions, kserve-v1 or kserve-v2 (predictions)
+        INFERENCE_API = "inference_api",
+        /// the inference token, sent as Authorization: Bearer (secret; none)
+        INFERENCE_KEY = "inference_key",
+        /// the management token, sent as Authorization: Bearer (secret; none)
+        MANAGEMENT_KEY = "management_key",
+    }
 }
-
-/// The keys the TorchServe connector reads, for the unknown-key check (the
-/// transport's are [`inferlink_core::transport::config::KEY_SET`]). The two
-/// token keys usually sit in the record's credentials.
-pub const KEYS: KeySet = KeySet {
-    owner: "torchserve",
-    keys: &[
-        Key::new(
-            keys::MANAGEMENT_URL,
-            "the management API's base URL, http://host:8081 (none: management calls are Unsupported)",
-        ),
-        Key::new(
-            keys::PROTOCOL,
-            "inference over rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)",
-        ),
-        Key::new(
-            keys::GRPC_URL,
-            "the gRPC inference endpoint (port 7070) when the record's URL is the REST one",
-        ),
-        Key::new(
-            keys::INFERENCE_API,
-            "the REST route of infer: predictions, kserve-v1 or kserve-v2 (predictions)",
-        ),
-        Key::new(
-            keys::INFERENCE_KEY,
-            "the inference token, sent as Authorization: Bearer (secret; none)",
-        ),
-        Key::new(
-            keys::MANAGEMENT_KEY,
-            "the management token, sent as Authorization: Bearer (secret; none)",
-        ),
-    ],
-    prefixes: &[],
-};
 
 inferlink_core::config_words! {
     /// Which wire protocol inference calls use.

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use inferlink_core::kit::{self, Key, KeySet, config_error};
+use inferlink_core::kit::{self, config_error};
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::transport::config::StaticHeader;
 use inferlink_core::{ConfigValue, ConnectTarget, Result, Secret};
@@ -23,44 +23,20 @@ use inferlink_oip::{OipConfig, Protocol, TensorEncoding};
 
 use crate::client::{TritonConnector, VENDOR};
 
-/// The names of the configuration keys this crate reads (beyond OIP's and
-/// the transport's).
-pub mod keys {
-    /// REST inputs of at least this many bytes travel in binary.
-    pub const BINARY_THRESHOLD_BYTES: &str = "binary_threshold_bytes";
-    /// `none`, `gzip` or `deflate`: how REST inference bodies and gRPC
-    /// request messages are compressed.
-    pub const REQUEST_COMPRESSION: &str = "request_compression";
-    /// The token for Triton's restricted APIs.
-    pub const ACCESS_TOKEN: &str = "access_token";
-    /// The base URL of Triton's metrics port (Prometheus text at `/metrics`).
-    pub const METRICS_URL: &str = "metrics_url";
+inferlink_core::config_keys! {
+    /// The keys [`TritonConfig`] reads itself; it also reads
+    /// [`inferlink_oip::KEYS`] and the transport's.
+    pub const KEYS for "triton" in mod keys {
+        /// REST inputs of at least this many bytes travel binary (4096)
+        BINARY_THRESHOLD_BYTES = "binary_threshold_bytes",
+        /// none, gzip or deflate: REST inference bodies and gRPC request messages (none)
+        REQUEST_COMPRESSION = "request_compression",
+        /// token for Triton's restricted APIs (sent as triton-access-token)
+        ACCESS_TOKEN = "access_token",
+        /// base URL of Triton's metrics port, e.g. http://host:8002 (none)
+        METRICS_URL = "metrics_url",
+    }
 }
-
-/// The keys [`TritonConfig`] reads itself; it also reads
-/// [`inferlink_oip::KEYS`] and the transport's.
-pub const KEYS: KeySet = KeySet {
-    owner: "triton",
-    keys: &[
-        Key::new(
-            keys::BINARY_THRESHOLD_BYTES,
-            "REST inputs of at least this many bytes travel binary (4096)",
-        ),
-        Key::new(
-            keys::REQUEST_COMPRESSION,
-            "none, gzip or deflate: REST inference bodies and gRPC request messages (none)",
-        ),
-        Key::new(
-            keys::ACCESS_TOKEN,
-            "token for Triton's restricted APIs (sent as triton-access-token)",
-        ),
-        Key::new(
-            keys::METRICS_URL,
-            "base URL of Triton's metrics port, e.g. http://host:8002 (none)",
-        ),
-    ],
-    prefixes: &[],
-};
 
 /// Record products this factory serves.
 pub const PRODUCTS: &[&str] = &[
