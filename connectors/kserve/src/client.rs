@@ -382,19 +382,10 @@ impl KServeClient {
     ) -> Result<RawResponse> {
         let tag = |e: Error| self.hint(e).with_model(model);
         let http = self.v1(&format!(":{verb}")).map_err(tag)?;
-        let mut spec = v1_spec(Method::POST, model, Some(verb))
-            .map_err(tag)?
-            .content_type(&request.content_type)
-            .body(request.body);
-        if let Some(accept) = &request.accept {
-            spec = spec.header("accept", accept);
-        }
-        for (k, v) in &request.headers {
-            spec = spec.header(k, v);
-        }
-        if request.idempotent {
-            spec = spec.idempotent();
-        }
+        let spec = kit::raw_request_spec(
+            v1_spec(Method::POST, model, Some(verb)).map_err(tag)?,
+            request,
+        );
         let resp = http.send(spec).await.map_err(tag)?;
         Ok(RawResponse {
             content_type: resp.content_type().map(str::to_owned),

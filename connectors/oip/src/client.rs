@@ -9,6 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use inferlink_core::kit;
 use inferlink_core::transport::grpc::CallMetadata;
 use inferlink_core::transport::{
     ErrorClass, GrpcTransport, HttpResponse, HttpTransport, Method, RequestSpec, VendorMessage,
@@ -409,19 +410,8 @@ impl RestWire {
     }
 
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        let mut spec = self
-            .model_spec(Method::POST, model, Some("infer"))
-            .content_type(&request.content_type)
-            .body(request.body);
-        if let Some(accept) = &request.accept {
-            spec = spec.header("accept", accept);
-        }
-        for (k, v) in &request.headers {
-            spec = spec.header(k, v);
-        }
-        if request.idempotent {
-            spec = spec.idempotent();
-        }
+        let spec =
+            kit::raw_request_spec(self.model_spec(Method::POST, model, Some("infer")), request);
         let resp = self.send(spec).await?;
         let headers = kept_headers(resp.headers());
         Ok(RawResponse {

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use inferlink_core::kit;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
     ConnectTarget, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
@@ -236,19 +237,7 @@ impl SeldonV1Client {
     /// A raw body (normally SeldonMessage JSON) to `…/api/v1.0/predictions`.
     pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         self.check_model(model)?;
-        let mut spec = self
-            .spec(Method::POST, model, &["predictions"])
-            .content_type(&request.content_type)
-            .body(request.body);
-        if let Some(accept) = &request.accept {
-            spec = spec.header("accept", accept);
-        }
-        for (k, v) in &request.headers {
-            spec = spec.header(k, v);
-        }
-        if request.idempotent {
-            spec = spec.idempotent();
-        }
+        let spec = kit::raw_request_spec(self.spec(Method::POST, model, &["predictions"]), request);
         let resp = self.http.send(spec).await?;
         let headers = resp
             .header("seldon-puid")

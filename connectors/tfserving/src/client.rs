@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use inferlink_core::kit;
 use inferlink_core::transport::retry::Idempotency;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
@@ -480,21 +481,9 @@ impl TfServingClient {
             ));
         };
         let version = self.version(model)?;
-        let mut spec = RequestSpec::post(
-            rest_path(model, &version, Some("predict"), None)?,
-            request.body,
-        )
-        .content_type(&request.content_type)
-        .model(model.to_string());
-        if let Some(accept) = &request.accept {
-            spec = spec.header("accept", accept);
-        }
-        for (k, v) in &request.headers {
-            spec = spec.header(k, v);
-        }
-        if request.idempotent {
-            spec = spec.idempotent();
-        }
+        let path = rest_path(model, &version, Some("predict"), None)?;
+        let spec = RequestSpec::new(Method::POST, path).model(model.to_string());
+        let spec = kit::raw_request_spec(spec, request);
         let resp = http.send(spec).await?;
         Ok(RawResponse {
             content_type: resp.content_type().map(str::to_owned),

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use inferlink_core::kit;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
     ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse, ModelInfo,
@@ -480,20 +481,8 @@ fn model_path(prefix: &str, model: &ModelRef) -> Vec<String> {
 }
 
 fn raw_spec(path: Vec<String>, model: &ModelRef, request: RawRequest) -> RequestSpec {
-    let mut spec = RequestSpec::segments(Method::POST, &as_strs(&path))
-        .model(model.to_string())
-        .content_type(&request.content_type)
-        .body(request.body);
-    if let Some(accept) = &request.accept {
-        spec = spec.header("accept", accept);
-    }
-    for (k, v) in &request.headers {
-        spec = spec.header(k, v);
-    }
-    if request.idempotent {
-        spec = spec.idempotent();
-    }
-    spec
+    let spec = RequestSpec::segments(Method::POST, &as_strs(&path)).model(model.to_string());
+    kit::raw_request_spec(spec, request)
 }
 
 fn json_spec(path: Vec<String>, model: &ModelRef, body: Bytes, idempotent: bool) -> RequestSpec {
