@@ -22,8 +22,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink_core::kit::{self, KeySet, config_error};
+use inferlink_core::kit::{self, ConnectorConfig, KeySet, config_error};
 use inferlink_core::transport::StaticHeader;
+use inferlink_core::transport::TransportConfig;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::{
     ConfigValue, ConnectTarget, ConnectorFactory, DataType, Error, InferenceConnector, Result,
@@ -190,29 +191,52 @@ impl KServeConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        let mut config = KServeConfig::new(target.url.clone());
-        config.oip.transport = target.host_transport_over(config.oip.transport);
-        config.apply_values(target.values())
+    /// Routes every request by `host` (checked as `host[:port]`): the
+    /// `Host` header of REST calls and, unless `grpc_authority` is set, the
+    /// gRPC `:authority`.
+    pub fn set_ingress_host(&mut self, host: &str) -> Result<()> {
+        let host = kit::urls::check_authority(keys::INGRESS_HOST, host)?;
+        self.oip
+            .transport
+            .headers
+            .retain(|h| !h.name.eq_ignore_ascii_case("host"));
+        self.oip.transport.headers.push(StaticHeader {
+            name: "Host".to_owned(),
+            value: ConfigValue::Plain(host.clone()),
+        });
+        if self.oip.grpc_authority.is_none() {
+            self.oip.grpc_authority = Some(host.clone());
+        }
+        self.ingress_host = Some(host);
+        Ok(())
     }
 
-    /// These settings overlaid with configuration values (key → value).
-    ///
-    /// Errors are [`ErrorKind::Config`] naming the key: an unknown
-    /// protocol, `isvc_name` without `isvc_namespace` (or the reverse), a
-    /// host that is not `host[:port]`, an unknown datatype, and every error
-    /// of `inferlink-oip` and the transport.
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
+    /// The endpoint URL.
+    pub fn url(&self) -> &str {
+        &self.oip.url
+    }
+}
+
+impl ConnectorConfig for KServeConfig {
+    fn defaults(url: &str) -> Self {
+        KServeConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.oip.transport
+    }
+
+    /// KServe's keys, then OIP's wire keys (KServe's `protocol` words are
+    /// its own). Errors are [`Config`](inferlink_core::ErrorKind::Config) naming the key: an
+    /// unknown protocol, `isvc_name` without `isvc_namespace` (or the
+    /// reverse), a host that is not `host[:port]`, an unknown datatype, and
+    /// every error of `inferlink-oip` and the transport.
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         let mut rest: Vec<(String, ConfigValue)> = Vec::new();
         let mut isvc = Isvc::default();
         let mut explicit_protocol = false;
         for (k, v) in values {
-            let key = k.as_ref();
+            let key = k.as_str();
             let text = || v.expose().trim().to_owned();
             match key {
                 keys::PROTOCOL => {
@@ -242,39 +266,23 @@ impl KServeConfig {
                 _ => rest.push((key.to_owned(), v.clone())),
             }
         }
-        self.oip = self.oip.apply_values(rest)?;
+        self.oip.read_keys(&rest)?;
         if !explicit_protocol {
             self.protocol = default_protocol(&self.oip.url);
         }
         if let Some(host) = isvc.host()? {
-            self.set_ingress_host(&host)?;
+            self.ingress_host = Some(host);
         }
-        Ok(self)
-    }
-
-    /// Routes every request by `host` (checked as `host[:port]`): the
-    /// `Host` header of REST calls and, unless `grpc_authority` is set, the
-    /// gRPC `:authority`.
-    pub fn set_ingress_host(&mut self, host: &str) -> Result<()> {
-        let host = kit::urls::check_authority(keys::INGRESS_HOST, host)?;
-        self.oip
-            .transport
-            .headers
-            .retain(|h| !h.name.eq_ignore_ascii_case("host"));
-        self.oip.transport.headers.push(StaticHeader {
-            name: "Host".to_owned(),
-            value: ConfigValue::Plain(host.clone()),
-        });
-        if self.oip.grpc_authority.is_none() {
-            self.oip.grpc_authority = Some(host.clone());
-        }
-        self.ingress_host = Some(host);
         Ok(())
     }
 
-    /// The endpoint URL.
-    pub fn url(&self) -> &str {
-        &self.oip.url
+    /// The ingress host goes on last, over any `Host` header the
+    /// transport's keys set.
+    fn finish(&mut self) -> Result<()> {
+        match self.ingress_host.clone() {
+            Some(host) => self.set_ingress_host(&host),
+            None => Ok(()),
+        }
     }
 }
 
@@ -420,19 +428,16 @@ mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<KServeConfig> {
-        KServeConfig::new(url).apply_values(
-            pairs
-                .iter()
-                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
-        )
-    }
-
     #[test]
     fn protocol_words_and_defaults() {
-        assert_eq!(cfg("http://h", &[]).unwrap().protocol, ProtocolChoice::Auto);
         assert_eq!(
-            cfg("grpc://h:1", &[]).unwrap().protocol,
+            KServeConfig::from_pairs("http://h", &[]).unwrap().protocol,
+            ProtocolChoice::Auto
+        );
+        assert_eq!(
+            KServeConfig::from_pairs("grpc://h:1", &[])
+                .unwrap()
+                .protocol,
             ProtocolChoice::Fixed(KServeProtocol::V2Grpc)
         );
         for (word, want) in [
@@ -442,17 +447,17 @@ mod tests {
             ("v2-grpc", KServeProtocol::V2Grpc),
             ("grpc", KServeProtocol::V2Grpc),
         ] {
-            let c = cfg("http://h", &[("protocol", word)]).unwrap();
+            let c = KServeConfig::from_pairs("http://h", &[("protocol", word)]).unwrap();
             assert_eq!(c.protocol, ProtocolChoice::Fixed(want), "{word}");
         }
-        let e = cfg("http://h", &[("protocol", "v3")]).unwrap_err();
+        let e = KServeConfig::from_pairs("http://h", &[("protocol", "v3")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert_eq!(e.path(), Some("protocol"));
     }
 
     #[test]
     fn host_from_isvc_keys() {
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://10.0.0.1:80",
             &[
                 ("isvc_name", "sklearn-iris"),
@@ -477,7 +482,7 @@ mod tests {
             Some("sklearn-iris.kserve-test.example.com")
         );
 
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://gw",
             &[
                 ("isvc_name", "m"),
@@ -492,7 +497,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.ingress_host.as_deref(), Some("m-ns.models.corp"));
 
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://gw",
             &[
                 ("isvc_name", "m"),
@@ -504,7 +509,7 @@ mod tests {
         assert_eq!(c.ingress_host.as_deref(), Some("other.host:8080"));
 
         // An explicit grpc_authority is kept.
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://gw",
             &[("ingress_host", "a.b"), ("grpc_authority", "c.d")],
         )
@@ -540,7 +545,7 @@ mod tests {
             (&[("timeout_request_ms", "soon")][..], "timeout_request_ms"),
             (&[("tensor_encoding", "xml")][..], "tensor_encoding"),
         ] {
-            let e = cfg("http://gw", pairs).unwrap_err();
+            let e = KServeConfig::from_pairs("http://gw", pairs).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{pairs:?}: {e}");
             assert_eq!(e.path(), Some(key), "{pairs:?}: {e}");
         }
@@ -548,7 +553,7 @@ mod tests {
 
     #[test]
     fn v1_keys_are_read() {
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://h",
             &[("v1_output_name", "scores"), ("v1_output_datatype", "fp32")],
         )

@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use inferlink_core::kit;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::grpc::CallMetadata;
 use inferlink_core::transport::{
     ErrorClass, GrpcTransport, HttpResponse, HttpTransport, Method, RequestSpec, VendorMessage,

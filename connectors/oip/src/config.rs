@@ -16,10 +16,10 @@
 
 use std::sync::Arc;
 
-use inferlink_core::kit::{self, KeySet, config_error};
+use inferlink_core::kit::{self, ConnectorConfig, KeySet, config_error};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
-use inferlink_core::{ConfigValue, ConnectTarget, Error, Result};
+use inferlink_core::{ConfigValue, Error, Result};
 
 use crate::client::{DEFAULT_VENDOR, OipConnector};
 use crate::codec::TensorEncoding;
@@ -158,55 +158,6 @@ impl OipConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        OipConfig::new(target.url.clone()).apply_target(target)
-    }
-
-    /// These settings (for example a vendor crate's defaults) overlaid with
-    /// the target's merged configuration (OIP keys and transport keys).
-    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
-        self.transport = target.host_transport_over(self.transport);
-        self.apply_values(target.values())
-    }
-
-    /// These settings overlaid with configuration values (key → value).
-    /// Keys neither OIP nor the transport reads are ignored here; the
-    /// factory refuses them ([`kit::check_keys`]).
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
-        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
-        for (k, v) in &values {
-            match k.as_ref() {
-                keys::PROTOCOL => self.protocol = Some(v.expose().parse()?),
-                keys::GRPC_URL => {
-                    let url = v.expose().trim();
-                    self.grpc_url = (!url.is_empty()).then(|| url.to_owned());
-                }
-                keys::GRPC_AUTHORITY => {
-                    let authority = v.expose().trim();
-                    self.grpc_authority = if authority.is_empty() {
-                        None
-                    } else {
-                        Some(kit::urls::check_authority(keys::GRPC_AUTHORITY, authority)?)
-                    };
-                }
-                keys::TENSOR_ENCODING => {
-                    self.tensor_encoding = v
-                        .expose()
-                        .parse()
-                        .map_err(|e: Error| config_error(keys::TENSOR_ENCODING, e.message()))?;
-                }
-                _ => {}
-            }
-        }
-        self.transport = self.transport.apply_values(values)?;
-        Ok(self)
-    }
-
     /// The protocol in effect: the `protocol` key, else `grpc` for a
     /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
     pub fn protocol(&self) -> Protocol {
@@ -244,6 +195,47 @@ impl OipConfig {
     }
 }
 
+impl ConnectorConfig for OipConfig {
+    fn defaults(url: &str) -> Self {
+        OipConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.transport
+    }
+
+    /// The OIP keys; a vendor crate built on OIP reads its own keys first
+    /// and hands the rest here (keys neither reads are ignored: the
+    /// factory refuses them, [`kit::check_keys`]).
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
+        for (k, v) in values {
+            match k.as_str() {
+                keys::PROTOCOL => self.protocol = Some(v.expose().parse()?),
+                keys::GRPC_URL => {
+                    let url = v.expose().trim();
+                    self.grpc_url = (!url.is_empty()).then(|| url.to_owned());
+                }
+                keys::GRPC_AUTHORITY => {
+                    let authority = v.expose().trim();
+                    self.grpc_authority = if authority.is_empty() {
+                        None
+                    } else {
+                        Some(kit::urls::check_authority(keys::GRPC_AUTHORITY, authority)?)
+                    };
+                }
+                keys::TENSOR_ENCODING => {
+                    self.tensor_encoding = v
+                        .expose()
+                        .parse()
+                        .map_err(|e: Error| config_error(keys::TENSOR_ENCODING, e.message()))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The transport defaults of OIP connectors: the shared transport's, except
 /// `gzip: false`. Tensor payloads compress poorly, and a server that honours
 /// `Accept-Encoding: gzip` (Triton does) spends far longer compressing a large
@@ -261,39 +253,38 @@ mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<OipConfig> {
-        OipConfig::new(url).apply_values(
-            pairs
-                .iter()
-                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
-        )
-    }
-
     #[test]
     fn protocol_follows_key_then_scheme() {
         assert_eq!(
-            cfg("http://h:8000", &[]).unwrap().protocol(),
+            OipConfig::from_pairs("http://h:8000", &[])
+                .unwrap()
+                .protocol(),
             Protocol::Rest
         );
         assert_eq!(
-            cfg("grpc://h:8001", &[]).unwrap().protocol(),
+            OipConfig::from_pairs("grpc://h:8001", &[])
+                .unwrap()
+                .protocol(),
             Protocol::Grpc
         );
-        assert_eq!(cfg("grpcs://h", &[]).unwrap().protocol(), Protocol::Grpc);
-        let c = cfg("http://h:8000", &[("protocol", "GRPC")]).unwrap();
+        assert_eq!(
+            OipConfig::from_pairs("grpcs://h", &[]).unwrap().protocol(),
+            Protocol::Grpc
+        );
+        let c = OipConfig::from_pairs("http://h:8000", &[("protocol", "GRPC")]).unwrap();
         assert_eq!(c.protocol(), Protocol::Grpc);
-        let e = cfg("http://h", &[("protocol", "soap")]).unwrap_err();
+        let e = OipConfig::from_pairs("http://h", &[("protocol", "soap")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert_eq!(e.path(), Some("protocol"));
     }
 
     #[test]
     fn grpc_target_maps_schemes_and_prefers_grpc_url() {
-        let c = cfg("http://h:8000", &[("grpc_url", "grpc://h:8001")]).unwrap();
+        let c = OipConfig::from_pairs("http://h:8000", &[("grpc_url", "grpc://h:8001")]).unwrap();
         assert_eq!(c.grpc_target().unwrap(), "http://h:8001");
-        let c = cfg("grpcs://h:443", &[]).unwrap();
+        let c = OipConfig::from_pairs("grpcs://h:443", &[]).unwrap();
         assert_eq!(c.grpc_target().unwrap(), "https://h");
-        let c = cfg("http://[::1]:9/", &[]).unwrap();
+        let c = OipConfig::from_pairs("http://[::1]:9/", &[]).unwrap();
         assert_eq!(c.grpc_target().unwrap(), "http://[::1]:9");
         for bad in [
             "ftp://h",
@@ -302,13 +293,13 @@ mod tests {
             "grpc://h:1?x=1",
             "nope",
         ] {
-            let e = cfg(bad, &[("protocol", "grpc")])
+            let e = OipConfig::from_pairs(bad, &[("protocol", "grpc")])
                 .unwrap()
                 .grpc_target()
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}: {e}");
         }
-        let e = cfg("http://h", &[("grpc_url", "ftp://x")])
+        let e = OipConfig::from_pairs("http://h", &[("grpc_url", "ftp://x")])
             .unwrap()
             .grpc_target()
             .unwrap_err();
@@ -317,7 +308,7 @@ mod tests {
 
     #[test]
     fn tensor_encoding_and_transport_keys_are_read() {
-        let c = cfg(
+        let c = OipConfig::from_pairs(
             "http://h",
             &[
                 ("tensor_encoding", "Binary"),
@@ -328,27 +319,27 @@ mod tests {
         .unwrap();
         assert_eq!(c.tensor_encoding, TensorEncoding::Binary);
         assert_eq!(c.transport.timeout_request.as_millis(), 1500);
-        let e = cfg("http://h", &[("tensor_encoding", "xml")]).unwrap_err();
+        let e = OipConfig::from_pairs("http://h", &[("tensor_encoding", "xml")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert_eq!(e.path(), Some("tensor_encoding"));
-        let e = cfg("http://h", &[("timeout_request_ms", "soon")]).unwrap_err();
+        let e = OipConfig::from_pairs("http://h", &[("timeout_request_ms", "soon")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
     }
 
     #[test]
     fn grpc_authority_is_checked() {
-        let c = cfg(
+        let c = OipConfig::from_pairs(
             "grpc://10.0.0.1:80",
             &[("grpc_authority", "Doubler.NS.example.com")],
         )
         .unwrap();
         assert_eq!(c.grpc_authority.as_deref(), Some("doubler.ns.example.com"));
-        let c = cfg("grpc://h:1", &[("grpc_authority", "a.b:8443")]).unwrap();
+        let c = OipConfig::from_pairs("grpc://h:1", &[("grpc_authority", "a.b:8443")]).unwrap();
         assert_eq!(c.grpc_authority.as_deref(), Some("a.b:8443"));
-        let c = cfg("grpc://h:1", &[("grpc_authority", "[::1]:9")]).unwrap();
+        let c = OipConfig::from_pairs("grpc://h:1", &[("grpc_authority", "[::1]:9")]).unwrap();
         assert_eq!(c.grpc_authority.as_deref(), Some("[::1]:9"));
         assert_eq!(
-            cfg("grpc://h:1", &[("grpc_authority", " ")])
+            OipConfig::from_pairs("grpc://h:1", &[("grpc_authority", " ")])
                 .unwrap()
                 .grpc_authority,
             None
@@ -361,7 +352,7 @@ mod tests {
             "a.b:port",
             "a.b:70000",
         ] {
-            let e = cfg("grpc://h:1", &[("grpc_authority", bad)]).unwrap_err();
+            let e = OipConfig::from_pairs("grpc://h:1", &[("grpc_authority", bad)]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
             assert_eq!(e.path(), Some("grpc_authority"), "{bad}");
         }
@@ -369,8 +360,13 @@ mod tests {
 
     #[test]
     fn rest_url_requires_http() {
-        assert!(cfg("https://h/base", &[]).unwrap().rest_url().is_ok());
-        let e = cfg("grpc://h:1", &[("protocol", "rest")])
+        assert!(
+            OipConfig::from_pairs("https://h/base", &[])
+                .unwrap()
+                .rest_url()
+                .is_ok()
+        );
+        let e = OipConfig::from_pairs("grpc://h:1", &[("protocol", "rest")])
             .unwrap()
             .rest_url()
             .unwrap_err();

@@ -21,6 +21,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::GrpcTransport;
 use inferlink_core::transport::grpc::GrpcFailure;
 use inferlink_core::transport::retry::Idempotency;

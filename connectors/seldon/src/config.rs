@@ -21,6 +21,7 @@
 
 use std::sync::Arc;
 
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::kit::{self, config_error};
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::transport::{StaticHeader, TransportConfig};

@@ -22,9 +22,10 @@
 //! come from the shared transport's keys and apply to both protocols.
 
 use inferlink_core::ConfigValue;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::kit::{config_error, urls};
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{ConnectTarget, Error, ModelRef, Result};
+use inferlink_core::{Error, ModelRef, Result};
 
 inferlink_core::config_keys! {
     /// The keys the TF Serving connector reads, for the unknown-key check (the
@@ -193,28 +194,66 @@ impl TfServingConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        let mut config = TfServingConfig::new(target.url.clone());
-        config.transport = target.host_transport_over(config.transport);
-        config.apply_values(target.values())
+    /// The protocol in effect: the `protocol` key, else `grpc` for a
+    /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol.unwrap_or_else(|| {
+            if urls::is_grpc_scheme(&self.url) {
+                Protocol::Grpc
+            } else {
+                Protocol::Rest
+            }
+        })
     }
 
-    /// These settings overlaid with configuration values (key → value).
-    /// Keys neither this connector nor the transport owns are ignored here;
-    /// the factory refuses them first ([`KEYS`]).
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
-        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
+    /// The REST base URL (the endpoint URL, which must be `http` or `https`).
+    pub fn rest_url(&self) -> Result<&str> {
+        if urls::is_grpc_scheme(&self.url) {
+            return Err(config_error(
+                "url",
+                "a REST endpoint URL must start with http:// or https:// (for gRPC set \
+                 protocol: grpc or use a grpc:// URL)",
+            ));
+        }
+        urls::http_url("url", &self.url)?;
+        Ok(self.url.trim())
+    }
+
+    /// The gRPC target as an `http`/`https` URL ([`urls::grpc_target`]):
+    /// `grpc_url` if set, else the endpoint URL; `grpc://` means plain
+    /// HTTP/2, `grpcs://` TLS.
+    pub fn grpc_target(&self) -> Result<String> {
+        match &self.grpc_url {
+            Some(u) => urls::grpc_target(keys::GRPC_URL, u),
+            None => urls::grpc_target("url", &self.url),
+        }
+    }
+
+    /// Checks every setting the chosen protocol uses (called when a client is built).
+    pub fn validate(&self) -> Result<()> {
+        match self.protocol() {
+            Protocol::Rest => self.rest_url().map(drop),
+            Protocol::Grpc => self.grpc_target().map(drop),
+        }
+    }
+}
+
+impl ConnectorConfig for TfServingConfig {
+    fn defaults(url: &str) -> Self {
+        TfServingConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.transport
+    }
+
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         let mut number = None;
         let mut label = None;
-        for (k, v) in &values {
+        for (k, v) in values {
             let text = v.expose().trim();
             let optional = (!text.is_empty()).then(|| text.to_owned());
-            match k.as_ref() {
+            match k.as_str() {
                 keys::PROTOCOL => self.protocol = Some(text.parse()?),
                 keys::GRPC_URL => self.grpc_url = optional,
                 keys::SIGNATURE_NAME => {
@@ -264,62 +303,18 @@ impl TfServingConfig {
                 _ => {}
             }
         }
-        self.version = match (number, label) {
+        match (number, label) {
             (Some(_), Some(_)) => {
                 return Err(config_error(
                     keys::MODEL_VERSION,
                     "model_version and model_version_label exclude each other; set one",
                 ));
             }
-            (Some(n), None) => VersionChoice::Number(n),
-            (None, Some(l)) => VersionChoice::Label(l),
-            (None, None) => self.version,
-        };
-        self.transport = self.transport.apply_values(values)?;
-        Ok(self)
-    }
-
-    /// The protocol in effect: the `protocol` key, else `grpc` for a
-    /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
-    pub fn protocol(&self) -> Protocol {
-        self.protocol.unwrap_or_else(|| {
-            if urls::is_grpc_scheme(&self.url) {
-                Protocol::Grpc
-            } else {
-                Protocol::Rest
-            }
-        })
-    }
-
-    /// The REST base URL (the endpoint URL, which must be `http` or `https`).
-    pub fn rest_url(&self) -> Result<&str> {
-        if urls::is_grpc_scheme(&self.url) {
-            return Err(config_error(
-                "url",
-                "a REST endpoint URL must start with http:// or https:// (for gRPC set \
-                 protocol: grpc or use a grpc:// URL)",
-            ));
+            (Some(n), None) => self.version = VersionChoice::Number(n),
+            (None, Some(l)) => self.version = VersionChoice::Label(l),
+            (None, None) => {}
         }
-        urls::http_url("url", &self.url)?;
-        Ok(self.url.trim())
-    }
-
-    /// The gRPC target as an `http`/`https` URL ([`urls::grpc_target`]):
-    /// `grpc_url` if set, else the endpoint URL; `grpc://` means plain
-    /// HTTP/2, `grpcs://` TLS.
-    pub fn grpc_target(&self) -> Result<String> {
-        match &self.grpc_url {
-            Some(u) => urls::grpc_target(keys::GRPC_URL, u),
-            None => urls::grpc_target("url", &self.url),
-        }
-    }
-
-    /// Checks every setting the chosen protocol uses (called when a client is built).
-    pub fn validate(&self) -> Result<()> {
-        match self.protocol() {
-            Protocol::Rest => self.rest_url().map(drop),
-            Protocol::Grpc => self.grpc_target().map(drop),
-        }
+        Ok(())
     }
 }
 
@@ -328,17 +323,9 @@ mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<TfServingConfig> {
-        TfServingConfig::new(url).apply_values(
-            pairs
-                .iter()
-                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
-        )
-    }
-
     #[test]
     fn keys_are_read_and_checked() {
-        let c = cfg(
+        let c = TfServingConfig::from_pairs(
             "http://h:8501",
             &[
                 ("signature_name", "predict_images"),
@@ -358,7 +345,8 @@ mod tests {
         assert_eq!(c.transport.timeout_request.as_millis(), 1500);
         assert_eq!(c.protocol(), Protocol::Rest);
 
-        let c = cfg("grpc://h:8500", &[("model_version_label", "stable")]).unwrap();
+        let c = TfServingConfig::from_pairs("grpc://h:8500", &[("model_version_label", "stable")])
+            .unwrap();
         assert_eq!(c.version, VersionChoice::Label("stable".into()));
         assert_eq!(c.protocol(), Protocol::Grpc);
         assert_eq!(c.grpc_target().unwrap(), "http://h:8500");
@@ -373,11 +361,11 @@ mod tests {
             ("signature_name", "a\nb"),
             ("metadata_api", "maybe"),
         ] {
-            let e = cfg("http://h", &[(k, v)]).unwrap_err();
+            let e = TfServingConfig::from_pairs("http://h", &[(k, v)]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{k}={v}");
             assert_eq!(e.path(), Some(k), "{k}={v}");
         }
-        let e = cfg(
+        let e = TfServingConfig::from_pairs(
             "http://h",
             &[("model_version", "1"), ("model_version_label", "x")],
         )
@@ -387,20 +375,25 @@ mod tests {
 
     #[test]
     fn urls_are_validated_per_protocol() {
-        assert!(cfg("https://h/base", &[]).unwrap().validate().is_ok());
-        let e = cfg("grpc://h:1", &[("protocol", "rest")])
+        assert!(
+            TfServingConfig::from_pairs("https://h/base", &[])
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+        let e = TfServingConfig::from_pairs("grpc://h:1", &[("protocol", "rest")])
             .unwrap()
             .validate()
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         for bad in ["ftp://h", "grpc://u:p@h:1", "grpc://h:1/x", "nope"] {
-            let e = cfg(bad, &[("protocol", "grpc")])
+            let e = TfServingConfig::from_pairs(bad, &[("protocol", "grpc")])
                 .unwrap()
                 .validate()
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
         }
-        let c = cfg(
+        let c = TfServingConfig::from_pairs(
             "http://h:8501",
             &[("grpc_url", "grpcs://h:8500"), ("protocol", "grpc")],
         )

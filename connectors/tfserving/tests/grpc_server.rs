@@ -15,6 +15,7 @@ mod wire;
 
 use std::sync::{Arc, Mutex};
 
+use inferlink::kit::ConnectorConfig;
 use inferlink::resolve::ConfigValue;
 use inferlink::{DataType, ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_testkit::connector::{

@@ -17,6 +17,7 @@
 //! keys ([`inferlink_core::transport::config::keys`]) and apply to every API.
 
 use inferlink_core::ConfigValue;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::kit::{config_error, urls};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::{ConnectTarget, Result, Secret};
@@ -108,17 +109,6 @@ impl TorchServeConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        TorchServeConfig::new(target.url.clone()).apply_target(target)
-    }
-
-    /// These settings overlaid with the target's merged configuration.
-    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
-        self.transport = target.host_transport_over(self.transport);
-        self.apply_values(target.values())
-    }
-
     /// Sets the management URL.
     pub fn with_management_url(mut self, url: impl Into<String>) -> Self {
         self.management_url = Some(url.into());
@@ -130,35 +120,6 @@ impl TorchServeConfig {
         self.inference_key = inference;
         self.management_key = management;
         self
-    }
-
-    /// These settings overlaid with configuration values (key → value).
-    /// Keys neither TorchServe nor the transport owns are ignored here; the
-    /// factory refuses them first ([`KEYS`]).
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
-        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
-        for (k, v) in &values {
-            let text = v.expose().trim();
-            match k.as_ref() {
-                keys::MANAGEMENT_URL => {
-                    self.management_url = (!text.is_empty()).then(|| text.to_owned());
-                }
-                keys::PROTOCOL => self.protocol = Some(text.parse()?),
-                keys::GRPC_URL => self.grpc_url = (!text.is_empty()).then(|| text.to_owned()),
-                keys::INFERENCE_API => self.inference_api = text.parse()?,
-                keys::INFERENCE_KEY => self.inference_key = key_value(keys::INFERENCE_KEY, text)?,
-                keys::MANAGEMENT_KEY => {
-                    self.management_key = key_value(keys::MANAGEMENT_KEY, text)?;
-                }
-                _ => {}
-            }
-        }
-        self.transport = self.transport.apply_values(values)?;
-        Ok(self)
     }
 
     /// The protocol in effect: the `protocol` key, else `grpc` for a
@@ -247,25 +208,44 @@ fn http_url(key: &str, raw: &str) -> Result<()> {
     urls::http_url(key, raw).map(drop)
 }
 
+impl ConnectorConfig for TorchServeConfig {
+    fn defaults(url: &str) -> Self {
+        TorchServeConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.transport
+    }
+
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
+        for (k, v) in values {
+            let text = v.expose().trim();
+            match k.as_str() {
+                keys::MANAGEMENT_URL => {
+                    self.management_url = (!text.is_empty()).then(|| text.to_owned());
+                }
+                keys::PROTOCOL => self.protocol = Some(text.parse()?),
+                keys::GRPC_URL => self.grpc_url = (!text.is_empty()).then(|| text.to_owned()),
+                keys::INFERENCE_API => self.inference_api = text.parse()?,
+                keys::INFERENCE_KEY => self.inference_key = key_value(keys::INFERENCE_KEY, text)?,
+                keys::MANAGEMENT_KEY => {
+                    self.management_key = key_value(keys::MANAGEMENT_KEY, text)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<TorchServeConfig> {
-        TorchServeConfig::new(url).apply_values(pairs.iter().map(|(k, v)| {
-            let value = if k.ends_with("_key") {
-                ConfigValue::Secret(Secret::new(*v))
-            } else {
-                ConfigValue::Plain((*v).to_owned())
-            };
-            (*k, value)
-        }))
-    }
-
     #[test]
     fn keys_are_read_and_checked() {
-        let c = cfg(
+        let c = TorchServeConfig::from_pairs(
             "http://127.0.0.1:8080",
             &[
                 ("management_url", "http://127.0.0.1:8081"),
@@ -288,49 +268,57 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key_and_hide_secrets() {
-        let e = cfg("http://h", &[("inference_api", "soap")]).unwrap_err();
+        let e = TorchServeConfig::from_pairs("http://h", &[("inference_api", "soap")]).unwrap_err();
         assert_eq!(
             (e.kind(), e.path()),
             (ErrorKind::Config, Some("inference_api"))
         );
-        let e = cfg("http://h", &[("protocol", "carrier-pigeon")]).unwrap_err();
+        let e = TorchServeConfig::from_pairs("http://h", &[("protocol", "carrier-pigeon")])
+            .unwrap_err();
         assert_eq!(e.path(), Some("protocol"));
-        let e = cfg("http://h", &[("inference_key", "has space")]).unwrap_err();
+        let e = TorchServeConfig::from_pairs("http://h", &[("inference_key", "has space")])
+            .unwrap_err();
         assert_eq!(e.path(), Some("inference_key"));
         assert!(!e.to_string().contains("has space"), "{e}");
-        let e = cfg("http://h", &[("management_url", "ftp://h")])
+        let e = TorchServeConfig::from_pairs("http://h", &[("management_url", "ftp://h")])
             .unwrap()
             .validate()
             .unwrap_err();
         assert_eq!(e.path(), Some("management_url"));
-        let e = cfg("grpc://h:7070", &[("inference_api", "kserve-v2")])
+        let e = TorchServeConfig::from_pairs("grpc://h:7070", &[("inference_api", "kserve-v2")])
             .unwrap()
             .validate()
             .unwrap_err();
         assert_eq!(e.path(), Some("inference_api"));
-        let e = cfg("http://h", &[("timeout_conect_ms", "1")]).unwrap_err();
+        let e =
+            TorchServeConfig::from_pairs("http://h", &[("timeout_conect_ms", "1")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
     }
 
     #[test]
     fn protocol_and_grpc_target_follow_the_urls() {
-        let c = cfg(
+        let c = TorchServeConfig::from_pairs(
             "http://h:8080",
             &[("grpc_url", "grpc://h:7070"), ("protocol", "grpc")],
         )
         .unwrap();
         assert_eq!(c.protocol(), Protocol::Grpc);
         assert_eq!(c.grpc_target().unwrap(), "http://h:7070");
-        let c = cfg("grpcs://h:7443", &[]).unwrap();
+        let c = TorchServeConfig::from_pairs("grpcs://h:7443", &[]).unwrap();
         assert_eq!(c.protocol(), Protocol::Grpc);
         assert_eq!(c.grpc_target().unwrap(), "https://h:7443");
         for bad in ["grpc://u:p@h:1", "grpc://h:1/x", "ftp://h"] {
-            let e = cfg(bad, &[("protocol", "grpc")])
+            let e = TorchServeConfig::from_pairs(bad, &[("protocol", "grpc")])
                 .unwrap()
                 .validate()
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
         }
-        assert_eq!(cfg("http://h", &[]).unwrap().protocol(), Protocol::Rest);
+        assert_eq!(
+            TorchServeConfig::from_pairs("http://h", &[])
+                .unwrap()
+                .protocol(),
+            Protocol::Rest
+        );
     }
 }

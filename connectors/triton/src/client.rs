@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt as _;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::GrpcTransport;
 use inferlink_core::transport::retry::Idempotency;
 use inferlink_core::transport::{HttpTransport, Method, RequestSpec};
