@@ -13,10 +13,9 @@
 //! `half_plus_two` example model (signatures `serving_default` and
 //! `regress_x_to_y`).
 
-use inferlink::{
-    Connectors, Consumer, InferRequest, MemoryStore, ModelRef, Registry, Selector, Tensor,
-};
+use inferlink::{InferRequest, ModelRef, Selector, Tensor};
 use inferlink_core::kit::ConnectorConfig;
+use inferlink_testkit::example::{ExampleConnection, connect_record};
 use inferlink_testkit::tfserving_rest_fake::TfServingRestFake;
 use inferlink_tfserving::{Examples, Feature, TfServingConfig, TfServingConnector};
 
@@ -32,10 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: tf-serving-dev
 product: TensorFlow-Serving
 version: "2.19.0"
@@ -50,21 +47,13 @@ services:
     endpoints:
       - url: {url}
 "#
-        ))
-        .await?;
-    let resolution = registry.resolve(
-        &Selector::category("prediction-serving"),
-        &Consumer::anywhere(),
-    )?;
-
-    let connectors = Connectors::new().with(inferlink_tfserving::factory());
-    let connector = connectors.connect(&resolution).await?;
-    println!(
-        "{} over {} at {}",
-        connector.info().vendor,
-        connector.info().protocol,
-        connector.info().endpoint
     );
+    let ExampleConnection { connector, .. } = connect_record(
+        &record,
+        &Selector::category("prediction-serving"),
+        inferlink_tfserving::factory(),
+    )
+    .await?;
     println!("health: {:?}", connector.health().await?);
 
     let model = ModelRef::new("half_plus_two");

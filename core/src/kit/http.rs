@@ -1,8 +1,45 @@
-//! [`raw_request_spec`]: a [`RawRequest`] put on an HTTP request, the same
-//! way for every connector whose raw invocation is one HTTP call.
+//! HTTP helpers of the kit: [`raw_request_spec`] (a [`RawRequest`] put on
+//! an HTTP request, the same way for every connector whose raw invocation
+//! is one HTTP call) and [`phrase_class`] (an error status refined by the
+//! words of the vendor's message).
 
 use crate::connector::RawRequest;
-use crate::transport::RequestSpec;
+use crate::error::ErrorKind;
+use crate::transport::{ErrorClass, ErrorResponse, RequestSpec};
+
+/// The class of an error answer with status `status` whose vendor message
+/// contains one of `phrases`: `kind`, not retried; `None` for any other
+/// answer (the transport's status mapping then applies). For servers that
+/// answer a malformed request with a 500 and say so only in words
+/// (Triton's "Unable to parse", KServe's "cannot reshape array").
+///
+/// ```
+/// use std::sync::Arc;
+/// use inferlink_core::ErrorKind;
+/// use inferlink_core::kit::phrase_class;
+/// use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
+///
+/// const INPUT_PHRASES: &[&str] = &["cannot reshape array"];
+/// let classifier: Arc<dyn ResponseClassifier> = Arc::new(|r: &ErrorResponse<'_>| {
+///     phrase_class(r, 500, INPUT_PHRASES, ErrorKind::InvalidInput)
+/// });
+/// # let _ = classifier;
+/// ```
+pub fn phrase_class(
+    response: &ErrorResponse<'_>,
+    status: u16,
+    phrases: &[&str],
+    kind: ErrorKind,
+) -> Option<ErrorClass> {
+    if response.status.as_u16() != status {
+        return None;
+    }
+    let message = &response.vendor?.message;
+    phrases
+        .iter()
+        .any(|p| message.contains(p))
+        .then(|| ErrorClass::fatal(kind))
+}
 
 /// `spec` carrying `request`: its body and content type, its `accept`
 /// (when set), its extra headers (checked for control characters when
@@ -37,7 +74,33 @@ pub fn raw_request_spec(spec: RequestSpec, request: RawRequest) -> RequestSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::{Idempotency, Method};
+    use crate::transport::{HeaderMap, Idempotency, Method, RetryRule, StatusCode, VendorMessage};
+
+    #[test]
+    fn phrases_refine_only_their_status() {
+        let headers = HeaderMap::new();
+        let body = br#"{"error": "cannot reshape array of size 3"}"#;
+        let vendor = VendorMessage::parse(&headers, body).expect("a vendor message");
+        let answer = |status: u16| ErrorResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: &headers,
+            body,
+            vendor: Some(&vendor),
+        };
+        let phrases = &["cannot reshape array"];
+        let class = phrase_class(&answer(500), 500, phrases, ErrorKind::InvalidInput).unwrap();
+        assert_eq!(class.kind, ErrorKind::InvalidInput);
+        assert_eq!(class.retry, RetryRule::Never);
+        assert!(phrase_class(&answer(503), 500, phrases, ErrorKind::InvalidInput).is_none());
+        assert!(
+            phrase_class(&answer(500), 500, &["other words"], ErrorKind::InvalidInput).is_none()
+        );
+        let silent = ErrorResponse {
+            vendor: None,
+            ..answer(500)
+        };
+        assert!(phrase_class(&silent, 500, phrases, ErrorKind::InvalidInput).is_none());
+    }
 
     #[test]
     fn every_part_of_the_raw_request_is_carried() {

@@ -14,7 +14,9 @@
 //! * [`config_error`]: the one shape of a configuration error;
 //! * [`ConnectorConfig`]: reading a connector's typed configuration from a
 //!   target (vendor defaults < host transport settings < record), written once;
-//! * [`raw_request_spec`]: a raw request on an HTTP request spec.
+//! * [`raw_request_spec`]: a raw request on an HTTP request spec;
+//!   [`phrase_class`]: an error status refined by the vendor's words;
+//! * [`option_setters!`](crate::option_setters): builder setters of optional fields.
 //!
 //! Settings are layered once, in [`Connectors::connect`](crate::Connectors::connect):
 //! the vendor's defaults (the connector's config type) < the host's
@@ -35,13 +37,14 @@ mod families;
 #[cfg(feature = "http")]
 mod http;
 pub mod keys;
+mod setters;
 #[cfg(feature = "http")]
 mod settings;
 pub mod urls;
 mod words;
 
 #[cfg(feature = "http")]
-pub use http::raw_request_spec;
+pub use http::{phrase_class, raw_request_spec};
 pub use keys::{Key, KeySet, check_keys};
 #[cfg(feature = "http")]
 pub use settings::ConnectorConfig;

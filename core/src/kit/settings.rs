@@ -128,13 +128,14 @@ mod tests {
 
     impl ConnectorConfig for Probe {
         fn defaults(url: &str) -> Self {
-            let mut transport = TransportConfig::default();
-            transport.gzip = false;
             Probe {
                 url: url.to_owned(),
                 retries_seen: None,
                 path: "/ping".to_owned(),
-                transport,
+                transport: TransportConfig {
+                    gzip: false,
+                    ..TransportConfig::default()
+                },
             }
         }
 
