@@ -1,9 +1,13 @@
 //! The connector's configuration, read from a [`ConnectTarget`] (keys in
-//! [`crate::keys`], documented in [`crate::KEYS`]).
+//! [`OUTPUT_NAME`], [`MODEL_NAME`] and the words' `KEY`s, documented in
+//! [`crate::KEYS`]).
 
 use inferlink_core::{ConnectTarget, Result};
 
-use crate::keys::{MODEL_NAME, OUTPUT_NAME};
+/// The key naming the output of an answer (`predictions` by default).
+pub const OUTPUT_NAME: &str = "output_name";
+/// The key naming the one model the server answers for.
+pub const MODEL_NAME: &str = "model_name";
 
 inferlink_core::config_words! {
     /// How tensors are put in the `/invocations` JSON body.
@@ -61,12 +65,6 @@ impl MlflowConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_word_enums_read_the_declared_keys() {
-        assert_eq!(InputFormat::KEY, crate::keys::INPUT_FORMAT);
-        assert_eq!(OutputDatatype::KEY, crate::keys::OUTPUT_DATATYPE);
-    }
 
     #[test]
     fn words_and_defaults() {

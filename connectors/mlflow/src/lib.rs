@@ -37,8 +37,10 @@
 
 use std::sync::Arc;
 
-use inferlink_core::kit;
+use inferlink_core::kit::{self, Key, KeySet};
 use inferlink_core::transport::config::KEY_SET;
+
+use crate::config::{MODEL_NAME, OUTPUT_NAME};
 
 mod client;
 pub mod codec;
@@ -60,20 +62,18 @@ pub const PRODUCTS: &[&str] = &["mlflow-serving", "mlflow-scoring-server"];
 /// inside a record of product `mlflow`.
 pub const RESOURCES: &[&str] = &["mlflow-scoring"];
 
-inferlink_core::config_keys! {
-    /// The configuration keys of this connector (the transport's are in
-    /// `transport::config::KEY_SET`).
-    pub const KEYS for "mlflow" in mod keys {
-        /// inputs, instances or dataframe_split
-        INPUT_FORMAT = "input_format",
-        /// the answer's output name (predictions)
-        OUTPUT_NAME = "output_name",
-        /// auto, int64 or fp64
-        OUTPUT_DATATYPE = "output_datatype",
-        /// the one model served (unset: any)
-        MODEL_NAME = "model_name",
-    }
-}
+/// The configuration keys of this connector (the transport's are in
+/// `transport::config::KEY_SET`).
+pub const KEYS: KeySet = KeySet {
+    owner: VENDOR,
+    keys: &[
+        Key::new(InputFormat::KEY, "inputs, instances or dataframe_split"),
+        Key::new(OUTPUT_NAME, "the answer's output name (predictions)"),
+        Key::new(OutputDatatype::KEY, "auto, int64 or fp64"),
+        Key::new(MODEL_NAME, "the one model served (unset: any)"),
+    ],
+    prefixes: &[],
+};
 
 /// The MLflow scoring server's connector factory.
 pub fn factory() -> kit::Factory {

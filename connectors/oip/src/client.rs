@@ -122,7 +122,7 @@ impl OipClient {
             inner: Arc::new(Inner {
                 info: ConnectorInfo {
                     vendor: vendor.to_owned(),
-                    protocol: protocol.info_name().to_owned(),
+                    protocol: protocol.info_name(crate::config::INFO_NAMES).to_owned(),
                     endpoint,
                     binary_tensors,
                 },

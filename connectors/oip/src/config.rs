@@ -74,26 +74,13 @@ pub fn factory() -> kit::Factory {
     )
 }
 
-inferlink_core::config_words! {
-    /// Which wire protocol a client speaks.
-    pub enum Protocol for "protocol" {
-        /// HTTP/JSON (`/v2/...`), optionally with binary tensor data.
-        Rest = "rest" | "http" | "https",
-        /// gRPC (`inference.GRPCInferenceService`).
-        Grpc = "grpc",
-    }
-}
+/// Which wire protocol a client speaks: REST (`/v2/...`, optionally with
+/// binary tensor data) or gRPC (`inference.GRPCInferenceService`).
+pub use inferlink_core::kit::WireProtocol as Protocol;
 
-impl Protocol {
-    /// The protocol name shown in [`inferlink_core::ConnectorInfo::protocol`]:
-    /// `oip-rest` or `oip-grpc`.
-    pub fn info_name(self) -> &'static str {
-        match self {
-            Protocol::Rest => "oip-rest",
-            Protocol::Grpc => "oip-grpc",
-        }
-    }
-}
+/// The protocol names shown in [`inferlink_core::ConnectorInfo::protocol`]
+/// (REST, gRPC).
+pub const INFO_NAMES: (&str, &str) = ("oip-rest", "oip-grpc");
 
 /// A header whose value is computed from the model of each call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,13 +148,7 @@ impl OipConfig {
     /// The protocol in effect: the `protocol` key, else `grpc` for a
     /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
     pub fn protocol(&self) -> Protocol {
-        self.protocol.unwrap_or_else(|| {
-            if kit::urls::is_grpc_scheme(&self.url) {
-                Protocol::Grpc
-            } else {
-                Protocol::Rest
-            }
-        })
+        Protocol::or_from_url(self.protocol, &self.url)
     }
 
     /// The REST base URL (the endpoint URL, which must be `http` or `https`).

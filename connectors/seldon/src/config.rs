@@ -111,8 +111,10 @@ impl SeldonProtocol {
     pub fn info_name(self) -> &'static str {
         match self {
             SeldonProtocol::V1 => "seldon-v1",
-            SeldonProtocol::V2 => OipProtocol::Rest.info_name(),
-            SeldonProtocol::V2Grpc => OipProtocol::Grpc.info_name(),
+            SeldonProtocol::V2 => OipProtocol::Rest.info_name(inferlink_oip::config::INFO_NAMES),
+            SeldonProtocol::V2Grpc => {
+                OipProtocol::Grpc.info_name(inferlink_oip::config::INFO_NAMES)
+            }
         }
     }
 }

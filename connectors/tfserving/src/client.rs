@@ -134,8 +134,12 @@ impl TfServingClient {
         };
         Ok(TfServingClient {
             inner: Arc::new(Inner {
-                info: ConnectorInfo::new(VENDOR, protocol.info_name(), endpoint)
-                    .with_binary_tensors(binary_tensors),
+                info: ConnectorInfo::new(
+                    VENDOR,
+                    protocol.info_name(crate::config::INFO_NAMES),
+                    endpoint,
+                )
+                .with_binary_tensors(binary_tensors),
                 wire,
                 signature: config.signature_name,
                 version: config.version,

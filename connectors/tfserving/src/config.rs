@@ -52,25 +52,13 @@ inferlink_core::config_keys! {
     }
 }
 
-inferlink_core::config_words! {
-    /// Which wire protocol a client speaks.
-    pub enum Protocol for "protocol" {
-        /// HTTP/JSON (`/v1/models/...`).
-        Rest = "rest" | "http" | "https",
-        /// gRPC (`tensorflow.serving.PredictionService`, `ModelService`).
-        Grpc = "grpc",
-    }
-}
+/// Which wire protocol a client speaks: REST (`/v1/models/...`) or gRPC
+/// (`tensorflow.serving.PredictionService`, `ModelService`).
+pub use inferlink_core::kit::WireProtocol as Protocol;
 
-impl Protocol {
-    /// The protocol name shown in [`inferlink_core::ConnectorInfo::protocol`].
-    pub fn info_name(self) -> &'static str {
-        match self {
-            Protocol::Rest => "tfserving-rest",
-            Protocol::Grpc => "tfserving-grpc",
-        }
-    }
-}
+/// The protocol names shown in [`inferlink_core::ConnectorInfo::protocol`]
+/// (REST, gRPC).
+pub const INFO_NAMES: (&str, &str) = ("tfserving-rest", "tfserving-grpc");
 
 inferlink_core::config_words! {
     /// How REST predict requests lay out tensors.
@@ -197,13 +185,7 @@ impl TfServingConfig {
     /// The protocol in effect: the `protocol` key, else `grpc` for a
     /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
     pub fn protocol(&self) -> Protocol {
-        self.protocol.unwrap_or_else(|| {
-            if urls::is_grpc_scheme(&self.url) {
-                Protocol::Grpc
-            } else {
-                Protocol::Rest
-            }
-        })
+        Protocol::or_from_url(self.protocol, &self.url)
     }
 
     /// The REST base URL (the endpoint URL, which must be `http` or `https`).

@@ -42,15 +42,10 @@ inferlink_core::config_keys! {
     }
 }
 
-inferlink_core::config_words! {
-    /// Which wire protocol inference calls use.
-    pub enum Protocol for "protocol" {
-        /// The REST inference API (port 8080).
-        Rest = "rest" | "http" | "https",
-        /// gRPC `org.pytorch.serve.grpc.inference.InferenceAPIsService` (port 7070).
-        Grpc = "grpc",
-    }
-}
+/// Which wire protocol inference calls use: the REST inference API (port
+/// 8080) or gRPC `org.pytorch.serve.grpc.inference.InferenceAPIsService`
+/// (port 7070).
+pub use inferlink_core::kit::WireProtocol as Protocol;
 
 inferlink_core::config_words! {
     /// The REST route tensor inference (`infer`) goes through.
@@ -125,13 +120,7 @@ impl TorchServeConfig {
     /// The protocol in effect: the `protocol` key, else `grpc` for a
     /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
     pub fn protocol(&self) -> Protocol {
-        self.protocol.unwrap_or_else(|| {
-            if urls::is_grpc_scheme(&self.url) {
-                Protocol::Grpc
-            } else {
-                Protocol::Rest
-            }
-        })
+        Protocol::or_from_url(self.protocol, &self.url)
     }
 
     /// Checks everything that can be checked without a connection.

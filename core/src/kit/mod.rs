@@ -11,6 +11,7 @@
 //! * [`connector_families!`](crate::connector_families): the
 //!   `InferenceConnector` impl from the list of families a type offers;
 //! * [`urls`]: endpoint URL checks shared by REST and gRPC connectors;
+//!   [`WireProtocol`]: the `protocol` key of connectors that speak both;
 //! * [`config_error`]: the one shape of a configuration error;
 //! * [`ConnectorConfig`]: reading a connector's typed configuration from a
 //!   target (vendor defaults < host transport settings < record), written once;
@@ -41,6 +42,7 @@ mod setters;
 #[cfg(feature = "http")]
 mod settings;
 pub mod urls;
+mod wire;
 mod words;
 
 #[cfg(feature = "http")]
@@ -48,6 +50,7 @@ pub use http::{phrase_class, raw_request_spec};
 pub use keys::{Key, KeySet, check_keys};
 #[cfg(feature = "http")]
 pub use settings::ConnectorConfig;
+pub use wire::WireProtocol;
 
 /// An [`ErrorKind::Config`] error about configuration key `key`.
 pub fn config_error(key: &str, why: impl fmt::Display) -> Error {
