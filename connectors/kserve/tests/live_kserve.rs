@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use host_proxy::HostProxy;
+use inferlink::kit::ConnectorConfig;
 use inferlink::{
     Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector,
     InferenceConnectorExt, MemoryStore, ModelRef, RawRequest, Registry, Result, Selector, Tensor,

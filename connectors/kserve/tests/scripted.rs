@@ -4,6 +4,7 @@
 //! resource, and configuration errors at connect time.
 
 use bytes::Bytes;
+use inferlink::kit::ConnectorConfig;
 use inferlink::{
     ConnectorFactory, Connectors, Consumer, DataType, ErrorKind, InferRequest, MemoryStore,
     Registry, Resolution, Selector, Tensor,

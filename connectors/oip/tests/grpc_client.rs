@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use inferlink::kit::ConnectorConfig;
 use inferlink::resolve::ConfigValue;
 use inferlink::{DataType, ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_oip::grpc::paths;

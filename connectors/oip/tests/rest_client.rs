@@ -5,6 +5,7 @@
 //! binary answers without Content-Type and chunked).
 
 use bytes::Bytes;
+use inferlink::kit::ConnectorConfig;
 use inferlink::resolve::ConfigValue;
 use inferlink::{
     Connectors, Consumer, ErrorKind, InferRequest, MemoryStore, ModelRef, RawRequest, Registry,

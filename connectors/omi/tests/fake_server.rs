@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use inferlink::kit::ConnectorConfig;
 use inferlink::resolve::ConfigValue;
 use inferlink::{ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_omi::proto as msg;

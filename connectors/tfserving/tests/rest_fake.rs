@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use inferlink::kit::ConnectorConfig;
 use inferlink::{
     Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector, MemoryStore,
     ModelRef, RawRequest, Registry, Selector, Tensor,

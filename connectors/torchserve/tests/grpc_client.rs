@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use inferlink::kit::ConnectorConfig;
 use inferlink::resolve::ConfigValue;
 use inferlink::{ErrorKind, InferRequest, ModelRef, RawRequest, Secret, Tensor};
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};

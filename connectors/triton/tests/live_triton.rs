@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use inferlink::kit::ConnectorConfig;
 use inferlink::tensor::TensorData;
 use inferlink::{
     Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector, MemoryStore,
