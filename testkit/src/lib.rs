@@ -25,6 +25,8 @@
 pub mod connector;
 pub mod fault;
 pub mod keys;
+pub mod live;
+pub mod peer_bench;
 #[cfg(unix)]
 pub mod postgres;
 mod server_models;

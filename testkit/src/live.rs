@@ -1,0 +1,336 @@
+//! Plumbing the connectors' live tests share: the shared real server started
+//! off the async runtime, a connector built from one registered record (as a
+//! host gets it through [`Connectors::connect`]), the usual check of a
+//! conformance report, and which addresses listen on a port.
+//!
+//! ```no_run
+//! use inferlink_testkit::live::{self, TestRecord};
+//! use inferlink_testkit::servers::ServerKind;
+//! # async fn demo(factory: impl inferlink::ConnectorFactory + 'static) {
+//! let Some(server) = live::shared_server(ServerKind::KServe).await else { return };
+//! let connector = TestRecord::new("live-kserve", "kserve", "0.21.0", "kserve-predictor")
+//!     .setting("protocol", "v2")
+//!     .setting("deadline_ms", "60000")
+//!     .endpoint(&server.http_url())
+//!     .connect(inferlink::Connectors::new().with(factory))
+//!     .await;
+//! # let _ = connector;
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use inferlink::{
+    Connectors, Consumer, DataType, Error, ErrorKind, InferenceConnector, MemoryStore, Registry,
+    Result, Selector,
+};
+
+use crate::connector::{CheckStatus, ConformanceReport, ConformanceSpec, RoundTrip, Transform};
+use crate::servers::{self, RunningServer, ServerKind, StartOptions};
+
+/// The binary-wide shared server of `kind` ([`servers::shared_or_skip`]),
+/// started on Tokio's blocking pool so an async test does not block its
+/// runtime. `None` means skipped (the venv is not installed and
+/// `INFERLINK_REQUIRE_LIVE` is unset).
+pub async fn shared_server(kind: ServerKind) -> Option<&'static RunningServer> {
+    tokio::task::spawn_blocking(move || servers::shared_or_skip(kind))
+        .await
+        .expect("starting the server")
+}
+
+/// A server of `kind` of the test's own (for tests that stop or disturb it),
+/// started with `options` on Tokio's blocking pool; `None` means skipped.
+pub async fn own_server(kind: ServerKind, options: StartOptions) -> Option<RunningServer> {
+    tokio::task::spawn_blocking(move || {
+        servers::or_skip(kind, RunningServer::start_with(kind, &options))
+    })
+    .await
+    .expect("starting the server")
+}
+
+/// One credential block of a [`TestRecord`].
+#[derive(Debug, Clone)]
+struct Credential {
+    id: String,
+    scope: Option<String>,
+    values: Vec<(String, String)>,
+}
+
+/// One extension record with one service and one endpoint, written as the
+/// YAML a host registers. Values are written as quoted YAML strings.
+#[derive(Debug, Clone)]
+pub struct TestRecord {
+    id: String,
+    product: String,
+    version: String,
+    service_id: String,
+    resource: String,
+    category: String,
+    auth_required: Option<bool>,
+    settings: Vec<(String, String)>,
+    credentials: Vec<Credential>,
+    url: String,
+}
+
+impl TestRecord {
+    /// A record `id` of `product` `version` whose service (id `api`,
+    /// category `prediction-serving`) has the resource `resource`.
+    pub fn new(id: &str, product: &str, version: &str, resource: &str) -> Self {
+        TestRecord {
+            id: id.to_owned(),
+            product: product.to_owned(),
+            version: version.to_owned(),
+            service_id: "api".to_owned(),
+            resource: resource.to_owned(),
+            category: "prediction-serving".to_owned(),
+            auth_required: None,
+            settings: Vec::new(),
+            credentials: Vec::new(),
+            url: String::new(),
+        }
+    }
+
+    /// The service's id (default `api`).
+    pub fn service_id(mut self, id: &str) -> Self {
+        self.service_id = id.to_owned();
+        self
+    }
+
+    /// The service's `authrequired` flag (left out unless set).
+    pub fn auth_required(mut self, required: bool) -> Self {
+        self.auth_required = Some(required);
+        self
+    }
+
+    /// One service configuration key.
+    pub fn setting(mut self, key: &str, value: &str) -> Self {
+        self.settings.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Several service configuration keys.
+    pub fn settings(mut self, pairs: &[(&str, &str)]) -> Self {
+        for (key, value) in pairs {
+            self = self.setting(key, value);
+        }
+        self
+    }
+
+    /// A credential `id` (with `scope`, when given) holding `values`.
+    pub fn credential(mut self, id: &str, scope: Option<&str>, values: &[(&str, &str)]) -> Self {
+        self.credentials.push(Credential {
+            id: id.to_owned(),
+            scope: scope.map(str::to_owned),
+            values: values
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        });
+        self
+    }
+
+    /// The service's endpoint URL.
+    pub fn endpoint(mut self, url: &str) -> Self {
+        self.url = url.to_owned();
+        self
+    }
+
+    /// The record as registry YAML.
+    pub fn yaml(&self) -> String {
+        let mut y = format!(
+            "id: {}\nproduct: {}\nversion: {}\nservices:\n  - id: {}\n    resource: {}\n    \
+             category: {}\n",
+            self.id,
+            self.product,
+            quoted(&self.version),
+            self.service_id,
+            self.resource,
+            self.category
+        );
+        if let Some(required) = self.auth_required {
+            y.push_str(&format!("    authrequired: {required}\n"));
+        }
+        if !self.settings.is_empty() {
+            y.push_str("    configuration:\n");
+            for (key, value) in &self.settings {
+                y.push_str(&format!("      {key}: {}\n", quoted(value)));
+            }
+        }
+        if !self.credentials.is_empty() {
+            y.push_str("    credentials:\n");
+            for c in &self.credentials {
+                y.push_str(&format!("      - id: {}\n", c.id));
+                if let Some(scope) = &c.scope {
+                    y.push_str(&format!("        scope: {scope}\n"));
+                }
+                y.push_str("        configuration:\n");
+                for (key, value) in &c.values {
+                    y.push_str(&format!("          {key}: {}\n", quoted(value)));
+                }
+            }
+        }
+        y.push_str(&format!("    endpoints:\n      - url: {}\n", self.url));
+        y
+    }
+
+    /// Registers the record in a fresh in-memory registry, resolves its
+    /// resource for any consumer and connects through `connectors`.
+    pub async fn try_connect(&self, connectors: Connectors) -> Result<Arc<dyn InferenceConnector>> {
+        let registry = Registry::open(MemoryStore::new()).await?;
+        registry.register_yaml(&self.yaml()).await?;
+        let resolution =
+            registry.resolve(&Selector::resource(&self.resource), &Consumer::anywhere())?;
+        connectors.connect(&resolution).await
+    }
+
+    /// [`try_connect`](Self::try_connect), panicking with the record's id
+    /// and the error when any step fails.
+    pub async fn connect(&self, connectors: Connectors) -> Arc<dyn InferenceConnector> {
+        match self.try_connect(connectors).await {
+            Ok(c) => c,
+            Err(e) => panic!("connecting record {}: {e}", self.id),
+        }
+    }
+}
+
+/// `value` as a double-quoted YAML string (JSON string syntax is valid YAML).
+fn quoted(value: &str) -> String {
+    serde_json::Value::String(value.to_owned()).to_string()
+}
+
+/// [`RoundTrip::sample`] over a table: one round trip through `model` per
+/// `(input name, datatype, shape)`, each expecting `transform`'s answer.
+pub fn sample_round_trips(
+    model: &str,
+    transform: Transform,
+    inputs: &[(&str, DataType, &[usize])],
+) -> Vec<RoundTrip> {
+    inputs
+        .iter()
+        .map(|(name, datatype, shape)| {
+            RoundTrip::sample(model, name, *datatype, shape.to_vec(), transform.clone())
+        })
+        .collect()
+}
+
+/// `spec` with every round trip of `round_trips` added.
+pub fn with_round_trips(
+    spec: ConformanceSpec,
+    round_trips: impl IntoIterator<Item = RoundTrip>,
+) -> ConformanceSpec {
+    round_trips
+        .into_iter()
+        .fold(spec, ConformanceSpec::round_trip)
+}
+
+/// Panics unless every failed check of `report` is named in `allowed`, and
+/// unless at least `min_passed` checks passed; the message lists the
+/// unexpected failures and the whole report.
+pub fn assert_conformance(report: &ConformanceReport, allowed: &[&str], min_passed: usize) {
+    let unexpected: Vec<String> = report
+        .failures()
+        .filter(|c| !allowed.contains(&c.name.as_str()))
+        .map(|c| format!("{}: {:?}", c.name, c.status))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{} failed checks against {}:\n{}\n{report}",
+        unexpected.len(),
+        report.connector,
+        unexpected.join("\n")
+    );
+    let passed = report
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Passed)
+        .count();
+    assert!(
+        passed >= min_passed,
+        "only {passed} checks passed (at least {min_passed} expected):\n{report}"
+    );
+}
+
+/// The error of a call that must fail finally: its kind is one of `kinds`,
+/// its message contains `needle` and it is not retryable. Panics (naming
+/// what was expected and what came) otherwise; returns the error for
+/// further checks.
+pub fn expect_final_error<T: std::fmt::Debug>(
+    result: Result<T>,
+    kinds: &[ErrorKind],
+    needle: &str,
+) -> Error {
+    let e = match result {
+        Ok(v) => panic!("expected a {kinds:?} error containing {needle:?}, got {v:?}"),
+        Err(e) => e,
+    };
+    assert!(kinds.contains(&e.kind()), "expected {kinds:?}: {e}");
+    assert!(
+        e.to_string().contains(needle),
+        "expected {needle:?} in: {e}"
+    );
+    assert!(!e.is_retryable(), "a final error was marked retryable: {e}");
+    e
+}
+
+/// The local addresses listening (TCP state `LISTEN`) on `port`, read from
+/// `/proc/net/tcp` and `/proc/net/tcp6`; empty where those do not exist.
+pub fn listen_addresses(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let Ok(table) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 4 || cols[3] != "0A" {
+                continue;
+            }
+            let Some((addr, p)) = cols[1].split_once(':') else {
+                continue;
+            };
+            if u16::from_str_radix(p, 16).ok() != Some(port) {
+                continue;
+            }
+            let bytes: Vec<u8> = (0..addr.len() / 2)
+                .map(|i| u8::from_str_radix(&addr[2 * i..2 * i + 2], 16).unwrap_or(0))
+                .collect();
+            let ordered: Vec<u8> = bytes
+                .chunks(4)
+                .flat_map(|w| w.iter().rev().copied())
+                .collect();
+            found.push(if v6 && ordered.len() >= 16 {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&ordered[..16]);
+                std::net::Ipv6Addr::from(a).to_string()
+            } else if ordered.len() >= 4 {
+                std::net::Ipv4Addr::new(ordered[0], ordered[1], ordered[2], ordered[3]).to_string()
+            } else {
+                continue;
+            });
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_yaml_quotes_values_and_lists_credentials() {
+        let yaml = TestRecord::new("r", "p", "1.0", "res")
+            .service_id("svc")
+            .auth_required(true)
+            .setting("deadline_ms", "60000")
+            .credential("token", Some("global"), &[("access_token", "a\"b")])
+            .endpoint("http://127.0.0.1:1")
+            .yaml();
+        assert_eq!(
+            yaml,
+            "id: r\nproduct: p\nversion: \"1.0\"\nservices:\n  - id: svc\n    resource: res\n    \
+             category: prediction-serving\n    authrequired: true\n    configuration:\n      \
+             deadline_ms: \"60000\"\n    credentials:\n      - id: token\n        scope: global\n        \
+             configuration:\n          access_token: \"a\\\"b\"\n    endpoints:\n      - url: http://127.0.0.1:1\n"
+        );
+    }
+}
