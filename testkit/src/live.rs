@@ -198,6 +198,13 @@ fn quoted(value: &str) -> String {
     serde_json::Value::String(value.to_owned()).to_string()
 }
 
+/// A round trip of a sample `datatype` tensor `input` of `shape` through
+/// the harness's doubling `model` ([`RoundTrip::sample`] with
+/// [`Transform::Double`]).
+pub fn doubled(model: &str, input: &str, datatype: DataType, shape: &[usize]) -> RoundTrip {
+    RoundTrip::sample(model, input, datatype, shape.to_vec(), Transform::Double)
+}
+
 /// [`RoundTrip::sample`] over a table: one round trip through `model` per
 /// `(input name, datatype, shape)`, each expecting `transform`'s answer.
 pub fn sample_round_trips(

@@ -84,6 +84,67 @@ pub fn ramp_request(input: &str, n: usize) -> InferRequest {
     InferRequest::new().with_input(Tensor::new(input, vec![n], values).expect("tensor"))
 }
 
+/// What a peer bench sends, apart from the sizes: a ramp of FP32 elements
+/// in `input` to `model`, checked in `output`, at each `concurrency`.
+#[derive(Debug, Clone)]
+pub struct PeerLoad {
+    /// The model every request goes to.
+    pub model: &'static str,
+    /// The request's one FP32 input.
+    pub input: &'static str,
+    /// The output every answer must carry with the input's shape.
+    pub output: &'static str,
+    /// Concurrency levels (requests in flight), one case each.
+    pub concurrency: &'static [usize],
+    /// Requests sent before each case, not counted.
+    pub warmup: usize,
+    /// Longest time one case may take.
+    pub budget: Duration,
+}
+
+impl PeerLoad {
+    /// The peer benches' common load: the `identity` model, FP32 `input`
+    /// echoed in `output`, concurrency 1 and 16, 20 warm-up requests, at
+    /// most `budget` per case.
+    pub const fn identity(input: &'static str, output: &'static str, budget: Duration) -> Self {
+        PeerLoad {
+            model: "identity",
+            input,
+            output,
+            concurrency: &[1, 16],
+            warmup: 20,
+            budget,
+        }
+    }
+
+    /// Runs one case per concurrency level with `elements` per request and
+    /// at most `count` requests through `conn`, printing a `RESULT` line
+    /// labelled `wire` for each.
+    pub fn measure(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        conn: &Arc<dyn InferenceConnector>,
+        wire: &str,
+        elements: usize,
+        count: usize,
+    ) {
+        let request = ramp_request(self.input, elements);
+        for &concurrency in self.concurrency {
+            let case = LoadCase {
+                model: ModelRef::new(self.model),
+                output: self.output,
+                elements,
+                concurrency,
+                count,
+                warmup: self.warmup,
+                budget: self.budget,
+            };
+            let (done, secs) = rt.block_on(run_case(conn.clone(), request.clone(), &case));
+            print_result(wire, &case, done, secs);
+        }
+    }
+}
+
 /// One case of a closed-loop load: which model, which output to check, and
 /// the bounds.
 #[derive(Debug, Clone)]

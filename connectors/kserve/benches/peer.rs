@@ -15,9 +15,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use inferlink::{Connectors, InferenceConnector, ModelRef};
+use inferlink::{Connectors, InferenceConnector};
 use inferlink_testkit::live::TestRecord;
-use inferlink_testkit::peer_bench::{self, LoadCase, PeerServer};
+use inferlink_testkit::peer_bench::{self, PeerLoad, PeerServer};
 use inferlink_testkit::servers::ServerKind;
 
 /// (wire, elements, requests at most): the Python side's list.
@@ -31,9 +31,8 @@ const CASES: [(&str, usize, usize); 8] = [
     ("grpc", 1_000, 1000),
     ("grpc", 100_000, 200),
 ];
-const CONCURRENCY: [usize; 2] = [1, 16];
-const WARMUP: usize = 20;
-const CASE_BUDGET: Duration = Duration::from_secs(15);
+/// Requests to KServe's `identity` model; the output is named per wire.
+const LOAD: PeerLoad = PeerLoad::identity("input-0", "output-0", Duration::from_secs(15));
 
 fn main() {
     let Some(peer) = PeerServer::from_env_or_start(ServerKind::KServe) else {
@@ -42,26 +41,12 @@ fn main() {
     let rt = peer_bench::runtime();
     for (wire, n, count) in CASES {
         let conn = rt.block_on(connector(&peer, wire));
-        let request = peer_bench::ramp_request("input-0", n);
         let output = if wire == "v1" {
             "predictions"
         } else {
-            "output-0"
+            LOAD.output
         };
-        for concurrency in CONCURRENCY {
-            let case = LoadCase {
-                model: ModelRef::new("identity"),
-                output,
-                elements: n,
-                concurrency,
-                count,
-                warmup: WARMUP,
-                budget: CASE_BUDGET,
-            };
-            let (done, secs) =
-                rt.block_on(peer_bench::run_case(conn.clone(), request.clone(), &case));
-            peer_bench::print_result(wire, &case, done, secs);
-        }
+        PeerLoad { output, ..LOAD }.measure(&rt, &conn, wire, n, count);
     }
 }
 

@@ -16,19 +16,14 @@ mod live;
 
 use std::time::Duration;
 
-use inferlink::ModelRef;
-use inferlink_testkit::peer_bench::{self, LoadCase, PeerServer};
+use inferlink_testkit::peer_bench::{self, PeerLoad, PeerServer};
 use inferlink_testkit::servers::ServerKind;
 use live::Wire;
 
 /// Elements per request and how many requests a case sends at most.
 const SIZES: [(usize, usize); 3] = [(1, 2000), (1_000, 2000), (1_000_000, 100)];
-/// Concurrency levels (requests in flight).
-const CONCURRENCY: [usize; 2] = [1, 16];
-/// Requests sent before each case, not counted.
-const WARMUP: usize = 20;
-/// Longest time one case may take.
-const CASE_BUDGET: Duration = Duration::from_secs(20);
+/// Requests to Triton's `identity` model, at concurrency 1 and 16.
+const LOAD: PeerLoad = PeerLoad::identity("INPUT", "OUTPUT", Duration::from_secs(20));
 
 fn main() {
     let gzip = std::env::var("INFERLINK_PEER_GZIP").is_ok_and(|v| v == "1");
@@ -43,21 +38,7 @@ fn main() {
             Wire::Grpc => "grpc",
         };
         for (n, count) in SIZES {
-            let request = peer_bench::ramp_request("INPUT", n);
-            for concurrency in CONCURRENCY {
-                let case = LoadCase {
-                    model: ModelRef::new("identity"),
-                    output: "OUTPUT",
-                    elements: n,
-                    concurrency,
-                    count,
-                    warmup: WARMUP,
-                    budget: CASE_BUDGET,
-                };
-                let (done, secs) =
-                    rt.block_on(peer_bench::run_case(conn.clone(), request.clone(), &case));
-                peer_bench::print_result(wire_name, &case, done, secs);
-            }
+            LOAD.measure(&rt, &conn, wire_name, n, count);
         }
     }
 }

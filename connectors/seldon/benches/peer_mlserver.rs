@@ -16,19 +16,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use inferlink::{Connectors, InferenceConnector, ModelRef};
+use inferlink::{Connectors, InferenceConnector};
 use inferlink_testkit::live::TestRecord;
-use inferlink_testkit::peer_bench::{self, LoadCase, PeerServer};
+use inferlink_testkit::peer_bench::{self, PeerLoad, PeerServer};
 use inferlink_testkit::servers::ServerKind;
 
 /// Elements per request and how many requests a case sends at most.
 const SIZES: [(usize, usize); 3] = [(1, 2000), (1_000, 2000), (100_000, 50)];
-/// Concurrency levels (requests in flight).
-const CONCURRENCY: [usize; 2] = [1, 16];
-/// Requests sent before each case, not counted.
-const WARMUP: usize = 20;
-/// Longest time one case may take.
-const CASE_BUDGET: Duration = Duration::from_secs(20);
+/// Requests to MLServer's `identity` model, at concurrency 1 and 16.
+const LOAD: PeerLoad = PeerLoad::identity("input-0", "output-0", Duration::from_secs(20));
 
 async fn connector(url: &str) -> Arc<dyn InferenceConnector> {
     TestRecord::new("bench-mlserver", "mlserver", "1.7.1", "mlserver")
@@ -47,21 +43,7 @@ fn main() {
     for (wire, url) in [("http", peer.http_url.clone()), ("grpc", peer.grpc_url())] {
         let conn = rt.block_on(connector(&url));
         for (n, count) in SIZES {
-            let request = peer_bench::ramp_request("input-0", n);
-            for concurrency in CONCURRENCY {
-                let case = LoadCase {
-                    model: ModelRef::new("identity"),
-                    output: "output-0",
-                    elements: n,
-                    concurrency,
-                    count,
-                    warmup: WARMUP,
-                    budget: CASE_BUDGET,
-                };
-                let (done, secs) =
-                    rt.block_on(peer_bench::run_case(conn.clone(), request.clone(), &case));
-                peer_bench::print_result(wire, &case, done, secs);
-            }
+            LOAD.measure(&rt, &conn, wire, n, count);
         }
     }
 }
