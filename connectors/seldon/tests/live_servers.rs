@@ -97,7 +97,7 @@ async fn conformance(
 ) -> ConformanceReport {
     assert_eq!(c.info().protocol, protocol);
     let report = run_connector_conformance(c, spec).await;
-    live::assert_conformance(&report, &[], 10);
+    live::assert_conformance(protocol, &report, &[], 10);
     report
 }
 
@@ -529,11 +529,6 @@ fn quirk_seldon_core_listens_on_loopback_and_stops_as_a_group() {
 // MLServer (V2 REST and gRPC)
 // ---------------------------------------------------------------------------
 
-/// MLServer's REST URL and its gRPC URL (`grpc://…`).
-fn mlserver_urls(server: &RunningServer) -> [String; 2] {
-    [server.http_url(), format!("grpc://{}", server.grpc_addr())]
-}
-
 /// The scikit-learn LogisticRegression trained when MLServer starts:
 /// `[[0.2, 0.1], [2.5, 2.5]]` → classes `[0, 1]` (INT64 `[2, 1]`).
 fn sklearn_round_trip() -> RoundTrip {
@@ -602,7 +597,7 @@ async fn mlserver_v2_grpc_conformance() {
     let Some(server) = live::shared_server(ServerKind::MlServer).await else {
         return;
     };
-    let [_, grpc] = mlserver_urls(server);
+    let [_, grpc] = live::rest_and_grpc_urls(server);
     let settings = [("seldon_model", "tiny-sklearn")];
     let c = connect("seldon-core", "2.8.0", &grpc, &settings).await;
     conformance(c.as_ref(), "oip-grpc", &mlserver_spec()).await;
@@ -615,7 +610,7 @@ async fn quirk_mlserver_sklearn_outputs_and_versions() {
     let Some(server) = live::shared_server(ServerKind::MlServer).await else {
         return;
     };
-    for url in mlserver_urls(server) {
+    for url in live::rest_and_grpc_urls(server) {
         let c = connect("mlserver", "1.7.1", &url, &[]).await;
         let x = Tensor::new("predict", vec![2, 2], vec![0.2f64, 0.1, 2.5, 2.5]).unwrap();
         let r = c
@@ -655,7 +650,7 @@ async fn quirk_mlserver_content_types_decide_the_codec() {
             .with_input(Tensor::new("a", vec![2], vec![0.2f64, 2.5]).unwrap())
             .with_input(Tensor::new("b", vec![2], vec![0.1f64, 2.5]).unwrap())
     };
-    for url in mlserver_urls(server) {
+    for url in live::rest_and_grpc_urls(server) {
         let pd = connect(
             "mlserver",
             "1.7.1",
