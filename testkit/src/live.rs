@@ -26,7 +26,7 @@ use inferlink::{
 };
 
 use crate::connector::{CheckStatus, ConformanceReport, ConformanceSpec, RoundTrip, Transform};
-use crate::servers::{self, RunningServer, ServerKind, StartOptions};
+use crate::servers::{self, RunningServer, ServerKind, StartOptions, WireFormat};
 
 /// The binary-wide shared server of `kind` ([`servers::shared_or_skip`]),
 /// started on Tokio's blocking pool so an async test does not block its
@@ -216,6 +216,30 @@ pub fn doubled(model: &str, input: &str, datatype: DataType, shape: &[usize]) ->
     RoundTrip::sample(model, input, datatype, shape.to_vec(), Transform::Double)
 }
 
+/// Round trips for every datatype the harness's `doubler` of `kind`
+/// (KServe's or MLServer's) takes over `wire`. Their metadata declares
+/// `input-0` as FP32 `[-1]`, so FP32 goes there with shape `[4]`; the other
+/// datatypes use undeclared names (`input-<i>` → `output-<i>`) with shape
+/// `[2, 3]`.
+///
+/// # Panics
+///
+/// When `kind` has no `doubler` model.
+pub fn doubler_round_trips(kind: ServerKind, wire: WireFormat) -> Vec<RoundTrip> {
+    let doubler = kind.model("doubler").expect("a doubler model");
+    let mut round_trips = Vec::new();
+    for (i, dt) in doubler.datatypes(wire).iter().enumerate() {
+        let datatype: DataType = dt.parse().expect("a datatype name");
+        let (name, shape) = if datatype == DataType::Fp32 {
+            ("input-0".to_owned(), vec![4])
+        } else {
+            (format!("input-{}", i + 1), vec![2, 3])
+        };
+        round_trips.push(doubled("doubler", &name, datatype, &shape));
+    }
+    round_trips
+}
+
 /// [`RoundTrip::sample`] over a table: one round trip through `model` per
 /// `(input name, datatype, shape)`, each expecting `transform`'s answer.
 pub fn sample_round_trips(
@@ -239,6 +263,13 @@ pub fn with_round_trips(
     round_trips
         .into_iter()
         .fold(spec, ConformanceSpec::round_trip)
+}
+
+/// The names of the models `c` lists, in its order (panics when listing
+/// fails).
+pub async fn model_names(c: &dyn InferenceConnector) -> Vec<String> {
+    let listed = c.models().await.expect("listing the models");
+    listed.into_iter().map(|m| m.name).collect()
 }
 
 /// Panics unless every failed check of `report` is allowed, and unless at
@@ -303,6 +334,19 @@ pub fn expect_final_error<T: std::fmt::Debug>(
     );
     assert!(!e.is_retryable(), "a final error was marked retryable: {e}");
     e
+}
+
+/// Panics unless something listens on `port` and every listening address
+/// is loopback: `127.0.0.1`, or gRPC's IPv4-mapped `::ffff:127.0.0.1`.
+pub fn assert_listens_on_loopback_only(port: u16) {
+    let addrs = listen_addresses(port);
+    assert!(!addrs.is_empty(), "nothing listens on {port}");
+    assert!(
+        addrs
+            .iter()
+            .all(|a| a == "127.0.0.1" || a == "::ffff:127.0.0.1"),
+        "port {port} listens on {addrs:?}"
+    );
 }
 
 /// The local addresses listening (TCP state `LISTEN`) on `port`, read from

@@ -40,18 +40,7 @@ fn spec(kind: ServerKind, wire: WireFormat) -> ConformanceSpec {
     let mut spec = ConformanceSpec::new();
     match kind {
         ServerKind::KServe | ServerKind::MlServer => {
-            let doubler = kind.model("doubler").expect("doubler");
-            for (i, dt) in doubler.datatypes(wire).iter().enumerate() {
-                let datatype: DataType = dt.parse().unwrap();
-                // The metadata declares `input-0` as FP32 [-1]; other
-                // datatypes use undeclared names (`input-<i>` → `output-<i>`).
-                let (name, shape) = if datatype == DataType::Fp32 {
-                    ("input-0".to_owned(), vec![4])
-                } else {
-                    (format!("input-{}", i + 1), vec![2, 3])
-                };
-                spec = spec.round_trip(live::doubled("doubler", &name, datatype, &shape));
-            }
+            spec = live::with_round_trips(spec, live::doubler_round_trips(kind, wire));
         }
         ServerKind::Pythie => {
             unreachable!("pythie-serving does not speak the Open Inference Protocol")

@@ -508,14 +508,7 @@ fn quirk_seldon_core_listens_on_loopback_and_stops_as_a_group() {
         server.grpc_port(),
         server.metrics_port(),
     ] {
-        let addrs = live::listen_addresses(port);
-        assert!(!addrs.is_empty(), "nothing listens on {port}");
-        assert!(
-            addrs
-                .iter()
-                .all(|a| a == "127.0.0.1" || a == "::ffff:127.0.0.1"),
-            "port {port} listens on {addrs:?}"
-        );
+        live::assert_listens_on_loopback_only(port);
     }
     assert_eq!(server.get_status("/health/ping").unwrap(), 200);
     let (pgid, http, grpc) = (server.pgid(), server.http_addr(), server.grpc_addr());

@@ -401,13 +401,7 @@ async fn management_flow() {
     let first = client.list_models(1, None).await.unwrap();
     assert_eq!(first.models.len(), 1);
     assert!(first.next_page_token.is_some());
-    let listed: Vec<String> = connector
-        .models()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let listed = inferlink_testkit::live::model_names(&connector).await;
     for want in ["doubler", "streamer", name] {
         assert!(listed.iter().any(|m| m == want), "{want} not in {listed:?}");
     }

@@ -209,13 +209,7 @@ async fn management_calls_use_their_own_url_and_key() {
         inferlink::connector::capabilities_of(&c).list_models
             && inferlink::connector::capabilities_of(&c).model_ready
     );
-    let names: Vec<String> = c
-        .models()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let names = inferlink_testkit::live::model_names(&c).await;
     assert_eq!(names, ["a", "b"]);
     let client = &c;
     let status = client
