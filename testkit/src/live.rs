@@ -336,6 +336,16 @@ pub fn expect_final_error<T: std::fmt::Debug>(
     e
 }
 
+/// Panics unless `error` is the refusal of a mistyped configuration key:
+/// kind [`ErrorKind::Config`], path `key`, and a message that suggests the
+/// nearest known key (`did you mean "<suggestion>"`).
+pub fn assert_suggests_key(error: &Error, key: &str, suggestion: &str) {
+    assert_eq!(error.kind(), ErrorKind::Config, "{error}");
+    assert_eq!(error.path(), Some(key), "{error}");
+    let hint = format!("did you mean \"{suggestion}\"");
+    assert!(error.message().contains(&hint), "{error}");
+}
+
 /// Panics unless something listens on `port` and every listening address
 /// is loopback: `127.0.0.1`, or gRPC's IPv4-mapped `::ffff:127.0.0.1`.
 pub fn assert_listens_on_loopback_only(port: u16) {
