@@ -10,6 +10,8 @@
 //! * [`fault`]: a scripted HTTP/1.1 fault server on loopback (resets,
 //!   truncated and oversized bodies, stalls, 429/503 sequences, vendor error
 //!   envelopes) for transport and connector tests.
+//! * `grpc_server` (feature `grpc`): a generic gRPC test server on loopback
+//!   that routes method paths to async handlers over prost messages.
 //! * [`servers`]: the real-server harness (KServe, MLServer, Triton, the Seldon Core v1 microservice on
 //!   loopback, started and stopped through `scripts/servers`).
 //! * [`tfserving_rest_fake`]: a TensorFlow Serving REST stand-in written from
@@ -24,6 +26,8 @@
 
 pub mod connector;
 pub mod fault;
+#[cfg(feature = "grpc")]
+pub mod grpc_server;
 pub mod keys;
 pub mod live;
 pub mod peer_bench;

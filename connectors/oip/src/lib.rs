@@ -42,7 +42,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod grpc;
-/// The messages and client generated from `proto/inference.proto` (for
+/// The messages generated from `proto/inference.proto` (for
 /// vendor crates that make further RPCs with them, e.g. Triton's
 /// `ModelStreamInfer`).
 #[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]

@@ -1,13 +1,7 @@
-//! The gRPC client against an in-process tonic server on 127.0.0.1 built
-//! from the same proto (its code generated separately, in
-//! `tests/support/inference_server.rs`, over the crate's messages), answering the way Triton does:
-//! raw outputs only, NOT_FOUND for unknown models, INVALID_ARGUMENT for
-//! size mismatches.
-
-#[allow(missing_docs, clippy::all, unreachable_pub, dead_code)]
-#[rustfmt::skip]
-#[path = "support/inference_server.rs"]
-mod wire;
+//! The gRPC client against an in-process test server on 127.0.0.1 (the
+//! testkit's `grpc_server`, over the crate's own messages), answering the
+//! way Triton does: raw outputs only, NOT_FOUND for unknown models,
+//! INVALID_ARGUMENT for size mismatches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,11 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use inferlink::resolve::ConfigValue;
 use inferlink::{DataType, ErrorKind, InferRequest, ModelRef, Tensor};
+use inferlink_oip::grpc::paths;
 use inferlink_oip::proto as msg;
 use inferlink_oip::{OipClient, OipConfig, Protocol};
+use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
 use tonic::codec::CompressionEncoding;
-use tonic::{Request, Response, Status};
-use wire::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
+use tonic::{Request, Status};
 
 #[derive(Default)]
 struct Doubler {
@@ -48,30 +43,28 @@ impl Doubler {
     }
 }
 
-#[tonic::async_trait]
-impl GrpcInferenceService for Doubler {
+/// The methods the test server routes.
+impl Doubler {
     async fn server_live(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ServerLiveRequest>,
-    ) -> Result<Response<msg::ServerLiveResponse>, Status> {
+    ) -> Result<msg::ServerLiveResponse, Status> {
         self.check(r.metadata())?;
-        Ok(Response::new(msg::ServerLiveResponse { live: true }))
+        Ok(msg::ServerLiveResponse { live: true })
     }
 
     async fn server_ready(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ServerReadyRequest>,
-    ) -> Result<Response<msg::ServerReadyResponse>, Status> {
+    ) -> Result<msg::ServerReadyResponse, Status> {
         self.check(r.metadata())?;
-        Ok(Response::new(msg::ServerReadyResponse {
-            ready: self.ready,
-        }))
+        Ok(msg::ServerReadyResponse { ready: self.ready })
     }
 
     async fn model_ready(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ModelReadyRequest>,
-    ) -> Result<Response<msg::ModelReadyResponse>, Status> {
+    ) -> Result<msg::ModelReadyResponse, Status> {
         self.check(r.metadata())?;
         let r = r.into_inner();
         if r.name != "doubler" {
@@ -80,26 +73,26 @@ impl GrpcInferenceService for Doubler {
                 r.name
             )));
         }
-        Ok(Response::new(msg::ModelReadyResponse {
+        Ok(msg::ModelReadyResponse {
             ready: r.version.is_empty() || r.version == "1",
-        }))
+        })
     }
 
     async fn server_metadata(
-        &self,
+        self: Arc<Self>,
         _: Request<msg::ServerMetadataRequest>,
-    ) -> Result<Response<msg::ServerMetadataResponse>, Status> {
-        Ok(Response::new(msg::ServerMetadataResponse {
+    ) -> Result<msg::ServerMetadataResponse, Status> {
+        Ok(msg::ServerMetadataResponse {
             name: "triton".into(),
             version: "2.51.0".into(),
             extensions: vec!["binary_tensor_data".into()],
-        }))
+        })
     }
 
     async fn model_metadata(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ModelMetadataRequest>,
-    ) -> Result<Response<msg::ModelMetadataResponse>, Status> {
+    ) -> Result<msg::ModelMetadataResponse, Status> {
         self.check(r.metadata())?;
         let name = r.into_inner().name;
         if name != "doubler" {
@@ -113,20 +106,20 @@ impl GrpcInferenceService for Doubler {
             shape: vec![-1, -1],
             parameters: Default::default(),
         };
-        Ok(Response::new(msg::ModelMetadataResponse {
+        Ok(msg::ModelMetadataResponse {
             name: "doubler".into(),
             versions: vec!["1".into()],
             platform: "python".into(),
             inputs: vec![spec("INPUT_1")],
             outputs: vec![spec("OUTPUT_1")],
             properties: vec![],
-        }))
+        })
     }
 
     async fn model_infer(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ModelInferRequest>,
-    ) -> Result<Response<msg::ModelInferResponse>, Status> {
+    ) -> Result<msg::ModelInferResponse, Status> {
         self.check(r.metadata())?;
         self.infer_calls.fetch_add(1, Ordering::SeqCst);
         if self
@@ -174,7 +167,7 @@ impl GrpcInferenceService for Doubler {
                 parameter_choice: Some(msg::infer_parameter::ParameterChoice::Uint64Param(7)),
             },
         );
-        Ok(Response::new(msg::ModelInferResponse {
+        Ok(msg::ModelInferResponse {
             model_name: "doubler".into(),
             model_version: "1".into(),
             id: r.id,
@@ -187,43 +180,30 @@ impl GrpcInferenceService for Doubler {
                 contents: None,
             }],
             raw_output_contents: vec![Bytes::from(doubled)],
-        }))
+        })
     }
 }
 
-struct Served {
-    url: String,
-    service: Arc<Doubler>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(service: Doubler) -> Served {
+async fn serve(service: Doubler) -> GrpcServer<Doubler> {
     serve_accepting(service, None).await
 }
 
 /// A server that takes requests compressed with `accepts` (and identity).
-async fn serve_accepting(service: Doubler, accepts: Option<CompressionEncoding>) -> Served {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("grpc://{}", listener.local_addr().unwrap());
-    let service = Arc::new(service);
-    let mut server = GrpcInferenceServiceServer::from_arc(Arc::clone(&service))
-        .max_decoding_message_size(64 << 20);
+async fn serve_accepting(
+    service: Doubler,
+    accepts: Option<CompressionEncoding>,
+) -> GrpcServer<Doubler> {
+    let mut router = GrpcRouter::new(Arc::new(service))
+        .unary(paths::SERVER_LIVE, Doubler::server_live)
+        .unary(paths::SERVER_READY, Doubler::server_ready)
+        .unary(paths::MODEL_READY, Doubler::model_ready)
+        .unary(paths::SERVER_METADATA, Doubler::server_metadata)
+        .unary(paths::MODEL_METADATA, Doubler::model_metadata)
+        .unary(paths::MODEL_INFER, Doubler::model_infer);
     if let Some(encoding) = accepts {
-        server = server.accept_compressed(encoding);
+        router = router.accept_compressed(encoding);
     }
-    let task = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await;
-    });
-    Served { url, service, task }
+    router.serve().await.unwrap()
 }
 
 fn client(url: &str, pairs: &[(&str, &str)]) -> OipClient {
@@ -247,7 +227,7 @@ fn client(url: &str, pairs: &[(&str, &str)]) -> OipClient {
 #[tokio::test]
 async fn health_and_metadata_over_grpc() {
     let s = serve(Doubler::default()).await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     assert_eq!(c.protocol(), Protocol::Grpc);
     let h = c.health().await.unwrap();
     assert!(h.live && !h.ready);
@@ -280,7 +260,7 @@ async fn health_and_metadata_over_grpc() {
 #[tokio::test]
 async fn infer_sends_raw_inputs_and_reads_raw_outputs() {
     let s = serve(Doubler::default()).await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     let x = Tensor::new("INPUT_1", vec![2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
     let r = c
         .infer(
@@ -305,7 +285,7 @@ async fn infer_sends_raw_inputs_and_reads_raw_outputs() {
 #[tokio::test]
 async fn large_tensors_pass_the_default_message_limits() {
     let s = serve(Doubler::default()).await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     let n = 1_500_000; // 6 MB each way, above gRPC's usual 4 MiB default
     let x = Tensor::new("INPUT_1", vec![1, n], vec![0.5f32; n]).unwrap();
     let r = c
@@ -324,7 +304,7 @@ async fn large_tensors_pass_the_default_message_limits() {
 #[tokio::test]
 async fn grpc_status_codes_become_error_kinds() {
     let s = serve(Doubler::default()).await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     let x =
         || InferRequest::new().with_input(Tensor::new("INPUT_1", vec![1], vec![1.0f32]).unwrap());
     let e = c.infer(&ModelRef::new("nope"), x()).await.unwrap_err();
@@ -355,21 +335,21 @@ async fn unavailable_is_retried_through_the_shared_loop() {
         ..Default::default()
     })
     .await;
-    let c = client(&s.url, &[]);
+    let c = client(s.url(), &[]);
     let x = Tensor::new("INPUT_1", vec![1], vec![1.0f32]).unwrap();
     let r = c
         .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(x))
         .await
         .unwrap();
     assert_eq!(r.outputs[0].to_vec::<f32>().unwrap(), vec![2.0]);
-    assert_eq!(s.service.infer_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(s.state().infer_calls.load(Ordering::SeqCst), 3);
 
     let s = serve(Doubler {
         unavailable: AtomicUsize::new(5),
         ..Default::default()
     })
     .await;
-    let c = client(&s.url, &[("retry_max_attempts", "2")]);
+    let c = client(s.url(), &[("retry_max_attempts", "2")]);
     let x = Tensor::new("INPUT_1", vec![1], vec![1.0f32]).unwrap();
     let e = c
         .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(x))
@@ -377,7 +357,7 @@ async fn unavailable_is_retried_through_the_shared_loop() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert_eq!(e.context("attempts"), Some("2"));
-    assert_eq!(s.service.infer_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(s.state().infer_calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
@@ -387,9 +367,9 @@ async fn auth_from_configuration_travels_as_metadata() {
         ..Default::default()
     })
     .await;
-    let e = client(&s.url, &[]).server_live().await.unwrap_err();
+    let e = client(s.url(), &[]).server_live().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated);
-    let c = client(&s.url, &[("auth_bearer_token", "t0ken")]);
+    let c = client(s.url(), &[("auth_bearer_token", "t0ken")]);
     assert!(c.server_live().await.unwrap());
     assert!(!format!("{c:?}").contains("t0ken"));
 }
@@ -423,8 +403,8 @@ async fn the_connector_conformance_suite_passes_over_grpc() {
     })
     .await;
     let connector: inferlink_oip::OipConnector =
-        client(&s.url, &[("auth_bearer_token", "good-token")]);
-    let url = s.url.clone();
+        client(s.url(), &[("auth_bearer_token", "good-token")]);
+    let url = s.url().to_owned();
     let fp32 = RoundTrip::sample(
         "doubler",
         "INPUT_1",
@@ -508,14 +488,14 @@ async fn request_messages_are_compressed_as_configured() {
             )
         };
         let plain = serve(Doubler::default()).await;
-        let e = compressed_client(&plain.url)
+        let e = compressed_client(plain.url())
             .infer(&ModelRef::new("doubler"), x())
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{encoding:?}: {e}");
         assert!(e.to_string().contains(name), "{encoding:?}: {e}");
         let accepting = serve_accepting(Doubler::default(), Some(encoding)).await;
-        let r = compressed_client(&accepting.url)
+        let r = compressed_client(accepting.url())
             .infer(&ModelRef::new("doubler"), x())
             .await
             .unwrap();

@@ -1,14 +1,9 @@
-//! The OMI client against an in-process tonic server on 127.0.0.1 built from
-//! the same proto (the service generated in `tests/support/omi_server.rs`
-//! over the crate's own messages, `inferlink_omi::proto`), scripted to reproduce what the live
-//! chassis server cannot be made to do on demand: a `Status` that fails
+//! The OMI client against an in-process test server on 127.0.0.1 (the
+//! testkit's `grpc_server`, over the crate's own messages,
+//! `inferlink_omi::proto`), scripted to reproduce what the live chassis
+//! server cannot be made to do on demand: a `Status` that fails
 //! first, a server that forgets its model, wrong output counts, non-200
 //! status codes, `UNIMPLEMENTED`, and a connection that drops.
-
-#[allow(missing_docs, clippy::all, unreachable_pub, dead_code)]
-#[rustfmt::skip]
-#[path = "support/omi_server.rs"]
-mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,9 +13,9 @@ use inferlink::resolve::ConfigValue;
 use inferlink::{ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_omi::proto as msg;
 use inferlink_omi::{Files, OmiClient, OmiConfig, OmiConnector, RunOptions, ShutdownOutcome};
+use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
 use tokio::sync::Mutex;
-use tonic::{Request, Response, Status};
-use wire::modzy_model_server::{ModzyModel, ModzyModelServer};
+use tonic::{Request, Status};
 
 /// Upper-cases `text` files, like the live `textops` model, with switches.
 #[derive(Default)]
@@ -88,12 +83,12 @@ fn status_response(code: i32, message: &str) -> msg::StatusResponse {
     }
 }
 
-#[tonic::async_trait]
-impl ModzyModel for Fake {
+/// The methods the test server routes.
+impl Fake {
     async fn status(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::StatusRequest>,
-    ) -> Result<Response<msg::StatusResponse>, Status> {
+    ) -> Result<msg::StatusResponse, Status> {
         self.check(r.metadata())?;
         if self.unimplemented {
             return Err(Status::unimplemented("Method not found"));
@@ -106,10 +101,7 @@ impl ModzyModel for Fake {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Ok(Response::new(status_response(
-                500,
-                "Model Failed to Initialize.",
-            )));
+            return Ok(status_response(500, "Model Failed to Initialize."));
         }
         let was = self.loaded.swap(true, Ordering::SeqCst);
         let message = if was {
@@ -117,10 +109,10 @@ impl ModzyModel for Fake {
         } else {
             "Model Initialized Successfully."
         };
-        Ok(Response::new(status_response(200, message)))
+        Ok(status_response(200, message))
     }
 
-    async fn run(&self, r: Request<msg::RunRequest>) -> Result<Response<msg::RunResponse>, Status> {
+    async fn run(self: Arc<Self>, r: Request<msg::RunRequest>) -> Result<msg::RunResponse, Status> {
         self.check(r.metadata())?;
         self.run_calls.fetch_add(1, Ordering::SeqCst);
         if !self.loaded.load(Ordering::SeqCst) {
@@ -157,51 +149,35 @@ impl ModzyModel for Fake {
             0 => 200,
             c => c as i32,
         };
-        Ok(Response::new(msg::RunResponse {
+        Ok(msg::RunResponse {
             status_code: code,
             status: "OK".into(),
             message: "Inference executed".into(),
             outputs,
-        }))
+        })
     }
 
     async fn shutdown(
-        &self,
+        self: Arc<Self>,
         _: Request<msg::ShutdownRequest>,
-    ) -> Result<Response<msg::ShutdownResponse>, Status> {
+    ) -> Result<msg::ShutdownResponse, Status> {
         self.shutdown_calls.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(msg::ShutdownResponse {
+        Ok(msg::ShutdownResponse {
             status_code: 200,
             status: "OK".into(),
             message: "Model Shutdown Successfully.".into(),
-        }))
+        })
     }
 }
 
-struct Served {
-    url: String,
-    fake: Arc<Fake>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(fake: Fake) -> Served {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("grpc://{}", listener.local_addr().unwrap());
-    let fake = Arc::new(fake);
-    let server = ModzyModelServer::from_arc(Arc::clone(&fake));
-    let task = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await;
-    });
-    Served { url, fake, task }
+async fn serve(fake: Fake) -> GrpcServer<Fake> {
+    GrpcRouter::new(Arc::new(fake))
+        .unary("/ModzyModel/Status", Fake::status)
+        .unary("/ModzyModel/Run", Fake::run)
+        .unary("/ModzyModel/Shutdown", Fake::shutdown)
+        .serve()
+        .await
+        .unwrap()
 }
 
 fn config(url: &str, pairs: &[(&str, &str)]) -> OmiConfig {
@@ -234,7 +210,7 @@ fn text(values: &[&str]) -> InferRequest {
 #[tokio::test]
 async fn concurrent_first_calls_share_one_status() {
     let s = serve(Fake::default()).await;
-    let c = client(&s.url);
+    let c = client(s.url());
     let mut tasks = Vec::new();
     for i in 0..16 {
         let c = c.clone();
@@ -245,22 +221,22 @@ async fn concurrent_first_calls_share_one_status() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(s.fake.status_calls.load(Ordering::SeqCst), 1);
-    assert_eq!(s.fake.run_calls.load(Ordering::SeqCst), 16);
+    assert_eq!(s.state().status_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(s.state().run_calls.load(Ordering::SeqCst), 16);
     assert!(c.cached_status().await.is_some());
 }
 
 #[tokio::test]
 async fn a_server_that_forgot_its_model_is_reloaded_once() {
     let s = serve(Fake::default()).await;
-    let c = client(&s.url);
+    let c = client(s.url());
     c.infer(&"textops".into(), text(&["a"])).await.unwrap();
     // The server restarts behind the same address: no model loaded.
-    s.fake.loaded.store(false, Ordering::SeqCst);
+    s.state().loaded.store(false, Ordering::SeqCst);
     let r = c.infer(&"textops".into(), text(&["b"])).await.unwrap();
     assert_eq!(r.outputs[0].to_strings().unwrap(), ["B"]);
-    assert_eq!(s.fake.status_calls.load(Ordering::SeqCst), 2);
-    assert_eq!(s.fake.run_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(s.state().status_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(s.state().run_calls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
@@ -270,18 +246,18 @@ async fn a_failed_status_is_reported_and_not_kept() {
         ..Fake::default()
     })
     .await;
-    let c = client(&s.url);
+    let c = client(s.url());
     let e = c.infer(&"textops".into(), text(&["a"])).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ModelError);
     assert!(!e.is_retryable());
     assert_eq!(e.context("omi_status_code"), Some("500"));
     assert!(e.to_string().contains("Model Failed to Initialize."), "{e}");
     assert_eq!(e.model(), Some("textops"));
-    assert_eq!(s.fake.run_calls.load(Ordering::SeqCst), 0);
+    assert_eq!(s.state().run_calls.load(Ordering::SeqCst), 0);
     // Nothing kept: the next call asks again and succeeds.
     assert!(c.cached_status().await.is_none());
     c.infer(&"textops".into(), text(&["a"])).await.unwrap();
-    assert_eq!(s.fake.status_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(s.state().status_calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
@@ -291,7 +267,7 @@ async fn health_reports_a_model_that_failed_to_load_as_not_ready() {
         ..Fake::default()
     })
     .await;
-    let connector: OmiConnector = client(&s.url);
+    let connector: OmiConnector = client(s.url());
     let h = connector.health().await.unwrap();
     assert!(h.live && !h.ready);
     assert!(!connector.model_ready(&"textops".into()).await.unwrap());
@@ -302,16 +278,16 @@ async fn health_reports_a_model_that_failed_to_load_as_not_ready() {
 #[tokio::test]
 async fn output_count_and_status_codes_are_checked() {
     let s = serve(Fake::default()).await;
-    let c = client(&s.url);
-    s.fake.drop_outputs.store(1, Ordering::SeqCst);
+    let c = client(s.url());
+    s.state().drop_outputs.store(1, Ordering::SeqCst);
     let e = c
         .infer(&"textops".into(), text(&["a", "b"]))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ModelError);
     assert!(e.to_string().contains("1 output item(s) for 2"), "{e}");
-    s.fake.drop_outputs.store(0, Ordering::SeqCst);
-    s.fake.run_code.store(503, Ordering::SeqCst);
+    s.state().drop_outputs.store(0, Ordering::SeqCst);
+    s.state().run_code.store(503, Ordering::SeqCst);
     let e = c
         .run(
             vec![Files::from([("text".to_owned(), Bytes::from("a"))])],
@@ -322,7 +298,7 @@ async fn output_count_and_status_codes_are_checked() {
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert!(e.is_retryable());
     assert_eq!(e.context("omi_status_code"), Some("503"));
-    s.fake.run_code.store(0, Ordering::SeqCst);
+    s.state().run_code.store(0, Ordering::SeqCst);
     // success=false items are failures with the model's message.
     let outcome = c
         .run(
@@ -345,14 +321,14 @@ async fn output_count_and_status_codes_are_checked() {
 #[tokio::test]
 async fn run_flags_follow_configuration_and_options() {
     let s = serve(Fake::default()).await;
-    let c = OmiClient::new(config(&s.url, &[("detect_drift", "true")])).unwrap();
+    let c = OmiClient::new(config(s.url(), &[("detect_drift", "true")])).unwrap();
     let item = || vec![Files::from([("text".to_owned(), Bytes::from("a"))])];
     c.run(item(), &RunOptions::new()).await.unwrap();
-    assert_eq!(*s.fake.flags.lock().await, Some((true, false)));
+    assert_eq!(*s.state().flags.lock().await, Some((true, false)));
     c.run(item(), &RunOptions::new().detect_drift(false).explain(true))
         .await
         .unwrap();
-    assert_eq!(*s.fake.flags.lock().await, Some((false, true)));
+    assert_eq!(*s.state().flags.lock().await, Some((false, true)));
     let e = c.run(Vec::new(), &RunOptions::new()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
@@ -360,7 +336,7 @@ async fn run_flags_follow_configuration_and_options() {
 #[tokio::test]
 async fn model_names_are_checked_unless_switched_off() {
     let s = serve(Fake::default()).await;
-    let c = client(&s.url);
+    let c = client(s.url());
     let e = c.infer(&"other".into(), text(&["a"])).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert_eq!(e.model(), Some("other"));
@@ -369,8 +345,8 @@ async fn model_names_are_checked_unless_switched_off() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert_eq!(s.fake.run_calls.load(Ordering::SeqCst), 0);
-    let open = OmiClient::new(config(&s.url, &[("check_model_name", "false")])).unwrap();
+    assert_eq!(s.state().run_calls.load(Ordering::SeqCst), 0);
+    let open = OmiClient::new(config(s.url(), &[("check_model_name", "false")])).unwrap();
     let r = open.infer(&"anything".into(), text(&["a"])).await.unwrap();
     assert_eq!(r.model_name, "textops");
 }
@@ -382,7 +358,7 @@ async fn not_an_omi_server_is_unsupported() {
         ..Fake::default()
     })
     .await;
-    let e = client(&s.url).health().await.unwrap_err();
+    let e = client(s.url()).health().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert_eq!(e.vendor_message(), Some("Method not found"));
     assert!(!e.is_retryable());
@@ -396,10 +372,10 @@ async fn auth_metadata_is_sent_and_never_shown() {
         ..Fake::default()
     })
     .await;
-    let good = OmiClient::new(config(&s.url, &[("auth_bearer_token", token)])).unwrap();
+    let good = OmiClient::new(config(s.url(), &[("auth_bearer_token", token)])).unwrap();
     good.infer(&"textops".into(), text(&["a"])).await.unwrap();
     assert!(!format!("{good:?}").contains(token));
-    let bad = OmiClient::new(config(&s.url, &[("auth_bearer_token", "wrong-token-7")])).unwrap();
+    let bad = OmiClient::new(config(s.url(), &[("auth_bearer_token", "wrong-token-7")])).unwrap();
     let e = bad
         .infer(&"textops".into(), text(&["a"]))
         .await
@@ -411,7 +387,7 @@ async fn auth_metadata_is_sent_and_never_shown() {
 #[tokio::test]
 async fn shutdown_answered_or_dropped_is_success_and_unreachable_is_not() {
     let s = serve(Fake::default()).await;
-    let c = client(&s.url);
+    let c = client(s.url());
     c.status().await.unwrap();
     let outcome = c.shutdown().await.unwrap();
     assert_eq!(
@@ -421,7 +397,7 @@ async fn shutdown_answered_or_dropped_is_success_and_unreachable_is_not() {
             message: "Model Shutdown Successfully.".into()
         }
     );
-    assert_eq!(s.fake.shutdown_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(s.state().shutdown_calls.load(Ordering::SeqCst), 1);
     assert!(c.cached_status().await.is_none());
 
     // A peer that accepts the connection and closes it at once: the drop a

@@ -1,14 +1,9 @@
 //! What the connector puts on the wire and how it reads Seldon's answers,
-//! against the testkit's scripted HTTP server (REST) and an in-process tonic
-//! server built from the OIP proto (gRPC), all on 127.0.0.1: the ingress
+//! against the testkit's scripted HTTP server (REST) and its gRPC test
+//! server over the OIP messages (gRPC), all on 127.0.0.1: the ingress
 //! path, `Seldon-Puid`, the `Seldon-Model` header and `seldon-model`
 //! metadata, MLServer `content_type` parameters, the error envelope, and the
 //! factory on seed 004's Seldon record.
-
-#[allow(missing_docs, clippy::all, unreachable_pub, dead_code)]
-#[rustfmt::skip]
-#[path = "../../oip/tests/support/inference_server.rs"]
-mod oip_wire;
 
 use std::sync::{Arc, Mutex};
 
@@ -16,12 +11,14 @@ use inferlink::{
     Connectors, Consumer, ErrorKind, InferRequest, InferenceConnector, MemoryStore, ModelRef,
     RawRequest, Registry, Selector, Tensor,
 };
+use inferlink_oip::grpc::paths;
 use inferlink_oip::proto as msg;
 use inferlink_seldon::{Feedback, SeldonMessage};
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
-use oip_wire::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
+use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
 use serde_json::{Value, json};
-use tonic::{Request, Response, Status};
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Status};
 
 /// A connector from a one-service record with this product, version and configuration.
 async fn connect(
@@ -321,70 +318,26 @@ async fn v1_invoke_sends_the_body_as_is() {
     assert_eq!(seen.body, br#"{"data":{"ndarray":[[1]]}}"#);
 }
 
-/// Records the `seldon-model` metadata of every call; answers ModelInfer by echoing.
+/// Records the `seldon-model` metadata of every call; answers ModelInfer by
+/// echoing, the other methods with fixed answers.
 #[derive(Default)]
 struct Recorder {
     seen: Mutex<Vec<Option<String>>>,
 }
 
 impl Recorder {
-    fn note<T>(&self, r: &Request<T>) {
-        let v = r
-            .metadata()
+    fn note(&self, metadata: &MetadataMap) {
+        let v = metadata
             .get("seldon-model")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         self.seen.lock().unwrap().push(v);
     }
-}
-
-#[tonic::async_trait]
-impl GrpcInferenceService for Recorder {
-    async fn server_live(
-        &self,
-        r: Request<msg::ServerLiveRequest>,
-    ) -> Result<Response<msg::ServerLiveResponse>, Status> {
-        self.note(&r);
-        Ok(Response::new(msg::ServerLiveResponse { live: true }))
-    }
-
-    async fn server_ready(
-        &self,
-        r: Request<msg::ServerReadyRequest>,
-    ) -> Result<Response<msg::ServerReadyResponse>, Status> {
-        self.note(&r);
-        Ok(Response::new(msg::ServerReadyResponse { ready: true }))
-    }
-
-    async fn model_ready(
-        &self,
-        r: Request<msg::ModelReadyRequest>,
-    ) -> Result<Response<msg::ModelReadyResponse>, Status> {
-        self.note(&r);
-        Ok(Response::new(msg::ModelReadyResponse { ready: true }))
-    }
-
-    async fn server_metadata(
-        &self,
-        r: Request<msg::ServerMetadataRequest>,
-    ) -> Result<Response<msg::ServerMetadataResponse>, Status> {
-        self.note(&r);
-        Err(Status::unimplemented("not here"))
-    }
-
-    async fn model_metadata(
-        &self,
-        r: Request<msg::ModelMetadataRequest>,
-    ) -> Result<Response<msg::ModelMetadataResponse>, Status> {
-        self.note(&r);
-        Err(Status::not_found("no metadata"))
-    }
 
     async fn model_infer(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::ModelInferRequest>,
-    ) -> Result<Response<msg::ModelInferResponse>, Status> {
-        self.note(&r);
+    ) -> Result<msg::ModelInferResponse, Status> {
         let r = r.into_inner();
         let content_type = r.inputs[0]
             .parameters
@@ -394,7 +347,7 @@ impl GrpcInferenceService for Recorder {
                 _ => None,
             })
             .unwrap_or_default();
-        Ok(Response::new(msg::ModelInferResponse {
+        Ok(msg::ModelInferResponse {
             model_name: r.model_name,
             model_version: String::new(),
             id: r.id,
@@ -407,31 +360,51 @@ impl GrpcInferenceService for Recorder {
                 contents: None,
             }],
             raw_output_contents: r.raw_input_contents,
-        }))
+        })
     }
 }
 
-/// A [`Recorder`] serving on a free loopback port: its URL, itself, its task.
-async fn serve_recorder() -> (String, Arc<Recorder>, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("grpc://{}", listener.local_addr().unwrap());
-    let recorder = Arc::new(Recorder::default());
-    let service = GrpcInferenceServiceServer::from_arc(Arc::clone(&recorder));
-    let task = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await;
-    });
-    (url, recorder, task)
+/// A [`Recorder`] serving on a free loopback port.
+async fn serve_recorder() -> GrpcServer<Recorder> {
+    GrpcRouter::new(Arc::new(Recorder::default()))
+        .on_request(Recorder::note)
+        .answer(
+            paths::SERVER_LIVE,
+            Ok(msg::ServerLiveResponse { live: true }),
+        )
+        .answer(
+            paths::SERVER_READY,
+            Ok(msg::ServerReadyResponse { ready: true }),
+        )
+        .answer(
+            paths::MODEL_READY,
+            Ok(msg::ModelReadyResponse { ready: true }),
+        )
+        .answer(
+            paths::SERVER_METADATA,
+            Err::<msg::ServerMetadataResponse, _>(Status::unimplemented("not here")),
+        )
+        .answer(
+            paths::MODEL_METADATA,
+            Err::<msg::ModelMetadataResponse, _>(Status::not_found("no metadata")),
+        )
+        .unary(paths::MODEL_INFER, Recorder::model_infer)
+        .serve()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn v2_grpc_sends_seldon_model_metadata() {
-    let (url, recorder, task) = serve_recorder().await;
-    let c = connect("seldon-core", "2.8.0", &url, &[("seldon_model", "iris")])
-        .await
-        .unwrap();
+    let recorder = serve_recorder().await;
+    let c = connect(
+        "seldon-core",
+        "2.8.0",
+        recorder.url(),
+        &[("seldon_model", "iris")],
+    )
+    .await
+    .unwrap();
     assert_eq!(c.info().protocol, "oip-grpc");
     assert!(c.health().await.unwrap().is_serving());
     let x = Tensor::new("x", vec![2], vec![1.0f32, 2.0]).unwrap();
@@ -444,13 +417,12 @@ async fn v2_grpc_sends_seldon_model_metadata() {
     assert_eq!(r.outputs[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
     let e = c.model_metadata(&ModelRef::new("iris")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
-    let seen = recorder.seen.lock().unwrap().clone();
+    let seen = recorder.state().seen.lock().unwrap().clone();
     assert!(seen.len() >= 4, "{seen:?}");
     assert!(
         seen.iter().all(|s| s.as_deref() == Some("iris")),
         "{seen:?}"
     );
-    task.abort();
 }
 
 /// `seldon_model: "{model}.pipeline"`: the header follows each call's model
@@ -478,18 +450,22 @@ async fn a_seldon_model_template_names_each_calls_model() {
     assert_eq!(seen[0].header("seldon-model"), Some("iris.pipeline"));
     assert_eq!(seen[1].header("seldon-model"), Some("wine.pipeline"));
 
-    let (url, recorder, task) = serve_recorder().await;
-    let c = connect("seldon-core", "2.8.0", &url, &[("seldon_model", "{model}")])
-        .await
-        .unwrap();
+    let recorder = serve_recorder().await;
+    let c = connect(
+        "seldon-core",
+        "2.8.0",
+        recorder.url(),
+        &[("seldon_model", "{model}")],
+    )
+    .await
+    .unwrap();
     c.infer(&ModelRef::new("iris"), x()).await.unwrap();
     assert!(c.model_ready(&ModelRef::new("wine")).await.unwrap());
     assert!(c.health().await.unwrap().is_serving());
-    let seen = recorder.seen.lock().unwrap().clone();
+    let seen = recorder.state().seen.lock().unwrap().clone();
     assert_eq!(seen[0].as_deref(), Some("iris"), "{seen:?}");
     assert_eq!(seen[1].as_deref(), Some("wine"), "{seen:?}");
     assert!(seen[2..].iter().all(Option::is_none), "{seen:?}");
-    task.abort();
 }
 
 #[tokio::test]

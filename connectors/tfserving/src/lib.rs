@@ -42,7 +42,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod grpc;
-/// The generated protobuf messages and gRPC clients (`tensorflow`,
+/// The generated protobuf messages (`tensorflow`,
 /// `tensorflow::serving`), from `proto/*.proto`.
 #[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
 #[rustfmt::skip]

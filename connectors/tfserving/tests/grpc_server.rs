@@ -1,17 +1,12 @@
 //! The gRPC calls pythie-serving lacks (GetModelMetadata, ModelService's
 //! GetModelStatus, Classify, Regress) and the typed `*_val` response forms,
-//! against an in-process tonic server on 127.0.0.1 built from the same
-//! protos (the services generated in `tests/support/tfs_server.rs` over the
-//! crate's own messages, `inferlink_tfserving::proto`).
+//! against an in-process test server on 127.0.0.1 (the testkit's
+//! `grpc_server`, routing the crate's method paths to handlers over its own
+//! messages, `inferlink_tfserving::proto`).
 //! It answers the way TF Serving's API describes (NOT_FOUND "Servable not
 //! found…" for unknown models, the signature map packed in an `Any`), but it
 //! is our own stand-in, not TF Serving: docs/connectors/tfserving.md says
 //! which behaviours are proven against which server.
-
-#[allow(missing_docs, clippy::all, unreachable_pub, dead_code)]
-#[rustfmt::skip]
-#[path = "support/tfs_server.rs"]
-mod wire;
 
 use std::sync::{Arc, Mutex};
 
@@ -20,17 +15,15 @@ use inferlink::{DataType, ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_testkit::connector::{
     ConformanceSpec, RoundTrip, Transform, run_connector_conformance,
 };
+use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
+use inferlink_tfserving::grpc::paths;
 use inferlink_tfserving::proto::tensorflow as tf;
 use inferlink_tfserving::proto::tensorflow::serving as tfs;
 use inferlink_tfserving::{
     Examples, Feature, ModelState, TfServingClient, TfServingConfig, TfServingConnector,
 };
 use prost::Message as _;
-use tonic::{Request, Response, Status};
-use wire::tensorflow::serving::model_service_server::{ModelService, ModelServiceServer};
-use wire::tensorflow::serving::prediction_service_server::{
-    PredictionService, PredictionServiceServer,
-};
+use tonic::{Request, Status};
 
 #[derive(Default)]
 struct HalfPlusTwo {
@@ -108,12 +101,12 @@ fn info(dtype: tf::DataType, dims: &[i64]) -> tf::TensorInfo {
     }
 }
 
-#[tonic::async_trait]
-impl PredictionService for HalfPlusTwo {
+/// PredictionService's methods.
+impl HalfPlusTwo {
     async fn classify(
-        &self,
+        self: Arc<Self>,
         request: Request<tfs::ClassificationRequest>,
-    ) -> Result<Response<tfs::ClassificationResponse>, Status> {
+    ) -> Result<tfs::ClassificationResponse, Status> {
         let r = request.into_inner();
         let spec = check_model(&r.model_spec)?;
         let classifications = examples_of(r.input)
@@ -125,16 +118,16 @@ impl PredictionService for HalfPlusTwo {
                 }],
             })
             .collect();
-        Ok(Response::new(tfs::ClassificationResponse {
+        Ok(tfs::ClassificationResponse {
             result: Some(tfs::ClassificationResult { classifications }),
             model_spec: Some(spec),
-        }))
+        })
     }
 
     async fn regress(
-        &self,
+        self: Arc<Self>,
         request: Request<tfs::RegressionRequest>,
-    ) -> Result<Response<tfs::RegressionResponse>, Status> {
+    ) -> Result<tfs::RegressionResponse, Status> {
         let r = request.into_inner();
         let spec = check_model(&r.model_spec)?;
         let regressions = examples_of(r.input)
@@ -143,16 +136,16 @@ impl PredictionService for HalfPlusTwo {
                 value: 0.5 * x + 2.0,
             })
             .collect();
-        Ok(Response::new(tfs::RegressionResponse {
+        Ok(tfs::RegressionResponse {
             result: Some(tfs::RegressionResult { regressions }),
             model_spec: Some(spec),
-        }))
+        })
     }
 
     async fn predict(
-        &self,
+        self: Arc<Self>,
         request: Request<tfs::PredictRequest>,
-    ) -> Result<Response<tfs::PredictResponse>, Status> {
+    ) -> Result<tfs::PredictResponse, Status> {
         let r = request.into_inner();
         self.predicts.lock().unwrap().push(r.clone());
         let mut spec = check_model(&r.model_spec)?;
@@ -192,16 +185,16 @@ impl PredictionService for HalfPlusTwo {
         spec.version_choice = Some(tfs::model_spec::VersionChoice::Version(tfs::Int64Value {
             value: 2,
         }));
-        Ok(Response::new(tfs::PredictResponse {
+        Ok(tfs::PredictResponse {
             outputs,
             model_spec: Some(spec),
-        }))
+        })
     }
 
     async fn get_model_metadata(
-        &self,
+        self: Arc<Self>,
         request: Request<tfs::GetModelMetadataRequest>,
-    ) -> Result<Response<tfs::GetModelMetadataResponse>, Status> {
+    ) -> Result<tfs::GetModelMetadataResponse, Status> {
         let r = request.into_inner();
         let spec = check_model(&r.model_spec)?;
         if r.metadata_field != ["signature_def"] {
@@ -223,7 +216,7 @@ impl PredictionService for HalfPlusTwo {
             type_url: "type.googleapis.com/tensorflow.serving.SignatureDefMap".into(),
             value: map.encode_to_vec().into(),
         };
-        Ok(Response::new(tfs::GetModelMetadataResponse {
+        Ok(tfs::GetModelMetadataResponse {
             model_spec: Some(tfs::ModelSpec {
                 version_choice: Some(tfs::model_spec::VersionChoice::Version(tfs::Int64Value {
                     value: 2,
@@ -231,16 +224,16 @@ impl PredictionService for HalfPlusTwo {
                 ..spec
             }),
             metadata: [("signature_def".to_owned(), any)].into(),
-        }))
+        })
     }
 }
 
-#[tonic::async_trait]
-impl ModelService for HalfPlusTwo {
+/// ModelService's method.
+impl HalfPlusTwo {
     async fn get_model_status(
-        &self,
+        self: Arc<Self>,
         request: Request<tfs::GetModelStatusRequest>,
-    ) -> Result<Response<tfs::GetModelStatusResponse>, Status> {
+    ) -> Result<tfs::GetModelStatusResponse, Status> {
         let spec = check_model(&request.into_inner().model_spec)?;
         let all = [(2, 30), (1, 50)];
         let wanted: Vec<(i64, i32)> = match spec.version_choice {
@@ -255,7 +248,7 @@ impl ModelService for HalfPlusTwo {
             }
             None => all.to_vec(),
         };
-        Ok(Response::new(tfs::GetModelStatusResponse {
+        Ok(tfs::GetModelStatusResponse {
             model_version_status: wanted
                 .into_iter()
                 .map(|(version, state)| tfs::ModelVersionStatus {
@@ -267,36 +260,20 @@ impl ModelService for HalfPlusTwo {
                     }),
                 })
                 .collect(),
-        }))
+        })
     }
 }
 
-struct Served {
-    url: String,
-    service: Arc<HalfPlusTwo>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve() -> Served {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("grpc://{}", listener.local_addr().unwrap());
-    let service = Arc::new(HalfPlusTwo::default());
-    let predict = PredictionServiceServer::from_arc(Arc::clone(&service));
-    let models = ModelServiceServer::from_arc(Arc::clone(&service));
-    let task = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(predict)
-            .add_service(models)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await;
-    });
-    Served { url, service, task }
+async fn serve() -> GrpcServer<HalfPlusTwo> {
+    GrpcRouter::new(Arc::new(HalfPlusTwo::default()))
+        .unary(paths::CLASSIFY, HalfPlusTwo::classify)
+        .unary(paths::REGRESS, HalfPlusTwo::regress)
+        .unary(paths::PREDICT, HalfPlusTwo::predict)
+        .unary(paths::GET_MODEL_METADATA, HalfPlusTwo::get_model_metadata)
+        .unary(paths::GET_MODEL_STATUS, HalfPlusTwo::get_model_status)
+        .serve()
+        .await
+        .unwrap()
 }
 
 fn client(url: &str, pairs: &[(&str, &str)]) -> TfServingClient {
@@ -314,7 +291,7 @@ fn client(url: &str, pairs: &[(&str, &str)]) -> TfServingClient {
 #[tokio::test]
 async fn conformance_with_metadata_and_status() {
     let served = serve().await;
-    let connector: TfServingConnector = client(&served.url, &[("health_model", "half_plus_two")]);
+    let connector: TfServingConnector = client(served.url(), &[("health_model", "half_plus_two")]);
     let half = Transform::custom(|t: &Tensor| {
         let y: Vec<f32> = t.to_vec::<f32>()?.iter().map(|v| 0.5 * v + 2.0).collect();
         Tensor::new("y", t.shape().to_vec(), y)
@@ -332,7 +309,7 @@ async fn requests_carry_version_label_signature_and_encoding() {
     let served = serve().await;
     let x = Tensor::new("x", vec![2], vec![2.0f32, 4.0]).unwrap();
     let c = client(
-        &served.url,
+        served.url(),
         &[
             ("signature_name", "serving_default"),
             ("model_version_label", "stable"),
@@ -352,7 +329,7 @@ async fn requests_carry_version_label_signature_and_encoding() {
     assert_eq!(y.to_vec::<f32>().unwrap(), vec![3.0, 4.0]);
 
     let typed = client(
-        &served.url,
+        served.url(),
         &[("grpc_tensor_encoding", "typed"), ("model_version", "2")],
     );
     let r = typed
@@ -365,7 +342,7 @@ async fn requests_carry_version_label_signature_and_encoding() {
         vec![7, 7, 7]
     );
 
-    let sent = served.service.predicts.lock().unwrap().clone();
+    let sent = served.state().predicts.lock().unwrap().clone();
     let spec = sent[0].model_spec.clone().unwrap();
     assert_eq!(spec.signature_name, "serving_default");
     assert_eq!(
@@ -399,7 +376,7 @@ async fn requests_carry_version_label_signature_and_encoding() {
 #[tokio::test]
 async fn status_metadata_classify_regress() {
     let served = serve().await;
-    let c = client(&served.url, &[]);
+    let c = client(served.url(), &[]);
     let model = ModelRef::new("half_plus_two");
     let status = c.model_status(&model).await.unwrap();
     assert_eq!(status.len(), 2);

@@ -1,13 +1,8 @@
-//! The gRPC inference client against an in-process tonic server on 127.0.0.1
-//! built from the same proto (server code generated separately into
-//! `tests/support/inference_server.rs`, over the crate's messages), answering the way TorchServe 0.12
-//! does: `PERMISSION_DENIED` with the InvalidKeyException text for a bad
-//! token, `INTERNAL "Model not found: …"` for an unknown model.
-
-#[allow(missing_docs, clippy::all, unreachable_pub, dead_code)]
-#[rustfmt::skip]
-#[path = "support/inference_server.rs"]
-mod wire;
+//! The gRPC inference client against an in-process test server on 127.0.0.1
+//! (the testkit's `grpc_server`, over the crate's messages), answering the
+//! way TorchServe 0.12 does: `PERMISSION_DENIED` with the
+//! InvalidKeyException text for a bad token, `INTERNAL "Model not found: …"`
+//! for an unknown model.
 
 use std::sync::{Arc, Mutex};
 
@@ -16,10 +11,10 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use inferlink::resolve::ConfigValue;
 use inferlink::{ErrorKind, InferRequest, ModelRef, RawRequest, Secret, Tensor};
+use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
 use inferlink_torchserve::proto as msg;
 use inferlink_torchserve::{Protocol, TorchServeClient, TorchServeConfig};
-use tonic::{Request, Response, Status};
-use wire::inference_ap_is_service_server::{InferenceApIsService, InferenceApIsServiceServer};
+use tonic::{Request, Status};
 
 const TOKEN_FAILED: &str =
     "Token Authorization failed. Token either incorrect, expired, or not provided correctly";
@@ -57,22 +52,22 @@ fn not_found(name: &str) -> Status {
     ))
 }
 
-#[tonic::async_trait]
-impl InferenceApIsService for Fake {
+/// The methods the test server routes.
+impl Fake {
     async fn ping(
-        &self,
+        self: Arc<Self>,
         r: Request<()>,
-    ) -> Result<Response<msg::TorchServeHealthResponse>, Status> {
+    ) -> Result<msg::TorchServeHealthResponse, Status> {
         self.check(&r)?;
-        Ok(Response::new(msg::TorchServeHealthResponse {
+        Ok(msg::TorchServeHealthResponse {
             health: "{\n  \"status\": \"Healthy\"\n}".into(),
-        }))
+        })
     }
 
     async fn predictions(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::PredictionsRequest>,
-    ) -> Result<Response<msg::PredictionResponse>, Status> {
+    ) -> Result<msg::PredictionResponse, Status> {
         self.check(&r)?;
         let req = r.into_inner();
         if req.model_name != "doubler" {
@@ -82,19 +77,17 @@ impl InferenceApIsService for Fake {
         let values: Vec<f64> =
             serde_json::from_slice(&data).map_err(|_| Status::internal("Prediction failed"))?;
         let doubled: Vec<f64> = values.iter().map(|v| v * 2.0).collect();
-        Ok(Response::new(msg::PredictionResponse {
+        Ok(msg::PredictionResponse {
             prediction: Bytes::from(serde_json::to_vec(&doubled).unwrap()),
             sequence_id: None,
             status: None,
-        }))
+        })
     }
 
-    type StreamPredictionsStream = BoxStream<'static, Result<msg::PredictionResponse, Status>>;
-
     async fn stream_predictions(
-        &self,
+        self: Arc<Self>,
         r: Request<msg::PredictionsRequest>,
-    ) -> Result<Response<Self::StreamPredictionsStream>, Status> {
+    ) -> Result<BoxStream<'static, Result<msg::PredictionResponse, Status>>, Status> {
         self.check(&r)?;
         let req = r.into_inner();
         if req.model_name != "streamer" {
@@ -117,46 +110,32 @@ impl InferenceApIsService for Fake {
             items.truncate(1);
             items.push(Err(Status::internal("Prediction failed")));
         }
-        Ok(Response::new(futures_util::stream::iter(items).boxed()))
-    }
-
-    type StreamPredictions2Stream = BoxStream<'static, Result<msg::PredictionResponse, Status>>;
-
-    async fn stream_predictions2(
-        &self,
-        _: Request<tonic::Streaming<msg::PredictionsRequest>>,
-    ) -> Result<Response<Self::StreamPredictions2Stream>, Status> {
-        Err(Status::unimplemented("not in this fake"))
+        Ok(futures_util::stream::iter(items).boxed())
     }
 }
 
-struct Served {
-    url: String,
-    fake: Arc<Fake>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve() -> Served {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("grpc://{}", listener.local_addr().unwrap());
-    let fake = Arc::new(Fake {
+async fn serve() -> GrpcServer<Fake> {
+    // StreamPredictions2 (bidirectional, unused by the connector) is not
+    // routed: it answers UNIMPLEMENTED.
+    GrpcRouter::new(Arc::new(Fake {
         key: Mutex::new("key-1".into()),
         seen: Mutex::new(Vec::new()),
-    });
-    let server = InferenceApIsServiceServer::from_arc(Arc::clone(&fake));
-    let task = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-            .await;
-    });
-    Served { url, fake, task }
+    }))
+    .unary(
+        "/org.pytorch.serve.grpc.inference.InferenceAPIsService/Ping",
+        Fake::ping,
+    )
+    .unary(
+        "/org.pytorch.serve.grpc.inference.InferenceAPIsService/Predictions",
+        Fake::predictions,
+    )
+    .server_streaming(
+        "/org.pytorch.serve.grpc.inference.InferenceAPIsService/StreamPredictions",
+        Fake::stream_predictions,
+    )
+    .serve()
+    .await
+    .unwrap()
 }
 
 fn client(url: &str) -> TorchServeClient {
@@ -180,7 +159,7 @@ fn client(url: &str) -> TorchServeClient {
 #[tokio::test]
 async fn ping_predict_and_infer_over_grpc() {
     let s = serve().await;
-    let c = client(&s.url);
+    let c = client(s.url());
     assert_eq!(c.protocol(), Protocol::Grpc);
     assert_eq!(c.info().protocol, "torchserve-grpc");
     assert!(c.health().await.unwrap().is_serving());
@@ -219,26 +198,26 @@ async fn ping_predict_and_infer_over_grpc() {
 #[tokio::test]
 async fn tokens_are_read_per_call_and_failures_are_unauthenticated() {
     let s = serve().await;
-    let c = client(&s.url);
+    let c = client(s.url());
     assert!(c.health().await.unwrap().is_serving());
     // The server rotates its key: refused, not retried.
-    *s.fake.key.lock().unwrap() = "key-2".into();
-    let before = s.fake.seen.lock().unwrap().len();
+    *s.state().key.lock().unwrap() = "key-2".into();
+    let before = s.state().seen.lock().unwrap().len();
     let e = c.health().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
     assert!(!e.is_retryable());
-    assert_eq!(s.fake.seen.lock().unwrap().len(), before + 1);
+    assert_eq!(s.state().seen.lock().unwrap().len(), before + 1);
     // The same client picks up the new key on its next call.
     c.keys().set_inference(Some(Secret::new("key-2")));
     assert!(c.health().await.unwrap().is_serving());
-    let seen = s.fake.seen.lock().unwrap().clone();
+    let seen = s.state().seen.lock().unwrap().clone();
     assert_eq!(seen.last().unwrap().1, "Bearer key-2");
 }
 
 #[tokio::test]
 async fn streamed_predictions_keep_message_boundaries() {
     let s = serve().await;
-    let c = client(&s.url);
+    let c = client(s.url());
     let stream = c
         .predict_stream(&ModelRef::new("streamer"), RawRequest::json("{}"))
         .await
