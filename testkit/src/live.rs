@@ -21,8 +21,8 @@
 use std::sync::Arc;
 
 use inferlink::{
-    Connectors, Consumer, DataType, Error, ErrorKind, InferenceConnector, MemoryStore, Registry,
-    Result, Selector,
+    ConfigValue, Connectors, Consumer, DataType, Error, ErrorKind, InferenceConnector, MemoryStore,
+    Registry, Result, Selector,
 };
 
 use crate::connector::{CheckStatus, ConformanceReport, ConformanceSpec, RoundTrip, Transform};
@@ -57,6 +57,23 @@ pub fn grpc_url(server: &RunningServer) -> String {
 /// tests that check the same thing over both.
 pub fn rest_and_grpc_urls(server: &RunningServer) -> [String; 2] {
     [server.http_url(), grpc_url(server)]
+}
+
+/// Plain configuration values for a client under test against a scripted
+/// server: three attempts 1 ms apart, a 10 s deadline and 5 s per request,
+/// then `overrides` (which win), ready for a config's `apply_values`.
+pub fn fake_server_values<'a>(overrides: &[(&'a str, &'a str)]) -> Vec<(&'a str, ConfigValue)> {
+    let mut values = std::collections::BTreeMap::from([
+        ("retry_max_attempts", "3"),
+        ("retry_backoff_base_ms", "1"),
+        ("deadline_ms", "10000"),
+        ("timeout_request_ms", "5000"),
+    ]);
+    values.extend(overrides.iter().copied());
+    values
+        .into_iter()
+        .map(|(k, v)| (k, ConfigValue::Plain(v.to_owned())))
+        .collect()
 }
 
 /// One credential block of a [`TestRecord`].

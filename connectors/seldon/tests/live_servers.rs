@@ -165,13 +165,7 @@ async fn seldon_core_v1_conformance_tensor_form() {
         return;
     };
     // data.tensor carries doubles: integers come back FP64.
-    let fp64 = RoundTrip::sample(
-        "doubler",
-        "input",
-        DataType::Fp64,
-        vec![2, 2],
-        Transform::Double,
-    );
+    let fp64 = live::doubled("doubler", "input", DataType::Fp64, &[2, 2]);
     let spec = ConformanceSpec::new().round_trip(fp64);
     conformance(c.as_ref(), "seldon-v1", &spec).await;
 }
