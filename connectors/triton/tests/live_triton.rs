@@ -224,7 +224,7 @@ async fn conformance_on_every_wire() {
     for (name, wire, settings, format, self_check) in CONFORMANCE_CASES {
         let c = connect(server, wire, settings, true).await;
         let (info, caps) = (c.info(), inferlink::connector::capabilities_of(&*c));
-        assert!(self_check(&info, &caps), "{name}: {info:?} {caps:?}");
+        assert!(self_check(info, &caps), "{name}: {info:?} {caps:?}");
         let report = run_connector_conformance(c.as_ref(), &conformance_spec(server, format)).await;
         assert!(report.passed(), "{name}: conformance failed:\n{report}");
     }
