@@ -32,6 +32,8 @@ pub mod fault;
 #[cfg(feature = "grpc")]
 pub mod grpc_server;
 pub mod keys;
+pub mod live;
+pub mod peer_bench;
 #[cfg(unix)]
 pub mod postgres;
 mod server_models;
