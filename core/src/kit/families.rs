@@ -25,6 +25,10 @@
 /// | `StreamingInference` | `infer_stream(&self, model, request)` |
 /// | `StreamingInvocation` | `invoke_stream(&self, model, request)` |
 ///
+/// The text families (`Embedding`, `Reranking`, `Generation`,
+/// `StreamingGeneration`) are listed the same way but have no `(inherent)`
+/// form: the crate implements their traits itself.
+///
 /// ```
 /// use inferlink_core::prelude::*;
 /// use inferlink_core::{ConnectorInfo, Health, InferRequest, InferResponse, ModelRef, Result,
@@ -117,6 +121,20 @@ macro_rules! connector_families {
     (@accessor [$(#[$doc:meta])*] StreamingInvocation if $on:expr) => {
         $crate::connector_families!(
             @offer [$(#[$doc])*] as_streaming_invocation, StreamingInvocation, $on
+        );
+    };
+    (@accessor [$(#[$doc:meta])*] Embedding if $on:expr) => {
+        $crate::connector_families!(@offer [$(#[$doc])*] as_embedding, Embedding, $on);
+    };
+    (@accessor [$(#[$doc:meta])*] Reranking if $on:expr) => {
+        $crate::connector_families!(@offer [$(#[$doc])*] as_reranking, Reranking, $on);
+    };
+    (@accessor [$(#[$doc:meta])*] Generation if $on:expr) => {
+        $crate::connector_families!(@offer [$(#[$doc])*] as_generation, Generation, $on);
+    };
+    (@accessor [$(#[$doc:meta])*] StreamingGeneration if $on:expr) => {
+        $crate::connector_families!(
+            @offer [$(#[$doc])*] as_streaming_generation, StreamingGeneration, $on
         );
     };
     (@offer [$(#[$doc:meta])*] $accessor:ident, $family:ident, $on:expr) => {
