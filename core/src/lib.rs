@@ -56,4 +56,6 @@ pub mod prelude {
         ModelListing, ModelReadiness, RawInvocation, Reranking, StreamingGeneration,
         StreamingInference, StreamingInvocation, TensorInference,
     };
+    #[cfg(feature = "http")]
+    pub use crate::kit::ConnectorConfig;
 }

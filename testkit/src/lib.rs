@@ -7,6 +7,8 @@
 //! * [`connector`]: the [`InferenceConnector`](inferlink::InferenceConnector)
 //!   conformance suite every connector runs against its real servers. It
 //!   returns a report with one named result per check.
+//! * [`example`]: the start every connector example shares (record →
+//!   registry → resolution → connector).
 //! * [`fault`]: a scripted HTTP/1.1 fault server on loopback (resets,
 //!   truncated and oversized bodies, stalls, 429/503 sequences, vendor error
 //!   envelopes) for transport and connector tests.
@@ -25,10 +27,13 @@
 #![warn(missing_debug_implementations, unreachable_pub)]
 
 pub mod connector;
+pub mod example;
 pub mod fault;
 #[cfg(feature = "grpc")]
 pub mod grpc_server;
 pub mod keys;
+pub mod live;
+pub mod peer_bench;
 #[cfg(unix)]
 pub mod postgres;
 mod server_models;

@@ -13,14 +13,12 @@
 //! line per case on stdout.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use inferlink::{
-    Connectors, Consumer, InferRequest, InferenceConnector, MemoryStore, ModelRef, Registry,
-    Selector, Tensor,
-};
-use inferlink_testkit::servers::{RunningServer, ServerKind};
+use inferlink::{Connectors, InferenceConnector};
+use inferlink_testkit::live::TestRecord;
+use inferlink_testkit::peer_bench::{self, PeerLoad, PeerServer};
+use inferlink_testkit::servers::ServerKind;
 
 /// (wire, elements, requests at most): the Python side's list.
 const CASES: [(&str, usize, usize); 8] = [
@@ -33,131 +31,40 @@ const CASES: [(&str, usize, usize); 8] = [
     ("grpc", 1_000, 1000),
     ("grpc", 100_000, 200),
 ];
-const CONCURRENCY: [usize; 2] = [1, 16];
-const WARMUP: usize = 20;
-const CASE_BUDGET: Duration = Duration::from_secs(15);
+/// Requests to KServe's `identity` model; the output is named per wire.
+const LOAD: PeerLoad = PeerLoad::identity("input-0", "output-0", Duration::from_secs(15));
 
 fn main() {
-    let env_http = std::env::var("INFERLINK_PEER_HTTP_URL").ok();
-    let env_grpc = std::env::var("INFERLINK_PEER_GRPC_ADDR").ok();
-    let mut _server: Option<RunningServer> = None;
-    let (http_url, grpc_addr) = match (env_http, env_grpc) {
-        (Some(h), Some(g)) => (h, g),
-        _ => match RunningServer::start(ServerKind::KServe) {
-            Ok(s) => {
-                let addrs = (s.http_url(), s.grpc_addr().to_string());
-                _server = Some(s);
-                addrs
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot start the real KServe server: {e}");
-                return;
-            }
-        },
+    let Some(peer) = PeerServer::from_env_or_start(ServerKind::KServe) else {
+        return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = peer_bench::runtime();
     for (wire, n, count) in CASES {
-        let conn = rt.block_on(connector(&http_url, &grpc_addr, wire));
-        let values: Vec<f32> = (0..n).map(|i| i as f32).collect();
-        let request = InferRequest::new()
-            .with_input(Tensor::new("input-0", vec![n], values).expect("tensor"));
+        let conn = rt.block_on(connector(&peer, wire));
         let output = if wire == "v1" {
             "predictions"
         } else {
-            "output-0"
+            LOAD.output
         };
-        for c in CONCURRENCY {
-            let (done, secs) =
-                rt.block_on(run_case(conn.clone(), request.clone(), output, n, c, count));
-            println!(
-                "RESULT client=inferlink wire={wire} elements={n} concurrency={c} \
-                 requests={done} seconds={secs:.3} rps={:.1}",
-                done as f64 / secs
-            );
-        }
+        PeerLoad { output, ..LOAD }.measure(&rt, &conn, wire, n, count);
     }
 }
 
 /// A connector from a `product: kserve` record for one wire.
-async fn connector(http_url: &str, grpc_addr: &str, wire: &str) -> Arc<dyn InferenceConnector> {
-    let (url, settings) = match wire {
-        "v1" => (http_url.to_owned(), "protocol: v1"),
-        "rest" => (
-            http_url.to_owned(),
-            "protocol: v2\n      tensor_encoding: binary",
-        ),
-        _ => (format!("grpc://{grpc_addr}"), "protocol: v2-grpc"),
+async fn connector(peer: &PeerServer, wire: &str) -> Arc<dyn InferenceConnector> {
+    let record = TestRecord::new("bench-kserve", "kserve", "0.21.0", "kserve-predictor")
+        .service_id("predictor");
+    let record = match wire {
+        "v1" => record.setting("protocol", "v1").endpoint(&peer.http_url),
+        "rest" => record
+            .settings(&[("protocol", "v2"), ("tensor_encoding", "binary")])
+            .endpoint(&peer.http_url),
+        _ => record
+            .setting("protocol", "v2-grpc")
+            .endpoint(&peer.grpc_url()),
     };
-    let registry = Registry::open(MemoryStore::new()).await.expect("registry");
-    registry
-        .register_yaml(&format!(
-            r#"
-id: bench-kserve
-product: kserve
-version: "0.21.0"
-services:
-  - id: predictor
-    resource: kserve-predictor
-    category: prediction-serving
-    configuration:
-      {settings}
-      deadline_ms: "120000"
-    endpoints:
-      - url: {url}
-"#
-        ))
+    record
+        .setting("deadline_ms", "120000")
+        .connect(Connectors::new().with(inferlink_kserve::factory()))
         .await
-        .expect("register the bench record");
-    let resolution = registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .expect("resolve");
-    Connectors::new()
-        .with(inferlink_kserve::factory())
-        .connect(&resolution)
-        .await
-        .expect("connect")
-}
-
-/// Sends up to `count` requests with `concurrency` in flight (stopping at
-/// [`CASE_BUDGET`]); returns the requests completed and the seconds taken.
-async fn run_case(
-    conn: Arc<dyn InferenceConnector>,
-    request: InferRequest,
-    output: &'static str,
-    n: usize,
-    concurrency: usize,
-    count: usize,
-) -> (usize, f64) {
-    let model = ModelRef::new("identity");
-    for _ in 0..WARMUP.min(count) {
-        conn.infer(&model, request.clone())
-            .await
-            .expect("warm-up infer");
-    }
-    let next = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        let (conn, request, model) = (conn.clone(), request.clone(), model.clone());
-        let (next, done) = (next.clone(), done.clone());
-        tasks.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < count && start.elapsed() < CASE_BUDGET {
-                let r = conn.infer(&model, request.clone()).await.expect("infer");
-                assert_eq!(r.require_output(output).expect("output").shape(), &[n]);
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("bench task");
-    }
-    (done.load(Ordering::Relaxed), start.elapsed().as_secs_f64())
 }

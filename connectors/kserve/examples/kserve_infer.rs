@@ -12,9 +12,8 @@
 //! Optional: `KSERVE_PROTOCOL` (`v1`, `v2`, `v2-grpc`, `auto`), `KSERVE_MODEL`
 //! (default `doubler`), `KSERVE_INPUT` (default `input-0`).
 
-use inferlink::{
-    Connectors, Consumer, InferenceConnectorExt, MemoryStore, ModelRef, Registry, Selector, Tensor,
-};
+use inferlink::{InferenceConnectorExt, ModelRef, Selector, Tensor};
+use inferlink_testkit::example::{ExampleConnection, connect_record};
 
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
@@ -30,10 +29,8 @@ async fn main() -> inferlink::Result<()> {
             "      isvc_name: {isvc}\n      isvc_namespace: {namespace}\n"
         ));
     }
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: kserve-example
 product: kserve
 version: "0.21.0"
@@ -46,20 +43,13 @@ services:
     endpoints:
       - url: {url}
 "#
-        ))
-        .await?;
-    let resolution = registry.resolve(
-        &Selector::category("prediction-serving"),
-        &Consumer::anywhere(),
-    )?;
-    let connectors = Connectors::new().with(inferlink_kserve::factory());
-    let connector = connectors.connect(&resolution).await?;
-    println!(
-        "connected: {} over {} at {}",
-        connector.info().vendor,
-        connector.info().protocol,
-        connector.info().endpoint
     );
+    let ExampleConnection { connector, .. } = connect_record(
+        &record,
+        &Selector::category("prediction-serving"),
+        inferlink_kserve::factory(),
+    )
+    .await?;
 
     let model = ModelRef::new(env("KSERVE_MODEL", "doubler"));
     let rows = vec![vec![1.0f32, 2.0, 3.0], vec![4.0, 5.0, 6.0]];

@@ -4,13 +4,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use inferlink_core::kit;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
-    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness,
-    ModelRef, RawInvocation, RawRequest, RawResponse, Result, TensorInference,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse, ModelInfo,
+    ModelMetadata, ModelRef, RawRequest, RawResponse, Result,
 };
 use inferlink_oip::{OipClient, Protocol, ServerMetadata};
 use serde_json::Value;
@@ -384,19 +383,10 @@ impl KServeClient {
     ) -> Result<RawResponse> {
         let tag = |e: Error| self.hint(e).with_model(model);
         let http = self.v1(&format!(":{verb}")).map_err(tag)?;
-        let mut spec = v1_spec(Method::POST, model, Some(verb))
-            .map_err(tag)?
-            .content_type(&request.content_type)
-            .body(request.body);
-        if let Some(accept) = &request.accept {
-            spec = spec.header("accept", accept);
-        }
-        for (k, v) in &request.headers {
-            spec = spec.header(k, v);
-        }
-        if request.idempotent {
-            spec = spec.idempotent();
-        }
+        let spec = kit::raw_request_spec(
+            v1_spec(Method::POST, model, Some(verb)).map_err(tag)?,
+            request,
+        );
         let resp = http.send(spec).await.map_err(tag)?;
         Ok(RawResponse {
             content_type: resp.content_type().map(str::to_owned),
@@ -454,71 +444,15 @@ fn status_error(resp: &HttpResponse) -> Error {
 /// are `predict`, `explain`, `server_metadata`, …).
 pub type KServeConnector = KServeClient;
 
-#[async_trait]
-impl InferenceConnector for KServeClient {
-    fn info(&self) -> &ConnectorInfo {
-        KServeClient::info(self)
-    }
-
-    async fn health(&self) -> Result<Health> {
-        KServeClient::health(self).await
-    }
-
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
-    /// V1 and V2 over REST (a raw body needs an HTTP request).
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        (self.protocol() != KServeProtocol::V2Grpc).then_some(self as _)
-    }
-
-    /// V1 (`GET /v1/models`) and V2 over REST; OIP's gRPC has no index.
-    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        (self.protocol() != KServeProtocol::V2Grpc).then_some(self as _)
-    }
-
-    /// V2 only: V1 has no metadata call.
-    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
-        (self.protocol() != KServeProtocol::V1).then_some(self as _)
-    }
-
-    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl TensorInference for KServeClient {
-    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        KServeClient::infer(self, model, request).await
-    }
-}
-
-#[async_trait]
-impl RawInvocation for KServeClient {
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        KServeClient::invoke(self, model, request).await
-    }
-}
-
-#[async_trait]
-impl ModelListing for KServeClient {
-    async fn models(&self) -> Result<Vec<ModelInfo>> {
-        KServeClient::models(self).await
-    }
-}
-
-#[async_trait]
-impl ModelDescription for KServeClient {
-    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        KServeClient::model_metadata(self, model).await
-    }
-}
-
-#[async_trait]
-impl ModelReadiness for KServeClient {
-    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        KServeClient::model_ready(self, model).await
+inferlink_core::connector_families! {
+    impl KServeClient {
+        TensorInference(inherent),
+        /// V1 and V2 over REST (a raw body needs an HTTP request).
+        RawInvocation(inherent) if |c| c.protocol() != KServeProtocol::V2Grpc,
+        /// V1 (`GET /v1/models`) and V2 over REST; OIP's gRPC has no index.
+        ModelListing(inherent) if |c| c.protocol() != KServeProtocol::V2Grpc,
+        /// V2 only: V1 has no metadata call.
+        ModelDescription(inherent) if |c| c.protocol() != KServeProtocol::V1,
+        ModelReadiness(inherent),
     }
 }

@@ -22,8 +22,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use inferlink_core::kit::{self, Key, KeySet, config_error};
+use inferlink_core::kit::{self, ConnectorConfig, KeySet, config_error};
 use inferlink_core::transport::StaticHeader;
+use inferlink_core::transport::TransportConfig;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::{
     ConfigValue, ConnectTarget, ConnectorFactory, DataType, Error, InferenceConnector, Result,
@@ -32,63 +33,28 @@ use inferlink_oip::OipConfig;
 
 use crate::client::{KServeClient, VENDOR};
 
-/// The names of the configuration keys the KServe connector reads itself.
-pub mod keys {
-    /// `v1`, `v2`, `v2-grpc` or `auto`.
-    pub const PROTOCOL: &str = "protocol";
-    /// The InferenceService name (the first label of its host).
-    pub const ISVC_NAME: &str = "isvc_name";
-    /// The InferenceService's namespace.
-    pub const ISVC_NAMESPACE: &str = "isvc_namespace";
-    /// The ingress domain KServe builds hosts under (default `example.com`).
-    pub const ISVC_DOMAIN: &str = "isvc_domain";
-    /// How the host is built from name, namespace and domain.
-    pub const ISVC_HOST_TEMPLATE: &str = "isvc_host_template";
-    /// An explicit `Host` header / gRPC `:authority`; wins over the `isvc_*` keys.
-    pub const INGRESS_HOST: &str = "ingress_host";
-    /// The name V1 predictions get as a tensor.
-    pub const V1_OUTPUT_NAME: &str = "v1_output_name";
-    /// The datatype V1 predictions are read as.
-    pub const V1_OUTPUT_DATATYPE: &str = "v1_output_datatype";
+inferlink_core::config_keys! {
+    /// The keys [`KServeConfig`] reads itself; it also reads
+    /// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
+    pub const KEYS for "kserve" in mod keys {
+        /// v1, v2 (REST), v2-grpc or auto (default: v2-grpc for grpc:// URLs, else auto)
+        PROTOCOL = "protocol",
+        /// the InferenceService (first label of its host)
+        ISVC_NAME = "isvc_name",
+        /// the InferenceService's namespace
+        ISVC_NAMESPACE = "isvc_namespace",
+        /// the ingress domain hosts are built under (example.com)
+        ISVC_DOMAIN = "isvc_domain",
+        /// the host from {name}, {namespace}, {domain} ({name}.{namespace}.{domain})
+        ISVC_HOST_TEMPLATE = "isvc_host_template",
+        /// an explicit Host / gRPC :authority (wins over the isvc_* keys)
+        INGRESS_HOST = "ingress_host",
+        /// the tensor name of V1 predictions (predictions)
+        V1_OUTPUT_NAME = "v1_output_name",
+        /// the datatype V1 predictions are read as (follows the request)
+        V1_OUTPUT_DATATYPE = "v1_output_datatype",
+    }
 }
-
-/// The keys [`KServeConfig`] reads itself; it also reads
-/// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
-pub const KEYS: KeySet = KeySet {
-    owner: "kserve",
-    keys: &[
-        Key::new(
-            keys::PROTOCOL,
-            "v1, v2 (REST), v2-grpc or auto (default: v2-grpc for grpc:// URLs, else auto)",
-        ),
-        Key::new(
-            keys::ISVC_NAME,
-            "the InferenceService (first label of its host)",
-        ),
-        Key::new(keys::ISVC_NAMESPACE, "the InferenceService's namespace"),
-        Key::new(
-            keys::ISVC_DOMAIN,
-            "the ingress domain hosts are built under (example.com)",
-        ),
-        Key::new(
-            keys::ISVC_HOST_TEMPLATE,
-            "the host from {name}, {namespace}, {domain} ({name}.{namespace}.{domain})",
-        ),
-        Key::new(
-            keys::INGRESS_HOST,
-            "an explicit Host / gRPC :authority (wins over the isvc_* keys)",
-        ),
-        Key::new(
-            keys::V1_OUTPUT_NAME,
-            "the tensor name of V1 predictions (predictions)",
-        ),
-        Key::new(
-            keys::V1_OUTPUT_DATATYPE,
-            "the datatype V1 predictions are read as (follows the request)",
-        ),
-    ],
-    prefixes: &[],
-};
 
 /// Every key set a KServe record may use: [`KEYS`], OIP's wire keys and the
 /// transport's.
@@ -225,29 +191,52 @@ impl KServeConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        let mut config = KServeConfig::new(target.url.clone());
-        config.oip.transport = target.host_transport_over(config.oip.transport);
-        config.apply_values(target.values())
+    /// Routes every request by `host` (checked as `host[:port]`): the
+    /// `Host` header of REST calls and, unless `grpc_authority` is set, the
+    /// gRPC `:authority`.
+    pub fn set_ingress_host(&mut self, host: &str) -> Result<()> {
+        let host = kit::urls::check_authority(keys::INGRESS_HOST, host)?;
+        self.oip
+            .transport
+            .headers
+            .retain(|h| !h.name.eq_ignore_ascii_case("host"));
+        self.oip.transport.headers.push(StaticHeader {
+            name: "Host".to_owned(),
+            value: ConfigValue::Plain(host.clone()),
+        });
+        if self.oip.grpc_authority.is_none() {
+            self.oip.grpc_authority = Some(host.clone());
+        }
+        self.ingress_host = Some(host);
+        Ok(())
     }
 
-    /// These settings overlaid with configuration values (key → value).
-    ///
-    /// Errors are [`ErrorKind::Config`] naming the key: an unknown
-    /// protocol, `isvc_name` without `isvc_namespace` (or the reverse), a
-    /// host that is not `host[:port]`, an unknown datatype, and every error
-    /// of `inferlink-oip` and the transport.
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
+    /// The endpoint URL.
+    pub fn url(&self) -> &str {
+        &self.oip.url
+    }
+}
+
+impl ConnectorConfig for KServeConfig {
+    fn defaults(url: &str) -> Self {
+        KServeConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.oip.transport
+    }
+
+    /// KServe's keys, then OIP's wire keys (KServe's `protocol` words are
+    /// its own). Errors are [`Config`](inferlink_core::ErrorKind::Config) naming the key: an
+    /// unknown protocol, `isvc_name` without `isvc_namespace` (or the
+    /// reverse), a host that is not `host[:port]`, an unknown datatype, and
+    /// every error of `inferlink-oip` and the transport.
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         let mut rest: Vec<(String, ConfigValue)> = Vec::new();
         let mut isvc = Isvc::default();
         let mut explicit_protocol = false;
         for (k, v) in values {
-            let key = k.as_ref();
+            let key = k.as_str();
             let text = || v.expose().trim().to_owned();
             match key {
                 keys::PROTOCOL => {
@@ -277,39 +266,23 @@ impl KServeConfig {
                 _ => rest.push((key.to_owned(), v.clone())),
             }
         }
-        self.oip = self.oip.apply_values(rest)?;
+        self.oip.read_keys(&rest)?;
         if !explicit_protocol {
             self.protocol = default_protocol(&self.oip.url);
         }
         if let Some(host) = isvc.host()? {
-            self.set_ingress_host(&host)?;
+            self.ingress_host = Some(host);
         }
-        Ok(self)
-    }
-
-    /// Routes every request by `host` (checked as `host[:port]`): the
-    /// `Host` header of REST calls and, unless `grpc_authority` is set, the
-    /// gRPC `:authority`.
-    pub fn set_ingress_host(&mut self, host: &str) -> Result<()> {
-        let host = kit::urls::check_authority(keys::INGRESS_HOST, host)?;
-        self.oip
-            .transport
-            .headers
-            .retain(|h| !h.name.eq_ignore_ascii_case("host"));
-        self.oip.transport.headers.push(StaticHeader {
-            name: "Host".to_owned(),
-            value: ConfigValue::Plain(host.clone()),
-        });
-        if self.oip.grpc_authority.is_none() {
-            self.oip.grpc_authority = Some(host.clone());
-        }
-        self.ingress_host = Some(host);
         Ok(())
     }
 
-    /// The endpoint URL.
-    pub fn url(&self) -> &str {
-        &self.oip.url
+    /// The ingress host goes on last, over any `Host` header the
+    /// transport's keys set.
+    fn finish(&mut self) -> Result<()> {
+        match self.ingress_host.clone() {
+            Some(host) => self.set_ingress_host(&host),
+            None => Ok(()),
+        }
     }
 }
 
@@ -455,19 +428,16 @@ mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<KServeConfig> {
-        KServeConfig::new(url).apply_values(
-            pairs
-                .iter()
-                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
-        )
-    }
-
     #[test]
     fn protocol_words_and_defaults() {
-        assert_eq!(cfg("http://h", &[]).unwrap().protocol, ProtocolChoice::Auto);
         assert_eq!(
-            cfg("grpc://h:1", &[]).unwrap().protocol,
+            KServeConfig::from_pairs("http://h", &[]).unwrap().protocol,
+            ProtocolChoice::Auto
+        );
+        assert_eq!(
+            KServeConfig::from_pairs("grpc://h:1", &[])
+                .unwrap()
+                .protocol,
             ProtocolChoice::Fixed(KServeProtocol::V2Grpc)
         );
         for (word, want) in [
@@ -477,17 +447,17 @@ mod tests {
             ("v2-grpc", KServeProtocol::V2Grpc),
             ("grpc", KServeProtocol::V2Grpc),
         ] {
-            let c = cfg("http://h", &[("protocol", word)]).unwrap();
+            let c = KServeConfig::from_pairs("http://h", &[("protocol", word)]).unwrap();
             assert_eq!(c.protocol, ProtocolChoice::Fixed(want), "{word}");
         }
-        let e = cfg("http://h", &[("protocol", "v3")]).unwrap_err();
+        let e = KServeConfig::from_pairs("http://h", &[("protocol", "v3")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert_eq!(e.path(), Some("protocol"));
     }
 
     #[test]
     fn host_from_isvc_keys() {
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://10.0.0.1:80",
             &[
                 ("isvc_name", "sklearn-iris"),
@@ -512,7 +482,7 @@ mod tests {
             Some("sklearn-iris.kserve-test.example.com")
         );
 
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://gw",
             &[
                 ("isvc_name", "m"),
@@ -527,7 +497,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.ingress_host.as_deref(), Some("m-ns.models.corp"));
 
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://gw",
             &[
                 ("isvc_name", "m"),
@@ -539,7 +509,7 @@ mod tests {
         assert_eq!(c.ingress_host.as_deref(), Some("other.host:8080"));
 
         // An explicit grpc_authority is kept.
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://gw",
             &[("ingress_host", "a.b"), ("grpc_authority", "c.d")],
         )
@@ -575,7 +545,7 @@ mod tests {
             (&[("timeout_request_ms", "soon")][..], "timeout_request_ms"),
             (&[("tensor_encoding", "xml")][..], "tensor_encoding"),
         ] {
-            let e = cfg("http://gw", pairs).unwrap_err();
+            let e = KServeConfig::from_pairs("http://gw", pairs).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{pairs:?}: {e}");
             assert_eq!(e.path(), Some(key), "{pairs:?}: {e}");
         }
@@ -583,7 +553,7 @@ mod tests {
 
     #[test]
     fn v1_keys_are_read() {
-        let c = cfg(
+        let c = KServeConfig::from_pairs(
             "http://h",
             &[("v1_output_name", "scores"), ("v1_output_datatype", "fp32")],
         )

@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use inferlink_core::kit;
 use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
 use inferlink_core::{Error, ErrorKind};
 
@@ -33,17 +34,8 @@ const INPUT_PHRASES: &[&str] = &[
 pub fn rest_classifier() -> Arc<dyn ResponseClassifier> {
     let oip = inferlink_oip::error::rest_classifier();
     Arc::new(move |r: &ErrorResponse<'_>| -> Option<ErrorClass> {
-        if let Some(class) = oip.classify(r) {
-            return Some(class);
-        }
-        if r.status.as_u16() != 500 {
-            return None;
-        }
-        let message = &r.vendor?.message;
-        INPUT_PHRASES
-            .iter()
-            .any(|p| message.contains(p))
-            .then(|| ErrorClass::fatal(ErrorKind::InvalidInput))
+        oip.classify(r)
+            .or_else(|| kit::phrase_class(r, 500, INPUT_PHRASES, ErrorKind::InvalidInput))
     })
 }
 

@@ -16,58 +16,40 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use host_proxy::HostProxy;
+use inferlink::kit::ConnectorConfig;
 use inferlink::{
-    Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector,
-    InferenceConnectorExt, MemoryStore, ModelRef, RawRequest, Registry, Result, Selector, Tensor,
+    Connectors, DataType, ErrorKind, InferRequest, InferenceConnector, InferenceConnectorExt,
+    ModelRef, RawRequest, Result, Tensor,
 };
 use inferlink_kserve::{KServeClient, KServeConfig, KServeProtocol};
 use inferlink_testkit::connector::{
-    BadInput, CheckStatus, ConformanceReport, ConformanceSpec, Expect, InvokeCase, RoundTrip,
-    Transform, run_connector_conformance,
+    BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
-use inferlink_testkit::servers::{self, RunningServer, ServerKind, WireFormat};
+use inferlink_testkit::live::{self, TestRecord};
+use inferlink_testkit::servers::{RunningServer, ServerKind, WireFormat};
 use serde_json::json;
 
 /// The shared KServe server (started on first use, off the async runtime).
 async fn server() -> Option<&'static RunningServer> {
-    tokio::task::spawn_blocking(|| servers::shared_or_skip(ServerKind::KServe))
-        .await
-        .expect("starting the server")
+    live::shared_server(ServerKind::KServe).await
 }
 
 /// A connector from a `product: kserve` record with these settings
-/// (YAML lines of the service configuration) and endpoint URL.
+/// (`key: value` lines of the service configuration) and endpoint URL.
 async fn connect(url: &str, settings: &[&str]) -> Result<Arc<dyn InferenceConnector>> {
-    let mut config = String::from("deadline_ms: \"60000\"");
-    for s in settings {
-        config.push_str("\n      ");
-        config.push_str(s);
-    }
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            r#"
-id: live-kserve
-product: kserve
-version: "0.21.0"
-services:
-  - id: predictor
-    resource: kserve-predictor
-    category: prediction-serving
-    configuration:
-      {config}
-    endpoints:
-      - url: {url}
-"#
-        ))
-        .await?;
-    let resolution = registry.resolve(
-        &Selector::category("prediction-serving"),
-        &Consumer::anywhere(),
-    )?;
-    Connectors::new()
-        .with(inferlink_kserve::factory())
-        .connect(&resolution)
+    let pairs: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|line| {
+            let (key, value) = line.split_once(": ").expect("a `key: value` line");
+            (key, value.trim_matches('"'))
+        })
+        .collect();
+    TestRecord::new("live-kserve", "kserve", "0.21.0", "kserve-predictor")
+        .service_id("predictor")
+        .setting("deadline_ms", "60000")
+        .settings(&pairs)
+        .endpoint(url)
+        .try_connect(Connectors::new().with(inferlink_kserve::factory()))
         .await
 }
 
@@ -87,55 +69,15 @@ async fn connector(server: &RunningServer, wire: WireFormat) -> Arc<dyn Inferenc
     connect(url, settings).await.expect("connect")
 }
 
-/// Fails on any failed check; at least `min` checks must pass.
-fn assert_report(report: &ConformanceReport, min: usize) {
-    let failed: Vec<String> = report
-        .failures()
-        .map(|c| format!("{}: {:?}", c.name, c.status))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{} failed checks against {}:\n{}",
-        failed.len(),
-        report.connector,
-        failed.join("\n")
-    );
-    let passed = report
-        .checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Passed)
-        .count();
-    assert!(passed >= min, "only {passed} checks passed: {report:?}");
-}
-
 /// Round trips for every datatype the doubler takes over `wire`.
 fn v2_spec(wire: WireFormat) -> ConformanceSpec {
-    let doubler = ServerKind::KServe.model("doubler").expect("doubler");
-    let mut spec = ConformanceSpec::new();
-    for (i, dt) in doubler.datatypes(wire).iter().enumerate() {
-        let datatype: DataType = dt.parse().unwrap();
-        let (name, shape) = if datatype == DataType::Fp32 {
-            ("input-0".to_owned(), vec![4])
-        } else {
-            (format!("input-{}", i + 1), vec![2, 3])
-        };
-        spec = spec.round_trip(RoundTrip::sample(
-            "doubler",
-            &name,
-            datatype,
-            shape,
-            Transform::Double,
-        ));
-    }
+    let mut spec = live::with_round_trips(
+        ConformanceSpec::new(),
+        live::doubler_round_trips(ServerKind::KServe, wire),
+    );
     // KServe runs custom models on whatever it gets: an extra dimension is
     // doubled like any other.
-    let fp32 = RoundTrip::sample(
-        "doubler",
-        "input-0",
-        DataType::Fp32,
-        vec![4],
-        Transform::Double,
-    );
+    let fp32 = live::doubled("doubler", "input-0", DataType::Fp32, &[4]);
     spec = spec.bad_input(fp32.wrong_shape().expect(Expect::Succeeds));
     if wire != WireFormat::Grpc {
         spec = spec.invoke(InvokeCase::new(
@@ -154,27 +96,21 @@ fn v2_spec(wire: WireFormat) -> ConformanceSpec {
     spec
 }
 
-async fn v2_conformance(wire: WireFormat) {
+/// V2 conformance over REST JSON, REST binary and gRPC: the vendor is
+/// `kserve`, no check fails and at least 20 pass; a failure names its wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_conformance_on_every_wire() {
     let Some(server) = server().await else { return };
-    let conn = connector(server, wire).await;
-    assert_eq!(conn.info().vendor, "kserve");
-    let report = run_connector_conformance(conn.as_ref(), &v2_spec(wire)).await;
-    assert_report(&report, 20);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v2_rest_json_conformance() {
-    v2_conformance(WireFormat::RestJson).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v2_rest_binary_conformance() {
-    v2_conformance(WireFormat::RestBinary).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v2_grpc_conformance() {
-    v2_conformance(WireFormat::Grpc).await;
+    for wire in [
+        WireFormat::RestJson,
+        WireFormat::RestBinary,
+        WireFormat::Grpc,
+    ] {
+        let conn = connector(server, wire).await;
+        assert_eq!(conn.info().vendor, "kserve", "{wire:?}");
+        let report = run_connector_conformance(conn.as_ref(), &v2_spec(wire)).await;
+        live::assert_conformance(&format!("V2 over {wire:?}"), &report, &[], 20);
+    }
 }
 
 /// V1: every datatype V1 can carry, as rows, through the doubler (numbers,
@@ -202,13 +138,7 @@ async fn v1_conformance() {
         );
     }
     spec = spec
-        .round_trip(RoundTrip::sample(
-            "doubler",
-            "x",
-            DataType::Fp32,
-            vec![4],
-            Transform::Double,
-        ))
+        .round_trip(live::doubled("doubler", "x", DataType::Fp32, &[4]))
         .round_trip(RoundTrip::sample(
             "identity",
             "x",
@@ -235,7 +165,7 @@ async fn v1_conformance() {
             },
         ));
     let report = run_connector_conformance(conn.as_ref(), &spec).await;
-    assert_report(&report, 30);
+    live::assert_conformance("v1", &report, &[], 30);
 }
 
 /// `protocol: auto` asks `/v2/health/ready` first: KServe's server speaks
@@ -399,24 +329,8 @@ async fn wrong_host_fails_clearly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quirk_listens_on_loopback_only() {
     let Some(server) = server().await else { return };
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap()
-        + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
     for port in [server.http_port(), server.grpc_port()] {
-        let suffix = format!(":{port:04X}");
-        let listeners: Vec<&str> = table
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() > 3 && f[1].ends_with(&suffix) && f[3] == "0A").then_some(f[1])
-            })
-            .collect();
-        assert!(!listeners.is_empty(), "nothing listens on {port}");
-        // 127.0.0.1, or gRPC's IPv4-mapped ::ffff:127.0.0.1.
-        assert!(
-            listeners.iter().all(|a| a.starts_with("0100007F:")
-                || a.starts_with("0000000000000000FFFF00000100007F:")),
-            "port {port} listens on {listeners:?}"
-        );
+        live::assert_listens_on_loopback_only(port);
     }
 }
 
@@ -430,13 +344,7 @@ async fn quirk_v1_routes() {
         .await
         .unwrap();
     assert!(conn.health().await.unwrap().is_serving());
-    let mut names: Vec<String> = conn
-        .models()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let mut names = live::model_names(conn.as_ref()).await;
     names.sort();
     assert_eq!(names, ["doubler", "identity"]);
     assert!(conn.model_ready(&"doubler".into()).await.unwrap());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use inferlink_core::transport::{HttpResponse, HttpTransport, HttpTransportBuilder, RequestSpec};
 use inferlink_core::transport::{Idempotency, TransportConfig, redact_url};
 use inferlink_core::{ConnectTarget, ConnectorInfo, Error, Health, InferRequest, InferResponse};
-use inferlink_core::{InferenceConnector, ModelRef, RawInvocation, RawRequest, RawResponse};
+use inferlink_core::{ModelRef, RawInvocation, RawRequest, RawResponse};
 use inferlink_core::{Result, TensorInference, async_trait};
 
 use crate::config::MlflowConfig;
@@ -49,14 +49,14 @@ impl MlflowConnector {
     }
 }
 
-#[async_trait]
-impl InferenceConnector for MlflowConnector {
-    fn info(&self) -> &ConnectorInfo {
+impl MlflowConnector {
+    /// Who this connector is (vendor, protocol, endpoint).
+    pub fn info(&self) -> &ConnectorInfo {
         &self.info
     }
 
     /// `GET /ping`: 200 is live and ready; another status is live, not ready.
-    async fn health(&self) -> Result<Health> {
+    pub async fn health(&self) -> Result<Health> {
         match self.http.send(RequestSpec::get("ping")).await {
             Ok(_) => Ok(Health::SERVING),
             Err(e) if e.context("status").is_some() => Ok(Health {
@@ -66,13 +66,12 @@ impl InferenceConnector for MlflowConnector {
             Err(e) => Err(self.info.tag(e)),
         }
     }
+}
 
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        Some(self)
+inferlink_core::connector_families! {
+    impl MlflowConnector {
+        TensorInference,
+        RawInvocation,
     }
 }
 

@@ -12,66 +12,42 @@ use std::sync::Arc;
 
 use inferlink::prelude::*;
 use inferlink::{
-    ConnectTarget, Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector,
-    MemoryStore, ModelRef, RawRequest, Registry, Selector, Tensor,
+    ConnectTarget, Connectors, DataType, ErrorKind, InferRequest, InferenceConnector, ModelRef,
+    RawRequest, Tensor,
 };
 use inferlink_mlflow::MlflowConnector;
 use inferlink_testkit::connector::{
-    BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
+    BadInput, ConformanceSpec, Expect, InvokeCase, run_connector_conformance,
 };
 use inferlink_testkit::fault::{Fault, FaultServer};
-use inferlink_testkit::servers::{self, RunningServer, ServerKind};
+use inferlink_testkit::live::{self, TestRecord};
+use inferlink_testkit::servers::{RunningServer, ServerKind};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "mlflow-test-token-5c1d9e";
 
 async fn server() -> Option<&'static RunningServer> {
-    tokio::task::spawn_blocking(|| servers::shared_or_skip(ServerKind::Mlflow))
-        .await
-        .expect("starting mlflow")
+    live::shared_server(ServerKind::Mlflow).await
 }
 
 /// A connector from a registered record, as a host gets one: product
-/// `mlflow` with a service of resource `mlflow-scoring` (dispatch by resource).
-async fn connect(server: &RunningServer, settings: &str) -> Arc<dyn InferenceConnector> {
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            r#"
-id: mlflow-scoring-0001
-product: mlflow
-version: "3.17.2"
-services:
-  - id: scoring
-    resource: mlflow-scoring
-    category: prediction-serving
-    configuration:
-      model_name: doubler
-      deadline_ms: "30000"
-{settings}
-    credentials:
-      - id: token
-        scope: global
-        configuration:
-          auth_bearer_token: {TOKEN}
-    endpoints:
-      - url: {url}
-"#,
-            url = server.http_url(),
-        ))
+/// `mlflow` with a service of resource `mlflow-scoring` (dispatch by resource),
+/// the bearer token in a global credential, and extra `settings`.
+async fn connect(server: &RunningServer, settings: &[(&str, &str)]) -> Arc<dyn InferenceConnector> {
+    TestRecord::new("mlflow-scoring-0001", "mlflow", "3.17.2", "mlflow-scoring")
+        .service_id("scoring")
+        .settings(&[("model_name", "doubler"), ("deadline_ms", "30000")])
+        .settings(settings)
+        .credential("token", Some("global"), &[("auth_bearer_token", TOKEN)])
+        .endpoint(&server.http_url())
+        .connect(Connectors::new().with(inferlink_mlflow::factory()))
         .await
-        .unwrap();
-    let resolution = registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .unwrap();
-    Connectors::new()
-        .with(inferlink_mlflow::factory())
-        .connect(&resolution)
-        .await
-        .unwrap()
+}
+
+/// The one output of `c`'s answer to `request` for the doubler.
+async fn infer_one(c: &Arc<dyn InferenceConnector>, request: InferRequest) -> Tensor {
+    let reply = c.infer(&doubler(), request).await.unwrap();
+    reply.into_single_output().unwrap()
 }
 
 fn doubler() -> ModelRef {
@@ -85,23 +61,10 @@ fn tensor<T: inferlink::tensor::Element>(name: &str, shape: Vec<usize>, v: Vec<T
 #[tokio::test]
 async fn conformance_against_mlflow_models_serve() {
     let Some(server) = server().await else { return };
-    let connector = connect(server, "").await;
-    let int64 = RoundTrip::sample(
-        "doubler",
-        "x",
-        DataType::Int64,
-        vec![2, 3],
-        Transform::Double,
-    );
-    let fp64 = RoundTrip::sample(
-        "doubler",
-        "x",
-        DataType::Fp64,
-        vec![3, 2, 2],
-        Transform::Double,
-    );
-    let scalar = RoundTrip::sample("doubler", "x", DataType::Int64, vec![], Transform::Double)
-        .label("doubler/INT64/0-d");
+    let connector = connect(server, &[]).await;
+    let int64 = live::doubled("doubler", "x", DataType::Int64, &[2, 3]);
+    let fp64 = live::doubled("doubler", "x", DataType::Fp64, &[3, 2, 2]);
+    let scalar = live::doubled("doubler", "x", DataType::Int64, &[]).label("doubler/INT64/0-d");
     let with = |label: &str, request: InferRequest, expect: Expect| {
         BadInput::new(label, "doubler", request, expect)
     };
@@ -158,16 +121,11 @@ async fn conformance_against_mlflow_models_serve() {
 #[tokio::test]
 async fn params_reach_the_model() {
     let Some(server) = server().await else { return };
-    let connector = connect(server, "").await;
+    let connector = connect(server, &[]).await;
     let request = InferRequest::new()
         .with_input(tensor("x", vec![3], vec![1i64, 2, 3]))
         .with_parameter("factor", 3i64);
-    let out = connector
-        .infer(&doubler(), request)
-        .await
-        .unwrap()
-        .into_single_output()
-        .unwrap();
+    let out = infer_one(&connector, request).await;
     assert_eq!(out.name(), "predictions");
     assert_eq!(out.to_vec::<i64>().unwrap(), [3, 6, 9]);
 }
@@ -188,7 +146,7 @@ async fn input_formats_and_answers_that_are_not_one_tensor() {
         assert!(e.message().contains("invalid type: map"), "{e}");
     };
     // inputs: a dict of arrays in, a dict of arrays out (the server scored it).
-    let inputs = connect(server, "").await;
+    let inputs = connect(server, &[]).await;
     not_one_tensor(inputs.infer(&doubler(), two()).await.unwrap_err());
     let raw = r#"{"inputs": {"a": [1, 2], "b": [[3.5], [4]]}}"#;
     let body = inputs
@@ -203,14 +161,9 @@ async fn input_formats_and_answers_that_are_not_one_tensor() {
     );
 
     // instances: one tensor; several are refused before sending.
-    let instances = connect(server, "      input_format: instances\n").await;
+    let instances = connect(server, &[("input_format", "instances")]).await;
     let one = InferRequest::new().with_input(tensor("x", vec![1, 2], vec![5i64, 6]));
-    let out = instances
-        .infer(&doubler(), one)
-        .await
-        .unwrap()
-        .into_single_output()
-        .unwrap();
+    let out = infer_one(&instances, one).await;
     assert_eq!(
         (out.shape(), out.to_vec::<i64>().unwrap()),
         (&[1usize, 2][..], vec![10, 12])
@@ -220,7 +173,7 @@ async fn input_formats_and_answers_that_are_not_one_tensor() {
 
     // dataframe_split: the server builds the DataFrame (a `fail` column makes the
     // model raise), and the doubler answers records.
-    let frame = connect(server, "      input_format: dataframe_split\n").await;
+    let frame = connect(server, &[("input_format", "dataframe_split")]).await;
     not_one_tensor(frame.infer(&doubler(), two()).await.unwrap_err());
     let failing = two().with_input(Tensor::from_strings("fail", vec![2], ["x", "y"]).unwrap());
     let e = frame.infer(&doubler(), failing).await.unwrap_err();
@@ -240,18 +193,9 @@ async fn input_formats_and_answers_that_are_not_one_tensor() {
     );
 
     // output_datatype fp64 types integers as FP64; output_name names the output.
-    let floats = connect(
-        server,
-        "      output_datatype: fp64\n      output_name: y\n",
-    )
-    .await;
+    let floats = connect(server, &[("output_datatype", "fp64"), ("output_name", "y")]).await;
     let one = InferRequest::new().with_input(tensor("x", vec![2], vec![1i64, 2]));
-    let out = floats
-        .infer(&doubler(), one)
-        .await
-        .unwrap()
-        .into_single_output()
-        .unwrap();
+    let out = infer_one(&floats, one).await;
     assert_eq!(
         (out.name(), out.to_vec::<f64>().unwrap()),
         ("y", vec![2.0, 4.0])
@@ -261,7 +205,7 @@ async fn input_formats_and_answers_that_are_not_one_tensor() {
 #[tokio::test]
 async fn errors_map_with_the_vendor_message_apart() {
     let Some(server) = server().await else { return };
-    let connector = connect(server, "").await;
+    let connector = connect(server, &[]).await;
     // The model raises: 400 BAD_REQUEST with a stack trace → ModelError, the model's text kept.
     let raising = InferRequest::new()
         .with_input(tensor("a", vec![1], vec![1i64]))
@@ -340,7 +284,7 @@ async fn errors_map_with_the_vendor_message_apart() {
 #[tokio::test]
 async fn one_model_per_server() {
     let Some(server) = server().await else { return };
-    let connector = connect(server, "").await;
+    let connector = connect(server, &[]).await;
     let x = || InferRequest::new().with_input(tensor("x", vec![1], vec![1i64]));
     for model in [ModelRef::new("other"), doubler().with_version("1")] {
         let e = connector.infer(&model, x()).await.unwrap_err();
@@ -364,11 +308,7 @@ async fn factory_refuses_a_typo_and_leaves_the_tracking_server_alone() {
     let typo = ConnectTarget::new("mlflow-serving", "http://127.0.0.1:1")
         .with_plain("input_fromat", "inputs");
     let e = connectors.connect(&typo).await.unwrap_err();
-    assert_eq!(
-        (e.kind(), e.path()),
-        (ErrorKind::Config, Some("input_fromat"))
-    );
-    assert!(e.message().contains("did you mean \"input_format\""), "{e}");
+    live::assert_suggests_key(&e, "input_fromat", "input_format");
     let word = ConnectTarget::new("mlflow-serving", "http://127.0.0.1:1")
         .with_plain("output_datatype", "int32");
     let e = connectors.connect(&word).await.unwrap_err();
@@ -561,12 +501,7 @@ async fn stand_in_sees_the_request_bodies() {
         .with_input(tensor("a", vec![2], vec![1i64, 2]))
         .with_input(Tensor::from_strings("s", vec![2, 1], ["x", "\"y\""]).unwrap())
         .with_input(tensor("t", vec![2], vec![true, false]));
-    let out = connector
-        .infer(&doubler(), request)
-        .await
-        .unwrap()
-        .into_single_output()
-        .unwrap();
+    let out = infer_one(&connector, request).await;
     assert_eq!(
         (out.datatype(), out.to_vec::<f64>().unwrap()),
         (DataType::Fp64, vec![0.5, 1.0])

@@ -14,98 +14,31 @@
 #[path = "support/live.rs"]
 mod live;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use inferlink::{InferRequest, InferenceConnector, ModelRef, Tensor};
+use inferlink_testkit::peer_bench::{self, PeerLoad, PeerServer};
+use inferlink_testkit::servers::ServerKind;
 use live::Wire;
 
 /// Elements per request and how many requests a case sends at most.
 const SIZES: [(usize, usize); 3] = [(1, 2000), (1_000, 2000), (1_000_000, 100)];
-/// Concurrency levels (requests in flight).
-const CONCURRENCY: [usize; 2] = [1, 16];
-/// Requests sent before each case, not counted.
-const WARMUP: usize = 20;
-/// Longest time one case may take.
-const CASE_BUDGET: Duration = Duration::from_secs(20);
+/// Requests to Triton's `identity` model, at concurrency 1 and 16.
+const LOAD: PeerLoad = PeerLoad::identity("INPUT", "OUTPUT", Duration::from_secs(20));
 
 fn main() {
-    let env_http = std::env::var("INFERLINK_PEER_HTTP_URL").ok();
-    let env_grpc = std::env::var("INFERLINK_PEER_GRPC_ADDR").ok();
     let gzip = std::env::var("INFERLINK_PEER_GZIP").is_ok_and(|v| v == "1");
-    let mut _server = None;
-    let (http_url, grpc_addr) = match (env_http, env_grpc) {
-        (Some(h), Some(g)) => (h, g),
-        _ => {
-            let Some(s) = live::start_triton() else {
-                return;
-            };
-            let addrs = (s.http_url(), s.grpc_addr().to_string());
-            _server = Some(s);
-            addrs
-        }
+    let Some(peer) = PeerServer::from_env_or_start(ServerKind::Triton) else {
+        return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = peer_bench::runtime();
     for wire in [Wire::RestBinary { gzip }, Wire::Grpc] {
-        let conn = rt.block_on(live::connector(&http_url, &grpc_addr, wire));
+        let conn = rt.block_on(live::connector(&peer.http_url, &peer.grpc_addr, wire));
         let wire_name = match wire {
             Wire::RestBinary { .. } => "http",
             Wire::Grpc => "grpc",
         };
         for (n, count) in SIZES {
-            let values: Vec<f32> = (0..n).map(|i| i as f32).collect();
-            let request = InferRequest::new()
-                .with_input(Tensor::new("INPUT", vec![n], values).expect("tensor"));
-            for c in CONCURRENCY {
-                let (done, secs) =
-                    rt.block_on(run_case(conn.clone(), request.clone(), n, c, count));
-                println!(
-                    "RESULT client=inferlink wire={wire_name} elements={n} concurrency={c} \
-                     requests={done} seconds={secs:.3} rps={:.1}",
-                    done as f64 / secs
-                );
-            }
+            LOAD.measure(&rt, &conn, wire_name, n, count);
         }
     }
-}
-
-/// Sends up to `count` requests with `concurrency` in flight (stopping at
-/// [`CASE_BUDGET`]); returns the requests completed and the seconds taken.
-async fn run_case(
-    conn: Arc<dyn InferenceConnector>,
-    request: InferRequest,
-    n: usize,
-    concurrency: usize,
-    count: usize,
-) -> (usize, f64) {
-    let model = ModelRef::new("identity");
-    for _ in 0..WARMUP.min(count) {
-        conn.infer(&model, request.clone())
-            .await
-            .expect("warm-up infer");
-    }
-    let next = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        let (conn, request, model) = (conn.clone(), request.clone(), model.clone());
-        let (next, done) = (next.clone(), done.clone());
-        tasks.push(tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < count && start.elapsed() < CASE_BUDGET {
-                let r = conn.infer(&model, request.clone()).await.expect("infer");
-                assert_eq!(r.require_output("OUTPUT").expect("OUTPUT").shape(), &[n]);
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("bench task");
-    }
-    (done.load(Ordering::Relaxed), start.elapsed().as_secs_f64())
 }

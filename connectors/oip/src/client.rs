@@ -9,16 +9,16 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use inferlink_core::kit;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::grpc::CallMetadata;
 use inferlink_core::transport::{
     ErrorClass, GrpcTransport, HttpResponse, HttpTransport, Method, RequestSpec, VendorMessage,
     redact_url,
 };
 use inferlink_core::{
-    ConnectTarget, ConnectorInfo, Error, Health, InferRequest, InferResponse, InferenceConnector,
-    ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness, ModelRef,
-    RawInvocation, RawRequest, RawResponse, Result, TensorInference,
+    ConnectTarget, ConnectorInfo, Error, Health, InferRequest, InferResponse, ModelInfo,
+    ModelMetadata, ModelRef, RawRequest, RawResponse, Result,
 };
 
 use crate::codec::{
@@ -122,7 +122,7 @@ impl OipClient {
             inner: Arc::new(Inner {
                 info: ConnectorInfo {
                     vendor: vendor.to_owned(),
-                    protocol: protocol.info_name().to_owned(),
+                    protocol: protocol.info_name(crate::config::INFO_NAMES).to_owned(),
                     endpoint,
                     binary_tensors,
                 },
@@ -411,19 +411,8 @@ impl RestWire {
     }
 
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        let mut spec = self
-            .model_spec(Method::POST, model, Some("infer"))
-            .content_type(&request.content_type)
-            .body(request.body);
-        if let Some(accept) = &request.accept {
-            spec = spec.header("accept", accept);
-        }
-        for (k, v) in &request.headers {
-            spec = spec.header(k, v);
-        }
-        if request.idempotent {
-            spec = spec.idempotent();
-        }
+        let spec =
+            kit::raw_request_spec(self.model_spec(Method::POST, model, Some("infer")), request);
         let resp = self.send(spec).await?;
         let headers = kept_headers(resp.headers());
         Ok(RawResponse {
@@ -500,70 +489,14 @@ fn kept_headers(headers: &inferlink_core::transport::HeaderMap) -> Vec<(String, 
 /// client itself (the families are implemented on [`OipClient`]).
 pub type OipConnector = OipClient;
 
-#[async_trait]
-impl InferenceConnector for OipClient {
-    fn info(&self) -> &ConnectorInfo {
-        OipClient::info(self)
-    }
-
-    async fn health(&self) -> Result<Health> {
-        OipClient::health(self).await
-    }
-
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
-    /// REST only: a raw body needs an HTTP request.
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        self.is_rest().then_some(self as _)
-    }
-
-    /// REST only: OIP's gRPC service has no repository index.
-    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        self.is_rest().then_some(self as _)
-    }
-
-    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
-        Some(self)
-    }
-
-    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl TensorInference for OipClient {
-    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        OipClient::infer(self, model, request).await
-    }
-}
-
-#[async_trait]
-impl RawInvocation for OipClient {
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        OipClient::invoke(self, model, request).await
-    }
-}
-
-#[async_trait]
-impl ModelListing for OipClient {
-    async fn models(&self) -> Result<Vec<ModelInfo>> {
-        OipClient::models(self).await
-    }
-}
-
-#[async_trait]
-impl ModelDescription for OipClient {
-    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        OipClient::model_metadata(self, model).await
-    }
-}
-
-#[async_trait]
-impl ModelReadiness for OipClient {
-    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        OipClient::model_ready(self, model).await
+inferlink_core::connector_families! {
+    impl OipClient {
+        TensorInference(inherent),
+        /// REST only: a raw body needs an HTTP request.
+        RawInvocation(inherent) if |c| c.is_rest(),
+        /// REST only: OIP's gRPC service has no repository index.
+        ModelListing(inherent) if |c| c.is_rest(),
+        ModelDescription(inherent),
+        ModelReadiness(inherent),
     }
 }

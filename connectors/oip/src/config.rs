@@ -16,62 +16,38 @@
 
 use std::sync::Arc;
 
-use inferlink_core::kit::{self, Key, KeySet, config_error};
+use inferlink_core::kit::{self, ConnectorConfig, KeySet, config_error};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
-use inferlink_core::{ConfigValue, ConnectTarget, Error, Result};
+use inferlink_core::{ConfigValue, Error, Result};
 
 use crate::client::{DEFAULT_VENDOR, OipConnector};
 use crate::codec::TensorEncoding;
 
-/// The names of the configuration keys the OIP connector reads.
-pub mod keys {
-    /// `rest` or `grpc`.
-    pub const PROTOCOL: &str = "protocol";
-    /// The gRPC endpoint (`http://host:8001`, `https://…`, `grpc://…`, `grpcs://…`)
-    /// when the record's endpoint URL is the REST one.
-    pub const GRPC_URL: &str = "grpc_url";
-    /// How REST requests carry tensors: `json`, `binary` or `auto`.
-    pub const TENSOR_ENCODING: &str = "tensor_encoding";
-    /// The `:authority` gRPC requests carry (`host[:port]`), when it differs
-    /// from the address connected to (an ingress routing by virtual host).
-    pub const GRPC_AUTHORITY: &str = "grpc_authority";
+inferlink_core::config_keys! {
+    /// The keys [`OipConfig`] reads (besides the transport's).
+    pub const KEYS for "oip" in mod keys {
+        /// rest or grpc (default: grpc for a grpc:// or grpcs:// URL, else rest)
+        PROTOCOL = "protocol",
+        /// the gRPC endpoint (grpc://, grpcs://, http://, https://) when the record's URL is the
+        /// REST one
+        GRPC_URL = "grpc_url",
+        /// how REST requests carry tensors: json, binary or auto (default json)
+        TENSOR_ENCODING = "tensor_encoding",
+        /// host[:port] sent as the gRPC :authority and TLS server name (default: the URL's)
+        GRPC_AUTHORITY = "grpc_authority",
+    }
 }
 
-const PROTOCOL_KEY: Key = Key::new(
-    keys::PROTOCOL,
-    "rest or grpc (default: grpc for a grpc:// or grpcs:// URL, else rest)",
-);
-const GRPC_URL_KEY: Key = Key::new(
-    keys::GRPC_URL,
-    "the gRPC endpoint (grpc://, grpcs://, http://, https://) when the record's URL is the REST one",
-);
-const TENSOR_ENCODING_KEY: Key = Key::new(
-    keys::TENSOR_ENCODING,
-    "how REST requests carry tensors: json, binary or auto (default json)",
-);
-const GRPC_AUTHORITY_KEY: Key = Key::new(
-    keys::GRPC_AUTHORITY,
-    "host[:port] sent as the gRPC :authority and TLS server name (default: the URL's)",
-);
-
-/// The keys [`OipConfig`] reads (besides the transport's).
-pub const KEYS: KeySet = KeySet {
-    owner: "oip",
-    keys: &[
-        PROTOCOL_KEY,
-        GRPC_URL_KEY,
-        TENSOR_ENCODING_KEY,
-        GRPC_AUTHORITY_KEY,
-    ],
-    prefixes: &[],
-};
-
-/// The OIP keys other than `protocol`: what a vendor crate with its own
-/// `protocol` words (KServe, Seldon) reads through [`OipConfig`].
+/// The OIP keys other than `protocol` (the first of [`KEYS`]): what a
+/// vendor crate with its own `protocol` words (KServe, Seldon) reads
+/// through [`OipConfig`].
 pub const WIRE_KEYS: KeySet = KeySet {
     owner: "oip",
-    keys: &[GRPC_URL_KEY, TENSOR_ENCODING_KEY, GRPC_AUTHORITY_KEY],
+    keys: match KEYS.keys.split_first() {
+        Some((_protocol, wire)) => wire,
+        None => &[],
+    },
     prefixes: &[],
 };
 
@@ -98,26 +74,13 @@ pub fn factory() -> kit::Factory {
     )
 }
 
-inferlink_core::config_words! {
-    /// Which wire protocol a client speaks.
-    pub enum Protocol for "protocol" {
-        /// HTTP/JSON (`/v2/...`), optionally with binary tensor data.
-        Rest = "rest" | "http" | "https",
-        /// gRPC (`inference.GRPCInferenceService`).
-        Grpc = "grpc",
-    }
-}
+/// Which wire protocol a client speaks: REST (`/v2/...`, optionally with
+/// binary tensor data) or gRPC (`inference.GRPCInferenceService`).
+pub use inferlink_core::kit::WireProtocol as Protocol;
 
-impl Protocol {
-    /// The protocol name shown in [`inferlink_core::ConnectorInfo::protocol`]:
-    /// `oip-rest` or `oip-grpc`.
-    pub fn info_name(self) -> &'static str {
-        match self {
-            Protocol::Rest => "oip-rest",
-            Protocol::Grpc => "oip-grpc",
-        }
-    }
-}
+/// The protocol names shown in [`inferlink_core::ConnectorInfo::protocol`]
+/// (REST, gRPC).
+pub const INFO_NAMES: (&str, &str) = ("oip-rest", "oip-grpc");
 
 /// A header whose value is computed from the model of each call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,65 +145,10 @@ impl OipConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        OipConfig::new(target.url.clone()).apply_target(target)
-    }
-
-    /// These settings (for example a vendor crate's defaults) overlaid with
-    /// the target's merged configuration (OIP keys and transport keys).
-    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
-        self.transport = target.host_transport_over(self.transport);
-        self.apply_values(target.values())
-    }
-
-    /// These settings overlaid with configuration values (key → value).
-    /// Keys neither OIP nor the transport reads are ignored here; the
-    /// factory refuses them ([`kit::check_keys`]).
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
-        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
-        for (k, v) in &values {
-            match k.as_ref() {
-                keys::PROTOCOL => self.protocol = Some(v.expose().parse()?),
-                keys::GRPC_URL => {
-                    let url = v.expose().trim();
-                    self.grpc_url = (!url.is_empty()).then(|| url.to_owned());
-                }
-                keys::GRPC_AUTHORITY => {
-                    let authority = v.expose().trim();
-                    self.grpc_authority = if authority.is_empty() {
-                        None
-                    } else {
-                        Some(kit::urls::check_authority(keys::GRPC_AUTHORITY, authority)?)
-                    };
-                }
-                keys::TENSOR_ENCODING => {
-                    self.tensor_encoding = v
-                        .expose()
-                        .parse()
-                        .map_err(|e: Error| config_error(keys::TENSOR_ENCODING, e.message()))?;
-                }
-                _ => {}
-            }
-        }
-        self.transport = self.transport.apply_values(values)?;
-        Ok(self)
-    }
-
     /// The protocol in effect: the `protocol` key, else `grpc` for a
     /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
     pub fn protocol(&self) -> Protocol {
-        self.protocol.unwrap_or_else(|| {
-            if kit::urls::is_grpc_scheme(&self.url) {
-                Protocol::Grpc
-            } else {
-                Protocol::Rest
-            }
-        })
+        Protocol::or_from_url(self.protocol, &self.url)
     }
 
     /// The REST base URL (the endpoint URL, which must be `http` or `https`).
@@ -268,6 +176,47 @@ impl OipConfig {
     }
 }
 
+impl ConnectorConfig for OipConfig {
+    fn defaults(url: &str) -> Self {
+        OipConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.transport
+    }
+
+    /// The OIP keys; a vendor crate built on OIP reads its own keys first
+    /// and hands the rest here (keys neither reads are ignored: the
+    /// factory refuses them, [`kit::check_keys`]).
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
+        for (k, v) in values {
+            match k.as_str() {
+                keys::PROTOCOL => self.protocol = Some(v.expose().parse()?),
+                keys::GRPC_URL => {
+                    let url = v.expose().trim();
+                    self.grpc_url = (!url.is_empty()).then(|| url.to_owned());
+                }
+                keys::GRPC_AUTHORITY => {
+                    let authority = v.expose().trim();
+                    self.grpc_authority = if authority.is_empty() {
+                        None
+                    } else {
+                        Some(kit::urls::check_authority(keys::GRPC_AUTHORITY, authority)?)
+                    };
+                }
+                keys::TENSOR_ENCODING => {
+                    self.tensor_encoding = v
+                        .expose()
+                        .parse()
+                        .map_err(|e: Error| config_error(keys::TENSOR_ENCODING, e.message()))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The transport defaults of OIP connectors: the shared transport's, except
 /// `gzip: false`. Tensor payloads compress poorly, and a server that honours
 /// `Accept-Encoding: gzip` (Triton does) spends far longer compressing a large
@@ -285,39 +234,38 @@ mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<OipConfig> {
-        OipConfig::new(url).apply_values(
-            pairs
-                .iter()
-                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
-        )
-    }
-
     #[test]
     fn protocol_follows_key_then_scheme() {
         assert_eq!(
-            cfg("http://h:8000", &[]).unwrap().protocol(),
+            OipConfig::from_pairs("http://h:8000", &[])
+                .unwrap()
+                .protocol(),
             Protocol::Rest
         );
         assert_eq!(
-            cfg("grpc://h:8001", &[]).unwrap().protocol(),
+            OipConfig::from_pairs("grpc://h:8001", &[])
+                .unwrap()
+                .protocol(),
             Protocol::Grpc
         );
-        assert_eq!(cfg("grpcs://h", &[]).unwrap().protocol(), Protocol::Grpc);
-        let c = cfg("http://h:8000", &[("protocol", "GRPC")]).unwrap();
+        assert_eq!(
+            OipConfig::from_pairs("grpcs://h", &[]).unwrap().protocol(),
+            Protocol::Grpc
+        );
+        let c = OipConfig::from_pairs("http://h:8000", &[("protocol", "GRPC")]).unwrap();
         assert_eq!(c.protocol(), Protocol::Grpc);
-        let e = cfg("http://h", &[("protocol", "soap")]).unwrap_err();
+        let e = OipConfig::from_pairs("http://h", &[("protocol", "soap")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert_eq!(e.path(), Some("protocol"));
     }
 
     #[test]
     fn grpc_target_maps_schemes_and_prefers_grpc_url() {
-        let c = cfg("http://h:8000", &[("grpc_url", "grpc://h:8001")]).unwrap();
+        let c = OipConfig::from_pairs("http://h:8000", &[("grpc_url", "grpc://h:8001")]).unwrap();
         assert_eq!(c.grpc_target().unwrap(), "http://h:8001");
-        let c = cfg("grpcs://h:443", &[]).unwrap();
+        let c = OipConfig::from_pairs("grpcs://h:443", &[]).unwrap();
         assert_eq!(c.grpc_target().unwrap(), "https://h");
-        let c = cfg("http://[::1]:9/", &[]).unwrap();
+        let c = OipConfig::from_pairs("http://[::1]:9/", &[]).unwrap();
         assert_eq!(c.grpc_target().unwrap(), "http://[::1]:9");
         for bad in [
             "ftp://h",
@@ -326,13 +274,13 @@ mod tests {
             "grpc://h:1?x=1",
             "nope",
         ] {
-            let e = cfg(bad, &[("protocol", "grpc")])
+            let e = OipConfig::from_pairs(bad, &[("protocol", "grpc")])
                 .unwrap()
                 .grpc_target()
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}: {e}");
         }
-        let e = cfg("http://h", &[("grpc_url", "ftp://x")])
+        let e = OipConfig::from_pairs("http://h", &[("grpc_url", "ftp://x")])
             .unwrap()
             .grpc_target()
             .unwrap_err();
@@ -341,7 +289,7 @@ mod tests {
 
     #[test]
     fn tensor_encoding_and_transport_keys_are_read() {
-        let c = cfg(
+        let c = OipConfig::from_pairs(
             "http://h",
             &[
                 ("tensor_encoding", "Binary"),
@@ -352,27 +300,27 @@ mod tests {
         .unwrap();
         assert_eq!(c.tensor_encoding, TensorEncoding::Binary);
         assert_eq!(c.transport.timeout_request.as_millis(), 1500);
-        let e = cfg("http://h", &[("tensor_encoding", "xml")]).unwrap_err();
+        let e = OipConfig::from_pairs("http://h", &[("tensor_encoding", "xml")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert_eq!(e.path(), Some("tensor_encoding"));
-        let e = cfg("http://h", &[("timeout_request_ms", "soon")]).unwrap_err();
+        let e = OipConfig::from_pairs("http://h", &[("timeout_request_ms", "soon")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
     }
 
     #[test]
     fn grpc_authority_is_checked() {
-        let c = cfg(
+        let c = OipConfig::from_pairs(
             "grpc://10.0.0.1:80",
             &[("grpc_authority", "Doubler.NS.example.com")],
         )
         .unwrap();
         assert_eq!(c.grpc_authority.as_deref(), Some("doubler.ns.example.com"));
-        let c = cfg("grpc://h:1", &[("grpc_authority", "a.b:8443")]).unwrap();
+        let c = OipConfig::from_pairs("grpc://h:1", &[("grpc_authority", "a.b:8443")]).unwrap();
         assert_eq!(c.grpc_authority.as_deref(), Some("a.b:8443"));
-        let c = cfg("grpc://h:1", &[("grpc_authority", "[::1]:9")]).unwrap();
+        let c = OipConfig::from_pairs("grpc://h:1", &[("grpc_authority", "[::1]:9")]).unwrap();
         assert_eq!(c.grpc_authority.as_deref(), Some("[::1]:9"));
         assert_eq!(
-            cfg("grpc://h:1", &[("grpc_authority", " ")])
+            OipConfig::from_pairs("grpc://h:1", &[("grpc_authority", " ")])
                 .unwrap()
                 .grpc_authority,
             None
@@ -385,7 +333,7 @@ mod tests {
             "a.b:port",
             "a.b:70000",
         ] {
-            let e = cfg("grpc://h:1", &[("grpc_authority", bad)]).unwrap_err();
+            let e = OipConfig::from_pairs("grpc://h:1", &[("grpc_authority", bad)]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
             assert_eq!(e.path(), Some("grpc_authority"), "{bad}");
         }
@@ -393,8 +341,13 @@ mod tests {
 
     #[test]
     fn rest_url_requires_http() {
-        assert!(cfg("https://h/base", &[]).unwrap().rest_url().is_ok());
-        let e = cfg("grpc://h:1", &[("protocol", "rest")])
+        assert!(
+            OipConfig::from_pairs("https://h/base", &[])
+                .unwrap()
+                .rest_url()
+                .is_ok()
+        );
+        let e = OipConfig::from_pairs("grpc://h:1", &[("protocol", "rest")])
             .unwrap()
             .rest_url()
             .unwrap_err();

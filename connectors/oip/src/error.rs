@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use inferlink_core::kit;
 use inferlink_core::transport::grpc::{self, GrpcClassifier};
 use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
 use inferlink_core::{Error, ErrorKind};
@@ -77,14 +78,7 @@ const INPUT_PHRASES: &[&str] = &[
 /// [`ErrorKind::InvalidInput`], not a model failure.
 pub fn rest_classifier() -> Arc<dyn ResponseClassifier> {
     Arc::new(|r: &ErrorResponse<'_>| -> Option<ErrorClass> {
-        if r.status.as_u16() != 500 {
-            return None;
-        }
-        let message = &r.vendor?.message;
-        INPUT_PHRASES
-            .iter()
-            .any(|p| message.contains(p))
-            .then(|| ErrorClass::fatal(ErrorKind::InvalidInput))
+        kit::phrase_class(r, 500, INPUT_PHRASES, ErrorKind::InvalidInput)
     })
 }
 

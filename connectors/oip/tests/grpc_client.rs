@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use inferlink::kit::ConnectorConfig;
 use inferlink::resolve::ConfigValue;
 use inferlink::{DataType, ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_oip::grpc::paths;
@@ -207,19 +208,8 @@ async fn serve_accepting(
 }
 
 fn client(url: &str, pairs: &[(&str, &str)]) -> OipClient {
-    let mut values = std::collections::BTreeMap::from([
-        ("retry_max_attempts", "3"),
-        ("retry_backoff_base_ms", "1"),
-        ("deadline_ms", "10000"),
-        ("timeout_request_ms", "5000"),
-    ]);
-    values.extend(pairs.iter().copied());
     let config = OipConfig::new(url)
-        .apply_values(
-            values
-                .into_iter()
-                .map(|(k, v)| (k, ConfigValue::Plain(v.to_owned()))),
-        )
+        .apply_values(inferlink_testkit::live::fake_server_values(pairs))
         .unwrap();
     OipClient::with_vendor(config, "triton").unwrap()
 }
@@ -394,7 +384,7 @@ async fn a_closed_port_is_unavailable_within_the_deadline() {
 #[tokio::test]
 async fn the_connector_conformance_suite_passes_over_grpc() {
     use inferlink_testkit::connector::{
-        AuthCheck, ConformanceSpec, Expect, RoundTrip, Transform, run_connector_conformance,
+        AuthCheck, ConformanceSpec, Expect, run_connector_conformance,
     };
     let s = serve(Doubler {
         token: Some("Bearer good-token".into()),
@@ -405,13 +395,7 @@ async fn the_connector_conformance_suite_passes_over_grpc() {
     let connector: inferlink_oip::OipConnector =
         client(s.url(), &[("auth_bearer_token", "good-token")]);
     let url = s.url().to_owned();
-    let fp32 = RoundTrip::sample(
-        "doubler",
-        "INPUT_1",
-        DataType::Fp32,
-        vec![2, 3],
-        Transform::Double,
-    );
+    let fp32 = inferlink_testkit::live::doubled("doubler", "INPUT_1", DataType::Fp32, &[2, 3]);
     let spec = ConformanceSpec::new()
         // This test server, like KServe's custom models, accepts any shape.
         .bad_input(fp32.wrong_shape().expect(Expect::Succeeds))

@@ -13,58 +13,26 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use inferlink::{
-    Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector, MemoryStore,
-    ModelRef, RawRequest, Registry, Selector, Tensor,
+    Connectors, DataType, ErrorKind, InferRequest, InferenceConnector, ModelRef, RawRequest, Tensor,
 };
-use inferlink_testkit::connector::{
-    CheckStatus, ConformanceReport, ConformanceSpec, InvokeCase, RoundTrip, Transform,
-    run_connector_conformance,
-};
-use inferlink_testkit::servers::{self, RunningServer, ServerKind, TensorNames, WireFormat};
-
-/// The shared server of `kind` (started on first use, off the async runtime).
-async fn server(kind: ServerKind) -> Option<&'static RunningServer> {
-    tokio::task::spawn_blocking(move || servers::shared_or_skip(kind))
-        .await
-        .expect("starting the server")
-}
+use inferlink_testkit::connector::{ConformanceSpec, InvokeCase, run_connector_conformance};
+use inferlink_testkit::live::{self, TestRecord};
+use inferlink_testkit::servers::{RunningServer, ServerKind, TensorNames, WireFormat};
 
 /// A connector for `server` over `wire`, built from a record through the factory.
 async fn connector(server: &RunningServer, wire: WireFormat) -> Arc<dyn InferenceConnector> {
-    let (url, settings) = match wire {
-        WireFormat::RestJson => (server.http_url(), "tensor_encoding: json"),
-        WireFormat::RestBinary => (server.http_url(), "tensor_encoding: binary"),
-        WireFormat::Grpc => (format!("grpc://{}", server.grpc_addr()), "protocol: grpc"),
+    let (url, setting) = match wire {
+        WireFormat::RestJson => (server.http_url(), ("tensor_encoding", "json")),
+        WireFormat::RestBinary => (server.http_url(), ("tensor_encoding", "binary")),
+        WireFormat::Grpc => (live::grpc_url(server), ("protocol", "grpc")),
     };
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            r#"
-id: live-{name}
-product: oip
-version: "1"
-services:
-  - id: infer
-    resource: inference-v2
-    category: prediction-serving
-    configuration:
-      {settings}
-      deadline_ms: "60000"
-    endpoints:
-      - url: {url}
-"#,
-            name = server.kind().name(),
-        ))
+    let id = format!("live-{}", server.kind().name());
+    TestRecord::new(&id, "oip", "1", "inference-v2")
+        .service_id("infer")
+        .settings(&[setting, ("deadline_ms", "60000")])
+        .endpoint(&url)
+        .connect(Connectors::new().with(inferlink_oip::factory()))
         .await
-        .unwrap();
-    let resolution = registry
-        .resolve(&Selector::resource("inference-v2"), &Consumer::anywhere())
-        .unwrap();
-    Connectors::new()
-        .with(inferlink_oip::factory())
-        .connect(&resolution)
-        .await
-        .unwrap()
 }
 
 /// Round trips for every datatype the server's doubling models take over `wire`.
@@ -72,36 +40,13 @@ fn spec(kind: ServerKind, wire: WireFormat) -> ConformanceSpec {
     let mut spec = ConformanceSpec::new();
     match kind {
         ServerKind::KServe | ServerKind::MlServer => {
-            let doubler = kind.model("doubler").expect("doubler");
-            for (i, dt) in doubler.datatypes(wire).iter().enumerate() {
-                let datatype: DataType = dt.parse().unwrap();
-                // The metadata declares `input-0` as FP32 [-1]; other
-                // datatypes use undeclared names (`input-<i>` → `output-<i>`).
-                let (name, shape) = if datatype == DataType::Fp32 {
-                    ("input-0".to_owned(), vec![4])
-                } else {
-                    (format!("input-{}", i + 1), vec![2, 3])
-                };
-                spec = spec.round_trip(RoundTrip::sample(
-                    "doubler",
-                    &name,
-                    datatype,
-                    shape,
-                    Transform::Double,
-                ));
-            }
+            spec = live::with_round_trips(spec, live::doubler_round_trips(kind, wire));
         }
         ServerKind::Pythie => {
             unreachable!("pythie-serving does not speak the Open Inference Protocol")
         }
         ServerKind::Triton => {
-            let fp32 = RoundTrip::sample(
-                "doubler",
-                "INPUT_1",
-                DataType::Fp32,
-                vec![2, 3],
-                Transform::Double,
-            );
+            let fp32 = live::doubled("doubler", "INPUT_1", DataType::Fp32, &[2, 3]);
             spec = spec
                 .bad_input(fp32.wrong_shape())
                 .bad_input(fp32.wrong_datatype())
@@ -110,13 +55,8 @@ fn spec(kind: ServerKind, wire: WireFormat) -> ConformanceSpec {
             assert_eq!(dtypes.names, TensorNames::PerDatatype);
             for dt in dtypes.datatypes(wire) {
                 let datatype: DataType = dt.parse().unwrap();
-                spec = spec.round_trip(RoundTrip::sample(
-                    "dtypes",
-                    &format!("IN_{dt}"),
-                    datatype,
-                    vec![3],
-                    Transform::Double,
-                ));
+                spec =
+                    spec.round_trip(live::doubled("dtypes", &format!("IN_{dt}"), datatype, &[3]));
             }
         }
         other => panic!("{other} does not speak the Open Inference Protocol"),
@@ -148,90 +88,37 @@ fn invoke_case(kind: ServerKind) -> InvokeCase {
     })
 }
 
-/// Asserts the report passed, except checks the server cannot pass by its
-/// configuration (each with the reason it must give).
-fn assert_passed_except(report: &ConformanceReport, allowed: &[(&str, &str)]) {
-    let unexpected: Vec<String> = report
-        .failures()
-        .filter(|c| {
-            let CheckStatus::Failed(why) = &c.status else {
-                return true;
-            };
-            !allowed
-                .iter()
-                .any(|(name, reason)| c.name == *name && why.contains(reason))
-        })
-        .map(|c| format!("{}: {:?}", c.name, c.status))
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "{} failed checks against {}:\n{}",
-        unexpected.len(),
-        report.connector,
-        unexpected.join("\n")
-    );
-    let passed = report
-        .checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Passed)
-        .count();
-    assert!(passed >= 8, "too few checks ran: {report:?}");
-}
+/// Every server and wire the conformance suite runs on.
+const CONFORMANCE_CASES: [(ServerKind, WireFormat); 8] = [
+    (ServerKind::KServe, WireFormat::RestJson),
+    (ServerKind::KServe, WireFormat::RestBinary),
+    (ServerKind::KServe, WireFormat::Grpc),
+    (ServerKind::MlServer, WireFormat::RestJson),
+    (ServerKind::MlServer, WireFormat::Grpc),
+    (ServerKind::Triton, WireFormat::RestJson),
+    (ServerKind::Triton, WireFormat::RestBinary),
+    (ServerKind::Triton, WireFormat::Grpc),
+];
 
-async fn conformance(kind: ServerKind, wire: WireFormat) {
-    let Some(server) = server(kind).await else {
-        return;
-    };
-    let connector = connector(server, wire).await;
-    let report = run_connector_conformance(connector.as_ref(), &spec(kind, wire)).await;
-    // PyTriton guards the repository API with a per-run token, so model
-    // listing over REST is refused (403 → PermissionDenied) by configuration.
-    let allowed: &[(&str, &str)] = if kind == ServerKind::Triton && wire != WireFormat::Grpc {
-        &[("models", "PermissionDenied")]
-    } else {
-        &[]
-    };
-    assert_passed_except(&report, allowed);
-}
-
+/// The conformance suite on every case of [`CONFORMANCE_CASES`]; at least
+/// eight checks pass in each, and a failure names its server and wire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kserve_rest_json() {
-    conformance(ServerKind::KServe, WireFormat::RestJson).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kserve_rest_binary() {
-    conformance(ServerKind::KServe, WireFormat::RestBinary).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kserve_grpc() {
-    conformance(ServerKind::KServe, WireFormat::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mlserver_rest_json() {
-    conformance(ServerKind::MlServer, WireFormat::RestJson).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mlserver_grpc() {
-    conformance(ServerKind::MlServer, WireFormat::Grpc).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn triton_rest_json() {
-    conformance(ServerKind::Triton, WireFormat::RestJson).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn triton_rest_binary() {
-    conformance(ServerKind::Triton, WireFormat::RestBinary).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn triton_grpc() {
-    conformance(ServerKind::Triton, WireFormat::Grpc).await;
+async fn conformance_on_every_server_and_wire() {
+    for (kind, wire) in CONFORMANCE_CASES {
+        let Some(server) = live::shared_server(kind).await else {
+            continue;
+        };
+        let connector = connector(server, wire).await;
+        let report = run_connector_conformance(connector.as_ref(), &spec(kind, wire)).await;
+        // PyTriton guards the repository API with a per-run token, so model
+        // listing over REST is refused (403 → PermissionDenied) by configuration.
+        let allowed: &[(&str, &str)] = if kind == ServerKind::Triton && wire != WireFormat::Grpc {
+            &[("models", "PermissionDenied")]
+        } else {
+            &[]
+        };
+        live::assert_conformance(&format!("{kind} over {wire:?}"), &report, allowed, 8);
+    }
 }
 
 /// MLServer has no binary tensor data extension: a binary request is refused
@@ -239,20 +126,16 @@ async fn triton_grpc() {
 /// or a protocol error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mlserver_refuses_binary_requests_cleanly() {
-    let Some(server) = server(ServerKind::MlServer).await else {
+    let Some(server) = live::shared_server(ServerKind::MlServer).await else {
         return;
     };
     let connector = connector(server, WireFormat::RestBinary).await;
     let x = Tensor::new("input-0", vec![2], vec![1.0f32, 2.0]).unwrap();
-    let e = connector
+    let refused = connector
         .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(x))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::ModelError),
-        "{e}"
-    );
-    assert!(!e.is_retryable(), "{e}");
+        .await;
+    let kinds = [ErrorKind::InvalidInput, ErrorKind::ModelError];
+    let e = live::expect_final_error(refused, &kinds, "");
     assert_eq!(e.model(), Some("doubler"));
 }
 
@@ -260,7 +143,7 @@ async fn mlserver_refuses_binary_requests_cleanly() {
 /// answer is raw bytes sliced from the response, equal to what was sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_tensors_round_trip_through_triton() {
-    let Some(server) = server(ServerKind::Triton).await else {
+    let Some(server) = live::shared_server(ServerKind::Triton).await else {
         return;
     };
     let n = 1_000_000;
@@ -291,10 +174,10 @@ async fn server_metadata_and_nulls() {
         (ServerKind::MlServer, "mlserver"),
         (ServerKind::Triton, "triton"),
     ] {
-        let Some(server) = server(kind).await else {
+        let Some(server) = live::shared_server(kind).await else {
             continue;
         };
-        for url in [server.http_url(), format!("grpc://{}", server.grpc_addr())] {
+        for url in live::rest_and_grpc_urls(server) {
             let client =
                 inferlink_oip::OipClient::new(inferlink_oip::OipConfig::new(url.clone())).unwrap();
             let meta = client.server_metadata().await.unwrap();
@@ -342,23 +225,30 @@ async fn short_raw_contents(server: &RunningServer) -> inferlink::Error {
         .expect_err("contents shorter than the shape")
 }
 
+/// [`short_raw_contents`] against the shared `kind` server: a final error of
+/// `expected` kind carrying gRPC status 13 (`INTERNAL`); `None` when skipped.
+async fn byte_size_mismatch(kind: ServerKind, expected: ErrorKind) -> Option<inferlink::Error> {
+    let server = live::shared_server(kind).await?;
+    let e = short_raw_contents(server).await;
+    assert_eq!(e.kind(), expected, "{kind}: {e}");
+    assert_eq!(e.context("grpc_status"), Some("13"), "{kind}: {e}");
+    assert!(!e.is_retryable(), "{kind}: {e}");
+    Some(e)
+}
+
 /// real-servers.md §3a: MLServer answers raw contents that do not fit the
 /// shape with `INTERNAL "unpack requires a buffer of 36 bytes"`, which says
 /// the request was wrong: `InvalidInput`, never retried, the words kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mlserver_grpc_byte_size_mismatch_is_invalid_input() {
-    let Some(server) = server(ServerKind::MlServer).await else {
+    let Some(e) = byte_size_mismatch(ServerKind::MlServer, ErrorKind::InvalidInput).await else {
         return;
     };
-    let e = short_raw_contents(server).await;
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert_eq!(e.context("grpc_status"), Some("13"), "{e}");
     assert!(
         e.vendor_message()
             .is_some_and(|m| m.contains("unpack requires a buffer of 36 bytes")),
         "{e}"
     );
-    assert!(!e.is_retryable(), "{e}");
     assert_eq!(e.model(), Some("doubler"));
 }
 
@@ -367,12 +257,8 @@ async fn mlserver_grpc_byte_size_mismatch_is_invalid_input() {
 /// stays the model's (`ModelError`), not retried, the server's words kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kserve_grpc_byte_size_mismatch_is_a_generic_internal_error() {
-    let Some(server) = server(ServerKind::KServe).await else {
+    let Some(e) = byte_size_mismatch(ServerKind::KServe, ErrorKind::ModelError).await else {
         return;
     };
-    let e = short_raw_contents(server).await;
-    assert_eq!(e.kind(), ErrorKind::ModelError, "{e}");
-    assert_eq!(e.context("grpc_status"), Some("13"), "{e}");
     assert_eq!(e.vendor_message(), Some("Internal server error"), "{e}");
-    assert!(!e.is_retryable(), "{e}");
 }

@@ -10,10 +10,9 @@
 //! `testkit/servers/omi/launch.py`, started by `scripts/servers start omi`).
 
 use bytes::Bytes;
-use inferlink::{
-    Connectors, Consumer, InferRequest, MemoryStore, ModelRef, Registry, Selector, Tensor,
-};
+use inferlink::{InferRequest, ModelRef, Selector, Tensor};
 use inferlink_omi::{Files, OmiClient, RunOptions};
+use inferlink_testkit::example::{ExampleConnection, connect_record};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,10 +24,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let input = args.next().unwrap_or_else(|| "text".into());
 
     // 1. A record for the container, as an operator registers it.
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: text-model
 product: omi
 version: "1"
@@ -42,13 +39,18 @@ services:
       - url: {url}
         type: external
 "#
-        ))
-        .await?;
-    let resolution = registry.resolve(&Selector::resource("omi"), &Consumer::anywhere())?;
-
+    );
     // 2. The common API: files travel as BYTES tensors of shape [batch].
-    let connectors = Connectors::new().with(inferlink_omi::factory());
-    let connector = connectors.connect(&resolution).await?;
+    let ExampleConnection {
+        resolution,
+        connector,
+        ..
+    } = connect_record(
+        &record,
+        &Selector::resource("omi"),
+        inferlink_omi::factory(),
+    )
+    .await?;
     let metadata = connector.model_metadata(&model).await?;
     println!(
         "model {} {:?}: inputs {:?}, outputs {:?}",

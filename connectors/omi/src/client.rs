@@ -21,14 +21,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::GrpcTransport;
 use inferlink_core::transport::grpc::GrpcFailure;
 use inferlink_core::transport::retry::Idempotency;
 use inferlink_core::{
-    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness,
-    ModelRef, RawInvocation, RawRequest, RawResponse, Result, TensorInference,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse, ModelInfo,
+    ModelMetadata, ModelRef, RawRequest, RawResponse, Result,
 };
 use tokio::sync::{Mutex, RwLock};
 use tonic::Code;
@@ -594,68 +593,12 @@ fn is_model_not_loaded(e: &Error) -> bool {
 /// `Shutdown` is not part of the trait: call [`OmiClient::shutdown`].
 pub type OmiConnector = OmiClient;
 
-#[async_trait]
-impl InferenceConnector for OmiClient {
-    fn info(&self) -> &ConnectorInfo {
-        OmiClient::info(self)
-    }
-
-    async fn health(&self) -> Result<Health> {
-        OmiClient::health(self).await
-    }
-
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        Some(self)
-    }
-
-    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        Some(self)
-    }
-
-    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
-        Some(self)
-    }
-
-    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl TensorInference for OmiClient {
-    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        OmiClient::infer(self, model, request).await
-    }
-}
-
-#[async_trait]
-impl RawInvocation for OmiClient {
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        OmiClient::invoke(self, model, request).await
-    }
-}
-
-#[async_trait]
-impl ModelListing for OmiClient {
-    async fn models(&self) -> Result<Vec<ModelInfo>> {
-        OmiClient::models(self).await
-    }
-}
-
-#[async_trait]
-impl ModelDescription for OmiClient {
-    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        OmiClient::model_metadata(self, model).await
-    }
-}
-
-#[async_trait]
-impl ModelReadiness for OmiClient {
-    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        OmiClient::model_ready(self, model).await
+inferlink_core::connector_families! {
+    impl OmiClient {
+        TensorInference(inherent),
+        RawInvocation(inherent),
+        ModelListing(inherent),
+        ModelDescription(inherent),
+        ModelReadiness(inherent),
     }
 }

@@ -19,49 +19,29 @@
 //! [`DEFAULT_PORT`] (45000, chassis' `PSC_MODEL_PORT` default).
 
 use inferlink_core::ConfigValue;
-use inferlink_core::kit::{Key, KeySet, config_error, urls};
+use inferlink_core::Result;
+use inferlink_core::kit::ConnectorConfig;
+use inferlink_core::kit::{config_error, urls};
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{ConnectTarget, Result};
 
 /// The port chassis OMI containers listen on unless `PSC_MODEL_PORT` says otherwise.
 pub const DEFAULT_PORT: u16 = 45000;
 
-/// The configuration keys the OMI connector reads (besides the transport's).
-pub mod keys {
-    /// Ask the model for drift detection on every run (`RunRequest.detect_drift`).
-    pub const DETECT_DRIFT: &str = "detect_drift";
-    /// Ask the model for explanations on every run (`RunRequest.explain`).
-    pub const EXPLAIN: &str = "explain";
-    /// Whether model references must name the served model.
-    pub const CHECK_MODEL_NAME: &str = "check_model_name";
-
-    /// The endpoint URL (the record's, named in URL errors).
-    pub(crate) const URL: &str = "url";
-
-    /// Every key above.
-    pub const ALL: &[&str] = &[DETECT_DRIFT, EXPLAIN, CHECK_MODEL_NAME];
+inferlink_core::config_keys! {
+    /// The keys the OMI connector reads, for the unknown-key check (the
+    /// transport's are [`inferlink_core::transport::config::KEY_SET`]).
+    pub const KEYS for "omi" in mod keys {
+        /// ask for drift detection on every run (RunRequest.detect_drift), boolean (false)
+        DETECT_DRIFT = "detect_drift",
+        /// ask for explanations on every run (RunRequest.explain), boolean (false)
+        EXPLAIN = "explain",
+        /// refuse model references that do not name the served model, boolean (true)
+        CHECK_MODEL_NAME = "check_model_name",
+    }
 }
 
-/// The keys the OMI connector reads, for the unknown-key check (the
-/// transport's are [`inferlink_core::transport::config::KEY_SET`]).
-pub const KEYS: KeySet = KeySet {
-    owner: "omi",
-    keys: &[
-        Key::new(
-            keys::DETECT_DRIFT,
-            "ask for drift detection on every run, boolean (false)",
-        ),
-        Key::new(
-            keys::EXPLAIN,
-            "ask for explanations on every run, boolean (false)",
-        ),
-        Key::new(
-            keys::CHECK_MODEL_NAME,
-            "refuse model references that do not name the served model, boolean (true)",
-        ),
-    ],
-    prefixes: &[],
-};
+/// The endpoint URL (the record's), as named in URL errors.
+const URL: &str = "url";
 
 /// Everything an [`crate::OmiClient`] needs.
 #[derive(Debug, Clone)]
@@ -93,39 +73,6 @@ impl OmiConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        OmiConfig::new(target.url.clone()).apply_target(target)
-    }
-
-    /// These settings overlaid with the target's merged configuration.
-    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
-        self.transport = target.host_transport_over(self.transport);
-        self.apply_values(target.values())
-    }
-
-    /// These settings overlaid with configuration values (key → value).
-    /// Keys neither OMI nor the transport owns are ignored here; the
-    /// factory refuses them first ([`KEYS`]).
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
-        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
-        for (k, v) in &values {
-            let key = k.as_ref();
-            match key {
-                keys::DETECT_DRIFT => self.detect_drift = parse_bool(key, v.expose())?,
-                keys::EXPLAIN => self.explain = parse_bool(key, v.expose())?,
-                keys::CHECK_MODEL_NAME => self.check_model_name = parse_bool(key, v.expose())?,
-                _ => {}
-            }
-        }
-        self.transport = self.transport.apply_values(values)?;
-        Ok(self)
-    }
-
     /// Checks everything that can be checked without the network: the URL
     /// ([`OmiConfig::grpc_target`]) and the transport settings.
     pub fn validate(&self) -> Result<()> {
@@ -141,15 +88,15 @@ impl OmiConfig {
     /// [`Config`](inferlink_core::ErrorKind::Config) error naming `url`
     /// ([`urls::grpc_target`]).
     pub fn grpc_target(&self) -> Result<String> {
-        let normal = urls::grpc_target(keys::URL, &self.url)?;
+        let normal = urls::grpc_target(URL, &self.url)?;
         let raw = url::Url::parse(self.url.trim())
-            .map_err(|e| config_error(keys::URL, format!("not a valid URL ({e})")))?;
+            .map_err(|e| config_error(URL, format!("not a valid URL ({e})")))?;
         let port = match raw.scheme() {
             "grpc" | "grpcs" => raw.port().unwrap_or(DEFAULT_PORT),
             _ => raw.port_or_known_default().unwrap_or(DEFAULT_PORT),
         };
         let normal = url::Url::parse(&normal)
-            .map_err(|e| config_error(keys::URL, format!("not a valid URL ({e})")))?;
+            .map_err(|e| config_error(URL, format!("not a valid URL ({e})")))?;
         let host = normal.host_str().unwrap_or_default();
         Ok(format!("{}://{host}:{port}", normal.scheme()))
     }
@@ -169,22 +116,37 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
     }
 }
 
+impl ConnectorConfig for OmiConfig {
+    fn defaults(url: &str) -> Self {
+        OmiConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.transport
+    }
+
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
+        for (k, v) in values {
+            let key = k.as_str();
+            match key {
+                keys::DETECT_DRIFT => self.detect_drift = parse_bool(key, v.expose())?,
+                keys::EXPLAIN => self.explain = parse_bool(key, v.expose())?,
+                keys::CHECK_MODEL_NAME => self.check_model_name = parse_bool(key, v.expose())?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<OmiConfig> {
-        OmiConfig::new(url).apply_values(
-            pairs
-                .iter()
-                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
-        )
-    }
-
     #[test]
     fn targets_get_explicit_ports() {
-        let t = |u: &str| cfg(u, &[]).unwrap().grpc_target();
+        let t = |u: &str| OmiConfig::from_pairs(u, &[]).unwrap().grpc_target();
         assert_eq!(t("grpc://model.local").unwrap(), "http://model.local:45000");
         assert_eq!(
             t("grpcs://model.local").unwrap(),
@@ -209,11 +171,14 @@ mod tests {
             "nope",
             "",
         ] {
-            let e = cfg(bad, &[]).unwrap().grpc_target().unwrap_err();
+            let e = OmiConfig::from_pairs(bad, &[])
+                .unwrap()
+                .grpc_target()
+                .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}: {e}");
             assert_eq!(e.path(), Some("url"), "{bad}");
         }
-        let e = cfg("grpc://u:secret-pw@h:1", &[])
+        let e = OmiConfig::from_pairs("grpc://u:secret-pw@h:1", &[])
             .unwrap()
             .validate()
             .unwrap_err();
@@ -222,7 +187,7 @@ mod tests {
 
     #[test]
     fn booleans_and_transport_keys_are_read() {
-        let c = cfg(
+        let c = OmiConfig::from_pairs(
             "grpc://h:1",
             &[
                 ("detect_drift", "YES"),
@@ -235,14 +200,14 @@ mod tests {
         .unwrap();
         assert!(c.detect_drift && c.explain && !c.check_model_name);
         assert_eq!(c.transport.timeout_request.as_millis(), 1500);
-        let d = cfg("grpc://h:1", &[]).unwrap();
+        let d = OmiConfig::from_pairs("grpc://h:1", &[]).unwrap();
         assert!(!d.detect_drift && !d.explain && d.check_model_name);
         for key in keys::ALL {
-            let e = cfg("grpc://h:1", &[(key, "maybe")]).unwrap_err();
+            let e = OmiConfig::from_pairs("grpc://h:1", &[(key, "maybe")]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config);
             assert_eq!(e.path(), Some(*key));
         }
-        let e = cfg("grpc://h:1", &[("timeout_request_ms", "soon")]).unwrap_err();
+        let e = OmiConfig::from_pairs("grpc://h:1", &[("timeout_request_ms", "soon")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
     }
 }

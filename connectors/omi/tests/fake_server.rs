@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use inferlink::resolve::ConfigValue;
+use inferlink::kit::ConnectorConfig;
 use inferlink::{ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_omi::proto as msg;
 use inferlink_omi::{Files, OmiClient, OmiConfig, OmiConnector, RunOptions, ShutdownOutcome};
@@ -181,19 +181,8 @@ async fn serve(fake: Fake) -> GrpcServer<Fake> {
 }
 
 fn config(url: &str, pairs: &[(&str, &str)]) -> OmiConfig {
-    let mut values = std::collections::BTreeMap::from([
-        ("retry_max_attempts", "3"),
-        ("retry_backoff_base_ms", "1"),
-        ("deadline_ms", "10000"),
-        ("timeout_request_ms", "5000"),
-    ]);
-    values.extend(pairs.iter().copied());
     OmiConfig::new(url)
-        .apply_values(
-            values
-                .into_iter()
-                .map(|(k, v)| (k, ConfigValue::Plain(v.to_owned()))),
-        )
+        .apply_values(inferlink_testkit::live::fake_server_values(pairs))
         .unwrap()
 }
 

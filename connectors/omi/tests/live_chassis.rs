@@ -25,25 +25,17 @@ use inferlink_omi::{Files, OmiClient, OmiConfig, RunOptions, ShutdownOutcome};
 use inferlink_testkit::connector::{
     BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
+use inferlink_testkit::live::{self, TestRecord};
 use inferlink_testkit::servers::{self, RunningServer, ServerKind, StartOptions};
 
 /// The shared OMI servers (started on first use, off the async runtime).
 async fn shared() -> Option<&'static RunningServer> {
-    tokio::task::spawn_blocking(|| servers::shared_or_skip(ServerKind::Omi))
-        .await
-        .expect("starting the server")
+    live::shared_server(ServerKind::Omi).await
 }
 
 /// A server of our own (for tests that stop it).
 async fn own(options: StartOptions) -> Option<RunningServer> {
-    tokio::task::spawn_blocking(move || {
-        servers::or_skip(
-            ServerKind::Omi,
-            RunningServer::start_with(ServerKind::Omi, &options),
-        )
-    })
-    .await
-    .expect("starting the server")
+    live::own_server(ServerKind::Omi, options).await
 }
 
 fn textops_url(server: &RunningServer) -> String {
@@ -56,33 +48,12 @@ fn batcher_url(server: &RunningServer) -> String {
 
 /// A connector for `url` from a record, through `Connectors::connect`.
 async fn connector(url: &str, product: &str) -> Arc<dyn InferenceConnector> {
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            r#"
-id: live-omi
-product: {product}
-version: "1.5.0"
-services:
-  - id: model
-    resource: omi
-    category: prediction-serving
-    configuration:
-      deadline_ms: "60000"
-    endpoints:
-      - url: {url}
-"#
-        ))
+    TestRecord::new("live-omi", product, "1.5.0", "omi")
+        .service_id("model")
+        .setting("deadline_ms", "60000")
+        .endpoint(url)
+        .connect(Connectors::new().with(inferlink_omi::factory()))
         .await
-        .unwrap();
-    let resolution = registry
-        .resolve(&Selector::resource("omi"), &Consumer::anywhere())
-        .unwrap();
-    Connectors::new()
-        .with(inferlink_omi::factory())
-        .connect(&resolution)
-        .await
-        .unwrap()
 }
 
 fn client(url: &str) -> OmiClient {

@@ -10,7 +10,7 @@ use inferlink_core::transport::{Auth, HttpResponse, HttpTransport, HttpTransport
 use inferlink_core::transport::{Method, RequestSpec, TransportConfig, redact_url};
 use inferlink_core::{ConnectTarget, ConnectorInfo, EmbedRequest, EmbedResponse, Embedding};
 use inferlink_core::{Error, ErrorKind, GenerateDelta, GenerateInput, GenerateRequest};
-use inferlink_core::{GenerateResponse, GenerateStream, Generation, Health, InferenceConnector};
+use inferlink_core::{GenerateResponse, GenerateStream, Generation, Health};
 use inferlink_core::{ModelInfo, ModelListing, ModelRef, RerankRequest, RerankResponse};
 use inferlink_core::{Reranking, Result, StreamingGeneration, async_trait};
 use serde_json::Value;
@@ -153,15 +153,15 @@ impl OpenAiConnector {
     }
 }
 
-#[async_trait]
-impl InferenceConnector for OpenAiConnector {
-    fn info(&self) -> &ConnectorInfo {
+impl OpenAiConnector {
+    /// What this connector is.
+    pub fn info(&self) -> &ConnectorInfo {
         &self.info
     }
 
     /// `GET /v1/models` (the API has no health path): an answer is serving,
     /// a 503 is live but not ready, any other failure is the error.
-    async fn health(&self) -> Result<Health> {
+    pub async fn health(&self) -> Result<Health> {
         match self.list().await {
             Ok(_) => Ok(Health::SERVING),
             Err(e) if e.context("status") == Some("503") => Ok(Health {
@@ -171,27 +171,21 @@ impl InferenceConnector for OpenAiConnector {
             Err(e) => Err(self.info.tag(e)),
         }
     }
+}
 
-    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        // Azure's data plane lists the resource's base models, not the
-        // deployments a call names: no listing there.
-        (self.config.variant == ApiVariant::Openai).then_some(self as _)
-    }
-
-    fn as_embedding(&self) -> Option<&dyn Embedding> {
-        self.config.embeds.then_some(self as _)
-    }
-
-    fn as_reranking(&self) -> Option<&dyn Reranking> {
-        self.config.reranks.then_some(self as _)
-    }
-
-    fn as_generation(&self) -> Option<&dyn Generation> {
-        self.config.generates.then_some(self as _)
-    }
-
-    fn as_streaming_generation(&self) -> Option<&dyn StreamingGeneration> {
-        self.config.generates.then_some(self as _)
+inferlink_core::connector_families! {
+    impl OpenAiConnector {
+        /// Azure's data plane lists the resource's base models, not the
+        /// deployments a call names: no listing there.
+        ModelListing if |c| c.config.variant == ApiVariant::Openai,
+        /// When the record's `tasks` include embed.
+        Embedding if |c| c.config.embeds,
+        /// When the record's `tasks` include rerank.
+        Reranking if |c| c.config.reranks,
+        /// When the record's `tasks` include generate.
+        Generation if |c| c.config.generates,
+        /// Whenever it generates.
+        StreamingGeneration if |c| c.config.generates,
     }
 }
 

@@ -9,7 +9,8 @@
 //!     http://127.0.0.1:8080 model '{"instances": [1, 2]}' container
 //! ```
 
-use inferlink::{Connectors, Consumer, MemoryStore, ModelRef, RawRequest, Registry, Selector};
+use inferlink::{ModelRef, RawRequest, Selector};
+use inferlink_testkit::example::{ExampleConnection, connect_record};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,10 +25,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // One record: the endpoint URL, the API, and (here) no credentials, so
     // the process environment's AWS_* variables are used when signing.
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: example-sagemaker
 product: sagemaker
 version: "1"
@@ -40,21 +39,13 @@ services:
     endpoints:
       - url: {url}
 "#
-        ))
-        .await?;
-    let resolution = registry.resolve(
-        &Selector::category("prediction-serving"),
-        &Consumer::anywhere(),
-    )?;
-
-    let connectors = Connectors::new().with(inferlink_sagemaker::factory());
-    let connector = connectors.connect(&resolution).await?;
-    println!(
-        "{} ({}) at {}",
-        connector.info().vendor,
-        connector.info().protocol,
-        connector.info().endpoint
     );
+    let ExampleConnection { connector, .. } = connect_record(
+        &record,
+        &Selector::category("prediction-serving"),
+        inferlink_sagemaker::factory(),
+    )
+    .await?;
 
     let answer = connector
         .invoke(

@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use inferlink_core::connector::{ByteStream, RawStream};
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
-    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelRef, RawInvocation, RawRequest, RawResponse, Result,
-    StreamingInvocation, TensorInference,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse, ModelRef,
+    RawInvocation, RawRequest, RawResponse, Result, StreamingInvocation,
 };
 use serde::Deserialize;
 
@@ -119,58 +119,25 @@ impl InvokeEndpointRequest {
         }
     }
 
-    /// Sets `Accept`.
-    pub fn with_accept(mut self, accept: impl Into<String>) -> Self {
-        self.accept = Some(accept.into());
-        self
-    }
-
-    /// Sets the custom attributes.
-    pub fn with_custom_attributes(mut self, value: impl Into<String>) -> Self {
-        self.custom_attributes = Some(value.into());
-        self
-    }
-
-    /// Sets the target model (multi-model endpoints).
-    pub fn with_target_model(mut self, value: impl Into<String>) -> Self {
-        self.target_model = Some(value.into());
-        self
-    }
-
-    /// Sets the target production variant.
-    pub fn with_target_variant(mut self, value: impl Into<String>) -> Self {
-        self.target_variant = Some(value.into());
-        self
-    }
-
-    /// Sets the target container hostname.
-    pub fn with_target_container_hostname(mut self, value: impl Into<String>) -> Self {
-        self.target_container_hostname = Some(value.into());
-        self
-    }
-
-    /// Sets the inference id.
-    pub fn with_inference_id(mut self, value: impl Into<String>) -> Self {
-        self.inference_id = Some(value.into());
-        self
-    }
-
-    /// Sets the explanations expression.
-    pub fn with_enable_explanations(mut self, value: impl Into<String>) -> Self {
-        self.enable_explanations = Some(value.into());
-        self
-    }
-
-    /// Sets the inference component.
-    pub fn with_inference_component(mut self, value: impl Into<String>) -> Self {
-        self.inference_component = Some(value.into());
-        self
-    }
-
-    /// Sets the session id (`NEW_SESSION` opens one).
-    pub fn with_session_id(mut self, value: impl Into<String>) -> Self {
-        self.session_id = Some(value.into());
-        self
+    inferlink_core::option_setters! {
+        /// Sets `Accept`.
+        with_accept(accept: into String),
+        /// Sets the custom attributes.
+        with_custom_attributes(custom_attributes: into String),
+        /// Sets the target model (multi-model endpoints).
+        with_target_model(target_model: into String),
+        /// Sets the target production variant.
+        with_target_variant(target_variant: into String),
+        /// Sets the target container hostname.
+        with_target_container_hostname(target_container_hostname: into String),
+        /// Sets the inference id.
+        with_inference_id(inference_id: into String),
+        /// Sets the explanations expression.
+        with_enable_explanations(enable_explanations: into String),
+        /// Sets the inference component.
+        with_inference_component(inference_component: into String),
+        /// Sets the session id (`NEW_SESSION` opens one).
+        with_session_id(session_id: into String),
     }
 
     /// Marks the request safe to send twice.
@@ -278,40 +245,19 @@ impl InvokeEndpointAsyncRequest {
         }
     }
 
-    /// Sets the input's media type.
-    pub fn with_content_type(mut self, value: impl Into<String>) -> Self {
-        self.content_type = Some(value.into());
-        self
-    }
-
-    /// Sets the media type wanted back.
-    pub fn with_accept(mut self, value: impl Into<String>) -> Self {
-        self.accept = Some(value.into());
-        self
-    }
-
-    /// Sets the custom attributes.
-    pub fn with_custom_attributes(mut self, value: impl Into<String>) -> Self {
-        self.custom_attributes = Some(value.into());
-        self
-    }
-
-    /// Sets the inference id.
-    pub fn with_inference_id(mut self, value: impl Into<String>) -> Self {
-        self.inference_id = Some(value.into());
-        self
-    }
-
-    /// Sets the queue time limit.
-    pub fn with_request_ttl_seconds(mut self, seconds: u32) -> Self {
-        self.request_ttl_seconds = Some(seconds);
-        self
-    }
-
-    /// Sets the model time limit.
-    pub fn with_invocation_timeout_seconds(mut self, seconds: u32) -> Self {
-        self.invocation_timeout_seconds = Some(seconds);
-        self
+    inferlink_core::option_setters! {
+        /// Sets the input's media type.
+        with_content_type(content_type: into String),
+        /// Sets the media type wanted back.
+        with_accept(accept: into String),
+        /// Sets the custom attributes.
+        with_custom_attributes(custom_attributes: into String),
+        /// Sets the inference id.
+        with_inference_id(inference_id: into String),
+        /// Sets the queue time limit.
+        with_request_ttl_seconds(request_ttl_seconds: u32),
+        /// Sets the model time limit.
+        with_invocation_timeout_seconds(invocation_timeout_seconds: u32),
     }
 }
 
@@ -996,35 +942,13 @@ pub fn payload_parts(
 /// target model (container API).
 pub type SageMakerConnector = SageMakerClient;
 
-#[async_trait]
-impl InferenceConnector for SageMakerClient {
-    fn info(&self) -> &ConnectorInfo {
-        SageMakerClient::info(self)
-    }
-
-    async fn health(&self) -> Result<Health> {
-        SageMakerClient::health(self).await
-    }
-
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        Some(self)
-    }
-
-    /// The runtime API only (`InvokeEndpointWithResponseStream`); the
-    /// container protocol has no streamed call.
-    fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
-        (self.config().api == Api::Runtime).then_some(self as _)
-    }
-}
-
-#[async_trait]
-impl TensorInference for SageMakerClient {
-    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        SageMakerClient::infer(self, model, request).await
+inferlink_core::connector_families! {
+    impl SageMakerClient {
+        TensorInference(inherent),
+        RawInvocation,
+        /// The runtime API only (`InvokeEndpointWithResponseStream`); the
+        /// container protocol has no streamed call.
+        StreamingInvocation if |c| c.config().api == Api::Runtime,
     }
 }
 

@@ -19,107 +19,41 @@
 use std::time::Duration;
 
 use inferlink_core::ConfigValue;
+use inferlink_core::kit::ConnectorConfig;
 pub(crate) use inferlink_core::kit::config_error;
-use inferlink_core::kit::{Key, KeySet};
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{ConnectTarget, DataType, Result, Secret};
+use inferlink_core::{DataType, Result, Secret};
 
 use crate::sigv4::AwsCredentials;
 
-/// The configuration keys the SageMaker connector reads.
-pub mod keys {
-    /// `runtime` or `container`.
-    pub const API: &str = "api";
-    /// Overrides the record's endpoint URL.
-    pub const ENDPOINT_URL: &str = "endpoint_url";
-    /// The AWS region of the credential scope.
-    pub const REGION: &str = "region";
-    /// Aliases of [`REGION`], as AWS tools name it.
-    pub const REGION_ALIASES: &[&str] = &["AWS_REGION", "AWS_DEFAULT_REGION", "aws_region"];
-    /// The access key id (also `aws_access_key_id`).
-    pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
-    /// The secret access key (also `aws_secret_access_key`).
-    pub const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
-    /// The session token of temporary credentials (also `aws_session_token`).
-    pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
-    /// Whether requests are signed with SigV4.
-    pub const SIGN: &str = "sign";
-    /// The JSON key tensors go under: `instances` or `inputs`.
-    pub const INFER_JSON_KEY: &str = "infer_json_key";
-    /// The datatype of decoded outputs: `auto` or a datatype name.
-    pub const OUTPUT_DATATYPE: &str = "output_datatype";
-
-    /// Every key above (aliases included).
-    pub const ALL: &[&str] = &[
-        API,
-        ENDPOINT_URL,
-        REGION,
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "aws_region",
-        ACCESS_KEY_ID,
-        SECRET_ACCESS_KEY,
-        SESSION_TOKEN,
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        SIGN,
-        INFER_JSON_KEY,
-        OUTPUT_DATATYPE,
-    ];
+inferlink_core::config_keys! {
+    /// The keys the SageMaker connector reads, for the unknown-key check (the
+    /// transport's are [`inferlink_core::transport::config::KEY_SET`]). The
+    /// upper-case `AWS_*` spellings are environment variables the check leaves
+    /// alone anyway; their lower-case spellings are listed as aliases so that
+    /// they are read, not refused.
+    pub const KEYS for "sagemaker" in mod keys {
+        /// runtime (the SageMaker Runtime API) or container (/ping, /invocations) (runtime)
+        API = "api",
+        /// the base URL requests go to, instead of the record's endpoint URL
+        ENDPOINT_URL = "endpoint_url",
+        /// the AWS region of the signature (from a runtime.sagemaker.<region> URL, else the
+        /// environment)
+        REGION = "region" | "AWS_REGION" | "AWS_DEFAULT_REGION" | "aws_region",
+        /// the AWS access key id (else the process environment's)
+        ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID" | "aws_access_key_id",
+        /// the AWS secret access key (else the process environment's)
+        SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY" | "aws_secret_access_key",
+        /// the session token of temporary AWS credentials
+        SESSION_TOKEN = "AWS_SESSION_TOKEN" | "aws_session_token",
+        /// sign requests with SigV4, boolean (true for runtime, false for container)
+        SIGN = "sign",
+        /// the JSON key tensors go under: instances or inputs (instances)
+        INFER_JSON_KEY = "infer_json_key",
+        /// the datatype of decoded outputs: auto or a datatype such as FP32 (auto)
+        OUTPUT_DATATYPE = "output_datatype",
+    }
 }
-
-/// The keys the SageMaker connector reads, for the unknown-key check (the
-/// transport's are [`inferlink_core::transport::config::KEY_SET`]). The
-/// upper-case `AWS_*` spellings are environment variables the check leaves
-/// alone anyway; their lower-case spellings are listed as aliases so that
-/// they are read, not refused.
-pub const KEYS: KeySet = KeySet {
-    owner: "sagemaker",
-    keys: &[
-        Key::new(
-            keys::API,
-            "runtime (the SageMaker Runtime API) or container (/ping, /invocations) (runtime)",
-        ),
-        Key::new(
-            keys::ENDPOINT_URL,
-            "the base URL requests go to, instead of the record's endpoint URL",
-        ),
-        Key::new(
-            keys::REGION,
-            "the AWS region of the signature (from a runtime.sagemaker.<region> URL, else the environment)",
-        )
-        .with_aliases(keys::REGION_ALIASES),
-        Key::new(
-            keys::ACCESS_KEY_ID,
-            "the AWS access key id (else the process environment's)",
-        )
-        .with_aliases(&["aws_access_key_id"]),
-        Key::new(
-            keys::SECRET_ACCESS_KEY,
-            "the AWS secret access key (else the process environment's)",
-        )
-        .with_aliases(&["aws_secret_access_key"]),
-        Key::new(
-            keys::SESSION_TOKEN,
-            "the session token of temporary AWS credentials",
-        )
-        .with_aliases(&["aws_session_token"]),
-        Key::new(
-            keys::SIGN,
-            "sign requests with SigV4, boolean (true for runtime, false for container)",
-        ),
-        Key::new(
-            keys::INFER_JSON_KEY,
-            "the JSON key tensors go under: instances or inputs (instances)",
-        ),
-        Key::new(
-            keys::OUTPUT_DATATYPE,
-            "the datatype of decoded outputs: auto or a datatype such as FP32 (auto)",
-        ),
-    ],
-    prefixes: &[],
-};
 
 /// The largest synchronous request body the SageMaker Runtime accepts
 /// (6 MiB); a larger `InvokeEndpoint` body is refused before sending.
@@ -221,106 +155,6 @@ impl SageMakerConfig {
         config
     }
 
-    /// Defaults for the target's endpoint, overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        SageMakerConfig::new(target.url.clone()).apply_target(target)
-    }
-
-    /// These settings overlaid with the target's merged configuration.
-    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
-        self.transport = target.host_transport_over(self.transport);
-        self.apply_values(target.values())
-    }
-
-    /// These settings overlaid with configuration values (key → value).
-    /// Keys neither this connector nor the transport owns are ignored here;
-    /// the factory refuses them first ([`KEYS`]).
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
-        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
-        let mut region: Option<(String, String)> = None;
-        let mut id: Option<Secret> = None;
-        let mut secret: Option<Secret> = None;
-        let mut token: Option<Secret> = None;
-        for (k, v) in &values {
-            let key = k.as_ref();
-            let text = v.expose().trim();
-            match key {
-                keys::API => self.api = text.parse()?,
-                keys::ENDPOINT_URL if !text.is_empty() => self.url = text.to_owned(),
-                keys::REGION | "AWS_REGION" | "AWS_DEFAULT_REGION" | "aws_region" => {
-                    if text.is_empty() {
-                        continue;
-                    }
-                    check_region(key, text)?;
-                    if let Some((other, value)) = &region
-                        && value != text
-                    {
-                        return Err(config_error(
-                            key,
-                            format!("names another region than `{other}`"),
-                        ));
-                    }
-                    region = Some((key.to_owned(), text.to_owned()));
-                }
-                keys::ACCESS_KEY_ID | "aws_access_key_id" => id = non_empty(v),
-                keys::SECRET_ACCESS_KEY | "aws_secret_access_key" => secret = non_empty(v),
-                keys::SESSION_TOKEN | "aws_session_token" => token = non_empty(v),
-                keys::SIGN => self.sign = Some(parse_bool(keys::SIGN, text)?),
-                keys::INFER_JSON_KEY => self.infer_json_key = text.parse()?,
-                keys::OUTPUT_DATATYPE => {
-                    self.output_datatype = if text.eq_ignore_ascii_case("auto") || text.is_empty() {
-                        None
-                    } else {
-                        Some(text.to_ascii_uppercase().parse().map_err(|_| {
-                            config_error(
-                                keys::OUTPUT_DATATYPE,
-                                format!("\"{}\" is not auto or a datatype", text.escape_debug()),
-                            )
-                        })?)
-                    };
-                }
-                _ => {}
-            }
-        }
-        if let Some((_, r)) = region {
-            self.region = Some(r);
-        }
-        match (id, secret) {
-            (Some(id), Some(secret)) => {
-                let mut creds = AwsCredentials::new(id, secret);
-                if let Some(t) = token {
-                    creds = creds.with_session_token(t);
-                }
-                self.credentials = Some(creds);
-            }
-            (Some(_), None) => {
-                return Err(config_error(
-                    keys::SECRET_ACCESS_KEY,
-                    "is missing: the record sets AWS_ACCESS_KEY_ID without it",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(config_error(
-                    keys::ACCESS_KEY_ID,
-                    "is missing: the record sets AWS_SECRET_ACCESS_KEY without it",
-                ));
-            }
-            (None, None) if token.is_some() => {
-                return Err(config_error(
-                    keys::SESSION_TOKEN,
-                    "is set without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-                ));
-            }
-            (None, None) => {}
-        }
-        self.transport = self.transport.apply_values(values)?;
-        Ok(self)
-    }
-
     /// Whether requests are signed: the `sign` key, else yes for the runtime API.
     pub fn signs(&self) -> bool {
         self.sign.unwrap_or(self.api == Api::Runtime)
@@ -403,24 +237,108 @@ fn parse_bool(key: &str, text: &str) -> Result<bool> {
     }
 }
 
+impl ConnectorConfig for SageMakerConfig {
+    fn defaults(url: &str) -> Self {
+        SageMakerConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.transport
+    }
+
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
+        let mut region: Option<(String, String)> = None;
+        let mut id: Option<Secret> = None;
+        let mut secret: Option<Secret> = None;
+        let mut token: Option<Secret> = None;
+        for (k, v) in values {
+            let key = k.as_str();
+            let text = v.expose().trim();
+            match key {
+                keys::API => self.api = text.parse()?,
+                keys::ENDPOINT_URL if !text.is_empty() => self.url = text.to_owned(),
+                keys::REGION | "AWS_REGION" | "AWS_DEFAULT_REGION" | "aws_region" => {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    check_region(key, text)?;
+                    if let Some((other, value)) = &region
+                        && value != text
+                    {
+                        return Err(config_error(
+                            key,
+                            format!("names another region than `{other}`"),
+                        ));
+                    }
+                    region = Some((key.to_owned(), text.to_owned()));
+                }
+                keys::ACCESS_KEY_ID | "aws_access_key_id" => id = non_empty(v),
+                keys::SECRET_ACCESS_KEY | "aws_secret_access_key" => secret = non_empty(v),
+                keys::SESSION_TOKEN | "aws_session_token" => token = non_empty(v),
+                keys::SIGN => self.sign = Some(parse_bool(keys::SIGN, text)?),
+                keys::INFER_JSON_KEY => self.infer_json_key = text.parse()?,
+                keys::OUTPUT_DATATYPE => {
+                    self.output_datatype = if text.eq_ignore_ascii_case("auto") || text.is_empty() {
+                        None
+                    } else {
+                        Some(text.to_ascii_uppercase().parse().map_err(|_| {
+                            config_error(
+                                keys::OUTPUT_DATATYPE,
+                                format!("\"{}\" is not auto or a datatype", text.escape_debug()),
+                            )
+                        })?)
+                    };
+                }
+                _ => {}
+            }
+        }
+        if let Some((_, r)) = region {
+            self.region = Some(r);
+        }
+        match (id, secret) {
+            (Some(id), Some(secret)) => {
+                let mut creds = AwsCredentials::new(id, secret);
+                if let Some(t) = token {
+                    creds = creds.with_session_token(t);
+                }
+                self.credentials = Some(creds);
+            }
+            (Some(_), None) => {
+                return Err(config_error(
+                    keys::SECRET_ACCESS_KEY,
+                    "is missing: the record sets AWS_ACCESS_KEY_ID without it",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(config_error(
+                    keys::ACCESS_KEY_ID,
+                    "is missing: the record sets AWS_SECRET_ACCESS_KEY without it",
+                ));
+            }
+            (None, None) if token.is_some() => {
+                return Err(config_error(
+                    keys::SESSION_TOKEN,
+                    "is set without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                ));
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<SageMakerConfig> {
-        SageMakerConfig::new(url).apply_values(
-            pairs
-                .iter()
-                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
-        )
-    }
-
     #[test]
     fn region_comes_from_key_then_url() {
-        let c = cfg("https://runtime.sagemaker.eu-west-1.amazonaws.com", &[]).unwrap();
+        let c =
+            SageMakerConfig::from_pairs("https://runtime.sagemaker.eu-west-1.amazonaws.com", &[])
+                .unwrap();
         assert_eq!(c.effective_region().as_deref(), Some("eu-west-1"));
-        let c = cfg(
+        let c = SageMakerConfig::from_pairs(
             "https://runtime.sagemaker.eu-west-1.amazonaws.com",
             &[("AWS_REGION", "us-east-2")],
         )
@@ -447,10 +365,10 @@ mod tests {
             region_from_url("https://vpce-1.runtime.sagemaker.us-east-1.vpce.amazonaws.com"),
             None
         );
-        let e = cfg("http://h", &[("region", "US East")]).unwrap_err();
+        let e = SageMakerConfig::from_pairs("http://h", &[("region", "US East")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert_eq!(e.path(), Some("region"));
-        let e = cfg(
+        let e = SageMakerConfig::from_pairs(
             "http://h",
             &[("region", "us-east-1"), ("AWS_REGION", "eu-west-1")],
         )
@@ -460,7 +378,7 @@ mod tests {
 
     #[test]
     fn credentials_need_both_halves_and_stay_hidden() {
-        let c = cfg(
+        let c = SageMakerConfig::from_pairs(
             "http://h",
             &[
                 ("AWS_ACCESS_KEY_ID", "AKIAPLANTED"),
@@ -473,18 +391,20 @@ mod tests {
         assert_eq!(creds.access_key_id(), "AKIAPLANTED");
         assert!(creds.has_session_token());
         assert!(!format!("{c:?}").contains("planted"));
-        let e = cfg("http://h", &[("AWS_ACCESS_KEY_ID", "AKIA")]).unwrap_err();
+        let e =
+            SageMakerConfig::from_pairs("http://h", &[("AWS_ACCESS_KEY_ID", "AKIA")]).unwrap_err();
         assert_eq!(e.path(), Some("AWS_SECRET_ACCESS_KEY"));
-        let e = cfg("http://h", &[("AWS_SECRET_ACCESS_KEY", "s")]).unwrap_err();
+        let e =
+            SageMakerConfig::from_pairs("http://h", &[("AWS_SECRET_ACCESS_KEY", "s")]).unwrap_err();
         assert_eq!(e.path(), Some("AWS_ACCESS_KEY_ID"));
-        let e = cfg("http://h", &[("AWS_SESSION_TOKEN", "t")]).unwrap_err();
+        let e = SageMakerConfig::from_pairs("http://h", &[("AWS_SESSION_TOKEN", "t")]).unwrap_err();
         assert_eq!(e.path(), Some("AWS_SESSION_TOKEN"));
         assert!(!e.to_string().contains("\"t\""));
     }
 
     #[test]
     fn api_sign_and_codec_keys() {
-        let c = cfg(
+        let c = SageMakerConfig::from_pairs(
             "http://h",
             &[
                 ("api", "Container"),
@@ -501,9 +421,13 @@ mod tests {
         assert_eq!(c.infer_json_key, JsonKey::Inputs);
         assert_eq!(c.output_datatype, Some(DataType::Fp32));
         assert_eq!(c.transport.timeout_request.as_millis(), 1500);
-        assert!(cfg("http://h", &[]).unwrap().signs());
         assert!(
-            cfg("http://h", &[("api", "container"), ("sign", "yes")])
+            SageMakerConfig::from_pairs("http://h", &[])
+                .unwrap()
+                .signs()
+        );
+        assert!(
+            SageMakerConfig::from_pairs("http://h", &[("api", "container"), ("sign", "yes")])
                 .unwrap()
                 .signs()
         );
@@ -514,11 +438,11 @@ mod tests {
             ("output_datatype", "FP128"),
             ("timeout_request_ms", "soon"),
         ] {
-            let e = cfg("http://h", &[(k, v)]).unwrap_err();
+            let e = SageMakerConfig::from_pairs("http://h", &[(k, v)]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{k}");
         }
         assert_eq!(
-            cfg("http://h", &[("output_datatype", "auto")])
+            SageMakerConfig::from_pairs("http://h", &[("output_datatype", "auto")])
                 .unwrap()
                 .output_datatype,
             None

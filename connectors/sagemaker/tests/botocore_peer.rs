@@ -110,11 +110,13 @@ fn cross_check(
     }
 }
 
-fn boto_call(
-    python: &std::path::PathBuf,
+/// Has botocore (the peer, on Tokio's blocking pool) send `operation`
+/// with `params` to `url`, signed with the test keys and `token`.
+async fn boto_call(
+    python: &std::path::Path,
     url: &str,
-    token: Option<&str>,
-    operation: &str,
+    token: Option<&'static str>,
+    operation: &'static str,
     params: Value,
 ) {
     let mut request = json!({
@@ -128,7 +130,10 @@ fn boto_call(
     if let Some(t) = token {
         request["token"] = json!(t);
     }
-    support::peer(python, "client", &request);
+    let python = python.to_owned();
+    tokio::task::spawn_blocking(move || support::peer(&python, "client", &request))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -154,32 +159,27 @@ async fn invoke_endpoint_signs_like_botocore() {
             .invoke_endpoint("my-endpoint", request)
             .await
             .unwrap();
-        let url2 = url.clone();
-        let py = python.clone();
-        tokio::task::spawn_blocking(move || {
-            boto_call(
-                &py,
-                &url2,
-                token,
-                "invoke_endpoint",
-                json!({
-                    "EndpointName": "my-endpoint",
-                    "Body": body,
-                    "ContentType": "application/json",
-                    "Accept": "application/json",
-                    "CustomAttributes": "c=1; trace=abc",
-                    "TargetModel": "model-a.tar.gz",
-                    "TargetVariant": "variant-1",
-                    "TargetContainerHostname": "container-1",
-                    "InferenceId": "inference-42",
-                    "EnableExplanations": "`true`",
-                    "InferenceComponentName": "component-1",
-                    "SessionId": "NEW_SESSION",
-                }),
-            )
-        })
-        .await
-        .unwrap();
+        boto_call(
+            &python,
+            &url,
+            token,
+            "invoke_endpoint",
+            json!({
+                "EndpointName": "my-endpoint",
+                "Body": body,
+                "ContentType": "application/json",
+                "Accept": "application/json",
+                "CustomAttributes": "c=1; trace=abc",
+                "TargetModel": "model-a.tar.gz",
+                "TargetVariant": "variant-1",
+                "TargetContainerHostname": "container-1",
+                "InferenceId": "inference-42",
+                "EnableExplanations": "`true`",
+                "InferenceComponentName": "component-1",
+                "SessionId": "NEW_SESSION",
+            }),
+        )
+        .await;
         let recorded = server.recorded();
         assert_eq!(recorded.len(), 2);
         assert_eq!(recorded[0].target, "/endpoints/my-endpoint/invocations");
@@ -245,28 +245,23 @@ async fn async_and_stream_requests_sign_like_botocore() {
         answer.failure_location.as_deref(),
         Some("s3://bucket/failures/abc.out")
     );
-    let py = python.clone();
-    let url2 = url.clone();
-    tokio::task::spawn_blocking(move || {
-        boto_call(
-            &py,
-            &url2,
-            Some(TOKEN),
-            "invoke_endpoint_async",
-            json!({
-                "EndpointName": "async-endpoint",
-                "InputLocation": "s3://bucket/in/input.json",
-                "ContentType": "application/json",
-                "Accept": "application/json",
-                "CustomAttributes": "k=v",
-                "InferenceId": "inf-1",
-                "RequestTTLSeconds": 600,
-                "InvocationTimeoutSeconds": 120,
-            }),
-        )
-    })
-    .await
-    .unwrap();
+    boto_call(
+        &python,
+        &url,
+        Some(TOKEN),
+        "invoke_endpoint_async",
+        json!({
+            "EndpointName": "async-endpoint",
+            "InputLocation": "s3://bucket/in/input.json",
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            "CustomAttributes": "k=v",
+            "InferenceId": "inf-1",
+            "RequestTTLSeconds": 600,
+            "InvocationTimeoutSeconds": 120,
+        }),
+    )
+    .await;
     // The stream request: our client reads the answer as an event stream and
     // fails on the recording server's JSON, after the request was recorded.
     let stream = c
@@ -276,23 +271,18 @@ async fn async_and_stream_requests_sign_like_botocore() {
         )
         .await;
     assert_eq!(stream.unwrap_err().kind(), ErrorKind::Protocol);
-    let py = python.clone();
-    let url2 = url.clone();
-    tokio::task::spawn_blocking(move || {
-        boto_call(
-            &py,
-            &url2,
-            Some(TOKEN),
-            "invoke_endpoint_with_response_stream",
-            json!({
-                "EndpointName": "stream-endpoint",
-                "Body": r#"{"inputs":"hi"}"#,
-                "ContentType": "application/json",
-            }),
-        )
-    })
-    .await
-    .unwrap();
+    boto_call(
+        &python,
+        &url,
+        Some(TOKEN),
+        "invoke_endpoint_with_response_stream",
+        json!({
+            "EndpointName": "stream-endpoint",
+            "Body": r#"{"inputs":"hi"}"#,
+            "ContentType": "application/json",
+        }),
+    )
+    .await;
     let recorded = server.recorded();
     assert_eq!(recorded.len(), 4);
     assert_eq!(

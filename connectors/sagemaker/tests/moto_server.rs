@@ -24,7 +24,7 @@ use inferlink_testkit::connector::{
     AuthCheck, CheckStatus, ConformanceSpec, InvokeCase, Probe, run_connector_conformance,
 };
 use inferlink_testkit::servers::{RunningServer, ServerKind};
-use serde_json::json;
+use serde_json::{Value, json};
 
 struct Moto {
     server: &'static RunningServer,
@@ -35,6 +35,16 @@ struct Moto {
 /// moto keeps one queue of canned answers for every endpoint: tests that
 /// queue answers take turns.
 static QUEUE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One canned InvokeEndpoint answer for moto's queue.
+fn canned(body: &str, content_type: &str, variant: &str, custom_attributes: &str) -> Value {
+    json!({
+        "Body": body,
+        "ContentType": content_type,
+        "InvokedProductionVariant": variant,
+        "CustomAttributes": custom_attributes,
+    })
+}
 
 async fn moto() -> Option<Moto> {
     let server = support::server(ServerKind::Moto).await?;
@@ -65,6 +75,17 @@ impl Moto {
         .unwrap()
     }
 
+    /// Takes the queue's turn and queues canned InvokeEndpoint answers;
+    /// hold the returned turn until the answers were consumed.
+    async fn queue_in_turn(
+        &self,
+        results: serde_json::Value,
+    ) -> tokio::sync::MutexGuard<'static, ()> {
+        let turn = QUEUE.lock().await;
+        self.queue(results).await;
+        turn
+    }
+
     /// Queues canned InvokeEndpoint answers (moto's unauthenticated test API).
     async fn queue(&self, results: serde_json::Value) {
         let http = HttpTransport::builder(self.server.http_url())
@@ -87,14 +108,13 @@ async fn a_good_signature_is_accepted_and_headers_come_back() {
     let Some(moto) = moto().await else {
         return;
     };
-    let _turn = QUEUE.lock().await;
-    moto.queue(json!([{
-        "Body": "{\"predictions\": [[2, 4]]}",
-        "ContentType": "application/json",
-        "InvokedProductionVariant": "AllTraffic",
-        "CustomAttributes": "c=1",
-    }]))
-    .await;
+    let answer = canned(
+        "{\"predictions\": [[2, 4]]}",
+        "application/json",
+        "AllTraffic",
+        "c=1",
+    );
+    let _turn = moto.queue_in_turn(json!([answer])).await;
     let connector = moto.connector(&moto.secret).await;
     let mut request = RawRequest::json(r#"{"instances": [[1, 2]]}"#);
     request.headers.push((
@@ -156,14 +176,13 @@ async fn tensors_travel_as_instances_and_predictions_come_back() {
     let Some(moto) = moto().await else {
         return;
     };
-    let _turn = QUEUE.lock().await;
-    moto.queue(json!([{
-        "Body": "{\"predictions\": [[0.5, 1.5], [2.5, 3.5]]}",
-        "ContentType": "application/json",
-        "InvokedProductionVariant": "variant-a",
-        "CustomAttributes": "",
-    }]))
-    .await;
+    let answer = canned(
+        "{\"predictions\": [[0.5, 1.5], [2.5, 3.5]]}",
+        "application/json",
+        "variant-a",
+        "",
+    );
+    let _turn = moto.queue_in_turn(json!([answer])).await;
     let connector = moto.connector(&moto.secret).await;
     let input = Tensor::from_rows("x", &[vec![0.25f32, 0.75], vec![1.25, 1.75]]).unwrap();
     let reply = connector
@@ -186,15 +205,9 @@ async fn conformance_invoke_auth_and_secrets() {
     let Some(moto) = moto().await else {
         return;
     };
-    let _turn = QUEUE.lock().await;
     // The unknown-model probe takes the first answer, the invoke case the second.
-    let pong = json!({
-        "Body": "pong",
-        "ContentType": "text/plain",
-        "InvokedProductionVariant": "AllTraffic",
-        "CustomAttributes": "",
-    });
-    moto.queue(json!([pong.clone(), pong])).await;
+    let pong = canned("pong", "text/plain", "AllTraffic", "");
+    let _turn = moto.queue_in_turn(json!([pong.clone(), pong])).await;
     let connector = moto.connector(&moto.secret).await;
     let key_id = moto.key_id.clone();
     let url = moto.server.http_url();

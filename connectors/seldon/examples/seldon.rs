@@ -16,9 +16,8 @@
 //! prediction-serving`, connects through `inferlink_seldon::factory()`, checks
 //! health and sends two rows of two FP64 features.
 
-use inferlink::{
-    Connectors, Consumer, InferRequest, MemoryStore, ModelRef, Registry, Selector, Tensor,
-};
+use inferlink::{InferRequest, ModelRef, Selector, Tensor};
+use inferlink_testkit::example::{ExampleConnection, connect_record};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> inferlink::Result<()> {
@@ -30,10 +29,8 @@ async fn main() -> inferlink::Result<()> {
     let protocol = args.next().unwrap_or_else(|| "v1".to_owned());
     let model = args.next().unwrap_or_else(|| "doubler".to_owned());
 
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: seldon-example
 product: seldon
 version: "1.18.2"
@@ -46,15 +43,13 @@ services:
     endpoints:
       - url: {url}
 "#
-        ))
-        .await?;
-    let resolution = registry.resolve(
+    );
+    let ExampleConnection { connector, .. } = connect_record(
+        &record,
         &Selector::category("prediction-serving"),
-        &Consumer::anywhere(),
-    )?;
-    let connectors = Connectors::new().with(inferlink_seldon::factory());
-    let connector = connectors.connect(&resolution).await?;
-    println!("{:?}", connector.info());
+        inferlink_seldon::factory(),
+    )
+    .await?;
     println!("health: {:?}", connector.health().await?);
 
     let name = if protocol == "v1" { "x" } else { "predict" };

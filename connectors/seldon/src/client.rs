@@ -6,11 +6,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use inferlink_core::kit;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
     ConnectTarget, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness,
-    ModelRef, Parameter, RawInvocation, RawRequest, RawResponse, Result, TensorInference,
+    ModelDescription, ModelInfo, ModelListing, ModelMetadata, ModelReadiness, ModelRef, Parameter,
+    RawInvocation, RawRequest, RawResponse, Result, TensorInference,
 };
 use inferlink_oip::OipClient;
 
@@ -236,19 +237,7 @@ impl SeldonV1Client {
     /// A raw body (normally SeldonMessage JSON) to `…/api/v1.0/predictions`.
     pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         self.check_model(model)?;
-        let mut spec = self
-            .spec(Method::POST, model, &["predictions"])
-            .content_type(&request.content_type)
-            .body(request.body);
-        if let Some(accept) = &request.accept {
-            spec = spec.header("accept", accept);
-        }
-        for (k, v) in &request.headers {
-            spec = spec.header(k, v);
-        }
-        if request.idempotent {
-            spec = spec.idempotent();
-        }
+        let spec = kit::raw_request_spec(self.spec(Method::POST, model, &["predictions"]), request);
         let resp = self.http.send(spec).await?;
         let headers = resp
             .header("seldon-puid")
@@ -408,44 +397,43 @@ impl SeldonConnector {
     }
 }
 
-#[async_trait]
-impl InferenceConnector for SeldonConnector {
-    fn info(&self) -> &ConnectorInfo {
+impl SeldonConnector {
+    /// Who this connector is (vendor, protocol, endpoint).
+    pub fn info(&self) -> &ConnectorInfo {
         &self.info
     }
 
-    async fn health(&self) -> Result<Health> {
+    /// The health of the Seldon v1 deployment or the OIP server.
+    pub async fn health(&self) -> Result<Health> {
         match self.wire.as_ref() {
             Wire::V1(c) => c.health().await,
             Wire::V2 { oip, .. } => oip.health().await,
         }
     }
 
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
     /// Seldon v1, or OIP over REST (a raw body needs an HTTP request).
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        let http = match self.wire.as_ref() {
+    fn speaks_http(&self) -> bool {
+        match self.wire.as_ref() {
             Wire::V1(_) => true,
             Wire::V2 { oip, .. } => oip.is_rest(),
-        };
-        http.then_some(self as _)
+        }
     }
 
-    /// OIP over REST only (Seldon v1 has no model index; OIP's gRPC neither).
-    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        let rest_v2 = matches!(self.wire.as_ref(), Wire::V2 { oip, .. } if oip.is_rest());
-        rest_v2.then_some(self as _)
+    /// OIP over REST (Seldon v1 has no model index; OIP's gRPC neither).
+    fn has_model_index(&self) -> bool {
+        matches!(self.wire.as_ref(), Wire::V2 { oip, .. } if oip.is_rest())
     }
+}
 
-    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
-        Some(self)
-    }
-
-    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
-        Some(self)
+inferlink_core::connector_families! {
+    impl SeldonConnector {
+        TensorInference,
+        /// Seldon v1, or OIP over REST (a raw body needs an HTTP request).
+        RawInvocation if |c| c.speaks_http(),
+        /// OIP over REST only (Seldon v1 has no model index; OIP's gRPC neither).
+        ModelListing if |c| c.has_model_index(),
+        ModelDescription,
+        ModelReadiness,
     }
 }
 

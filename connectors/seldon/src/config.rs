@@ -21,7 +21,8 @@
 
 use std::sync::Arc;
 
-use inferlink_core::kit::{self, Key, KeySet, config_error};
+use inferlink_core::kit::ConnectorConfig;
+use inferlink_core::kit::{self, config_error};
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::transport::{StaticHeader, TransportConfig};
 use inferlink_core::{ConfigValue, ConnectTarget, Result};
@@ -29,60 +30,26 @@ use inferlink_oip::{ModelHeader, OipConfig, Protocol as OipProtocol};
 
 use crate::client::{SeldonConnector, VENDOR};
 
-/// The names of the configuration keys this crate reads (besides OIP's
-/// wire keys and the transport's).
-pub mod keys {
-    /// `v1`, `v2` or `v2-grpc`.
-    pub const PROTOCOL: &str = "protocol";
-    /// Kubernetes namespace of the SeldonDeployment: turns on the ingress
-    /// path `/seldon/<namespace>/<deployment>/…` (v1).
-    pub const NAMESPACE: &str = "namespace";
-    /// The SeldonDeployment the connector talks to (v1).
-    pub const DEPLOYMENT: &str = "deployment";
-    /// How tensors travel in a SeldonMessage: `ndarray` or `tensor` (v1).
-    pub const V1_TENSOR_FORM: &str = "v1_tensor_form";
-    /// The `Seldon-Model` header / `seldon-model` metadata value (v2);
-    /// `{model}` in it stands for each call's model.
-    pub const SELDON_MODEL: &str = "seldon_model";
-    /// `auto` (add MLServer `content_type` parameters) or `off` (v2).
-    pub const MLSERVER_CONTENT_TYPES: &str = "mlserver_content_types";
-    /// A request-level MLServer `content_type` (e.g. `pd`) (v2).
-    pub const MLSERVER_REQUEST_CONTENT_TYPE: &str = "mlserver_request_content_type";
+inferlink_core::config_keys! {
+    /// The keys [`SeldonConfig`] reads itself; it also reads
+    /// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
+    pub const KEYS for "seldon" in mod keys {
+        /// v1, v2 or v2-grpc (default: v2-grpc for grpc:// URLs, else by product and version)
+        PROTOCOL = "protocol",
+        /// Kubernetes namespace: the v1 ingress path /seldon/<namespace>/<deployment>
+        NAMESPACE = "namespace",
+        /// the SeldonDeployment (v1)
+        DEPLOYMENT = "deployment",
+        /// ndarray or tensor: how v1 SeldonMessages carry tensors (ndarray)
+        V1_TENSOR_FORM = "v1_tensor_form",
+        /// the Seldon-Model header (v2); {model} stands for each call's model
+        SELDON_MODEL = "seldon_model",
+        /// auto or off: MLServer content_type parameters on inputs (auto)
+        MLSERVER_CONTENT_TYPES = "mlserver_content_types",
+        /// a request-level MLServer content_type, e.g. pd (none)
+        MLSERVER_REQUEST_CONTENT_TYPE = "mlserver_request_content_type",
+    }
 }
-
-/// The keys [`SeldonConfig`] reads itself; it also reads
-/// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
-pub const KEYS: KeySet = KeySet {
-    owner: "seldon",
-    keys: &[
-        Key::new(
-            keys::PROTOCOL,
-            "v1, v2 or v2-grpc (default: v2-grpc for grpc:// URLs, else by product and version)",
-        ),
-        Key::new(
-            keys::NAMESPACE,
-            "Kubernetes namespace: the v1 ingress path /seldon/<namespace>/<deployment>",
-        ),
-        Key::new(keys::DEPLOYMENT, "the SeldonDeployment (v1)"),
-        Key::new(
-            keys::V1_TENSOR_FORM,
-            "ndarray or tensor: how v1 SeldonMessages carry tensors (ndarray)",
-        ),
-        Key::new(
-            keys::SELDON_MODEL,
-            "the Seldon-Model header (v2); {model} stands for each call's model",
-        ),
-        Key::new(
-            keys::MLSERVER_CONTENT_TYPES,
-            "auto or off: MLServer content_type parameters on inputs (auto)",
-        ),
-        Key::new(
-            keys::MLSERVER_REQUEST_CONTENT_TYPE,
-            "a request-level MLServer content_type, e.g. pd (none)",
-        ),
-    ],
-    prefixes: &[],
-};
 
 /// Record products served (seed 004 names Seldon Core `seldon`).
 pub const PRODUCTS: &[&str] = &[
@@ -144,8 +111,10 @@ impl SeldonProtocol {
     pub fn info_name(self) -> &'static str {
         match self {
             SeldonProtocol::V1 => "seldon-v1",
-            SeldonProtocol::V2 => OipProtocol::Rest.info_name(),
-            SeldonProtocol::V2Grpc => OipProtocol::Grpc.info_name(),
+            SeldonProtocol::V2 => OipProtocol::Rest.info_name(inferlink_oip::config::INFO_NAMES),
+            SeldonProtocol::V2Grpc => {
+                OipProtocol::Grpc.info_name(inferlink_oip::config::INFO_NAMES)
+            }
         }
     }
 }

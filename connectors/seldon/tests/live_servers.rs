@@ -15,23 +15,19 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use inferlink::{
-    Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector, MemoryStore,
-    ModelRef, RawRequest, Registry, Selector, Tensor,
+    Connectors, DataType, ErrorKind, InferRequest, InferenceConnector, ModelRef, RawRequest, Tensor,
 };
 use inferlink_seldon::{Feedback, SeldonConfig, SeldonConnector, SeldonMessage, SeldonProtocol};
 use inferlink_testkit::connector::{
     BadInput, CheckStatus, ConformanceReport, ConformanceSpec, Expect, InvokeCase, RoundTrip,
     Transform, run_connector_conformance,
 };
+use inferlink_testkit::live::{
+    self, TestRecord, expect_final_error, sample_round_trips, with_round_trips,
+};
 use inferlink_testkit::servers::{self, RunningServer, ServerKind};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn server(kind: ServerKind) -> Option<&'static RunningServer> {
-    tokio::task::spawn_blocking(move || servers::shared_or_skip(kind))
-        .await
-        .expect("starting the server")
-}
 
 /// A connector from a record through `Connectors::connect`, as a host gets it.
 async fn connect(
@@ -40,31 +36,42 @@ async fn connect(
     url: &str,
     settings: &[(&str, &str)],
 ) -> Arc<dyn InferenceConnector> {
-    let mut config = String::new();
-    for (k, v) in settings {
-        config.push_str(&format!("      {k}: \"{v}\"\n"));
-    }
-    config.push_str("      deadline_ms: \"60000\"\n");
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            "id: live-seldon\nproduct: {product}\nversion: \"{version}\"\nservices:\n  - id: api\n    \
-             resource: seldon-core-api\n    category: prediction-serving\n    configuration:\n{config}    \
-             endpoints:\n      - url: {url}\n"
-        ))
+    let record = TestRecord::new("live-seldon", product, version, "seldon-core-api");
+    record
+        .settings(settings)
+        .setting("deadline_ms", "60000")
+        .endpoint(url)
+        .connect(Connectors::new().with(inferlink_seldon::factory()))
         .await
-        .unwrap();
-    let resolution = registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .unwrap();
-    Connectors::new()
-        .with(inferlink_seldon::factory())
-        .connect(&resolution)
-        .await
-        .unwrap()
+}
+
+/// The shared server of `kind` and a connector to its HTTP port from a
+/// `product`/`version` record with `settings`; `None` when skipped.
+async fn live(
+    kind: ServerKind,
+    product: &str,
+    version: &str,
+    settings: &[(&str, &str)],
+) -> Option<(&'static RunningServer, Arc<dyn InferenceConnector>)> {
+    let server = live::shared_server(kind).await?;
+    Some((
+        server,
+        connect(product, version, &server.http_url(), settings).await,
+    ))
+}
+
+/// The Seldon Core v1 microservice and a `seldon` 1.18.2 connector to it.
+async fn seldon_core(
+    settings: &[(&str, &str)],
+) -> Option<(&'static RunningServer, Arc<dyn InferenceConnector>)> {
+    live(ServerKind::SeldonCore, "seldon", "1.18.2", settings).await
+}
+
+/// MLServer and a `mlserver` 1.7.1 connector to its REST port.
+async fn mlserver(
+    settings: &[(&str, &str)],
+) -> Option<(&'static RunningServer, Arc<dyn InferenceConnector>)> {
+    live(ServerKind::MlServer, "mlserver", "1.7.1", settings).await
 }
 
 /// A connector built from a URL alone (the protocol falls back to `protocol`;
@@ -81,24 +88,17 @@ fn direct(url: &str, protocol: SeldonProtocol) -> SeldonConnector {
     SeldonConnector::new(config).unwrap()
 }
 
-fn assert_passed_except(report: &ConformanceReport, allowed: &[&str]) {
-    let unexpected: Vec<String> = report
-        .failures()
-        .filter(|c| !allowed.contains(&c.name.as_str()))
-        .map(|c| format!("{}: {:?}", c.name, c.status))
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "failed checks against {}:\n{}\n{report}",
-        report.connector,
-        unexpected.join("\n")
-    );
-    let passed = report
-        .checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Passed)
-        .count();
-    assert!(passed >= 10, "too few checks ran:\n{report}");
+/// Runs the conformance suite against `c`, which must speak `protocol`;
+/// every check must pass and at least ten must run.
+async fn conformance(
+    c: &dyn InferenceConnector,
+    protocol: &str,
+    spec: &ConformanceSpec,
+) -> ConformanceReport {
+    assert_eq!(c.info().protocol, protocol);
+    let report = run_connector_conformance(c, spec).await;
+    live::assert_conformance(protocol, &report, &[], 10);
+    report
 }
 
 // ---------------------------------------------------------------------------
@@ -108,20 +108,15 @@ fn assert_passed_except(report: &ConformanceReport, allowed: &[&str]) {
 /// The v1 spec: FP64 and INT64 doubled through `data.ndarray`, a model
 /// exception for strings, any shape accepted, and a raw SeldonMessage.
 fn v1_spec(model: &str) -> ConformanceSpec {
-    let fp64 = RoundTrip::sample(
+    let [fp64, ints] = <[RoundTrip; 2]>::try_from(sample_round_trips(
         model,
-        "input",
-        DataType::Fp64,
-        vec![2, 3],
         Transform::Double,
-    );
-    let ints = RoundTrip::sample(
-        model,
-        "ints",
-        DataType::Int64,
-        vec![3, 2],
-        Transform::Double,
-    );
+        &[
+            ("input", DataType::Fp64, &[2, 3]),
+            ("ints", DataType::Int64, &[3, 2]),
+        ],
+    ))
+    .unwrap();
     let strings = Tensor::from_strings("input", vec![1, 2], ["a", "b"]).unwrap();
     ConformanceSpec::new()
         // The doubler takes any shape (numpy), so a rank + 1 input is fine.
@@ -151,19 +146,10 @@ fn v1_spec(model: &str) -> ConformanceSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seldon_core_v1_conformance_direct() {
-    let Some(server) = server(ServerKind::SeldonCore).await else {
+    let Some((_, c)) = seldon_core(&[("deployment", "doubler")]).await else {
         return;
     };
-    let c = connect(
-        "seldon",
-        "1.18.2",
-        &server.http_url(),
-        &[("deployment", "doubler")],
-    )
-    .await;
-    assert_eq!(c.info().protocol, "seldon-v1");
-    let report = run_connector_conformance(c.as_ref(), &v1_spec("doubler")).await;
-    assert_passed_except(&report, &[]);
+    let report = conformance(c.as_ref(), "seldon-v1", &v1_spec("doubler")).await;
     assert_eq!(
         report.status("models"),
         Some(&CheckStatus::Passed),
@@ -173,27 +159,15 @@ async fn seldon_core_v1_conformance_direct() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seldon_core_v1_conformance_tensor_form() {
-    let Some(server) = server(ServerKind::SeldonCore).await else {
+    let settings = [("deployment", "doubler"), ("v1_tensor_form", "tensor")];
+    let Some((_, c)) = live(ServerKind::SeldonCore, "seldon-core", "1.18.2", &settings).await
+    else {
         return;
     };
-    let c = connect(
-        "seldon-core",
-        "1.18.2",
-        &server.http_url(),
-        &[("deployment", "doubler"), ("v1_tensor_form", "tensor")],
-    )
-    .await;
     // data.tensor carries doubles: integers come back FP64.
-    let fp64 = RoundTrip::sample(
-        "doubler",
-        "input",
-        DataType::Fp64,
-        vec![2, 2],
-        Transform::Double,
-    );
+    let fp64 = live::doubled("doubler", "input", DataType::Fp64, &[2, 2]);
     let spec = ConformanceSpec::new().round_trip(fp64);
-    let report = run_connector_conformance(c.as_ref(), &spec).await;
-    assert_passed_except(&report, &[]);
+    conformance(c.as_ref(), "seldon-v1", &spec).await;
 }
 
 /// A stand-in for the Istio/Ambassador ingress on 127.0.0.1: forwards
@@ -312,15 +286,14 @@ async fn forward(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seldon_core_v1_conformance_through_the_ingress_path() {
-    let Some(server) = server(ServerKind::SeldonCore).await else {
+    let Some(server) = live::shared_server(ServerKind::SeldonCore).await else {
         return;
     };
     let gateway = ingress("models", "doubler", server.http_addr()).await;
     // Only the namespace: the model names the deployment, and the ingress
     // answers 404 for a deployment it does not know.
     let c = connect("seldon", "1.18.2", &gateway.url, &[("namespace", "models")]).await;
-    let report = run_connector_conformance(c.as_ref(), &v1_spec("doubler")).await;
-    assert_passed_except(&report, &[]);
+    conformance(c.as_ref(), "seldon-v1", &v1_spec("doubler")).await;
     let seen = gateway.seen.lock().unwrap().clone();
     assert!(
         seen.contains(&"POST /seldon/models/doubler/api/v1.0/predictions".to_owned()),
@@ -360,16 +333,9 @@ async fn seldon_core_v1_conformance_through_the_ingress_path() {
 /// Quirk (3b): the tensor form echoes `meta.puid` but replaces `names` with `t:0`, `t:1`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quirk_seldon_core_echoes_puid_and_replaces_names() {
-    let Some(server) = server(ServerKind::SeldonCore).await else {
+    let Some((_, c)) = seldon_core(&[("v1_tensor_form", "tensor")]).await else {
         return;
     };
-    let c = connect(
-        "seldon",
-        "1.18.2",
-        &server.http_url(),
-        &[("v1_tensor_form", "tensor")],
-    )
-    .await;
     let x = Tensor::new("x", vec![2, 2], vec![1.0f64, 2.0, 3.0, 4.0]).unwrap();
     let r = c
         .infer(
@@ -398,10 +364,9 @@ async fn quirk_seldon_core_echoes_puid_and_replaces_names() {
 /// strData, binData and jsonData payloads through `infer`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seldon_core_str_bin_and_json_payloads() {
-    let Some(server) = server(ServerKind::SeldonCore).await else {
+    let Some((_, c)) = seldon_core(&[]).await else {
         return;
     };
-    let c = connect("seldon", "1.18.2", &server.http_url(), &[]).await;
     let m = ModelRef::new("doubler");
     let one = |name: &str, bytes: &[u8]| {
         InferRequest::new().with_input(
@@ -442,27 +407,19 @@ async fn seldon_core_str_bin_and_json_payloads() {
 /// `data`, form-encoded bodies, feedback, metadata, `/ready` missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quirk_seldon_core_errors_and_routes() {
-    let Some(server) = server(ServerKind::SeldonCore).await else {
+    let Some((server, c)) = seldon_core(&[]).await else {
         return;
     };
-    let c = connect("seldon", "1.18.2", &server.http_url(), &[]).await;
     let m = ModelRef::new("doubler");
 
     // Empty body: 400 MICROSERVICE_BAD_DATA.
-    let e = c.invoke(&m, RawRequest::json("")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(e.to_string().contains("MICROSERVICE_BAD_DATA"), "{e}");
-    assert!(!e.is_retryable());
+    let empty = c.invoke(&m, RawRequest::json("")).await;
+    expect_final_error(empty, &[ErrorKind::InvalidInput], "MICROSERVICE_BAD_DATA");
 
     // A model exception: 500 MICROSERVICE_INTERNAL_ERROR with numpy's words.
     let strings = Tensor::from_strings("x", vec![1], ["a"]).unwrap();
-    let e = c
-        .infer(&m, InferRequest::new().with_input(strings))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError, "{e}");
-    assert!(e.to_string().contains("MICROSERVICE_INTERNAL_ERROR"), "{e}");
-    assert!(!e.is_retryable());
+    let r = c.infer(&m, InferRequest::new().with_input(strings)).await;
+    expect_final_error(r, &[ErrorKind::ModelError], "MICROSERVICE_INTERNAL_ERROR");
 
     // An unknown route is a 500 whose info says 404: NotFound, not ModelError.
     let v1 = direct(&server.http_url(), SeldonProtocol::V1);
@@ -545,14 +502,7 @@ fn quirk_seldon_core_listens_on_loopback_and_stops_as_a_group() {
         server.grpc_port(),
         server.metrics_port(),
     ] {
-        let addrs = listen_addresses(port);
-        assert!(!addrs.is_empty(), "nothing listens on {port}");
-        assert!(
-            addrs
-                .iter()
-                .all(|a| a == "127.0.0.1" || a == "::ffff:127.0.0.1"),
-            "port {port} listens on {addrs:?}"
-        );
+        live::assert_listens_on_loopback_only(port);
     }
     assert_eq!(server.get_status("/health/ping").unwrap(), 200);
     let (pgid, http, grpc) = (server.pgid(), server.http_addr(), server.grpc_addr());
@@ -560,43 +510,6 @@ fn quirk_seldon_core_listens_on_loopback_and_stops_as_a_group() {
     assert!(!servers::process_group_alive(pgid));
     assert!(!servers::port_open(http));
     assert!(!servers::port_open(grpc));
-}
-
-/// Local addresses listening on `port` (from /proc/net/tcp and tcp6).
-fn listen_addresses(port: u16) -> Vec<String> {
-    let mut found = Vec::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        let Ok(table) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        for line in table.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() < 4 || cols[3] != "0A" {
-                continue;
-            }
-            let Some((addr, p)) = cols[1].split_once(':') else {
-                continue;
-            };
-            if u16::from_str_radix(p, 16).ok() != Some(port) {
-                continue;
-            }
-            let bytes: Vec<u8> = (0..addr.len() / 2)
-                .map(|i| u8::from_str_radix(&addr[2 * i..2 * i + 2], 16).unwrap_or(0))
-                .collect();
-            let ordered: Vec<u8> = bytes
-                .chunks(4)
-                .flat_map(|w| w.iter().rev().copied())
-                .collect();
-            found.push(if v6 {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(&ordered[..16]);
-                std::net::Ipv6Addr::from(a).to_string()
-            } else {
-                std::net::Ipv4Addr::new(ordered[0], ordered[1], ordered[2], ordered[3]).to_string()
-            });
-        }
-    }
-    found
 }
 
 // ---------------------------------------------------------------------------
@@ -616,56 +529,36 @@ fn sklearn_round_trip() -> RoundTrip {
 }
 
 fn mlserver_spec() -> ConformanceSpec {
-    let fp32 = RoundTrip::sample(
+    let doubled = sample_round_trips(
         "doubler",
-        "input-0",
-        DataType::Fp32,
-        vec![4],
         Transform::Double,
-    );
-    let text = RoundTrip::sample(
-        "doubler",
-        "input-1",
-        DataType::Bytes,
-        vec![3],
-        Transform::Double,
-    );
-    let ints = RoundTrip::sample(
-        "doubler",
-        "input-2",
-        DataType::Int64,
-        vec![2, 3],
-        Transform::Double,
+        &[
+            ("input-0", DataType::Fp32, &[4]),
+            ("input-1", DataType::Bytes, &[3]),
+            ("input-2", DataType::Int64, &[2, 3]),
+        ],
     );
     // Three features where the model was trained on two: the exception
     // inside the model is a bare 500 (REST) / UNKNOWN (gRPC).
     let wrong = Tensor::new("predict", vec![1, 3], vec![1.0f64, 2.0, 3.0]).unwrap();
-    ConformanceSpec::new()
-        .round_trip(sklearn_round_trip())
-        .round_trip(fp32)
-        .round_trip(text)
-        .round_trip(ints)
-        .bad_input(BadInput::new(
-            "tiny-sklearn/three_features",
-            "tiny-sklearn",
-            InferRequest::new().with_input(wrong),
-            Expect::Fails(vec![ErrorKind::ModelError, ErrorKind::InvalidInput]),
-        ))
+    with_round_trips(
+        ConformanceSpec::new().round_trip(sklearn_round_trip()),
+        doubled,
+    )
+    .bad_input(BadInput::new(
+        "tiny-sklearn/three_features",
+        "tiny-sklearn",
+        InferRequest::new().with_input(wrong),
+        Expect::Fails(vec![ErrorKind::ModelError, ErrorKind::InvalidInput]),
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mlserver_v2_rest_conformance() {
-    let Some(server) = server(ServerKind::MlServer).await else {
+    let Some((_, c)) = mlserver(&[("seldon_model", "tiny-sklearn")]).await else {
         return;
     };
-    let c = connect(
-        "mlserver",
-        "1.7.1",
-        &server.http_url(),
-        &[("seldon_model", "tiny-sklearn")],
-    )
-    .await;
-    assert_eq!(c.info().protocol, "oip-rest");
+
     // Idempotent: it follows the model exception of the bad input, after
     // which MLServer drops the pooled connection (see the quirk test below).
     let mut request = RawRequest::json(
@@ -678,8 +571,7 @@ async fn mlserver_v2_rest_conformance() {
             .then_some(())
             .ok_or(format!("unexpected {v}"))
     });
-    let report = run_connector_conformance(c.as_ref(), &mlserver_spec().invoke(invoke)).await;
-    assert_passed_except(&report, &[]);
+    let report = conformance(c.as_ref(), "oip-rest", &mlserver_spec().invoke(invoke)).await;
     assert_eq!(
         report.status("models"),
         Some(&CheckStatus::Passed),
@@ -689,30 +581,23 @@ async fn mlserver_v2_rest_conformance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mlserver_v2_grpc_conformance() {
-    let Some(server) = server(ServerKind::MlServer).await else {
+    let Some(server) = live::shared_server(ServerKind::MlServer).await else {
         return;
     };
-    let url = format!("grpc://{}", server.grpc_addr());
-    let c = connect(
-        "seldon-core",
-        "2.8.0",
-        &url,
-        &[("seldon_model", "tiny-sklearn")],
-    )
-    .await;
-    assert_eq!(c.info().protocol, "oip-grpc");
-    let report = run_connector_conformance(c.as_ref(), &mlserver_spec()).await;
-    assert_passed_except(&report, &[]);
+    let [_, grpc] = live::rest_and_grpc_urls(server);
+    let settings = [("seldon_model", "tiny-sklearn")];
+    let c = connect("seldon-core", "2.8.0", &grpc, &settings).await;
+    conformance(c.as_ref(), "oip-grpc", &mlserver_spec()).await;
 }
 
 /// Quirk (3a): the scikit-learn runtime answers `predict_proba` when asked
 /// for that output, on `/versions/v1`; server metadata names mlserver 1.7.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quirk_mlserver_sklearn_outputs_and_versions() {
-    let Some(server) = server(ServerKind::MlServer).await else {
+    let Some(server) = live::shared_server(ServerKind::MlServer).await else {
         return;
     };
-    for url in [server.http_url(), format!("grpc://{}", server.grpc_addr())] {
+    for url in live::rest_and_grpc_urls(server) {
         let c = connect("mlserver", "1.7.1", &url, &[]).await;
         let x = Tensor::new("predict", vec![2, 2], vec![0.2f64, 0.1, 2.5, 2.5]).unwrap();
         let r = c
@@ -744,7 +629,7 @@ async fn quirk_mlserver_sklearn_outputs_and_versions() {
 /// `str` reaches MLServer on BYTES inputs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quirk_mlserver_content_types_decide_the_codec() {
-    let Some(server) = server(ServerKind::MlServer).await else {
+    let Some(server) = live::shared_server(ServerKind::MlServer).await else {
         return;
     };
     let columns = || {
@@ -752,7 +637,7 @@ async fn quirk_mlserver_content_types_decide_the_codec() {
             .with_input(Tensor::new("a", vec![2], vec![0.2f64, 2.5]).unwrap())
             .with_input(Tensor::new("b", vec![2], vec![0.1f64, 2.5]).unwrap())
     };
-    for url in [server.http_url(), format!("grpc://{}", server.grpc_addr())] {
+    for url in live::rest_and_grpc_urls(server) {
         let pd = connect(
             "mlserver",
             "1.7.1",
@@ -795,16 +680,9 @@ async fn quirk_mlserver_content_types_decide_the_codec() {
 /// FastAPI 422 for bad JSON and for an unknown datatype.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quirk_mlserver_refusals() {
-    let Some(server) = server(ServerKind::MlServer).await else {
+    let Some((server, c)) = mlserver(&[("tensor_encoding", "binary")]).await else {
         return;
     };
-    let c = connect(
-        "mlserver",
-        "1.7.1",
-        &server.http_url(),
-        &[("tensor_encoding", "binary")],
-    )
-    .await;
     let x = Tensor::new("input-0", vec![2], vec![1.0f32, 2.0]).unwrap();
     let e = c
         .infer(&ModelRef::new("doubler"), InferRequest::new().with_input(x))
@@ -840,26 +718,14 @@ async fn quirk_mlserver_refusals() {
 /// connection and succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quirk_mlserver_drops_the_connection_after_a_model_exception() {
-    let Some(server) = server(ServerKind::MlServer).await else {
+    let Some((_, c)) = mlserver(&[("pool_max_idle_per_host", "1")]).await else {
         return;
     };
-    let c = connect(
-        "mlserver",
-        "1.7.1",
-        &server.http_url(),
-        &[("pool_max_idle_per_host", "1")],
-    )
-    .await;
     let m = ModelRef::new("tiny-sklearn");
     for _ in 0..3 {
         let wrong = Tensor::new("predict", vec![1, 3], vec![1.0f64, 2.0, 3.0]).unwrap();
-        let e = c
-            .infer(&m, InferRequest::new().with_input(wrong))
-            .await
-            .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::ModelError, "{e}");
-        assert!(e.to_string().contains("Internal Server Error"), "{e}");
-        assert!(!e.is_retryable());
+        let r = c.infer(&m, InferRequest::new().with_input(wrong)).await;
+        expect_final_error(r, &[ErrorKind::ModelError], "Internal Server Error");
         let good = Tensor::new("predict", vec![1, 2], vec![3.0f64, 3.0]).unwrap();
         let r = c
             .infer(&m, InferRequest::new().with_input(good).idempotent())
@@ -877,10 +743,9 @@ async fn quirk_mlserver_drops_the_connection_after_a_model_exception() {
 /// `ce-requestid` next to its own request ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quirk_mlserver_cloudevents_headers_are_kept() {
-    let Some(server) = server(ServerKind::MlServer).await else {
+    let Some((_, c)) = mlserver(&[]).await else {
         return;
     };
-    let c = connect("mlserver", "1.7.1", &server.http_url(), &[]).await;
     let body =
         r#"{"id":"ce-1","inputs":[{"name":"input-0","shape":[2],"datatype":"FP32","data":[1,2]}]}"#;
     let raw = c
@@ -932,7 +797,7 @@ async fn quirk_mlserver_cloudevents_headers_are_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quirk_seldon_core_predict_alias_answers_like_predictions() {
     use inferlink::transport::{HttpTransport, Method, RequestSpec};
-    let Some(server) = server(ServerKind::SeldonCore).await else {
+    let Some(server) = live::shared_server(ServerKind::SeldonCore).await else {
         return;
     };
     let http = HttpTransport::builder(server.http_url()).build().unwrap();

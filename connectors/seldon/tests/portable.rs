@@ -12,20 +12,15 @@
 use inferlink::{
     Connectors, Consumer, InferRequest, MemoryStore, ModelRef, Registry, Selector, Tensor,
 };
-use inferlink_testkit::servers::{self, RunningServer, ServerKind};
-
-async fn server(kind: ServerKind) -> Option<&'static RunningServer> {
-    tokio::task::spawn_blocking(move || servers::shared_or_skip(kind))
-        .await
-        .expect("starting the server")
-}
+use inferlink_testkit::live;
+use inferlink_testkit::servers::ServerKind;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_selector_finds_seldon_here_and_kserve_there() {
-    let Some(mlserver) = server(ServerKind::MlServer).await else {
+    let Some(mlserver) = live::shared_server(ServerKind::MlServer).await else {
         return;
     };
-    let Some(kserve) = server(ServerKind::KServe).await else {
+    let Some(kserve) = live::shared_server(ServerKind::KServe).await else {
         return;
     };
     let installations = [

@@ -16,6 +16,7 @@ use inferlink_oip::proto as msg;
 use inferlink_seldon::{Feedback, SeldonMessage};
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
+use inferlink_testkit::live::TestRecord;
 use serde_json::{Value, json};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
@@ -27,27 +28,23 @@ async fn connect(
     url: &str,
     settings: &[(&str, &str)],
 ) -> inferlink::Result<Arc<dyn InferenceConnector>> {
-    let mut config = String::new();
-    for (k, v) in settings {
-        config.push_str(&format!("      {k}: \"{v}\"\n"));
-    }
-    config.push_str("      retry_max_attempts: \"1\"\n");
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            "id: seldon-test\nproduct: {product}\nversion: \"{version}\"\nservices:\n  - id: api\n    \
-             resource: seldon-core-api\n    category: prediction-serving\n    configuration:\n{config}    \
-             endpoints:\n      - url: {url}\n"
-        ))
-        .await?;
-    let resolution = registry.resolve(
-        &Selector::category("prediction-serving"),
-        &Consumer::anywhere(),
-    )?;
-    Connectors::new()
-        .with(inferlink_seldon::factory())
-        .connect(&resolution)
+    TestRecord::new("seldon-test", product, version, "seldon-core-api")
+        .settings(settings)
+        .setting("retry_max_attempts", "1")
+        .endpoint(url)
+        .try_connect(Connectors::new().with(inferlink_seldon::factory()))
         .await
+}
+
+/// A scripted server answering `answer` twice, and a `seldon-core` 2.8.0
+/// (V2 REST) connector to it with this `seldon_model`.
+async fn v2_twice(answer: &str, seldon_model: &str) -> (FaultServer, Arc<dyn InferenceConnector>) {
+    let server = FaultServer::start([Fault::json(200, answer), Fault::json(200, answer)])
+        .await
+        .unwrap();
+    let settings = [("seldon_model", seldon_model)];
+    let c = connect("seldon-core", "2.8.0", &server.url(), &settings).await;
+    (server, c.unwrap())
 }
 
 fn body_json(body: &[u8]) -> Value {
@@ -233,17 +230,7 @@ async fn v1_error_envelopes_become_typed_errors() {
 #[tokio::test]
 async fn v2_rest_sends_seldon_model_and_mlserver_content_types() {
     let answer = r#"{"model_name":"iris","outputs":[{"name":"o","shape":[1],"datatype":"BYTES","parameters":{"content_type":"str"},"data":["X"]}]}"#;
-    let server = FaultServer::start([Fault::json(200, answer), Fault::json(200, answer)])
-        .await
-        .unwrap();
-    let c = connect(
-        "seldon-core",
-        "2.8.0",
-        &server.url(),
-        &[("seldon_model", "iris.pipeline")],
-    )
-    .await
-    .unwrap();
+    let (server, c) = v2_twice(answer, "iris.pipeline").await;
     assert_eq!(c.info().protocol, "oip-rest");
     assert_eq!(c.info().vendor, "seldon");
     let text = Tensor::from_strings("t", vec![1], ["x"]).unwrap();
@@ -432,17 +419,7 @@ async fn v2_grpc_sends_seldon_model_metadata() {
 async fn a_seldon_model_template_names_each_calls_model() {
     let answer =
         r#"{"model_name":"m","outputs":[{"name":"o","shape":[1],"datatype":"FP32","data":[1]}]}"#;
-    let server = FaultServer::start([Fault::json(200, answer), Fault::json(200, answer)])
-        .await
-        .unwrap();
-    let c = connect(
-        "seldon-core",
-        "2.8.0",
-        &server.url(),
-        &[("seldon_model", "{model}.pipeline")],
-    )
-    .await
-    .unwrap();
+    let (server, c) = v2_twice(answer, "{model}.pipeline").await;
     let x = || InferRequest::new().with_input(Tensor::new("x", vec![1], vec![1.0f32]).unwrap());
     c.infer(&ModelRef::new("iris"), x()).await.unwrap();
     c.infer(&ModelRef::new("wine"), x()).await.unwrap();

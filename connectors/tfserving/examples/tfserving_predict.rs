@@ -13,11 +13,11 @@
 //! `half_plus_two` example model (signatures `serving_default` and
 //! `regress_x_to_y`).
 
-use inferlink::{
-    Connectors, Consumer, InferRequest, MemoryStore, ModelRef, Registry, Selector, Tensor,
-};
+use inferlink::{InferRequest, ModelRef, Selector, Tensor};
+use inferlink_core::kit::ConnectorConfig;
+use inferlink_testkit::example::{ExampleConnection, connect_record};
 use inferlink_testkit::tfserving_rest_fake::TfServingRestFake;
-use inferlink_tfserving::{Examples, Feature, TfServingConnector};
+use inferlink_tfserving::{Examples, Feature, TfServingConfig, TfServingConnector};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,10 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: tf-serving-dev
 product: TensorFlow-Serving
 version: "2.19.0"
@@ -49,21 +47,13 @@ services:
     endpoints:
       - url: {url}
 "#
-        ))
-        .await?;
-    let resolution = registry.resolve(
-        &Selector::category("prediction-serving"),
-        &Consumer::anywhere(),
-    )?;
-
-    let connectors = Connectors::new().with(inferlink_tfserving::factory());
-    let connector = connectors.connect(&resolution).await?;
-    println!(
-        "{} over {} at {}",
-        connector.info().vendor,
-        connector.info().protocol,
-        connector.info().endpoint
     );
+    let ExampleConnection { connector, .. } = connect_record(
+        &record,
+        &Selector::category("prediction-serving"),
+        inferlink_tfserving::factory(),
+    )
+    .await?;
     println!("health: {:?}", connector.health().await?);
 
     let model = ModelRef::new("half_plus_two");
@@ -80,18 +70,10 @@ services:
     println!("columnar: {} = {:?}", y.name(), y.to_vec::<f32>()?);
 
     // Version 1 through its label, and the row ("instances") form.
-    let row = inferlink_tfserving::TfServingClient::new(
-        inferlink_tfserving::TfServingConfig::new(url.clone()).apply_values([
-            (
-                "request_format",
-                inferlink::resolve::ConfigValue::Plain("row".into()),
-            ),
-            (
-                "model_version_label",
-                inferlink::resolve::ConfigValue::Plain("stable".into()),
-            ),
-        ])?,
-    )?;
+    let row = inferlink_tfserving::TfServingClient::new(TfServingConfig::from_pairs(
+        &url,
+        &[("request_format", "row"), ("model_version_label", "stable")],
+    )?)?;
     let y = row
         .predict(&model, InferRequest::from(x))
         .await?
@@ -100,10 +82,7 @@ services:
 
     // Regress over examples with the regression signature.
     let regress: TfServingConnector = inferlink_tfserving::TfServingClient::new(
-        inferlink_tfserving::TfServingConfig::new(url).apply_values([(
-            "signature_name",
-            inferlink::resolve::ConfigValue::Plain("regress_x_to_y".into()),
-        )])?,
+        TfServingConfig::from_pairs(&url, &[("signature_name", "regress_x_to_y")])?,
     )?;
     let examples = Examples::new(
         [1.0f32, 3.0]

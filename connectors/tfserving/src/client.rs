@@ -6,12 +6,13 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use inferlink_core::kit;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::retry::Idempotency;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
     ConnectTarget, ConnectorInfo, DataType, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelDescription, ModelMetadata, ModelReadiness, ModelRef, Parameter,
-    RawInvocation, RawRequest, RawResponse, Result, TensorInference,
+    ModelMetadata, ModelRef, Parameter, RawRequest, RawResponse, Result, TensorInference,
 };
 
 use crate::codec::{self, Class, Examples, ModelState, TfModelMetadata, VersionStatus};
@@ -133,8 +134,12 @@ impl TfServingClient {
         };
         Ok(TfServingClient {
             inner: Arc::new(Inner {
-                info: ConnectorInfo::new(VENDOR, protocol.info_name(), endpoint)
-                    .with_binary_tensors(binary_tensors),
+                info: ConnectorInfo::new(
+                    VENDOR,
+                    protocol.info_name(crate::config::INFO_NAMES),
+                    endpoint,
+                )
+                .with_binary_tensors(binary_tensors),
                 wire,
                 signature: config.signature_name,
                 version: config.version,
@@ -481,21 +486,9 @@ impl TfServingClient {
             ));
         };
         let version = self.version(model)?;
-        let mut spec = RequestSpec::post(
-            rest_path(model, &version, Some("predict"), None)?,
-            request.body,
-        )
-        .content_type(&request.content_type)
-        .model(model.to_string());
-        if let Some(accept) = &request.accept {
-            spec = spec.header("accept", accept);
-        }
-        for (k, v) in &request.headers {
-            spec = spec.header(k, v);
-        }
-        if request.idempotent {
-            spec = spec.idempotent();
-        }
+        let path = rest_path(model, &version, Some("predict"), None)?;
+        let spec = RequestSpec::new(Method::POST, path).model(model.to_string());
+        let spec = kit::raw_request_spec(spec, request);
         let resp = http.send(spec).await?;
         Ok(RawResponse {
             content_type: resp.content_type().map(str::to_owned),
@@ -509,33 +502,15 @@ impl TfServingClient {
 /// itself implements the capability families.
 pub type TfServingConnector = TfServingClient;
 
-#[async_trait]
-impl InferenceConnector for TfServingClient {
-    fn info(&self) -> &ConnectorInfo {
-        TfServingClient::info(self)
-    }
-
-    async fn health(&self) -> Result<Health> {
-        TfServingClient::health(self).await
-    }
-
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
-    /// REST only (a raw body needs an HTTP request).
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        (self.protocol() == Protocol::Rest).then_some(self as _)
-    }
-
-    /// Unless the record says the server has no metadata API (`metadata_api: false`).
-    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
-        self.has_metadata_api().then_some(self as _)
-    }
-
-    /// Model status is part of the metadata API (`metadata_api: false` turns both off).
-    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
-        self.has_metadata_api().then_some(self as _)
+inferlink_core::connector_families! {
+    impl TfServingClient {
+        TensorInference,
+        /// REST only (a raw body needs an HTTP request).
+        RawInvocation(inherent) if |c| c.protocol() == Protocol::Rest,
+        /// Unless the record says the server has no metadata API (`metadata_api: false`).
+        ModelDescription(inherent) if |c| c.has_metadata_api(),
+        /// Model status is part of the metadata API (`metadata_api: false` turns both off).
+        ModelReadiness(inherent) if |c| c.has_metadata_api(),
     }
 }
 
@@ -543,26 +518,5 @@ impl InferenceConnector for TfServingClient {
 impl TensorInference for TfServingClient {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
         self.predict(model, request).await
-    }
-}
-
-#[async_trait]
-impl RawInvocation for TfServingClient {
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        TfServingClient::invoke(self, model, request).await
-    }
-}
-
-#[async_trait]
-impl ModelDescription for TfServingClient {
-    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        TfServingClient::model_metadata(self, model).await
-    }
-}
-
-#[async_trait]
-impl ModelReadiness for TfServingClient {
-    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        TfServingClient::model_ready(self, model).await
     }
 }

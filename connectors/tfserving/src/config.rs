@@ -22,109 +22,43 @@
 //! come from the shared transport's keys and apply to both protocols.
 
 use inferlink_core::ConfigValue;
-use inferlink_core::kit::{Key, KeySet, config_error, urls};
+use inferlink_core::kit::ConnectorConfig;
+use inferlink_core::kit::{config_error, urls};
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{ConnectTarget, Error, ModelRef, Result};
+use inferlink_core::{Error, ModelRef, Result};
 
-/// The configuration keys the TF Serving connector reads.
-pub mod keys {
-    /// `rest` or `grpc`.
-    pub const PROTOCOL: &str = "protocol";
-    /// The gRPC endpoint when the record's endpoint URL is the REST one.
-    pub const GRPC_URL: &str = "grpc_url";
-    /// The signature every call names (`signature_name`).
-    pub const SIGNATURE_NAME: &str = "signature_name";
-    /// The default model version (digits).
-    pub const MODEL_VERSION: &str = "model_version";
-    /// The default model version label.
-    pub const MODEL_VERSION_LABEL: &str = "model_version_label";
-    /// `columnar` or `row` (REST predict bodies).
-    pub const REQUEST_FORMAT: &str = "request_format";
-    /// `content` or `typed` (how gRPC requests carry numbers).
-    pub const GRPC_TENSOR_ENCODING: &str = "grpc_tensor_encoding";
-    /// The model whose status `health` reports.
-    pub const HEALTH_MODEL: &str = "health_model";
-    /// `false` for servers without the metadata and status APIs.
-    pub const METADATA_API: &str = "metadata_api";
-
-    /// Every key above.
-    pub const ALL: &[&str] = &[
-        PROTOCOL,
-        GRPC_URL,
-        SIGNATURE_NAME,
-        MODEL_VERSION,
-        MODEL_VERSION_LABEL,
-        REQUEST_FORMAT,
-        GRPC_TENSOR_ENCODING,
-        HEALTH_MODEL,
-        METADATA_API,
-    ];
-}
-
-/// The keys the TF Serving connector reads, for the unknown-key check (the
-/// transport's are [`inferlink_core::transport::config::KEY_SET`]).
-pub const KEYS: KeySet = KeySet {
-    owner: "tfserving",
-    keys: &[
-        Key::new(
-            keys::PROTOCOL,
-            "rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)",
-        ),
-        Key::new(
-            keys::GRPC_URL,
-            "the gRPC endpoint when the record's URL is the REST one (TF Serving: port 8500)",
-        ),
-        Key::new(
-            keys::SIGNATURE_NAME,
-            "the signature every call names (none: the server's serving_default)",
-        ),
-        Key::new(
-            keys::MODEL_VERSION,
-            "the default model version, digits (latest)",
-        ),
-        Key::new(
-            keys::MODEL_VERSION_LABEL,
-            "the default model version label (none); excludes model_version",
-        ),
-        Key::new(
-            keys::REQUEST_FORMAT,
-            "REST predict layout: columnar (\"inputs\") or row (\"instances\") (columnar)",
-        ),
-        Key::new(
-            keys::GRPC_TENSOR_ENCODING,
-            "gRPC numbers: content (tensor_content) or typed (*_val fields) (content)",
-        ),
-        Key::new(
-            keys::HEALTH_MODEL,
-            "the model whose status health reports (none)",
-        ),
-        Key::new(
-            keys::METADATA_API,
-            "false for servers without GetModelMetadata and ModelService (true)",
-        ),
-    ],
-    prefixes: &[],
-};
-
-inferlink_core::config_words! {
-    /// Which wire protocol a client speaks.
-    pub enum Protocol for "protocol" {
-        /// HTTP/JSON (`/v1/models/...`).
-        Rest = "rest" | "http" | "https",
-        /// gRPC (`tensorflow.serving.PredictionService`, `ModelService`).
-        Grpc = "grpc",
+inferlink_core::config_keys! {
+    /// The keys the TF Serving connector reads, for the unknown-key check (the
+    /// transport's are [`inferlink_core::transport::config::KEY_SET`]).
+    pub const KEYS for "tfserving" in mod keys {
+        /// rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)
+        PROTOCOL = "protocol",
+        /// the gRPC endpoint when the record's URL is the REST one (TF Serving: port 8500)
+        GRPC_URL = "grpc_url",
+        /// the signature every call names (none: the server's serving_default)
+        SIGNATURE_NAME = "signature_name",
+        /// the default model version, digits (latest)
+        MODEL_VERSION = "model_version",
+        /// the default model version label (none); excludes model_version
+        MODEL_VERSION_LABEL = "model_version_label",
+        /// REST predict layout: columnar ("inputs") or row ("instances") (columnar)
+        REQUEST_FORMAT = "request_format",
+        /// gRPC numbers: content (tensor_content) or typed (*_val fields) (content)
+        GRPC_TENSOR_ENCODING = "grpc_tensor_encoding",
+        /// the model whose status health reports (none)
+        HEALTH_MODEL = "health_model",
+        /// false for servers without GetModelMetadata and ModelService (true)
+        METADATA_API = "metadata_api",
     }
 }
 
-impl Protocol {
-    /// The protocol name shown in [`inferlink_core::ConnectorInfo::protocol`].
-    pub fn info_name(self) -> &'static str {
-        match self {
-            Protocol::Rest => "tfserving-rest",
-            Protocol::Grpc => "tfserving-grpc",
-        }
-    }
-}
+/// Which wire protocol a client speaks: REST (`/v1/models/...`) or gRPC
+/// (`tensorflow.serving.PredictionService`, `ModelService`).
+pub use inferlink_core::kit::WireProtocol as Protocol;
+
+/// The protocol names shown in [`inferlink_core::ConnectorInfo::protocol`]
+/// (REST, gRPC).
+pub const INFO_NAMES: (&str, &str) = ("tfserving-rest", "tfserving-grpc");
 
 inferlink_core::config_words! {
     /// How REST predict requests lay out tensors.
@@ -248,28 +182,60 @@ impl TfServingConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        let mut config = TfServingConfig::new(target.url.clone());
-        config.transport = target.host_transport_over(config.transport);
-        config.apply_values(target.values())
+    /// The protocol in effect: the `protocol` key, else `grpc` for a
+    /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
+    pub fn protocol(&self) -> Protocol {
+        Protocol::or_from_url(self.protocol, &self.url)
     }
 
-    /// These settings overlaid with configuration values (key → value).
-    /// Keys neither this connector nor the transport owns are ignored here;
-    /// the factory refuses them first ([`KEYS`]).
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
-        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
+    /// The REST base URL (the endpoint URL, which must be `http` or `https`).
+    pub fn rest_url(&self) -> Result<&str> {
+        if urls::is_grpc_scheme(&self.url) {
+            return Err(config_error(
+                "url",
+                "a REST endpoint URL must start with http:// or https:// (for gRPC set \
+                 protocol: grpc or use a grpc:// URL)",
+            ));
+        }
+        urls::http_url("url", &self.url)?;
+        Ok(self.url.trim())
+    }
+
+    /// The gRPC target as an `http`/`https` URL ([`urls::grpc_target`]):
+    /// `grpc_url` if set, else the endpoint URL; `grpc://` means plain
+    /// HTTP/2, `grpcs://` TLS.
+    pub fn grpc_target(&self) -> Result<String> {
+        match &self.grpc_url {
+            Some(u) => urls::grpc_target(keys::GRPC_URL, u),
+            None => urls::grpc_target("url", &self.url),
+        }
+    }
+
+    /// Checks every setting the chosen protocol uses (called when a client is built).
+    pub fn validate(&self) -> Result<()> {
+        match self.protocol() {
+            Protocol::Rest => self.rest_url().map(drop),
+            Protocol::Grpc => self.grpc_target().map(drop),
+        }
+    }
+}
+
+impl ConnectorConfig for TfServingConfig {
+    fn defaults(url: &str) -> Self {
+        TfServingConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.transport
+    }
+
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         let mut number = None;
         let mut label = None;
-        for (k, v) in &values {
+        for (k, v) in values {
             let text = v.expose().trim();
             let optional = (!text.is_empty()).then(|| text.to_owned());
-            match k.as_ref() {
+            match k.as_str() {
                 keys::PROTOCOL => self.protocol = Some(text.parse()?),
                 keys::GRPC_URL => self.grpc_url = optional,
                 keys::SIGNATURE_NAME => {
@@ -319,62 +285,18 @@ impl TfServingConfig {
                 _ => {}
             }
         }
-        self.version = match (number, label) {
+        match (number, label) {
             (Some(_), Some(_)) => {
                 return Err(config_error(
                     keys::MODEL_VERSION,
                     "model_version and model_version_label exclude each other; set one",
                 ));
             }
-            (Some(n), None) => VersionChoice::Number(n),
-            (None, Some(l)) => VersionChoice::Label(l),
-            (None, None) => self.version,
-        };
-        self.transport = self.transport.apply_values(values)?;
-        Ok(self)
-    }
-
-    /// The protocol in effect: the `protocol` key, else `grpc` for a
-    /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
-    pub fn protocol(&self) -> Protocol {
-        self.protocol.unwrap_or_else(|| {
-            if urls::is_grpc_scheme(&self.url) {
-                Protocol::Grpc
-            } else {
-                Protocol::Rest
-            }
-        })
-    }
-
-    /// The REST base URL (the endpoint URL, which must be `http` or `https`).
-    pub fn rest_url(&self) -> Result<&str> {
-        if urls::is_grpc_scheme(&self.url) {
-            return Err(config_error(
-                "url",
-                "a REST endpoint URL must start with http:// or https:// (for gRPC set \
-                 protocol: grpc or use a grpc:// URL)",
-            ));
+            (Some(n), None) => self.version = VersionChoice::Number(n),
+            (None, Some(l)) => self.version = VersionChoice::Label(l),
+            (None, None) => {}
         }
-        urls::http_url("url", &self.url)?;
-        Ok(self.url.trim())
-    }
-
-    /// The gRPC target as an `http`/`https` URL ([`urls::grpc_target`]):
-    /// `grpc_url` if set, else the endpoint URL; `grpc://` means plain
-    /// HTTP/2, `grpcs://` TLS.
-    pub fn grpc_target(&self) -> Result<String> {
-        match &self.grpc_url {
-            Some(u) => urls::grpc_target(keys::GRPC_URL, u),
-            None => urls::grpc_target("url", &self.url),
-        }
-    }
-
-    /// Checks every setting the chosen protocol uses (called when a client is built).
-    pub fn validate(&self) -> Result<()> {
-        match self.protocol() {
-            Protocol::Rest => self.rest_url().map(drop),
-            Protocol::Grpc => self.grpc_target().map(drop),
-        }
+        Ok(())
     }
 }
 
@@ -383,17 +305,9 @@ mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<TfServingConfig> {
-        TfServingConfig::new(url).apply_values(
-            pairs
-                .iter()
-                .map(|(k, v)| (*k, ConfigValue::Plain((*v).to_owned()))),
-        )
-    }
-
     #[test]
     fn keys_are_read_and_checked() {
-        let c = cfg(
+        let c = TfServingConfig::from_pairs(
             "http://h:8501",
             &[
                 ("signature_name", "predict_images"),
@@ -413,7 +327,8 @@ mod tests {
         assert_eq!(c.transport.timeout_request.as_millis(), 1500);
         assert_eq!(c.protocol(), Protocol::Rest);
 
-        let c = cfg("grpc://h:8500", &[("model_version_label", "stable")]).unwrap();
+        let c = TfServingConfig::from_pairs("grpc://h:8500", &[("model_version_label", "stable")])
+            .unwrap();
         assert_eq!(c.version, VersionChoice::Label("stable".into()));
         assert_eq!(c.protocol(), Protocol::Grpc);
         assert_eq!(c.grpc_target().unwrap(), "http://h:8500");
@@ -428,11 +343,11 @@ mod tests {
             ("signature_name", "a\nb"),
             ("metadata_api", "maybe"),
         ] {
-            let e = cfg("http://h", &[(k, v)]).unwrap_err();
+            let e = TfServingConfig::from_pairs("http://h", &[(k, v)]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{k}={v}");
             assert_eq!(e.path(), Some(k), "{k}={v}");
         }
-        let e = cfg(
+        let e = TfServingConfig::from_pairs(
             "http://h",
             &[("model_version", "1"), ("model_version_label", "x")],
         )
@@ -442,20 +357,25 @@ mod tests {
 
     #[test]
     fn urls_are_validated_per_protocol() {
-        assert!(cfg("https://h/base", &[]).unwrap().validate().is_ok());
-        let e = cfg("grpc://h:1", &[("protocol", "rest")])
+        assert!(
+            TfServingConfig::from_pairs("https://h/base", &[])
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+        let e = TfServingConfig::from_pairs("grpc://h:1", &[("protocol", "rest")])
             .unwrap()
             .validate()
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         for bad in ["ftp://h", "grpc://u:p@h:1", "grpc://h:1/x", "nope"] {
-            let e = cfg(bad, &[("protocol", "grpc")])
+            let e = TfServingConfig::from_pairs(bad, &[("protocol", "grpc")])
                 .unwrap()
                 .validate()
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
         }
-        let c = cfg(
+        let c = TfServingConfig::from_pairs(
             "http://h:8501",
             &[("grpc_url", "grpcs://h:8500"), ("protocol", "grpc")],
         )

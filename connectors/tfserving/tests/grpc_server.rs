@@ -10,6 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use inferlink::kit::ConnectorConfig;
 use inferlink::resolve::ConfigValue;
 use inferlink::{DataType, ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_testkit::connector::{

@@ -11,62 +11,35 @@
 use std::sync::Arc;
 
 use inferlink::{
-    Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector, MemoryStore,
-    ModelRef, Registry, Selector, Tensor,
+    Connectors, DataType, ErrorKind, InferRequest, InferenceConnector, ModelRef, Tensor,
 };
 use inferlink_testkit::connector::{
     ConformanceSpec, Expect, RoundTrip, Transform, run_connector_conformance,
 };
-use inferlink_testkit::servers::{self, RunningServer, ServerKind};
+use inferlink_testkit::live::{self, TestRecord};
+use inferlink_testkit::servers::{RunningServer, ServerKind};
 
 async fn server() -> Option<&'static RunningServer> {
-    tokio::task::spawn_blocking(|| servers::shared_or_skip(ServerKind::Pythie))
-        .await
-        .expect("starting pythie")
+    live::shared_server(ServerKind::Pythie).await
 }
 
-async fn connect(server: &RunningServer, settings: &str) -> Arc<dyn InferenceConnector> {
+async fn connect(server: &RunningServer, settings: &[(&str, &str)]) -> Arc<dyn InferenceConnector> {
     connect_with(server, settings, false).await
 }
 
 async fn connect_with(
     server: &RunningServer,
-    settings: &str,
+    settings: &[(&str, &str)],
     metadata_api: bool,
 ) -> Arc<dyn InferenceConnector> {
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            r#"
-id: pythie
-product: pythie-serving
-version: "3.4.3"
-services:
-  - id: predict
-    resource: tfserving
-    category: prediction-serving
-    configuration:
-      metadata_api: "{metadata_api}"
-      deadline_ms: "30000"
-{settings}
-    endpoints:
-      - url: grpc://{addr}
-"#,
-            addr = server.grpc_addr(),
-        ))
+    TestRecord::new("pythie", "pythie-serving", "3.4.3", "tfserving")
+        .service_id("predict")
+        .setting("metadata_api", if metadata_api { "true" } else { "false" })
+        .setting("deadline_ms", "30000")
+        .settings(settings)
+        .endpoint(&live::grpc_url(server))
+        .connect(Connectors::new().with(inferlink_tfserving::factory()))
         .await
-        .unwrap();
-    let resolution = registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .unwrap();
-    Connectors::new()
-        .with(inferlink_tfserving::factory())
-        .connect(&resolution)
-        .await
-        .unwrap()
 }
 
 /// `[n, 1]` in, `[n]` INT32 out: the table model's lookup.
@@ -124,11 +97,8 @@ fn spec(typed: bool) -> ConformanceSpec {
 #[tokio::test]
 async fn conformance_over_grpc_tensor_content_and_typed() {
     let Some(server) = server().await else { return };
-    for (settings, typed) in [
-        ("      grpc_tensor_encoding: content", false),
-        ("      grpc_tensor_encoding: typed", true),
-    ] {
-        let connector = connect(server, settings).await;
+    for (encoding, typed) in [("content", false), ("typed", true)] {
+        let connector = connect(server, &[("grpc_tensor_encoding", encoding)]).await;
         assert_eq!(connector.info().protocol, "tfserving-grpc");
         assert!(!inferlink::connector::capabilities_of(&*connector).model_metadata);
         let report = run_connector_conformance(connector.as_ref(), &spec(typed)).await;
@@ -140,7 +110,7 @@ async fn conformance_over_grpc_tensor_content_and_typed() {
 #[tokio::test]
 async fn several_inputs_and_pythie_errors() {
     let Some(server) = server().await else { return };
-    let connector = connect(server, "").await;
+    let connector = connect(server, &[]).await;
     let a = Tensor::new("a", vec![3, 1], vec![1i32, 5, 19]).unwrap();
     let b = Tensor::new("b", vec![3, 1], vec![2i32, 5, 0]).unwrap();
     let r = connector
@@ -191,7 +161,7 @@ async fn several_inputs_and_pythie_errors() {
 #[tokio::test]
 async fn without_the_metadata_flag_the_server_answers_unimplemented() {
     let Some(server) = server().await else { return };
-    let connector = connect_with(server, "", true).await;
+    let connector = connect_with(server, &[], true).await;
     assert!(inferlink::connector::capabilities_of(&*connector).model_metadata);
     let e = connector
         .model_metadata(&ModelRef::new("sum"))

@@ -7,52 +7,26 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use inferlink::kit::ConnectorConfig;
 use inferlink::{
-    Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector, MemoryStore,
-    ModelRef, RawRequest, Registry, Selector, Tensor,
+    Connectors, DataType, ErrorKind, InferRequest, InferenceConnector, ModelRef, RawRequest, Tensor,
 };
 use inferlink_testkit::connector::{
     BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
+use inferlink_testkit::live::TestRecord;
 use inferlink_testkit::tfserving_rest_fake::TfServingRestFake;
 use inferlink_tfserving::{Examples, Feature, ModelState, TfServingClient, TfServingConfig};
 
-async fn connect(url: &str, settings: &str) -> Arc<dyn InferenceConnector> {
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            r#"
-id: tf-fake
-product: TensorFlow-Serving
-version: "2.19.0"
-services:
-  - id: predict
-    resource: tfserving
-    category: prediction-serving
-    configuration:
-      deadline_ms: "20000"
-{settings}
-    endpoints:
-      - url: {url}
-    credentials:
-      - id: token
-        configuration:
-          auth_bearer_token: {SECRET}
-"#
-        ))
+async fn connect(url: &str, settings: &[(&str, &str)]) -> Arc<dyn InferenceConnector> {
+    TestRecord::new("tf-fake", "TensorFlow-Serving", "2.19.0", "tfserving")
+        .service_id("predict")
+        .setting("deadline_ms", "20000")
+        .settings(settings)
+        .endpoint(url)
+        .credential("token", None, &[("auth_bearer_token", SECRET)])
+        .connect(Connectors::new().with(inferlink_tfserving::factory()))
         .await
-        .unwrap();
-    let resolution = registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .unwrap();
-    Connectors::new()
-        .with(inferlink_tfserving::factory())
-        .connect(&resolution)
-        .await
-        .unwrap()
 }
 
 fn client(url: &str, pairs: &[(&str, &str)]) -> TfServingClient {
@@ -120,11 +94,8 @@ fn spec() -> ConformanceSpec {
 #[tokio::test]
 async fn conformance_columnar_and_row() {
     let fake = TfServingRestFake::start().await.unwrap();
-    for settings in [
-        "      request_format: columnar",
-        "      request_format: row",
-    ] {
-        let connector = connect(&fake.url(), settings).await;
+    for format in ["columnar", "row"] {
+        let connector = connect(&fake.url(), &[("request_format", format)]).await;
         assert_eq!(connector.info().protocol, "tfserving-rest");
         let report = run_connector_conformance(connector.as_ref(), &spec()).await;
         eprintln!("{report}");
@@ -409,12 +380,7 @@ async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
         .connect(&target("request_fromat"))
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config);
-    assert_eq!(e.path(), Some("request_fromat"));
-    assert!(
-        e.message().contains("did you mean \"request_format\""),
-        "{e}"
-    );
+    inferlink_testkit::live::assert_suggests_key(&e, "request_fromat", "request_format");
     assert!(
         inferlink_tfserving::factory()
             .connect(&target("request_format"))

@@ -14,10 +14,8 @@
 //! ```
 
 use futures_util::StreamExt;
-use inferlink::{
-    Connectors, Consumer, InferRequest, MemoryStore, ModelRef, RawRequest, Registry, Selector,
-    Tensor,
-};
+use inferlink::{InferRequest, ModelRef, RawRequest, Selector, Tensor};
+use inferlink_testkit::example::{ExampleConnection, connect_record};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,10 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = |section: &str| keys[section]["key"].as_str().unwrap_or_default().to_owned();
 
     // 1. The record an operator registers (tokens in credentials stay secret).
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: torchserve-local
 product: torchserve
 version: "0.12.0"
@@ -59,19 +55,16 @@ services:
           inference_key: "{inference_key}"
           management_key: "{management_key}"
 "#,
-            inference_key = key("inference"),
-            management_key = key("management"),
-        ))
-        .await?;
-
+        inference_key = key("inference"),
+        management_key = key("management"),
+    );
     // 2. Resolve a portable selector and connect.
-    let resolution = registry.resolve(
+    let ExampleConnection { connector, .. } = connect_record(
+        &record,
         &Selector::category("prediction-serving"),
-        &Consumer::anywhere(),
-    )?;
-    let connectors = Connectors::new().with(inferlink_torchserve::factory());
-    let connector = connectors.connect(&resolution).await?;
-    println!("connected: {:?}", connector.info());
+        inferlink_torchserve::factory(),
+    )
+    .await?;
     println!("health: {:?}", connector.health().await?);
 
     // 3. Raw payloads, as the handler defines them.

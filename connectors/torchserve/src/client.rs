@@ -13,11 +13,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use inferlink_core::kit;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::{HttpResponse, HttpTransport, Method, RequestSpec, redact_url};
 use inferlink_core::{
-    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferenceConnector, ModelInfo, ModelListing, ModelReadiness, ModelRef, RawInvocation,
-    RawRequest, RawResponse, RawStream, Result, Secret, StreamingInvocation, TensorInference,
+    ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse, ModelInfo,
+    ModelRef, RawInvocation, RawRequest, RawResponse, RawStream, Result, Secret,
+    StreamingInvocation,
 };
 
 use crate::codec;
@@ -480,20 +482,8 @@ fn model_path(prefix: &str, model: &ModelRef) -> Vec<String> {
 }
 
 fn raw_spec(path: Vec<String>, model: &ModelRef, request: RawRequest) -> RequestSpec {
-    let mut spec = RequestSpec::segments(Method::POST, &as_strs(&path))
-        .model(model.to_string())
-        .content_type(&request.content_type)
-        .body(request.body);
-    if let Some(accept) = &request.accept {
-        spec = spec.header("accept", accept);
-    }
-    for (k, v) in &request.headers {
-        spec = spec.header(k, v);
-    }
-    if request.idempotent {
-        spec = spec.idempotent();
-    }
-    spec
+    let spec = RequestSpec::segments(Method::POST, &as_strs(&path)).model(model.to_string());
+    kit::raw_request_spec(spec, request)
 }
 
 fn json_spec(path: Vec<String>, model: &ModelRef, body: Bytes, idempotent: bool) -> RequestSpec {
@@ -559,43 +549,15 @@ fn transport(url: &str, config: &TorchServeConfig) -> Result<HttpTransport> {
 /// Management and explanations are the client's own methods.
 pub type TorchServeConnector = TorchServeClient;
 
-#[async_trait]
-impl InferenceConnector for TorchServeClient {
-    fn info(&self) -> &ConnectorInfo {
-        TorchServeClient::info(self)
-    }
-
-    async fn health(&self) -> Result<Health> {
-        TorchServeClient::health(self).await
-    }
-
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        Some(self)
-    }
-
-    /// Through the management API: only with `management_url`.
-    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        self.has_management().then_some(self as _)
-    }
-
-    /// Through the management API: only with `management_url`.
-    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
-        self.has_management().then_some(self as _)
-    }
-
-    fn as_streaming_invocation(&self) -> Option<&dyn StreamingInvocation> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl TensorInference for TorchServeClient {
-    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        TorchServeClient::infer(self, model, request).await
+inferlink_core::connector_families! {
+    impl TorchServeClient {
+        TensorInference(inherent),
+        RawInvocation,
+        /// Through the management API: only with `management_url`.
+        ModelListing(inherent) if |c| c.has_management(),
+        /// Through the management API: only with `management_url`.
+        ModelReadiness(inherent) if |c| c.has_management(),
+        StreamingInvocation,
     }
 }
 
@@ -603,20 +565,6 @@ impl TensorInference for TorchServeClient {
 impl RawInvocation for TorchServeClient {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
         self.predict(model, request).await
-    }
-}
-
-#[async_trait]
-impl ModelListing for TorchServeClient {
-    async fn models(&self) -> Result<Vec<ModelInfo>> {
-        TorchServeClient::models(self).await
-    }
-}
-
-#[async_trait]
-impl ModelReadiness for TorchServeClient {
-    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        TorchServeClient::model_ready(self, model).await
     }
 }
 

@@ -17,79 +17,35 @@
 //! keys ([`inferlink_core::transport::config::keys`]) and apply to every API.
 
 use inferlink_core::ConfigValue;
-use inferlink_core::kit::{Key, KeySet, config_error, urls};
+use inferlink_core::kit::ConnectorConfig;
+use inferlink_core::kit::{config_error, urls};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::{ConnectTarget, Result, Secret};
 
-/// The configuration keys the TorchServe connector reads.
-pub mod keys {
-    /// The management API's base URL (`http://host:8081`).
-    pub const MANAGEMENT_URL: &str = "management_url";
-    /// `rest` or `grpc` (inference calls).
-    pub const PROTOCOL: &str = "protocol";
-    /// The gRPC inference endpoint when the record's endpoint URL is the REST one.
-    pub const GRPC_URL: &str = "grpc_url";
-    /// Which REST route `infer` uses: `predictions`, `kserve-v1` or `kserve-v2`.
-    pub const INFERENCE_API: &str = "inference_api";
-    /// The inference token (`Authorization: Bearer` on the inference API and gRPC).
-    pub const INFERENCE_KEY: &str = "inference_key";
-    /// The management token (`Authorization: Bearer` on the management API).
-    pub const MANAGEMENT_KEY: &str = "management_key";
-
-    /// Every key above.
-    pub const ALL: &[&str] = &[
-        MANAGEMENT_URL,
-        PROTOCOL,
-        GRPC_URL,
-        INFERENCE_API,
-        INFERENCE_KEY,
-        MANAGEMENT_KEY,
-    ];
-}
-
-/// The keys the TorchServe connector reads, for the unknown-key check (the
-/// transport's are [`inferlink_core::transport::config::KEY_SET`]). The two
-/// token keys usually sit in the record's credentials.
-pub const KEYS: KeySet = KeySet {
-    owner: "torchserve",
-    keys: &[
-        Key::new(
-            keys::MANAGEMENT_URL,
-            "the management API's base URL, http://host:8081 (none: management calls are Unsupported)",
-        ),
-        Key::new(
-            keys::PROTOCOL,
-            "inference over rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)",
-        ),
-        Key::new(
-            keys::GRPC_URL,
-            "the gRPC inference endpoint (port 7070) when the record's URL is the REST one",
-        ),
-        Key::new(
-            keys::INFERENCE_API,
-            "the REST route of infer: predictions, kserve-v1 or kserve-v2 (predictions)",
-        ),
-        Key::new(
-            keys::INFERENCE_KEY,
-            "the inference token, sent as Authorization: Bearer (secret; none)",
-        ),
-        Key::new(
-            keys::MANAGEMENT_KEY,
-            "the management token, sent as Authorization: Bearer (secret; none)",
-        ),
-    ],
-    prefixes: &[],
-};
-
-inferlink_core::config_words! {
-    /// Which wire protocol inference calls use.
-    pub enum Protocol for "protocol" {
-        /// The REST inference API (port 8080).
-        Rest = "rest" | "http" | "https",
-        /// gRPC `org.pytorch.serve.grpc.inference.InferenceAPIsService` (port 7070).
-        Grpc = "grpc",
+inferlink_core::config_keys! {
+    /// The keys the TorchServe connector reads, for the unknown-key check (the
+    /// transport's are [`inferlink_core::transport::config::KEY_SET`]). The two
+    /// token keys usually sit in the record's credentials.
+    pub const KEYS for "torchserve" in mod keys {
+        /// the management API's base URL, http://host:8081 (none: management calls are Unsupported)
+        MANAGEMENT_URL = "management_url",
+        /// inference over rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)
+        PROTOCOL = "protocol",
+        /// the gRPC inference endpoint (port 7070) when the record's URL is the REST one
+        GRPC_URL = "grpc_url",
+        /// the REST route of infer: predictions, kserve-v1 or kserve-v2 (predictions)
+        INFERENCE_API = "inference_api",
+        /// the inference token, sent as Authorization: Bearer (secret; none)
+        INFERENCE_KEY = "inference_key",
+        /// the management token, sent as Authorization: Bearer (secret; none)
+        MANAGEMENT_KEY = "management_key",
     }
 }
+
+/// Which wire protocol inference calls use: the REST inference API (port
+/// 8080) or gRPC `org.pytorch.serve.grpc.inference.InferenceAPIsService`
+/// (port 7070).
+pub use inferlink_core::kit::WireProtocol as Protocol;
 
 inferlink_core::config_words! {
     /// The REST route tensor inference (`infer`) goes through.
@@ -148,17 +104,6 @@ impl TorchServeConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its merged configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        TorchServeConfig::new(target.url.clone()).apply_target(target)
-    }
-
-    /// These settings overlaid with the target's merged configuration.
-    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
-        self.transport = target.host_transport_over(self.transport);
-        self.apply_values(target.values())
-    }
-
     /// Sets the management URL.
     pub fn with_management_url(mut self, url: impl Into<String>) -> Self {
         self.management_url = Some(url.into());
@@ -172,45 +117,10 @@ impl TorchServeConfig {
         self
     }
 
-    /// These settings overlaid with configuration values (key → value).
-    /// Keys neither TorchServe nor the transport owns are ignored here; the
-    /// factory refuses them first ([`KEYS`]).
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
-        let values: Vec<(K, ConfigValue)> = values.into_iter().collect();
-        for (k, v) in &values {
-            let text = v.expose().trim();
-            match k.as_ref() {
-                keys::MANAGEMENT_URL => {
-                    self.management_url = (!text.is_empty()).then(|| text.to_owned());
-                }
-                keys::PROTOCOL => self.protocol = Some(text.parse()?),
-                keys::GRPC_URL => self.grpc_url = (!text.is_empty()).then(|| text.to_owned()),
-                keys::INFERENCE_API => self.inference_api = text.parse()?,
-                keys::INFERENCE_KEY => self.inference_key = key_value(keys::INFERENCE_KEY, text)?,
-                keys::MANAGEMENT_KEY => {
-                    self.management_key = key_value(keys::MANAGEMENT_KEY, text)?;
-                }
-                _ => {}
-            }
-        }
-        self.transport = self.transport.apply_values(values)?;
-        Ok(self)
-    }
-
     /// The protocol in effect: the `protocol` key, else `grpc` for a
     /// `grpc://` or `grpcs://` endpoint URL, else `rest`.
     pub fn protocol(&self) -> Protocol {
-        self.protocol.unwrap_or_else(|| {
-            if urls::is_grpc_scheme(&self.url) {
-                Protocol::Grpc
-            } else {
-                Protocol::Rest
-            }
-        })
+        Protocol::or_from_url(self.protocol, &self.url)
     }
 
     /// Checks everything that can be checked without a connection.
@@ -287,25 +197,44 @@ fn http_url(key: &str, raw: &str) -> Result<()> {
     urls::http_url(key, raw).map(drop)
 }
 
+impl ConnectorConfig for TorchServeConfig {
+    fn defaults(url: &str) -> Self {
+        TorchServeConfig::new(url)
+    }
+
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.transport
+    }
+
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
+        for (k, v) in values {
+            let text = v.expose().trim();
+            match k.as_str() {
+                keys::MANAGEMENT_URL => {
+                    self.management_url = (!text.is_empty()).then(|| text.to_owned());
+                }
+                keys::PROTOCOL => self.protocol = Some(text.parse()?),
+                keys::GRPC_URL => self.grpc_url = (!text.is_empty()).then(|| text.to_owned()),
+                keys::INFERENCE_API => self.inference_api = text.parse()?,
+                keys::INFERENCE_KEY => self.inference_key = key_value(keys::INFERENCE_KEY, text)?,
+                keys::MANAGEMENT_KEY => {
+                    self.management_key = key_value(keys::MANAGEMENT_KEY, text)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use inferlink_core::ErrorKind;
 
-    fn cfg(url: &str, pairs: &[(&str, &str)]) -> Result<TorchServeConfig> {
-        TorchServeConfig::new(url).apply_values(pairs.iter().map(|(k, v)| {
-            let value = if k.ends_with("_key") {
-                ConfigValue::Secret(Secret::new(*v))
-            } else {
-                ConfigValue::Plain((*v).to_owned())
-            };
-            (*k, value)
-        }))
-    }
-
     #[test]
     fn keys_are_read_and_checked() {
-        let c = cfg(
+        let c = TorchServeConfig::from_pairs(
             "http://127.0.0.1:8080",
             &[
                 ("management_url", "http://127.0.0.1:8081"),
@@ -328,49 +257,57 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key_and_hide_secrets() {
-        let e = cfg("http://h", &[("inference_api", "soap")]).unwrap_err();
+        let e = TorchServeConfig::from_pairs("http://h", &[("inference_api", "soap")]).unwrap_err();
         assert_eq!(
             (e.kind(), e.path()),
             (ErrorKind::Config, Some("inference_api"))
         );
-        let e = cfg("http://h", &[("protocol", "carrier-pigeon")]).unwrap_err();
+        let e = TorchServeConfig::from_pairs("http://h", &[("protocol", "carrier-pigeon")])
+            .unwrap_err();
         assert_eq!(e.path(), Some("protocol"));
-        let e = cfg("http://h", &[("inference_key", "has space")]).unwrap_err();
+        let e = TorchServeConfig::from_pairs("http://h", &[("inference_key", "has space")])
+            .unwrap_err();
         assert_eq!(e.path(), Some("inference_key"));
         assert!(!e.to_string().contains("has space"), "{e}");
-        let e = cfg("http://h", &[("management_url", "ftp://h")])
+        let e = TorchServeConfig::from_pairs("http://h", &[("management_url", "ftp://h")])
             .unwrap()
             .validate()
             .unwrap_err();
         assert_eq!(e.path(), Some("management_url"));
-        let e = cfg("grpc://h:7070", &[("inference_api", "kserve-v2")])
+        let e = TorchServeConfig::from_pairs("grpc://h:7070", &[("inference_api", "kserve-v2")])
             .unwrap()
             .validate()
             .unwrap_err();
         assert_eq!(e.path(), Some("inference_api"));
-        let e = cfg("http://h", &[("timeout_conect_ms", "1")]).unwrap_err();
+        let e =
+            TorchServeConfig::from_pairs("http://h", &[("timeout_conect_ms", "1")]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
     }
 
     #[test]
     fn protocol_and_grpc_target_follow_the_urls() {
-        let c = cfg(
+        let c = TorchServeConfig::from_pairs(
             "http://h:8080",
             &[("grpc_url", "grpc://h:7070"), ("protocol", "grpc")],
         )
         .unwrap();
         assert_eq!(c.protocol(), Protocol::Grpc);
         assert_eq!(c.grpc_target().unwrap(), "http://h:7070");
-        let c = cfg("grpcs://h:7443", &[]).unwrap();
+        let c = TorchServeConfig::from_pairs("grpcs://h:7443", &[]).unwrap();
         assert_eq!(c.protocol(), Protocol::Grpc);
         assert_eq!(c.grpc_target().unwrap(), "https://h:7443");
         for bad in ["grpc://u:p@h:1", "grpc://h:1/x", "ftp://h"] {
-            let e = cfg(bad, &[("protocol", "grpc")])
+            let e = TorchServeConfig::from_pairs(bad, &[("protocol", "grpc")])
                 .unwrap()
                 .validate()
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
         }
-        assert_eq!(cfg("http://h", &[]).unwrap().protocol(), Protocol::Rest);
+        assert_eq!(
+            TorchServeConfig::from_pairs("http://h", &[])
+                .unwrap()
+                .protocol(),
+            Protocol::Rest
+        );
     }
 }

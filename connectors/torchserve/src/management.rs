@@ -165,34 +165,17 @@ impl RegisterOptions {
         }
     }
 
-    /// Sets the model name.
-    pub fn model_name(mut self, name: impl Into<String>) -> Self {
-        self.model_name = Some(name.into());
-        self
-    }
-
-    /// Sets the handler.
-    pub fn handler(mut self, handler: impl Into<String>) -> Self {
-        self.handler = Some(handler.into());
-        self
-    }
-
-    /// Sets the batch size.
-    pub fn batch_size(mut self, n: u32) -> Self {
-        self.batch_size = Some(n);
-        self
-    }
-
-    /// Sets the longest batch delay (milliseconds).
-    pub fn max_batch_delay_ms(mut self, ms: u32) -> Self {
-        self.max_batch_delay_ms = Some(ms);
-        self
-    }
-
-    /// Sets how many workers start.
-    pub fn initial_workers(mut self, n: u32) -> Self {
-        self.initial_workers = Some(n);
-        self
+    inferlink_core::option_setters! {
+        /// Sets the model name.
+        model_name(model_name: into String),
+        /// Sets the handler.
+        handler(handler: into String),
+        /// Sets the batch size.
+        batch_size(batch_size: u32),
+        /// Sets the longest batch delay (milliseconds).
+        max_batch_delay_ms(max_batch_delay_ms: u32),
+        /// Sets how many workers start.
+        initial_workers(initial_workers: u32),
     }
 
     /// Sets whether the call waits for the workers.
@@ -201,16 +184,11 @@ impl RegisterOptions {
         self
     }
 
-    /// Sets the inference timeout (seconds).
-    pub fn response_timeout_s(mut self, s: u32) -> Self {
-        self.response_timeout_s = Some(s);
-        self
-    }
-
-    /// Sets the load timeout (seconds).
-    pub fn startup_timeout_s(mut self, s: u32) -> Self {
-        self.startup_timeout_s = Some(s);
-        self
+    inferlink_core::option_setters! {
+        /// Sets the inference timeout (seconds).
+        response_timeout_s(response_timeout_s: u32),
+        /// Sets the load timeout (seconds).
+        startup_timeout_s(startup_timeout_s: u32),
     }
 
     /// The query parameters, in a fixed order.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use inferlink::resolve::ConfigValue;
+use inferlink::kit::ConnectorConfig;
 use inferlink::{ErrorKind, InferRequest, ModelRef, RawRequest, Secret, Tensor};
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
 use inferlink_torchserve::proto as msg;
@@ -139,18 +139,8 @@ async fn serve() -> GrpcServer<Fake> {
 }
 
 fn client(url: &str) -> TorchServeClient {
-    let values = [
-        ("retry_max_attempts", "3"),
-        ("retry_backoff_base_ms", "1"),
-        ("deadline_ms", "10000"),
-        ("timeout_request_ms", "5000"),
-    ];
     let config = TorchServeConfig::new(url)
-        .apply_values(
-            values
-                .into_iter()
-                .map(|(k, v)| (k, ConfigValue::Plain(v.to_owned()))),
-        )
+        .apply_values(inferlink_testkit::live::fake_server_values(&[]))
         .unwrap()
         .with_keys(Some(Secret::new("key-1")), None);
     TorchServeClient::new(config).unwrap()

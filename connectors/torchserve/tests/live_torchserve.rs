@@ -21,14 +21,37 @@ use inferlink_testkit::connector::{
     AuthCheck, BadInput, CheckStatus, ConformanceReport, ConformanceSpec, Expect, InvokeCase,
     Probe, RoundTrip, Transform, run_connector_conformance,
 };
+use inferlink_testkit::live::{self, TestRecord};
 use inferlink_testkit::servers::{self, RunningServer, ServerKind, WireFormat};
 use inferlink_testkit::torchserve::{KeyFile, read_key_file};
 use inferlink_torchserve::{RegisterOptions, ScaleOptions, TorchServeConnector};
 
 async fn server(kind: ServerKind) -> Option<&'static RunningServer> {
-    tokio::task::spawn_blocking(move || servers::shared_or_skip(kind))
-        .await
-        .expect("starting the server")
+    live::shared_server(kind).await
+}
+
+/// Sends `request()` until it is no longer refused as `Unauthenticated`
+/// (the connector picked up a rotated key), every 20 ms for at most 10 s;
+/// any other error fails the test.
+async fn until_the_new_key_is_used(
+    connector: &TorchServeConnector,
+    model: &ModelRef,
+    request: impl Fn() -> InferRequest,
+) -> inferlink::InferResponse {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match connector.infer(model, request()).await {
+            Ok(out) => return out,
+            Err(e) if e.kind() == ErrorKind::Unauthenticated => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the new key was never used"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 fn keys(server: &RunningServer) -> KeyFile {
@@ -78,37 +101,26 @@ impl<'a> Record<'a> {
 
     fn yaml(&self) -> String {
         let url = if self.grpc {
-            format!("grpc://{}", self.server.grpc_addr())
+            live::grpc_url(self.server)
         } else {
             self.server.http_url()
         };
-        format!(
-            r#"
-id: torchserve-live
-product: torchserve
-version: "0.12.0"
-services:
-  - id: infer
-    resource: torchserve
-    category: prediction-serving
-    configuration:
-      management_url: {mgmt}
-      inference_api: {api}
-      deadline_ms: "60000"
-    credentials:
-      - id: tokens
-        scope: global
-        configuration:
-          inference_key: "{ik}"
-          management_key: "{mk}"
-    endpoints:
-      - url: {url}
-"#,
-            mgmt = self.server.field("management_url").expect("management_url"),
-            api = self.api,
-            ik = self.inference_key,
-            mk = self.management_key,
-        )
+        let management_url = self.server.field("management_url").expect("management_url");
+        TestRecord::new("torchserve-live", "torchserve", "0.12.0", "torchserve")
+            .service_id("infer")
+            .setting("management_url", management_url)
+            .setting("inference_api", self.api)
+            .setting("deadline_ms", "60000")
+            .credential(
+                "tokens",
+                Some("global"),
+                &[
+                    ("inference_key", &self.inference_key),
+                    ("management_key", &self.management_key),
+                ],
+            )
+            .endpoint(&url)
+            .yaml()
     }
 
     async fn registry(&self) -> Registry {
@@ -401,13 +413,7 @@ async fn management_flow() {
     let first = client.list_models(1, None).await.unwrap();
     assert_eq!(first.models.len(), 1);
     assert!(first.next_page_token.is_some());
-    let listed: Vec<String> = connector
-        .models()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let listed = inferlink_testkit::live::model_names(&connector).await;
     for want in ["doubler", "streamer", name] {
         assert!(listed.iter().any(|m| m == want), "{want} not in {listed:?}");
     }
@@ -500,23 +506,8 @@ async fn a_key_rotated_in_the_registry_is_used_from_the_next_request() {
     registry.upsert(record).await.unwrap();
 
     // The same connector, not rebuilt: the next request carries the new key.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match connector.infer(&doubler, request()).await {
-            Ok(out) => {
-                assert_eq!(out.outputs[0].to_vec::<i64>().unwrap(), vec![10]);
-                break;
-            }
-            Err(e) if e.kind() == ErrorKind::Unauthenticated => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "the new key was never used"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+    let out = until_the_new_key_is_used(&connector, &doubler, request).await;
+    assert_eq!(out.outputs[0].to_vec::<i64>().unwrap(), vec![10]);
     drop(registry);
     tokio::time::timeout(Duration::from_secs(10), follower)
         .await
@@ -676,23 +667,8 @@ async fn a_key_regenerated_by_the_server_and_rotated_in_the_registry() {
         .upsert(format::parse_records(&rotated).unwrap().remove(0))
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match connector.infer(&doubler, request()).await {
-            Ok(out) => {
-                assert_eq!(out.outputs[0].to_vec::<i64>().unwrap(), vec![14]);
-                break;
-            }
-            Err(e) if e.kind() == ErrorKind::Unauthenticated => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "the new key was never used"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+    let out = until_the_new_key_is_used(&connector, &doubler, request).await;
+    assert_eq!(out.outputs[0].to_vec::<i64>().unwrap(), vec![14]);
     // From now on every request succeeds.
     for _ in 0..20 {
         connector.infer(&doubler, request()).await.unwrap();

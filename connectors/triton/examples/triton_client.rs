@@ -12,9 +12,8 @@
 //! statistics, the `access_token` file of its instance directory).
 
 use futures_util::StreamExt as _;
-use inferlink::{
-    Connectors, Consumer, InferRequest, MemoryStore, ModelRef, Registry, Selector, Tensor,
-};
+use inferlink::{InferRequest, ModelRef, Selector, Tensor};
+use inferlink_testkit::example::{ExampleConnection, connect_record};
 use inferlink_triton::{Sequence, TritonClient, TritonConfig};
 
 #[tokio::main]
@@ -26,10 +25,8 @@ async fn main() -> inferlink::Result<()> {
     let token = args.next();
 
     // 1. A record as a host keeps it; the token would live in credentials.
-    let registry = Registry::open(MemoryStore::new()).await?;
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: triton-local
 product: triton
 version: "2.51.0"
@@ -43,22 +40,14 @@ services:
     endpoints:
       - url: {url}
 "#
-        ))
-        .await?;
-    let resolution = registry.resolve(
-        &Selector::category("prediction-serving"),
-        &Consumer::anywhere(),
-    )?;
-
-    // 2. Connect through the factory.
-    let connectors = Connectors::new().with(inferlink_triton::factory());
-    let connector = connectors.connect(&resolution).await?;
-    println!(
-        "{} over {} at {}",
-        connector.info().vendor,
-        connector.info().protocol,
-        connector.info().endpoint
     );
+    // 2. Connect through the factory.
+    let ExampleConnection { connector, .. } = connect_record(
+        &record,
+        &Selector::category("prediction-serving"),
+        inferlink_triton::factory(),
+    )
+    .await?;
 
     // 3. Plain inference.
     let input = Tensor::new("INPUT_1", vec![1, 3], vec![1.0f32, 2.0, 3.0])?;

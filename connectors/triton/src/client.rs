@@ -6,17 +6,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt as _;
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::transport::GrpcTransport;
 use inferlink_core::transport::retry::Idempotency;
 use inferlink_core::transport::{HttpTransport, Method, RequestSpec};
 use inferlink_core::{
     ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
-    InferStream, InferenceConnector, ModelDescription, ModelInfo, ModelListing, ModelMetadata,
-    ModelReadiness, ModelRef, Parameter, RawInvocation, RawRequest, RawResponse, Result,
-    StreamingInference, TensorInference,
+    InferStream, ModelInfo, ModelMetadata, ModelRef, Parameter, RawRequest, RawResponse, Result,
 };
 use inferlink_oip::codec::{HEADER_CONTENT_LENGTH, decode_infer_response, parse_header_length};
 use inferlink_oip::grpc::{infer_request_to_proto, infer_response_from_proto};
@@ -807,81 +805,15 @@ impl SseStream {
 /// Triton's calls beyond the trait).
 pub type TritonConnector = TritonClient;
 
-#[async_trait]
-impl InferenceConnector for TritonClient {
-    fn info(&self) -> &ConnectorInfo {
-        TritonClient::info(self)
-    }
-
-    async fn health(&self) -> Result<Health> {
-        TritonClient::health(self).await
-    }
-
-    fn as_tensor_inference(&self) -> Option<&dyn TensorInference> {
-        Some(self)
-    }
-
-    /// REST only (a raw body needs an HTTP request).
-    fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
-        (self.protocol() == Protocol::Rest).then_some(self as _)
-    }
-
-    fn as_model_listing(&self) -> Option<&dyn ModelListing> {
-        Some(self)
-    }
-
-    fn as_model_description(&self) -> Option<&dyn ModelDescription> {
-        Some(self)
-    }
-
-    fn as_model_readiness(&self) -> Option<&dyn ModelReadiness> {
-        Some(self)
-    }
-
-    fn as_streaming_inference(&self) -> Option<&dyn StreamingInference> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl TensorInference for TritonClient {
-    async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        TritonClient::infer(self, model, request).await
-    }
-}
-
-#[async_trait]
-impl RawInvocation for TritonClient {
-    async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        TritonClient::invoke(self, model, request).await
-    }
-}
-
-#[async_trait]
-impl ModelListing for TritonClient {
-    async fn models(&self) -> Result<Vec<ModelInfo>> {
-        TritonClient::models(self).await
-    }
-}
-
-#[async_trait]
-impl ModelDescription for TritonClient {
-    async fn model_metadata(&self, model: &ModelRef) -> Result<ModelMetadata> {
-        TritonClient::model_metadata(self, model).await
-    }
-}
-
-#[async_trait]
-impl ModelReadiness for TritonClient {
-    async fn model_ready(&self, model: &ModelRef) -> Result<bool> {
-        TritonClient::model_ready(self, model).await
-    }
-}
-
-#[async_trait]
-impl StreamingInference for TritonClient {
-    async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
-        TritonClient::infer_stream(self, model, request).await
+inferlink_core::connector_families! {
+    impl TritonClient {
+        TensorInference(inherent),
+        /// REST only (a raw body needs an HTTP request).
+        RawInvocation(inherent) if |c| c.protocol() == Protocol::Rest,
+        ModelListing(inherent),
+        ModelDescription(inherent),
+        ModelReadiness(inherent),
+        StreamingInference(inherent),
     }
 }
 

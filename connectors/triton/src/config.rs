@@ -15,52 +15,29 @@
 use std::fmt;
 use std::sync::Arc;
 
-use inferlink_core::kit::{self, Key, KeySet, config_error};
+use inferlink_core::kit::{self, ConnectorConfig, config_error};
+use inferlink_core::transport::TransportConfig;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::transport::config::StaticHeader;
-use inferlink_core::{ConfigValue, ConnectTarget, Result, Secret};
+use inferlink_core::{ConfigValue, Result, Secret};
 use inferlink_oip::{OipConfig, Protocol, TensorEncoding};
 
 use crate::client::{TritonConnector, VENDOR};
 
-/// The names of the configuration keys this crate reads (beyond OIP's and
-/// the transport's).
-pub mod keys {
-    /// REST inputs of at least this many bytes travel in binary.
-    pub const BINARY_THRESHOLD_BYTES: &str = "binary_threshold_bytes";
-    /// `none`, `gzip` or `deflate`: how REST inference bodies and gRPC
-    /// request messages are compressed.
-    pub const REQUEST_COMPRESSION: &str = "request_compression";
-    /// The token for Triton's restricted APIs.
-    pub const ACCESS_TOKEN: &str = "access_token";
-    /// The base URL of Triton's metrics port (Prometheus text at `/metrics`).
-    pub const METRICS_URL: &str = "metrics_url";
+inferlink_core::config_keys! {
+    /// The keys [`TritonConfig`] reads itself; it also reads
+    /// [`inferlink_oip::KEYS`] and the transport's.
+    pub const KEYS for "triton" in mod keys {
+        /// REST inputs of at least this many bytes travel binary (4096)
+        BINARY_THRESHOLD_BYTES = "binary_threshold_bytes",
+        /// none, gzip or deflate: REST inference bodies and gRPC request messages (none)
+        REQUEST_COMPRESSION = "request_compression",
+        /// token for Triton's restricted APIs (sent as triton-access-token)
+        ACCESS_TOKEN = "access_token",
+        /// base URL of Triton's metrics port, e.g. http://host:8002 (none)
+        METRICS_URL = "metrics_url",
+    }
 }
-
-/// The keys [`TritonConfig`] reads itself; it also reads
-/// [`inferlink_oip::KEYS`] and the transport's.
-pub const KEYS: KeySet = KeySet {
-    owner: "triton",
-    keys: &[
-        Key::new(
-            keys::BINARY_THRESHOLD_BYTES,
-            "REST inputs of at least this many bytes travel binary (4096)",
-        ),
-        Key::new(
-            keys::REQUEST_COMPRESSION,
-            "none, gzip or deflate: REST inference bodies and gRPC request messages (none)",
-        ),
-        Key::new(
-            keys::ACCESS_TOKEN,
-            "token for Triton's restricted APIs (sent as triton-access-token)",
-        ),
-        Key::new(
-            keys::METRICS_URL,
-            "base URL of Triton's metrics port, e.g. http://host:8002 (none)",
-        ),
-    ],
-    prefixes: &[],
-};
 
 /// Record products this factory serves.
 pub const PRODUCTS: &[&str] = &[
@@ -161,30 +138,46 @@ impl TritonConfig {
         }
     }
 
-    /// Defaults for the target's endpoint overlaid with its configuration.
-    pub fn from_target(target: &ConnectTarget) -> Result<Self> {
-        TritonConfig::new(target.url.clone()).apply_target(target)
+    /// The OIP configuration with the access token added as a header (REST)
+    /// or metadata (gRPC).
+    pub(crate) fn oip_with_token(&self) -> OipConfig {
+        let mut oip = self.oip.clone();
+        if let Some(token) = &self.access_token {
+            let name = match oip.protocol() {
+                Protocol::Rest => ACCESS_TOKEN_HEADER,
+                Protocol::Grpc => ACCESS_TOKEN_METADATA,
+            };
+            oip.transport.headers.push(StaticHeader {
+                name: name.to_owned(),
+                value: ConfigValue::Secret(token.clone()),
+            });
+        }
+        if let TensorMode::Fixed(e) = self.tensor_mode {
+            oip.tensor_encoding = e;
+        }
+        oip.grpc_compression = match self.compression {
+            Compression::None => None,
+            Compression::Gzip => Some(tonic::codec::CompressionEncoding::Gzip),
+            Compression::Deflate => Some(tonic::codec::CompressionEncoding::Deflate),
+        };
+        oip
+    }
+}
+
+impl ConnectorConfig for TritonConfig {
+    fn defaults(url: &str) -> Self {
+        TritonConfig::new(url)
     }
 
-    /// These settings overlaid with the target's merged configuration.
-    pub fn apply_target(mut self, target: &ConnectTarget) -> Result<Self> {
-        self.oip.transport = target.host_transport_over(self.oip.transport);
-        self.apply_values(target.values())
+    fn transport_mut(&mut self) -> &mut TransportConfig {
+        &mut self.oip.transport
     }
 
-    /// These settings overlaid with configuration values.
-    pub fn apply_values<I, K>(mut self, values: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (K, ConfigValue)>,
-        K: AsRef<str>,
-    {
-        let values: Vec<(String, ConfigValue)> = values
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v))
-            .collect();
+    /// Triton's keys, then OIP's.
+    fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         let mut threshold = None;
         let mut fixed = false;
-        for (k, v) in &values {
+        for (k, v) in values {
             match k.as_str() {
                 keys::BINARY_THRESHOLD_BYTES => {
                     let n = v.expose().trim().parse::<u64>().map_err(|_| {
@@ -212,7 +205,7 @@ impl TritonConfig {
                 _ => {}
             }
         }
-        self.oip = self.oip.apply_values(values)?;
+        self.oip.read_keys(values)?;
         if fixed {
             if threshold.is_some() {
                 return Err(config_error(
@@ -224,38 +217,13 @@ impl TritonConfig {
         } else if let Some(n) = threshold {
             self.tensor_mode = TensorMode::Threshold(n);
         }
-        Ok(self)
-    }
-
-    /// The OIP configuration with the access token added as a header (REST)
-    /// or metadata (gRPC).
-    pub(crate) fn oip_with_token(&self) -> OipConfig {
-        let mut oip = self.oip.clone();
-        if let Some(token) = &self.access_token {
-            let name = match oip.protocol() {
-                Protocol::Rest => ACCESS_TOKEN_HEADER,
-                Protocol::Grpc => ACCESS_TOKEN_METADATA,
-            };
-            oip.transport.headers.push(StaticHeader {
-                name: name.to_owned(),
-                value: ConfigValue::Secret(token.clone()),
-            });
-        }
-        if let TensorMode::Fixed(e) = self.tensor_mode {
-            oip.tensor_encoding = e;
-        }
-        oip.grpc_compression = match self.compression {
-            Compression::None => None,
-            Compression::Gzip => Some(tonic::codec::CompressionEncoding::Gzip),
-            Compression::Deflate => Some(tonic::codec::CompressionEncoding::Deflate),
-        };
-        oip
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use inferlink_core::{ConnectorFactory as _, ErrorKind};
+    use inferlink_core::{ConnectTarget, ConnectorFactory as _, ErrorKind};
 
     use super::*;
 

@@ -15,22 +15,22 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use inferlink::kit::ConnectorConfig;
 use inferlink::tensor::TensorData;
+use inferlink::{Capabilities, ConnectorInfo};
 use inferlink::{
-    Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector, MemoryStore,
-    ModelRef, RawRequest, Registry, Selector, Tensor,
+    Connectors, DataType, ErrorKind, InferRequest, InferenceConnector, ModelRef, RawRequest, Tensor,
 };
 use inferlink_testkit::connector::{
     ConformanceSpec, InvokeCase, RoundTrip, StreamInferCase, Transform, run_connector_conformance,
 };
+use inferlink_testkit::live::{self, TestRecord, expect_final_error};
 use inferlink_testkit::servers::{self, RunningServer, ServerKind, WireFormat};
 use inferlink_triton::{GenerateRequest, Sequence, TritonClient, TritonConfig, classification};
 
 /// The shared server (started on first use, off the async runtime).
 async fn server() -> Option<&'static RunningServer> {
-    tokio::task::spawn_blocking(|| servers::shared_or_skip(ServerKind::Triton))
-        .await
-        .expect("starting the server")
+    live::shared_server(ServerKind::Triton).await
 }
 
 /// The per-run token PyTriton guards its restricted APIs with (written by
@@ -49,56 +49,39 @@ enum Wire {
 }
 
 /// A connector from a `product: triton` record; `settings` are extra
-/// service configuration lines; the token (if any) comes from credentials.
+/// service configuration keys; the token (if any) comes from credentials.
 async fn connect(
     server: &RunningServer,
     wire: Wire,
-    settings: &[&str],
+    settings: &[(&str, &str)],
     with_token: bool,
 ) -> Arc<dyn InferenceConnector> {
-    let url = match wire {
+    let mut record = TestRecord::new("live-triton", "triton", "2.51.0", "triton")
+        .service_id("infer")
+        .auth_required(with_token)
+        .setting("deadline_ms", "60000")
+        .settings(settings)
+        .endpoint(&url_for(server, wire));
+    if with_token {
+        record = record.credential("token", None, &[("access_token", &token(server))]);
+    }
+    let connectors = Connectors::new()
+        .with(inferlink_oip::factory())
+        .with(inferlink_triton::factory());
+    record.connect(connectors).await
+}
+
+/// The server's URL for `wire` (`grpc://…` for gRPC).
+fn url_for(server: &RunningServer, wire: Wire) -> String {
+    match wire {
         Wire::Rest => server.http_url(),
         Wire::Grpc => format!("grpc://{}", server.grpc_addr()),
-    };
-    let mut config = String::from("      deadline_ms: \"60000\"\n");
-    for s in settings {
-        config.push_str(&format!("      {s}\n"));
     }
-    let credentials = if with_token {
-        format!(
-            "    credentials:\n      - id: token\n        configuration:\n          access_token: \"{}\"\n",
-            token(server)
-        )
-    } else {
-        String::new()
-    };
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            "id: live-triton\nproduct: triton\nversion: \"2.51.0\"\nservices:\n  - id: infer\n    \
-             resource: triton\n    category: prediction-serving\n    authrequired: {with_token}\n    \
-             configuration:\n{config}    endpoints:\n      - url: {url}\n{credentials}"
-        ))
-        .await
-        .unwrap();
-    let resolution = registry
-        .resolve(&Selector::resource("triton"), &Consumer::anywhere())
-        .unwrap();
-    Connectors::new()
-        .with(inferlink_oip::factory())
-        .with(inferlink_triton::factory())
-        .connect(&resolution)
-        .await
-        .unwrap()
 }
 
 /// The Triton client under a connector built by [`connect`].
 fn client(server: &RunningServer, wire: Wire, with_token: bool) -> TritonClient {
-    let url = match wire {
-        Wire::Rest => server.http_url(),
-        Wire::Grpc => format!("grpc://{}", server.grpc_addr()),
-    };
-    let mut c = TritonConfig::new(url);
+    let mut c = TritonConfig::new(url_for(server, wire));
     if with_token {
         c.access_token = Some(inferlink::Secret::new(token(server)));
     }
@@ -106,13 +89,7 @@ fn client(server: &RunningServer, wire: Wire, with_token: bool) -> TritonClient 
 }
 
 fn conformance_spec(server: &RunningServer, wire: WireFormat) -> ConformanceSpec {
-    let fp32 = RoundTrip::sample(
-        "doubler",
-        "INPUT_1",
-        DataType::Fp32,
-        vec![2, 3],
-        Transform::Double,
-    );
+    let fp32 = live::doubled("doubler", "INPUT_1", DataType::Fp32, &[2, 3]);
     let mut spec = ConformanceSpec::new()
         .bad_input(fp32.wrong_shape())
         .bad_input(fp32.wrong_datatype())
@@ -182,80 +159,75 @@ fn conformance_spec(server: &RunningServer, wire: WireFormat) -> ConformanceSpec
     spec
 }
 
-#[tokio::test]
-async fn conformance_rest_default_threshold() {
-    let Some(server) = server().await else { return };
-    let c = connect(server, Wire::Rest, &[], true).await;
-    assert_eq!(c.info().vendor, "triton");
-    assert!(
-        inferlink::connector::capabilities_of(&*c).stream_infer
-            && inferlink::connector::capabilities_of(&*c).binary_tensors
-    );
+/// Extra service configuration keys of a record.
+type Settings = &'static [(&'static str, &'static str)];
+
+/// What a conformance case's connector must say about itself.
+type SelfCheck = fn(&ConnectorInfo, &Capabilities) -> bool;
+
+/// The conformance cases: a name, the record's wire and extra settings, the
+/// wire format the spec's datatypes are chosen for, and a self check.
+const CONFORMANCE_CASES: [(&str, Wire, Settings, WireFormat, SelfCheck); 6] = [
     // FP16 goes binary by itself; everything small goes JSON.
-    run_connector_conformance(
-        c.as_ref(),
-        &conformance_spec(server, WireFormat::RestBinary),
-    )
-    .await
-    .assert_passed();
-}
-
-#[tokio::test]
-async fn conformance_rest_binary_gzip() {
-    let Some(server) = server().await else { return };
-    let c = connect(
-        server,
+    (
+        "rest, default binary threshold",
         Wire::Rest,
-        &["binary_threshold_bytes: \"0\"", "request_compression: gzip"],
-        true,
-    )
-    .await;
-    run_connector_conformance(
-        c.as_ref(),
-        &conformance_spec(server, WireFormat::RestBinary),
-    )
-    .await
-    .assert_passed();
-}
-
-#[tokio::test]
-async fn conformance_rest_json_deflate() {
-    let Some(server) = server().await else { return };
-    let c = connect(
-        server,
+        &[],
+        WireFormat::RestBinary,
+        |info, caps| info.vendor == "triton" && caps.stream_infer && caps.binary_tensors,
+    ),
+    (
+        "rest, binary always, gzip requests",
         Wire::Rest,
-        &["tensor_encoding: json", "request_compression: deflate"],
-        true,
-    )
-    .await;
-    assert!(!inferlink::connector::capabilities_of(&*c).binary_tensors);
-    run_connector_conformance(c.as_ref(), &conformance_spec(server, WireFormat::RestJson))
-        .await
-        .assert_passed();
-}
+        &[
+            ("binary_threshold_bytes", "0"),
+            ("request_compression", "gzip"),
+        ],
+        WireFormat::RestBinary,
+        |_, _| true,
+    ),
+    (
+        "rest, json, deflate requests",
+        Wire::Rest,
+        &[
+            ("tensor_encoding", "json"),
+            ("request_compression", "deflate"),
+        ],
+        WireFormat::RestJson,
+        |_, caps| !caps.binary_tensors,
+    ),
+    ("grpc", Wire::Grpc, &[], WireFormat::Grpc, |info, caps| {
+        info.protocol.ends_with("grpc") && !caps.invoke
+    }),
+    // `request_compression` applies to gRPC too (`grpc-encoding`): Triton
+    // takes gzip and deflate messages; the whole suite passes compressed.
+    (
+        "grpc, gzip",
+        Wire::Grpc,
+        &[("request_compression", "gzip")],
+        WireFormat::Grpc,
+        |_, _| true,
+    ),
+    (
+        "grpc, deflate",
+        Wire::Grpc,
+        &[("request_compression", "deflate")],
+        WireFormat::Grpc,
+        |_, _| true,
+    ),
+];
 
+/// The whole conformance suite passes on every wire and compression of
+/// [`CONFORMANCE_CASES`]; a failure names its case.
 #[tokio::test]
-async fn conformance_grpc() {
+async fn conformance_on_every_wire() {
     let Some(server) = server().await else { return };
-    let c = connect(server, Wire::Grpc, &[], true).await;
-    assert!(c.info().protocol.ends_with("grpc"), "{}", c.info().protocol);
-    assert!(!inferlink::connector::capabilities_of(&*c).invoke);
-    run_connector_conformance(c.as_ref(), &conformance_spec(server, WireFormat::Grpc))
-        .await
-        .assert_passed();
-}
-
-/// `request_compression` applies to gRPC too (`grpc-encoding`): Triton
-/// takes gzip and deflate messages; the whole suite passes compressed.
-#[tokio::test]
-async fn conformance_grpc_compressed() {
-    let Some(server) = server().await else { return };
-    for compression in ["gzip", "deflate"] {
-        let setting = format!("request_compression: {compression}");
-        let c = connect(server, Wire::Grpc, &[setting.as_str()], true).await;
-        run_connector_conformance(c.as_ref(), &conformance_spec(server, WireFormat::Grpc))
-            .await
-            .assert_passed();
+    for (name, wire, settings, format, self_check) in CONFORMANCE_CASES {
+        let c = connect(server, wire, settings, true).await;
+        let (info, caps) = (c.info(), inferlink::connector::capabilities_of(&*c));
+        assert!(self_check(info, &caps), "{name}: {info:?} {caps:?}");
+        let report = run_connector_conformance(c.as_ref(), &conformance_spec(server, format)).await;
+        assert!(report.passed(), "{name}: conformance failed:\n{report}");
     }
 }
 
@@ -264,8 +236,8 @@ async fn large_tensors_travel_binary_both_ways_small_ones_json() {
     let Some(server) = server().await else { return };
     for settings in [
         &[][..],
-        &["request_compression: gzip"][..],
-        &["request_compression: deflate"][..],
+        &[("request_compression", "gzip")][..],
+        &[("request_compression", "deflate")][..],
     ] {
         let c = connect(server, Wire::Rest, settings, false).await;
         let big: Vec<f32> = (0..5000).map(|i| i as f32 * 0.5).collect();
@@ -300,7 +272,7 @@ async fn large_tensors_travel_binary_both_ways_small_ones_json() {
     let c = connect(
         server,
         Wire::Rest,
-        &["binary_threshold_bytes: \"64\""],
+        &[("binary_threshold_bytes", "64")],
         false,
     )
     .await;
@@ -405,17 +377,9 @@ async fn decoupled_model_streams_over_grpc_and_generate_stream() {
     }
     // Quirk: plain HTTP infer refuses decoupled models.
     let c = connect(server, Wire::Rest, &[], false).await;
-    let err = c
-        .infer(
-            &ModelRef::new("tokens"),
-            Tensor::from_strings("text_input", vec![1], vec!["a"])
-                .unwrap()
-                .into(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
-    assert!(err.to_string().contains("decoupled"), "{err}");
+    let a = Tensor::from_strings("text_input", vec![1], vec!["a"]).unwrap();
+    let refused = c.infer(&ModelRef::new("tokens"), a.into()).await;
+    expect_final_error(refused, &[ErrorKind::Unsupported], "decoupled");
 }
 
 #[tokio::test]
@@ -471,46 +435,20 @@ async fn stateful_sequences_keep_their_own_state() {
         };
         let a = base + 1;
         let b = base + 2;
-        assert_eq!(
-            sum(c
-                .infer(&m, Sequence::new(a).start().apply(value(5)))
-                .await
-                .unwrap()),
-            5
-        );
-        assert_eq!(
-            sum(c
-                .infer(&m, Sequence::new(b).start().apply(value(100)))
-                .await
-                .unwrap()),
-            100
-        );
-        assert_eq!(
-            sum(c.infer(&m, Sequence::new(a).apply(value(7))).await.unwrap()),
-            12
-        );
-        assert_eq!(
-            sum(c
-                .infer(&m, Sequence::new(b).end().apply(value(1)))
-                .await
-                .unwrap()),
-            101
-        );
-        assert_eq!(
-            sum(c
-                .infer(&m, Sequence::new(a).end().apply(value(1)))
-                .await
-                .unwrap()),
-            13
-        );
-        // A new sequence under the same id starts from zero.
-        assert_eq!(
-            sum(c
-                .infer(&m, Sequence::new(a).start().end().apply(value(2)))
-                .await
-                .unwrap()),
-            2
-        );
+        // (step, value, running sum expected); the last step is a new
+        // sequence under an old id, which starts from zero.
+        let steps = [
+            (Sequence::new(a).start(), 5, 5),
+            (Sequence::new(b).start(), 100, 100),
+            (Sequence::new(a), 7, 12),
+            (Sequence::new(b).end(), 1, 101),
+            (Sequence::new(a).end(), 1, 13),
+            (Sequence::new(a).start().end(), 2, 2),
+        ];
+        for (i, (step, v, expected)) in steps.into_iter().enumerate() {
+            let r = c.infer(&m, step.apply(value(v))).await.unwrap();
+            assert_eq!(sum(r), expected, "{wire:?}: step {i} of the sequences");
+        }
         // Quirk: a stateful model refuses a request outside any sequence.
         let err = c.infer(&m, value(3)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{wire:?}: {err}");
@@ -758,17 +696,9 @@ async fn triton_error_answers_map_to_kinds() {
     let err = c.invoke(&doubler, raw).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     // The model's own exception: 500 → ModelError, not retried.
-    let err = c
-        .infer(
-            &ModelRef::new("text"),
-            Tensor::from_strings("text_input", vec![1], vec!["!raise"])
-                .unwrap()
-                .into(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ModelError, "{err}");
-    assert!(!err.is_retryable());
+    let raise = Tensor::from_strings("text_input", vec![1], vec!["!raise"]).unwrap();
+    let raised = c.infer(&ModelRef::new("text"), raise.into()).await;
+    expect_final_error(raised, &[ErrorKind::ModelError], "");
     // Unknown model readiness: Triton says 400, the connector says "not ready".
     assert!(!c.model_ready(&ModelRef::new("nope")).await.unwrap());
     // Health: 200 with empty bodies.

@@ -76,6 +76,74 @@ impl KeySet {
     }
 }
 
+/// The one-line form of a key's documentation: `doc` without surrounding
+/// white space (what [`config_keys!`](crate::config_keys) makes of a key's
+/// doc comment, whose lines arrive with a leading space each).
+pub const fn doc_line(doc: &'static str) -> &'static str {
+    doc.trim_ascii()
+}
+
+/// Declares a connector's configuration keys once: each key's constant
+/// name, its configuration name, its aliases and its doc comment become a
+/// `pub const` in a module of key names (with `ALL`, the canonical names
+/// in order) and a [`Key`] of a [`KeySet`] constant whose doc is the same
+/// comment on one line (shown by `inferlink check` and in listings).
+///
+/// ```
+/// inferlink_core::config_keys! {
+///     /// The keys the probe connector reads.
+///     pub const KEYS for "probe" in mod keys {
+///         /// The health path (default /ping).
+///         PROBE_PATH = "probe_path",
+///         /// The region, also read under the names AWS tools use.
+///         REGION = "region" | "AWS_REGION" | "aws_region",
+///     }
+/// }
+///
+/// assert_eq!(keys::PROBE_PATH, "probe_path");
+/// assert_eq!(keys::ALL, &["probe_path", "region"]);
+/// assert_eq!(KEYS.owner, "probe");
+/// assert_eq!(KEYS.keys[0].doc, "The health path (default /ping).");
+/// assert!(KEYS.reads("aws_region"));
+/// assert_eq!(KEYS.find("AWS_REGION").unwrap().name, keys::REGION);
+/// ```
+#[macro_export]
+macro_rules! config_keys {
+    (
+        $(#[$meta:meta])*
+        $vis:vis const $set:ident for $owner:literal in mod $module:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $name:ident = $key:literal $(| $alias:literal)*
+            ),+ $(,)?
+        }
+    ) => {
+        #[doc = concat!("The names of the configuration keys of [`", stringify!($set), "`].")]
+        $vis mod $module {
+            $(
+                $(#[doc = $doc])*
+                pub const $name: &str = $key;
+            )+
+
+            /// Every key above, in order (canonical names; aliases are in the key set).
+            pub const ALL: &[&str] = &[$($name),+];
+        }
+
+        $(#[$meta])*
+        $vis const $set: $crate::kit::KeySet = $crate::kit::KeySet {
+            owner: $owner,
+            keys: &[$(
+                $crate::kit::Key::new(
+                    $module::$name,
+                    $crate::kit::keys::doc_line(concat!($($doc),*)),
+                )
+                .with_aliases(&[$($alias),*])
+            ),+],
+            prefixes: &[],
+        };
+    };
+}
+
 /// The prefix of keys that are the user's own (never read, never refused).
 pub const USER_PREFIX: &str = "x_";
 
@@ -179,6 +247,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 #[cfg(test)]
+#[allow(unreachable_pub)] // the macros write `pub` items; here they sit in a private module
 mod tests {
     use super::*;
 
@@ -235,6 +304,28 @@ mod tests {
         assert_eq!(unknown[1].nearest, None);
         let e = check_keys(&target(&["aaa", "zzz"]), &[VENDOR]).unwrap_err();
         assert!(e.message().contains("and 1 more"), "{e}");
+    }
+
+    crate::config_keys! {
+        /// Keys declared once.
+        const DECLARED for "declared" in mod declared {
+            /// Per attempt,
+            /// in milliseconds.
+            TIMEOUT = "timeout_ms",
+            /// The region.
+            REGION = "region" | "AWS_REGION" | "aws_region",
+        }
+    }
+
+    #[test]
+    fn declared_keys_give_names_docs_aliases_and_the_check() {
+        assert_eq!(declared::ALL, &["timeout_ms", "region"]);
+        assert_eq!(DECLARED.keys[0].doc, "Per attempt, in milliseconds.");
+        assert!(DECLARED.keys[0].aliases.is_empty());
+        assert_eq!(DECLARED.keys[1].aliases, &["AWS_REGION", "aws_region"]);
+        assert!(check_keys(&target(&["aws_region", "timeout_ms"]), &[DECLARED]).is_ok());
+        let e = check_keys(&target(&["regon"]), &[DECLARED]).unwrap_err();
+        assert!(e.message().contains("did you mean \"region\""), "{e}");
     }
 
     #[test]

@@ -6,8 +6,18 @@
 //! * [`keys`]: configuration keys as typed, documented definitions, with a
 //!   clear error for a key nobody reads;
 //! * [`config_words!`](crate::config_words): enums of configuration words;
+//! * [`config_keys!`](crate::config_keys): a connector's keys declared once
+//!   (names, aliases, docs) as a `keys` module and a [`KeySet`];
+//! * [`connector_families!`](crate::connector_families): the
+//!   `InferenceConnector` impl from the list of families a type offers;
 //! * [`urls`]: endpoint URL checks shared by REST and gRPC connectors;
-//! * [`config_error`]: the one shape of a configuration error.
+//!   [`WireProtocol`]: the `protocol` key of connectors that speak both;
+//! * [`config_error`]: the one shape of a configuration error;
+//! * [`ConnectorConfig`]: reading a connector's typed configuration from a
+//!   target (vendor defaults < host transport settings < record), written once;
+//! * [`raw_request_spec`]: a raw request on an HTTP request spec;
+//!   [`phrase_class`]: an error status refined by the vendor's words;
+//! * [`option_setters!`](crate::option_setters): builder setters of optional fields.
 //!
 //! Settings are layered once, in [`Connectors::connect`](crate::Connectors::connect):
 //! the vendor's defaults (the connector's config type) < the host's
@@ -24,11 +34,23 @@ use crate::connector::{ConnectorFactory, InferenceConnector};
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::ConnectTarget;
 
+mod families;
+#[cfg(feature = "http")]
+mod http;
 pub mod keys;
+mod setters;
+#[cfg(feature = "http")]
+mod settings;
 pub mod urls;
+mod wire;
 mod words;
 
+#[cfg(feature = "http")]
+pub use http::{phrase_class, raw_request_spec};
 pub use keys::{Key, KeySet, check_keys};
+#[cfg(feature = "http")]
+pub use settings::ConnectorConfig;
+pub use wire::WireProtocol;
 
 /// An [`ErrorKind::Config`] error about configuration key `key`.
 pub fn config_error(key: &str, why: impl fmt::Display) -> Error {

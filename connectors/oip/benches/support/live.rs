@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use inferlink::{Connectors, Consumer, InferenceConnector, MemoryStore, Registry, Selector};
+use inferlink::{Connectors, InferenceConnector};
+use inferlink_testkit::live::TestRecord;
+use inferlink_testkit::peer_bench;
 use inferlink_testkit::servers::{RunningServer, ServerKind};
 
 /// How the connector talks to the server.
@@ -36,53 +38,26 @@ impl Wire {
 /// Starts the real Triton of the harness, or prints `skipped: …` and
 /// returns `None` when it cannot start (benches only need to compile in CI).
 pub fn start_triton() -> Option<RunningServer> {
-    match RunningServer::start(ServerKind::Triton) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("skipped: cannot start the real Triton server: {e}");
-            None
-        }
-    }
+    peer_bench::start_or_report(ServerKind::Triton)
 }
 
 /// A connector for the server at `http_url` / `grpc_addr` over `wire`,
 /// built from a registered record through the OIP factory.
 pub async fn connector(http_url: &str, grpc_addr: &str, wire: Wire) -> Arc<dyn InferenceConnector> {
-    let (url, settings) = match wire {
-        Wire::RestBinary { gzip } => (
-            http_url.to_owned(),
-            format!("tensor_encoding: binary\n      gzip: \"{gzip}\""),
-        ),
-        Wire::Grpc => (format!("grpc://{grpc_addr}"), "protocol: grpc".to_owned()),
+    let record = TestRecord::new("bench-triton", "oip", "1", "inference-v2").service_id("infer");
+    let record = match wire {
+        Wire::RestBinary { gzip } => record
+            .setting("tensor_encoding", "binary")
+            .setting("gzip", if gzip { "true" } else { "false" })
+            .endpoint(http_url),
+        Wire::Grpc => record
+            .setting("protocol", "grpc")
+            .endpoint(&format!("grpc://{grpc_addr}")),
     };
-    let registry = Registry::open(MemoryStore::new()).await.expect("registry");
-    registry
-        .register_yaml(&format!(
-            r#"
-id: bench-triton
-product: oip
-version: "1"
-services:
-  - id: infer
-    resource: inference-v2
-    category: prediction-serving
-    configuration:
-      {settings}
-      deadline_ms: "120000"
-    endpoints:
-      - url: {url}
-"#
-        ))
+    record
+        .setting("deadline_ms", "120000")
+        .connect(Connectors::new().with(inferlink_oip::factory()))
         .await
-        .expect("register the bench record");
-    let resolution = registry
-        .resolve(&Selector::resource("inference-v2"), &Consumer::anywhere())
-        .expect("resolve");
-    Connectors::new()
-        .with(inferlink_oip::factory())
-        .connect(&resolution)
-        .await
-        .expect("connect")
 }
 
 /// The nearest-rank percentile `p` (0–100) of `samples`, which must be sorted.

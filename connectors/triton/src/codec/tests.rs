@@ -1,5 +1,6 @@
 use std::io::Read as _;
 
+use inferlink_core::kit::ConnectorConfig;
 use inferlink_core::{DataType, InferRequest, Parameter, Tensor};
 use inferlink_oip::TensorEncoding;
 use serde_json::json;
