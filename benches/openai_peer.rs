@@ -35,9 +35,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use inferlink::{
-    ChatMessage, Connectors, Consumer, EmbedRequest, GenerateRequest, InferenceConnector,
-    MemoryStore, ModelRef, Registry, Selector,
+    ChatMessage, Connectors, EmbedRequest, GenerateRequest, InferenceConnector, ModelRef,
 };
+use inferlink_testkit::live::TestRecord;
+use inferlink_testkit::peer_bench;
 use inferlink_testkit::servers::{
     LLAMA_CPP_EMBEDDING_MODEL, LLAMA_CPP_GENERATION_MODEL, RunningServer, ServerKind,
 };
@@ -77,23 +78,19 @@ fn main() {
         std::env::var("INFERLINK_PEER_GENERATE_URL"),
     ) {
         (Ok(e), Ok(g)) => (e, g),
-        _ => match RunningServer::start(ServerKind::LlamaCpp) {
-            Ok(s) => {
-                let urls = (s.embedding_url().expect("embedding server"), s.http_url());
-                _server = Some(s);
-                urls
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot start the real llama-cpp server: {e}");
+        _ => {
+            let Some(server) = peer_bench::start_or_report(ServerKind::LlamaCpp) else {
                 return;
-            }
-        },
+            };
+            let urls = (
+                server.embedding_url().expect("embedding server"),
+                server.http_url(),
+            );
+            _server = Some(server);
+            urls
+        }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = peer_bench::runtime();
     let embedder = rt.block_on(connector(&embed_url, "embed"));
     let generator = rt.block_on(connector(&generate_url, "generate"));
     let requests: Vec<Vec<String>> = (0..texts)
@@ -127,34 +124,17 @@ fn main() {
 
 /// A connector from an OpenAI-compatible `product: llama-cpp` record.
 async fn connector(url: &str, task: &str) -> Arc<dyn InferenceConnector> {
-    let registry = Registry::open(MemoryStore::new()).await.expect("registry");
-    registry
-        .register_yaml(&format!(
-            r#"
-id: bench-{task}
-product: llama-cpp
-version: "0.3.36"
-services:
-  - id: {task}
-    resource: openai-compatible
-    category: {task}
-    configuration:
-      tasks: {task}
-      deadline_ms: "300000"
-    endpoints:
-      - url: {url}
-"#
-        ))
-        .await
-        .expect("register the bench record");
-    let resolution = registry
-        .resolve(&Selector::category(task), &Consumer::anywhere())
-        .expect("resolve");
-    Connectors::new()
-        .with(inferlink_openai::factory())
-        .connect(&resolution)
-        .await
-        .expect("connect")
+    TestRecord::new(
+        &format!("bench-{task}"),
+        "llama-cpp",
+        "0.3.36",
+        "openai-compatible",
+    )
+    .service_id(task)
+    .settings(&[("tasks", task), ("deadline_ms", "300000")])
+    .endpoint(url)
+    .connect(Connectors::new().with(inferlink_openai::factory()))
+    .await
 }
 
 /// One embed call, checked: one vector per text.
