@@ -316,6 +316,23 @@ fn batch_embed_args(
     args
 }
 
+/// A one-line input `{"text": TEXT}` in `dir` and the arguments of a
+/// `batch --task embed` over it; returns them and the output's path.
+fn one_line_batch(
+    dir: &Path,
+    text: &str,
+    model: &str,
+    category: &str,
+) -> (Vec<String>, std::path::PathBuf) {
+    let input = dir.join("one-line.jsonl");
+    std::fs::write(&input, format!("{}\n", serde_json::json!({ "text": text }))).unwrap();
+    let output = dir.join("one-line-out.jsonl");
+    (
+        batch_embed_args(model, category, &input, &output, &[]),
+        output,
+    )
+}
+
 fn refs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
@@ -485,15 +502,11 @@ fn batch_embed_resumes_after_a_kill_and_records_failed_lines() {
         "{summary}"
     );
     // The same text gives the same vector whichever run and group embedded it.
-    let repeat = dir.path().join("repeat.jsonl");
-    std::fs::write(&repeat, "{\"text\": \"Document 2 is about cats.\"}\n").unwrap();
-    let repeat_out = dir.path().join("repeat-out.jsonl");
-    let one_line = batch_embed_args(
+    let (one_line, repeat_out) = one_line_batch(
+        dir.path(),
+        "Document 2 is about cats.",
         LLAMA_CPP_EMBEDDING_MODEL,
         "embedding",
-        &repeat,
-        &repeat_out,
-        &[],
     );
     ok(cli(&store, &refs(&one_line)), "a one-line batch");
     let (one, _) = answers(&repeat_out);
@@ -515,15 +528,11 @@ fn batch_embed_is_unsupported_on_a_generation_server_before_anything_runs() {
     let Some((dir, store)) = registered() else {
         return;
     };
-    let input = dir.path().join("in.jsonl");
-    std::fs::write(&input, "{\"text\": \"hello\"}\n").unwrap();
-    let output = dir.path().join("out.jsonl");
-    let args = batch_embed_args(
+    let (args, output) = one_line_batch(
+        dir.path(),
+        "hello",
         LLAMA_CPP_GENERATION_MODEL,
         "text-generation",
-        &input,
-        &output,
-        &[],
     );
     let stderr = fails(
         cli(&store, &refs(&args)),
