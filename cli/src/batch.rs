@@ -1,6 +1,9 @@
-//! `batch`: run inference over a JSON Lines file, resumably.
+//! `batch`: run a JSON Lines file through a model, resumably.
 //!
-//! Each input line is one request in OIP JSON (what `infer --input` takes).
+//! The machinery ([`BatchRun`]) is shared by the tasks; each task only says
+//! how a group of lines is answered. `--task infer` (here): each input line
+//! is one request in OIP JSON (what `infer --input` takes). `--task embed`
+//! ([`crate::text::batch_embed`]): each line is a text to embed.
 //! Each output line is one answer, tagged with the input line's number:
 //! `{"line": N, "id": …, "model_name": …, "outputs": [...], "elapsed_ms": …}`
 //! or `{"line": N, "id": …, "error": {"kind": …, "message": …}, …}`
@@ -22,6 +25,7 @@
 use inferlink::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::io::{BufRead, BufReader, IsTerminal, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -32,8 +36,8 @@ use inferlink::connector::LiveConnector;
 use inferlink::{Error, ErrorKind, ModelRef, Registry, Result};
 use serde_json::{Value, json};
 
-use crate::BatchArgs;
 use crate::connect::{connectors, parse_request, response_json};
+use crate::{BatchArgs, BatchTask};
 
 /// The longest input line accepted (a larger one is recorded as an error).
 const MAX_LINE_BYTES: usize = 64 << 20;
@@ -55,118 +59,215 @@ pub(crate) struct Summary {
     pub failed: u64,
 }
 
-/// Runs `batch`; the summary goes to `out`, progress to standard error.
-pub(crate) async fn run(registry: &Registry, args: BatchArgs, out: &mut String) -> Result<()> {
-    if args.concurrency == 0 {
-        return Err(Error::invalid_at("--concurrency", "must be at least 1"));
+/// Input lines handed to one unit of work: `(line number, text)`; a line
+/// that could not be read is an `Err` for that line only.
+pub(crate) type Lines = Vec<(u64, Result<String>)>;
+
+/// The files and bounds every batch task shares.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchFiles {
+    /// The input, one request per line.
+    pub input: std::path::PathBuf,
+    /// The output answers are appended to.
+    pub output: std::path::PathBuf,
+    /// Units of work in flight at most.
+    pub concurrency: usize,
+    /// Run again the lines whose latest answer is an error.
+    pub retry_failed: bool,
+}
+
+/// A batch run whose output has been checked (and repaired) and whose
+/// input has been counted, before anything is sent: the machinery every
+/// task shares (resume, bounded concurrency, never a lost line, progress,
+/// summary). The task supplies only how a group of lines is answered.
+pub(crate) struct BatchRun {
+    files: BatchFiles,
+    done: BTreeMap<u64, bool>,
+    total: u64,
+}
+
+impl BatchRun {
+    /// Reads which lines the output already answers (cutting off a partial
+    /// last line) and counts the input lines. Nothing is sent yet.
+    pub(crate) fn prepare(files: BatchFiles) -> Result<BatchRun> {
+        if files.concurrency == 0 {
+            return Err(Error::invalid_at("--concurrency", "must be at least 1"));
+        }
+        let done = answered_lines(&files.output, files.retry_failed)?;
+        let total = count_lines(&files.input)?;
+        Ok(BatchRun { files, done, total })
     }
-    let done = answered_lines(&args.output, args.retry_failed)?;
-    let total = count_lines(&args.input)?;
-    let live = LiveConnector::connect(
+
+    /// Runs the lines not yet answered, `group` consecutive lines per unit of
+    /// work, at most `concurrency` units in flight; each answer is appended
+    /// and flushed as it arrives. The summary goes to `out`; an
+    /// `Unavailable` error when some lines failed.
+    ///
+    /// `answer` returns `(succeeded, output record)` for each line it is
+    /// given, each record carrying that line's `"line"` number (a record with
+    /// an `"error"` field is a failed line to `--retry-failed`).
+    pub(crate) async fn execute<F, Fut, R>(
+        self,
+        group: usize,
+        mut answer: F,
+        out: &mut String,
+    ) -> Result<()>
+    where
+        F: FnMut(Lines) -> Fut,
+        Fut: Future<Output = Vec<(bool, R)>>,
+        R: serde::Serialize,
+    {
+        let BatchRun { files, done, total } = self;
+        let output = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&files.output)
+            .map_err(|e| io_error("cannot open the output file", &files.output, e))?;
+        let mut writer = std::io::BufWriter::new(output);
+
+        let input = std::fs::File::open(&files.input)
+            .map_err(|e| io_error("cannot open the input file", &files.input, e))?;
+        let mut lines = BufReader::new(input);
+        let mut summary = Summary {
+            total,
+            ..Summary::default()
+        };
+        let pending = std::iter::from_fn(|| read_line(&mut lines))
+            .enumerate()
+            .map(|(i, line)| (i as u64 + 1, line))
+            .filter(|(_, line)| !matches!(line, Ok(text) if text.trim().is_empty()))
+            .filter(|(n, _)| {
+                let skip = done.contains_key(n);
+                if skip {
+                    summary.skipped += 1;
+                }
+                !skip
+            })
+            .collect::<Vec<_>>();
+        let to_run = pending.len() as u64;
+        let mut progress = Progress::new(to_run, summary.skipped);
+
+        let mut groups = Vec::with_capacity(pending.len().div_ceil(group.max(1)));
+        let mut current = Vec::with_capacity(group.max(1));
+        for line in pending {
+            current.push(line);
+            if current.len() >= group.max(1) {
+                groups.push(std::mem::take(&mut current));
+            }
+        }
+        if !current.is_empty() {
+            groups.push(current);
+        }
+        let mut answers = futures_util::stream::iter(groups)
+            .map(&mut answer)
+            .buffer_unordered(files.concurrency);
+        let mut last_sync = Instant::now();
+        while let Some(records) = answers.next().await {
+            for (ok, record) in records {
+                let mut text = serde_json::to_string(&record).map_err(|e| {
+                    Error::new(ErrorKind::Internal, format!("cannot write JSON: {e}"))
+                })?;
+                text.push('\n');
+                writer
+                    .write_all(text.as_bytes())
+                    .map_err(|e| io_error("cannot write the output file", &files.output, e))?;
+                if ok {
+                    summary.answered += 1;
+                } else {
+                    summary.failed += 1;
+                }
+            }
+            writer
+                .flush()
+                .map_err(|e| io_error("cannot write the output file", &files.output, e))?;
+            if last_sync.elapsed() >= TICK {
+                writer
+                    .get_ref()
+                    .sync_data()
+                    .map_err(|e| io_error("cannot sync the output file", &files.output, e))?;
+                last_sync = Instant::now();
+            }
+            progress.update(summary.answered + summary.failed, summary.failed);
+        }
+        writer
+            .flush()
+            .and_then(|()| writer.get_ref().sync_all())
+            .map_err(|e| io_error("cannot sync the output file", &files.output, e))?;
+        progress.finish();
+
+        let elapsed = progress.started.elapsed().as_secs_f64();
+        let ran = summary.answered + summary.failed;
+        let _ = writeln!(
+            out,
+            "batch: {} lines: {} answered, {} failed, {} skipped (already answered) in {:.1} s ({:.1} lines/s); output {}",
+            summary.total,
+            summary.answered,
+            summary.failed,
+            summary.skipped,
+            elapsed,
+            if elapsed > 0.0 {
+                ran as f64 / elapsed
+            } else {
+                0.0
+            },
+            files.output.display()
+        );
+        if summary.failed > 0 {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "{} of {} lines failed; their errors are in {} (run again with --retry-failed to retry them)",
+                    summary.failed,
+                    ran,
+                    files.output.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The connector every line of a batch goes through: a [`LiveConnector`]
+/// for the target's selector, so the run follows the registry.
+pub(crate) async fn live_connector(
+    registry: &Registry,
+    target: &crate::TargetArgs,
+) -> Result<LiveConnector> {
+    LiveConnector::connect(
         registry,
         Arc::new(connectors()?),
-        args.target.selector.selector(),
-        args.target.consumer.consumer(),
+        target.selector.selector(),
+        target.consumer.consumer(),
     )
-    .await?;
-    let model = match &args.model_version {
-        Some(v) => ModelRef::new(&args.model).with_version(v),
-        None => ModelRef::new(&args.model),
-    };
-    let output = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&args.output)
-        .map_err(|e| io_error("cannot open the output file", &args.output, e))?;
-    let mut writer = std::io::BufWriter::new(output);
+    .await
+}
 
-    let input = std::fs::File::open(&args.input)
-        .map_err(|e| io_error("cannot open the input file", &args.input, e))?;
-    let mut lines = BufReader::new(input);
-    let mut summary = Summary {
-        total,
-        ..Summary::default()
-    };
-    let pending = std::iter::from_fn(|| read_line(&mut lines))
-        .enumerate()
-        .map(|(i, line)| (i as u64 + 1, line))
-        .filter(|(_, line)| !matches!(line, Ok(text) if text.trim().is_empty()))
-        .filter(|(n, _)| {
-            let skip = done.contains_key(n);
-            if skip {
-                summary.skipped += 1;
-            }
-            !skip
-        })
-        .collect::<Vec<_>>();
-    let to_run = pending.len() as u64;
-    let mut progress = Progress::new(to_run, summary.skipped);
-
-    let mut answers = futures_util::stream::iter(pending)
-        .map(|(n, line)| {
-            let live = live.clone();
-            let model = model.clone();
-            async move { (n, answer(&live, &model, n, line).await) }
-        })
-        .buffer_unordered(args.concurrency);
-    let mut last_sync = Instant::now();
-    while let Some((_, (ok, record))) = answers.next().await {
-        let mut text = serde_json::to_string(&record)
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot write JSON: {e}")))?;
-        text.push('\n');
-        writer
-            .write_all(text.as_bytes())
-            .and_then(|()| writer.flush())
-            .map_err(|e| io_error("cannot write the output file", &args.output, e))?;
-        if ok {
-            summary.answered += 1;
-        } else {
-            summary.failed += 1;
+/// Runs `batch`; the summary goes to `out`, progress to standard error.
+pub(crate) async fn run(registry: &Registry, args: BatchArgs, out: &mut String) -> Result<()> {
+    let run = BatchRun::prepare(args.files())?;
+    let live = live_connector(registry, &args.target).await?;
+    let model = crate::connect::model_ref(&args.model, args.model_version.as_deref());
+    match args.task {
+        BatchTask::Infer => {
+            run.execute(
+                1,
+                |lines| {
+                    let live = live.clone();
+                    let model = model.clone();
+                    async move {
+                        let mut answers = Vec::with_capacity(lines.len());
+                        for (n, line) in lines {
+                            answers.push(answer(&live, &model, n, line).await);
+                        }
+                        answers
+                    }
+                },
+                out,
+            )
+            .await
         }
-        if last_sync.elapsed() >= TICK {
-            writer
-                .get_ref()
-                .sync_data()
-                .map_err(|e| io_error("cannot sync the output file", &args.output, e))?;
-            last_sync = Instant::now();
-        }
-        progress.update(summary.answered + summary.failed, summary.failed);
+        BatchTask::Embed => crate::text::batch_embed(run, live, model, &args, out).await,
     }
-    writer
-        .flush()
-        .and_then(|()| writer.get_ref().sync_all())
-        .map_err(|e| io_error("cannot sync the output file", &args.output, e))?;
-    progress.finish();
-
-    let elapsed = progress.started.elapsed().as_secs_f64();
-    let ran = summary.answered + summary.failed;
-    let _ = writeln!(
-        out,
-        "batch: {} lines: {} answered, {} failed, {} skipped (already answered) in {:.1} s ({:.1} lines/s); output {}",
-        summary.total,
-        summary.answered,
-        summary.failed,
-        summary.skipped,
-        elapsed,
-        if elapsed > 0.0 {
-            ran as f64 / elapsed
-        } else {
-            0.0
-        },
-        args.output.display()
-    );
-    if summary.failed > 0 {
-        return Err(Error::new(
-            ErrorKind::Unavailable,
-            format!(
-                "{} of {} lines failed; their errors are in {} (run again with --retry-failed to retry them)",
-                summary.failed,
-                ran,
-                args.output.display()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// One line's answer: `(succeeded, output record)`.
@@ -179,7 +280,7 @@ async fn answer(
     let parsed = line.and_then(|text| {
         let id = serde_json::from_str::<Value>(&text)
             .ok()
-            .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned));
+            .and_then(|v| v.get("id").and_then(Value::as_str).map(|id| json!(id)));
         parse_request(&text).map(|r| (id, r))
     });
     let (id, request) = match parsed {
@@ -215,7 +316,8 @@ async fn answer(
     }
 }
 
-fn error_record(n: u64, id: Option<String>, e: &Error) -> Value {
+/// The error record of line `n`: `{"line", "id"?, "error": {"kind", "message", "retryable"}}`.
+pub(crate) fn error_record(n: u64, id: Option<Value>, e: &Error) -> Value {
     let mut error = serde_json::Map::new();
     error.insert("kind".into(), json!(format!("{:?}", e.kind())));
     error.insert("message".into(), json!(e.to_string()));

@@ -215,6 +215,9 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         Command::Infer(args) => crate::connect::infer(&registry, args, out).await?,
         Command::Invoke(args) => crate::connect::invoke(&registry, args).await?,
         Command::Batch(args) => crate::batch::run(&registry, args, out).await?,
+        Command::Embed(args) => crate::text::embed(&registry, args, out).await?,
+        Command::Rerank(args) => crate::text::rerank(&registry, args, out).await?,
+        Command::Generate(args) => crate::text::generate(&registry, args).await?,
         Command::Keys(_) => {
             return Err(Error::new(
                 ErrorKind::Internal,

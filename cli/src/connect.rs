@@ -99,12 +99,15 @@ pub(crate) async fn check(
 }
 
 /// Resolves the target's selector and connects to what it names.
-async fn connect(registry: &Registry, target: &TargetArgs) -> Result<Arc<dyn InferenceConnector>> {
+pub(crate) async fn connect(
+    registry: &Registry,
+    target: &TargetArgs,
+) -> Result<Arc<dyn InferenceConnector>> {
     let resolution = registry.resolve(&target.selector.selector(), &target.consumer.consumer())?;
     connectors()?.connect(&resolution).await
 }
 
-fn model_ref(name: &str, version: Option<&str>) -> ModelRef {
+pub(crate) fn model_ref(name: &str, version: Option<&str>) -> ModelRef {
     let model = ModelRef::new(name);
     match version {
         Some(v) => model.with_version(v),

@@ -4,7 +4,8 @@
 //! the exit-status rules; the commands live in [`commands`], rendering in
 //! [`output`] and bounded input reading in [`input`].
 //!
-//! Exit status: 0 ok; 1 not found or no match; 2 bad input or usage; 3 any
+//! Exit status: 0 ok; 1 not found or no match; 2 bad input or usage (also a
+//! call the resolved service does not offer); 3 any
 //! other failure (storage, internal). `exec` exits with its command's status
 //! (127 when the command is not found, 126 when it cannot be executed).
 
@@ -22,6 +23,7 @@ mod connect;
 mod input;
 mod keys;
 mod output;
+mod text;
 mod transfer;
 
 /// Exit status for success.
@@ -41,7 +43,8 @@ const AFTER_HELP: &str = "\
 Exit status:
   0    success
   1    not found: no record with that id, or the selector matched nothing
-  2    bad input or usage: invalid record, step or flag, duplicate id, bad version constraint
+  2    bad input or usage: invalid record, step or flag, duplicate id, bad version constraint,
+       a call the resolved service does not offer (Unsupported)
   3    any other failure: storage (database) error, internal error
   exec exits with its command's status (127: command not found, 126: not executable)
 
@@ -141,16 +144,29 @@ enum Command {
     Infer(InferArgs),
     /// Send an opaque body to a model and write the response body to standard output
     Invoke(InvokeArgs),
-    /// Run inference over a JSON Lines file (one OIP request per line), resumably
+    /// Run a JSON Lines file through a model, resumably: OIP requests (--task infer)
+    /// or texts to embed (--task embed)
     #[command(after_help = BATCH_AFTER_HELP)]
     Batch(BatchArgs),
+    /// Turn texts into vectors: one JSON line {"index", "vector"} per text
+    #[command(after_help = EMBED_AFTER_HELP)]
+    Embed(EmbedArgs),
+    /// Score documents against a query: one JSON line {"index", "score"} per document, best first
+    #[command(after_help = RERANK_AFTER_HELP)]
+    Rerank(RerankArgs),
+    /// Generate text from a prompt; the text is written as it arrives
+    #[command(after_help = GENERATE_AFTER_HELP)]
+    Generate(GenerateArgs),
 }
 
 const BATCH_AFTER_HELP: &str = "\
-Each input line is one request in OIP JSON, as `infer --input` takes it (an \"id\"
-field is copied to the answer). Each output line answers one input line:
+--task infer (default): each input line is one request in OIP JSON, as `infer --input`
+takes it (an \"id\" field is copied to the answer). Each output line answers one input line:
   {\"line\": N, \"id\": …, \"model_name\": …, \"outputs\": [...], \"elapsed_ms\": …}   or
   {\"line\": N, \"id\": …, \"error\": {\"kind\": …, \"message\": …, \"retryable\": …}}
+--task embed: each input line is {\"text\": \"…\"} or {\"id\": …, \"text\": \"…\"} (id: a string or
+a number, copied); --batch-size lines go in one request, and each output line is
+  {\"line\": N, \"id\": …, \"vector\": [...], \"dimensions\": D, \"elapsed_ms\": …}   or an error line
 in the order answers arrive. Answers are appended and flushed one by one; running the
 same command again skips the lines the output already answers (--retry-failed: runs
 the failed ones again). Exit status 3 when some lines failed (their errors are in
@@ -161,6 +177,31 @@ Input: Open Inference Protocol JSON tensors, inline or @FILE (@- for standard in
   {\"inputs\": [{\"name\": \"INPUT0\", \"datatype\": \"FP32\", \"shape\": [1, 3], \"data\": [1, 2, 3]}]}
 a bare list of tensors, or one tensor object. `data` may be flat or nested; BYTES
 elements are strings. The connector of the resolved service decides the wire format.";
+
+const EMBED_AFTER_HELP: &str = "\
+Texts come from the arguments (one text each), else from --file FILE (`-`: standard
+input), else from standard input: one text per line (a final newline and a CR before
+each newline are dropped; an empty line is an error, so that indices stay line numbers
+minus one).
+
+Output: one JSON line per text, in input order: {\"index\": I, \"vector\": [...]}.
+A summary (count, dimensions, token usage) goes to standard error. The resolved service
+must offer embeddings (exit 2 with an Unsupported error otherwise).";
+
+const RERANK_AFTER_HELP: &str = "\
+Documents come from the arguments (one document each), else from --file FILE (`-`:
+standard input), else from standard input: one document per line (empty lines are
+errors). Output: one JSON line per hit, best first: {\"index\": I, \"score\": S}, I being
+the document's position (0-based). The resolved service must offer reranking (exit 2
+with an Unsupported error otherwise).";
+
+const GENERATE_AFTER_HELP: &str = "\
+The prompt is the arguments joined with spaces, else all of standard input. It is sent
+as a chat (a user message, after the --system message if given) unless --completion.
+The text is written to standard output as it arrives when the connector streams (else
+at the end); on a terminal, control characters other than newline and tab are shown
+escaped. The finish reason and token usage go to standard error. The resolved service
+must offer generation (exit 2 with an Unsupported error otherwise).";
 
 /// Which service to call: selector and consumer flags, as in `resolve`.
 #[derive(Debug, Args)]
@@ -255,6 +296,145 @@ struct BatchArgs {
     /// Run again the lines whose latest answer in the output is an error
     #[arg(long)]
     retry_failed: bool,
+
+    /// What each line asks for
+    #[arg(long, value_enum, default_value_t = BatchTask::Infer)]
+    task: BatchTask,
+
+    /// --task embed: lines sent in one request (each line still gets its own answer)
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    batch_size: usize,
+
+    #[command(flatten)]
+    vectors: VectorArgs,
+}
+
+impl BatchArgs {
+    /// The files and bounds the batch machinery needs.
+    fn files(&self) -> batch::BatchFiles {
+        batch::BatchFiles {
+            input: self.input.clone(),
+            output: self.output.clone(),
+            concurrency: self.concurrency,
+            retry_failed: self.retry_failed,
+        }
+    }
+}
+
+/// What the lines of a `batch` ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BatchTask {
+    /// OIP tensors in, tensors out (each line as `infer --input` takes it)
+    Infer,
+    /// A text in ({"text": …} or {"id": …, "text": …}), its vector out
+    Embed,
+}
+
+/// How vectors are asked for (`embed`, `batch --task embed`).
+#[derive(Debug, Args)]
+struct VectorArgs {
+    /// The vector length wanted, for models that can shorten their vectors
+    #[arg(long, value_name = "N")]
+    dimensions: Option<u32>,
+
+    /// Return unit-length vectors
+    #[arg(long)]
+    normalize: bool,
+}
+
+/// The model a text command calls.
+#[derive(Debug, Args)]
+struct ModelArgs {
+    /// The model
+    #[arg(long, value_name = "MODEL")]
+    model: String,
+
+    /// The model version (default: the server's choice)
+    #[arg(long, value_name = "VERSION")]
+    model_version: Option<String>,
+}
+
+/// Where texts come from: arguments, a file, or standard input.
+#[derive(Debug, Args)]
+struct TextsArgs {
+    /// The texts, one argument each (else --file, else standard input, one per line)
+    #[arg(value_name = "TEXT")]
+    texts: Vec<String>,
+
+    /// Read the texts from FILE, one per line (`-`: standard input)
+    #[arg(long, short = 'f', value_name = "FILE", conflicts_with = "texts")]
+    file: Option<PathBuf>,
+}
+
+/// Arguments of `embed`.
+#[derive(Debug, Args)]
+struct EmbedArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    #[command(flatten)]
+    model: ModelArgs,
+
+    #[command(flatten)]
+    vectors: VectorArgs,
+
+    #[command(flatten)]
+    input: TextsArgs,
+}
+
+/// Arguments of `rerank`.
+#[derive(Debug, Args)]
+struct RerankArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    #[command(flatten)]
+    model: ModelArgs,
+
+    /// The query the documents are scored against
+    #[arg(long, value_name = "TEXT")]
+    query: String,
+
+    /// Keep only the best N documents
+    #[arg(long, value_name = "N")]
+    top_n: Option<usize>,
+
+    #[command(flatten)]
+    input: TextsArgs,
+}
+
+/// Arguments of `generate`.
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    #[command(flatten)]
+    model: ModelArgs,
+
+    /// A system message sent before the prompt (chat only)
+    #[arg(long, value_name = "TEXT", conflicts_with = "completion")]
+    system: Option<String>,
+
+    /// Most tokens to generate
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u32>,
+
+    /// Sampling temperature (0: greedy)
+    #[arg(long, value_name = "T")]
+    temperature: Option<f32>,
+
+    /// Send the prompt as a bare completion (no chat template)
+    #[arg(long)]
+    completion: bool,
+
+    /// Print the text at the end even when the connector can stream
+    #[arg(long)]
+    no_stream: bool,
+
+    /// The prompt (the arguments joined with spaces; without them, all of standard input)
+    #[arg(value_name = "PROMPT")]
+    prompt: Vec<String>,
 }
 
 /// Arguments of `invoke`.
@@ -559,6 +739,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::NotFound | ErrorKind::NoMatch => EXIT_NOT_FOUND,
         ErrorKind::InvalidInput
+        | ErrorKind::Unsupported
         | ErrorKind::AlreadyExists
         | ErrorKind::Conflict
         | ErrorKind::Config => EXIT_USAGE,
