@@ -82,7 +82,11 @@ pub const RESOURCES: &[&str] = &["tfserving", "tensorflow-serving", "tf-serving"
 /// The TensorFlow Serving factory: refuses unknown keys, then builds a
 /// [`TfServingClient`] (nothing connects before the first call).
 pub fn factory() -> kit::Factory {
-    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, &[KEYS, KEY_SET], |target| {
-        Ok(Arc::new(TfServingClient::from_target(target)?))
-    })
+    kit::Factory::new(
+        VENDOR,
+        PRODUCTS,
+        RESOURCES,
+        &[KEYS, kit::WIRE_KEYS, KEY_SET],
+        |target| Ok(Arc::new(TfServingClient::from_target(target)?)),
+    )
 }
