@@ -57,8 +57,8 @@ inferlink_core::config_keys! {
     }
 }
 
-/// Every key set a KServe record may use: [`KEYS`], OIP's wire keys and the
-/// transport's.
+/// Every key set a KServe record may use: [`KEYS`], OIP's (`grpc_url` and
+/// [`inferlink_oip::KEYS`]) and the transport's.
 pub const KEY_SETS: &[KeySet] = &[
     KEYS,
     inferlink_oip::KEYS,
