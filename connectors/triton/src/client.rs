@@ -19,7 +19,7 @@ use inferlink_core::{
 use inferlink_oip::codec::{HEADER_CONTENT_LENGTH, decode_infer_response, parse_header_length};
 use inferlink_oip::grpc::{infer_request_to_proto, infer_response_from_proto};
 use inferlink_oip::proto::{InferParameter, infer_parameter::ParameterChoice};
-use inferlink_oip::{OipClient, Protocol, ServerMetadata, TensorEncoding};
+use inferlink_oip::{OipClient, Protocol, ServerMetadata, TensorEncoding, model_spec};
 
 use crate::codec::{
     self, GenerateRequest, GenerateResponse, MetricSample, ModelConfig, ModelStatistics,
@@ -610,19 +610,6 @@ fn stats_from_proto(s: proto::ModelStatistics) -> ModelStatistics {
             cache_miss: d(i.cache_miss),
         },
     }
-}
-
-/// `v2/models/{name}[/versions/{version}][/{tail}]`, each segment encoded.
-fn model_spec(method: Method, model: &ModelRef, tail: Option<&str>) -> RequestSpec {
-    let mut segments = vec!["v2", "models", model.name.as_str()];
-    if let Some(v) = &model.version {
-        segments.push("versions");
-        segments.push(v);
-    }
-    if let Some(t) = tail {
-        segments.push(t);
-    }
-    RequestSpec::segments(method, &segments).model(model.to_string())
 }
 
 /// Reads the first item: an error there is the call's error; otherwise the
