@@ -150,21 +150,9 @@ fn flat_values(t: &Tensor) -> Result<Vec<Value>> {
             .enumerate()
             .map(|(i, v)| number(t, i, v))
             .collect::<Result<_>>()?,
-        DataType::Bytes => t
-            .to_byte_elements()?
-            .into_iter()
-            .enumerate()
-            .map(|(i, b)| {
-                String::from_utf8(b.to_vec())
-                    .map(Value::String)
-                    .map_err(|_| {
-                        input_error(
-                            t,
-                            &format!("element {i} is not UTF-8 text, which a JSON string needs"),
-                        )
-                    })
-            })
-            .collect::<Result<_>>()?,
+        // JSON strings carry only UTF-8 text (an element that is not is an
+        // InvalidInput error naming it).
+        DataType::Bytes => t.to_strings()?.into_iter().map(Value::String).collect(),
     })
 }
 
