@@ -483,10 +483,10 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         assert!(e.message().contains("element 1"), "{e}");
         let bin = Tensor::from_byte_elements("b", vec![1], [Bytes::from_static(b"\xff")]).unwrap();
-        assert_eq!(
-            encode_predictions(&req(bin)).unwrap_err().kind(),
-            ErrorKind::InvalidInput
-        );
+        let e = encode_predictions(&req(bin)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.message().contains("element 0 is not UTF-8"), "{e}");
+        assert_eq!(e.context("instead"), Some("invoke with a binary payload"));
     }
 
     #[test]
