@@ -31,6 +31,7 @@ pub mod example;
 pub mod fault;
 #[cfg(feature = "grpc")]
 pub mod grpc_server;
+pub mod hostile;
 pub mod keys;
 pub mod live;
 pub mod peer_bench;

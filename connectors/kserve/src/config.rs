@@ -13,8 +13,8 @@
 //! | `v1_output_name` | output tensor name for V1 predictions | `predictions` |
 //! | `v1_output_datatype` | a datatype V1 predictions are read as | see [`crate::codec`] |
 //!
-//! The other keys go to `inferlink-oip` ([`inferlink_oip::config::WIRE_KEYS`]:
-//! `grpc_url`, `tensor_encoding`, `grpc_authority`) and the shared transport
+//! The other keys go to `inferlink-oip` (`grpc_url`, [`kit::GRPC_URL_KEYS`];
+//! `tensor_encoding`, `grpc_authority`, [`inferlink_oip::KEYS`]) and the shared transport
 //! (timeouts, retries, TLS, authentication, `header_*`). The factory refuses
 //! any other lower-case key.
 
@@ -35,7 +35,8 @@ use crate::client::{KServeClient, VENDOR};
 
 inferlink_core::config_keys! {
     /// The keys [`KServeConfig`] reads itself; it also reads
-    /// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
+    /// `grpc_url` ([`kit::GRPC_URL_KEYS`]), [`inferlink_oip::KEYS`] and the
+    /// transport's.
     pub const KEYS for "kserve" in mod keys {
         /// v1, v2 (REST), v2-grpc or auto (default: v2-grpc for grpc:// URLs, else auto)
         PROTOCOL = "protocol",
@@ -56,9 +57,14 @@ inferlink_core::config_keys! {
     }
 }
 
-/// Every key set a KServe record may use: [`KEYS`], OIP's wire keys and the
-/// transport's.
-pub const KEY_SETS: &[KeySet] = &[KEYS, inferlink_oip::config::WIRE_KEYS, TRANSPORT_KEYS];
+/// Every key set a KServe record may use: [`KEYS`], OIP's (`grpc_url` and
+/// [`inferlink_oip::KEYS`]) and the transport's.
+pub const KEY_SETS: &[KeySet] = &[
+    KEYS,
+    inferlink_oip::KEYS,
+    kit::GRPC_URL_KEYS,
+    TRANSPORT_KEYS,
+];
 
 /// Record products served: KServe and its former name KFServing (the
 /// seeds' records say `product: kserve`).

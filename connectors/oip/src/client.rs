@@ -274,8 +274,10 @@ impl OipClient {
     }
 }
 
-/// `v2/models/{name}[/versions/{version}][/{tail}]`, each segment encoded.
-fn model_spec(method: Method, model: &ModelRef, tail: Option<&str>) -> RequestSpec {
+/// A request about `model` at `v2/models/{name}[/versions/{version}][/{tail}]`,
+/// each segment encoded (also Triton's extension paths: `stats`, `config`,
+/// `generate`).
+pub fn model_spec(method: Method, model: &ModelRef, tail: Option<&str>) -> RequestSpec {
     let mut segments = vec!["v2", "models", model.name.as_str()];
     if let Some(v) = &model.version {
         segments.push("versions");

@@ -1526,6 +1526,17 @@ struct JsonTensorMetadata {
     parameters: Option<JsonMap>,
 }
 
+/// The datatype of tensor `i` of a model metadata list (`inputs` or
+/// `outputs`), as either wire spells it; an unknown one is a
+/// [`ErrorKind::Protocol`] error at `<field>[i].datatype`.
+pub fn metadata_datatype(text: &str, field: &str, i: usize, tensor: &str) -> Result<DataType> {
+    text.parse().map_err(|e: Error| {
+        Error::new(ErrorKind::Protocol, e.message().to_owned())
+            .with_path(format!("{field}[{i}].datatype"))
+            .with_context("tensor", tensor.to_owned())
+    })
+}
+
 /// Decodes `GET /v2/models/{name}`.
 ///
 /// Tolerates what real servers send: `versions: null` (KServe), missing
@@ -1539,14 +1550,9 @@ pub fn decode_model_metadata(body: &[u8]) -> Result<ModelMetadata> {
             .into_iter()
             .enumerate()
             .map(|(i, t)| {
-                let datatype = t.datatype.parse().map_err(|e: Error| {
-                    Error::new(ErrorKind::Protocol, e.message().to_owned())
-                        .with_path(format!("{field}[{i}].datatype"))
-                        .with_context("tensor", t.name.clone())
-                })?;
                 Ok(TensorSpec {
+                    datatype: metadata_datatype(&t.datatype, field, i, &t.name)?,
                     name: t.name,
-                    datatype,
                     shape: t.shape.unwrap_or_default(),
                     parameters: parameters_from_json(t.parameters),
                 })

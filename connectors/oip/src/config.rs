@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use inferlink_core::kit::{self, ConnectorConfig, KeySet, config_error};
+use inferlink_core::kit::{self, ConnectorConfig, config_error};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::{ConfigValue, Error, Result};
@@ -25,31 +25,15 @@ use crate::client::{DEFAULT_VENDOR, OipConnector};
 use crate::codec::TensorEncoding;
 
 inferlink_core::config_keys! {
-    /// The keys [`OipConfig`] reads (besides the transport's).
+    /// The keys [`OipConfig`] reads itself; it also reads `protocol` and
+    /// `grpc_url` ([`kit::WIRE_KEYS`]) and the transport's.
     pub const KEYS for "oip" in mod keys {
-        /// rest or grpc (default: grpc for a grpc:// or grpcs:// URL, else rest)
-        PROTOCOL = "protocol",
-        /// the gRPC endpoint (grpc://, grpcs://, http://, https://) when the record's URL is the
-        /// REST one
-        GRPC_URL = "grpc_url",
         /// how REST requests carry tensors: json, binary or auto (default json)
         TENSOR_ENCODING = "tensor_encoding",
         /// host[:port] sent as the gRPC :authority and TLS server name (default: the URL's)
         GRPC_AUTHORITY = "grpc_authority",
     }
 }
-
-/// The OIP keys other than `protocol` (the first of [`KEYS`]): what a
-/// vendor crate with its own `protocol` words (KServe, Seldon) reads
-/// through [`OipConfig`].
-pub const WIRE_KEYS: KeySet = KeySet {
-    owner: "oip",
-    keys: match KEYS.keys.split_first() {
-        Some((_protocol, wire)) => wire,
-        None => &[],
-    },
-    prefixes: &[],
-};
 
 /// Record products the generic factory serves.
 pub const PRODUCTS: &[&str] = &[
@@ -63,13 +47,13 @@ pub const RESOURCES: &[&str] = &["oip", "inference-v2", "v2-inference", "open-in
 
 /// The factory of generic Open Inference Protocol servers: vendor `oip`,
 /// the products and resources in [`PRODUCTS`] and [`RESOURCES`], the keys
-/// of [`KEYS`] and the transport's.
+/// of [`KEYS`], [`kit::WIRE_KEYS`] and the transport's.
 pub fn factory() -> kit::Factory {
     kit::Factory::new(
         DEFAULT_VENDOR,
         PRODUCTS,
         RESOURCES,
-        &[KEYS, TRANSPORT_KEYS],
+        &[KEYS, kit::WIRE_KEYS, TRANSPORT_KEYS],
         |target| Ok(Arc::new(OipConnector::from_target(target)?)),
     )
 }
@@ -169,10 +153,7 @@ impl OipConfig {
     /// The gRPC target as an `http`/`https` URL: `grpc_url` if set, else the
     /// endpoint URL; `grpc://` means plain HTTP/2, `grpcs://` TLS.
     pub fn grpc_target(&self) -> Result<String> {
-        match &self.grpc_url {
-            Some(url) => kit::urls::grpc_target(keys::GRPC_URL, url),
-            None => kit::urls::grpc_target("url", &self.url),
-        }
+        kit::wire::grpc_target(self.grpc_url.as_deref(), &self.url)
     }
 }
 
@@ -191,11 +172,8 @@ impl ConnectorConfig for OipConfig {
     fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         for (k, v) in values {
             match k.as_str() {
-                keys::PROTOCOL => self.protocol = Some(v.expose().parse()?),
-                keys::GRPC_URL => {
-                    let url = v.expose().trim();
-                    self.grpc_url = (!url.is_empty()).then(|| url.to_owned());
-                }
+                Protocol::KEY => self.protocol = Some(v.expose().parse()?),
+                kit::wire::GRPC_URL => self.grpc_url = kit::wire::grpc_url_setting(v.expose()),
                 keys::GRPC_AUTHORITY => {
                     let authority = v.expose().trim();
                     self.grpc_authority = if authority.is_empty() {

@@ -376,14 +376,9 @@ pub fn model_metadata_from_proto(r: proto::ModelMetadataResponse) -> Result<Mode
         list.into_iter()
             .enumerate()
             .map(|(i, t)| {
-                let datatype = t.datatype.parse().map_err(|e: Error| {
-                    protocol(e.message().to_owned())
-                        .with_path(format!("{field}[{i}].datatype"))
-                        .with_context("tensor", t.name.clone())
-                })?;
                 Ok(TensorSpec {
+                    datatype: crate::codec::metadata_datatype(&t.datatype, field, i, &t.name)?,
                     name: t.name,
-                    datatype,
                     shape: t.shape,
                     parameters: parameters_from_proto(&t.parameters),
                 })

@@ -437,6 +437,8 @@ async fn the_factory_refuses_an_unknown_key_with_a_suggestion() {
     inferlink_testkit::live::assert_suggests_key(&e, "tensor_encodng", "tensor_encoding");
     let ok = target("tensor_encoding")
         .with_plain("grpc_authority", "m.example.com")
+        .with_plain("protocol", "rest")
+        .with_plain("grpc_url", "grpc://127.0.0.1:2")
         .with_plain("timeout_request_ms", "500")
         .with_plain("MODEL_NAME", "doubler")
         .with_plain("x_owner", "team-a");

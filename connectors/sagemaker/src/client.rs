@@ -158,22 +158,15 @@ impl InvokeEndpointRequest {
             ..Default::default()
         };
         for (name, value) in raw.headers {
-            let slot = match name.to_ascii_lowercase().as_str() {
-                headers::CUSTOM_ATTRIBUTES => &mut request.custom_attributes,
-                headers::TARGET_MODEL => &mut request.target_model,
-                headers::TARGET_VARIANT => &mut request.target_variant,
-                headers::TARGET_CONTAINER_HOSTNAME => &mut request.target_container_hostname,
-                headers::INFERENCE_ID => &mut request.inference_id,
-                headers::ENABLE_EXPLANATIONS => &mut request.enable_explanations,
-                headers::INFERENCE_COMPONENT => &mut request.inference_component,
-                headers::SESSION_ID => &mut request.session_id,
-                headers::ACCEPT => &mut request.accept,
-                _ => {
-                    request.extra_headers.push((name, value));
-                    continue;
-                }
-            };
-            *slot = Some(value);
+            // The content type comes from `raw.content_type`, never from a header.
+            let field = INVOKE_HEADERS
+                .iter()
+                .map(|(field, _)| field)
+                .find(|f| f.name != headers::CONTENT_TYPE && name.eq_ignore_ascii_case(f.name));
+            match field {
+                Some(field) => *(field.get_mut)(&mut request) = Some(value),
+                None => request.extra_headers.push((name, value)),
+            }
         }
         request
     }
@@ -201,18 +194,7 @@ impl InvokeEndpointResponse {
     /// The protocol headers present, as `(lower-case name, value)` pairs
     /// (what [`RawResponse::headers`] carries).
     pub fn header_pairs(&self) -> Vec<(String, String)> {
-        [
-            (
-                headers::INVOKED_PRODUCTION_VARIANT,
-                &self.invoked_production_variant,
-            ),
-            (headers::CUSTOM_ATTRIBUTES, &self.custom_attributes),
-            (headers::NEW_SESSION_ID, &self.new_session_id),
-            (headers::CLOSED_SESSION_ID, &self.closed_session_id),
-        ]
-        .into_iter()
-        .filter_map(|(n, v)| v.as_ref().map(|v| (n.to_owned(), v.clone())))
-        .collect()
+        header_pairs(RESPONSE_HEADERS, self)
     }
 }
 
@@ -349,6 +331,14 @@ pub struct ResponseStream {
     /// a `ModelStreamError` or `InternalStreamFailure`, a CRC mismatch or a
     /// truncated frame is an `Err` item that ends the stream.
     pub body: ByteStream,
+}
+
+impl ResponseStream {
+    /// The protocol headers present, as `(lower-case name, value)` pairs
+    /// (what [`RawStream::headers`] carries).
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        header_pairs(STREAM_RESPONSE_HEADERS, self)
+    }
 }
 
 impl fmt::Debug for ResponseStream {
@@ -491,55 +481,35 @@ impl SageMakerClient {
 
     fn invoke_spec(&self, endpoint: &str, r: &InvokeEndpointRequest) -> Result<RequestSpec> {
         let container = self.inner.config.api == Api::Container;
-        let mut target_model = r.target_model.clone();
-        let mut spec = if container {
-            if target_model.is_none() && !endpoint.is_empty() {
-                target_model = Some(endpoint.to_owned());
-            }
+        let with_target;
+        let (r, mut spec) = if container {
+            let r = if r.target_model.is_none() && !endpoint.is_empty() {
+                with_target = InvokeEndpointRequest {
+                    target_model: Some(endpoint.to_owned()),
+                    ..r.clone()
+                };
+                &with_target
+            } else {
+                r
+            };
             let spec = RequestSpec::new(Method::POST, "invocations");
             // multi-model-server and TorchServe pick the model by `model_name` (they ignore
             // the SageMaker header); SageMaker's own front end uses the header.
-            match &target_model {
-                Some(m) => spec.query("model_name", m),
-                None => spec,
+            match &r.target_model {
+                Some(m) => (r, spec.query("model_name", m)),
+                None => (r, spec),
             }
         } else {
             check_endpoint_name(endpoint)?;
             check_payload(r.body.len())?;
-            RequestSpec::segments(Method::POST, &["endpoints", endpoint, "invocations"])
+            let spec = RequestSpec::segments(Method::POST, &["endpoints", endpoint, "invocations"]);
+            (r, spec)
         };
         spec = spec.model(endpoint).body(r.body.clone());
         if r.idempotent {
             spec = spec.idempotent();
         }
-        let mut h = Headers(spec);
-        h.opt(headers::CONTENT_TYPE, &r.content_type, Limit::text(1024))?;
-        h.opt(headers::ACCEPT, &r.accept, Limit::text(1024))?;
-        h.opt(
-            headers::CUSTOM_ATTRIBUTES,
-            &r.custom_attributes,
-            Limit::text(1024),
-        )?;
-        h.opt(headers::TARGET_MODEL, &target_model, Limit::text(1024))?;
-        h.opt(headers::TARGET_VARIANT, &r.target_variant, Limit::name(63))?;
-        h.opt(
-            headers::TARGET_CONTAINER_HOSTNAME,
-            &r.target_container_hostname,
-            Limit::name(63),
-        )?;
-        h.opt(headers::INFERENCE_ID, &r.inference_id, Limit::text(64))?;
-        h.opt(
-            headers::ENABLE_EXPLANATIONS,
-            &r.enable_explanations,
-            Limit::text(64),
-        )?;
-        h.opt(
-            headers::INFERENCE_COMPONENT,
-            &r.inference_component,
-            Limit::name(63),
-        )?;
-        h.opt(headers::SESSION_ID, &r.session_id, Limit::text(256))?;
-        let mut spec = h.0;
+        let mut spec = put_headers(spec, INVOKE_HEADERS, r)?;
         for (name, value) in &r.extra_headers {
             spec = spec.header(name, value);
         }
@@ -596,20 +566,22 @@ impl SageMakerClient {
                 format!("the response stream has content type {ct:?}, not {EVENT_STREAM}"),
             )));
         }
-        let get = |name: &str| resp.header(name).map(str::to_owned);
-        let content_type = get(headers::SAGEMAKER_CONTENT_TYPE);
-        let invoked_production_variant = get(headers::INVOKED_PRODUCTION_VARIANT);
-        let custom_attributes = get(headers::CUSTOM_ATTRIBUTES);
+        let mut stream = ResponseStream {
+            content_type: resp
+                .header(headers::SAGEMAKER_CONTENT_TYPE)
+                .map(str::to_owned),
+            invoked_production_variant: None,
+            custom_attributes: None,
+            body: Box::pin(futures_util::stream::empty()),
+        };
+        read_headers(STREAM_RESPONSE_HEADERS, &mut stream, |name| {
+            resp.header(name)
+        });
         let info = self.inner.info.clone();
         let model = endpoint_name.to_owned();
         let tag = move |e: Error| info.tag(e).with_model(&model);
-        let body = payload_parts(resp.into_body(), tag);
-        Ok(ResponseStream {
-            content_type,
-            invoked_production_variant,
-            custom_attributes,
-            body,
-        })
+        stream.body = payload_parts(resp.into_body(), tag);
+        Ok(stream)
     }
 
     /// Container API: `GET /ping`; 200 means live and ready, any other
@@ -670,7 +642,7 @@ struct Limit {
 
 impl Limit {
     /// Visible ASCII (and spaces), 1..=max characters.
-    fn text(max: usize) -> Self {
+    const fn text(max: usize) -> Self {
         Limit {
             max,
             name_chars: false,
@@ -678,7 +650,7 @@ impl Limit {
     }
 
     /// `[a-zA-Z0-9-]`, 1..=max characters.
-    fn name(max: usize) -> Self {
+    const fn name(max: usize) -> Self {
         Limit {
             max,
             name_chars: true,
@@ -711,17 +683,159 @@ impl Limit {
     }
 }
 
-struct Headers(RequestSpec);
+/// One protocol header and the optional field of `T` that holds its value:
+/// the one place a header is tied to a field, for building requests and
+/// for reading (and listing) responses.
+struct HeaderField<T> {
+    name: &'static str,
+    get: fn(&T) -> &Option<String>,
+    get_mut: fn(&mut T) -> &mut Option<String>,
+}
 
-impl Headers {
-    fn opt(&mut self, name: &str, value: &Option<String>, limit: Limit) -> Result<()> {
-        if let Some(v) = value {
-            limit.check(name, v)?;
-            let spec = std::mem::replace(&mut self.0, RequestSpec::get(""));
-            self.0 = spec.header(name, v);
+/// `HeaderField { name: headers::NAME, .. }` over the field `field`.
+macro_rules! header_field {
+    ($name:ident => $field:ident) => {
+        HeaderField {
+            name: headers::$name,
+            get: |r| &r.$field,
+            get_mut: |r| &mut r.$field,
         }
-        Ok(())
+    };
+}
+
+/// `InvokeEndpoint`'s optional headers, with the API's limits; also what
+/// [`InvokeEndpointRequest::from_raw`] recognises (all but the content type).
+const INVOKE_HEADERS: &[(HeaderField<InvokeEndpointRequest>, Limit)] = &[
+    (
+        header_field!(CONTENT_TYPE => content_type),
+        Limit::text(1024),
+    ),
+    (header_field!(ACCEPT => accept), Limit::text(1024)),
+    (
+        header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
+        Limit::text(1024),
+    ),
+    (
+        header_field!(TARGET_MODEL => target_model),
+        Limit::text(1024),
+    ),
+    (
+        header_field!(TARGET_VARIANT => target_variant),
+        Limit::name(63),
+    ),
+    (
+        header_field!(TARGET_CONTAINER_HOSTNAME => target_container_hostname),
+        Limit::name(63),
+    ),
+    (header_field!(INFERENCE_ID => inference_id), Limit::text(64)),
+    (
+        header_field!(ENABLE_EXPLANATIONS => enable_explanations),
+        Limit::text(64),
+    ),
+    (
+        header_field!(INFERENCE_COMPONENT => inference_component),
+        Limit::name(63),
+    ),
+    (header_field!(SESSION_ID => session_id), Limit::text(256)),
+];
+
+/// `InvokeEndpointAsync`'s optional text headers (the input location and the
+/// two time limits are checked on their own).
+const ASYNC_HEADERS: &[(HeaderField<InvokeEndpointAsyncRequest>, Limit)] = &[
+    (
+        header_field!(SAGEMAKER_CONTENT_TYPE => content_type),
+        Limit::text(1024),
+    ),
+    (header_field!(SAGEMAKER_ACCEPT => accept), Limit::text(1024)),
+    (
+        header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
+        Limit::text(1024),
+    ),
+    (header_field!(INFERENCE_ID => inference_id), Limit::text(64)),
+];
+
+/// `InvokeEndpointWithResponseStream`'s optional headers.
+const STREAM_HEADERS: &[(HeaderField<InvokeStreamRequest>, Limit)] = &[
+    (
+        header_field!(CONTENT_TYPE => content_type),
+        Limit::text(1024),
+    ),
+    (header_field!(SAGEMAKER_ACCEPT => accept), Limit::text(1024)),
+    (
+        header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
+        Limit::text(1024),
+    ),
+    (
+        header_field!(TARGET_VARIANT => target_variant),
+        Limit::name(63),
+    ),
+    (
+        header_field!(TARGET_CONTAINER_HOSTNAME => target_container_hostname),
+        Limit::name(63),
+    ),
+    (header_field!(INFERENCE_ID => inference_id), Limit::text(64)),
+    (
+        header_field!(INFERENCE_COMPONENT => inference_component),
+        Limit::name(63),
+    ),
+    (header_field!(SESSION_ID => session_id), Limit::text(256)),
+];
+
+/// The protocol headers of an `InvokeEndpoint` answer.
+const RESPONSE_HEADERS: &[HeaderField<InvokeEndpointResponse>] = &[
+    header_field!(INVOKED_PRODUCTION_VARIANT => invoked_production_variant),
+    header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
+    header_field!(NEW_SESSION_ID => new_session_id),
+    header_field!(CLOSED_SESSION_ID => closed_session_id),
+];
+
+/// The protocol headers of a response stream's head (beside its content type).
+const STREAM_RESPONSE_HEADERS: &[HeaderField<ResponseStream>] = &[
+    header_field!(INVOKED_PRODUCTION_VARIANT => invoked_production_variant),
+    header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
+];
+
+/// Checks and adds one header.
+fn put_header(spec: RequestSpec, name: &str, value: &str, limit: Limit) -> Result<RequestSpec> {
+    limit.check(name, value)?;
+    Ok(spec.header(name, value))
+}
+
+/// Checks and adds every header of `table` that `request` sets.
+fn put_headers<T>(
+    mut spec: RequestSpec,
+    table: &[(HeaderField<T>, Limit)],
+    request: &T,
+) -> Result<RequestSpec> {
+    for (field, limit) in table {
+        if let Some(value) = (field.get)(request) {
+            spec = put_header(spec, field.name, value, *limit)?;
+        }
     }
+    Ok(spec)
+}
+
+/// Fills the fields of `table` from the headers `header` finds.
+fn read_headers<'a, T>(
+    table: &[HeaderField<T>],
+    into: &mut T,
+    header: impl Fn(&str) -> Option<&'a str>,
+) {
+    for field in table {
+        *(field.get_mut)(into) = header(field.name).map(str::to_owned);
+    }
+}
+
+/// The headers of `table` that `from` holds, as `(name, value)` pairs.
+fn header_pairs<T>(table: &[HeaderField<T>], from: &T) -> Vec<(String, String)> {
+    table
+        .iter()
+        .filter_map(|f| {
+            (f.get)(from)
+                .as_ref()
+                .map(|v| (f.name.to_owned(), v.clone()))
+        })
+        .collect()
 }
 
 /// Checks an endpoint name: 1–63 characters, `^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`.
@@ -776,47 +890,33 @@ fn async_spec(endpoint: &str, r: &InvokeEndpointAsyncRequest) -> Result<RequestS
     }
     let spec = RequestSpec::segments(Method::POST, &["endpoints", endpoint, "async-invocations"])
         .model(endpoint);
-    let mut h = Headers(spec);
-    h.opt(
-        headers::INPUT_LOCATION,
-        &Some(loc.to_owned()),
-        Limit::text(1024),
-    )?;
-    h.opt(
-        headers::SAGEMAKER_CONTENT_TYPE,
-        &r.content_type,
-        Limit::text(1024),
-    )?;
-    h.opt(headers::SAGEMAKER_ACCEPT, &r.accept, Limit::text(1024))?;
-    h.opt(
-        headers::CUSTOM_ATTRIBUTES,
-        &r.custom_attributes,
-        Limit::text(1024),
-    )?;
-    h.opt(headers::INFERENCE_ID, &r.inference_id, Limit::text(64))?;
-    let ranged = |name: &str, v: Option<u32>, lo: u32, hi: u32| -> Result<Option<String>> {
-        match v {
-            Some(n) if !(lo..=hi).contains(&n) => Err(Error::invalid_at(
-                name.to_owned(),
-                format!("{n} is outside {lo}..={hi} seconds"),
-            )),
-            other => Ok(other.map(|n| n.to_string())),
+    let spec = put_header(spec, headers::INPUT_LOCATION, loc, Limit::text(1024))?;
+    let mut spec = put_headers(spec, ASYNC_HEADERS, r)?;
+    let seconds = [
+        (
+            headers::REQUEST_TTL_SECONDS,
+            "request_ttl_seconds",
+            r.request_ttl_seconds,
+            60..=21_600,
+        ),
+        (
+            headers::INVOCATION_TIMEOUT_SECONDS,
+            "invocation_timeout_seconds",
+            r.invocation_timeout_seconds,
+            1..=3_600,
+        ),
+    ];
+    for (header, field, value, range) in seconds {
+        let Some(n) = value else { continue };
+        if !range.contains(&n) {
+            return Err(Error::invalid_at(
+                field,
+                format!("{n} is outside {}..={} seconds", range.start(), range.end()),
+            ));
         }
-    };
-    let ttl = ranged("request_ttl_seconds", r.request_ttl_seconds, 60, 21_600)?;
-    let timeout = ranged(
-        "invocation_timeout_seconds",
-        r.invocation_timeout_seconds,
-        1,
-        3_600,
-    )?;
-    h.opt(headers::REQUEST_TTL_SECONDS, &ttl, Limit::text(8))?;
-    h.opt(
-        headers::INVOCATION_TIMEOUT_SECONDS,
-        &timeout,
-        Limit::text(8),
-    )?;
-    Ok(h.0)
+        spec = put_header(spec, header, &n.to_string(), Limit::text(8))?;
+    }
+    Ok(spec)
 }
 
 fn stream_spec(endpoint: &str, r: &InvokeStreamRequest) -> Result<RequestSpec> {
@@ -831,28 +931,7 @@ fn stream_spec(endpoint: &str, r: &InvokeStreamRequest) -> Result<RequestSpec> {
     if r.idempotent {
         spec = spec.idempotent();
     }
-    let mut h = Headers(spec);
-    h.opt(headers::CONTENT_TYPE, &r.content_type, Limit::text(1024))?;
-    h.opt(headers::SAGEMAKER_ACCEPT, &r.accept, Limit::text(1024))?;
-    h.opt(
-        headers::CUSTOM_ATTRIBUTES,
-        &r.custom_attributes,
-        Limit::text(1024),
-    )?;
-    h.opt(headers::TARGET_VARIANT, &r.target_variant, Limit::name(63))?;
-    h.opt(
-        headers::TARGET_CONTAINER_HOSTNAME,
-        &r.target_container_hostname,
-        Limit::name(63),
-    )?;
-    h.opt(headers::INFERENCE_ID, &r.inference_id, Limit::text(64))?;
-    h.opt(
-        headers::INFERENCE_COMPONENT,
-        &r.inference_component,
-        Limit::name(63),
-    )?;
-    h.opt(headers::SESSION_ID, &r.session_id, Limit::text(256))?;
-    Ok(h.0)
+    put_headers(spec, STREAM_HEADERS, r)
 }
 
 fn header(resp: &HttpResponse, name: &str) -> Option<String> {
@@ -860,14 +939,13 @@ fn header(resp: &HttpResponse, name: &str) -> Option<String> {
 }
 
 fn invoke_response(resp: HttpResponse) -> InvokeEndpointResponse {
-    InvokeEndpointResponse {
+    let mut answer = InvokeEndpointResponse {
         content_type: resp.content_type().map(str::to_owned),
-        invoked_production_variant: header(&resp, headers::INVOKED_PRODUCTION_VARIANT),
-        custom_attributes: header(&resp, headers::CUSTOM_ATTRIBUTES),
-        new_session_id: header(&resp, headers::NEW_SESSION_ID),
-        closed_session_id: header(&resp, headers::CLOSED_SESSION_ID),
-        body: resp.into_body(),
-    }
+        ..Default::default()
+    };
+    read_headers(RESPONSE_HEADERS, &mut answer, |name| resp.header(name));
+    answer.body = resp.into_body();
+    answer
 }
 
 /// Decodes an event stream into `PayloadPart` bytes; the first error ends it.
@@ -979,16 +1057,9 @@ impl StreamingInvocation for SageMakerClient {
         let stream = self
             .invoke_endpoint_with_response_stream(&model.name, request)
             .await?;
-        let mut headers = Vec::new();
-        if let Some(v) = &stream.invoked_production_variant {
-            headers.push((headers::INVOKED_PRODUCTION_VARIANT.to_owned(), v.clone()));
-        }
-        if let Some(v) = &stream.custom_attributes {
-            headers.push((headers::CUSTOM_ATTRIBUTES.to_owned(), v.clone()));
-        }
         Ok(RawStream {
+            headers: stream.header_pairs(),
             content_type: stream.content_type,
-            headers,
             body: stream.body,
         })
     }

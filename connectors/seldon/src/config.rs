@@ -32,7 +32,8 @@ use crate::client::{SeldonConnector, VENDOR};
 
 inferlink_core::config_keys! {
     /// The keys [`SeldonConfig`] reads itself; it also reads
-    /// [`inferlink_oip::config::WIRE_KEYS`] and the transport's.
+    /// `grpc_url` ([`kit::GRPC_URL_KEYS`]), [`inferlink_oip::KEYS`] and the
+    /// transport's.
     pub const KEYS for "seldon" in mod keys {
         /// v1, v2 or v2-grpc (default: v2-grpc for grpc:// URLs, else by product and version)
         PROTOCOL = "protocol",
@@ -81,7 +82,12 @@ pub fn factory() -> kit::Factory {
         VENDOR,
         PRODUCTS,
         RESOURCES,
-        &[KEYS, inferlink_oip::config::WIRE_KEYS, TRANSPORT_KEYS],
+        &[
+            KEYS,
+            inferlink_oip::KEYS,
+            kit::GRPC_URL_KEYS,
+            TRANSPORT_KEYS,
+        ],
         |target| Ok(Arc::new(SeldonConnector::from_target(target)?)),
     )
 }

@@ -55,6 +55,13 @@ enum Wire {
     Grpc(Box<GrpcWire>),
 }
 
+/// An example call (`classify`, `regress`) half done: the REST answer, or
+/// the gRPC wire and the model spec to call it with.
+enum ExamplesCall<'a> {
+    Rest(HttpResponse),
+    Grpc(&'a GrpcWire, crate::proto::tensorflow::serving::ModelSpec),
+}
+
 impl fmt::Debug for TfServingClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let wire: &dyn fmt::Debug = match &self.inner.wire {
@@ -413,67 +420,49 @@ impl TfServingClient {
 
     /// Classifies examples (`:classify`, `Classify`): per example, its classes.
     pub async fn classify(&self, model: &ModelRef, examples: &Examples) -> Result<Vec<Vec<Class>>> {
-        let version = self.version(model)?;
-        examples.check().map_err(|e| self.tag(e, Some(model)))?;
-        let signature = self.inner.signature.as_deref();
-        match &self.inner.wire {
-            Wire::Rest(http) => {
-                let resp = self
-                    .rest_examples(http, model, &version, "classify", examples)
-                    .await?;
-                codec::decode_classify_response(resp.body())
-                    .map_err(|e| resp.decorate(e).with_model(model))
-            }
-            Wire::Grpc(g) => {
-                g.classify(
-                    model,
-                    grpc::model_spec(model, &version, signature),
-                    examples,
-                )
-                .await
-            }
+        match self.send_examples(model, "classify", examples).await? {
+            ExamplesCall::Rest(resp) => codec::decode_classify_response(resp.body())
+                .map_err(|e| resp.decorate(e).with_model(model)),
+            ExamplesCall::Grpc(g, spec) => g.classify(model, spec, examples).await,
         }
     }
 
     /// Regresses examples (`:regress`, `Regress`): one value per example.
     pub async fn regress(&self, model: &ModelRef, examples: &Examples) -> Result<Vec<f32>> {
+        match self.send_examples(model, "regress", examples).await? {
+            ExamplesCall::Rest(resp) => codec::decode_regress_response(resp.body())
+                .map_err(|e| resp.decorate(e).with_model(model)),
+            ExamplesCall::Grpc(g, spec) => g.regress(model, spec, examples).await,
+        }
+    }
+
+    /// What `classify` and `regress` share: the version choice and the
+    /// examples' check, then over REST the `:<verb>` request sent, over gRPC
+    /// the model spec the call names (the call itself is the verb's own).
+    async fn send_examples(
+        &self,
+        model: &ModelRef,
+        verb: &str,
+        examples: &Examples,
+    ) -> Result<ExamplesCall<'_>> {
         let version = self.version(model)?;
         examples.check().map_err(|e| self.tag(e, Some(model)))?;
         let signature = self.inner.signature.as_deref();
         match &self.inner.wire {
             Wire::Rest(http) => {
-                let resp = self
-                    .rest_examples(http, model, &version, "regress", examples)
-                    .await?;
-                codec::decode_regress_response(resp.body())
-                    .map_err(|e| resp.decorate(e).with_model(model))
+                let body = codec::encode_examples(examples, signature)
+                    .map_err(|e| self.tag(e, Some(model)))?;
+                let spec = RequestSpec::post(rest_path(model, &version, Some(verb), None)?, body)
+                    .content_type(codec::JSON)
+                    .model(model.to_string())
+                    .idempotent();
+                Ok(ExamplesCall::Rest(http.send(spec).await?))
             }
-            Wire::Grpc(g) => {
-                g.regress(
-                    model,
-                    grpc::model_spec(model, &version, signature),
-                    examples,
-                )
-                .await
-            }
+            Wire::Grpc(g) => Ok(ExamplesCall::Grpc(
+                g,
+                grpc::model_spec(model, &version, signature),
+            )),
         }
-    }
-
-    async fn rest_examples(
-        &self,
-        http: &HttpTransport,
-        model: &ModelRef,
-        version: &VersionChoice,
-        verb: &str,
-        examples: &Examples,
-    ) -> Result<HttpResponse> {
-        let body = codec::encode_examples(examples, self.inner.signature.as_deref())
-            .map_err(|e| self.tag(e, Some(model)))?;
-        let spec = RequestSpec::post(rest_path(model, version, Some(verb), None)?, body)
-            .content_type(codec::JSON)
-            .model(model.to_string())
-            .idempotent();
-        http.send(spec).await
     }
 
     /// Sends a pre-encoded JSON body to the model's REST `:predict` URL

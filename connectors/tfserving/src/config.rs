@@ -23,18 +23,16 @@
 
 use inferlink_core::ConfigValue;
 use inferlink_core::kit::ConnectorConfig;
-use inferlink_core::kit::{config_error, urls};
+use inferlink_core::kit::{config_error, urls, wire};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::{Error, ModelRef, Result};
 
 inferlink_core::config_keys! {
-    /// The keys the TF Serving connector reads, for the unknown-key check (the
-    /// transport's are [`inferlink_core::transport::config::KEY_SET`]).
+    /// The keys the TF Serving connector reads itself, for the unknown-key
+    /// check; it also reads `protocol` and `grpc_url`
+    /// ([`inferlink_core::kit::WIRE_KEYS`]) and the transport's
+    /// ([`inferlink_core::transport::config::KEY_SET`]).
     pub const KEYS for "tfserving" in mod keys {
-        /// rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)
-        PROTOCOL = "protocol",
-        /// the gRPC endpoint when the record's URL is the REST one (TF Serving: port 8500)
-        GRPC_URL = "grpc_url",
         /// the signature every call names (none: the server's serving_default)
         SIGNATURE_NAME = "signature_name",
         /// the default model version, digits (latest)
@@ -205,10 +203,7 @@ impl TfServingConfig {
     /// `grpc_url` if set, else the endpoint URL; `grpc://` means plain
     /// HTTP/2, `grpcs://` TLS.
     pub fn grpc_target(&self) -> Result<String> {
-        match &self.grpc_url {
-            Some(u) => urls::grpc_target(keys::GRPC_URL, u),
-            None => urls::grpc_target("url", &self.url),
-        }
+        wire::grpc_target(self.grpc_url.as_deref(), &self.url)
     }
 
     /// Checks every setting the chosen protocol uses (called when a client is built).
@@ -236,8 +231,8 @@ impl ConnectorConfig for TfServingConfig {
             let text = v.expose().trim();
             let optional = (!text.is_empty()).then(|| text.to_owned());
             match k.as_str() {
-                keys::PROTOCOL => self.protocol = Some(text.parse()?),
-                keys::GRPC_URL => self.grpc_url = optional,
+                Protocol::KEY => self.protocol = Some(text.parse()?),
+                wire::GRPC_URL => self.grpc_url = optional,
                 keys::SIGNATURE_NAME => {
                     if text.chars().any(char::is_control) || text.len() > 256 {
                         return Err(config_error(

@@ -52,11 +52,16 @@ pub mod paths {
 // ---------------------------------------------------------------------------
 
 fn shape_proto(shape: &[usize]) -> tf::TensorShapeProto {
+    dims_proto(shape.iter().map(|&d| d as i64))
+}
+
+/// A known-rank `TensorShapeProto` of unnamed dimensions (`-1`: unknown size).
+pub fn dims_proto(dims: impl IntoIterator<Item = i64>) -> tf::TensorShapeProto {
     tf::TensorShapeProto {
-        dim: shape
-            .iter()
-            .map(|&d| tf::tensor_shape_proto::Dim {
-                size: d as i64,
+        dim: dims
+            .into_iter()
+            .map(|size| tf::tensor_shape_proto::Dim {
+                size,
                 name: String::new(),
             })
             .collect(),

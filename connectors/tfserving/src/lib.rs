@@ -82,7 +82,11 @@ pub const RESOURCES: &[&str] = &["tfserving", "tensorflow-serving", "tf-serving"
 /// The TensorFlow Serving factory: refuses unknown keys, then builds a
 /// [`TfServingClient`] (nothing connects before the first call).
 pub fn factory() -> kit::Factory {
-    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, &[KEYS, KEY_SET], |target| {
+    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, KEY_SETS, |target| {
         Ok(Arc::new(TfServingClient::from_target(target)?))
     })
 }
+
+/// Every key set a TF Serving record may use: [`KEYS`], the kit's `protocol` and
+/// `grpc_url` ([`kit::WIRE_KEYS`]) and the transport's.
+pub const KEY_SETS: &[kit::KeySet] = &[KEYS, kit::WIRE_KEYS, KEY_SET];

@@ -89,16 +89,7 @@ fn info(dtype: tf::DataType, dims: &[i64]) -> tf::TensorInfo {
     tf::TensorInfo {
         name: "t:0".into(),
         dtype: dtype as i32,
-        tensor_shape: Some(tf::TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| tf::tensor_shape_proto::Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        }),
+        tensor_shape: Some(inferlink_tfserving::grpc::dims_proto(dims.iter().copied())),
     }
 }
 
@@ -168,13 +159,7 @@ impl HalfPlusTwo {
         };
         let seven = tf::TensorProto {
             dtype: tf::DataType::DtInt64 as i32,
-            tensor_shape: Some(tf::TensorShapeProto {
-                dim: vec![tf::tensor_shape_proto::Dim {
-                    size: 3,
-                    name: String::new(),
-                }],
-                unknown_rank: false,
-            }),
+            tensor_shape: Some(inferlink_tfserving::grpc::dims_proto([3])),
             int64_val: vec![7],
             ..Default::default()
         };

@@ -373,6 +373,9 @@ async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
         ConnectTarget::new("tfserving", "http://127.0.0.1:1")
             .with_plain(format_key, "row")
             .with_plain("retry_max_attempts", "1")
+            // The kit's shared keys (`kit::WIRE_KEYS`) are read too.
+            .with_plain("protocol", "rest")
+            .with_plain("grpc_url", "grpc://127.0.0.1:2")
             .with_plain("TF_CPP_MIN_LOG_LEVEL", "left for environments")
             .with_plain("x_team", "the user's own")
     };

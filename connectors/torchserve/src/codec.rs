@@ -245,23 +245,13 @@ fn flat_values(t: &Tensor) -> Result<Vec<Value>> {
         DataType::Bf16 => floats(t.to_vec::<bf16>()?.into_iter().map(f64::from).collect())?,
         DataType::Fp32 => floats(t.to_vec::<f32>()?.into_iter().map(f64::from).collect())?,
         DataType::Fp64 => floats(t.to_vec::<f64>()?)?,
+        // JSON strings carry only UTF-8 text; other bytes go through invoke.
         DataType::Bytes => t
-            .to_byte_elements()?
+            .to_strings()
+            .map_err(|e| e.with_context("instead", "invoke with a binary payload"))?
             .into_iter()
-            .enumerate()
-            .map(|(i, b)| {
-                String::from_utf8(b.to_vec())
-                    .map(Value::String)
-                    .map_err(|_| {
-                        Error::invalid(format!(
-                            "input \"{}\" element {i} is not UTF-8; JSON strings cannot carry it \
-                         (use invoke with a binary payload)",
-                            name.escape_debug()
-                        ))
-                        .with_context("tensor", name.to_owned())
-                    })
-            })
-            .collect::<Result<_>>()?,
+            .map(Value::String)
+            .collect(),
     })
 }
 
@@ -493,10 +483,10 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         assert!(e.message().contains("element 1"), "{e}");
         let bin = Tensor::from_byte_elements("b", vec![1], [Bytes::from_static(b"\xff")]).unwrap();
-        assert_eq!(
-            encode_predictions(&req(bin)).unwrap_err().kind(),
-            ErrorKind::InvalidInput
-        );
+        let e = encode_predictions(&req(bin)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.message().contains("element 0 is not UTF-8"), "{e}");
+        assert_eq!(e.context("instead"), Some("invoke with a binary payload"));
     }
 
     #[test]

@@ -18,21 +18,19 @@
 
 use inferlink_core::ConfigValue;
 use inferlink_core::kit::ConnectorConfig;
-use inferlink_core::kit::{config_error, urls};
+use inferlink_core::kit::{config_error, urls, wire};
 use inferlink_core::transport::TransportConfig;
 use inferlink_core::{ConnectTarget, Result, Secret};
 
 inferlink_core::config_keys! {
-    /// The keys the TorchServe connector reads, for the unknown-key check (the
-    /// transport's are [`inferlink_core::transport::config::KEY_SET`]). The two
-    /// token keys usually sit in the record's credentials.
+    /// The keys the TorchServe connector reads itself, for the unknown-key
+    /// check; it also reads `protocol` (inference over rest or grpc) and
+    /// `grpc_url` ([`inferlink_core::kit::WIRE_KEYS`]) and the transport's
+    /// ([`inferlink_core::transport::config::KEY_SET`]). The two token keys
+    /// usually sit in the record's credentials.
     pub const KEYS for "torchserve" in mod keys {
         /// the management API's base URL, http://host:8081 (none: management calls are Unsupported)
         MANAGEMENT_URL = "management_url",
-        /// inference over rest or grpc (from the URL scheme: grpc:// and grpcs:// mean grpc)
-        PROTOCOL = "protocol",
-        /// the gRPC inference endpoint (port 7070) when the record's URL is the REST one
-        GRPC_URL = "grpc_url",
         /// the REST route of infer: predictions, kserve-v1 or kserve-v2 (predictions)
         INFERENCE_API = "inference_api",
         /// the inference token, sent as Authorization: Bearer (secret; none)
@@ -150,10 +148,7 @@ impl TorchServeConfig {
     /// `grpc_url` if set, else the endpoint URL; `grpc://` means plain
     /// HTTP/2, `grpcs://` TLS.
     pub fn grpc_target(&self) -> Result<String> {
-        match &self.grpc_url {
-            Some(u) => urls::grpc_target(keys::GRPC_URL, u),
-            None => urls::grpc_target("url", &self.url),
-        }
+        wire::grpc_target(self.grpc_url.as_deref(), &self.url)
     }
 }
 
@@ -213,8 +208,8 @@ impl ConnectorConfig for TorchServeConfig {
                 keys::MANAGEMENT_URL => {
                     self.management_url = (!text.is_empty()).then(|| text.to_owned());
                 }
-                keys::PROTOCOL => self.protocol = Some(text.parse()?),
-                keys::GRPC_URL => self.grpc_url = (!text.is_empty()).then(|| text.to_owned()),
+                Protocol::KEY => self.protocol = Some(text.parse()?),
+                wire::GRPC_URL => self.grpc_url = wire::grpc_url_setting(text),
                 keys::INFERENCE_API => self.inference_api = text.parse()?,
                 keys::INFERENCE_KEY => self.inference_key = key_value(keys::INFERENCE_KEY, text)?,
                 keys::MANAGEMENT_KEY => {

@@ -78,7 +78,11 @@ pub const RESOURCES: &[&str] = &["torchserve", "torchserve-inference"];
 /// The TorchServe connector factory: refuses unknown keys, then builds a
 /// [`TorchServeClient`] (nothing connects before the first call).
 pub fn factory() -> kit::Factory {
-    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, &[KEYS, KEY_SET], |target| {
+    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, KEY_SETS, |target| {
         Ok(Arc::new(TorchServeClient::from_target(target)?))
     })
 }
+
+/// Every key set a TorchServe record may use: [`KEYS`], the kit's `protocol` and
+/// `grpc_url` ([`kit::WIRE_KEYS`]) and the transport's.
+pub const KEY_SETS: &[kit::KeySet] = &[KEYS, kit::WIRE_KEYS, KEY_SET];

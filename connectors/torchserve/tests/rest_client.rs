@@ -419,6 +419,9 @@ async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
         ConnectTarget::new("torchserve", "http://127.0.0.1:1")
             .with_plain(api_key, "kserve-v2")
             .with_plain("management_url", "http://127.0.0.1:2")
+            // The kit's shared keys (`kit::WIRE_KEYS`) are read too.
+            .with_plain("protocol", "rest")
+            .with_plain("grpc_url", "grpc://127.0.0.1:3")
             .with_secret("inference_key", "abcd1234")
             .with_secret("management_key", "efgh5678")
             .with_plain("TS_CONFIG_FILE", "left for environments")

@@ -19,7 +19,7 @@ use inferlink_core::{
 use inferlink_oip::codec::{HEADER_CONTENT_LENGTH, decode_infer_response, parse_header_length};
 use inferlink_oip::grpc::{infer_request_to_proto, infer_response_from_proto};
 use inferlink_oip::proto::{InferParameter, infer_parameter::ParameterChoice};
-use inferlink_oip::{OipClient, Protocol, ServerMetadata, TensorEncoding};
+use inferlink_oip::{OipClient, Protocol, ServerMetadata, TensorEncoding, model_spec};
 
 use crate::codec::{
     self, GenerateRequest, GenerateResponse, MetricSample, ModelConfig, ModelStatistics,
@@ -411,103 +411,67 @@ impl TritonClient {
     /// Loads (or reloads) a model from the repository; `config` (JSON of a
     /// Triton model configuration) overrides the repository's.
     pub async fn load_model(&self, name: &str, config: Option<&str>) -> Result<()> {
-        let model = ModelRef::new(name);
-        match self.inner.oip.grpc() {
-            Some(g) => {
-                let mut parameters = std::collections::HashMap::new();
-                if let Some(c) = config {
-                    parameters.insert(
-                        "config".to_owned(),
-                        proto::ModelRepositoryParameter {
-                            parameter_choice: Some(proto::RepositoryParameterChoice::StringParam(
-                                c.to_owned(),
-                            )),
-                        },
-                    );
-                }
-                let _: proto::Empty = g
-                    .unary(
-                        path::REPOSITORY_LOAD,
-                        proto::RepositoryModelRequest {
-                            repository_name: String::new(),
-                            model_name: name.to_owned(),
-                            parameters,
-                        },
-                        Idempotency::Safe,
-                        Some(&model),
-                    )
-                    .await?;
-                Ok(())
-            }
-            None => {
-                let http = self.http("model loading")?;
-                let body = match config {
-                    Some(c) => serde_json::json!({ "parameters": { "config": c } }),
-                    None => serde_json::json!({}),
-                };
-                http.send(
-                    RequestSpec::segments(
-                        Method::POST,
-                        &["v2", "repository", "models", name, "load"],
-                    )
-                    .model(name)
-                    .content_type(inferlink_oip::codec::JSON)
-                    .body(body.to_string())
-                    .idempotent(),
-                )
-                .await?;
-                Ok(())
-            }
-        }
+        let parameter = config.map(|c| ("config", RepositoryParameter::Text(c)));
+        self.repository_action(name, RepositoryAction::Load, parameter)
+            .await
     }
 
     /// Unloads a model; `unload_dependents` also unloads the models that
     /// depend on it (ensembles).
     pub async fn unload_model(&self, name: &str, unload_dependents: bool) -> Result<()> {
+        let parameter = (
+            "unload_dependents",
+            RepositoryParameter::Flag(unload_dependents),
+        );
+        self.repository_action(name, RepositoryAction::Unload, Some(parameter))
+            .await
+    }
+
+    /// A repository load or unload of model `name` with at most one
+    /// parameter, over gRPC (`RepositoryModelLoad`/`Unload`) or REST
+    /// (`POST v2/repository/models/<name>/load|unload`).
+    async fn repository_action(
+        &self,
+        name: &str,
+        action: RepositoryAction,
+        parameter: Option<(&str, RepositoryParameter<'_>)>,
+    ) -> Result<()> {
         let model = ModelRef::new(name);
         match self.inner.oip.grpc() {
             Some(g) => {
-                let mut parameters = std::collections::HashMap::new();
-                parameters.insert(
-                    "unload_dependents".to_owned(),
-                    proto::ModelRepositoryParameter {
-                        parameter_choice: Some(proto::RepositoryParameterChoice::BoolParam(
-                            unload_dependents,
-                        )),
-                    },
-                );
+                let parameters = parameter
+                    .into_iter()
+                    .map(|(key, value)| (key.to_owned(), value.to_proto()))
+                    .collect();
+                let request = proto::RepositoryModelRequest {
+                    repository_name: String::new(),
+                    model_name: name.to_owned(),
+                    parameters,
+                };
                 let _: proto::Empty = g
-                    .unary(
-                        path::REPOSITORY_UNLOAD,
-                        proto::RepositoryModelRequest {
-                            repository_name: String::new(),
-                            model_name: name.to_owned(),
-                            parameters,
-                        },
-                        Idempotency::Safe,
-                        Some(&model),
-                    )
+                    .unary(action.grpc_path(), request, Idempotency::Safe, Some(&model))
                     .await?;
-                Ok(())
             }
             None => {
-                let http = self.http("model unloading")?;
-                let body =
-                    serde_json::json!({ "parameters": { "unload_dependents": unload_dependents } });
+                let http = self.http(action.what())?;
+                let body = match parameter {
+                    Some((key, value)) => {
+                        serde_json::json!({ "parameters": { key: value.to_json() } })
+                    }
+                    None => serde_json::json!({}),
+                };
+                let segments = ["v2", "repository", "models", name, action.rest_verb()];
                 http.send(
-                    RequestSpec::segments(
-                        Method::POST,
-                        &["v2", "repository", "models", name, "unload"],
-                    )
-                    .model(name)
-                    .content_type(inferlink_oip::codec::JSON)
-                    .body(body.to_string())
-                    .idempotent(),
+                    RequestSpec::segments(Method::POST, &segments)
+                        .model(name)
+                        .content_type(inferlink_oip::codec::JSON)
+                        .body(body.to_string())
+                        .idempotent(),
                 )
                 .await?;
-                Ok(())
             }
         }
+        Ok(())
     }
 
     /// Inference statistics of one model (every version, or the one named)
@@ -646,19 +610,6 @@ fn stats_from_proto(s: proto::ModelStatistics) -> ModelStatistics {
             cache_miss: d(i.cache_miss),
         },
     }
-}
-
-/// `v2/models/{name}[/versions/{version}][/{tail}]`, each segment encoded.
-fn model_spec(method: Method, model: &ModelRef, tail: Option<&str>) -> RequestSpec {
-    let mut segments = vec!["v2", "models", model.name.as_str()];
-    if let Some(v) = &model.version {
-        segments.push("versions");
-        segments.push(v);
-    }
-    if let Some(t) = tail {
-        segments.push(t);
-    }
-    RequestSpec::segments(method, &segments).model(model.to_string())
 }
 
 /// Reads the first item: an error there is the call's error; otherwise the
@@ -903,4 +854,64 @@ pub fn classification(request: InferRequest, output: &str, k: u32) -> InferReque
         .insert("classification".into(), Parameter::Int(i64::from(k)));
     request.outputs.push(out);
     request
+}
+
+/// The two repository actions on one model.
+#[derive(Clone, Copy)]
+enum RepositoryAction {
+    Load,
+    Unload,
+}
+
+impl RepositoryAction {
+    fn grpc_path(self) -> &'static str {
+        match self {
+            RepositoryAction::Load => path::REPOSITORY_LOAD,
+            RepositoryAction::Unload => path::REPOSITORY_UNLOAD,
+        }
+    }
+
+    /// The last segment of the REST path.
+    fn rest_verb(self) -> &'static str {
+        match self {
+            RepositoryAction::Load => "load",
+            RepositoryAction::Unload => "unload",
+        }
+    }
+
+    /// What the call is, for errors.
+    fn what(self) -> &'static str {
+        match self {
+            RepositoryAction::Load => "model loading",
+            RepositoryAction::Unload => "model unloading",
+        }
+    }
+}
+
+/// A repository request parameter, as both wires carry it.
+#[derive(Clone, Copy)]
+enum RepositoryParameter<'a> {
+    Text(&'a str),
+    Flag(bool),
+}
+
+impl RepositoryParameter<'_> {
+    fn to_proto(self) -> proto::ModelRepositoryParameter {
+        let choice = match self {
+            RepositoryParameter::Text(text) => {
+                proto::RepositoryParameterChoice::StringParam(text.to_owned())
+            }
+            RepositoryParameter::Flag(flag) => proto::RepositoryParameterChoice::BoolParam(flag),
+        };
+        proto::ModelRepositoryParameter {
+            parameter_choice: Some(choice),
+        }
+    }
+
+    fn to_json(self) -> serde_json::Value {
+        match self {
+            RepositoryParameter::Text(text) => text.into(),
+            RepositoryParameter::Flag(flag) => flag.into(),
+        }
+    }
 }

@@ -7,9 +7,9 @@
 //! | `access_token` | text (secret in credentials) | none: sent as `triton-access-token` (REST) / `triton-grpc-protocol-triton-access-token` (gRPC) |
 //! | `metrics_url` | URL of Triton's metrics port (`http://host:8002`) | none: [`crate::TritonClient::metrics`] is `Unsupported` |
 //!
-//! plus every key of [`inferlink_oip::KEYS`] (`protocol`, `grpc_url`,
-//! `tensor_encoding`: when set, it replaces the size threshold,
-//! `grpc_authority`) and the shared transport's keys. The factory refuses
+//! plus `protocol` and `grpc_url` ([`kit::WIRE_KEYS`]), every key of
+//! [`inferlink_oip::KEYS`] (`tensor_encoding`: when set, it replaces the
+//! size threshold; `grpc_authority`) and the shared transport's keys. The factory refuses
 //! any other lower-case key.
 
 use std::fmt;
@@ -26,7 +26,8 @@ use crate::client::{TritonConnector, VENDOR};
 
 inferlink_core::config_keys! {
     /// The keys [`TritonConfig`] reads itself; it also reads
-    /// [`inferlink_oip::KEYS`] and the transport's.
+    /// `protocol` and `grpc_url` ([`kit::WIRE_KEYS`]), [`inferlink_oip::KEYS`]
+    /// and the transport's.
     pub const KEYS for "triton" in mod keys {
         /// REST inputs of at least this many bytes travel binary (4096)
         BINARY_THRESHOLD_BYTES = "binary_threshold_bytes",
@@ -58,7 +59,7 @@ pub fn factory() -> kit::Factory {
         VENDOR,
         PRODUCTS,
         RESOURCES,
-        &[KEYS, inferlink_oip::KEYS, TRANSPORT_KEYS],
+        &[KEYS, inferlink_oip::KEYS, kit::WIRE_KEYS, TRANSPORT_KEYS],
         |target| Ok(Arc::new(TritonConnector::from_target(target)?)),
     )
 }

@@ -11,7 +11,8 @@
 //! * [`connector_families!`](crate::connector_families): the
 //!   `InferenceConnector` impl from the list of families a type offers;
 //! * [`urls`]: endpoint URL checks shared by REST and gRPC connectors;
-//!   [`WireProtocol`]: the `protocol` key of connectors that speak both;
+//!   [`WireProtocol`]: the `protocol` key of connectors that speak both,
+//!   and [`WIRE_KEYS`] (`protocol`, `grpc_url`), defined once for them;
 //! * [`config_error`]: the one shape of a configuration error;
 //! * [`ConnectorConfig`]: reading a connector's typed configuration from a
 //!   target (vendor defaults < host transport settings < record), written once;
@@ -42,7 +43,7 @@ mod setters;
 #[cfg(feature = "http")]
 mod settings;
 pub mod urls;
-mod wire;
+pub mod wire;
 mod words;
 
 #[cfg(feature = "http")]
@@ -50,7 +51,7 @@ pub use http::{phrase_class, raw_request_spec};
 pub use keys::{Key, KeySet, check_keys};
 #[cfg(feature = "http")]
 pub use settings::ConnectorConfig;
-pub use wire::WireProtocol;
+pub use wire::{GRPC_URL_KEYS, WIRE_KEYS, WireProtocol};
 
 /// An [`ErrorKind::Config`] error about configuration key `key`.
 pub fn config_error(key: &str, why: impl fmt::Display) -> Error {

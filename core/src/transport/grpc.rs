@@ -800,6 +800,28 @@ mod tests {
     }
 
     #[test]
+    fn every_answered_code_has_a_kind_and_keeps_the_words() {
+        let cases = [
+            (Code::NotFound, ErrorKind::NotFound),
+            (Code::InvalidArgument, ErrorKind::InvalidInput),
+            (Code::Unavailable, ErrorKind::Unavailable),
+            (Code::DeadlineExceeded, ErrorKind::Timeout),
+            (Code::Unauthenticated, ErrorKind::Unauthenticated),
+            (Code::PermissionDenied, ErrorKind::PermissionDenied),
+            (Code::ResourceExhausted, ErrorKind::RateLimited),
+            (Code::Unimplemented, ErrorKind::Unsupported),
+            (Code::Internal, ErrorKind::ModelError),
+            (Code::Unknown, ErrorKind::ModelError),
+        ];
+        for (code, kind) in cases {
+            let e = status_error(&tonic::Status::new(code, "the server's words"), None);
+            assert_eq!(e.kind(), kind, "{code:?}");
+            assert_eq!(e.vendor_message(), Some("the server's words"));
+            assert!(e.to_string().contains("the server's words"), "{e}");
+        }
+    }
+
+    #[test]
     fn a_vendor_classifier_refines_answered_statuses_only() {
         let classifier = |s: &tonic::Status| {
             s.message()

@@ -59,16 +59,7 @@ fn content_is_shared_and_strings_use_string_val() {
 fn proto(dtype: tf::DataType, dims: &[i64]) -> tf::TensorProto {
     tf::TensorProto {
         dtype: dtype as i32,
-        tensor_shape: Some(tf::TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| tf::tensor_shape_proto::Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        }),
+        tensor_shape: Some(dims_proto(dims.iter().copied())),
         ..Default::default()
     }
 }
