@@ -344,11 +344,12 @@ fn nest(modules: &BTreeMap<Vec<String>, String>, path: &[String], depth: usize, 
 /// [`ProtoMessages::check_paths_declared`]). It also defines
 /// `fn messages() -> ProtoMessages` for further tests in the file.
 ///
-/// ```ignore
+/// ```no_run
 /// inferlink_protogen::generated_code_tests! {
 ///     protos: ["inference.proto"],
 ///     method_paths_in: ["src/grpc.rs"],
 /// }
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! generated_code_tests {
