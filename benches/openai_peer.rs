@@ -8,7 +8,7 @@
 //! gets it:
 //!
 //! * `embed`: `INFERLINK_PEER_TEXTS` short texts (default 2 000) in requests
-//!   of `BATCH` texts, at concurrency 1, 8 and 32 (tasks sharing one
+//!   of `INFERLINK_PEER_BATCH` texts (default 32), at concurrency 1, 8 and 32 (tasks sharing one
 //!   connector on a 2-worker runtime), each case bounded by count and
 //!   [`CASE_BUDGET`]; throughput and the process's CPU time (user + system,
 //!   `getrusage(RUSAGE_SELF)`) per request. The Python side
@@ -43,8 +43,8 @@ use inferlink_testkit::servers::{
     LLAMA_CPP_EMBEDDING_MODEL, LLAMA_CPP_GENERATION_MODEL, RunningServer, ServerKind,
 };
 
-/// Texts per request, on both sides.
-const BATCH: usize = 32;
+/// Texts per request, on both sides, unless `INFERLINK_PEER_BATCH` says.
+const DEFAULT_BATCH: usize = 32;
 /// Requests in flight.
 const CONCURRENCY: [usize; 3] = [1, 8, 32];
 /// Warm-up requests before each client's first case.
@@ -72,6 +72,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000);
+    let batch: usize = std::env::var("INFERLINK_PEER_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&b| b > 0)
+        .unwrap_or(DEFAULT_BATCH);
     let mut _server: Option<RunningServer> = None;
     let (embed_url, generate_url) = match (
         std::env::var("INFERLINK_PEER_EMBED_URL"),
@@ -96,7 +101,7 @@ fn main() {
     let requests: Vec<Vec<String>> = (0..texts)
         .map(text)
         .collect::<Vec<_>>()
-        .chunks(BATCH)
+        .chunks(batch)
         .map(<[String]>::to_vec)
         .collect();
 
@@ -113,7 +118,7 @@ fn main() {
         let cpu = cpu_seconds() - cpu_before;
         let sent: usize = requests.iter().take(done).map(Vec::len).sum();
         println!(
-            "RESULT client=inferlink case=embed batch={BATCH} concurrency={c} requests={done} \
+            "RESULT client=inferlink case=embed batch={batch} concurrency={c} requests={done} \
              texts={sent} seconds={secs:.3} rps={:.2} texts_per_s={:.1} cpu_s={cpu:.3} cpu_ms_per_request={:.3}",
             done as f64 / secs,
             sent as f64 / secs,
@@ -206,8 +211,9 @@ async fn overhead(connector: &Arc<dyn InferenceConnector>, url: &str, texts: &[S
     let (p50, raw50) = (percentile(&mut ours, 50), percentile(&mut theirs, 50));
     let (p99, raw99) = (percentile(&mut ours, 99), percentile(&mut theirs, 99));
     println!(
-        "RESULT client=inferlink case=overhead batch={BATCH} samples={} connector_p50_ms={:.3} \
+        "RESULT client=inferlink case=overhead batch={} samples={} connector_p50_ms={:.3} \
          raw_p50_ms={:.3} ratio_p50={:.4} connector_p99_ms={:.3} raw_p99_ms={:.3} ratio_p99={:.4}",
+        texts.len(),
         ours.len(),
         ms(p50),
         ms(raw50),

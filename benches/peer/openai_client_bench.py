@@ -18,7 +18,9 @@ import resource
 import sys
 import time
 
-BATCH = 32
+import os
+
+BATCH = int(os.environ.get("INFERLINK_PEER_BATCH", "32"))
 CONCURRENCY = [1, 8, 32]
 WARMUP = 3
 CASE_BUDGET = 120.0
