@@ -678,3 +678,32 @@ async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u
         }
     }
 }
+
+/// A loopback port that refuses connections and stays reserved while this
+/// value lives: a socket bound to `127.0.0.1:0` that never listens. Unlike
+/// binding a listener and dropping it, no other test can take the port in
+/// between, so a connection attempt is refused every time.
+#[derive(Debug)]
+pub struct RefusedPort {
+    /// Held only to keep the port bound.
+    _socket: TcpSocket,
+    addr: SocketAddr,
+}
+
+impl RefusedPort {
+    /// Reserves a port (`127.0.0.1`, chosen by the system).
+    pub fn new() -> std::io::Result<RefusedPort> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = socket.local_addr()?;
+        Ok(RefusedPort {
+            _socket: socket,
+            addr,
+        })
+    }
+
+    /// The reserved address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}

@@ -366,9 +366,8 @@ async fn auth_from_configuration_travels_as_metadata() {
 
 #[tokio::test]
 async fn a_closed_port_is_unavailable_within_the_deadline() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("grpc://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let closed = inferlink_testkit::fault::RefusedPort::new().unwrap();
+    let url = format!("grpc://{}", closed.addr());
     let c = client(
         &url,
         &[("retry_max_attempts", "2"), ("deadline_ms", "3000")],
@@ -418,9 +417,8 @@ async fn the_connector_conformance_suite_passes_over_grpc() {
 
 #[tokio::test]
 async fn tls_channels_build_and_fail_cleanly_without_a_server() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("grpcs://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let closed = inferlink_testkit::fault::RefusedPort::new().unwrap();
+    let url = format!("grpcs://{}", closed.addr());
     let c = client(&url, &[("retry_max_attempts", "1")]);
     assert_eq!(c.info().endpoint, url.replace("grpcs://", "https://"));
     let e = c.server_live().await.unwrap_err();
