@@ -13,51 +13,9 @@ use inferlink_testkit::servers::{
     self, RunningServer, ServerKind, StartOptions, port_open, process_group_alive,
 };
 
-/// Local addresses of the listening TCP sockets on `port` (from /proc/net).
-fn listen_addresses(port: u16) -> Vec<String> {
-    let mut found = Vec::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        let Ok(table) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        for line in table.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            // cols[1] = local "ADDR:PORT" in hex, cols[3] = state (0A = LISTEN).
-            if cols.len() < 4 || cols[3] != "0A" {
-                continue;
-            }
-            let Some((addr, p)) = cols[1].split_once(':') else {
-                continue;
-            };
-            if u16::from_str_radix(p, 16).ok() != Some(port) {
-                continue;
-            }
-            found.push(decode_addr(addr, v6));
-        }
-    }
-    found
-}
-
-/// /proc/net hex addresses: IPv4 as one little-endian u32, IPv6 as four of them.
-fn decode_addr(hex: &str, v6: bool) -> String {
-    let bytes: Vec<u8> = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
-        .collect();
-    let mut ordered = Vec::with_capacity(bytes.len());
-    for word in bytes.chunks(4) {
-        ordered.extend(word.iter().rev());
-    }
-    if v6 {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&ordered[..16]);
-        std::net::Ipv6Addr::from(a).to_string()
-    } else {
-        std::net::Ipv4Addr::new(ordered[0], ordered[1], ordered[2], ordered[3]).to_string()
-    }
-}
-
+/// Unlike `live::assert_listens_on_loopback_only`, `::1` counts too.
 fn assert_loopback_only(port: u16) {
-    let addrs = listen_addresses(port);
+    let addrs = inferlink_testkit::live::listen_addresses(port);
     assert!(!addrs.is_empty(), "nothing listens on port {port}");
     for a in &addrs {
         assert!(
