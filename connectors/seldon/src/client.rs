@@ -29,21 +29,10 @@ pub const CONTENT_TYPE: &str = "content_type";
 ///
 /// Paths are `[/seldon/<namespace>/<deployment>]/api/v1.0/<call>`; see
 /// [`SeldonConfig::v1_prefix`]. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SeldonV1Client {
     http: HttpTransport,
     config: Arc<SeldonConfig>,
-}
-
-impl fmt::Debug for SeldonV1Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SeldonV1Client")
-            .field("http", &self.http)
-            .field("namespace", &self.config.namespace)
-            .field("deployment", &self.config.deployment)
-            .field("v1_tensor_form", &self.config.v1_tensor_form)
-            .finish()
-    }
 }
 
 impl SeldonV1Client {

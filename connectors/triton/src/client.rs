@@ -2,7 +2,6 @@
 //! extensions, REST or gRPC, and the [`InferenceConnector`] families.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,11 +36,12 @@ pub const VENDOR: &str = "triton";
 /// configuration, streaming and generate extensions.
 ///
 /// Cheap to clone (connections are shared).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TritonClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     oip: OipClient,
     info: ConnectorInfo,
@@ -50,16 +50,6 @@ struct Inner {
     idle: Duration,
     /// The metrics port's transport (`metrics_url`), if configured.
     metrics: Option<HttpTransport>,
-}
-
-impl fmt::Debug for TritonClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TritonClient")
-            .field("oip", &self.inner.oip)
-            .field("mode", &self.inner.mode)
-            .field("compression", &self.inner.compression)
-            .finish()
-    }
 }
 
 impl TritonClient {
