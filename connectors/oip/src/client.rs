@@ -6,7 +6,6 @@
 //! method, `RestWire::send`; every gRPC call through the same retry loop
 //! ([`inferlink_core::transport::retry::run`]).
 
-use std::fmt;
 use std::sync::Arc;
 
 use inferlink_core::kit;
@@ -37,32 +36,21 @@ pub const DEFAULT_VENDOR: &str = "oip";
 /// Cheap to clone (connections are shared). Vendor crates (Triton, KServe,
 /// Seldon) build one with their own vendor name, which then appears in
 /// [`ConnectorInfo::vendor`] and in every error's `vendor` context.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct OipClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     info: ConnectorInfo,
     wire: Wire,
 }
 
+#[derive(Debug)]
 enum Wire {
     Rest(RestWire),
     Grpc(Box<GrpcWire>),
-}
-
-impl fmt::Debug for OipClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let wire: &dyn fmt::Debug = match &self.inner.wire {
-            Wire::Rest(r) => r,
-            Wire::Grpc(g) => g,
-        };
-        f.debug_struct("OipClient")
-            .field("info", &self.inner.info)
-            .field("wire", wire)
-            .finish()
-    }
 }
 
 impl OipClient {
@@ -290,19 +278,11 @@ pub fn model_spec(method: Method, model: &ModelRef, tail: Option<&str>) -> Reque
 }
 
 /// The REST side: one shared transport.
+#[derive(Debug)]
 struct RestWire {
     http: HttpTransport,
     encoding: TensorEncoding,
     model_header: Option<ModelHeader>,
-}
-
-impl fmt::Debug for RestWire {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RestWire")
-            .field("http", &self.http)
-            .field("encoding", &self.encoding)
-            .finish()
-    }
 }
 
 impl RestWire {

@@ -2,7 +2,6 @@
 //! [`SeldonV1Client`] (Seldon Core v1, SeldonMessage REST) or an
 //! [`OipClient`] (Seldon Core v2 and MLServer, REST or gRPC).
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -284,6 +283,7 @@ pub fn add_content_types(
     }
 }
 
+#[derive(Debug)]
 enum Wire {
     V1(SeldonV1Client),
     V2 {
@@ -300,29 +300,10 @@ enum Wire {
 /// listing. v2 REST: everything `inferlink-oip` offers over REST (listing
 /// through MLServer's repository index); v2 gRPC: the same without listing
 /// and invoke.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SeldonConnector {
     info: ConnectorInfo,
     wire: Arc<Wire>,
-}
-
-impl fmt::Debug for SeldonConnector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("SeldonConnector");
-        d.field("info", &self.info);
-        match self.wire.as_ref() {
-            Wire::V1(c) => d.field("v1", c),
-            Wire::V2 {
-                oip,
-                content_types,
-                request_content_type,
-            } => d
-                .field("oip", oip)
-                .field("mlserver_content_types", content_types)
-                .field("mlserver_request_content_type", request_content_type),
-        };
-        d.finish()
-    }
 }
 
 impl SeldonConnector {
