@@ -290,45 +290,20 @@ fn float_json(v: f64, name: &str) -> Result<Value> {
 
 /// The flat JSON leaves of a tensor, in row-major order.
 fn leaves(input: &Tensor) -> Result<Vec<Value>> {
+    fn json<T: inferlink_core::tensor::Element + Into<Value>>(t: &Tensor) -> Result<Vec<Value>> {
+        Ok(t.to_vec::<T>()?.into_iter().map(Into::into).collect())
+    }
     let name = input.name();
     Ok(match input.datatype() {
-        DataType::Bool => input
-            .to_vec::<bool>()?
-            .into_iter()
-            .map(Value::Bool)
-            .collect(),
-        DataType::Uint8 => input.to_vec::<u8>()?.into_iter().map(Value::from).collect(),
-        DataType::Uint16 => input
-            .to_vec::<u16>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Uint32 => input
-            .to_vec::<u32>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Uint64 => input
-            .to_vec::<u64>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Int8 => input.to_vec::<i8>()?.into_iter().map(Value::from).collect(),
-        DataType::Int16 => input
-            .to_vec::<i16>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Int32 => input
-            .to_vec::<i32>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Int64 => input
-            .to_vec::<i64>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
+        DataType::Bool => json::<bool>(input)?,
+        DataType::Uint8 => json::<u8>(input)?,
+        DataType::Uint16 => json::<u16>(input)?,
+        DataType::Uint32 => json::<u32>(input)?,
+        DataType::Uint64 => json::<u64>(input)?,
+        DataType::Int8 => json::<i8>(input)?,
+        DataType::Int16 => json::<i16>(input)?,
+        DataType::Int32 => json::<i32>(input)?,
+        DataType::Int64 => json::<i64>(input)?,
         DataType::Fp16 | DataType::Bf16 | DataType::Fp32 | DataType::Fp64 => input
             .to_f64_lossy()?
             .into_iter()
