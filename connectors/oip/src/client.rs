@@ -277,6 +277,19 @@ pub fn model_spec(method: Method, model: &ModelRef, tail: Option<&str>) -> Reque
     RequestSpec::segments(method, &segments).model(model.to_string())
 }
 
+/// Decodes a REST infer answer: the JSON header's length when the answer
+/// carries binary tensors (header [`HEADER_CONTENT_LENGTH`]), then the
+/// outputs; errors carry the response's context.
+pub fn decode_http_infer(resp: &HttpResponse) -> Result<InferResponse> {
+    let json_len = parse_header_length(
+        resp.headers()
+            .get(HEADER_CONTENT_LENGTH)
+            .map(|v| v.as_bytes()),
+    )
+    .map_err(|e| resp.decorate(e))?;
+    decode_infer_response(resp.body().clone(), json_len).map_err(|e| resp.decorate(e))
+}
+
 /// The REST side: one shared transport.
 #[derive(Debug)]
 struct RestWire {
@@ -383,13 +396,7 @@ impl RestWire {
             spec = spec.idempotent();
         }
         let resp = self.send(spec).await?;
-        let json_len = parse_header_length(
-            resp.headers()
-                .get(HEADER_CONTENT_LENGTH)
-                .map(|v| v.as_bytes()),
-        )
-        .map_err(|e| resp.decorate(e))?;
-        decode_infer_response(resp.body().clone(), json_len).map_err(|e| resp.decorate(e))
+        decode_http_infer(&resp)
     }
 
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {

@@ -328,11 +328,7 @@ impl OmiClient {
             options.detect_drift.unwrap_or(self.inner.detect_drift),
             options.explain.unwrap_or(self.inner.explain),
         );
-        let idempotency = if options.idempotent {
-            Idempotency::Safe
-        } else {
-            Idempotency::Unsafe
-        };
+        let idempotency = Idempotency::marked(options.idempotent);
         let send = || {
             self.inner.transport.unary::<_, proto::RunResponse>(
                 paths::RUN,

@@ -384,11 +384,7 @@ impl TfServingClient {
                     self.inner.encoding,
                 )
                 .map_err(|e| self.tag(e, Some(model)))?;
-                let idempotency = if request.idempotent {
-                    Idempotency::Safe
-                } else {
-                    Idempotency::Unsafe
-                };
+                let idempotency = Idempotency::marked(request.idempotent);
                 let r = g.predict(model, message, idempotency).await?;
                 let (outputs, version) =
                     grpc::predict_outputs(r).map_err(|e| self.tag(e, Some(model)))?;

@@ -93,11 +93,7 @@ impl GrpcWire {
         body: Bytes,
         idempotent: bool,
     ) -> Result<Bytes> {
-        let idempotency = if idempotent {
-            Idempotency::Safe
-        } else {
-            Idempotency::Unsafe
-        };
+        let idempotency = Idempotency::marked(idempotent);
         let message = Self::request(model, "data", body);
         let r: PredictionResponse = self
             .transport
@@ -114,11 +110,7 @@ impl GrpcWire {
         body: Bytes,
         idempotent: bool,
     ) -> Result<ByteStream> {
-        let idempotency = if idempotent {
-            Idempotency::Safe
-        } else {
-            Idempotency::Unsafe
-        };
+        let idempotency = Idempotency::marked(idempotent);
         let message = Self::request(model, "data", body);
         let stream = self
             .transport
