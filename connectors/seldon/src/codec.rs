@@ -39,6 +39,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
+use inferlink_core::kit;
 use inferlink_core::{
     DataType, Error, ErrorKind, InferRequest, InferResponse, Parameter, Parameters, Result, Tensor,
 };
@@ -448,54 +449,9 @@ fn scalar_parameter(v: &Value) -> Option<Parameter> {
 
 /// The tensor of a `data.ndarray` (shape from the nesting, datatype from the leaves).
 pub fn tensor_from_ndarray(nd: &Value) -> Result<Tensor> {
-    let mut shape = Vec::new();
     // A bare scalar is rank 0.
-    let mut probe = nd;
-    while let Value::Array(items) = probe {
-        shape.push(items.len());
-        match items.first() {
-            Some(first) => probe = first,
-            None => break,
-        }
-    }
-    let mut flat = Vec::new();
-    collect(nd, &shape, 0, "data.ndarray".to_owned(), &mut flat)?;
+    let (shape, flat) = kit::json::nested_leaves(nd, "data.ndarray")?;
     leaves_to_tensor(flat, shape)
-}
-
-fn collect<'a>(
-    v: &'a Value,
-    shape: &[usize],
-    depth: usize,
-    path: String,
-    out: &mut Vec<&'a Value>,
-) -> Result<()> {
-    if depth == shape.len() {
-        if v.is_array() {
-            return Err(protocol(format!(
-                "{path}: the ndarray is ragged (a list where a value was expected)"
-            )));
-        }
-        out.push(v);
-        return Ok(());
-    }
-    let Value::Array(items) = v else {
-        return Err(protocol(format!(
-            "{path}: the ndarray is ragged (a value where a list of {} was expected)",
-            shape[depth]
-        )));
-    };
-    if items.len() != shape[depth] {
-        return Err(protocol(format!(
-            "{path}: the ndarray is ragged ({} items where {} were expected)",
-            items.len(),
-            shape[depth]
-        )));
-    }
-    for (i, item) in items.iter().enumerate() {
-        collect(item, shape, depth + 1, format!("{path}[{i}]"), out)?;
-    }
-    Ok(())
 }
 
 fn leaves_to_tensor(flat: Vec<&Value>, shape: Vec<usize>) -> Result<Tensor> {
