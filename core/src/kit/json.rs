@@ -151,10 +151,12 @@ mod tests {
         assert_eq!(shape, [3, 2, 1]);
         let numbers: Vec<i64> = leaves.iter().filter_map(|v| v.as_i64()).collect();
         assert_eq!(numbers, [1, 2, 3, 4, 5, 6]);
-        let (shape, leaves) = nested_leaves(&json!("text"), "$").unwrap();
+        let text = json!("text");
+        let (shape, leaves) = nested_leaves(&text, "$").unwrap();
         assert!(shape.is_empty());
-        assert_eq!(leaves, [&json!("text")]);
-        let (shape, leaves) = nested_leaves(&json!([[], []]), "$").unwrap();
+        assert_eq!(leaves, [&text]);
+        let empty_rows = json!([[], []]);
+        let (shape, leaves) = nested_leaves(&empty_rows, "$").unwrap();
         assert_eq!(shape, [2, 0]);
         assert!(leaves.is_empty());
     }
