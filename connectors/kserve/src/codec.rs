@@ -42,6 +42,7 @@
 use std::fmt::Write as _;
 
 use inferlink_core::kit;
+use inferlink_core::kit::json::Leaf;
 use inferlink_core::tensor::{bf16, f16};
 use inferlink_core::{DataType, Error, ErrorKind, InferRequest, Result, Tensor};
 use serde_json::Value;
@@ -272,7 +273,8 @@ pub fn decode_predictions(body: &[u8], options: &DecodeOptions<'_>) -> Result<Ve
     };
     let named = !rows.is_empty() && rows.iter().all(Value::is_object);
     if !named {
-        let (shape, leaves) = kit::json::nested_rows(rows.iter(), rows.len(), "predictions")?;
+        let (shape, leaves) =
+            kit::json::nested_rows(rows.iter(), rows.len(), "predictions", Leaf::Scalar)?;
         let hint = options
             .inputs
             .iter()
@@ -304,8 +306,12 @@ pub fn decode_predictions(body: &[u8], options: &DecodeOptions<'_>) -> Result<Ve
     }
     for key in first.keys() {
         let path = format!("predictions[*].{key}");
-        let (shape, leaves) =
-            kit::json::nested_rows(rows.iter().map(|r| &r[key]), rows.len(), &path)?;
+        let (shape, leaves) = kit::json::nested_rows(
+            rows.iter().map(|r| &r[key]),
+            rows.len(),
+            &path,
+            Leaf::Scalar,
+        )?;
         let hint = options
             .inputs
             .iter()

@@ -26,6 +26,7 @@
 
 use bytes::Bytes;
 use inferlink_core::kit;
+use inferlink_core::kit::json::Leaf;
 use inferlink_core::tensor::{bf16, f16};
 use inferlink_core::{DataType, Error, ErrorKind, InferRequest, InferResponse, Result, Tensor};
 use serde_json::{Map, Number, Value};
@@ -284,7 +285,7 @@ fn to_tensor(
     hint: Option<DataType>,
     forced: Option<DataType>,
 ) -> Result<Tensor> {
-    let (shape, flat) = kit::json::nested_leaves(&value, path)?;
+    let (shape, flat) = kit::json::nested_leaves(&value, path, Leaf::NotArray)?;
     let datatype = match forced {
         Some(d) => d,
         None => infer_datatype(&flat, hint, path)?,

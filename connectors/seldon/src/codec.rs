@@ -40,6 +40,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use inferlink_core::kit;
+use inferlink_core::kit::json::Leaf;
 use inferlink_core::{
     DataType, Error, ErrorKind, InferRequest, InferResponse, Parameter, Parameters, Result, Tensor,
 };
@@ -449,8 +450,8 @@ fn scalar_parameter(v: &Value) -> Option<Parameter> {
 
 /// The tensor of a `data.ndarray` (shape from the nesting, datatype from the leaves).
 pub fn tensor_from_ndarray(nd: &Value) -> Result<Tensor> {
-    // A bare scalar is rank 0.
-    let (shape, flat) = kit::json::nested_leaves(nd, "data.ndarray")?;
+    // A bare scalar is rank 0; objects are leaves (they become JSON text).
+    let (shape, flat) = kit::json::nested_leaves(nd, "data.ndarray", Leaf::NotArray)?;
     leaves_to_tensor(flat, shape)
 }
 

@@ -31,6 +31,7 @@
 use bytes::Bytes;
 use half::{bf16, f16};
 use inferlink_core::kit;
+use inferlink_core::kit::json::Leaf;
 use inferlink_core::{DataType, Error, ErrorKind, InferRequest, InferResponse, Result, Tensor};
 use serde_json::{Map, Number, Value};
 
@@ -261,7 +262,7 @@ fn protocol(message: impl Into<String>, path: &str) -> Error {
 }
 
 fn json_to_tensor(name: &str, value: Value, hint: Option<DataType>, path: &str) -> Result<Tensor> {
-    let (shape, leaves) = kit::json::nested_leaves(&value, path)?;
+    let (shape, leaves) = kit::json::nested_leaves(&value, path, Leaf::NotArray)?;
     if let Some(dt) = hint
         && let Some(t) = build(name, dt, &shape, &leaves)?
     {

@@ -21,36 +21,60 @@ pub const MAX_RANK: usize = 64;
 /// they come.
 const MAX_RESERVED_LEAVES: usize = 1 << 16;
 
+/// What may stand where the first row has a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaf {
+    /// Only a JSON scalar (null, boolean, number, string): an array or an
+    /// object there is a ragged-array error.
+    Scalar,
+    /// Any value but an array: objects are leaves too, for the caller to
+    /// read (as text, say).
+    NotArray,
+}
+
+impl Leaf {
+    fn admits(self, value: &Value) -> bool {
+        match value {
+            Value::Array(_) => false,
+            Value::Object(_) => self == Leaf::NotArray,
+            _ => true,
+        }
+    }
+}
+
 /// The shape and row-major leaves of `value` read as a tensor. The shape is
 /// the array lengths along the first elements; every other element must
-/// nest the same way. A value that is not an array is a rank-0 tensor of
-/// itself.
+/// nest the same way; `leaf` says what may stand where the first row has a
+/// value. A value that is not an array is a rank-0 tensor of itself.
 ///
 /// Errors: [`ErrorKind::Protocol`], its path the place where the arrays
-/// stop being rectangular (`path[1][0]`), for ragged arrays, an array or
-/// object where the first row has a value, or nesting deeper than
-/// [`MAX_RANK`].
+/// stop being rectangular (`path[1][0]`), for ragged arrays, a value `leaf`
+/// does not admit, or nesting deeper than [`MAX_RANK`].
 ///
 /// ```
-/// use inferlink_core::kit::json::nested_leaves;
+/// use inferlink_core::kit::json::{Leaf, nested_leaves};
 /// use serde_json::json;
 ///
 /// let v = json!([[1, 2, 3], [4, 5, 6]]);
-/// let (shape, leaves) = nested_leaves(&v, "predictions").unwrap();
+/// let (shape, leaves) = nested_leaves(&v, "predictions", Leaf::Scalar).unwrap();
 /// assert_eq!(shape, [2, 3]);
 /// assert_eq!(leaves[4], &json!(5));
 ///
-/// let e = nested_leaves(&json!([[1, 2], [3]]), "predictions").unwrap_err();
+/// let e = nested_leaves(&json!([[1, 2], [3]]), "predictions", Leaf::Scalar).unwrap_err();
 /// assert_eq!(e.path(), Some("predictions[1]"));
 /// ```
-pub fn nested_leaves<'a>(value: &'a Value, path: &str) -> Result<(Vec<usize>, Vec<&'a Value>)> {
+pub fn nested_leaves<'a>(
+    value: &'a Value,
+    path: &str,
+    leaf: Leaf,
+) -> Result<(Vec<usize>, Vec<&'a Value>)> {
     match value {
-        Value::Array(items) => nested_rows(items.iter(), items.len(), path),
-        Value::Object(_) => Err(ragged(
+        Value::Array(items) => nested_rows(items.iter(), items.len(), path, leaf),
+        v if leaf.admits(v) => Ok((Vec::new(), vec![v])),
+        _ => Err(ragged(
             path,
             format!("{path} is an object where a value or an array was expected"),
         )),
-        leaf => Ok((Vec::new(), vec![leaf])),
     }
 }
 
@@ -61,6 +85,7 @@ pub fn nested_rows<'a>(
     rows: impl Iterator<Item = &'a Value> + Clone,
     n: usize,
     path: &str,
+    leaf: Leaf,
 ) -> Result<(Vec<usize>, Vec<&'a Value>)> {
     let mut shape = vec![n];
     if let Some(first) = rows.clone().next() {
@@ -88,7 +113,7 @@ pub fn nested_rows<'a>(
     for (i, row) in rows.enumerate() {
         let len = at.len();
         let _ = write!(at, "[{i}]");
-        gather(row, &shape[1..], &mut at, &mut leaves)?;
+        gather(row, &shape[1..], leaf, &mut at, &mut leaves)?;
         at.truncate(len);
     }
     Ok((shape, leaves))
@@ -98,17 +123,24 @@ pub fn nested_rows<'a>(
 fn gather<'a>(
     value: &'a Value,
     dims: &[usize],
+    leaf: Leaf,
     path: &mut String,
     out: &mut Vec<&'a Value>,
 ) -> Result<()> {
     match (dims.split_first(), value) {
-        (None, Value::Array(_) | Value::Object(_)) => Err(ragged(
-            path,
-            format!("{path} is an array or object where the first row has a value (ragged arrays)"),
-        )),
-        (None, leaf) => {
-            out.push(leaf);
+        (None, v) if leaf.admits(v) => {
+            out.push(v);
             Ok(())
+        }
+        (None, _) => {
+            let what = match leaf {
+                Leaf::Scalar => "an array or object",
+                Leaf::NotArray => "an array",
+            };
+            Err(ragged(
+                path,
+                format!("{path} is {what} where the first row has a value (ragged arrays)"),
+            ))
         }
         (Some((&n, rest)), Value::Array(items)) => {
             if items.len() != n {
@@ -123,7 +155,7 @@ fn gather<'a>(
             let len = path.len();
             for (i, item) in items.iter().enumerate() {
                 let _ = write!(path, "[{i}]");
-                gather(item, rest, path, out)?;
+                gather(item, rest, leaf, path, out)?;
                 path.truncate(len);
             }
             Ok(())
@@ -147,16 +179,16 @@ mod tests {
     #[test]
     fn rectangular_arrays_give_their_shape_and_row_major_leaves() {
         let v = json!([[[1], [2]], [[3], [4]], [[5], [6]]]);
-        let (shape, leaves) = nested_leaves(&v, "$").unwrap();
+        let (shape, leaves) = nested_leaves(&v, "$", Leaf::Scalar).unwrap();
         assert_eq!(shape, [3, 2, 1]);
         let numbers: Vec<i64> = leaves.iter().filter_map(|v| v.as_i64()).collect();
         assert_eq!(numbers, [1, 2, 3, 4, 5, 6]);
         let text = json!("text");
-        let (shape, leaves) = nested_leaves(&text, "$").unwrap();
+        let (shape, leaves) = nested_leaves(&text, "$", Leaf::Scalar).unwrap();
         assert!(shape.is_empty());
         assert_eq!(leaves, [&text]);
         let empty_rows = json!([[], []]);
-        let (shape, leaves) = nested_leaves(&empty_rows, "$").unwrap();
+        let (shape, leaves) = nested_leaves(&empty_rows, "$", Leaf::Scalar).unwrap();
         assert_eq!(shape, [2, 0]);
         assert!(leaves.is_empty());
     }
@@ -171,11 +203,24 @@ mod tests {
             (json!([[[1]], [[1, 2]]]), "$[1][0]", "has 2 elements"),
             (json!({"a": 1}), "$", "is an object"),
         ] {
-            let e = nested_leaves(&v, "$").unwrap_err();
+            let e = nested_leaves(&v, "$", Leaf::Scalar).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Protocol, "{v}");
             assert_eq!(e.path(), Some(path), "{v}");
             assert!(e.message().contains(words), "{v}: {e}");
         }
+    }
+
+    #[test]
+    fn objects_are_leaves_when_the_caller_reads_them() {
+        let v = json!([{"a": 1}, {"b": [2]}]);
+        let (shape, leaves) = nested_leaves(&v, "$", Leaf::NotArray).unwrap();
+        assert_eq!(shape, [2]);
+        assert_eq!(leaves[1], &json!({"b": [2]}));
+        let one = json!({"a": 1});
+        assert_eq!(nested_leaves(&one, "$", Leaf::NotArray).unwrap().1, [&one]);
+        let e = nested_leaves(&json!([1, [2]]), "$", Leaf::NotArray).unwrap_err();
+        assert_eq!(e.path(), Some("$[1]"));
+        assert!(e.message().contains("is an array where"), "{e}");
     }
 
     #[test]
@@ -184,19 +229,23 @@ mod tests {
         for _ in 0..MAX_RANK {
             v = json!([v]);
         }
-        assert_eq!(nested_leaves(&v, "$").unwrap().0.len(), MAX_RANK);
-        let e = nested_leaves(&json!([v]), "$").unwrap_err();
+        assert_eq!(
+            nested_leaves(&v, "$", Leaf::Scalar).unwrap().0.len(),
+            MAX_RANK
+        );
+        let e = nested_leaves(&json!([v]), "$", Leaf::NotArray).unwrap_err();
         assert!(e.message().contains("deeper than 64"), "{e}");
     }
 
     #[test]
     fn rows_handed_over_one_by_one_read_as_one_array() {
         let rows = [json!({"x": [1, 2]}), json!({"x": [3, 4]})];
-        let (shape, leaves) = nested_rows(rows.iter().map(|r| &r["x"]), 2, "col").unwrap();
+        let (shape, leaves) =
+            nested_rows(rows.iter().map(|r| &r["x"]), 2, "col", Leaf::Scalar).unwrap();
         assert_eq!(shape, [2, 2]);
         assert_eq!(leaves.len(), 4);
         let rows = [json!([1, 2]), json!([3])];
-        let e = nested_rows(rows.iter(), 2, "col").unwrap_err();
+        let e = nested_rows(rows.iter(), 2, "col", Leaf::Scalar).unwrap_err();
         assert_eq!(e.path(), Some("col[1]"));
     }
 }
