@@ -332,7 +332,7 @@ fn infer_datatype(flat: &[&Value], hint: Option<DataType>, path: &str) -> Result
         ErrorKind::Protocol,
         format!(
             "{path} mixes value kinds (element {odd} is a {}); set output_datatype or use invoke",
-            kind_of(&flat[odd])
+            kind_of(flat[odd])
         ),
     ))
 }
@@ -349,7 +349,7 @@ fn build(
             ErrorKind::Protocol,
             format!(
                 "{path} element {i} is a {} that does not fit {d}",
-                kind_of(&flat[i])
+                kind_of(flat[i])
             ),
         )
     };
