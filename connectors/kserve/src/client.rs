@@ -1,7 +1,6 @@
 //! [`KServeClient`] (also named [`KServeConnector`]): V1 calls here, V2
 //! through `inferlink-oip`, and the [`InferenceConnector`] families.
 
-use std::fmt;
 use std::sync::Arc;
 
 use inferlink_core::kit;
@@ -30,11 +29,12 @@ pub const V1_PROTOCOL_NAME: &str = "kserve-v1";
 /// Cheap to clone. Build it with [`KServeClient::connect`] (which
 /// discovers the protocol when the configuration says `auto`) or
 /// [`KServeClient::new`] (a fixed protocol, nothing sent).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct KServeClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     info: ConnectorInfo,
     protocol: KServeProtocol,
@@ -45,17 +45,6 @@ struct Inner {
     host: Option<String>,
     output_name: String,
     output_datatype: Option<inferlink_core::DataType>,
-}
-
-impl fmt::Debug for KServeClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KServeClient")
-            .field("info", &self.inner.info)
-            .field("host", &self.inner.host)
-            .field("v1", &self.inner.v1)
-            .field("v2", &self.inner.v2)
-            .finish()
-    }
 }
 
 impl KServeClient {

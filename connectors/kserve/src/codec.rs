@@ -41,6 +41,8 @@
 
 use std::fmt::Write as _;
 
+use inferlink_core::kit;
+use inferlink_core::kit::json::Leaf;
 use inferlink_core::tensor::{bf16, f16};
 use inferlink_core::{DataType, Error, ErrorKind, InferRequest, Result, Tensor};
 use serde_json::Value;
@@ -271,7 +273,8 @@ pub fn decode_predictions(body: &[u8], options: &DecodeOptions<'_>) -> Result<Ve
     };
     let named = !rows.is_empty() && rows.iter().all(Value::is_object);
     if !named {
-        let (shape, leaves) = gather_rows(rows.iter(), rows.len(), "predictions")?;
+        let (shape, leaves) =
+            kit::json::nested_rows(rows.iter(), rows.len(), "predictions", Leaf::Scalar)?;
         let hint = options
             .inputs
             .iter()
@@ -303,7 +306,12 @@ pub fn decode_predictions(body: &[u8], options: &DecodeOptions<'_>) -> Result<Ve
     }
     for key in first.keys() {
         let path = format!("predictions[*].{key}");
-        let (shape, leaves) = gather_rows(rows.iter().map(|r| &r[key]), rows.len(), &path)?;
+        let (shape, leaves) = kit::json::nested_rows(
+            rows.iter().map(|r| &r[key]),
+            rows.len(),
+            &path,
+            Leaf::Scalar,
+        )?;
         let hint = options
             .inputs
             .iter()
@@ -313,79 +321,6 @@ pub fn decode_predictions(body: &[u8], options: &DecodeOptions<'_>) -> Result<Ve
         outputs.push(build(key, shape, &leaves, options.datatype, hint, &path)?);
     }
     Ok(outputs)
-}
-
-/// The most leaves reserved before they are seen (more grow the vector as they come).
-const MAX_RESERVED_LEAVES: usize = 1 << 16;
-
-/// The shape of `n` rows and their leaves in row-major order.
-fn gather_rows<'a>(
-    rows: impl Iterator<Item = &'a Value> + Clone,
-    n: usize,
-    path: &str,
-) -> Result<(Vec<usize>, Vec<&'a Value>)> {
-    let mut shape = vec![n];
-    if let Some(first) = rows.clone().next() {
-        let mut v = first;
-        while let Some(a) = v.as_array() {
-            shape.push(a.len());
-            match a.first() {
-                Some(x) => v = x,
-                None => break,
-            }
-        }
-    }
-    // The shape comes from the first row only: a hostile answer can make its product
-    // overflow or name far more leaves than the body holds (the other rows are then
-    // ragged). Reserve no more than the leaves the JSON values could hold: every leaf
-    // is at least one value, so never more than the values of the rows themselves.
-    let count = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .unwrap_or(usize::MAX);
-    let mut leaves = Vec::with_capacity(count.min(MAX_RESERVED_LEAVES));
-    for (i, row) in rows.enumerate() {
-        gather(row, &shape[1..], &mut format!("{path}[{i}]"), &mut leaves)?;
-    }
-    Ok((shape, leaves))
-}
-
-fn gather<'a>(
-    v: &'a Value,
-    dims: &[usize],
-    path: &mut String,
-    out: &mut Vec<&'a Value>,
-) -> Result<()> {
-    match (dims.split_first(), v) {
-        (None, Value::Array(_) | Value::Object(_)) => Err(protocol(format!(
-            "{path} is an array or object where the first row has a value (ragged predictions)"
-        ))
-        .with_path(path.clone())),
-        (None, _) => {
-            out.push(v);
-            Ok(())
-        }
-        (Some((&n, rest)), Value::Array(items)) => {
-            if items.len() != n {
-                return Err(protocol(format!(
-                    "{path} has {} elements where the first row has {n} (ragged predictions)",
-                    items.len()
-                ))
-                .with_path(path.clone()));
-            }
-            let len = path.len();
-            for (i, item) in items.iter().enumerate() {
-                let _ = write!(path, "[{i}]");
-                gather(item, rest, path, out)?;
-                path.truncate(len);
-            }
-            Ok(())
-        }
-        (Some(_), _) => Err(protocol(format!(
-            "{path} is a value where the first row has an array (ragged predictions)"
-        ))
-        .with_path(path.clone())),
-    }
 }
 
 /// Whether a JSON value can be read as an element of `dt`.

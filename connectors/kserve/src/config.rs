@@ -24,7 +24,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use inferlink_core::kit::{self, ConnectorConfig, KeySet, config_error};
 use inferlink_core::transport::StaticHeader;
-use inferlink_core::transport::TransportConfig;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::{
     ConfigValue, ConnectTarget, ConnectorFactory, DataType, Error, InferenceConnector, Result,
@@ -224,13 +223,7 @@ impl KServeConfig {
 }
 
 impl ConnectorConfig for KServeConfig {
-    fn defaults(url: &str) -> Self {
-        KServeConfig::new(url)
-    }
-
-    fn transport_mut(&mut self) -> &mut TransportConfig {
-        &mut self.oip.transport
-    }
+    inferlink_core::config_basics!(oip.transport);
 
     /// KServe's keys, then OIP's wire keys (KServe's `protocol` words are
     /// its own). Errors are [`Config`](inferlink_core::ErrorKind::Config) naming the key: an

@@ -43,7 +43,7 @@ impl MlflowConnector {
             let why = format!("no model \"{model}\" here: it serves {served}, unversioned");
             return Err(tag(Error::not_found(why)));
         }
-        let idempotency = [Idempotency::Unsafe, Idempotency::Safe][usize::from(safe)];
+        let idempotency = Idempotency::marked(safe);
         let spec = spec.model(model.to_string()).idempotency(idempotency);
         self.http.send(spec).await.map_err(tag)
     }

@@ -6,7 +6,6 @@
 //! method, `RestWire::send`; every gRPC call through the same retry loop
 //! ([`inferlink_core::transport::retry::run`]).
 
-use std::fmt;
 use std::sync::Arc;
 
 use inferlink_core::kit;
@@ -37,32 +36,21 @@ pub const DEFAULT_VENDOR: &str = "oip";
 /// Cheap to clone (connections are shared). Vendor crates (Triton, KServe,
 /// Seldon) build one with their own vendor name, which then appears in
 /// [`ConnectorInfo::vendor`] and in every error's `vendor` context.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct OipClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     info: ConnectorInfo,
     wire: Wire,
 }
 
+#[derive(Debug)]
 enum Wire {
     Rest(RestWire),
     Grpc(Box<GrpcWire>),
-}
-
-impl fmt::Debug for OipClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let wire: &dyn fmt::Debug = match &self.inner.wire {
-            Wire::Rest(r) => r,
-            Wire::Grpc(g) => g,
-        };
-        f.debug_struct("OipClient")
-            .field("info", &self.inner.info)
-            .field("wire", wire)
-            .finish()
-    }
 }
 
 impl OipClient {
@@ -289,20 +277,25 @@ pub fn model_spec(method: Method, model: &ModelRef, tail: Option<&str>) -> Reque
     RequestSpec::segments(method, &segments).model(model.to_string())
 }
 
+/// Decodes a REST infer answer: the JSON header's length when the answer
+/// carries binary tensors (header [`HEADER_CONTENT_LENGTH`]), then the
+/// outputs; errors carry the response's context.
+pub fn decode_http_infer(resp: &HttpResponse) -> Result<InferResponse> {
+    let json_len = parse_header_length(
+        resp.headers()
+            .get(HEADER_CONTENT_LENGTH)
+            .map(|v| v.as_bytes()),
+    )
+    .map_err(|e| resp.decorate(e))?;
+    decode_infer_response(resp.body().clone(), json_len).map_err(|e| resp.decorate(e))
+}
+
 /// The REST side: one shared transport.
+#[derive(Debug)]
 struct RestWire {
     http: HttpTransport,
     encoding: TensorEncoding,
     model_header: Option<ModelHeader>,
-}
-
-impl fmt::Debug for RestWire {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RestWire")
-            .field("http", &self.http)
-            .field("encoding", &self.encoding)
-            .finish()
-    }
 }
 
 impl RestWire {
@@ -403,13 +396,7 @@ impl RestWire {
             spec = spec.idempotent();
         }
         let resp = self.send(spec).await?;
-        let json_len = parse_header_length(
-            resp.headers()
-                .get(HEADER_CONTENT_LENGTH)
-                .map(|v| v.as_bytes()),
-        )
-        .map_err(|e| resp.decorate(e))?;
-        decode_infer_response(resp.body().clone(), json_len).map_err(|e| resp.decorate(e))
+        decode_http_infer(&resp)
     }
 
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {

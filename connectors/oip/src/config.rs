@@ -158,13 +158,7 @@ impl OipConfig {
 }
 
 impl ConnectorConfig for OipConfig {
-    fn defaults(url: &str) -> Self {
-        OipConfig::new(url)
-    }
-
-    fn transport_mut(&mut self) -> &mut TransportConfig {
-        &mut self.transport
-    }
+    inferlink_core::config_basics!(transport);
 
     /// The OIP keys; a vendor crate built on OIP reads its own keys first
     /// and hands the rest here (keys neither reads are ignored: the

@@ -124,11 +124,7 @@ impl GrpcWire {
         model: &ModelRef,
         request: InferRequest,
     ) -> Result<InferResponse> {
-        let idempotency = if request.idempotent {
-            Idempotency::Safe
-        } else {
-            Idempotency::Unsafe
-        };
+        let idempotency = Idempotency::marked(request.idempotent);
         let message = infer_request_into_proto(model, request)
             .map_err(|e| self.transport.decorate(e, Some(model)))?;
         let r = self

@@ -49,6 +49,6 @@ pub mod grpc;
 #[rustfmt::skip]
 pub mod proto;
 
-pub use client::{DEFAULT_VENDOR, OipClient, OipConnector, model_spec};
+pub use client::{DEFAULT_VENDOR, OipClient, OipConnector, decode_http_infer, model_spec};
 pub use codec::{ServerMetadata, TensorEncoding};
 pub use config::{KEYS, ModelHeader, OipConfig, PRODUCTS, Protocol, RESOURCES, factory};

@@ -18,7 +18,6 @@
 //! client calls `Status` again and repeats the `Run` once: that answer means
 //! the server returned before running anything.
 
-use std::fmt;
 use std::sync::Arc;
 
 use inferlink_core::kit::ConnectorConfig;
@@ -120,11 +119,12 @@ pub enum ShutdownOutcome {
 /// An Open Model Interface client: `Status`, `Run` and `Shutdown` over gRPC.
 ///
 /// Cheap to clone (the channel and the cached `Status` are shared).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct OmiClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     info: ConnectorInfo,
     transport: GrpcTransport,
@@ -135,18 +135,6 @@ struct Inner {
     status: RwLock<Option<Arc<OmiStatus>>>,
     /// Held while the first `Status` is in flight, so only one is sent.
     loading: Mutex<()>,
-}
-
-impl fmt::Debug for OmiClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OmiClient")
-            .field("info", &self.inner.info)
-            .field("limits", &self.inner.transport.limits())
-            .field("detect_drift", &self.inner.detect_drift)
-            .field("explain", &self.inner.explain)
-            .field("check_model_name", &self.inner.check_model_name)
-            .finish_non_exhaustive()
-    }
 }
 
 impl OmiClient {
@@ -340,11 +328,7 @@ impl OmiClient {
             options.detect_drift.unwrap_or(self.inner.detect_drift),
             options.explain.unwrap_or(self.inner.explain),
         );
-        let idempotency = if options.idempotent {
-            Idempotency::Safe
-        } else {
-            Idempotency::Unsafe
-        };
+        let idempotency = Idempotency::marked(options.idempotent);
         let send = || {
             self.inner.transport.unary::<_, proto::RunResponse>(
                 paths::RUN,

@@ -117,13 +117,7 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
 }
 
 impl ConnectorConfig for OmiConfig {
-    fn defaults(url: &str) -> Self {
-        OmiConfig::new(url)
-    }
-
-    fn transport_mut(&mut self) -> &mut TransportConfig {
-        &mut self.transport
-    }
+    inferlink_core::config_basics!(transport);
 
     fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         for (k, v) in values {

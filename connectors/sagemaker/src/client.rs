@@ -161,7 +161,6 @@ impl InvokeEndpointRequest {
             // The content type comes from `raw.content_type`, never from a header.
             let field = INVOKE_HEADERS
                 .iter()
-                .map(|(field, _)| field)
                 .find(|f| f.name != headers::CONTENT_TYPE && name.eq_ignore_ascii_case(f.name));
             match field {
                 Some(field) => *(field.get_mut)(&mut request) = Some(value),
@@ -357,26 +356,17 @@ impl fmt::Debug for ResponseStream {
 /// A SageMaker Runtime (or container protocol) client.
 ///
 /// Cheap to clone (one connection pool). Nothing connects until the first call.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SageMakerClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     info: ConnectorInfo,
     http: HttpTransport,
     config: SageMakerConfig,
     signer: Option<SigV4Signer>,
-}
-
-impl fmt::Debug for SageMakerClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SageMakerClient")
-            .field("info", &self.inner.info)
-            .field("http", &self.inner.http)
-            .field("signer", &self.inner.signer)
-            .finish_non_exhaustive()
-    }
 }
 
 impl SageMakerClient {
@@ -703,83 +693,57 @@ macro_rules! header_field {
     };
 }
 
-/// `InvokeEndpoint`'s optional headers, with the API's limits; also what
+/// `InvokeEndpoint`'s optional headers; also what
 /// [`InvokeEndpointRequest::from_raw`] recognises (all but the content type).
-const INVOKE_HEADERS: &[(HeaderField<InvokeEndpointRequest>, Limit)] = &[
-    (
-        header_field!(CONTENT_TYPE => content_type),
-        Limit::text(1024),
-    ),
-    (header_field!(ACCEPT => accept), Limit::text(1024)),
-    (
-        header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
-        Limit::text(1024),
-    ),
-    (
-        header_field!(TARGET_MODEL => target_model),
-        Limit::text(1024),
-    ),
-    (
-        header_field!(TARGET_VARIANT => target_variant),
-        Limit::name(63),
-    ),
-    (
-        header_field!(TARGET_CONTAINER_HOSTNAME => target_container_hostname),
-        Limit::name(63),
-    ),
-    (header_field!(INFERENCE_ID => inference_id), Limit::text(64)),
-    (
-        header_field!(ENABLE_EXPLANATIONS => enable_explanations),
-        Limit::text(64),
-    ),
-    (
-        header_field!(INFERENCE_COMPONENT => inference_component),
-        Limit::name(63),
-    ),
-    (header_field!(SESSION_ID => session_id), Limit::text(256)),
+const INVOKE_HEADERS: &[HeaderField<InvokeEndpointRequest>] = &[
+    header_field!(CONTENT_TYPE => content_type),
+    header_field!(ACCEPT => accept),
+    header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
+    header_field!(TARGET_MODEL => target_model),
+    header_field!(TARGET_VARIANT => target_variant),
+    header_field!(TARGET_CONTAINER_HOSTNAME => target_container_hostname),
+    header_field!(INFERENCE_ID => inference_id),
+    header_field!(ENABLE_EXPLANATIONS => enable_explanations),
+    header_field!(INFERENCE_COMPONENT => inference_component),
+    header_field!(SESSION_ID => session_id),
 ];
 
 /// `InvokeEndpointAsync`'s optional text headers (the input location and the
 /// two time limits are checked on their own).
-const ASYNC_HEADERS: &[(HeaderField<InvokeEndpointAsyncRequest>, Limit)] = &[
-    (
-        header_field!(SAGEMAKER_CONTENT_TYPE => content_type),
-        Limit::text(1024),
-    ),
-    (header_field!(SAGEMAKER_ACCEPT => accept), Limit::text(1024)),
-    (
-        header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
-        Limit::text(1024),
-    ),
-    (header_field!(INFERENCE_ID => inference_id), Limit::text(64)),
+const ASYNC_HEADERS: &[HeaderField<InvokeEndpointAsyncRequest>] = &[
+    header_field!(SAGEMAKER_CONTENT_TYPE => content_type),
+    header_field!(SAGEMAKER_ACCEPT => accept),
+    header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
+    header_field!(INFERENCE_ID => inference_id),
 ];
 
 /// `InvokeEndpointWithResponseStream`'s optional headers.
-const STREAM_HEADERS: &[(HeaderField<InvokeStreamRequest>, Limit)] = &[
-    (
-        header_field!(CONTENT_TYPE => content_type),
-        Limit::text(1024),
-    ),
-    (header_field!(SAGEMAKER_ACCEPT => accept), Limit::text(1024)),
-    (
-        header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
-        Limit::text(1024),
-    ),
-    (
-        header_field!(TARGET_VARIANT => target_variant),
-        Limit::name(63),
-    ),
-    (
-        header_field!(TARGET_CONTAINER_HOSTNAME => target_container_hostname),
-        Limit::name(63),
-    ),
-    (header_field!(INFERENCE_ID => inference_id), Limit::text(64)),
-    (
-        header_field!(INFERENCE_COMPONENT => inference_component),
-        Limit::name(63),
-    ),
-    (header_field!(SESSION_ID => session_id), Limit::text(256)),
+const STREAM_HEADERS: &[HeaderField<InvokeStreamRequest>] = &[
+    header_field!(CONTENT_TYPE => content_type),
+    header_field!(SAGEMAKER_ACCEPT => accept),
+    header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
+    header_field!(TARGET_VARIANT => target_variant),
+    header_field!(TARGET_CONTAINER_HOSTNAME => target_container_hostname),
+    header_field!(INFERENCE_ID => inference_id),
+    header_field!(INFERENCE_COMPONENT => inference_component),
+    header_field!(SESSION_ID => session_id),
 ];
+
+/// A request header's limit as the API reference gives it; a header has the
+/// same limit in every operation that takes it.
+fn request_header_limit(name: &str) -> Limit {
+    match name {
+        headers::TARGET_VARIANT
+        | headers::TARGET_CONTAINER_HOSTNAME
+        | headers::INFERENCE_COMPONENT => Limit::name(63),
+        headers::INFERENCE_ID | headers::ENABLE_EXPLANATIONS => Limit::text(64),
+        headers::SESSION_ID => Limit::text(256),
+        headers::REQUEST_TTL_SECONDS | headers::INVOCATION_TIMEOUT_SECONDS => Limit::text(8),
+        // The content types, accept, custom attributes, target model and
+        // input location.
+        _ => Limit::text(1024),
+    }
+}
 
 /// The protocol headers of an `InvokeEndpoint` answer.
 const RESPONSE_HEADERS: &[HeaderField<InvokeEndpointResponse>] = &[
@@ -795,21 +759,21 @@ const STREAM_RESPONSE_HEADERS: &[HeaderField<ResponseStream>] = &[
     header_field!(CUSTOM_ATTRIBUTES => custom_attributes),
 ];
 
-/// Checks and adds one header.
-fn put_header(spec: RequestSpec, name: &str, value: &str, limit: Limit) -> Result<RequestSpec> {
-    limit.check(name, value)?;
+/// Checks one header against its limit and adds it.
+fn put_header(spec: RequestSpec, name: &str, value: &str) -> Result<RequestSpec> {
+    request_header_limit(name).check(name, value)?;
     Ok(spec.header(name, value))
 }
 
 /// Checks and adds every header of `table` that `request` sets.
 fn put_headers<T>(
     mut spec: RequestSpec,
-    table: &[(HeaderField<T>, Limit)],
+    table: &[HeaderField<T>],
     request: &T,
 ) -> Result<RequestSpec> {
-    for (field, limit) in table {
+    for field in table {
         if let Some(value) = (field.get)(request) {
-            spec = put_header(spec, field.name, value, *limit)?;
+            spec = put_header(spec, field.name, value)?;
         }
     }
     Ok(spec)
@@ -890,7 +854,7 @@ fn async_spec(endpoint: &str, r: &InvokeEndpointAsyncRequest) -> Result<RequestS
     }
     let spec = RequestSpec::segments(Method::POST, &["endpoints", endpoint, "async-invocations"])
         .model(endpoint);
-    let spec = put_header(spec, headers::INPUT_LOCATION, loc, Limit::text(1024))?;
+    let spec = put_header(spec, headers::INPUT_LOCATION, loc)?;
     let mut spec = put_headers(spec, ASYNC_HEADERS, r)?;
     let seconds = [
         (
@@ -914,7 +878,7 @@ fn async_spec(endpoint: &str, r: &InvokeEndpointAsyncRequest) -> Result<RequestS
                 format!("{n} is outside {}..={} seconds", range.start(), range.end()),
             ));
         }
-        spec = put_header(spec, header, &n.to_string(), Limit::text(8))?;
+        spec = put_header(spec, header, &n.to_string())?;
     }
     Ok(spec)
 }

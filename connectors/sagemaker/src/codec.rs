@@ -24,9 +24,9 @@
 //! input's datatype when every value fits it, else `BOOL` for booleans,
 //! `BYTES` for strings, `INT64` for integers and `FP64` for other numbers.
 
-use std::fmt::Write as _;
-
 use bytes::Bytes;
+use inferlink_core::kit;
+use inferlink_core::kit::json::Leaf;
 use inferlink_core::tensor::{bf16, f16};
 use inferlink_core::{DataType, Error, ErrorKind, InferRequest, InferResponse, Result, Tensor};
 use serde_json::{Map, Number, Value};
@@ -278,67 +278,6 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// Flattens nested arrays, checking they are rectangular.
-fn flatten(value: Value, path: &str) -> Result<(Vec<usize>, Vec<Value>)> {
-    fn shape_of(v: &Value) -> Vec<usize> {
-        let mut shape = Vec::new();
-        let mut at = v;
-        while let Value::Array(items) = at {
-            shape.push(items.len());
-            match items.first() {
-                Some(first) => at = first,
-                None => break,
-            }
-        }
-        shape
-    }
-    fn walk(v: Value, shape: &[usize], path: &mut String, out: &mut Vec<Value>) -> Result<()> {
-        match (shape.split_first(), v) {
-            (None, Value::Array(_)) => Err(Error::new(
-                ErrorKind::Protocol,
-                format!("{path} is nested deeper than its siblings (ragged arrays)"),
-            )),
-            (None, leaf) => {
-                out.push(leaf);
-                Ok(())
-            }
-            (Some((&n, rest)), Value::Array(items)) if items.len() == n => {
-                let len = path.len();
-                for (i, item) in items.into_iter().enumerate() {
-                    let _ = write!(path, "[{i}]");
-                    walk(item, rest, path, out)?;
-                    path.truncate(len);
-                }
-                Ok(())
-            }
-            (Some((&n, _)), other) => Err(Error::new(
-                ErrorKind::Protocol,
-                format!(
-                    "{path} is {} where an array of {n} was expected (ragged arrays)",
-                    match &other {
-                        Value::Array(a) => format!("an array of {}", a.len()),
-                        v => format!("a {}", kind_of(v)),
-                    }
-                ),
-            )),
-        }
-    }
-    let shape = shape_of(&value);
-    // The shape is read off the first element at each depth only: its product can
-    // overflow or exceed the values present (the answer is then ragged). Reserve at
-    // most a bounded number of leaves up front; more grow the vector as they come.
-    let count = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .unwrap_or(usize::MAX);
-    let mut flat = Vec::with_capacity(count.min(MAX_RESERVED_LEAVES));
-    walk(value, &shape, &mut path.to_owned(), &mut flat)?;
-    Ok((shape, flat))
-}
-
-/// The most leaves reserved before they are seen.
-const MAX_RESERVED_LEAVES: usize = 1 << 16;
-
 fn to_tensor(
     name: &str,
     path: &str,
@@ -346,7 +285,7 @@ fn to_tensor(
     hint: Option<DataType>,
     forced: Option<DataType>,
 ) -> Result<Tensor> {
-    let (shape, flat) = flatten(value, path)?;
+    let (shape, flat) = kit::json::nested_leaves(&value, path, Leaf::NotArray)?;
     let datatype = match forced {
         Some(d) => d,
         None => infer_datatype(&flat, hint, path)?,
@@ -370,22 +309,22 @@ fn fits(v: &Value, d: DataType) -> bool {
     }
 }
 
-fn infer_datatype(flat: &[Value], hint: Option<DataType>, path: &str) -> Result<DataType> {
+fn infer_datatype(flat: &[&Value], hint: Option<DataType>, path: &str) -> Result<DataType> {
     if let Some(h) = hint
         && flat.iter().all(|v| fits(v, h))
     {
         return Ok(h);
     }
-    if flat.iter().all(Value::is_boolean) && !flat.is_empty() {
+    if flat.iter().all(|v| v.is_boolean()) && !flat.is_empty() {
         return Ok(DataType::Bool);
     }
-    if flat.iter().all(Value::is_string) && !flat.is_empty() {
+    if flat.iter().all(|v| v.is_string()) && !flat.is_empty() {
         return Ok(DataType::Bytes);
     }
-    if flat.iter().all(Value::is_i64) {
+    if flat.iter().all(|v| v.is_i64()) {
         return Ok(DataType::Int64);
     }
-    if flat.iter().all(Value::is_number) {
+    if flat.iter().all(|v| v.is_number()) {
         return Ok(DataType::Fp64);
     }
     let odd = flat.iter().position(|v| !v.is_number()).unwrap_or_default();
@@ -393,23 +332,29 @@ fn infer_datatype(flat: &[Value], hint: Option<DataType>, path: &str) -> Result<
         ErrorKind::Protocol,
         format!(
             "{path} mixes value kinds (element {odd} is a {}); set output_datatype or use invoke",
-            kind_of(&flat[odd])
+            kind_of(flat[odd])
         ),
     ))
 }
 
-fn build(name: &str, path: &str, d: DataType, shape: Vec<usize>, flat: &[Value]) -> Result<Tensor> {
+fn build(
+    name: &str,
+    path: &str,
+    d: DataType,
+    shape: Vec<usize>,
+    flat: &[&Value],
+) -> Result<Tensor> {
     let bad = |i: usize| {
         Error::new(
             ErrorKind::Protocol,
             format!(
                 "{path} element {i} is a {} that does not fit {d}",
-                kind_of(&flat[i])
+                kind_of(flat[i])
             ),
         )
     };
     fn each<T>(
-        flat: &[Value],
+        flat: &[&Value],
         f: impl Fn(&Value) -> Option<T>,
     ) -> std::result::Result<Vec<T>, usize> {
         flat.iter()

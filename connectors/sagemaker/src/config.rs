@@ -238,13 +238,7 @@ fn parse_bool(key: &str, text: &str) -> Result<bool> {
 }
 
 impl ConnectorConfig for SageMakerConfig {
-    fn defaults(url: &str) -> Self {
-        SageMakerConfig::new(url)
-    }
-
-    fn transport_mut(&mut self) -> &mut TransportConfig {
-        &mut self.transport
-    }
+    inferlink_core::config_basics!(transport);
 
     fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         let mut region: Option<(String, String)> = None;

@@ -9,7 +9,6 @@
 //! `Authorization`, and `X-Amz-Security-Token` with temporary credentials),
 //! marking the secret ones sensitive.
 
-use std::fmt;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -43,21 +42,11 @@ pub mod env {
 ///
 /// Every part is held as a [`Secret`]: `Debug` shows `<hidden>`, and
 /// nothing here appears in errors or logs.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsCredentials {
     access_key_id: Secret,
     secret_access_key: Secret,
     session_token: Option<Secret>,
-}
-
-impl fmt::Debug for AwsCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &self.secret_access_key)
-            .field("session_token", &self.session_token)
-            .finish()
-    }
 }
 
 impl AwsCredentials {
@@ -190,25 +179,14 @@ impl SigningOptions {
 /// assert_eq!(signature, "5f92705f6a7cfe3b48be441c1dc23873988ad66ff17f3ba464ccbc8900f19b6f");
 /// assert_eq!(headers["x-amz-date"], "20150830T123600Z");
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SigV4Signer {
     credentials: AwsCredentials,
     region: String,
     name: String,
     options: SigningOptions,
-    time: Option<SystemTime>,
-}
-
-impl fmt::Debug for SigV4Signer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigV4Signer")
-            .field("credentials", &self.credentials)
-            .field("region", &self.region)
-            .field("name", &self.name)
-            .field("options", &self.options)
-            .field("fixed_time", &self.time)
-            .finish()
-    }
+    /// The signing time when fixed ([`SigV4Signer::with_fixed_time`]); the clock otherwise.
+    fixed_time: Option<SystemTime>,
 }
 
 impl SigV4Signer {
@@ -219,7 +197,7 @@ impl SigV4Signer {
             region: region.into(),
             name: SIGNING_NAME.to_owned(),
             options: SigningOptions::default(),
-            time: None,
+            fixed_time: None,
         }
     }
 
@@ -237,7 +215,7 @@ impl SigV4Signer {
 
     /// Signs as of a fixed time instead of the clock (tests, reproducible vectors).
     pub fn with_fixed_time(mut self, time: SystemTime) -> Self {
-        self.time = Some(time);
+        self.fixed_time = Some(time);
         self
     }
 
@@ -290,7 +268,7 @@ impl SigV4Signer {
             .identity(&identity)
             .region(&self.region)
             .name(&self.name)
-            .time(self.time.unwrap_or_else(SystemTime::now))
+            .time(self.fixed_time.unwrap_or_else(SystemTime::now))
             .settings(self.options.settings())
             .build()
             .map_err(|e| fail(e.to_string()))?

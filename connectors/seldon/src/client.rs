@@ -2,7 +2,6 @@
 //! [`SeldonV1Client`] (Seldon Core v1, SeldonMessage REST) or an
 //! [`OipClient`] (Seldon Core v2 and MLServer, REST or gRPC).
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -29,21 +28,10 @@ pub const CONTENT_TYPE: &str = "content_type";
 ///
 /// Paths are `[/seldon/<namespace>/<deployment>]/api/v1.0/<call>`; see
 /// [`SeldonConfig::v1_prefix`]. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SeldonV1Client {
     http: HttpTransport,
     config: Arc<SeldonConfig>,
-}
-
-impl fmt::Debug for SeldonV1Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SeldonV1Client")
-            .field("http", &self.http)
-            .field("namespace", &self.config.namespace)
-            .field("deployment", &self.config.deployment)
-            .field("v1_tensor_form", &self.config.v1_tensor_form)
-            .finish()
-    }
 }
 
 impl SeldonV1Client {
@@ -295,6 +283,7 @@ pub fn add_content_types(
     }
 }
 
+#[derive(Debug)]
 enum Wire {
     V1(SeldonV1Client),
     V2 {
@@ -311,29 +300,10 @@ enum Wire {
 /// listing. v2 REST: everything `inferlink-oip` offers over REST (listing
 /// through MLServer's repository index); v2 gRPC: the same without listing
 /// and invoke.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SeldonConnector {
     info: ConnectorInfo,
     wire: Arc<Wire>,
-}
-
-impl fmt::Debug for SeldonConnector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("SeldonConnector");
-        d.field("info", &self.info);
-        match self.wire.as_ref() {
-            Wire::V1(c) => d.field("v1", c),
-            Wire::V2 {
-                oip,
-                content_types,
-                request_content_type,
-            } => d
-                .field("oip", oip)
-                .field("mlserver_content_types", content_types)
-                .field("mlserver_request_content_type", request_content_type),
-        };
-        d.finish()
-    }
 }
 
 impl SeldonConnector {

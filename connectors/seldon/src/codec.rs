@@ -39,6 +39,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
+use inferlink_core::kit;
+use inferlink_core::kit::json::Leaf;
 use inferlink_core::{
     DataType, Error, ErrorKind, InferRequest, InferResponse, Parameter, Parameters, Result, Tensor,
 };
@@ -290,45 +292,20 @@ fn float_json(v: f64, name: &str) -> Result<Value> {
 
 /// The flat JSON leaves of a tensor, in row-major order.
 fn leaves(input: &Tensor) -> Result<Vec<Value>> {
+    fn json<T: inferlink_core::tensor::Element + Into<Value>>(t: &Tensor) -> Result<Vec<Value>> {
+        Ok(t.to_vec::<T>()?.into_iter().map(Into::into).collect())
+    }
     let name = input.name();
     Ok(match input.datatype() {
-        DataType::Bool => input
-            .to_vec::<bool>()?
-            .into_iter()
-            .map(Value::Bool)
-            .collect(),
-        DataType::Uint8 => input.to_vec::<u8>()?.into_iter().map(Value::from).collect(),
-        DataType::Uint16 => input
-            .to_vec::<u16>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Uint32 => input
-            .to_vec::<u32>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Uint64 => input
-            .to_vec::<u64>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Int8 => input.to_vec::<i8>()?.into_iter().map(Value::from).collect(),
-        DataType::Int16 => input
-            .to_vec::<i16>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Int32 => input
-            .to_vec::<i32>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        DataType::Int64 => input
-            .to_vec::<i64>()?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
+        DataType::Bool => json::<bool>(input)?,
+        DataType::Uint8 => json::<u8>(input)?,
+        DataType::Uint16 => json::<u16>(input)?,
+        DataType::Uint32 => json::<u32>(input)?,
+        DataType::Uint64 => json::<u64>(input)?,
+        DataType::Int8 => json::<i8>(input)?,
+        DataType::Int16 => json::<i16>(input)?,
+        DataType::Int32 => json::<i32>(input)?,
+        DataType::Int64 => json::<i64>(input)?,
         DataType::Fp16 | DataType::Bf16 | DataType::Fp32 | DataType::Fp64 => input
             .to_f64_lossy()?
             .into_iter()
@@ -473,54 +450,9 @@ fn scalar_parameter(v: &Value) -> Option<Parameter> {
 
 /// The tensor of a `data.ndarray` (shape from the nesting, datatype from the leaves).
 pub fn tensor_from_ndarray(nd: &Value) -> Result<Tensor> {
-    let mut shape = Vec::new();
-    // A bare scalar is rank 0.
-    let mut probe = nd;
-    while let Value::Array(items) = probe {
-        shape.push(items.len());
-        match items.first() {
-            Some(first) => probe = first,
-            None => break,
-        }
-    }
-    let mut flat = Vec::new();
-    collect(nd, &shape, 0, "data.ndarray".to_owned(), &mut flat)?;
+    // A bare scalar is rank 0; objects are leaves (they become JSON text).
+    let (shape, flat) = kit::json::nested_leaves(nd, "data.ndarray", Leaf::NotArray)?;
     leaves_to_tensor(flat, shape)
-}
-
-fn collect<'a>(
-    v: &'a Value,
-    shape: &[usize],
-    depth: usize,
-    path: String,
-    out: &mut Vec<&'a Value>,
-) -> Result<()> {
-    if depth == shape.len() {
-        if v.is_array() {
-            return Err(protocol(format!(
-                "{path}: the ndarray is ragged (a list where a value was expected)"
-            )));
-        }
-        out.push(v);
-        return Ok(());
-    }
-    let Value::Array(items) = v else {
-        return Err(protocol(format!(
-            "{path}: the ndarray is ragged (a value where a list of {} was expected)",
-            shape[depth]
-        )));
-    };
-    if items.len() != shape[depth] {
-        return Err(protocol(format!(
-            "{path}: the ndarray is ragged ({} items where {} were expected)",
-            items.len(),
-            shape[depth]
-        )));
-    }
-    for (i, item) in items.iter().enumerate() {
-        collect(item, shape, depth + 1, format!("{path}[{i}]"), out)?;
-    }
-    Ok(())
 }
 
 fn leaves_to_tensor(flat: Vec<&Value>, shape: Vec<usize>) -> Result<Tensor> {

@@ -2,7 +2,6 @@
 //! [`InferenceConnector`] families over them ([`TfServingConnector`] is the same type).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -32,11 +31,12 @@ const PROBE_MODEL: &str = "inferlink-health-probe";
 type HintKey = (String, VersionChoice, Option<String>);
 
 /// A TensorFlow Serving client over REST or gRPC. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TfServingClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     info: ConnectorInfo,
     wire: Wire,
@@ -50,6 +50,7 @@ struct Inner {
     hints: Mutex<HashMap<HintKey, Arc<BTreeMap<String, DataType>>>>,
 }
 
+#[derive(Debug)]
 enum Wire {
     Rest(HttpTransport),
     Grpc(Box<GrpcWire>),
@@ -60,22 +61,6 @@ enum Wire {
 enum ExamplesCall<'a> {
     Rest(HttpResponse),
     Grpc(&'a GrpcWire, crate::proto::tensorflow::serving::ModelSpec),
-}
-
-impl fmt::Debug for TfServingClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let wire: &dyn fmt::Debug = match &self.inner.wire {
-            Wire::Rest(r) => r,
-            Wire::Grpc(g) => g,
-        };
-        f.debug_struct("TfServingClient")
-            .field("info", &self.inner.info)
-            .field("signature", &self.inner.signature)
-            .field("version", &self.inner.version)
-            .field("format", &self.inner.format)
-            .field("wire", wire)
-            .finish()
-    }
 }
 
 /// `v1/models/NAME[/versions/N|/labels/L]`, each segment encoded, plus `:verb` or `/tail`.
@@ -135,7 +120,7 @@ impl TfServingClient {
                 let target = config.grpc_target()?;
                 let wire = GrpcWire::new(&target, &config.transport, VENDOR)?;
                 let binary = config.grpc_tensor_encoding == GrpcTensorEncoding::Content;
-                let endpoint = wire.endpoint().to_owned();
+                let endpoint = wire.transport.endpoint().to_owned();
                 (Wire::Grpc(Box::new(wire)), endpoint, binary)
             }
         };
@@ -399,11 +384,7 @@ impl TfServingClient {
                     self.inner.encoding,
                 )
                 .map_err(|e| self.tag(e, Some(model)))?;
-                let idempotency = if request.idempotent {
-                    Idempotency::Safe
-                } else {
-                    Idempotency::Unsafe
-                };
+                let idempotency = Idempotency::marked(request.idempotent);
                 let r = g.predict(model, message, idempotency).await?;
                 let (outputs, version) =
                     grpc::predict_outputs(r).map_err(|e| self.tag(e, Some(model)))?;

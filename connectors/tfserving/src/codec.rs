@@ -944,13 +944,7 @@ pub fn decode_predict_response(
 /// Decodes `{"results": [[[label, score], …], …]}`.
 pub fn decode_classify_response(body: &[u8]) -> Result<Vec<Vec<Class>>> {
     let doc = parse_body(body)?;
-    let Some(Json::Arr(results)) = doc.get("results") else {
-        return Err(protocol_at(
-            "results",
-            "the classify response has no \"results\" array",
-        ));
-    };
-    results
+    top_array(&doc, "results", "classify")?
         .iter()
         .enumerate()
         .map(|(i, r)| {
@@ -986,17 +980,23 @@ pub fn decode_classify_response(body: &[u8]) -> Result<Vec<Vec<Class>>> {
 /// Decodes `{"results": [v, …]}`.
 pub fn decode_regress_response(body: &[u8]) -> Result<Vec<f32>> {
     let doc = parse_body(body)?;
-    let Some(Json::Arr(results)) = doc.get("results") else {
-        return Err(protocol_at(
-            "results",
-            "the regress response has no \"results\" array",
-        ));
-    };
-    results
+    top_array(&doc, "results", "regress")?
         .iter()
         .enumerate()
         .map(|(i, v)| Ok(leaf_num(v, &format!("results[{i}]"))?.as_f64() as f32))
         .collect()
+}
+
+/// The array under `key` of a `what` response document (a Protocol error
+/// naming the key when it is missing or not an array).
+fn top_array<'a>(doc: &'a Json, key: &str, what: &str) -> Result<&'a [Json]> {
+    match doc.get(key) {
+        Some(Json::Arr(items)) => Ok(items),
+        _ => Err(protocol_at(
+            key,
+            format!("the {what} response has no \"{key}\" array"),
+        )),
+    }
 }
 
 fn int_text(v: &Json, path: &str) -> Result<i64> {
@@ -1016,13 +1016,7 @@ fn int_text(v: &Json, path: &str) -> Result<i64> {
 /// Decodes `{"model_version_status": [{"version", "state", "status"}, …]}`.
 pub fn decode_status(body: &[u8]) -> Result<Vec<VersionStatus>> {
     let doc = parse_body(body)?;
-    let Some(Json::Arr(items)) = doc.get("model_version_status") else {
-        return Err(protocol_at(
-            "model_version_status",
-            "the status response has no \"model_version_status\" array",
-        ));
-    };
-    items
+    top_array(&doc, "model_version_status", "status")?
         .iter()
         .enumerate()
         .map(|(i, s)| {

@@ -216,13 +216,7 @@ impl TfServingConfig {
 }
 
 impl ConnectorConfig for TfServingConfig {
-    fn defaults(url: &str) -> Self {
-        TfServingConfig::new(url)
-    }
-
-    fn transport_mut(&mut self) -> &mut TransportConfig {
-        &mut self.transport
-    }
+    inferlink_core::config_basics!(transport);
 
     fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         let mut number = None;

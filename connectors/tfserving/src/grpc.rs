@@ -368,7 +368,7 @@ pub fn metadata_from_proto(r: tfs::GetModelMetadataResponse) -> Result<TfModelMe
 /// The TF Serving calls, made on the shared gRPC transport.
 #[derive(Clone, Debug)]
 pub(crate) struct GrpcWire {
-    transport: GrpcTransport,
+    pub(crate) transport: GrpcTransport,
 }
 
 impl GrpcWire {
@@ -380,14 +380,6 @@ impl GrpcWire {
             .classifier(Arc::new(TfServingGrpcClassifier))
             .build()?;
         Ok(GrpcWire { transport })
-    }
-
-    pub(crate) fn endpoint(&self) -> &str {
-        self.transport.endpoint()
-    }
-
-    pub(crate) fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
-        self.transport.decorate(error, model)
     }
 
     pub(crate) async fn status(
@@ -439,7 +431,7 @@ impl GrpcWire {
                 Some(model),
             )
             .await?;
-        metadata_from_proto(r).map_err(|e| self.decorate(e, Some(model)))
+        metadata_from_proto(r).map_err(|e| self.transport.decorate(e, Some(model)))
     }
 
     pub(crate) async fn predict(

@@ -8,7 +8,6 @@
 //! header is added per request from the shared [`TokenKeys`], so a rotated
 //! key is used from the next request on.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -46,11 +45,12 @@ const KEPT_HEADERS: &[&str] = &["x-request-id"];
 /// `management_url` is configured).
 ///
 /// Cheap to clone (connections and keys are shared).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TorchServeClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     info: ConnectorInfo,
     keys: TokenKeys,
@@ -59,25 +59,10 @@ struct Inner {
     management: Option<HttpTransport>,
 }
 
+#[derive(Debug)]
 enum Wire {
     Rest(HttpTransport),
     Grpc(Box<GrpcWire>),
-}
-
-impl fmt::Debug for TorchServeClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let wire: &dyn fmt::Debug = match &self.inner.inference {
-            Wire::Rest(r) => r,
-            Wire::Grpc(g) => g,
-        };
-        f.debug_struct("TorchServeClient")
-            .field("info", &self.inner.info)
-            .field("api", &self.inner.api)
-            .field("inference", wire)
-            .field("management", &self.inner.management)
-            .field("keys", &self.inner.keys)
-            .finish()
-    }
 }
 
 impl TorchServeClient {
@@ -110,7 +95,7 @@ impl TorchServeClient {
             Protocol::Grpc => {
                 let target = config.grpc_target()?;
                 let wire = GrpcWire::new(&target, &config.transport, VENDOR, keys.clone())?;
-                let endpoint = wire.endpoint().to_owned();
+                let endpoint = wire.transport.endpoint().to_owned();
                 (Wire::Grpc(Box::new(wire)), endpoint)
             }
         };

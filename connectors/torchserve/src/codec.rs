@@ -15,8 +15,9 @@
 //!
 //! **Response.** A JSON array or scalar is one output named `output-0`; a
 //! JSON object whose values are all arrays or scalars gives one output per
-//! key (in key order). The shape is the nesting (ragged arrays are a
-//! [`ErrorKind::Protocol`] error naming the path). The datatype is the
+//! key (in key order). The shape is the nesting, read with
+//! `inferlink_core::kit::json::nested_leaves` (ragged arrays, or nesting
+//! deeper than 64, are a [`ErrorKind::Protocol`] error naming the path). The datatype is the
 //! request input's (the input with the same name, else the only input) when
 //! every value fits it; otherwise it is inferred: all booleans `BOOL`, all
 //! integers `INT64` (`UINT64` above `i64::MAX`), numbers `FP64`, strings
@@ -29,14 +30,13 @@
 
 use bytes::Bytes;
 use half::{bf16, f16};
+use inferlink_core::kit;
+use inferlink_core::kit::json::Leaf;
 use inferlink_core::{DataType, Error, ErrorKind, InferRequest, InferResponse, Result, Tensor};
 use serde_json::{Map, Number, Value};
 
 /// The name of the output decoded from a bare JSON array or scalar.
 pub const OUTPUT_NAME: &str = "output-0";
-
-/// Deepest nesting accepted in a response (a guard against hostile bodies).
-const MAX_DEPTH: usize = 64;
 
 /// The `/predictions` request body for `request` (see the module docs).
 pub fn encode_predictions(request: &InferRequest) -> Result<Bytes> {
@@ -261,72 +261,8 @@ fn protocol(message: impl Into<String>, path: &str) -> Error {
     Error::new(ErrorKind::Protocol, message).with_path(path.to_owned())
 }
 
-/// Flattens nested arrays into (shape, leaves), checking they are rectangular.
-fn flatten(value: Value, path: &str) -> Result<(Vec<usize>, Vec<Value>)> {
-    let mut shape = Vec::new();
-    let mut probe = &value;
-    while let Value::Array(items) = probe {
-        shape.push(items.len());
-        if shape.len() > MAX_DEPTH {
-            return Err(protocol(
-                format!("the answer nests deeper than {MAX_DEPTH} levels"),
-                path,
-            ));
-        }
-        match items.first() {
-            Some(first) => probe = first,
-            None => break,
-        }
-    }
-    let mut leaves = Vec::new();
-    collect(value, &shape, 0, path, &mut leaves)?;
-    Ok((shape, leaves))
-}
-
-fn collect(
-    value: Value,
-    shape: &[usize],
-    depth: usize,
-    path: &str,
-    out: &mut Vec<Value>,
-) -> Result<()> {
-    if depth == shape.len() {
-        if value.is_array() {
-            return Err(protocol(
-                "ragged arrays: this element is nested deeper than the first one",
-                path,
-            ));
-        }
-        out.push(value);
-        return Ok(());
-    }
-    let Value::Array(items) = value else {
-        return Err(protocol(
-            format!(
-                "ragged arrays: expected an array of {} elements here",
-                shape[depth]
-            ),
-            path,
-        ));
-    };
-    if items.len() != shape[depth] {
-        return Err(protocol(
-            format!(
-                "ragged arrays: {} elements where the first array at this depth has {}",
-                items.len(),
-                shape[depth]
-            ),
-            path,
-        ));
-    }
-    for (i, item) in items.into_iter().enumerate() {
-        collect(item, shape, depth + 1, &format!("{path}[{i}]"), out)?;
-    }
-    Ok(())
-}
-
 fn json_to_tensor(name: &str, value: Value, hint: Option<DataType>, path: &str) -> Result<Tensor> {
-    let (shape, leaves) = flatten(value, path)?;
+    let (shape, leaves) = kit::json::nested_leaves(&value, path, Leaf::NotArray)?;
     if let Some(dt) = hint
         && let Some(t) = build(name, dt, &shape, &leaves)?
     {
@@ -341,23 +277,23 @@ fn json_to_tensor(name: &str, value: Value, hint: Option<DataType>, path: &str) 
     })
 }
 
-fn infer_datatype(leaves: &[Value], path: &str) -> Result<DataType> {
+fn infer_datatype(leaves: &[&Value], path: &str) -> Result<DataType> {
     if leaves.is_empty() {
         return Ok(DataType::Fp32);
     }
-    if leaves.iter().all(Value::is_boolean) {
+    if leaves.iter().all(|v| v.is_boolean()) {
         return Ok(DataType::Bool);
     }
-    if leaves.iter().all(Value::is_string) {
+    if leaves.iter().all(|v| v.is_string()) {
         return Ok(DataType::Bytes);
     }
-    if leaves.iter().all(Value::is_i64) {
+    if leaves.iter().all(|v| v.is_i64()) {
         return Ok(DataType::Int64);
     }
     if leaves.iter().all(|v| v.is_i64() || v.is_u64()) {
         return Ok(DataType::Uint64);
     }
-    if leaves.iter().all(Value::is_number) {
+    if leaves.iter().all(|v| v.is_number()) {
         return Ok(DataType::Fp64);
     }
     let (i, odd) = leaves
@@ -387,9 +323,9 @@ fn kind_name(v: &Value) -> &'static str {
 }
 
 /// A tensor of `dt`, or `None` when some value does not fit `dt`.
-fn build(name: &str, dt: DataType, shape: &[usize], leaves: &[Value]) -> Result<Option<Tensor>> {
-    fn all<T>(leaves: &[Value], f: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
-        leaves.iter().map(f).collect()
+fn build(name: &str, dt: DataType, shape: &[usize], leaves: &[&Value]) -> Result<Option<Tensor>> {
+    fn all<T>(leaves: &[&Value], f: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
+        leaves.iter().map(|v| f(v)).collect()
     }
     fn int<T: TryFrom<i64> + TryFrom<u64>>(v: &Value) -> Option<T> {
         match v {

@@ -193,13 +193,7 @@ fn http_url(key: &str, raw: &str) -> Result<()> {
 }
 
 impl ConnectorConfig for TorchServeConfig {
-    fn defaults(url: &str) -> Self {
-        TorchServeConfig::new(url)
-    }
-
-    fn transport_mut(&mut self) -> &mut TransportConfig {
-        &mut self.transport
-    }
+    inferlink_core::config_basics!(transport);
 
     fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
         for (k, v) in values {

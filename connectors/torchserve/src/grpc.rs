@@ -48,7 +48,7 @@ impl CallMetadata for InferenceToken {
 /// The TorchServe gRPC calls, made on the shared gRPC transport.
 #[derive(Clone, Debug)]
 pub(crate) struct GrpcWire {
-    transport: GrpcTransport,
+    pub(crate) transport: GrpcTransport,
 }
 
 impl GrpcWire {
@@ -68,22 +68,13 @@ impl GrpcWire {
         Ok(GrpcWire { transport })
     }
 
-    /// The endpoint shown in info and errors.
-    pub(crate) fn endpoint(&self) -> &str {
-        self.transport.endpoint()
-    }
-
-    pub(crate) fn decorate(&self, error: Error, model: Option<&ModelRef>) -> Error {
-        self.transport.decorate(error, model)
-    }
-
     /// `Ping`: the health JSON's `status` decides (`Healthy` = serving).
     pub(crate) async fn ping(&self) -> Result<Health> {
         let r: TorchServeHealthResponse = self
             .transport
             .unary(paths::PING, (), Idempotency::Safe, None)
             .await?;
-        health_from_text(&r.health).map_err(|e| self.decorate(e, None))
+        health_from_text(&r.health).map_err(|e| self.transport.decorate(e, None))
     }
 
     fn request(model: &ModelRef, input: &str, body: Bytes) -> PredictionsRequest {
@@ -102,17 +93,13 @@ impl GrpcWire {
         body: Bytes,
         idempotent: bool,
     ) -> Result<Bytes> {
-        let idempotency = if idempotent {
-            Idempotency::Safe
-        } else {
-            Idempotency::Unsafe
-        };
+        let idempotency = Idempotency::marked(idempotent);
         let message = Self::request(model, "data", body);
         let r: PredictionResponse = self
             .transport
             .unary(paths::PREDICTIONS, message, idempotency, Some(model))
             .await?;
-        check_status(&r).map_err(|e| self.decorate(e, Some(model)))?;
+        check_status(&r).map_err(|e| self.transport.decorate(e, Some(model)))?;
         Ok(r.prediction)
     }
 
@@ -123,11 +110,7 @@ impl GrpcWire {
         body: Bytes,
         idempotent: bool,
     ) -> Result<ByteStream> {
-        let idempotency = if idempotent {
-            Idempotency::Safe
-        } else {
-            Idempotency::Unsafe
-        };
+        let idempotency = Idempotency::marked(idempotent);
         let message = Self::request(model, "data", body);
         let stream = self
             .transport
@@ -147,7 +130,7 @@ impl GrpcWire {
                 let mut stream = stream?;
                 let next = tokio::time::timeout(timeout, stream.next()).await;
                 let item = match next {
-                    Err(_) => Err(wire.decorate(
+                    Err(_) => Err(wire.transport.decorate(
                         Error::new(
                             ErrorKind::Timeout,
                             format!(
@@ -160,7 +143,7 @@ impl GrpcWire {
                     Ok(None) => return None,
                     Ok(Some(Ok(r))) => match check_status(&r) {
                         Ok(()) => Ok(r.prediction),
-                        Err(e) => Err(wire.decorate(e, Some(&model))),
+                        Err(e) => Err(wire.transport.decorate(e, Some(&model))),
                     },
                     Ok(Some(Err(status))) => {
                         Err(wire.transport.status_error(&status, Some(&model)))

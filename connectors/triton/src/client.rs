@@ -2,7 +2,6 @@
 //! extensions, REST or gRPC, and the [`InferenceConnector`] families.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use inferlink_core::{
     ConnectTarget, ConnectorInfo, Error, ErrorKind, Health, InferRequest, InferResponse,
     InferStream, ModelInfo, ModelMetadata, ModelRef, Parameter, RawRequest, RawResponse, Result,
 };
-use inferlink_oip::codec::{HEADER_CONTENT_LENGTH, decode_infer_response, parse_header_length};
+use inferlink_oip::codec::HEADER_CONTENT_LENGTH;
 use inferlink_oip::grpc::{infer_request_to_proto, infer_response_from_proto};
 use inferlink_oip::proto::{InferParameter, infer_parameter::ParameterChoice};
 use inferlink_oip::{OipClient, Protocol, ServerMetadata, TensorEncoding, model_spec};
@@ -37,11 +36,12 @@ pub const VENDOR: &str = "triton";
 /// configuration, streaming and generate extensions.
 ///
 /// Cheap to clone (connections are shared).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TritonClient {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     oip: OipClient,
     info: ConnectorInfo,
@@ -50,16 +50,6 @@ struct Inner {
     idle: Duration,
     /// The metrics port's transport (`metrics_url`), if configured.
     metrics: Option<HttpTransport>,
-}
-
-impl fmt::Debug for TritonClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TritonClient")
-            .field("oip", &self.inner.oip)
-            .field("mode", &self.inner.mode)
-            .field("compression", &self.inner.compression)
-            .finish()
-    }
 }
 
 impl TritonClient {
@@ -216,14 +206,7 @@ impl TritonClient {
             spec = spec.idempotent();
         }
         let resp = http.send(spec).await?;
-        let json_len = parse_header_length(
-            resp.headers()
-                .get(HEADER_CONTENT_LENGTH)
-                .map(|v| v.as_bytes()),
-        )
-        .map_err(|e| resp.decorate(e))?;
-        let mut out =
-            decode_infer_response(resp.body().clone(), json_len).map_err(|e| resp.decorate(e))?;
+        let mut out = inferlink_oip::decode_http_infer(&resp)?;
         if out.model_name.is_empty() {
             out.model_name = model.name.clone();
         }
@@ -307,19 +290,31 @@ impl TritonClient {
 
     // ---------------------------------------------------------------- generate
 
+    /// The HTTP transport and the JSON `POST /v2/models/{m}/{route}` of a
+    /// generate call (`generate` or `generate_stream`; REST only).
+    fn generate_call(
+        &self,
+        model: &ModelRef,
+        request: &GenerateRequest,
+        route: &str,
+    ) -> Result<(&HttpTransport, RequestSpec)> {
+        let http = self.http(route)?;
+        let body = request
+            .to_json()
+            .map_err(|e| self.inner.info.tag(e).with_model(model))?;
+        let spec = model_spec(Method::POST, model, Some(route))
+            .content_type(inferlink_oip::codec::JSON)
+            .body(body);
+        Ok((http, spec))
+    }
+
     /// `POST /v2/models/{m}/generate`: one JSON answer (REST only).
     pub async fn generate(
         &self,
         model: &ModelRef,
         request: GenerateRequest,
     ) -> Result<GenerateResponse> {
-        let http = self.http("generate")?;
-        let body = request
-            .to_json()
-            .map_err(|e| self.inner.info.tag(e).with_model(model))?;
-        let spec = model_spec(Method::POST, model, Some("generate"))
-            .content_type(inferlink_oip::codec::JSON)
-            .body(body);
+        let (http, spec) = self.generate_call(model, &request, "generate")?;
         let resp = http.send(spec).await.map_err(refine)?;
         GenerateResponse::from_json(resp.body()).map_err(|e| resp.decorate(e))
     }
@@ -333,14 +328,8 @@ impl TritonClient {
         model: &ModelRef,
         request: GenerateRequest,
     ) -> Result<BoxStream<'static, Result<GenerateResponse>>> {
-        let http = self.http("generate_stream")?;
-        let body = request
-            .to_json()
-            .map_err(|e| self.inner.info.tag(e).with_model(model))?;
-        let spec = model_spec(Method::POST, model, Some("generate_stream"))
-            .content_type(inferlink_oip::codec::JSON)
-            .header("accept", "text/event-stream")
-            .body(body);
+        let (http, spec) = self.generate_call(model, &request, "generate_stream")?;
+        let spec = spec.header("accept", "text/event-stream");
         let head = http.send_streaming(spec).await.map_err(refine)?;
         let tag = {
             let info = self.inner.info.clone();

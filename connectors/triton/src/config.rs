@@ -16,7 +16,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use inferlink_core::kit::{self, ConnectorConfig, config_error};
-use inferlink_core::transport::TransportConfig;
 use inferlink_core::transport::config::KEY_SET as TRANSPORT_KEYS;
 use inferlink_core::transport::config::StaticHeader;
 use inferlink_core::{ConfigValue, Result, Secret};
@@ -166,13 +165,7 @@ impl TritonConfig {
 }
 
 impl ConnectorConfig for TritonConfig {
-    fn defaults(url: &str) -> Self {
-        TritonConfig::new(url)
-    }
-
-    fn transport_mut(&mut self) -> &mut TransportConfig {
-        &mut self.oip.transport
-    }
+    inferlink_core::config_basics!(oip.transport);
 
     /// Triton's keys, then OIP's.
     fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {

@@ -16,9 +16,12 @@
 //! * [`config_error`]: the one shape of a configuration error;
 //! * [`ConnectorConfig`]: reading a connector's typed configuration from a
 //!   target (vendor defaults < host transport settings < record), written once;
+//!   [`config_basics!`](crate::config_basics) writes its `defaults` and
+//!   `transport_mut` for a type with a `new(url)` and a transport field;
 //! * [`raw_request_spec`]: a raw request on an HTTP request spec;
 //!   [`phrase_class`]: an error status refined by the vendor's words;
-//! * [`option_setters!`](crate::option_setters): builder setters of optional fields.
+//! * [`option_setters!`](crate::option_setters): builder setters of optional fields;
+//! * [`json`]: nested JSON arrays read as a tensor's shape and leaves.
 //!
 //! Settings are layered once, in [`Connectors::connect`](crate::Connectors::connect):
 //! the vendor's defaults (the connector's config type) < the host's
@@ -38,6 +41,7 @@ use crate::target::ConnectTarget;
 mod families;
 #[cfg(feature = "http")]
 mod http;
+pub mod json;
 pub mod keys;
 mod setters;
 #[cfg(feature = "http")]

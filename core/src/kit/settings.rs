@@ -110,6 +110,52 @@ pub trait ConnectorConfig: Sized {
     }
 }
 
+/// Writes, inside an `impl ConnectorConfig for T` block, the two required
+/// methods most connector configurations write the same way:
+/// [`ConnectorConfig::defaults`] as the type's own `T::new(url)`, and
+/// [`ConnectorConfig::transport_mut`] as the field path given
+/// (`transport`, or `oip.transport` for a configuration built on another).
+/// The impl still writes its own [`ConnectorConfig::read_keys`].
+///
+/// ```
+/// use inferlink_core::kit::ConnectorConfig;
+/// use inferlink_core::transport::TransportConfig;
+/// use inferlink_core::{ConfigValue, Result};
+///
+/// #[derive(Debug)]
+/// struct EchoConfig { url: String, transport: TransportConfig }
+///
+/// impl EchoConfig {
+///     fn new(url: impl Into<String>) -> Self {
+///         EchoConfig { url: url.into(), transport: TransportConfig::default() }
+///     }
+/// }
+///
+/// impl ConnectorConfig for EchoConfig {
+///     inferlink_core::config_basics!(transport);
+///
+///     fn read_keys(&mut self, _values: &[(String, ConfigValue)]) -> Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// let c = EchoConfig::from_pairs("http://127.0.0.1:1", &[("timeout_request_ms", "700")]).unwrap();
+/// assert_eq!(c.url, "http://127.0.0.1:1");
+/// assert_eq!(c.transport.timeout_request.as_millis(), 700);
+/// ```
+#[macro_export]
+macro_rules! config_basics {
+    ($($field:ident).+) => {
+        fn defaults(url: &str) -> Self {
+            Self::new(url)
+        }
+
+        fn transport_mut(&mut self) -> &mut $crate::transport::TransportConfig {
+            &mut self.$($field).+
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

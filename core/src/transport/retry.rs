@@ -28,6 +28,16 @@ pub enum Idempotency {
 }
 
 impl Idempotency {
+    /// [`Idempotency::Safe`] for a request its caller marked idempotent
+    /// (`InferRequest::idempotent` and the like), [`Idempotency::Unsafe`] otherwise.
+    pub fn marked(idempotent: bool) -> Self {
+        if idempotent {
+            Idempotency::Safe
+        } else {
+            Idempotency::Unsafe
+        }
+    }
+
     /// The default for an HTTP method: GET, HEAD, OPTIONS, TRACE (and PUT,
     /// DELETE, which HTTP defines as idempotent) are safe; others unsafe.
     pub fn for_method(method: &reqwest::Method) -> Self {
@@ -239,6 +249,12 @@ mod tests {
             attempt_timeout: Duration::from_secs(5),
             max_attempts,
         }
+    }
+
+    #[test]
+    fn a_marked_request_is_safe_an_unmarked_one_unsafe() {
+        assert_eq!(Idempotency::marked(true), Idempotency::Safe);
+        assert_eq!(Idempotency::marked(false), Idempotency::Unsafe);
     }
 
     fn fast() -> RetryPolicy {

@@ -172,54 +172,55 @@ impl Parser<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<Json, ParseError> {
-        self.at += 1;
         let mut members = Vec::new();
-        self.ws();
-        if self.eat(b"}") {
-            return Ok(Json::Obj(members));
-        }
-        loop {
-            self.ws();
-            if self.s.get(self.at) != Some(&b'"') {
-                return Err(self.err("expected a string key"));
+        self.sequence(b'}', |p| {
+            if p.s.get(p.at) != Some(&b'"') {
+                return Err(p.err("expected a string key"));
             }
-            let key = self.string()?;
-            self.ws();
-            if !self.eat(b":") {
-                return Err(self.err("expected ':'"));
+            let key = p.string()?;
+            p.ws();
+            if !p.eat(b":") {
+                return Err(p.err("expected ':'"));
             }
-            self.ws();
-            let v = self.value(depth + 1)?;
-            members.push((key, v));
-            self.ws();
-            if self.eat(b",") {
-                continue;
-            }
-            if self.eat(b"}") {
-                return Ok(Json::Obj(members));
-            }
-            return Err(self.err("expected ',' or '}'"));
-        }
+            p.ws();
+            members.push((key, p.value(depth + 1)?));
+            Ok(())
+        })?;
+        Ok(Json::Obj(members))
     }
 
     fn array(&mut self, depth: usize) -> Result<Json, ParseError> {
-        self.at += 1;
         let mut items = Vec::new();
+        self.sequence(b']', |p| {
+            items.push(p.value(depth + 1)?);
+            Ok(())
+        })?;
+        Ok(Json::Arr(items))
+    }
+
+    /// The comma-separated items of an object or array, from its opening
+    /// bracket to `close`; `item` reads one (white space around it is skipped).
+    fn sequence(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), ParseError>,
+    ) -> Result<(), ParseError> {
+        self.at += 1;
         self.ws();
-        if self.eat(b"]") {
-            return Ok(Json::Arr(items));
+        if self.eat(&[close]) {
+            return Ok(());
         }
         loop {
             self.ws();
-            items.push(self.value(depth + 1)?);
+            item(self)?;
             self.ws();
             if self.eat(b",") {
                 continue;
             }
-            if self.eat(b"]") {
-                return Ok(Json::Arr(items));
+            if self.eat(&[close]) {
+                return Ok(());
             }
-            return Err(self.err("expected ',' or ']'"));
+            return Err(self.err(&format!("expected ',' or '{}'", close as char)));
         }
     }
 
