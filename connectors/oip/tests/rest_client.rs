@@ -7,12 +7,10 @@
 use bytes::Bytes;
 use inferlink::kit::ConnectorConfig;
 use inferlink::resolve::ConfigValue;
-use inferlink::{
-    Connectors, Consumer, ErrorKind, InferRequest, MemoryStore, ModelRef, RawRequest, Registry,
-    Selector, Tensor,
-};
+use inferlink::{Connectors, ErrorKind, InferRequest, ModelRef, RawRequest, Selector, Tensor};
 use inferlink_oip::{OipClient, OipConfig, Protocol};
 use inferlink_testkit::fault::{Fault, FaultServer};
+use inferlink_testkit::live::resolve_record;
 use serde_json::{Value, json};
 
 fn client(server: &FaultServer, pairs: &[(&str, &str)]) -> OipClient {
@@ -382,10 +380,8 @@ async fn invoke_passes_a_pre_encoded_body_through() {
 #[tokio::test]
 async fn factory_builds_from_a_record_with_credentials_as_auth() {
     let server = FaultServer::start([empty(200), empty(200)]).await.unwrap();
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: triton-local
 product: oip
 version: "2.51.0"
@@ -402,13 +398,9 @@ services:
         configuration:
           auth_bearer_token: s3cr3t-token
 "#,
-            url = server.url()
-        ))
-        .await
-        .unwrap();
-    let resolution = registry
-        .resolve(&Selector::resource("inference-v2"), &Consumer::anywhere())
-        .unwrap();
+        url = server.url()
+    );
+    let resolution = resolve_record(&record, &Selector::resource("inference-v2")).await;
     let connectors = Connectors::new().with(inferlink_oip::factory());
     let connector = connectors.connect(&resolution).await.unwrap();
     let info = connector.info();

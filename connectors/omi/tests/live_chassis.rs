@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use inferlink::{
-    Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector,
-    InferenceConnectorExt, MemoryStore, ModelRef, RawRequest, Registry, Selector, Tensor,
+    Connectors, DataType, ErrorKind, InferRequest, InferenceConnector, InferenceConnectorExt,
+    ModelRef, RawRequest, Tensor,
 };
 use inferlink_omi::{Files, OmiClient, OmiConfig, RunOptions, ShutdownOutcome};
 use inferlink_testkit::connector::{
@@ -429,31 +429,11 @@ async fn shutdown_stops_the_server_and_a_restarted_one_is_reloaded() {
 
 #[tokio::test]
 async fn factory_validates_configuration_at_connect() {
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(
-            r#"
-id: bad-omi
-product: OMI
-version: "1"
-services:
-  - id: model
-    resource: omi
-    category: prediction-serving
-    configuration:
-      explain: "perhaps"
-    endpoints:
-      - url: grpc://127.0.0.1:1
-"#,
-        )
-        .await
-        .unwrap();
-    let resolution = registry
-        .resolve(&Selector::resource("omi"), &Consumer::anywhere())
-        .unwrap();
-    let e = Connectors::new()
-        .with(inferlink_omi::factory())
-        .connect(&resolution)
+    let e = TestRecord::new("bad-omi", "OMI", "1", "omi")
+        .service_id("model")
+        .setting("explain", "perhaps")
+        .endpoint("grpc://127.0.0.1:1")
+        .try_connect(Connectors::new().with(inferlink_omi::factory()))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);

@@ -16,7 +16,7 @@ use inferlink_oip::proto as msg;
 use inferlink_seldon::{Feedback, SeldonMessage};
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
-use inferlink_testkit::live::TestRecord;
+use inferlink_testkit::live::{TestRecord, resolve_record};
 use serde_json::{Value, json};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
@@ -479,14 +479,7 @@ async fn the_factory_serves_seed_004s_seldon_record() {
     // its namespace (product seldon, version 1.11.0).
     let plain = yaml.split("    credentials:").next().unwrap().to_owned()
         + &yaml[yaml.find("    endpoints:").unwrap()..];
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry.register_yaml(&plain).await.unwrap();
-    let resolution = registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .unwrap();
+    let resolution = resolve_record(&plain, &Selector::category("prediction-serving")).await;
     let config = inferlink_seldon::SeldonConfig::from_target(&resolution.target()).unwrap();
     assert_eq!(config.protocol, inferlink_seldon::SeldonProtocol::V1);
     assert_eq!(config.v1_prefix("iris"), ["seldon", "prj_hys568", "iris"]);
@@ -497,14 +490,7 @@ async fn the_factory_serves_seed_004s_seldon_record() {
     // A typo'd key in the same record is refused with the nearest key.
     let typo = plain.replace("namespace: prj_hys568", "namespce: prj_hys568");
     assert_ne!(typo, plain);
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry.register_yaml(&typo).await.unwrap();
-    let resolution = registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .unwrap();
+    let resolution = resolve_record(&typo, &Selector::category("prediction-serving")).await;
     let e = connectors.connect(&resolution).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
     assert_eq!(e.path(), Some("namespce"));
