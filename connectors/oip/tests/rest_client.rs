@@ -10,7 +10,7 @@ use inferlink::resolve::ConfigValue;
 use inferlink::{Connectors, ErrorKind, InferRequest, ModelRef, RawRequest, Selector, Tensor};
 use inferlink_oip::{OipClient, OipConfig, Protocol};
 use inferlink_testkit::fault::{Fault, FaultServer};
-use inferlink_testkit::live::resolve_record;
+use inferlink_testkit::live::{expect_error, resolve_record};
 use serde_json::{Value, json};
 
 fn client(server: &FaultServer, pairs: &[(&str, &str)]) -> OipClient {
@@ -81,11 +81,8 @@ async fn health_errors_that_are_not_a_no() {
     .await
     .unwrap();
     let c = client(&server, &[]);
-    let e = c.health().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
-    assert!(e.to_string().contains("who are you"), "{e}");
-    let e = c.server_ready().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    expect_error(c.health().await, ErrorKind::Unauthenticated, "who are you");
+    let e = expect_error(c.server_ready().await, ErrorKind::NotFound, "");
     assert_eq!(e.context("vendor"), Some("oip"));
 }
 
@@ -107,9 +104,11 @@ async fn model_ready_by_status() {
             .unwrap()
     );
     assert!(!c.model_ready(&ModelRef::new("doubler")).await.unwrap());
-    let e = c.model_ready(&ModelRef::new("nope")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.to_string().contains("does not exist"), "{e}");
+    let e = expect_error(
+        c.model_ready(&ModelRef::new("nope")).await,
+        ErrorKind::NotFound,
+        "does not exist",
+    );
     assert_eq!(e.context("model"), Some("nope"));
     let paths: Vec<String> = server.recorded().into_iter().map(|r| r.target).collect();
     assert_eq!(paths[1], "/v2/models/doubler/versions/1/ready");
@@ -142,8 +141,11 @@ async fn metadata_tolerates_kserve_nulls_and_reads_triton() {
     assert_eq!(m.inputs[0].shape, vec![-1, -1]);
     let s = c.server_metadata().await.unwrap();
     assert_eq!(s.name, "triton");
-    let e = c.model_metadata(&ModelRef::new("x")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Protocol);
+    let e = expect_error(
+        c.model_metadata(&ModelRef::new("x")).await,
+        ErrorKind::Protocol,
+        "",
+    );
     assert_eq!(e.context("model"), Some("x"));
     let paths: Vec<String> = server.recorded().into_iter().map(|r| r.target).collect();
     assert_eq!(paths[2], "/v2");
@@ -249,11 +251,12 @@ async fn truncated_binary_answer_is_a_protocol_error_naming_the_output() {
     let server = FaultServer::start([reply]).await.unwrap();
     let c = client(&server, &[]);
     let x = Tensor::new("x", vec![1], vec![1.0f32]).unwrap();
-    let e = c
-        .infer(&ModelRef::new("m"), InferRequest::new().with_input(x))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Protocol);
+    let e = expect_error(
+        c.infer(&ModelRef::new("m"), InferRequest::new().with_input(x))
+            .await,
+        ErrorKind::Protocol,
+        "",
+    );
     assert_eq!(e.context("output"), Some("y"));
     assert_eq!(e.context("model"), Some("m"));
 }
@@ -280,16 +283,28 @@ async fn vendor_errors_map_to_kinds_with_their_messages() {
     .unwrap();
     let c = client(&server, &[]);
     let x = || InferRequest::new().with_input(Tensor::new("x", vec![1], vec![1.0f32]).unwrap());
-    let e = c.infer(&ModelRef::new("nope"), x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let e = expect_error(
+        c.infer(&ModelRef::new("nope"), x()).await,
+        ErrorKind::NotFound,
+        "",
+    );
     assert!(e.message().contains("unknown model"), "{e}");
-    let e = c.infer(&ModelRef::new("doubler"), x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    let e = c.infer(&ModelRef::new("doubler"), x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    expect_error(
+        c.infer(&ModelRef::new("doubler"), x()).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
+    let e = expect_error(
+        c.infer(&ModelRef::new("doubler"), x()).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     assert!(e.message().contains("expects 'FP32'"), "{e}");
-    let e = c.infer(&ModelRef::new("doubler"), x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError);
+    expect_error(
+        c.infer(&ModelRef::new("doubler"), x()).await,
+        ErrorKind::ModelError,
+        "",
+    );
     assert_eq!(server.requests(), 4, "inference is not retried after a 500");
 }
 
@@ -298,11 +313,12 @@ async fn json_mode_refuses_non_utf8_bytes_before_sending() {
     let server = FaultServer::start([]).await.unwrap();
     let c = client(&server, &[]);
     let h = Tensor::from_byte_elements("s", vec![1], [vec![0xffu8]]).unwrap();
-    let e = c
-        .infer(&ModelRef::new("m"), InferRequest::new().with_input(h))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = expect_error(
+        c.infer(&ModelRef::new("m"), InferRequest::new().with_input(h))
+            .await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     assert!(e.message().contains("tensor_encoding: binary"), "{e}");
     assert_eq!(server.requests(), 0);
 }
@@ -333,11 +349,12 @@ async fn models_from_v2_models_or_the_repository_index() {
     let m = c.models().await.unwrap();
     assert_eq!(m[1].version.as_deref(), Some("v1"));
     assert_eq!(m[1].state.as_deref(), Some("READY"));
-    let e = c.models().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
-    let e = c.models().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-    assert!(e.to_string().contains("triton-access-token"), "{e}");
+    expect_error(c.models().await, ErrorKind::Unsupported, "");
+    expect_error(
+        c.models().await,
+        ErrorKind::PermissionDenied,
+        "triton-access-token",
+    );
     let sent = server.recorded();
     assert_eq!(
         (sent[2].method.as_str(), sent[2].target.as_str()),
@@ -355,8 +372,11 @@ async fn model_names_are_path_encoded() {
         server.recorded()[0].target,
         "/v2/models/a%20b%2Fc%3Fd/ready"
     );
-    let e = c.model_ready(&ModelRef::new("..")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    expect_error(
+        c.model_ready(&ModelRef::new("..")).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
 }
 
 #[tokio::test]
@@ -452,13 +472,13 @@ async fn grpc_is_chosen_by_key_or_scheme() {
     assert_eq!(c.info().vendor, "triton");
     assert_eq!(c.info().endpoint, "http://127.0.0.1:2");
     assert!(!c.is_rest());
-    let e = c.models().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    expect_error(c.models().await, ErrorKind::Unsupported, "");
     let c = OipClient::new(OipConfig::new("grpc://127.0.0.1:3")).unwrap();
     assert_eq!(c.protocol(), Protocol::Grpc);
-    let raw = c
-        .invoke(&ModelRef::new("m"), RawRequest::json(Bytes::new()))
-        .await
-        .unwrap_err();
-    assert_eq!(raw.kind(), ErrorKind::Unsupported);
+    expect_error(
+        c.invoke(&ModelRef::new("m"), RawRequest::json(Bytes::new()))
+            .await,
+        ErrorKind::Unsupported,
+        "",
+    );
 }

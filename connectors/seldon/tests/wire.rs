@@ -16,7 +16,7 @@ use inferlink_oip::proto as msg;
 use inferlink_seldon::{Feedback, SeldonMessage};
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
-use inferlink_testkit::live::{TestRecord, resolve_record};
+use inferlink_testkit::live::{TestRecord, expect_error, resolve_record};
 use serde_json::{Value, json};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
@@ -94,15 +94,15 @@ async fn v1_requests_use_the_ingress_path_and_the_seldon_message() {
     );
 
     // Another model than the configured deployment is refused before any request.
-    let e = c
-        .infer(
+    expect_error(
+        c.infer(
             &ModelRef::new("other"),
             InferRequest::new().with_input(Tensor::from_vec("x", vec![1.0f64])),
         )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.to_string().contains("iris"), "{e}");
+        .await,
+        ErrorKind::NotFound,
+        "iris",
+    );
     assert_eq!(server.requests(), 1);
 }
 
@@ -206,25 +206,25 @@ async fn v1_error_envelopes_become_typed_errors() {
         .unwrap();
     let m = ModelRef::new("doubler");
     let x = || InferRequest::new().with_input(Tensor::from_vec("x", vec![1.0f64, 2.0]));
-    let e = c.infer(&m, x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError);
+    let e = expect_error(c.infer(&m, x()).await, ErrorKind::ModelError, "");
     assert!(!e.is_retryable());
     assert!(e.to_string().contains("cannot reshape array"), "{e}");
     assert!(e.to_string().contains("MICROSERVICE_INTERNAL_ERROR"), "{e}");
     assert_eq!(e.vendor(), Some("seldon"));
     assert_eq!(e.model(), Some("doubler"));
-    let e = c.infer(&m, x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    let e = c.infer(&m, x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let e = c.infer(&m, x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError);
-    assert!(e.to_string().contains("connection refused"), "{e}");
-    let e = c.infer(&m, x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(e.to_string().contains("bad features"), "{e}");
-    let e = c.infer(&m, x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    expect_error(c.infer(&m, x()).await, ErrorKind::InvalidInput, "");
+    expect_error(c.infer(&m, x()).await, ErrorKind::NotFound, "");
+    expect_error(
+        c.infer(&m, x()).await,
+        ErrorKind::ModelError,
+        "connection refused",
+    );
+    expect_error(
+        c.infer(&m, x()).await,
+        ErrorKind::InvalidInput,
+        "bad features",
+    );
+    expect_error(c.infer(&m, x()).await, ErrorKind::NotFound, "");
 }
 
 #[tokio::test]
@@ -402,8 +402,11 @@ async fn v2_grpc_sends_seldon_model_metadata() {
     // The echo names its output after the input's content_type parameter.
     assert_eq!(r.outputs[0].name(), "np");
     assert_eq!(r.outputs[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
-    let e = c.model_metadata(&ModelRef::new("iris")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    expect_error(
+        c.model_metadata(&ModelRef::new("iris")).await,
+        ErrorKind::NotFound,
+        "",
+    );
     let seen = recorder.state().seen.lock().unwrap().clone();
     assert!(seen.len() >= 4, "{seen:?}");
     assert!(
@@ -470,8 +473,7 @@ async fn the_factory_serves_seed_004s_seldon_record() {
     );
     // The seed's certificates are truncated placeholders: building the
     // transport fails on them, naming the key and never its value.
-    let e = connectors.connect(&resolution).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    let e = expect_error(connectors.connect(&resolution).await, ErrorKind::Config, "");
     assert!(e.path().is_some_and(|p| p.contains("CERT")), "{e}");
     assert!(!e.to_string().contains("LS0t"), "{e}");
 
@@ -491,8 +493,7 @@ async fn the_factory_serves_seed_004s_seldon_record() {
     let typo = plain.replace("namespace: prj_hys568", "namespce: prj_hys568");
     assert_ne!(typo, plain);
     let resolution = resolve_record(&typo, &Selector::category("prediction-serving")).await;
-    let e = connectors.connect(&resolution).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    let e = expect_error(connectors.connect(&resolution).await, ErrorKind::Config, "");
     assert_eq!(e.path(), Some("namespce"));
     assert!(e.message().contains("did you mean \"namespace\""), "{e}");
     assert_eq!(e.vendor(), Some("seldon"));

@@ -17,6 +17,7 @@ use inferlink_testkit::connector::{
     ConformanceSpec, RoundTrip, Transform, run_connector_conformance,
 };
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
+use inferlink_testkit::live::expect_error;
 use inferlink_tfserving::grpc::paths;
 use inferlink_tfserving::proto::tensorflow as tf;
 use inferlink_tfserving::proto::tensorflow::serving as tfs;
@@ -351,11 +352,12 @@ async fn requests_carry_version_label_signature_and_encoding() {
 
     // The server's INVALID_ARGUMENT is InvalidInput, not retried.
     let ints = Tensor::new("x", vec![1], vec![1i32]).unwrap();
-    let e = c
-        .predict(&ModelRef::new("half_plus_two"), InferRequest::from(ints))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = expect_error(
+        c.predict(&ModelRef::new("half_plus_two"), InferRequest::from(ints))
+            .await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     assert!(!e.is_retryable());
 }
 
@@ -378,18 +380,21 @@ async fn status_metadata_classify_regress() {
             .await
             .unwrap()
     );
-    let e = c
-        .model_status(&model.clone().with_version("nightly"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    expect_error(
+        c.model_status(&model.clone().with_version("nightly")).await,
+        ErrorKind::NotFound,
+        "",
+    );
 
     let md = c.model_metadata(&model).await.unwrap();
     assert_eq!(md.versions, vec!["2".to_owned()]);
     assert_eq!(md.output("sevens").unwrap().datatype, DataType::Int64);
     assert_eq!(md.input("x").unwrap().shape, vec![-1]);
-    let e = c.model_metadata(&ModelRef::new("other")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    expect_error(
+        c.model_metadata(&ModelRef::new("other")).await,
+        ErrorKind::NotFound,
+        "",
+    );
 
     let ex = |x: f32| {
         [("x".to_owned(), Feature::Float(vec![x]))]
@@ -404,6 +409,9 @@ async fn status_metadata_classify_regress() {
     assert_eq!(classes[1][0].score, 5.0);
     let with_ctx = Examples::new(vec![Default::default()]).with_context(ex(4.0));
     assert_eq!(c.regress(&model, &with_ctx).await.unwrap(), vec![4.0]);
-    let e = c.regress(&model, &Examples::default()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    expect_error(
+        c.regress(&model, &Examples::default()).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
 }

@@ -14,7 +14,7 @@ use inferlink::{
 use inferlink_testkit::connector::{
     BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
-use inferlink_testkit::live::TestRecord;
+use inferlink_testkit::live::{TestRecord, expect_error};
 use inferlink_testkit::tfserving_rest_fake::TfServingRestFake;
 use inferlink_tfserving::{Examples, Feature, ModelState, TfServingClient, TfServingConfig};
 
@@ -162,8 +162,11 @@ async fn row_and_columnar_bodies_follow_the_documented_forms() {
     let short = InferRequest::new()
         .with_input(Tensor::new("a", vec![1], vec![1.0f32]).unwrap())
         .with_input(Tensor::new("b", vec![2], vec![1.0f32, 2.0]).unwrap());
-    let e = c.predict(&ModelRef::new("pair"), short).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = expect_error(
+        c.predict(&ModelRef::new("pair"), short).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     assert!(e.message().contains("share the first dimension"), "{e}");
     let scalar = InferRequest::new().with_input(Tensor::scalar("x", 1.0f32));
     let e = c
@@ -245,12 +248,12 @@ async fn status_versions_labels_and_metadata() {
         .await
         .unwrap();
     assert_eq!(canary[0].version, 2);
-    let e = c
-        .model_status(&ModelRef::new("half_plus_two").with_version("9"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.to_string().contains("Servable not found"), "{e}");
+    expect_error(
+        c.model_status(&ModelRef::new("half_plus_two").with_version("9"))
+            .await,
+        ErrorKind::NotFound,
+        "Servable not found",
+    );
 
     // The configured label applies when the model names no version.
     let labelled = client(&fake.url(), &[("model_version_label", "stable")]);
@@ -284,22 +287,23 @@ async fn status_versions_labels_and_metadata() {
         "tensorflow/serving/predict"
     );
     let other = client(&fake.url(), &[("signature_name", "nope")]);
-    let e = other
-        .model_metadata(&ModelRef::new("half_plus_two"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let e = expect_error(
+        other.model_metadata(&ModelRef::new("half_plus_two")).await,
+        ErrorKind::NotFound,
+        "",
+    );
     assert!(e.message().contains("classify_x_to_y"), "{e}");
     // A wrong signature on predict is the server's 400.
-    let e = other
-        .predict(
-            &ModelRef::new("half_plus_two"),
-            InferRequest::from(Tensor::from_vec("x", vec![2.0f32])),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    assert!(e.to_string().contains("not found in signature def"), "{e}");
+    expect_error(
+        other
+            .predict(
+                &ModelRef::new("half_plus_two"),
+                InferRequest::from(Tensor::from_vec("x", vec![2.0f32])),
+            )
+            .await,
+        ErrorKind::InvalidInput,
+        "not found in signature def",
+    );
 }
 
 #[tokio::test]
@@ -329,14 +333,13 @@ async fn classify_and_regress() {
     let with_ctx = Examples::new(vec![Default::default()]).with_context(ex(5.0));
     assert_eq!(r.regress(&model, &with_ctx).await.unwrap(), vec![4.5]);
     let clash = Examples::new(vec![ex(1.0)]).with_context(ex(5.0));
-    let e = r.regress(&model, &clash).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    expect_error(r.regress(&model, &clash).await, ErrorKind::InvalidInput, "");
     // The predict signature cannot regress: the server's 400.
-    let e = client(&fake.url(), &[])
-        .regress(&model, &examples)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    expect_error(
+        client(&fake.url(), &[]).regress(&model, &examples).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
 }
 
 #[tokio::test]
@@ -356,14 +359,12 @@ async fn health_follows_the_configured_model() {
         &format!("http://127.0.0.1:{port}"),
         &[("retry_max_attempts", "1")],
     );
-    let e = down.health().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    expect_error(down.health().await, ErrorKind::Unavailable, "");
     // TF Serving has no model listing: the family is absent, and the call
     // through the common API says so.
     let connector: &dyn InferenceConnector = &down;
     assert!(!connector.capabilities().list_models);
-    let e = connector.models().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    expect_error(connector.models().await, ErrorKind::Unsupported, "");
 }
 
 #[tokio::test]

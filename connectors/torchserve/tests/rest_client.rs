@@ -9,7 +9,7 @@ use inferlink::{
     Connectors, ErrorKind, InferRequest, InferenceConnector, ModelRef, RawRequest, Secret, Tensor,
 };
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
-use inferlink_testkit::live::TestRecord;
+use inferlink_testkit::live::{TestRecord, expect_error};
 use inferlink_torchserve::{RegisterOptions, ScaleOptions, TorchServeClient, TorchServeConfig};
 
 fn config(inference: &FaultServer, management: Option<&FaultServer>) -> TorchServeConfig {
@@ -111,8 +111,7 @@ async fn a_rotated_key_is_sent_from_the_next_request_on() {
     .await
     .unwrap();
     let c = client(&server, None);
-    let e = c.health().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    let e = expect_error(c.health().await, ErrorKind::Unauthenticated, "");
     assert!(!e.is_retryable());
     assert_eq!(server.requests(), 1, "a token failure is not retried");
     c.keys().set_inference(Some(Secret::new("inf-key-2")));
@@ -151,11 +150,12 @@ async fn handler_failures_are_model_errors_and_busy_servers_are_retried() {
     .await
     .unwrap();
     let c = client(&server, None);
-    let e = c
-        .predict(&ModelRef::new("m"), RawRequest::json("[1]"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError, "{e}");
+    let e = expect_error(
+        c.predict(&ModelRef::new("m"), RawRequest::json("[1]"))
+            .await,
+        ErrorKind::ModelError,
+        "",
+    );
     assert_eq!(e.context("vendor_code"), Some("InternalServerException"));
     assert!(e.to_string().contains("Prediction failed"), "{e}");
     assert_eq!(server.requests(), 1);
@@ -174,11 +174,12 @@ async fn unknown_models_are_not_found_with_context() {
         .await
         .unwrap();
     let c = client(&server, None);
-    let e = c
-        .invoke(&ModelRef::new("nope"), RawRequest::json("[]"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let e = expect_error(
+        c.invoke(&ModelRef::new("nope"), RawRequest::json("[]"))
+            .await,
+        ErrorKind::NotFound,
+        "",
+    );
     assert_eq!(e.vendor(), Some("torchserve"));
     assert_eq!(e.model(), Some("nope"));
     assert_eq!(e.context("vendor_code"), Some("ModelNotFoundException"));
@@ -274,11 +275,11 @@ async fn a_disabled_model_api_is_unsupported_and_says_how_to_enable_it() {
     .await
     .unwrap();
     let c = client(&inference, Some(&management));
-    let e = c
-        .register_model(&RegisterOptions::new("x.mar"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let e = expect_error(
+        c.register_model(&RegisterOptions::new("x.mar")).await,
+        ErrorKind::Unsupported,
+        "",
+    );
     assert!(e.message().contains("--enable-model-api"), "{e}");
     assert_eq!(e.context("status"), Some("405"));
     assert_eq!(e.vendor(), Some("torchserve"));

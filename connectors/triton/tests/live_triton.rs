@@ -24,7 +24,7 @@ use inferlink::{
 use inferlink_testkit::connector::{
     ConformanceSpec, InvokeCase, RoundTrip, StreamInferCase, Transform, run_connector_conformance,
 };
-use inferlink_testkit::live::{self, TestRecord, expect_final_error};
+use inferlink_testkit::live::{self, TestRecord, expect_error, expect_final_error};
 use inferlink_testkit::servers::{self, RunningServer, ServerKind, WireFormat};
 use inferlink_triton::{GenerateRequest, Sequence, TritonClient, TritonConfig, classification};
 
@@ -403,24 +403,27 @@ async fn generate_and_generate_stream() {
         .map(|e| e.as_ref().unwrap().text_output().unwrap().to_owned())
         .collect();
     assert_eq!(texts, vec!["x", "yy"]);
-    let err = rest
-        .generate(&ModelRef::new("nope"), GenerateRequest::text("x"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
+    expect_error(
+        rest.generate(&ModelRef::new("nope"), GenerateRequest::text("x"))
+            .await,
+        ErrorKind::NotFound,
+        "",
+    );
     // The model raising inside generation.
-    let err = rest
-        .generate(&ModelRef::new("text"), GenerateRequest::text("!raise"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ModelError, "{err}");
+    expect_error(
+        rest.generate(&ModelRef::new("text"), GenerateRequest::text("!raise"))
+            .await,
+        ErrorKind::ModelError,
+        "",
+    );
     // HTTP only.
     let grpc = client(server, Wire::Grpc, false);
-    let err = grpc
-        .generate(&ModelRef::new("text"), GenerateRequest::text("x"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    expect_error(
+        grpc.generate(&ModelRef::new("text"), GenerateRequest::text("x"))
+            .await,
+        ErrorKind::Unsupported,
+        "",
+    );
 }
 
 #[tokio::test]
@@ -590,11 +593,11 @@ async fn statistics_count_inferences() {
         assert!(after[0].last_inference > 0);
         let all = c.model_statistics(None).await.unwrap();
         assert!(all.iter().any(|s| s.name == "doubler"));
-        let err = client(server, wire, false)
-            .model_statistics(None)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        expect_error(
+            client(server, wire, false).model_statistics(None).await,
+            ErrorKind::PermissionDenied,
+            "",
+        );
         let err = c
             .model_statistics(Some(&ModelRef::new("nope")))
             .await
@@ -627,8 +630,11 @@ async fn model_configuration_over_both_protocols() {
         assert_eq!(t.inputs[0].data_type, "TYPE_STRING");
         let a = c.model_config(&ModelRef::new("accumulate")).await.unwrap();
         assert_eq!(a.stateful, Some(true));
-        let err = c.model_config(&ModelRef::new("nope")).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::NotFound);
+        expect_error(
+            c.model_config(&ModelRef::new("nope")).await,
+            ErrorKind::NotFound,
+            "",
+        );
     }
     let full = rest
         .model_config(&ModelRef::new("doubler"))
@@ -674,12 +680,18 @@ async fn triton_error_answers_map_to_kinds() {
     let doubler = ModelRef::new("doubler");
     // Batch 9 > max_batch_size 8: 400.
     let nine = Tensor::new("INPUT_1", vec![9, 1], vec![1.0f32; 9]).unwrap();
-    let err = c.infer(&doubler, nine.into()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    expect_error(
+        c.infer(&doubler, nine.into()).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     // Wrong input name: 400.
     let wrong = Tensor::new("WRONG", vec![1, 1], vec![1.0f32]).unwrap();
-    let err = c.infer(&doubler, wrong.into()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    expect_error(
+        c.infer(&doubler, wrong.into()).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     // Malformed JSON: Triton says 500, it is the request's fault.
     let err = c
         .invoke(
@@ -693,8 +705,7 @@ async fn triton_error_answers_map_to_kinds() {
     let mut raw = RawRequest::json(Bytes::from_static(b"{}"));
     raw.headers
         .push(("Inference-Header-Content-Length".into(), "9999".into()));
-    let err = c.invoke(&doubler, raw).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    expect_error(c.invoke(&doubler, raw).await, ErrorKind::InvalidInput, "");
     // The model's own exception: 500 → ModelError, not retried.
     let raise = Tensor::from_strings("text_input", vec![1], vec!["!raise"]).unwrap();
     let raised = c.infer(&ModelRef::new("text"), raise.into()).await;
@@ -807,12 +818,11 @@ async fn metrics_come_from_the_metrics_port() {
     let Some(server) = server().await else { return };
     assert_eq!(server.get_status("/metrics").unwrap(), 404);
 
-    let e = client(server, Wire::Rest, false)
-        .metrics()
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    assert!(e.to_string().contains("metrics_url"), "{e}");
+    expect_error(
+        client(server, Wire::Rest, false).metrics().await,
+        ErrorKind::Unsupported,
+        "metrics_url",
+    );
 
     let metrics_url = format!("http://127.0.0.1:{}", server.metrics_port());
     for wire in [Wire::Rest, Wire::Grpc] {
