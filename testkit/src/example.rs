@@ -230,22 +230,19 @@ services:
 
     #[test]
     fn a_missing_unused_or_multi_line_value_is_refused() {
-        let cases: [(&str, &[(&str, &str)], &str, &str); 3] = [
-            ("url: {url}", &[], "url", "has no value"),
+        /// Placeholder values, the placeholder the refusal names, and why.
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: [Case; 3] = [
+            (&[], "url", "has no value"),
             (
-                "url: {url}",
                 &[("url", "u"), ("prtocol", "v1")],
                 "prtocol",
                 "is not in the record",
             ),
-            (
-                "url: {url}",
-                &[("url", "u\nextra: key")],
-                "url",
-                "line break",
-            ),
+            (&[("url", "u\nextra: key")], "url", "line break"),
         ];
-        for (template, values, path, why) in cases {
+        let template = "url: {url}";
+        for (values, path, why) in cases {
             let e = fill_record(template, values).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{template} {values:?}");
             assert_eq!(e.path(), Some(path), "{template} {values:?}");
