@@ -402,10 +402,12 @@ async fn shutdown_stops_the_server_and_a_restarted_one_is_reloaded() {
     }
     assert!(gone, "the OMI server still runs after Shutdown");
     assert!(!servers::port_open(first.grpc_addr()));
-    let e = expect_error(admin.health().await, ErrorKind::Unavailable, "");
+    let e = admin.health().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.is_retryable());
     // Nothing to shut down any more: an error, not a silent success.
-    expect_error(admin.shutdown().await, ErrorKind::Unavailable, "");
+    let e = admin.shutdown().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
 
     // A new server on the same port has not loaded its model. The user client
     // still holds the old Status: its Run gets chassis' "no model" answer, so

@@ -206,14 +206,17 @@ async fn v1_error_envelopes_become_typed_errors() {
         .unwrap();
     let m = ModelRef::new("doubler");
     let x = || InferRequest::new().with_input(Tensor::from_vec("x", vec![1.0f64, 2.0]));
-    let e = expect_error(c.infer(&m, x()).await, ErrorKind::ModelError, "");
+    let e = c.infer(&m, x()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ModelError);
     assert!(!e.is_retryable());
     assert!(e.to_string().contains("cannot reshape array"), "{e}");
     assert!(e.to_string().contains("MICROSERVICE_INTERNAL_ERROR"), "{e}");
     assert_eq!(e.vendor(), Some("seldon"));
     assert_eq!(e.model(), Some("doubler"));
-    expect_error(c.infer(&m, x()).await, ErrorKind::InvalidInput, "");
-    expect_error(c.infer(&m, x()).await, ErrorKind::NotFound, "");
+    let e = c.infer(&m, x()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = c.infer(&m, x()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     expect_error(
         c.infer(&m, x()).await,
         ErrorKind::ModelError,
@@ -224,7 +227,8 @@ async fn v1_error_envelopes_become_typed_errors() {
         ErrorKind::InvalidInput,
         "bad features",
     );
-    expect_error(c.infer(&m, x()).await, ErrorKind::NotFound, "");
+    let e = c.infer(&m, x()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
 #[tokio::test]
@@ -402,11 +406,8 @@ async fn v2_grpc_sends_seldon_model_metadata() {
     // The echo names its output after the input's content_type parameter.
     assert_eq!(r.outputs[0].name(), "np");
     assert_eq!(r.outputs[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
-    expect_error(
-        c.model_metadata(&ModelRef::new("iris")).await,
-        ErrorKind::NotFound,
-        "",
-    );
+    let e = c.model_metadata(&ModelRef::new("iris")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
     let seen = recorder.state().seen.lock().unwrap().clone();
     assert!(seen.len() >= 4, "{seen:?}");
     assert!(
@@ -473,7 +474,8 @@ async fn the_factory_serves_seed_004s_seldon_record() {
     );
     // The seed's certificates are truncated placeholders: building the
     // transport fails on them, naming the key and never its value.
-    let e = expect_error(connectors.connect(&resolution).await, ErrorKind::Config, "");
+    let e = connectors.connect(&resolution).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
     assert!(e.path().is_some_and(|p| p.contains("CERT")), "{e}");
     assert!(!e.to_string().contains("LS0t"), "{e}");
 
@@ -493,7 +495,8 @@ async fn the_factory_serves_seed_004s_seldon_record() {
     let typo = plain.replace("namespace: prj_hys568", "namespce: prj_hys568");
     assert_ne!(typo, plain);
     let resolution = resolve_record(&typo, &Selector::category("prediction-serving")).await;
-    let e = expect_error(connectors.connect(&resolution).await, ErrorKind::Config, "");
+    let e = connectors.connect(&resolution).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
     assert_eq!(e.path(), Some("namespce"));
     assert!(e.message().contains("did you mean \"namespace\""), "{e}");
     assert_eq!(e.vendor(), Some("seldon"));

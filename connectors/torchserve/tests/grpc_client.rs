@@ -197,7 +197,8 @@ async fn tokens_are_read_per_call_and_failures_are_unauthenticated() {
     // The server rotates its key: refused, not retried.
     *s.state().key.lock().unwrap() = "key-2".into();
     let before = s.state().seen.lock().unwrap().len();
-    let e = expect_error(c.health().await, ErrorKind::Unauthenticated, "");
+    let e = c.health().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
     assert!(!e.is_retryable());
     assert_eq!(s.state().seen.lock().unwrap().len(), before + 1);
     // The same client picks up the new key on its next call.

@@ -111,7 +111,8 @@ async fn a_rotated_key_is_sent_from_the_next_request_on() {
     .await
     .unwrap();
     let c = client(&server, None);
-    let e = expect_error(c.health().await, ErrorKind::Unauthenticated, "");
+    let e = c.health().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
     assert!(!e.is_retryable());
     assert_eq!(server.requests(), 1, "a token failure is not retried");
     c.keys().set_inference(Some(Secret::new("inf-key-2")));

@@ -630,11 +630,8 @@ async fn model_configuration_over_both_protocols() {
         assert_eq!(t.inputs[0].data_type, "TYPE_STRING");
         let a = c.model_config(&ModelRef::new("accumulate")).await.unwrap();
         assert_eq!(a.stateful, Some(true));
-        expect_error(
-            c.model_config(&ModelRef::new("nope")).await,
-            ErrorKind::NotFound,
-            "",
-        );
+        let err = c.model_config(&ModelRef::new("nope")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
     }
     let full = rest
         .model_config(&ModelRef::new("doubler"))
@@ -680,18 +677,12 @@ async fn triton_error_answers_map_to_kinds() {
     let doubler = ModelRef::new("doubler");
     // Batch 9 > max_batch_size 8: 400.
     let nine = Tensor::new("INPUT_1", vec![9, 1], vec![1.0f32; 9]).unwrap();
-    expect_error(
-        c.infer(&doubler, nine.into()).await,
-        ErrorKind::InvalidInput,
-        "",
-    );
+    let err = c.infer(&doubler, nine.into()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     // Wrong input name: 400.
     let wrong = Tensor::new("WRONG", vec![1, 1], vec![1.0f32]).unwrap();
-    expect_error(
-        c.infer(&doubler, wrong.into()).await,
-        ErrorKind::InvalidInput,
-        "",
-    );
+    let err = c.infer(&doubler, wrong.into()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     // Malformed JSON: Triton says 500, it is the request's fault.
     let err = c
         .invoke(
@@ -705,7 +696,8 @@ async fn triton_error_answers_map_to_kinds() {
     let mut raw = RawRequest::json(Bytes::from_static(b"{}"));
     raw.headers
         .push(("Inference-Header-Content-Length".into(), "9999".into()));
-    expect_error(c.invoke(&doubler, raw).await, ErrorKind::InvalidInput, "");
+    let err = c.invoke(&doubler, raw).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     // The model's own exception: 500 → ModelError, not retried.
     let raise = Tensor::from_strings("text_input", vec![1], vec!["!raise"]).unwrap();
     let raised = c.infer(&ModelRef::new("text"), raise.into()).await;
