@@ -21,8 +21,8 @@
 use std::sync::Arc;
 
 use inferlink::{
-    ConfigValue, Connectors, Consumer, DataType, Error, ErrorKind, InferenceConnector, MemoryStore,
-    Registry, Result, Selector,
+    ConfigValue, ConnectTarget, ConnectorFactory, Connectors, Consumer, DataType, Error, ErrorKind,
+    InferenceConnector, MemoryStore, Registry, Resolution, Result, Selector,
 };
 
 use crate::connector::{CheckStatus, ConformanceReport, ConformanceSpec, RoundTrip, Transform};
@@ -204,10 +204,8 @@ impl TestRecord {
     /// Registers the record in a fresh in-memory registry, resolves its
     /// resource for any consumer and connects through `connectors`.
     pub async fn try_connect(&self, connectors: Connectors) -> Result<Arc<dyn InferenceConnector>> {
-        let registry = Registry::open(MemoryStore::new()).await?;
-        registry.register_yaml(&self.yaml()).await?;
-        let resolution =
-            registry.resolve(&Selector::resource(&self.resource), &Consumer::anywhere())?;
+        let selector = Selector::resource(&self.resource);
+        let resolution = try_resolve_record(&self.yaml(), &selector).await?;
         connectors.connect(&resolution).await
     }
 
@@ -218,6 +216,22 @@ impl TestRecord {
             Ok(c) => c,
             Err(e) => panic!("connecting record {}: {e}", self.id),
         }
+    }
+}
+
+/// Registers `yaml` in a fresh in-memory registry and resolves `selector`
+/// for any consumer: the host's steps before `Connectors::connect`.
+pub async fn try_resolve_record(yaml: &str, selector: &Selector) -> Result<Resolution> {
+    let registry = Registry::open(MemoryStore::new()).await?;
+    registry.register_yaml(yaml).await?;
+    registry.resolve(selector, &Consumer::anywhere())
+}
+
+/// [`try_resolve_record`], panicking with the error when a step fails.
+pub async fn resolve_record(yaml: &str, selector: &Selector) -> Resolution {
+    match try_resolve_record(yaml, selector).await {
+        Ok(resolution) => resolution,
+        Err(e) => panic!("registering and resolving the record: {e}\n{yaml}"),
     }
 }
 
@@ -351,6 +365,51 @@ pub fn expect_final_error<T: std::fmt::Debug>(
     );
     assert!(!e.is_retryable(), "a final error was marked retryable: {e}");
     e
+}
+
+/// The error of a call that must fail: its kind is `kind` and its
+/// displayed form (message and context) contains `needle` (`""` checks the
+/// kind only). Panics, naming what was expected and what came, otherwise;
+/// returns the error for further checks.
+pub fn expect_error<T: std::fmt::Debug>(result: Result<T>, kind: ErrorKind, needle: &str) -> Error {
+    let e = match result {
+        Ok(v) => panic!("expected a {kind:?} error containing {needle:?}, got {v:?}"),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind(), kind, "{e}");
+    assert!(
+        e.to_string().contains(needle),
+        "expected {needle:?} in: {e}"
+    );
+    e
+}
+
+/// A factory's unknown-key rule, checked with one mistyped key:
+/// `target(typo)` is refused with a suggestion of `key`
+/// ([`assert_suggests_key`]) while an upper-case `environment_key` and an
+/// `x_team` key beside it are ignored, and `target(key)` connects. Returns
+/// the refusal and the connector for the crate's own checks.
+pub async fn assert_factory_refuses_typo(
+    factory: &dyn ConnectorFactory,
+    target: impl Fn(&str) -> ConnectTarget,
+    (typo, key): (&str, &str),
+    environment_key: &str,
+) -> (Error, Arc<dyn InferenceConnector>) {
+    let with_ignored_keys = |name: &str| {
+        target(name)
+            .with_plain(environment_key, "left for environments")
+            .with_plain("x_team", "the user's own")
+    };
+    let refused = match factory.connect(&with_ignored_keys(typo)).await {
+        Ok(c) => panic!("the mistyped key {typo:?} was accepted: {:?}", c.info()),
+        Err(e) => e,
+    };
+    assert_suggests_key(&refused, typo, key);
+    let connector = match factory.connect(&with_ignored_keys(key)).await {
+        Ok(c) => c,
+        Err(e) => panic!("the correct key {key:?} was refused: {e}"),
+    };
+    (refused, connector)
 }
 
 /// Panics unless `error` is the refusal of a mistyped configuration key:

@@ -9,11 +9,14 @@
 //!     cargo run -p inferlink-kserve --example kserve_infer
 //! ```
 //!
+//! The record it registers is `kserve_infer.yaml` beside this file, with
+//! `{url}`-style placeholders filled from these variables.
+//!
 //! Optional: `KSERVE_PROTOCOL` (`v1`, `v2`, `v2-grpc`, `auto`), `KSERVE_MODEL`
 //! (default `doubler`), `KSERVE_INPUT` (default `input-0`).
 
-use inferlink::{InferenceConnectorExt, ModelRef, Selector, Tensor};
-use inferlink_testkit::example::{ExampleConnection, connect_record};
+use inferlink::{InferenceConnectorExt, ModelRef, Tensor};
+use inferlink_testkit::example::connect_example;
 
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
@@ -21,32 +24,21 @@ fn env(name: &str, default: &str) -> String {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> inferlink::Result<()> {
-    let url = env("KSERVE_URL", "http://127.0.0.1:8080");
-    let mut settings = format!("protocol: {}\n", env("KSERVE_PROTOCOL", "auto"));
-    if let Ok(isvc) = std::env::var("KSERVE_ISVC") {
-        let namespace = env("KSERVE_NAMESPACE", "default");
-        settings.push_str(&format!(
-            "      isvc_name: {isvc}\n      isvc_namespace: {namespace}\n"
-        ));
-    }
-    let record = format!(
-        r#"
-id: kserve-example
-product: kserve
-version: "0.21.0"
-services:
-  - id: predictor
-    resource: kserve-predictor
-    category: prediction-serving
-    configuration:
-      {settings}
-    endpoints:
-      - url: {url}
-"#
-    );
-    let ExampleConnection { connector, .. } = connect_record(
-        &record,
-        &Selector::category("prediction-serving"),
+    let isvc = env("KSERVE_ISVC", "");
+    let namespace = if isvc.is_empty() {
+        String::new()
+    } else {
+        env("KSERVE_NAMESPACE", "default")
+    };
+    let values = [
+        ("url", env("KSERVE_URL", "http://127.0.0.1:8080")),
+        ("protocol", env("KSERVE_PROTOCOL", "auto")),
+        ("isvc", isvc),
+        ("namespace", namespace),
+    ];
+    let connector = connect_example(
+        include_str!("kserve_infer.yaml"),
+        &values,
         inferlink_kserve::factory(),
     )
     .await?;

@@ -25,7 +25,7 @@ use inferlink_kserve::{KServeClient, KServeConfig, KServeProtocol};
 use inferlink_testkit::connector::{
     BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
-use inferlink_testkit::live::{self, TestRecord};
+use inferlink_testkit::live::{self, TestRecord, expect_error};
 use inferlink_testkit::servers::{RunningServer, ServerKind, WireFormat};
 use serde_json::json;
 
@@ -187,10 +187,11 @@ async fn auto_discovers_v2_first() {
     assert_eq!(v, json!({"predictions": [2, 4]}));
     // Nothing listening: discovery fails with the transport's error.
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let e = KServeClient::connect(KServeConfig::new(closed))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    expect_error(
+        KServeClient::connect(KServeConfig::new(closed)).await,
+        ErrorKind::Unavailable,
+        "",
+    );
 }
 
 fn free_port() -> u16 {
@@ -387,11 +388,12 @@ async fn quirk_v1_routes() {
         );
     }
     // Versions do not exist in V1.
-    let e = conn
-        .model_ready(&ModelRef::new("doubler").with_version("1"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    expect_error(
+        conn.model_ready(&ModelRef::new("doubler").with_version("1"))
+            .await,
+        ErrorKind::Unsupported,
+        "",
+    );
 }
 
 /// `:explain` on a model without an explainer: 501 `{"error": "Could not
@@ -402,12 +404,13 @@ async fn quirk_explain_without_explainer_is_unsupported() {
     let client = KServeClient::connect(KServeConfig::new(server.http_url()))
         .await
         .unwrap();
-    let e = client
-        .explain(&"doubler".into(), &json!({"instances": [1]}))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    assert!(e.to_string().contains("explainer"), "{e}");
+    expect_error(
+        client
+            .explain(&"doubler".into(), &json!({"instances": [1]}))
+            .await,
+        ErrorKind::Unsupported,
+        "explainer",
+    );
     let raw = client
         .explain_raw(
             &"doubler".into(),
@@ -599,9 +602,11 @@ async fn quirk_v2_input_errors() {
         // retry loop resend one that meets the closed connection.
         let mut request = RawRequest::json(Bytes::from_static(body));
         request.idempotent = true;
-        let e = conn.invoke(&"doubler".into(), request).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-        assert!(e.to_string().contains(words), "{e}");
+        expect_error(
+            conn.invoke(&"doubler".into(), request).await,
+            ErrorKind::InvalidInput,
+            words,
+        );
     }
     // Unknown model on the V2 routes: 404 with KServe's message.
     let nope = ModelRef::new("nope");
@@ -647,27 +652,30 @@ async fn quirk_grpc_answers() {
     let out = r.require_output("output-0").unwrap();
     assert!(out.is_raw());
     assert_eq!(out.to_vec::<i64>().unwrap(), vec![2, -4]);
-    let e = client
-        .infer(
-            &"nope".into(),
-            InferRequest::from(Tensor::from_vec("input-0", vec![1.0f32])),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    assert!(e.to_string().contains("nope"), "{e}");
+    expect_error(
+        client
+            .infer(
+                &"nope".into(),
+                InferRequest::from(Tensor::from_vec("input-0", vec![1.0f32])),
+            )
+            .await,
+        ErrorKind::NotFound,
+        "nope",
+    );
     let bf16 = Tensor::bf16_from_f32("input-0", vec![2], &[1.0, 2.0]).unwrap();
-    let e = client
-        .infer(&"doubler".into(), InferRequest::from(bf16))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let e = expect_error(
+        client
+            .infer(&"doubler".into(), InferRequest::from(bf16))
+            .await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     assert_eq!(e.context("grpc_status"), Some("3"), "{e}");
     assert!(e.to_string().contains("invalid content type"), "{e}");
     // V1 calls need an HTTP URL.
-    let e = client
-        .predict(&"doubler".into(), &json!({}))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    expect_error(
+        client.predict(&"doubler".into(), &json!({})).await,
+        ErrorKind::Unsupported,
+        "",
+    );
 }

@@ -6,11 +6,11 @@
 use bytes::Bytes;
 use inferlink::kit::ConnectorConfig;
 use inferlink::{
-    ConnectorFactory, Connectors, Consumer, DataType, ErrorKind, InferRequest, MemoryStore,
-    Registry, Resolution, Selector, Tensor,
+    ConnectorFactory, Connectors, DataType, ErrorKind, InferRequest, Resolution, Selector, Tensor,
 };
 use inferlink_kserve::{KServeClient, KServeConfig, KServeProtocol};
 use inferlink_testkit::fault::{Fault, FaultServer};
+use inferlink_testkit::live::resolve_record;
 
 async fn resolution(product: &str, resource: &str, url: &str, settings: &[&str]) -> Resolution {
     let mut config = String::from("retry_max_attempts: \"1\"");
@@ -18,10 +18,8 @@ async fn resolution(product: &str, resource: &str, url: &str, settings: &[&str])
         config.push_str("\n      ");
         config.push_str(s);
     }
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: scripted
 product: {product}
 version: "1"
@@ -34,15 +32,8 @@ services:
     endpoints:
       - url: {url}
 "#
-        ))
-        .await
-        .unwrap();
-    registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .unwrap()
+    );
+    resolve_record(&record, &Selector::category("prediction-serving")).await
 }
 
 /// A V1-only server: `/v2/health/ready` is 404, `/v1/models` answers, so

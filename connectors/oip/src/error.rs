@@ -119,22 +119,30 @@ mod tests {
         }
     }
 
+    /// Triton's restricted-protocol answer is PermissionDenied; an internal
+    /// answer naming the request is InvalidInput; both final.
     #[test]
-    fn tritons_restricted_protocol_answer_is_permission_denied() {
-        let e = from_grpc_status(&tonic::Status::unavailable(
-            "This protocol is restricted, expecting header 'triton-grpc-protocol-triton-access-token'",
-        ));
-        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-        assert!(!e.is_retryable());
+    fn answers_read_by_their_words_are_final() {
+        for (status, kind) in [
+            (
+                tonic::Status::unavailable(
+                    "This protocol is restricted, expecting header 'triton-grpc-protocol-triton-access-token'",
+                ),
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                tonic::Status::internal("unpack requires a buffer of 36 bytes"),
+                ErrorKind::InvalidInput,
+            ),
+        ] {
+            let e = from_grpc_status(&status);
+            assert_eq!(e.kind(), kind, "{status:?}");
+            assert!(!e.is_retryable(), "{status:?}");
+        }
     }
 
     #[test]
-    fn internal_answers_naming_the_request_are_invalid_input() {
-        let e = from_grpc_status(&tonic::Status::internal(
-            "unpack requires a buffer of 36 bytes",
-        ));
-        assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        assert!(!e.is_retryable());
+    fn other_internal_answers_are_model_errors() {
         let e = from_grpc_status(&tonic::Status::internal("Internal server error"));
         assert_eq!(e.kind(), ErrorKind::ModelError);
     }

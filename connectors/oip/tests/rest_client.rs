@@ -7,12 +7,10 @@
 use bytes::Bytes;
 use inferlink::kit::ConnectorConfig;
 use inferlink::resolve::ConfigValue;
-use inferlink::{
-    Connectors, Consumer, ErrorKind, InferRequest, MemoryStore, ModelRef, RawRequest, Registry,
-    Selector, Tensor,
-};
+use inferlink::{Connectors, ErrorKind, InferRequest, ModelRef, RawRequest, Selector, Tensor};
 use inferlink_oip::{OipClient, OipConfig, Protocol};
 use inferlink_testkit::fault::{Fault, FaultServer};
+use inferlink_testkit::live::{expect_error, resolve_record};
 use serde_json::{Value, json};
 
 fn client(server: &FaultServer, pairs: &[(&str, &str)]) -> OipClient {
@@ -83,9 +81,7 @@ async fn health_errors_that_are_not_a_no() {
     .await
     .unwrap();
     let c = client(&server, &[]);
-    let e = c.health().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
-    assert!(e.to_string().contains("who are you"), "{e}");
+    expect_error(c.health().await, ErrorKind::Unauthenticated, "who are you");
     let e = c.server_ready().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert_eq!(e.context("vendor"), Some("oip"));
@@ -109,9 +105,11 @@ async fn model_ready_by_status() {
             .unwrap()
     );
     assert!(!c.model_ready(&ModelRef::new("doubler")).await.unwrap());
-    let e = c.model_ready(&ModelRef::new("nope")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.to_string().contains("does not exist"), "{e}");
+    let e = expect_error(
+        c.model_ready(&ModelRef::new("nope")).await,
+        ErrorKind::NotFound,
+        "does not exist",
+    );
     assert_eq!(e.context("model"), Some("nope"));
     let paths: Vec<String> = server.recorded().into_iter().map(|r| r.target).collect();
     assert_eq!(paths[1], "/v2/models/doubler/versions/1/ready");
@@ -251,11 +249,12 @@ async fn truncated_binary_answer_is_a_protocol_error_naming_the_output() {
     let server = FaultServer::start([reply]).await.unwrap();
     let c = client(&server, &[]);
     let x = Tensor::new("x", vec![1], vec![1.0f32]).unwrap();
-    let e = c
-        .infer(&ModelRef::new("m"), InferRequest::new().with_input(x))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Protocol);
+    let e = expect_error(
+        c.infer(&ModelRef::new("m"), InferRequest::new().with_input(x))
+            .await,
+        ErrorKind::Protocol,
+        "",
+    );
     assert_eq!(e.context("output"), Some("y"));
     assert_eq!(e.context("model"), Some("m"));
 }
@@ -300,11 +299,12 @@ async fn json_mode_refuses_non_utf8_bytes_before_sending() {
     let server = FaultServer::start([]).await.unwrap();
     let c = client(&server, &[]);
     let h = Tensor::from_byte_elements("s", vec![1], [vec![0xffu8]]).unwrap();
-    let e = c
-        .infer(&ModelRef::new("m"), InferRequest::new().with_input(h))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = expect_error(
+        c.infer(&ModelRef::new("m"), InferRequest::new().with_input(h))
+            .await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     assert!(e.message().contains("tensor_encoding: binary"), "{e}");
     assert_eq!(server.requests(), 0);
 }
@@ -337,9 +337,11 @@ async fn models_from_v2_models_or_the_repository_index() {
     assert_eq!(m[1].state.as_deref(), Some("READY"));
     let e = c.models().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
-    let e = c.models().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-    assert!(e.to_string().contains("triton-access-token"), "{e}");
+    expect_error(
+        c.models().await,
+        ErrorKind::PermissionDenied,
+        "triton-access-token",
+    );
     let sent = server.recorded();
     assert_eq!(
         (sent[2].method.as_str(), sent[2].target.as_str()),
@@ -382,10 +384,8 @@ async fn invoke_passes_a_pre_encoded_body_through() {
 #[tokio::test]
 async fn factory_builds_from_a_record_with_credentials_as_auth() {
     let server = FaultServer::start([empty(200), empty(200)]).await.unwrap();
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: triton-local
 product: oip
 version: "2.51.0"
@@ -402,13 +402,9 @@ services:
         configuration:
           auth_bearer_token: s3cr3t-token
 "#,
-            url = server.url()
-        ))
-        .await
-        .unwrap();
-    let resolution = registry
-        .resolve(&Selector::resource("inference-v2"), &Consumer::anywhere())
-        .unwrap();
+        url = server.url()
+    );
+    let resolution = resolve_record(&record, &Selector::resource("inference-v2")).await;
     let connectors = Connectors::new().with(inferlink_oip::factory());
     let connector = connectors.connect(&resolution).await.unwrap();
     let info = connector.info();
@@ -464,9 +460,10 @@ async fn grpc_is_chosen_by_key_or_scheme() {
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     let c = OipClient::new(OipConfig::new("grpc://127.0.0.1:3")).unwrap();
     assert_eq!(c.protocol(), Protocol::Grpc);
-    let raw = c
-        .invoke(&ModelRef::new("m"), RawRequest::json(Bytes::new()))
-        .await
-        .unwrap_err();
-    assert_eq!(raw.kind(), ErrorKind::Unsupported);
+    expect_error(
+        c.invoke(&ModelRef::new("m"), RawRequest::json(Bytes::new()))
+            .await,
+        ErrorKind::Unsupported,
+        "",
+    );
 }

@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use inferlink::{InferRequest, ModelRef, Selector, Tensor};
 use inferlink_omi::{Files, OmiClient, RunOptions};
-use inferlink_testkit::example::{ExampleConnection, connect_record};
+use inferlink_testkit::example::{ExampleConnection, connect_record, fill_record};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,23 +23,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = ModelRef::new(args.next().unwrap_or_else(|| "textops".into()));
     let input = args.next().unwrap_or_else(|| "text".into());
 
-    // 1. A record for the container, as an operator registers it.
-    let record = format!(
-        r#"
-id: text-model
-product: omi
-version: "1"
-services:
-  - id: model
-    resource: omi
-    category: prediction-serving
-    configuration:
-      timeout_request_ms: "30000"
-    endpoints:
-      - url: {url}
-        type: external
-"#
-    );
+    // 1. A record for the container (omi_batch.yaml beside this file), as an
+    // operator registers it.
+    let record = fill_record(include_str!("omi_batch.yaml"), &[("url", url)])?;
     // 2. The common API: files travel as BYTES tensors of shape [batch].
     let ExampleConnection {
         resolution,

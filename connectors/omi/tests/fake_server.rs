@@ -14,6 +14,7 @@ use inferlink::{ErrorKind, InferRequest, ModelRef, Tensor};
 use inferlink_omi::proto as msg;
 use inferlink_omi::{Files, OmiClient, OmiConfig, OmiConnector, RunOptions, ShutdownOutcome};
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
+use inferlink_testkit::live::expect_error;
 use tokio::sync::Mutex;
 use tonic::{Request, Status};
 
@@ -180,6 +181,15 @@ async fn serve(fake: Fake) -> GrpcServer<Fake> {
         .unwrap()
 }
 
+/// A fake whose `Status` answers "failed to initialize" `failures` times.
+async fn serve_failing_status(failures: usize) -> GrpcServer<Fake> {
+    serve(Fake {
+        fail_status: AtomicUsize::new(failures),
+        ..Fake::default()
+    })
+    .await
+}
+
 fn config(url: &str, pairs: &[(&str, &str)]) -> OmiConfig {
     OmiConfig::new(url)
         .apply_values(inferlink_testkit::live::fake_server_values(pairs))
@@ -230,11 +240,7 @@ async fn a_server_that_forgot_its_model_is_reloaded_once() {
 
 #[tokio::test]
 async fn a_failed_status_is_reported_and_not_kept() {
-    let s = serve(Fake {
-        fail_status: AtomicUsize::new(1),
-        ..Fake::default()
-    })
-    .await;
+    let s = serve_failing_status(1).await;
     let c = client(s.url());
     let e = c.infer(&"textops".into(), text(&["a"])).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ModelError);
@@ -251,11 +257,7 @@ async fn a_failed_status_is_reported_and_not_kept() {
 
 #[tokio::test]
 async fn health_reports_a_model_that_failed_to_load_as_not_ready() {
-    let s = serve(Fake {
-        fail_status: AtomicUsize::new(2),
-        ..Fake::default()
-    })
-    .await;
+    let s = serve_failing_status(2).await;
     let connector: OmiConnector = client(s.url());
     let h = connector.health().await.unwrap();
     assert!(h.live && !h.ready);
@@ -269,22 +271,22 @@ async fn output_count_and_status_codes_are_checked() {
     let s = serve(Fake::default()).await;
     let c = client(s.url());
     s.state().drop_outputs.store(1, Ordering::SeqCst);
-    let e = c
-        .infer(&"textops".into(), text(&["a", "b"]))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError);
-    assert!(e.to_string().contains("1 output item(s) for 2"), "{e}");
+    expect_error(
+        c.infer(&"textops".into(), text(&["a", "b"])).await,
+        ErrorKind::ModelError,
+        "1 output item(s) for 2",
+    );
     s.state().drop_outputs.store(0, Ordering::SeqCst);
     s.state().run_code.store(503, Ordering::SeqCst);
-    let e = c
-        .run(
+    let e = expect_error(
+        c.run(
             vec![Files::from([("text".to_owned(), Bytes::from("a"))])],
             &RunOptions::new(),
         )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable);
+        .await,
+        ErrorKind::Unavailable,
+        "",
+    );
     assert!(e.is_retryable());
     assert_eq!(e.context("omi_status_code"), Some("503"));
     s.state().run_code.store(0, Ordering::SeqCst);
@@ -329,11 +331,12 @@ async fn model_names_are_checked_unless_switched_off() {
     let e = c.infer(&"other".into(), text(&["a"])).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert_eq!(e.model(), Some("other"));
-    let e = c
-        .model_metadata(&ModelRef::new("textops").with_version("2"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    expect_error(
+        c.model_metadata(&ModelRef::new("textops").with_version("2"))
+            .await,
+        ErrorKind::NotFound,
+        "",
+    );
     assert_eq!(s.state().run_calls.load(Ordering::SeqCst), 0);
     let open = OmiClient::new(config(s.url(), &[("check_model_name", "false")])).unwrap();
     let r = open.infer(&"anything".into(), text(&["a"])).await.unwrap();
@@ -365,11 +368,11 @@ async fn auth_metadata_is_sent_and_never_shown() {
     good.infer(&"textops".into(), text(&["a"])).await.unwrap();
     assert!(!format!("{good:?}").contains(token));
     let bad = OmiClient::new(config(s.url(), &[("auth_bearer_token", "wrong-token-7")])).unwrap();
-    let e = bad
-        .infer(&"textops".into(), text(&["a"]))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    let e = expect_error(
+        bad.infer(&"textops".into(), text(&["a"])).await,
+        ErrorKind::Unauthenticated,
+        "",
+    );
     assert!(!format!("{e} {e:?}").contains("wrong-token-7"));
 }
 
@@ -410,35 +413,26 @@ async fn shutdown_answered_or_dropped_is_success_and_unreachable_is_not() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let e = client(&format!("grpc://127.0.0.1:{port}"))
-        .shutdown()
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    let e = expect_error(
+        client(&format!("grpc://127.0.0.1:{port}")).shutdown().await,
+        ErrorKind::Unavailable,
+        "",
+    );
     assert!(!e.is_retryable());
 }
 
 #[tokio::test]
 async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
-    use inferlink::{ConnectTarget, ConnectorFactory};
     let target = |drift_key: &str| {
-        ConnectTarget::new("omi", "grpc://127.0.0.1:1")
+        inferlink::ConnectTarget::new("omi", "grpc://127.0.0.1:1")
             .with_plain(drift_key, "true")
             .with_plain("timeout_request_ms", "100")
-            .with_plain("AWS_REGION", "left for environments")
-            .with_plain("x_team", "the user's own")
     };
-    let e = inferlink_omi::factory()
-        .connect(&target("detect_drfit"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config);
-    assert_eq!(e.path(), Some("detect_drfit"));
-    assert!(e.message().contains("did you mean \"detect_drift\""), "{e}");
-    assert!(
-        inferlink_omi::factory()
-            .connect(&target("detect_drift"))
-            .await
-            .is_ok()
-    );
+    inferlink_testkit::live::assert_factory_refuses_typo(
+        &inferlink_omi::factory(),
+        target,
+        ("detect_drfit", "detect_drift"),
+        "AWS_REGION",
+    )
+    .await;
 }

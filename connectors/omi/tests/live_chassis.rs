@@ -18,14 +18,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use inferlink::{
-    Connectors, Consumer, DataType, ErrorKind, InferRequest, InferenceConnector,
-    InferenceConnectorExt, MemoryStore, ModelRef, RawRequest, Registry, Selector, Tensor,
+    Connectors, DataType, ErrorKind, InferRequest, InferenceConnector, InferenceConnectorExt,
+    ModelRef, RawRequest, Tensor,
 };
 use inferlink_omi::{Files, OmiClient, OmiConfig, RunOptions, ShutdownOutcome};
 use inferlink_testkit::connector::{
     BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
-use inferlink_testkit::live::{self, TestRecord};
+use inferlink_testkit::live::{self, TestRecord, expect_error};
 use inferlink_testkit::servers::{self, RunningServer, ServerKind, StartOptions};
 
 /// The shared OMI servers (started on first use, off the async runtime).
@@ -173,11 +173,13 @@ async fn status_is_typed_and_becomes_metadata() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "textops");
     assert!(connector.model_ready(&"textops".into()).await.unwrap());
-    let e = connector
-        .model_ready(&ModelRef::new("textops").with_version("9"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    expect_error(
+        connector
+            .model_ready(&ModelRef::new("textops").with_version("9"))
+            .await,
+        ErrorKind::NotFound,
+        "",
+    );
     connector.check_serving().await.unwrap();
     // infer_checked validates against the same metadata and passes files through.
     let out = connector
@@ -232,30 +234,31 @@ async fn per_item_failures_are_results_not_empty_outputs() {
     // Through the trait: the same batch is one ModelError naming the item and model.
     let connector = connector(&textops_url(server), "omi").await;
     let batch = Tensor::from_strings("text", vec![3], ["one", "do fail", "three"]).unwrap();
-    let e = connector
-        .infer(&"textops".into(), InferRequest::new().with_input(batch))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError);
+    let e = expect_error(
+        connector
+            .infer(&"textops".into(), InferRequest::new().with_input(batch))
+            .await,
+        ErrorKind::ModelError,
+        "",
+    );
     assert!(!e.is_retryable());
     assert_eq!(e.context("failed_items"), Some("1"));
     assert_eq!(e.model(), Some("textops"));
     assert_eq!(e.vendor(), Some("omi"));
     assert!(e.to_string().contains("1 of 3"), "{e}");
-    // invoke of a failing item: the model's message, as a ModelError.
-    let e = connector
-        .invoke(&"textops".into(), RawRequest::new("fail now", "text/plain"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError);
-    assert!(e.to_string().contains("refuses"), "{e}");
-    // invoke without naming one of two output files is refused with the names.
-    let e = connector
-        .invoke(&"textops".into(), RawRequest::new("ok", "text/plain"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    assert!(e.to_string().contains("length.json, upper.txt"), "{e}");
+    for (body, kind, needle) in [
+        // invoke of a failing item: the model's message, as a ModelError.
+        ("fail now", ErrorKind::ModelError, "refuses"),
+        // invoke without naming one of two output files is refused with the names.
+        ("ok", ErrorKind::InvalidInput, "length.json, upper.txt"),
+    ] {
+        let request = RawRequest::new(body, "text/plain");
+        live::expect_error(
+            connector.invoke(&"textops".into(), request).await,
+            kind,
+            needle,
+        );
+    }
 }
 
 #[tokio::test]
@@ -314,11 +317,13 @@ async fn batch_failure_is_an_output_count_mismatch() {
             .unwrap(),
         ["{\"doubled\": [10]}", "{\"doubled\": []}"]
     );
-    let e = connector
-        .infer(&"textops".into(), InferRequest::new())
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let e = expect_error(
+        connector
+            .infer(&"textops".into(), InferRequest::new())
+            .await,
+        ErrorKind::NotFound,
+        "",
+    );
     assert!(e.to_string().contains("serves \"batcher\""), "{e}");
 }
 
@@ -429,34 +434,16 @@ async fn shutdown_stops_the_server_and_a_restarted_one_is_reloaded() {
 
 #[tokio::test]
 async fn factory_validates_configuration_at_connect() {
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(
-            r#"
-id: bad-omi
-product: OMI
-version: "1"
-services:
-  - id: model
-    resource: omi
-    category: prediction-serving
-    configuration:
-      explain: "perhaps"
-    endpoints:
-      - url: grpc://127.0.0.1:1
-"#,
-        )
-        .await
-        .unwrap();
-    let resolution = registry
-        .resolve(&Selector::resource("omi"), &Consumer::anywhere())
-        .unwrap();
-    let e = Connectors::new()
-        .with(inferlink_omi::factory())
-        .connect(&resolution)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config);
+    let e = expect_error(
+        TestRecord::new("bad-omi", "OMI", "1", "omi")
+            .service_id("model")
+            .setting("explain", "perhaps")
+            .endpoint("grpc://127.0.0.1:1")
+            .try_connect(Connectors::new().with(inferlink_omi::factory()))
+            .await,
+        ErrorKind::Config,
+        "",
+    );
     assert_eq!(e.path(), Some("explain"));
     assert_eq!(e.vendor(), Some("omi"));
 }

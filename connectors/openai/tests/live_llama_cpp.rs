@@ -15,12 +15,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use inferlink::{
-    ChatMessage, Connectors, Consumer, EmbedRequest, ErrorKind, GenerateRequest,
-    InferenceConnector, MemoryStore, ModelRef, Registry, RerankRequest, Selector,
+    ChatMessage, Connectors, EmbedRequest, ErrorKind, GenerateRequest, InferenceConnector,
+    ModelRef, RerankRequest, Selector,
 };
 use inferlink_testkit::connector::{
     CheckStatus, ConformanceSpec, EmbedCase, GenerateCase, run_connector_conformance,
 };
+use inferlink_testkit::live;
 use inferlink_testkit::servers::{
     self, LLAMA_CPP_EMBEDDING_DIMENSIONS, LLAMA_CPP_EMBEDDING_MODEL, LLAMA_CPP_GENERATION_MODEL,
     RunningServer, ServerKind,
@@ -58,10 +59,8 @@ async fn connect_as(
         "embed" => server.embedding_url().expect("the embedding server's URL"),
         _ => server.http_url(),
     };
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(&format!(
-            r#"
+    let record = format!(
+        r#"
 id: llama-cpp-0001
 product: llama-cpp
 version: "0.3.36"
@@ -82,12 +81,9 @@ services:
     endpoints:
       - url: {url}/v1
 "#
-        ))
-        .await
-        .unwrap();
+    );
     let category = format!("text-{task}");
-    let selector = Selector::category(&category);
-    let resolution = registry.resolve(&selector, &Consumer::anywhere()).unwrap();
+    let resolution = live::resolve_record(&record, &Selector::category(&category)).await;
     Connectors::new()
         .with(inferlink_openai::factory())
         .connect(&resolution)

@@ -9,8 +9,8 @@
 //!     http://127.0.0.1:8080 model '{"instances": [1, 2]}' container
 //! ```
 
-use inferlink::{ModelRef, RawRequest, Selector};
-use inferlink_testkit::example::{ExampleConnection, connect_record};
+use inferlink::{ModelRef, RawRequest};
+use inferlink_testkit::example::connect_example;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,26 +23,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let api = rest.first().map_or("runtime", String::as_str);
 
-    // One record: the endpoint URL, the API, and (here) no credentials, so
-    // the process environment's AWS_* variables are used when signing.
-    let record = format!(
-        r#"
-id: example-sagemaker
-product: sagemaker
-version: "1"
-services:
-  - id: runtime
-    resource: sagemaker-runtime
-    category: prediction-serving
-    configuration:
-      api: {api}
-    endpoints:
-      - url: {url}
-"#
-    );
-    let ExampleConnection { connector, .. } = connect_record(
-        &record,
-        &Selector::category("prediction-serving"),
+    // The record is sagemaker_invoke.yaml beside this file.
+    let connector = connect_example(
+        include_str!("sagemaker_invoke.yaml"),
+        &[("url", url.as_str()), ("api", api)],
         inferlink_sagemaker::factory(),
     )
     .await?;

@@ -7,6 +7,7 @@ mod support;
 use inferlink::{ErrorKind, InferRequest, ModelRef, RawRequest, Tensor};
 use inferlink_sagemaker::MAX_PAYLOAD_BYTES;
 use inferlink_testkit::fault::{Fault, FaultServer};
+use inferlink_testkit::live::expect_error;
 
 const CREDS: &[(&str, &str)] = &[
     ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
@@ -169,14 +170,15 @@ async fn oversized_payloads_and_bad_names_never_leave() {
     let server = FaultServer::start(Vec::new()).await.unwrap();
     let c = connector(&server).await;
     let big = vec![b'x'; MAX_PAYLOAD_BYTES + 1];
-    let e = c
-        .invoke(
+    let e = expect_error(
+        c.invoke(
             &ModelRef::new("ep"),
             RawRequest::new(big, "application/octet-stream"),
         )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        .await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     assert!(e.message().contains("6 MiB"), "{e}");
     let e = c
         .invoke_stream(
@@ -200,11 +202,11 @@ async fn oversized_payloads_and_bad_names_never_leave() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.message().contains("target-variant"), "{e}");
     let nan = Tensor::from_vec("x", vec![f32::NAN]);
-    let e = c
-        .infer(&ModelRef::new("ep"), InferRequest::from(nan))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    expect_error(
+        c.infer(&ModelRef::new("ep"), InferRequest::from(nan)).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     assert_eq!(server.requests(), 0, "nothing may be sent");
     // Exactly 6 MiB is allowed.
     let ok = c
@@ -226,14 +228,16 @@ async fn configuration_is_checked_when_connecting() {
         assert_eq!(e.kind(), ErrorKind::Config, "{e}");
         assert_eq!(e.path(), Some("region"));
     }
-    let e = support::connect(
-        "http://127.0.0.1:9",
-        &[("region", "us-east-1")],
-        &[("AWS_ACCESS_KEY_ID", "AKID")],
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Config);
+    let e = expect_error(
+        support::connect(
+            "http://127.0.0.1:9",
+            &[("region", "us-east-1")],
+            &[("AWS_ACCESS_KEY_ID", "AKID")],
+        )
+        .await,
+        ErrorKind::Config,
+        "",
+    );
     assert_eq!(e.path(), Some("AWS_SECRET_ACCESS_KEY"));
     let e = support::connect("http://127.0.0.1:9", &[("api", "grpc")], CREDS)
         .await

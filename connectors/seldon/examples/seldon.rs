@@ -12,12 +12,13 @@
 //! cargo run -p inferlink-seldon --example seldon -- http://127.0.0.1:PORT v2 tiny-sklearn
 //! ```
 //!
-//! It registers a record with the URL, resolves `service_category:
+//! It registers the record `seldon.yaml` (beside this file) with the URL and
+//! protocol filled in, resolves `service_category:
 //! prediction-serving`, connects through `inferlink_seldon::factory()`, checks
 //! health and sends two rows of two FP64 features.
 
-use inferlink::{InferRequest, ModelRef, Selector, Tensor};
-use inferlink_testkit::example::{ExampleConnection, connect_record};
+use inferlink::{InferRequest, ModelRef, Tensor};
+use inferlink_testkit::example::connect_example;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> inferlink::Result<()> {
@@ -29,24 +30,9 @@ async fn main() -> inferlink::Result<()> {
     let protocol = args.next().unwrap_or_else(|| "v1".to_owned());
     let model = args.next().unwrap_or_else(|| "doubler".to_owned());
 
-    let record = format!(
-        r#"
-id: seldon-example
-product: seldon
-version: "1.18.2"
-services:
-  - id: api
-    resource: seldon-core-api
-    category: prediction-serving
-    configuration:
-      protocol: {protocol}
-    endpoints:
-      - url: {url}
-"#
-    );
-    let ExampleConnection { connector, .. } = connect_record(
-        &record,
-        &Selector::category("prediction-serving"),
+    let connector = connect_example(
+        include_str!("seldon.yaml"),
+        &[("url", url.as_str()), ("protocol", &protocol)],
         inferlink_seldon::factory(),
     )
     .await?;

@@ -16,7 +16,7 @@ use inferlink_oip::proto as msg;
 use inferlink_seldon::{Feedback, SeldonMessage};
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
-use inferlink_testkit::live::TestRecord;
+use inferlink_testkit::live::{TestRecord, expect_error, resolve_record};
 use serde_json::{Value, json};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
@@ -94,15 +94,15 @@ async fn v1_requests_use_the_ingress_path_and_the_seldon_message() {
     );
 
     // Another model than the configured deployment is refused before any request.
-    let e = c
-        .infer(
+    expect_error(
+        c.infer(
             &ModelRef::new("other"),
             InferRequest::new().with_input(Tensor::from_vec("x", vec![1.0f64])),
         )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.to_string().contains("iris"), "{e}");
+        .await,
+        ErrorKind::NotFound,
+        "iris",
+    );
     assert_eq!(server.requests(), 1);
 }
 
@@ -217,12 +217,16 @@ async fn v1_error_envelopes_become_typed_errors() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     let e = c.infer(&m, x()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-    let e = c.infer(&m, x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError);
-    assert!(e.to_string().contains("connection refused"), "{e}");
-    let e = c.infer(&m, x()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(e.to_string().contains("bad features"), "{e}");
+    expect_error(
+        c.infer(&m, x()).await,
+        ErrorKind::ModelError,
+        "connection refused",
+    );
+    expect_error(
+        c.infer(&m, x()).await,
+        ErrorKind::InvalidInput,
+        "bad features",
+    );
     let e = c.infer(&m, x()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
@@ -479,14 +483,7 @@ async fn the_factory_serves_seed_004s_seldon_record() {
     // its namespace (product seldon, version 1.11.0).
     let plain = yaml.split("    credentials:").next().unwrap().to_owned()
         + &yaml[yaml.find("    endpoints:").unwrap()..];
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry.register_yaml(&plain).await.unwrap();
-    let resolution = registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .unwrap();
+    let resolution = resolve_record(&plain, &Selector::category("prediction-serving")).await;
     let config = inferlink_seldon::SeldonConfig::from_target(&resolution.target()).unwrap();
     assert_eq!(config.protocol, inferlink_seldon::SeldonProtocol::V1);
     assert_eq!(config.v1_prefix("iris"), ["seldon", "prj_hys568", "iris"]);
@@ -497,14 +494,7 @@ async fn the_factory_serves_seed_004s_seldon_record() {
     // A typo'd key in the same record is refused with the nearest key.
     let typo = plain.replace("namespace: prj_hys568", "namespce: prj_hys568");
     assert_ne!(typo, plain);
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry.register_yaml(&typo).await.unwrap();
-    let resolution = registry
-        .resolve(
-            &Selector::category("prediction-serving"),
-            &Consumer::anywhere(),
-        )
-        .unwrap();
+    let resolution = resolve_record(&typo, &Selector::category("prediction-serving")).await;
     let e = connectors.connect(&resolution).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
     assert_eq!(e.path(), Some("namespce"));

@@ -1,4 +1,5 @@
-//! Calls a TensorFlow Serving model through inferlink: registers a record,
+//! Calls a TensorFlow Serving model through inferlink: registers a record
+//! (`tfserving_predict.yaml` beside this file),
 //! resolves it, connects, predicts (columnar and row form), reads the
 //! signature, and regresses over `tf.Example`s.
 //!
@@ -13,9 +14,9 @@
 //! `half_plus_two` example model (signatures `serving_default` and
 //! `regress_x_to_y`).
 
-use inferlink::{InferRequest, ModelRef, Selector, Tensor};
+use inferlink::{InferRequest, ModelRef, Tensor};
 use inferlink_core::kit::ConnectorConfig;
-use inferlink_testkit::example::{ExampleConnection, connect_record};
+use inferlink_testkit::example::connect_example;
 use inferlink_testkit::tfserving_rest_fake::TfServingRestFake;
 use inferlink_tfserving::{Examples, Feature, TfServingConfig, TfServingConnector};
 
@@ -31,26 +32,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let record = format!(
-        r#"
-id: tf-serving-dev
-product: TensorFlow-Serving
-version: "2.19.0"
-services:
-  - id: rest
-    resource: tfserving
-    category: prediction-serving
-    configuration:
-      request_format: columnar
-      health_model: half_plus_two
-      timeout_request_ms: "5000"
-    endpoints:
-      - url: {url}
-"#
-    );
-    let ExampleConnection { connector, .. } = connect_record(
-        &record,
-        &Selector::category("prediction-serving"),
+    let connector = connect_example(
+        include_str!("tfserving_predict.yaml"),
+        &[("url", &url)],
         inferlink_tfserving::factory(),
     )
     .await?;

@@ -17,6 +17,7 @@ use inferlink_testkit::connector::{
     ConformanceSpec, RoundTrip, Transform, run_connector_conformance,
 };
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
+use inferlink_testkit::live::expect_error;
 use inferlink_tfserving::grpc::paths;
 use inferlink_tfserving::proto::tensorflow as tf;
 use inferlink_tfserving::proto::tensorflow::serving as tfs;
@@ -351,11 +352,12 @@ async fn requests_carry_version_label_signature_and_encoding() {
 
     // The server's INVALID_ARGUMENT is InvalidInput, not retried.
     let ints = Tensor::new("x", vec![1], vec![1i32]).unwrap();
-    let e = c
-        .predict(&ModelRef::new("half_plus_two"), InferRequest::from(ints))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = expect_error(
+        c.predict(&ModelRef::new("half_plus_two"), InferRequest::from(ints))
+            .await,
+        ErrorKind::InvalidInput,
+        "",
+    );
     assert!(!e.is_retryable());
 }
 
@@ -378,11 +380,11 @@ async fn status_metadata_classify_regress() {
             .await
             .unwrap()
     );
-    let e = c
-        .model_status(&model.clone().with_version("nightly"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    expect_error(
+        c.model_status(&model.clone().with_version("nightly")).await,
+        ErrorKind::NotFound,
+        "",
+    );
 
     let md = c.model_metadata(&model).await.unwrap();
     assert_eq!(md.versions, vec!["2".to_owned()]);

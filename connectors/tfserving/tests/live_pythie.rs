@@ -16,7 +16,7 @@ use inferlink::{
 use inferlink_testkit::connector::{
     ConformanceSpec, Expect, RoundTrip, Transform, run_connector_conformance,
 };
-use inferlink_testkit::live::{self, TestRecord};
+use inferlink_testkit::live::{self, TestRecord, expect_error};
 use inferlink_testkit::servers::{RunningServer, ServerKind};
 
 async fn server() -> Option<&'static RunningServer> {
@@ -129,32 +129,33 @@ async fn several_inputs_and_pythie_errors() {
     assert_eq!(p.to_vec::<i32>().unwrap(), vec![3, 10, 19]);
 
     // A missing feature is the model's failure (pythie answers UNKNOWN).
-    let e = connector
-        .infer(&ModelRef::new("sum"), InferRequest::new().with_input(a))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError);
-    assert!(e.to_string().contains("Features names mismatch"), "{e}");
+    let e = expect_error(
+        connector
+            .infer(&ModelRef::new("sum"), InferRequest::new().with_input(a))
+            .await,
+        ErrorKind::ModelError,
+        "Features names mismatch",
+    );
     assert_eq!(e.vendor(), Some("tfserving"));
 
     // No metadata API: the family is absent, so the common API answers
     // Unsupported without a call; the client's own method says why.
     assert!(!inferlink::connector::capabilities_of(&*connector).model_metadata);
-    let e = connector
-        .model_metadata(&ModelRef::new("sum"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    expect_error(
+        connector.model_metadata(&ModelRef::new("sum")).await,
+        ErrorKind::Unsupported,
+        "",
+    );
     let client = inferlink_tfserving::TfServingClient::from_target(
         &inferlink::ConnectTarget::new("pythie-serving", format!("grpc://{}", server.grpc_addr()))
             .with_plain("metadata_api", "false"),
     )
     .unwrap();
-    let e = client
-        .model_metadata(&ModelRef::new("sum"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let e = expect_error(
+        client.model_metadata(&ModelRef::new("sum")).await,
+        ErrorKind::Unsupported,
+        "",
+    );
     assert!(e.message().contains("metadata_api: false"), "{e}");
 }
 
@@ -163,11 +164,11 @@ async fn without_the_metadata_flag_the_server_answers_unimplemented() {
     let Some(server) = server().await else { return };
     let connector = connect_with(server, &[], true).await;
     assert!(inferlink::connector::capabilities_of(&*connector).model_metadata);
-    let e = connector
-        .model_metadata(&ModelRef::new("sum"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let e = expect_error(
+        connector.model_metadata(&ModelRef::new("sum")).await,
+        ErrorKind::Unsupported,
+        "",
+    );
     assert_eq!(e.context("grpc_status"), Some("12"));
     // Health: the server answered (UNIMPLEMENTED for ModelService), so it serves.
     assert!(connector.health().await.unwrap().is_serving());

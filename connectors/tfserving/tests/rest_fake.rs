@@ -14,7 +14,7 @@ use inferlink::{
 use inferlink_testkit::connector::{
     BadInput, ConformanceSpec, Expect, InvokeCase, RoundTrip, Transform, run_connector_conformance,
 };
-use inferlink_testkit::live::TestRecord;
+use inferlink_testkit::live::{TestRecord, expect_error};
 use inferlink_testkit::tfserving_rest_fake::TfServingRestFake;
 use inferlink_tfserving::{Examples, Feature, ModelState, TfServingClient, TfServingConfig};
 
@@ -245,12 +245,12 @@ async fn status_versions_labels_and_metadata() {
         .await
         .unwrap();
     assert_eq!(canary[0].version, 2);
-    let e = c
-        .model_status(&ModelRef::new("half_plus_two").with_version("9"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
-    assert!(e.to_string().contains("Servable not found"), "{e}");
+    expect_error(
+        c.model_status(&ModelRef::new("half_plus_two").with_version("9"))
+            .await,
+        ErrorKind::NotFound,
+        "Servable not found",
+    );
 
     // The configured label applies when the model names no version.
     let labelled = client(&fake.url(), &[("model_version_label", "stable")]);
@@ -284,22 +284,23 @@ async fn status_versions_labels_and_metadata() {
         "tensorflow/serving/predict"
     );
     let other = client(&fake.url(), &[("signature_name", "nope")]);
-    let e = other
-        .model_metadata(&ModelRef::new("half_plus_two"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let e = expect_error(
+        other.model_metadata(&ModelRef::new("half_plus_two")).await,
+        ErrorKind::NotFound,
+        "",
+    );
     assert!(e.message().contains("classify_x_to_y"), "{e}");
     // A wrong signature on predict is the server's 400.
-    let e = other
-        .predict(
-            &ModelRef::new("half_plus_two"),
-            InferRequest::from(Tensor::from_vec("x", vec![2.0f32])),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    assert!(e.to_string().contains("not found in signature def"), "{e}");
+    expect_error(
+        other
+            .predict(
+                &ModelRef::new("half_plus_two"),
+                InferRequest::from(Tensor::from_vec("x", vec![2.0f32])),
+            )
+            .await,
+        ErrorKind::InvalidInput,
+        "not found in signature def",
+    );
 }
 
 #[tokio::test]
@@ -332,11 +333,11 @@ async fn classify_and_regress() {
     let e = r.regress(&model, &clash).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     // The predict signature cannot regress: the server's 400.
-    let e = client(&fake.url(), &[])
-        .regress(&model, &examples)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    expect_error(
+        client(&fake.url(), &[]).regress(&model, &examples).await,
+        ErrorKind::InvalidInput,
+        "",
+    );
 }
 
 #[tokio::test]
@@ -368,26 +369,19 @@ async fn health_follows_the_configured_model() {
 
 #[tokio::test]
 async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
-    use inferlink::{ConnectTarget, ConnectorFactory};
     let target = |format_key: &str| {
-        ConnectTarget::new("tfserving", "http://127.0.0.1:1")
+        inferlink::ConnectTarget::new("tfserving", "http://127.0.0.1:1")
             .with_plain(format_key, "row")
             .with_plain("retry_max_attempts", "1")
             // The kit's shared keys (`kit::WIRE_KEYS`) are read too.
             .with_plain("protocol", "rest")
             .with_plain("grpc_url", "grpc://127.0.0.1:2")
-            .with_plain("TF_CPP_MIN_LOG_LEVEL", "left for environments")
-            .with_plain("x_team", "the user's own")
     };
-    let e = inferlink_tfserving::factory()
-        .connect(&target("request_fromat"))
-        .await
-        .unwrap_err();
-    inferlink_testkit::live::assert_suggests_key(&e, "request_fromat", "request_format");
-    assert!(
-        inferlink_tfserving::factory()
-            .connect(&target("request_format"))
-            .await
-            .is_ok()
-    );
+    inferlink_testkit::live::assert_factory_refuses_typo(
+        &inferlink_tfserving::factory(),
+        target,
+        ("request_fromat", "request_format"),
+        "TF_CPP_MIN_LOG_LEVEL",
+    )
+    .await;
 }

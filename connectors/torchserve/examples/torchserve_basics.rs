@@ -14,8 +14,8 @@
 //! ```
 
 use futures_util::StreamExt;
-use inferlink::{InferRequest, ModelRef, RawRequest, Selector, Tensor};
-use inferlink_testkit::example::{ExampleConnection, connect_record};
+use inferlink::{InferRequest, ModelRef, RawRequest, Tensor};
+use inferlink_testkit::example::connect_example;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,34 +34,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keys: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(key_file)?)?;
     let key = |section: &str| keys[section]["key"].as_str().unwrap_or_default().to_owned();
 
-    // 1. The record an operator registers (tokens in credentials stay secret).
-    let record = format!(
-        r#"
-id: torchserve-local
-product: torchserve
-version: "0.12.0"
-services:
-  - id: inference
-    resource: torchserve
-    category: prediction-serving
-    configuration:
-      management_url: {management}
-    endpoints:
-      - url: {url}
-    credentials:
-      - id: tokens
-        scope: global
-        configuration:
-          inference_key: "{inference_key}"
-          management_key: "{management_key}"
-"#,
-        inference_key = key("inference"),
-        management_key = key("management"),
-    );
-    // 2. Resolve a portable selector and connect.
-    let ExampleConnection { connector, .. } = connect_record(
-        &record,
-        &Selector::category("prediction-serving"),
+    // 1. The record an operator registers (torchserve_basics.yaml beside
+    // this file; tokens in credentials stay secret), 2. resolved and connected.
+    let connector = connect_example(
+        include_str!("torchserve_basics.yaml"),
+        &[
+            ("url", url),
+            ("management", management),
+            ("inference_key", key("inference")),
+            ("management_key", key("management")),
+        ],
         inferlink_torchserve::factory(),
     )
     .await?;

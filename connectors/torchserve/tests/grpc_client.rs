@@ -12,6 +12,7 @@ use futures_util::stream::BoxStream;
 use inferlink::kit::ConnectorConfig;
 use inferlink::{ErrorKind, InferRequest, ModelRef, RawRequest, Secret, Tensor};
 use inferlink_testkit::grpc_server::{GrpcRouter, GrpcServer};
+use inferlink_testkit::live::expect_error;
 use inferlink_torchserve::proto as msg;
 use inferlink_torchserve::{Protocol, TorchServeClient, TorchServeConfig};
 use tonic::{Request, Status};
@@ -166,23 +167,26 @@ async fn ping_predict_and_infer_over_grpc() {
         .await
         .unwrap();
     assert_eq!(out.outputs[0].to_vec::<f32>().unwrap(), vec![3.0, -4.0]);
-    let e = c
-        .predict(&ModelRef::new("nope"), RawRequest::json("[1]"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let e = expect_error(
+        c.predict(&ModelRef::new("nope"), RawRequest::json("[1]"))
+            .await,
+        ErrorKind::NotFound,
+        "",
+    );
     assert_eq!(e.vendor_message(), Some("Model not found: nope"));
-    let e = c
-        .predict(&ModelRef::new("doubler"), RawRequest::json("oops"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError, "{e}");
+    expect_error(
+        c.predict(&ModelRef::new("doubler"), RawRequest::json("oops"))
+            .await,
+        ErrorKind::ModelError,
+        "",
+    );
     // Explanations exist only over REST.
-    let e = c
-        .explain(&ModelRef::new("doubler"), RawRequest::json("[1]"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    expect_error(
+        c.explain(&ModelRef::new("doubler"), RawRequest::json("[1]"))
+            .await,
+        ErrorKind::Unsupported,
+        "",
+    );
 }
 
 #[tokio::test]

@@ -6,10 +6,10 @@
 use inferlink::prelude::*;
 use inferlink::resolve::ConfigValue;
 use inferlink::{
-    Connectors, Consumer, ErrorKind, InferRequest, InferenceConnector, MemoryStore, ModelRef,
-    RawRequest, Registry, Secret, Selector, Tensor,
+    Connectors, ErrorKind, InferRequest, InferenceConnector, ModelRef, RawRequest, Secret, Tensor,
 };
 use inferlink_testkit::fault::{Fault, FaultServer, envelope};
+use inferlink_testkit::live::{TestRecord, expect_error};
 use inferlink_torchserve::{RegisterOptions, ScaleOptions, TorchServeClient, TorchServeConfig};
 
 fn config(inference: &FaultServer, management: Option<&FaultServer>) -> TorchServeConfig {
@@ -151,11 +151,12 @@ async fn handler_failures_are_model_errors_and_busy_servers_are_retried() {
     .await
     .unwrap();
     let c = client(&server, None);
-    let e = c
-        .predict(&ModelRef::new("m"), RawRequest::json("[1]"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ModelError, "{e}");
+    let e = expect_error(
+        c.predict(&ModelRef::new("m"), RawRequest::json("[1]"))
+            .await,
+        ErrorKind::ModelError,
+        "",
+    );
     assert_eq!(e.context("vendor_code"), Some("InternalServerException"));
     assert!(e.to_string().contains("Prediction failed"), "{e}");
     assert_eq!(server.requests(), 1);
@@ -174,11 +175,12 @@ async fn unknown_models_are_not_found_with_context() {
         .await
         .unwrap();
     let c = client(&server, None);
-    let e = c
-        .invoke(&ModelRef::new("nope"), RawRequest::json("[]"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let e = expect_error(
+        c.invoke(&ModelRef::new("nope"), RawRequest::json("[]"))
+            .await,
+        ErrorKind::NotFound,
+        "",
+    );
     assert_eq!(e.vendor(), Some("torchserve"));
     assert_eq!(e.model(), Some("nope"));
     assert_eq!(e.context("vendor_code"), Some("ModelNotFoundException"));
@@ -274,11 +276,11 @@ async fn a_disabled_model_api_is_unsupported_and_says_how_to_enable_it() {
     .await
     .unwrap();
     let c = client(&inference, Some(&management));
-    let e = c
-        .register_model(&RegisterOptions::new("x.mar"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let e = expect_error(
+        c.register_model(&RegisterOptions::new("x.mar")).await,
+        ErrorKind::Unsupported,
+        "",
+    );
     assert!(e.message().contains("--enable-model-api"), "{e}");
     assert_eq!(e.context("status"), Some("405"));
     assert_eq!(e.vendor(), Some("torchserve"));
@@ -377,31 +379,11 @@ async fn kserve_routes_and_their_bodies() {
 
 #[tokio::test]
 async fn the_factory_serves_torchserve_records_and_checks_keys_at_connect() {
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
-    registry
-        .register_yaml(
-            r#"
-id: ts
-product: TorchServe
-version: "0.12.0"
-services:
-  - id: infer
-    resource: torchserve
-    category: prediction-serving
-    configuration:
-      management_url: "not a url"
-    endpoints:
-      - url: http://127.0.0.1:9
-"#,
-        )
-        .await
-        .unwrap();
-    let resolution = registry
-        .resolve(&Selector::resource("torchserve"), &Consumer::anywhere())
-        .unwrap();
-    let e = Connectors::new()
-        .with(inferlink_torchserve::factory())
-        .connect(&resolution)
+    let e = TestRecord::new("ts", "TorchServe", "0.12.0", "torchserve")
+        .service_id("infer")
+        .setting("management_url", "not a url")
+        .endpoint("http://127.0.0.1:9")
+        .try_connect(Connectors::new().with(inferlink_torchserve::factory()))
         .await
         .unwrap_err();
     assert_eq!(
@@ -413,10 +395,9 @@ services:
 
 #[tokio::test]
 async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
-    use inferlink::{ConnectTarget, ConnectorFactory};
     // Credentials hold the token keys; upper-case keys are left for environments.
     let target = |api_key: &str| {
-        ConnectTarget::new("torchserve", "http://127.0.0.1:1")
+        inferlink::ConnectTarget::new("torchserve", "http://127.0.0.1:1")
             .with_plain(api_key, "kserve-v2")
             .with_plain("management_url", "http://127.0.0.1:2")
             // The kit's shared keys (`kit::WIRE_KEYS`) are read too.
@@ -424,18 +405,14 @@ async fn the_factory_refuses_a_typoed_key_with_a_suggestion() {
             .with_plain("grpc_url", "grpc://127.0.0.1:3")
             .with_secret("inference_key", "abcd1234")
             .with_secret("management_key", "efgh5678")
-            .with_plain("TS_CONFIG_FILE", "left for environments")
-            .with_plain("x_team", "the user's own")
     };
-    let e = inferlink_torchserve::factory()
-        .connect(&target("inference_apl"))
-        .await
-        .unwrap_err();
-    inferlink_testkit::live::assert_suggests_key(&e, "inference_apl", "inference_api");
+    let (e, c) = inferlink_testkit::live::assert_factory_refuses_typo(
+        &inferlink_torchserve::factory(),
+        target,
+        ("inference_apl", "inference_api"),
+        "TS_CONFIG_FILE",
+    )
+    .await;
     assert!(!e.to_string().contains("abcd1234"), "{e}");
-    let c = inferlink_torchserve::factory()
-        .connect(&target("inference_api"))
-        .await
-        .unwrap();
     assert_eq!(c.info().protocol, "torchserve-rest+kserve-v2");
 }

@@ -12,8 +12,8 @@
 //! statistics, the `access_token` file of its instance directory).
 
 use futures_util::StreamExt as _;
-use inferlink::{InferRequest, ModelRef, Selector, Tensor};
-use inferlink_testkit::example::{ExampleConnection, connect_record};
+use inferlink::{InferRequest, ModelRef, Tensor};
+use inferlink_testkit::example::connect_example;
 use inferlink_triton::{Sequence, TritonClient, TritonConfig};
 
 #[tokio::main]
@@ -24,27 +24,11 @@ async fn main() -> inferlink::Result<()> {
         .unwrap_or_else(|| "http://127.0.0.1:8000".to_owned());
     let token = args.next();
 
-    // 1. A record as a host keeps it; the token would live in credentials.
-    let record = format!(
-        r#"
-id: triton-local
-product: triton
-version: "2.51.0"
-services:
-  - id: inference
-    resource: triton
-    category: prediction-serving
-    configuration:
-      binary_threshold_bytes: "4096"   # larger inputs travel binary
-      request_compression: none
-    endpoints:
-      - url: {url}
-"#
-    );
-    // 2. Connect through the factory.
-    let ExampleConnection { connector, .. } = connect_record(
-        &record,
-        &Selector::category("prediction-serving"),
+    // 1. A record as a host keeps it (triton_client.yaml beside this file),
+    // 2. connected through the factory.
+    let connector = connect_example(
+        include_str!("triton_client.yaml"),
+        &[("url", &url)],
         inferlink_triton::factory(),
     )
     .await?;

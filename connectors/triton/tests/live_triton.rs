@@ -24,7 +24,7 @@ use inferlink::{
 use inferlink_testkit::connector::{
     ConformanceSpec, InvokeCase, RoundTrip, StreamInferCase, Transform, run_connector_conformance,
 };
-use inferlink_testkit::live::{self, TestRecord, expect_final_error};
+use inferlink_testkit::live::{self, TestRecord, expect_error, expect_final_error};
 use inferlink_testkit::servers::{self, RunningServer, ServerKind, WireFormat};
 use inferlink_triton::{GenerateRequest, Sequence, TritonClient, TritonConfig, classification};
 
@@ -403,24 +403,27 @@ async fn generate_and_generate_stream() {
         .map(|e| e.as_ref().unwrap().text_output().unwrap().to_owned())
         .collect();
     assert_eq!(texts, vec!["x", "yy"]);
-    let err = rest
-        .generate(&ModelRef::new("nope"), GenerateRequest::text("x"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
+    expect_error(
+        rest.generate(&ModelRef::new("nope"), GenerateRequest::text("x"))
+            .await,
+        ErrorKind::NotFound,
+        "",
+    );
     // The model raising inside generation.
-    let err = rest
-        .generate(&ModelRef::new("text"), GenerateRequest::text("!raise"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ModelError, "{err}");
+    expect_error(
+        rest.generate(&ModelRef::new("text"), GenerateRequest::text("!raise"))
+            .await,
+        ErrorKind::ModelError,
+        "",
+    );
     // HTTP only.
     let grpc = client(server, Wire::Grpc, false);
-    let err = grpc
-        .generate(&ModelRef::new("text"), GenerateRequest::text("x"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    expect_error(
+        grpc.generate(&ModelRef::new("text"), GenerateRequest::text("x"))
+            .await,
+        ErrorKind::Unsupported,
+        "",
+    );
 }
 
 #[tokio::test]
@@ -590,11 +593,11 @@ async fn statistics_count_inferences() {
         assert!(after[0].last_inference > 0);
         let all = c.model_statistics(None).await.unwrap();
         assert!(all.iter().any(|s| s.name == "doubler"));
-        let err = client(server, wire, false)
-            .model_statistics(None)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        expect_error(
+            client(server, wire, false).model_statistics(None).await,
+            ErrorKind::PermissionDenied,
+            "",
+        );
         let err = c
             .model_statistics(Some(&ModelRef::new("nope")))
             .await
@@ -807,12 +810,11 @@ async fn metrics_come_from_the_metrics_port() {
     let Some(server) = server().await else { return };
     assert_eq!(server.get_status("/metrics").unwrap(), 404);
 
-    let e = client(server, Wire::Rest, false)
-        .metrics()
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    assert!(e.to_string().contains("metrics_url"), "{e}");
+    expect_error(
+        client(server, Wire::Rest, false).metrics().await,
+        ErrorKind::Unsupported,
+        "metrics_url",
+    );
 
     let metrics_url = format!("http://127.0.0.1:{}", server.metrics_port());
     for wire in [Wire::Rest, Wire::Grpc] {

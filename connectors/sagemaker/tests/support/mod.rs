@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
-use inferlink::{Connectors, Consumer, InferenceConnector, MemoryStore, Registry, Selector};
+use inferlink::{Connectors, InferenceConnector, Selector};
+use inferlink_testkit::live;
 use inferlink_testkit::servers::{self, RunningServer, ServerKind};
 use serde_json::Value;
 
@@ -93,7 +94,6 @@ pub async fn connect(
     configuration: &[(&str, &str)],
     credentials: &[(&str, &str)],
 ) -> inferlink::Result<Arc<dyn InferenceConnector>> {
-    let registry = Registry::open(MemoryStore::new()).await.unwrap();
     let lines = |pairs: &[(&str, &str)], indent: &str| -> String {
         pairs
             .iter()
@@ -112,13 +112,7 @@ pub async fn connect(
             lines(credentials, "          ")
         ));
     }
-    registry.register_yaml(&yaml).await.unwrap();
-    let resolution = registry
-        .resolve(
-            &Selector::resource("sagemaker-runtime"),
-            &Consumer::anywhere(),
-        )
-        .unwrap();
+    let resolution = live::resolve_record(&yaml, &Selector::resource("sagemaker-runtime")).await;
     Connectors::new()
         .with(inferlink_sagemaker::factory())
         .connect(&resolution)
