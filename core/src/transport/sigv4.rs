@@ -1,7 +1,7 @@
 //! AWS Signature Version 4 for every request, through the `aws-sigv4` crate.
 //!
 //! [`SigV4Signer`] implements the shared transport's
-//! [`inferlink_core::transport::RequestSigner`] hook, so each
+//! [`RequestSigner`] hook, so each
 //! attempt (retries included) is signed afresh with the exact headers and
 //! body that go on the wire. The canonical request, string to sign, signing
 //! key and signature are all `aws-sigv4`'s; this module only hands it the
@@ -12,6 +12,11 @@
 use std::fmt;
 use std::time::SystemTime;
 
+use crate::error::{Error, ErrorKind, Result};
+use crate::secret::Secret;
+use crate::transport::{
+    HeaderMap, HeaderName, HeaderValue, Method, RequestSigner, SigningRequest, Url,
+};
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -20,10 +25,6 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use inferlink_core::transport::{
-    HeaderMap, HeaderName, HeaderValue, Method, RequestSigner, SigningRequest, Url,
-};
-use inferlink_core::{Error, ErrorKind, Result, Secret};
 
 /// The SigV4 signing name of the SageMaker Runtime (its host is
 /// `runtime.sagemaker.<region>.amazonaws.com`, but it signs as `sagemaker`).
@@ -172,7 +173,7 @@ impl SigningOptions {
 /// Signs requests with SigV4 for one region and signing name.
 ///
 /// ```
-/// use inferlink_sagemaker::sigv4::{AwsCredentials, SigV4Signer};
+/// use inferlink_core::transport::sigv4::{AwsCredentials, SigV4Signer};
 /// use inferlink_core::transport::{HeaderMap, Method, Url};
 ///
 /// let signer = SigV4Signer::new(
