@@ -79,7 +79,9 @@ impl BlueprintConnector {
         let mut builder =
             HttpTransportBuilder::for_target(target, TransportConfig::default())?.vendor(VENDOR);
         if let Some(signer) = &blueprint.signer {
-            builder = builder.signer(crate::signer::for_blueprint(signer, target)?);
+            builder = builder
+                .signer(crate::signer::for_blueprint(signer, &values)?)
+                .classifier(inferlink_core::transport::sigv4::aws_classifier());
         }
         let http = builder.build()?;
         let mut split = SplitLimits::from_target(target, blueprint.split)?;

@@ -42,7 +42,7 @@ use inferlink_core::{ConnectTarget, Result};
 
 mod connector;
 pub mod path;
-mod signer;
+pub mod signer;
 pub mod spec;
 pub mod template;
 pub mod tensors;

@@ -223,6 +223,13 @@ pub struct Blueprint {
     pub actions: BTreeMap<Action, ActionSpec>,
 }
 
+/// True for 1 to 64 lower-case ASCII letters, digits and `joiner` bytes
+/// (names, keys, AWS signing names and regions).
+pub(crate) fn is_word(text: &str, joiner: u8) -> bool {
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == joiner;
+    (1..=64).contains(&text.len()) && text.bytes().all(allowed)
+}
+
 /// A `Config` error at `location` (under `blueprint`).
 fn problem(location: &str, why: impl fmt::Display) -> Error {
     let path = if location.is_empty() {
@@ -270,13 +277,7 @@ impl Blueprint {
     }
 
     fn check(doc: BlueprintDoc, reserved: &[KeySet]) -> Result<Blueprint> {
-        let name_ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        };
-        if !name_ok(&doc.name) {
+        if !is_word(&doc.name, b'-') {
             return Err(problem(
                 "name",
                 "a name is 1-64 lower-case letters, digits and `-`",
@@ -290,12 +291,7 @@ impl Blueprint {
             ));
         }
         for (key, declared) in &doc.config {
-            let key_ok = !key.is_empty()
-                && key.len() <= 64
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-            if !key_ok || key.starts_with("x_") {
+            if !is_word(key, b'_') || key.starts_with("x_") {
                 return Err(problem(
                     &format!("config.{key}"),
                     "a key is lower-case letters, digits and `_`, not under x_",
@@ -312,10 +308,12 @@ impl Blueprint {
                 ));
             }
         }
-        if let Some(signer) = &doc.signer
-            && signer.kind != "aws-sigv4"
+        if let Some((location, why)) = doc
+            .signer
+            .as_ref()
+            .and_then(|s| crate::signer::problem(s, &doc.config))
         {
-            return Err(problem("signer.kind", "the only signer is aws-sigv4"));
+            return Err(problem(&location, why));
         }
         if doc.actions.is_empty() {
             return Err(problem(
@@ -617,6 +615,27 @@ mod tests {
                 .unwrap_err()
                 .message()
                 .contains("documentaton")
+        );
+    }
+
+    #[test]
+    fn signers_are_checked() {
+        let with = |signer: &str| GOOD.replacen('{', &format!("{{{signer}, "), 1);
+        let e = Blueprint::parse(&with(r#""signer": {"kind": "hmac", "service": "x"}"#), &[])
+            .unwrap_err();
+        assert_eq!(e.path(), Some("blueprint.signer.kind"), "{e}");
+        // aws-sigv4 reads the region: the blueprint must declare it.
+        let e = Blueprint::parse(
+            &with(r#""signer": {"kind": "aws-sigv4", "service": "bedrock"}"#),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.path(), Some("blueprint.config"), "{e}");
+        assert!(
+            crate::shipped("bedrock-titan-embed")
+                .unwrap()
+                .signer
+                .is_some()
         );
     }
 

@@ -45,12 +45,6 @@ pub enum Ref {
 impl Ref {
     /// Parses the inside of `${…}`.
     fn parse(name: &str) -> Result<Ref> {
-        let name_ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        };
         let (key, config, credential) = match name.split_once('.') {
             Some(("config", key)) => (key, true, false),
             Some(("credentials", key)) => (key, true, true),
@@ -62,7 +56,7 @@ impl Ref {
             }
             None => (name, false, false),
         };
-        if !name_ok(key) {
+        if !crate::spec::is_word(key, b'_') {
             return Err(Error::invalid(format!(
                 "`${{{}}}`: names are lower-case letters, digits and `_`",
                 shown(name)

@@ -15,7 +15,8 @@ use std::time::SystemTime;
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
 use crate::transport::{
-    HeaderMap, HeaderName, HeaderValue, Method, RequestSigner, SigningRequest, Url,
+    ErrorClass, ErrorResponse, HeaderMap, HeaderName, HeaderValue, Method, RequestSigner,
+    ResponseClassifier, SigningRequest, Url,
 };
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
@@ -328,6 +329,72 @@ impl RequestSigner for SigV4Signer {
         self.sign_parts(request.method, request.url, request.headers, request.body)
             .map(|_| ())
     }
+}
+
+/// Error types of AWS services that mean the credentials or the signature
+/// were refused.
+pub const AUTH_CODES: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "IncompleteSignatureException",
+    "SignatureDoesNotMatch",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException",
+    "InvalidAccessKeyId",
+    "AuthFailure",
+];
+
+/// Error types of AWS services that mean the caller was throttled.
+pub const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+];
+
+/// The class of an error type every AWS service uses (as the transport
+/// reads it: `x-amzn-ErrorType`, `__type`, `code`, or an XML `Code`;
+/// `prefix#Name` and `Name:detail` forms are cut to the name): refused
+/// credentials or signature (`Unauthenticated`), `AccessDenied…`
+/// (`PermissionDenied`), throttling (`RateLimited`, retried),
+/// `ServiceUnavailable…` (`Unavailable`, retried), `InternalFailure` /
+/// `InternalServerError` (`Unavailable`, retried when idempotent),
+/// `Validation…` (`InvalidInput`), `ResourceNotFoundException` (`NotFound`).
+/// `None` for another type (a service's own).
+pub fn aws_error_class(code: &str) -> Option<ErrorClass> {
+    let code = code.rsplit('#').next().unwrap_or(code);
+    let code = code.split(':').next().unwrap_or(code).trim();
+    Some(match code {
+        "AccessDeniedException" | "AccessDenied" => ErrorClass::fatal(ErrorKind::PermissionDenied),
+        "ServiceUnavailable" | "ServiceUnavailableException" => {
+            ErrorClass::rejected(ErrorKind::Unavailable)
+        }
+        "InternalFailure" | "InternalServerError" => {
+            ErrorClass::retry_if_idempotent(ErrorKind::Unavailable)
+        }
+        "ValidationError" | "ValidationException" => ErrorClass::fatal(ErrorKind::InvalidInput),
+        "ResourceNotFoundException" => ErrorClass::fatal(ErrorKind::NotFound),
+        c if THROTTLING_CODES.contains(&c) => ErrorClass::rejected(ErrorKind::RateLimited),
+        c if AUTH_CODES.contains(&c) => ErrorClass::fatal(ErrorKind::Unauthenticated),
+        _ => return None,
+    })
+}
+
+/// A response classifier with [`aws_error_class`], for a connector that
+/// signs with SigV4 and knows no other error types of its service.
+pub fn aws_classifier() -> std::sync::Arc<dyn ResponseClassifier> {
+    std::sync::Arc::new(|response: &ErrorResponse<'_>| {
+        aws_error_class(response.vendor?.code.as_deref()?)
+    })
 }
 
 #[cfg(test)]
