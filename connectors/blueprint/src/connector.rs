@@ -5,12 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use inferlink_core::connector::split::{SplitLimits, split_embed, split_rerank};
-use inferlink_core::kit::config_error;
+use inferlink_core::kit::{config_error, raw_request_spec};
 use inferlink_core::transport::{HttpResponse, HttpTransport, HttpTransportBuilder};
 use inferlink_core::transport::{RequestSpec, TransportConfig, redact_url};
 use inferlink_core::{ConfigValue, ConnectTarget, ConnectorInfo, EmbedRequest, EmbedResponse};
 use inferlink_core::{Error, ErrorKind, GenerateInput, GenerateRequest, GenerateResponse};
 use inferlink_core::{FinishReason, Health, InferRequest, InferResponse, ModelRef};
+use inferlink_core::{RawRequest, RawResponse};
 use inferlink_core::{RerankHit, RerankRequest, RerankResponse, Result, Secret, Usage};
 use serde_json::{Map, Value, json};
 
@@ -426,6 +427,8 @@ inferlink_core::connector_families! {
         Generation(inherent) if |c| c.has(Action::Generate) || c.has(Action::Chat),
         /// When the blueprint has an infer action.
         TensorInference(inherent) if |c| c.has(Action::Infer),
+        /// When the blueprint has an invoke action.
+        RawInvocation(inherent) if |c| c.has(Action::Invoke),
     }
 }
 
@@ -575,6 +578,24 @@ impl BlueprintConnector {
                 model_name: model.name.clone(),
                 outputs: vec![output],
                 ..InferResponse::default()
+            })
+        })
+        .await
+    }
+
+    /// The invoke action: the path, query and headers of the blueprint, the
+    /// call's body, content type, `accept` and headers as given; the answer
+    /// as received (any status below 400; an error status is typed as usual).
+    pub async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
+        self.tagged(model, async {
+            let action = self.action(Action::Invoke)?;
+            let params = Self::model_params(action, model)?;
+            let spec = raw_request_spec(self.request(action, model, params)?, request);
+            let response = self.http.send(spec).await?;
+            Ok(RawResponse {
+                body: response.body().clone(),
+                content_type: response.content_type().map(str::to_owned),
+                headers: Vec::new(),
             })
         })
         .await

@@ -40,6 +40,9 @@ inferlink_core::config_words! {
         Chat = "chat",
         /// Tensors in, tensors out, as JSON rows ([`inferlink_core::TensorInference`]).
         Infer = "infer",
+        /// An opaque body sent as given, the answer returned as received
+        /// ([`inferlink_core::RawInvocation`]).
+        Invoke = "invoke",
     }
 }
 
@@ -52,6 +55,7 @@ impl Action {
             Action::Generate => &["prompt"],
             Action::Chat => &["messages"],
             Action::Infer => &["instances"],
+            Action::Invoke => &[],
         }
     }
 
@@ -97,6 +101,7 @@ impl Action {
                 &["text"],
             ),
             Action::Infer => (&["predictions", "error"], &["predictions"]),
+            Action::Invoke => (&[], &[]),
         }
     }
 }
@@ -143,6 +148,7 @@ struct ActionDoc {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     body: Option<Value>,
+    #[serde(default)]
     response: BTreeMap<String, String>,
 }
 
@@ -467,6 +473,10 @@ fn check_action(
         headers.push((name.clone(), template));
     }
     let body = match &doc.body {
+        Some(_) if action == Action::Invoke => {
+            let why = "an invoke action has no body template: the call's raw body is sent as given";
+            return Err(problem(&format!("{location}.body"), why));
+        }
         None => None,
         Some(value) => {
             let here = format!("{location}.body");

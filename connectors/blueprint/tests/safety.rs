@@ -46,6 +46,9 @@ actions:
     headers: {Authorization: "Bearer ${credentials.api_key}"}
     body: {model: "${model}", messages: "${messages}", max_tokens: "${max_tokens}"}
     response: {text: "output.text", finish_reason: "output.reason"}
+  invoke:
+    path: v1/raw/${model}
+    headers: {Authorization: "Bearer ${credentials.api_key}"}
 "#;
 
 fn target(server: &FaultServer, blueprint: &str) -> ConnectTarget {
@@ -362,4 +365,39 @@ async fn rerank_and_chat_map_their_answers() {
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
     // No generate action and no infer action: a prompt goes to chat, infer is unsupported.
     assert!(connector.capabilities().generate && !connector.capabilities().infer);
+}
+
+#[tokio::test]
+async fn raw_invocations_carry_the_body_as_given() {
+    let csv = "a,b\n1,\"}{\"\n";
+    let answer = Fault::with_body(200, "text/csv", b"p\n0.5\n".to_vec());
+    let server = FaultServer::start([answer]).await.unwrap();
+    let connector = connect(&target(&server, INLINE)).await.unwrap();
+    let mut raw = inferlink::RawRequest::new(csv, "text/csv");
+    raw.accept = Some("text/csv".into());
+    let got = connector
+        .invoke(&ModelRef::new("scorer"), raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        (&got.body[..], got.content_type.as_deref()),
+        (&b"p\n0.5\n"[..], Some("text/csv"))
+    );
+    let sent = server.recorded().pop().unwrap();
+    assert_eq!(
+        (sent.target.as_str(), &sent.body[..]),
+        ("/v1/raw/scorer", csv.as_bytes())
+    );
+    assert_eq!(sent.header("content-type"), Some("text/csv"));
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    // An invoke action takes no body template.
+    let templated = INLINE.replace(
+        "    path: v1/raw/${model}\n",
+        "    path: v1/raw/${model}\n    body: {x: 1}\n",
+    );
+    let e = connect(&target(&server, &templated)).await.unwrap_err();
+    assert_eq!(e.path(), Some("blueprint.actions.invoke.body"), "{e}");
 }
