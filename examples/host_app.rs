@@ -276,6 +276,7 @@ fn connectors(host: &HostTransportSettings) -> Connectors {
         .with(inferlink_omi::factory())
         .with(inferlink_mlflow::factory())
         .with(inferlink_openai::factory())
+        .with(inferlink_blueprint::factory())
         .with_host_transport(host.clone())
 }
 

@@ -186,6 +186,10 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
     if let Command::Export(args) = &cli.command {
         transfer::check_export(args)?;
     }
+    if let Command::Blueprint(command) = cli.command {
+        crate::blueprint::run(command, out)?;
+        return Ok(Action::Done);
+    }
     if let Command::Keys(command) = cli.command {
         crate::keys::run(
             command,
@@ -218,10 +222,10 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         Command::Embed(args) => crate::text::embed(&registry, args, out).await?,
         Command::Rerank(args) => crate::text::rerank(&registry, args, out).await?,
         Command::Generate(args) => crate::text::generate(&registry, args).await?,
-        Command::Keys(_) => {
+        Command::Keys(_) | Command::Blueprint(_) => {
             return Err(Error::new(
                 ErrorKind::Internal,
-                "a keys command reached the registry commands",
+                "a command without a registry reached the registry commands",
             ));
         }
     }

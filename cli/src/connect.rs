@@ -42,6 +42,7 @@ pub(crate) fn connectors() -> Result<Connectors> {
         .with(inferlink_omi::factory())
         .with(inferlink_mlflow::factory())
         .with(inferlink_openai::factory())
+        .with(inferlink_blueprint::factory())
         .with_host_transport(host))
 }
 

@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use inferlink::{Consumer, Error, ErrorKind, Selector};
 
 mod batch;
+mod blueprint;
 mod commands;
 mod connect;
 mod input;
@@ -133,6 +134,10 @@ enum Command {
     /// Manage the master key that encrypts credential values at rest
     #[command(subcommand, after_help = keys::KEYS_AFTER_HELP)]
     Keys(KeysCommand),
+    /// Connector blueprints: list and show the shipped ones, check blueprint files
+    /// (docs/connectors/blueprints.md)
+    #[command(subcommand)]
+    Blueprint(blueprint::BlueprintCommand),
     /// Resolve a selector and check that the model server it names is live and ready
     Health(TargetArgs),
     /// List the models the resolved server serves

@@ -1,5 +1,6 @@
 //! `inferlink check`: every registered record against the connectors' key
-//! checks, without calling any server.
+//! checks, without calling any server; and `inferlink blueprint
+//! list|show|check` (records that speak a blueprint are checked by both).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -70,4 +71,107 @@ fn a_typo_in_a_connector_key_is_reported_with_the_nearest_key() {
         stdout.contains("did you mean \"timeout_request_ms\"") || stderr.contains("did you mean"),
         "{stdout}{stderr}"
     );
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn shipped_blueprints_are_listed_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    let out = cli(&store, &["blueprint", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listing = text(&out);
+    for name in inferlink_blueprint::SHIPPED.iter().map(|s| s.name) {
+        assert!(listing.contains(name), "{name}: {listing}");
+    }
+    assert!(
+        listing.contains("embed, rerank") && listing.contains("https://docs.cohere.com"),
+        "{listing}"
+    );
+    let out = cli(&store, &["blueprint", "show", "tei-native"]);
+    assert!(
+        out.status.success() && text(&out).contains("path: rerank"),
+        "{}",
+        text(&out)
+    );
+    let out = cli(&store, &["blueprint", "show", "no-such"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("tei-native"));
+    assert!(!store.exists(), "no registry is opened");
+}
+
+#[test]
+fn blueprint_files_are_checked_with_the_path_of_each_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    let good = dir.path().join("good.yaml");
+    let shipped = inferlink_blueprint::SHIPPED
+        .iter()
+        .find(|s| s.name == "cohere")
+        .unwrap();
+    std::fs::write(&good, shipped.text).unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, shipped.text.replace("${texts}", "${txts}")).unwrap();
+    let out = cli(&store, &["blueprint", "check", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("ok: cohere (embed, rerank)"),
+        "{}",
+        text(&out)
+    );
+    let out = cli(
+        &store,
+        &[
+            "blueprint",
+            "check",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("blueprint.actions.embed.body.texts") && said.contains("txts"),
+        "{said}"
+    );
+    assert!(said.contains("1 of 2 blueprint file(s) refused"), "{said}");
+}
+
+#[test]
+fn registered_records_speaking_a_blueprint_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    let record = |id: &str, extra: &str| {
+        format!(
+            "id: {id}\nproduct: cohere\nversion: \"2\"\nservices:\n  - id: api\n    resource: embeddings\n    \
+             category: text-embedding\n    configuration:\n      input_type: search_query\n{extra}    \
+             credentials:\n      - id: key\n        scope: global\n        configuration:\n          \
+             api_key: co-secret-77aa\n    endpoints:\n      - url: http://127.0.0.1:9\n"
+        )
+    };
+    let file = dir.path().join("records.yaml");
+    let records = [
+        record("cohere-ok", ""),
+        record("cohere-typo", "      input_typ: search_query\n"),
+    ];
+    std::fs::write(&file, records.join("---\n")).unwrap();
+    let out = cli(&store, &["register", "-f", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cli(&store, &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("did you mean \"input_type\""), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.contains("cohere-ok") && l.contains(" ok")),
+        "{said}"
+    );
+    assert!(!said.contains("co-secret-77aa"), "{said}");
 }

@@ -266,20 +266,11 @@ pub fn generate_body(
             body.insert("messages".into(), Value::Array(messages))
         }
     };
-    let fields = [
-        ("max_tokens", options.max_tokens.map(Value::from)),
-        ("temperature", options.temperature.map(Value::from)),
-        ("top_p", options.top_p.map(Value::from)),
-        ("seed", options.seed.map(Value::from)),
-        (
-            "stop",
-            (!options.stop.is_empty()).then(|| json!(options.stop)),
-        ),
-    ];
     body.extend(
-        fields
+        options
+            .wire_fields()
             .into_iter()
-            .filter_map(|(k, v)| Some((k.to_owned(), v?))),
+            .map(|(k, v)| (k.to_owned(), v)),
     );
     body.extend(options.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     if stream {

@@ -23,40 +23,13 @@
 
 use std::sync::Arc;
 
-use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier};
+use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier, sigv4};
 use inferlink_core::{Error, ErrorKind};
 use serde_json::Value;
 
 use crate::eventstream::Message;
 
-/// Error types that mean the credentials or the signature were refused.
-pub const AUTH_CODES: &[&str] = &[
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "IncompleteSignature",
-    "IncompleteSignatureException",
-    "SignatureDoesNotMatch",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "MissingAuthenticationToken",
-    "MissingAuthenticationTokenException",
-    "InvalidAccessKeyId",
-    "AuthFailure",
-];
-
-/// Error types that mean the caller was throttled.
-pub const THROTTLING_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "ProvisionedThroughputExceededException",
-    "SlowDown",
-];
+pub use inferlink_core::transport::sigv4::{AUTH_CODES, THROTTLING_CODES};
 
 /// The class of a SageMaker error type, if it is one this connector knows.
 pub fn class_of(code: &str, message: &str) -> Option<ErrorClass> {
@@ -73,19 +46,11 @@ pub fn class_of(code: &str, message: &str) -> Option<ErrorClass> {
             }
         }
         "ModelNotReadyException" => ErrorClass::rejected(ErrorKind::Unavailable),
-        "ServiceUnavailable" | "ServiceUnavailableException" => {
-            ErrorClass::rejected(ErrorKind::Unavailable)
-        }
-        "InternalFailure" | "InternalServerError" | "InternalDependencyException" => {
-            ErrorClass::retry_if_idempotent(ErrorKind::Unavailable)
-        }
-        "AccessDeniedException" | "AccessDenied" => ErrorClass::fatal(ErrorKind::PermissionDenied),
+        "InternalDependencyException" => ErrorClass::retry_if_idempotent(ErrorKind::Unavailable),
         // multi-model-server and TorchServe name a failed handler this way (with 503).
         "InternalServerException" => ErrorClass::fatal(ErrorKind::ModelError),
         "ModelNotFoundException" => ErrorClass::fatal(ErrorKind::NotFound),
-        c if THROTTLING_CODES.contains(&c) => ErrorClass::rejected(ErrorKind::RateLimited),
-        c if AUTH_CODES.contains(&c) => ErrorClass::fatal(ErrorKind::Unauthenticated),
-        _ => return None,
+        other => return sigv4::aws_error_class(other),
     })
 }
 

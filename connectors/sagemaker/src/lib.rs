@@ -46,7 +46,6 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod eventstream;
-pub mod sigv4;
 
 pub use client::{
     EVENT_STREAM, InvokeEndpointAsyncRequest, InvokeEndpointAsyncResponse, InvokeEndpointRequest,
@@ -54,6 +53,8 @@ pub use client::{
     SageMakerConnector, VENDOR, check_endpoint_name, check_payload, headers, payload_parts,
 };
 pub use config::{Api, JsonKey, KEYS, MAX_PAYLOAD_BYTES, SageMakerConfig};
+/// SigV4 signing, shared in `inferlink-core` (feature `sigv4`) since blueprints sign too.
+pub use inferlink_core::transport::sigv4;
 pub use sigv4::{AwsCredentials, SigV4Signer, SigningOptions};
 
 use std::sync::Arc;

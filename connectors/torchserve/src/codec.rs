@@ -305,21 +305,10 @@ fn infer_datatype(leaves: &[&Value], path: &str) -> Result<DataType> {
         format!(
             "element {i} is {} among other kinds of values; the mapping needs numbers, booleans \
              or strings throughout (use invoke for other payloads)",
-            kind_name(odd)
+            inferlink_core::kit::json_kind(odd)
         ),
         path,
     ))
-}
-
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A tensor of `dt`, or `None` when some value does not fit `dt`.

@@ -311,6 +311,23 @@ pub struct GenerateOptions {
 }
 
 impl GenerateOptions {
+    /// The typed settings that are set, as JSON values under the names
+    /// OpenAI-style APIs give them (`max_tokens`, `temperature`, `top_p`,
+    /// `seed`, `stop`), in that order; `extra` is not included.
+    pub fn wire_fields(&self) -> Vec<(&'static str, Value)> {
+        let stop = (!self.stop.is_empty()).then(|| Value::from(self.stop.clone()));
+        [
+            ("max_tokens", self.max_tokens.map(Value::from)),
+            ("temperature", self.temperature.map(Value::from)),
+            ("top_p", self.top_p.map(Value::from)),
+            ("seed", self.seed.map(Value::from)),
+            ("stop", stop),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+    }
+
     /// Checks the settings: finite temperature ≥ 0, `top_p` in (0, 1], no
     /// empty stop text, and no extra parameter named in `reserved` (the
     /// fields a connector writes itself, such as `model` or `stream`).

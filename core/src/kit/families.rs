@@ -24,10 +24,10 @@
 /// | `ModelReadiness` | `model_ready(&self, model)` |
 /// | `StreamingInference` | `infer_stream(&self, model, request)` |
 /// | `StreamingInvocation` | `invoke_stream(&self, model, request)` |
-///
-/// The text families (`Embedding`, `Reranking`, `Generation`,
-/// `StreamingGeneration`) are listed the same way but have no `(inherent)`
-/// form: the crate implements their traits itself.
+/// | `Embedding` | `embed(&self, model, request)` |
+/// | `Reranking` | `rerank(&self, model, request)` |
+/// | `Generation` | `generate(&self, model, request)` |
+/// | `StreamingGeneration` | `generate_stream(&self, model, request)` |
 ///
 /// ```
 /// use inferlink_core::prelude::*;
@@ -147,28 +147,10 @@ macro_rules! connector_families {
 
     (@family $ty:ty, $family:ident) => {};
     (@family $ty:ty, TensorInference, inherent) => {
-        #[$crate::async_trait]
-        impl $crate::TensorInference for $ty {
-            async fn infer(
-                &self,
-                model: &$crate::ModelRef,
-                request: $crate::InferRequest,
-            ) -> $crate::Result<$crate::InferResponse> {
-                <$ty>::infer(self, model, request).await
-            }
-        }
+        $crate::connector_families!(@call $ty, TensorInference, infer, InferRequest, InferResponse);
     };
     (@family $ty:ty, RawInvocation, inherent) => {
-        #[$crate::async_trait]
-        impl $crate::RawInvocation for $ty {
-            async fn invoke(
-                &self,
-                model: &$crate::ModelRef,
-                request: $crate::RawRequest,
-            ) -> $crate::Result<$crate::RawResponse> {
-                <$ty>::invoke(self, model, request).await
-            }
-        }
+        $crate::connector_families!(@call $ty, RawInvocation, invoke, RawRequest, RawResponse);
     };
     (@family $ty:ty, ModelListing, inherent) => {
         #[$crate::async_trait]
@@ -198,26 +180,36 @@ macro_rules! connector_families {
         }
     };
     (@family $ty:ty, StreamingInference, inherent) => {
-        #[$crate::async_trait]
-        impl $crate::StreamingInference for $ty {
-            async fn infer_stream(
-                &self,
-                model: &$crate::ModelRef,
-                request: $crate::InferRequest,
-            ) -> $crate::Result<$crate::InferStream> {
-                <$ty>::infer_stream(self, model, request).await
-            }
-        }
+        $crate::connector_families!(@call $ty, StreamingInference, infer_stream, InferRequest, InferStream);
     };
     (@family $ty:ty, StreamingInvocation, inherent) => {
+        $crate::connector_families!(@call $ty, StreamingInvocation, invoke_stream, RawRequest, RawStream);
+    };
+    (@family $ty:ty, Embedding, inherent) => {
+        $crate::connector_families!(@call $ty, Embedding, embed, EmbedRequest, EmbedResponse);
+    };
+    (@family $ty:ty, Reranking, inherent) => {
+        $crate::connector_families!(@call $ty, Reranking, rerank, RerankRequest, RerankResponse);
+    };
+    (@family $ty:ty, Generation, inherent) => {
+        $crate::connector_families!(@call $ty, Generation, generate, GenerateRequest, GenerateResponse);
+    };
+    (@family $ty:ty, StreamingGeneration, inherent) => {
+        $crate::connector_families!(
+            @call $ty, StreamingGeneration, generate_stream, GenerateRequest, GenerateStream
+        );
+    };
+    // A family whose one method takes a model and a request: forwarded to
+    // the inherent method of the same name.
+    (@call $ty:ty, $family:ident, $method:ident, $request:ident, $answer:ident) => {
         #[$crate::async_trait]
-        impl $crate::StreamingInvocation for $ty {
-            async fn invoke_stream(
+        impl $crate::$family for $ty {
+            async fn $method(
                 &self,
                 model: &$crate::ModelRef,
-                request: $crate::RawRequest,
-            ) -> $crate::Result<$crate::RawStream> {
-                <$ty>::invoke_stream(self, model, request).await
+                request: $crate::$request,
+            ) -> $crate::Result<$crate::$answer> {
+                <$ty>::$method(self, model, request).await
             }
         }
     };

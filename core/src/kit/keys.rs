@@ -153,7 +153,7 @@ pub struct UnknownKey {
     /// The key as written.
     pub key: String,
     /// The nearest defined key, when one is close (a likely typo).
-    pub nearest: Option<&'static str>,
+    pub nearest: Option<String>,
 }
 
 impl fmt::Display for UnknownKey {
@@ -163,7 +163,7 @@ impl fmt::Display for UnknownKey {
             "unknown configuration key \"{}\"",
             printable(self.key.clone(), 100)
         )?;
-        match self.nearest {
+        match &self.nearest {
             Some(near) => write!(f, " (did you mean \"{near}\"?)"),
             None => Ok(()),
         }
@@ -173,13 +173,27 @@ impl fmt::Display for UnknownKey {
 /// The keys of `target` that none of `sets` reads and that are not
 /// environment variables or the user's own (see the module docs), sorted.
 pub fn unknown_keys(target: &ConnectTarget, sets: &[KeySet]) -> Vec<UnknownKey> {
+    unknown_keys_beside(target, sets, &[])
+}
+
+/// [`unknown_keys`] for a reader whose keys are partly known only at run
+/// time (a blueprint's own keys): `more` are read too.
+pub fn unknown_keys_beside(
+    target: &ConnectTarget,
+    sets: &[KeySet],
+    more: &[&str],
+) -> Vec<UnknownKey> {
     target
         .configuration
         .keys()
-        .filter(|key| is_connector_key(key) && !sets.iter().any(|s| s.reads(key)))
+        .filter(|key| {
+            is_connector_key(key)
+                && !sets.iter().any(|s| s.reads(key))
+                && !more.contains(&key.as_str())
+        })
         .map(|key| UnknownKey {
             key: key.clone(),
-            nearest: nearest(key, sets),
+            nearest: nearest(key, sets, more),
         })
         .collect()
 }
@@ -188,7 +202,13 @@ pub fn unknown_keys(target: &ConnectTarget, sets: &[KeySet]) -> Vec<UnknownKey> 
 /// first unknown key (and how many more there are) with its nearest
 /// defined key, or `Ok` when every key is read.
 pub fn check_keys(target: &ConnectTarget, sets: &[KeySet]) -> Result<()> {
-    let unknown = unknown_keys(target, sets);
+    check_keys_beside(target, sets, &[])
+}
+
+/// [`check_keys`] with `more` keys read beside the sets' (see
+/// [`unknown_keys_beside`]).
+pub fn check_keys_beside(target: &ConnectTarget, sets: &[KeySet], more: &[&str]) -> Result<()> {
+    let unknown = unknown_keys_beside(target, sets, more);
     let Some(first) = unknown.first() else {
         return Ok(());
     };
@@ -215,7 +235,7 @@ fn is_connector_key(key: &str) -> bool {
 }
 
 /// The defined key (or alias) closest to `key`, if within a small edit distance.
-fn nearest(key: &str, sets: &[KeySet]) -> Option<&'static str> {
+fn nearest(key: &str, sets: &[KeySet], more: &[&str]) -> Option<String> {
     let limit = (key.chars().count() / 4).clamp(1, 3);
     sets.iter()
         .flat_map(|s| s.keys.iter())
@@ -224,10 +244,11 @@ fn nearest(key: &str, sets: &[KeySet]) -> Option<&'static str> {
                 .chain(k.aliases.iter().copied())
                 .map(move |n| (k.name, n))
         })
+        .chain(more.iter().map(|n| (*n, *n)))
         .map(|(canonical, name)| (edit_distance(key, name), canonical))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, name)| (*d, *name))
-        .map(|(_, name)| name)
+        .map(|(_, name)| name.to_owned())
 }
 
 /// Levenshtein distance on characters, for short keys only (bounded work).

@@ -52,7 +52,7 @@ mod words;
 
 #[cfg(feature = "http")]
 pub use http::{phrase_class, raw_request_spec};
-pub use keys::{Key, KeySet, check_keys};
+pub use keys::{Key, KeySet, check_keys, check_keys_beside};
 #[cfg(feature = "http")]
 pub use settings::ConnectorConfig;
 pub use wire::{GRPC_URL_KEYS, WIRE_KEYS, WireProtocol};
@@ -62,8 +62,26 @@ pub fn config_error(key: &str, why: impl fmt::Display) -> Error {
     Error::new(ErrorKind::Config, why.to_string()).with_path(key.to_owned())
 }
 
+/// The JSON type of `value` with its article (`"an array"`, `"null"`),
+/// for messages about answers of the wrong shape.
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Builds a connector from a target whose keys were checked.
 pub type BuildFn = fn(&ConnectTarget) -> Result<Arc<dyn InferenceConnector>>;
+
+/// Checks a target's keys in place of [`check_keys`] over the factory's
+/// key sets, for a connector whose record declares keys of its own.
+pub type KeyCheckFn = fn(&ConnectTarget) -> Result<()>;
 
 /// The [`ConnectorFactory`] of one vendor: its names, the key sets its
 /// configuration may use, and a build function.
@@ -113,6 +131,7 @@ pub struct Factory {
     resources: &'static [&'static str],
     keys: &'static [KeySet],
     build: BuildFn,
+    key_check: Option<KeyCheckFn>,
 }
 
 impl fmt::Debug for Factory {
@@ -141,7 +160,18 @@ impl Factory {
             resources,
             keys,
             build,
+            key_check: None,
         }
+    }
+
+    /// The same factory checking keys with `check` instead of
+    /// [`check_keys`] over its key sets: for a connector whose record
+    /// declares some of its keys itself (a blueprint), `check` reads the
+    /// declaration and calls [`check_keys_beside`]. It runs first, before
+    /// the build function, like the default check.
+    pub const fn with_key_check(mut self, check: KeyCheckFn) -> Self {
+        self.key_check = Some(check);
+        self
     }
 
     /// The key sets this factory's connectors read.
@@ -168,7 +198,10 @@ impl ConnectorFactory for Factory {
     /// configuration may read files (`*_file` keys, bounded and confined
     /// to the host's directories), which must not stall the async runtime.
     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
-        check_keys(target, self.keys)?;
+        match self.key_check {
+            Some(check) => check(target)?,
+            None => check_keys(target, self.keys)?,
+        }
         let build = self.build;
         let target = target.clone();
         tokio::task::spawn_blocking(move || build(&target))

@@ -74,6 +74,8 @@ pub mod config;
 pub mod grpc;
 mod policy;
 pub mod retry;
+#[cfg(feature = "sigv4")]
+pub mod sigv4;
 mod tls;
 
 pub use auth::{Auth, RequestSigner, SigningRequest};

@@ -1,7 +1,7 @@
 //! AWS Signature Version 4 for every request, through the `aws-sigv4` crate.
 //!
 //! [`SigV4Signer`] implements the shared transport's
-//! [`inferlink_core::transport::RequestSigner`] hook, so each
+//! [`RequestSigner`] hook, so each
 //! attempt (retries included) is signed afresh with the exact headers and
 //! body that go on the wire. The canonical request, string to sign, signing
 //! key and signature are all `aws-sigv4`'s; this module only hands it the
@@ -11,6 +11,12 @@
 
 use std::time::SystemTime;
 
+use crate::error::{Error, ErrorKind, Result};
+use crate::secret::Secret;
+use crate::transport::{
+    ErrorClass, ErrorResponse, HeaderMap, HeaderName, HeaderValue, Method, RequestSigner,
+    ResponseClassifier, SigningRequest, Url,
+};
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -19,10 +25,6 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use inferlink_core::transport::{
-    HeaderMap, HeaderName, HeaderValue, Method, RequestSigner, SigningRequest, Url,
-};
-use inferlink_core::{Error, ErrorKind, Result, Secret};
 
 /// The SigV4 signing name of the SageMaker Runtime (its host is
 /// `runtime.sagemaker.<region>.amazonaws.com`, but it signs as `sagemaker`).
@@ -161,7 +163,7 @@ impl SigningOptions {
 /// Signs requests with SigV4 for one region and signing name.
 ///
 /// ```
-/// use inferlink_sagemaker::sigv4::{AwsCredentials, SigV4Signer};
+/// use inferlink_core::transport::sigv4::{AwsCredentials, SigV4Signer};
 /// use inferlink_core::transport::{HeaderMap, Method, Url};
 ///
 /// let signer = SigV4Signer::new(
@@ -305,6 +307,72 @@ impl RequestSigner for SigV4Signer {
         self.sign_parts(request.method, request.url, request.headers, request.body)
             .map(|_| ())
     }
+}
+
+/// Error types of AWS services that mean the credentials or the signature
+/// were refused.
+pub const AUTH_CODES: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "IncompleteSignatureException",
+    "SignatureDoesNotMatch",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException",
+    "InvalidAccessKeyId",
+    "AuthFailure",
+];
+
+/// Error types of AWS services that mean the caller was throttled.
+pub const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+];
+
+/// The class of an error type every AWS service uses (as the transport
+/// reads it: `x-amzn-ErrorType`, `__type`, `code`, or an XML `Code`;
+/// `prefix#Name` and `Name:detail` forms are cut to the name): refused
+/// credentials or signature (`Unauthenticated`), `AccessDenied…`
+/// (`PermissionDenied`), throttling (`RateLimited`, retried),
+/// `ServiceUnavailable…` (`Unavailable`, retried), `InternalFailure` /
+/// `InternalServerError` (`Unavailable`, retried when idempotent),
+/// `Validation…` (`InvalidInput`), `ResourceNotFoundException` (`NotFound`).
+/// `None` for another type (a service's own).
+pub fn aws_error_class(code: &str) -> Option<ErrorClass> {
+    let code = code.rsplit('#').next().unwrap_or(code);
+    let code = code.split(':').next().unwrap_or(code).trim();
+    Some(match code {
+        "AccessDeniedException" | "AccessDenied" => ErrorClass::fatal(ErrorKind::PermissionDenied),
+        "ServiceUnavailable" | "ServiceUnavailableException" => {
+            ErrorClass::rejected(ErrorKind::Unavailable)
+        }
+        "InternalFailure" | "InternalServerError" => {
+            ErrorClass::retry_if_idempotent(ErrorKind::Unavailable)
+        }
+        "ValidationError" | "ValidationException" => ErrorClass::fatal(ErrorKind::InvalidInput),
+        "ResourceNotFoundException" => ErrorClass::fatal(ErrorKind::NotFound),
+        c if THROTTLING_CODES.contains(&c) => ErrorClass::rejected(ErrorKind::RateLimited),
+        c if AUTH_CODES.contains(&c) => ErrorClass::fatal(ErrorKind::Unauthenticated),
+        _ => return None,
+    })
+}
+
+/// A response classifier with [`aws_error_class`], for a connector that
+/// signs with SigV4 and knows no other error types of its service.
+pub fn aws_classifier() -> std::sync::Arc<dyn ResponseClassifier> {
+    std::sync::Arc::new(|response: &ErrorResponse<'_>| {
+        aws_error_class(response.vendor?.code.as_deref()?)
+    })
 }
 
 #[cfg(test)]
