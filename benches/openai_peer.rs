@@ -364,7 +364,7 @@ async fn loopback_ttft() -> Vec<u8> {
     let connections_before = canned.connections();
     let pairs = alternate(LOOPBACK_SAMPLES, connector_call, raw_call).await;
     println!(
-        "INFO loopback: {} connections opened for {} pairs (both clients keep theirs alive: 0)",
+        "INFO loopback: {} connections opened for {} pairs (a few when both clients keep theirs alive)",
         canned.connections() - connections_before,
         pairs.len()
     );
@@ -378,16 +378,18 @@ async fn loopback_ttft() -> Vec<u8> {
             percentile(&diffs, 50),
         )
     };
+    let total_diffs: Vec<f64> = pairs.iter().map(|p| p.0.total - p.1.total).collect();
     let (total, raw_total, added) = part(|s| s.total);
     let (request, raw_request, added_request) = part(|s| s.request);
     let (response, raw_response, added_response) = part(|s| s.response);
     println!(
         "RESULT client=inferlink case=ttft-loopback samples={} connector_p50_ms={total:.4} \
-         raw_p50_ms={raw_total:.4} paired_added_p50_ms={added:.4} \
+         raw_p50_ms={raw_total:.4} paired_added_p50_ms={added:.4} paired_added_p50_ci95_ms={} \
          connector_request_p50_ms={request:.4} raw_request_p50_ms={raw_request:.4} \
          paired_added_request_p50_ms={added_request:.4} connector_response_p50_ms={response:.4} \
          raw_response_p50_ms={raw_response:.4} paired_added_response_p50_ms={added_response:.4}",
-        pairs.len()
+        pairs.len(),
+        ci_text(&total_diffs),
     );
     body
 }
@@ -414,11 +416,12 @@ async fn ttft(connector: &Arc<dyn InferenceConnector>, url: &str, body: &[u8]) {
     println!(
         "RESULT client=inferlink case=ttft samples={} connector_p50_ms={p50:.3} \
          raw_p50_ms={raw50:.3} added_p50_ms={:.3} paired_added_p25_ms={:.3} \
-         paired_added_p50_ms={:.3} paired_added_p75_ms={:.3}",
+         paired_added_p50_ms={:.3} paired_added_p50_ci95_ms={} paired_added_p75_ms={:.3}",
         pairs.len(),
         p50 - raw50,
         percentile(&diffs, 25),
         percentile(&diffs, 50),
+        ci_text(&diffs),
         percentile(&diffs, 75),
     );
 }
@@ -488,6 +491,26 @@ where
         }
     }
     pairs
+}
+
+/// A distribution-free 95 % confidence interval for the median of
+/// `samples` (order statistics n/2 ± 0.98·√n, 1-based), or `None` under 10.
+fn median_ci95(samples: &[f64]) -> Option<(f64, f64)> {
+    let n = samples.len();
+    if n < 10 {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let half = 0.98 * (n as f64).sqrt();
+    let lo = ((n as f64 / 2.0 - half).floor() as usize).max(1);
+    let hi = ((n as f64 / 2.0 + half).ceil() as usize + 1).min(n);
+    Some((sorted[lo - 1], sorted[hi - 1]))
+}
+
+/// `lo..hi` of [`median_ci95`], or `n/a`.
+fn ci_text(samples: &[f64]) -> String {
+    median_ci95(samples).map_or("n/a".into(), |(lo, hi)| format!("{lo:.3}..{hi:.3}"))
 }
 
 /// Nearest-rank percentile.

@@ -18,6 +18,7 @@ per-round ratios, and CPU (user + system) per request.
 """
 
 import argparse
+import math
 import os
 import queue
 import shlex
@@ -129,15 +130,22 @@ def main():
             w.stop()
     print()
     print("| concurrency | rounds | openai-python texts/s | inferlink texts/s | ratio of totals | "
-          "median ratio (min–max) | rounds inferlink ahead | CPU ms/request openai / inferlink | "
+          "median ratio (min–max) | rounds inferlink ahead (sign test p) | CPU ms/request openai / inferlink | "
           "load (1-min) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in summaries:
         print(f"| {s['concurrency']} | {s['rounds']} | {s['openai_tps']:.1f} | {s['inferlink_tps']:.1f} | "
               f"{s['ratio_totals']:.3f} | {s['ratio_median']:.3f} ({s['ratio_min']:.3f}–{s['ratio_max']:.3f}) | "
-              f"{s['ahead']}/{s['rounds']} | {s['openai_cpu']:.2f} / {s['inferlink_cpu']:.2f} "
+              f"{s['ahead']}/{s['rounds']} (p {s['sign_p']:.3f}) | {s['openai_cpu']:.2f} / {s['inferlink_cpu']:.2f} "
               f"({s['openai_cpu'] / max(s['inferlink_cpu'], 1e-9):.1f}×) | "
               f"{s['load_min']:.1f}–{s['load_max']:.1f} |")
+
+
+def sign_test(ahead, n):
+    """Two-sided sign-test p-value of `ahead` wins in `n` rounds (no difference: p = 1/2)."""
+    tail = min(ahead, n - ahead)
+    p = sum(math.comb(n, k) for k in range(tail + 1)) / 2**n
+    return min(1.0, 2 * p)
 
 
 def summary(c, rounds):
@@ -161,6 +169,7 @@ def summary(c, rounds):
         "load_max": max(loads),
     }
     s["ratio_totals"] = s["inferlink_tps"] / s["openai_tps"]
+    s["sign_p"] = sign_test(s["ahead"], len(ratios))
     print("RESULT case=embed-interleaved " + " ".join(
         f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in s.items()), flush=True)
     return s
