@@ -1,38 +1,49 @@
 //! The inferlink side of the OpenAI-compatible peer comparison
-//! (`scripts/bench-openai`; figures in `docs/performance.md`, "Embeddings
-//! and generation: inferlink-openai vs the openai Python client").
+//! (`scripts/bench-openai`; method and figures in `docs/performance.md`,
+//! "Embeddings and generation: inferlink-openai vs the openai Python client").
 //!
-//! Against the harness's real llama-cpp-python server (all-MiniLM-L6-v2 for
-//! embeddings, SmolLM2-135M-Instruct for generation), through an
-//! `inferlink-openai` connector built from a registered record, as a host
-//! gets it:
+//! Through an `inferlink-openai` connector built from a registered
+//! `product: llama-cpp` record, as a host gets it. `INFERLINK_PEER_MODE` picks
+//! what runs:
 //!
-//! * `embed`: `INFERLINK_PEER_TEXTS` short texts (default 2 000) in requests
-//!   of `INFERLINK_PEER_BATCH` texts (default 32), at concurrency 1, 8 and 32 (tasks sharing one
-//!   connector on a 2-worker runtime), each case bounded by count and
-//!   [`CASE_BUDGET`]; throughput and the process's CPU time (user + system,
-//!   `getrusage(RUSAGE_SELF)`) per request. The Python side
-//!   (`benches/peer/openai_client_bench.py`) sends the same requests through
-//!   `AsyncOpenAI`.
-//! * `overhead`: one request at a time, connector and a bare `reqwest`
-//!   POST of the same pre-encoded body alternating (and alternating which
-//!   goes first); p50 and p99 of single calls and their ratio. The raw client
-//!   only reads the body; the connector also decodes and checks the vectors.
-//! * `ttft`: time to the first streamed text through `generate_stream`, and
-//!   time to the first server-sent event carrying text read by a raw
-//!   `reqwest` client from the same chat request; alternating; p50 and the
-//!   difference.
+//! * `measure` (the default): `loopback`, then against the real
+//!   llama-cpp-python servers (URLs in `INFERLINK_PEER_EMBED_URL` and
+//!   `INFERLINK_PEER_GENERATE_URL`; without them the harness's llama-cpp kind
+//!   is started here, or `skipped: …` printed):
+//!   - `overhead`: one request of `INFERLINK_PEER_BATCH` texts at a time, the
+//!     connector's `embed` and a bare `reqwest` POST of the same body
+//!     alternating (and alternating which goes first); p50/p99 of each, their
+//!     ratio, and the median of the per-pair ratios.
+//!   - `ttft`: time to the first streamed text, `generate_stream` vs a raw
+//!     `reqwest` reader of the *same request bytes* (captured from the
+//!     connector by the loopback stand-in), `INFERLINK_PEER_TTFT_SAMPLES`
+//!     pairs (default 200), alternating; p50 of each, their difference, and
+//!     the p50 of the paired differences.
+//! * `loopback`: the same time-to-first-token comparison against a
+//!   hand-written stand-in on 127.0.0.1 that answers at once with a canned
+//!   event stream (`benches/peer/canned_sse.rs`), so what is measured is the
+//!   client alone; each side's time is split at the stand-in's own clock into
+//!   "until the request had arrived" and "after the first text was written".
+//! * `worker`: the inferlink side of the interleaved embed comparison, driven
+//!   by `benches/peer/openai_interleave.py`: after a warm-up it prints `READY`,
+//!   then for each stdin line `embed CONCURRENCY START END` sends texts
+//!   `START..END` in requests of `INFERLINK_PEER_BATCH` texts with
+//!   `CONCURRENCY` in flight (tasks sharing one connector on a 2-worker
+//!   runtime), bounded by [`ROUND_BUDGET`], and prints one `RESULT` line with
+//!   the seconds and this process's CPU time (user + system, `getrusage`).
 //!
-//! `scripts/bench-openai` passes the two servers' URLs in
-//! `INFERLINK_PEER_EMBED_URL` and `INFERLINK_PEER_GENERATE_URL`; without them
-//! this bench starts the llama-cpp kind itself through the harness (or prints
-//! `skipped: …` and exits 0). Output: `RESULT …` lines on stdout.
+//! Output: `RESULT …` lines on stdout.
+
+#[path = "peer/canned_sse.rs"]
+mod canned_sse;
 
 use std::future::Future;
+use std::io::BufRead as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use canned_sse::CannedSse;
 use futures_util::StreamExt as _;
 use inferlink::{
     ChatMessage, Connectors, EmbedRequest, GenerateRequest, InferenceConnector, ModelRef,
@@ -45,17 +56,20 @@ use inferlink_testkit::servers::{
 
 /// Texts per request, on both sides, unless `INFERLINK_PEER_BATCH` says.
 const DEFAULT_BATCH: usize = 32;
-/// Requests in flight.
-const CONCURRENCY: [usize; 3] = [1, 8, 32];
-/// Warm-up requests before each client's first case.
+/// Warm-up requests before the worker's first round.
 const WARMUP: usize = 3;
-/// Longest a throughput case may run.
-const CASE_BUDGET: Duration = Duration::from_secs(120);
-/// Samples of each side in the overhead and time-to-first-token loops.
-const SAMPLES: usize = 40;
-/// Longest the overhead or time-to-first-token loop may run.
-const LOOP_BUDGET: Duration = Duration::from_secs(150);
-/// The prompt of the time-to-first-token loop.
+/// Longest one worker round may run.
+const ROUND_BUDGET: Duration = Duration::from_secs(300);
+/// Pairs in the overhead loop, unless `INFERLINK_PEER_OVERHEAD_SAMPLES` says.
+const OVERHEAD_SAMPLES: usize = 40;
+/// Pairs in the real time-to-first-token loop, unless
+/// `INFERLINK_PEER_TTFT_SAMPLES` says.
+const TTFT_SAMPLES: usize = 200;
+/// Pairs in the loopback time-to-first-token loop.
+const LOOPBACK_SAMPLES: usize = 2_000;
+/// Longest any one alternating loop may run.
+const LOOP_BUDGET: Duration = Duration::from_secs(180);
+/// The prompt of the time-to-first-token loops.
 const PROMPT: &str = "Name one colour.";
 
 /// The i-th short text of the corpus: the Python side builds the same.
@@ -67,63 +81,54 @@ fn text(i: usize) -> String {
     )
 }
 
-fn main() {
-    let texts: usize = std::env::var("INFERLINK_PEER_TEXTS")
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
-    let batch: usize = std::env::var("INFERLINK_PEER_BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&b| b > 0)
-        .unwrap_or(DEFAULT_BATCH);
-    let mut _server: Option<RunningServer> = None;
-    let (embed_url, generate_url) = match (
-        std::env::var("INFERLINK_PEER_EMBED_URL"),
-        std::env::var("INFERLINK_PEER_GENERATE_URL"),
-    ) {
-        (Ok(e), Ok(g)) => (e, g),
-        _ => {
-            let Some(server) = peer_bench::start_or_report(ServerKind::LlamaCpp) else {
-                return;
-            };
-            let urls = (
-                server.embedding_url().expect("embedding server"),
-                server.http_url(),
-            );
-            _server = Some(server);
-            urls
-        }
-    };
-    let rt = peer_bench::runtime();
-    let embedder = rt.block_on(connector(&embed_url, "embed"));
-    let generator = rt.block_on(connector(&generate_url, "generate"));
-    let requests: Vec<Vec<String>> = (0..texts)
-        .map(text)
-        .collect::<Vec<_>>()
-        .chunks(batch)
-        .map(<[String]>::to_vec)
-        .collect();
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
 
-    rt.block_on(overhead(&embedder, &embed_url, &requests[0]));
-    rt.block_on(ttft(&generator, &generate_url));
-    rt.block_on(async {
-        for batch in requests.iter().take(WARMUP) {
-            embed(&embedder, batch.clone()).await;
+fn main() {
+    let batch = env_count("INFERLINK_PEER_BATCH", DEFAULT_BATCH);
+    let mode = std::env::var("INFERLINK_PEER_MODE").unwrap_or_else(|_| "measure".into());
+    let rt = peer_bench::runtime();
+    match mode.as_str() {
+        "worker" => {
+            let url = std::env::var("INFERLINK_PEER_EMBED_URL")
+                .expect("INFERLINK_PEER_EMBED_URL for the worker");
+            worker(&rt, &url, batch);
         }
-    });
-    for c in CONCURRENCY {
-        let cpu_before = cpu_seconds();
-        let (done, secs) = rt.block_on(throughput(embedder.clone(), requests.clone(), c));
-        let cpu = cpu_seconds() - cpu_before;
-        let sent: usize = requests.iter().take(done).map(Vec::len).sum();
-        println!(
-            "RESULT client=inferlink case=embed batch={batch} concurrency={c} requests={done} \
-             texts={sent} seconds={secs:.3} rps={:.2} texts_per_s={:.1} cpu_s={cpu:.3} cpu_ms_per_request={:.3}",
-            done as f64 / secs,
-            sent as f64 / secs,
-            cpu * 1e3 / done.max(1) as f64
-        );
+        "loopback" => {
+            rt.block_on(loopback_ttft());
+        }
+        "measure" => {
+            let body = rt.block_on(loopback_ttft());
+            let mut _server: Option<RunningServer> = None;
+            let (embed_url, generate_url) = match (
+                std::env::var("INFERLINK_PEER_EMBED_URL"),
+                std::env::var("INFERLINK_PEER_GENERATE_URL"),
+            ) {
+                (Ok(e), Ok(g)) => (e, g),
+                _ => {
+                    let Some(server) = peer_bench::start_or_report(ServerKind::LlamaCpp) else {
+                        return;
+                    };
+                    let urls = (
+                        server.embedding_url().expect("embedding server"),
+                        server.http_url(),
+                    );
+                    _server = Some(server);
+                    urls
+                }
+            };
+            let embedder = rt.block_on(connector(&embed_url, "embed"));
+            let generator = rt.block_on(connector(&generate_url, "generate"));
+            let texts: Vec<String> = (0..batch).map(text).collect();
+            rt.block_on(overhead(&embedder, &embed_url, &texts));
+            rt.block_on(ttft(&generator, &generate_url, &body));
+        }
+        other => panic!("INFERLINK_PEER_MODE must be measure, loopback or worker, not {other}"),
     }
 }
 
@@ -153,6 +158,46 @@ async fn embed(connector: &Arc<dyn InferenceConnector>, texts: Vec<String>) {
     assert_eq!(answer.vectors.len(), count);
 }
 
+/// The inferlink side of the interleaved comparison: rounds read from stdin.
+fn worker(rt: &tokio::runtime::Runtime, url: &str, batch: usize) {
+    let embedder = rt.block_on(connector(url, "embed"));
+    rt.block_on(async {
+        for _ in 0..WARMUP {
+            embed(&embedder, (0..batch).map(text).collect()).await;
+        }
+    });
+    println!("READY");
+    for line in std::io::stdin().lock().lines() {
+        let line = line.expect("stdin");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let ["embed", concurrency, start, end] = words.as_slice() else {
+            if line.trim() == "quit" {
+                return;
+            }
+            panic!("worker: expected `embed CONCURRENCY START END`, got {line:?}");
+        };
+        let (c, start, end): (usize, usize, usize) = (
+            concurrency.parse().expect("concurrency"),
+            start.parse().expect("start"),
+            end.parse().expect("end"),
+        );
+        let requests: Vec<Vec<String>> = (start..end)
+            .map(text)
+            .collect::<Vec<_>>()
+            .chunks(batch)
+            .map(<[String]>::to_vec)
+            .collect();
+        let cpu_before = cpu_seconds();
+        let (done, secs) = rt.block_on(throughput(embedder.clone(), requests.clone(), c));
+        let cpu = cpu_seconds() - cpu_before;
+        let sent: usize = requests.iter().take(done).map(Vec::len).sum();
+        println!(
+            "RESULT client=inferlink case=embed batch={batch} concurrency={c} start={start} \
+             requests={done} texts={sent} seconds={secs:.4} cpu_s={cpu:.4}"
+        );
+    }
+}
+
 /// Every request once, `concurrency` in flight; (requests done, seconds).
 async fn throughput(
     connector: Arc<dyn InferenceConnector>,
@@ -170,7 +215,7 @@ async fn throughput(
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= requests.len() || start.elapsed() >= CASE_BUDGET {
+                if i >= requests.len() || start.elapsed() >= ROUND_BUDGET {
                     break;
                 }
                 embed(&connector, requests[i].clone()).await;
@@ -199,84 +244,185 @@ async fn overhead(connector: &Arc<dyn InferenceConnector>, url: &str, texts: &[S
         let response = raw_post(&raw, &endpoint, &body).await;
         let bytes = response.bytes().await.expect("raw body");
         assert!(!bytes.is_empty());
-        started.elapsed()
+        ms(started.elapsed())
     };
     let connector_call = || async {
         let request = texts.to_vec();
         let started = Instant::now();
         embed(connector, request).await;
-        started.elapsed()
+        ms(started.elapsed())
     };
-    let (mut ours, mut theirs) = alternate(connector_call, raw_call).await;
-    let (p50, raw50) = (percentile(&mut ours, 50), percentile(&mut theirs, 50));
-    let (p99, raw99) = (percentile(&mut ours, 99), percentile(&mut theirs, 99));
+    let samples = env_count("INFERLINK_PEER_OVERHEAD_SAMPLES", OVERHEAD_SAMPLES);
+    let pairs = alternate(samples, connector_call, raw_call).await;
+    let ours: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    let theirs: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+    let ratios: Vec<f64> = pairs.iter().map(|(a, b)| a / b).collect();
+    let (p50, raw50) = (percentile(&ours, 50), percentile(&theirs, 50));
+    let (p99, raw99) = (percentile(&ours, 99), percentile(&theirs, 99));
     println!(
-        "RESULT client=inferlink case=overhead batch={} samples={} connector_p50_ms={:.3} \
-         raw_p50_ms={:.3} ratio_p50={:.4} connector_p99_ms={:.3} raw_p99_ms={:.3} ratio_p99={:.4}",
+        "RESULT client=inferlink case=overhead batch={} samples={} connector_p50_ms={p50:.3} \
+         raw_p50_ms={raw50:.3} ratio_p50={:.4} paired_ratio_p50={:.4} connector_p99_ms={p99:.3} \
+         raw_p99_ms={raw99:.3} ratio_p99={:.4}",
         texts.len(),
-        ours.len(),
-        ms(p50),
-        ms(raw50),
-        ms(p50) / ms(raw50),
-        ms(p99),
-        ms(raw99),
-        ms(p99) / ms(raw99)
+        pairs.len(),
+        p50 / raw50,
+        percentile(&ratios, 50),
+        p99 / raw99
     );
 }
 
-/// Time to the first streamed text: `generate_stream` vs a raw SSE reader.
-async fn ttft(connector: &Arc<dyn InferenceConnector>, url: &str) {
-    let raw = reqwest::Client::new();
-    let endpoint = format!("{}/v1/chat/completions", url.trim_end_matches('/'));
-    let body = serde_json::to_vec(&serde_json::json!({
-        "model": LLAMA_CPP_GENERATION_MODEL,
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": 4,
-        "temperature": 0.0,
-        "stream": true,
-    }))
-    .expect("body");
-    let raw_call = || async {
-        let started = Instant::now();
-        let mut response = raw_post(&raw, &endpoint, &body).await;
-        let mut seen = Vec::new();
-        let mut first = None;
-        while let Some(chunk) = response.chunk().await.expect("raw chunk") {
-            seen.extend_from_slice(&chunk);
-            if first.is_none() && has_text_event(&seen) {
-                first = Some(started.elapsed());
-            }
+/// One time-to-first-token sample: the whole time and, on the loopback
+/// stand-in, its two parts at the stand-in's clock.
+#[derive(Debug, Clone, Copy)]
+struct FirstToken {
+    /// From the call to the first text (ms).
+    total: f64,
+    /// From the call until the stand-in had the whole request (ms).
+    request: f64,
+    /// From the stand-in's write of the first text to the client seeing it (ms).
+    response: f64,
+}
+
+/// The chat of the time-to-first-token loops.
+fn ttft_request() -> GenerateRequest {
+    GenerateRequest::chat([ChatMessage::user(PROMPT)])
+        .max_tokens(4)
+        .temperature(0.0)
+}
+
+/// `generate_stream` until the first delta with text, then to the end;
+/// (time to that delta, time to the stream's head).
+async fn connector_first_token(connector: &Arc<dyn InferenceConnector>) -> (Instant, Instant) {
+    let model = ModelRef::new(LLAMA_CPP_GENERATION_MODEL);
+    let mut stream = connector
+        .generate_stream(&model, ttft_request())
+        .await
+        .expect("generate_stream");
+    let head = Instant::now();
+    let mut first = None;
+    while let Some(delta) = stream.next().await {
+        let delta = delta.expect("delta");
+        if first.is_none() && !delta.text.is_empty() {
+            first = Some(Instant::now());
         }
-        first.expect("an event with text")
+    }
+    (first.expect("a delta with text"), head)
+}
+
+/// A raw reqwest POST of `body` read until the first complete event with
+/// text, then to the end; the instant that event was complete.
+async fn raw_first_token(client: &reqwest::Client, endpoint: &str, body: &[u8]) -> Instant {
+    let mut response = raw_post(client, endpoint, body).await;
+    let mut seen = Vec::new();
+    let mut first = None;
+    while let Some(chunk) = response.chunk().await.expect("raw chunk") {
+        seen.extend_from_slice(&chunk);
+        if first.is_none() && has_text_event(&seen) {
+            first = Some(Instant::now());
+        }
+    }
+    first.expect("an event with text")
+}
+
+/// Time to the first streamed text against the loopback stand-in, the
+/// connector vs a raw reader of the same bytes; returns the connector's
+/// request body, for the raw client of the real-server loop.
+async fn loopback_ttft() -> Vec<u8> {
+    let canned = CannedSse::start();
+    let generator = connector(&canned.url, "generate").await;
+    connector_first_token(&generator).await;
+    let body = canned.request_body(0).expect("the connector's request");
+    let head = canned.request_head(0).unwrap_or_default();
+    println!(
+        "INFO connector request head: {}",
+        head.replace("\r\n", " | ")
+    );
+    println!(
+        "INFO connector request body: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let raw = reqwest::Client::new();
+    let endpoint = format!("{}/v1/chat/completions", canned.url);
+    let split = |started: Instant, first: Instant| {
+        let times = canned.take_times().expect("the stand-in's times");
+        FirstToken {
+            total: ms(first - started),
+            request: ms(times.request_read - started),
+            response: ms(first.saturating_duration_since(times.text_written)),
+        }
     };
     let connector_call = || async {
-        let model = ModelRef::new(LLAMA_CPP_GENERATION_MODEL);
-        let request = GenerateRequest::chat([ChatMessage::user(PROMPT)])
-            .max_tokens(4)
-            .temperature(0.0);
         let started = Instant::now();
-        let mut stream = connector
-            .generate_stream(&model, request)
-            .await
-            .expect("generate_stream");
-        let mut first = None;
-        while let Some(delta) = stream.next().await {
-            let delta = delta.expect("delta");
-            if first.is_none() && !delta.text.is_empty() {
-                first = Some(started.elapsed());
-            }
-        }
-        first.expect("a delta with text")
+        let (first, _) = connector_first_token(&generator).await;
+        split(started, first)
     };
-    let (mut ours, mut theirs) = alternate(connector_call, raw_call).await;
-    let (p50, raw50) = (percentile(&mut ours, 50), percentile(&mut theirs, 50));
+    let raw_call = || async {
+        let started = Instant::now();
+        let first = raw_first_token(&raw, &endpoint, &body).await;
+        split(started, first)
+    };
+    let connections_before = canned.connections();
+    let pairs = alternate(LOOPBACK_SAMPLES, connector_call, raw_call).await;
     println!(
-        "RESULT client=inferlink case=ttft samples={} connector_p50_ms={:.3} raw_p50_ms={:.3} \
-         added_p50_ms={:.3}",
-        ours.len(),
-        ms(p50),
-        ms(raw50),
-        ms(p50) - ms(raw50)
+        "INFO loopback: {} connections opened for {} pairs (a few when both clients keep theirs alive)",
+        canned.connections() - connections_before,
+        pairs.len()
+    );
+    let part = |pick: fn(&FirstToken) -> f64| {
+        let ours: Vec<f64> = pairs.iter().map(|p| pick(&p.0)).collect();
+        let theirs: Vec<f64> = pairs.iter().map(|p| pick(&p.1)).collect();
+        let diffs: Vec<f64> = pairs.iter().map(|p| pick(&p.0) - pick(&p.1)).collect();
+        (
+            percentile(&ours, 50),
+            percentile(&theirs, 50),
+            percentile(&diffs, 50),
+        )
+    };
+    let total_diffs: Vec<f64> = pairs.iter().map(|p| p.0.total - p.1.total).collect();
+    let (total, raw_total, added) = part(|s| s.total);
+    let (request, raw_request, added_request) = part(|s| s.request);
+    let (response, raw_response, added_response) = part(|s| s.response);
+    println!(
+        "RESULT client=inferlink case=ttft-loopback samples={} connector_p50_ms={total:.4} \
+         raw_p50_ms={raw_total:.4} paired_added_p50_ms={added:.4} paired_added_p50_ci95_ms={} \
+         connector_request_p50_ms={request:.4} raw_request_p50_ms={raw_request:.4} \
+         paired_added_request_p50_ms={added_request:.4} connector_response_p50_ms={response:.4} \
+         raw_response_p50_ms={raw_response:.4} paired_added_response_p50_ms={added_response:.4}",
+        pairs.len(),
+        ci_text(&total_diffs),
+    );
+    body
+}
+
+/// Time to the first streamed text against the real server: the connector
+/// vs a raw reader posting `body` (the connector's own request bytes).
+async fn ttft(connector: &Arc<dyn InferenceConnector>, url: &str, body: &[u8]) {
+    let raw = reqwest::Client::new();
+    let endpoint = format!("{}/v1/chat/completions", url.trim_end_matches('/'));
+    let raw_call = || async {
+        let started = Instant::now();
+        ms(raw_first_token(&raw, &endpoint, body).await - started)
+    };
+    let connector_call = || async {
+        let started = Instant::now();
+        ms(connector_first_token(connector).await.0 - started)
+    };
+    let samples = env_count("INFERLINK_PEER_TTFT_SAMPLES", TTFT_SAMPLES);
+    let pairs = alternate(samples, connector_call, raw_call).await;
+    let ours: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    let theirs: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+    let diffs: Vec<f64> = pairs.iter().map(|(a, b)| a - b).collect();
+    let (p50, raw50) = (percentile(&ours, 50), percentile(&theirs, 50));
+    println!(
+        "RESULT client=inferlink case=ttft samples={} connector_p50_ms={p50:.3} \
+         raw_p50_ms={raw50:.3} added_p50_ms={:.3} paired_added_p25_ms={:.3} \
+         paired_added_p50_ms={:.3} paired_added_p50_ci95_ms={} paired_added_p75_ms={:.3}",
+        pairs.len(),
+        p50 - raw50,
+        percentile(&diffs, 25),
+        percentile(&diffs, 50),
+        ci_text(&diffs),
+        percentile(&diffs, 75),
     );
 }
 
@@ -284,7 +430,8 @@ async fn ttft(connector: &Arc<dyn InferenceConnector>, url: &str) {
 /// `choices[0].delta.content` is non-empty.
 fn has_text_event(seen: &[u8]) -> bool {
     let text = String::from_utf8_lossy(seen);
-    text.split("\n\n").any(|event| {
+    let complete = text.rfind("\n\n").map_or("", |end| &text[..end]);
+    complete.split("\n\n").any(|event| {
         event.lines().any(|line| {
             line.strip_prefix("data:")
                 .map(str::trim)
@@ -313,42 +460,65 @@ async fn raw_post(client: &reqwest::Client, endpoint: &str, body: &[u8]) -> reqw
     response
 }
 
-/// One warm-up call of each, then up to [`SAMPLES`] timed calls of each,
-/// alternating (and alternating which goes first, so load drift hits both),
-/// within [`LOOP_BUDGET`]: (connector times, raw times).
-async fn alternate<F, G, FutF, FutG>(
+/// One warm-up call of each, then up to `samples` pairs (connector, raw),
+/// alternating which goes first so load drift hits both, within
+/// [`LOOP_BUDGET`].
+async fn alternate<T, F, G, FutF, FutG>(
+    samples: usize,
     connector_call: F,
     raw_call: G,
-) -> (Vec<Duration>, Vec<Duration>)
+) -> Vec<(T, T)>
 where
     F: Fn() -> FutF,
     G: Fn() -> FutG,
-    FutF: Future<Output = Duration>,
-    FutG: Future<Output = Duration>,
+    FutF: Future<Output = T>,
+    FutG: Future<Output = T>,
 {
     raw_call().await;
     connector_call().await;
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut pairs = Vec::with_capacity(samples);
     let begun = Instant::now();
-    for i in 0..SAMPLES {
+    for i in 0..samples {
         if begun.elapsed() >= LOOP_BUDGET {
             break;
         }
         if i % 2 == 0 {
-            ours.push(connector_call().await);
-            theirs.push(raw_call().await);
+            let ours = connector_call().await;
+            pairs.push((ours, raw_call().await));
         } else {
-            theirs.push(raw_call().await);
-            ours.push(connector_call().await);
+            let theirs = raw_call().await;
+            pairs.push((connector_call().await, theirs));
         }
     }
-    (ours, theirs)
+    pairs
 }
 
-fn percentile(samples: &mut [Duration], p: usize) -> Duration {
-    samples.sort_unstable();
-    let rank = (p * samples.len()).div_ceil(100).max(1);
-    samples[rank - 1]
+/// A distribution-free 95 % confidence interval for the median of
+/// `samples` (order statistics n/2 ± 0.98·√n, 1-based), or `None` under 10.
+fn median_ci95(samples: &[f64]) -> Option<(f64, f64)> {
+    let n = samples.len();
+    if n < 10 {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let half = 0.98 * (n as f64).sqrt();
+    let lo = ((n as f64 / 2.0 - half).floor() as usize).max(1);
+    let hi = ((n as f64 / 2.0 + half).ceil() as usize + 1).min(n);
+    Some((sorted[lo - 1], sorted[hi - 1]))
+}
+
+/// `lo..hi` of [`median_ci95`], or `n/a`.
+fn ci_text(samples: &[f64]) -> String {
+    median_ci95(samples).map_or("n/a".into(), |(lo, hi)| format!("{lo:.3}..{hi:.3}"))
+}
+
+/// Nearest-rank percentile.
+fn percentile(samples: &[f64], p: usize) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    sorted[rank - 1]
 }
 
 fn ms(d: Duration) -> f64 {

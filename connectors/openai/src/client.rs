@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::{self, BoxStream};
@@ -283,6 +284,7 @@ impl StreamingGeneration for OpenAiConnector {
             ready: VecDeque::new(),
             ended: false,
             finished: false,
+            done: false,
         };
         let pieces = stream::unfold(state, |mut state| async move {
             let item = state.next().await?;
@@ -317,6 +319,33 @@ struct Pieces {
     ended: bool,
     /// A finish reason came.
     finished: bool,
+    /// `data: [DONE]` came and the body's end has not been read yet.
+    done: bool,
+}
+
+/// How long, after `data: [DONE]`, the body's end (the chunked terminator,
+/// which servers write a moment later) is awaited. Read to its end, the
+/// connection goes back to the pool; dropped early, it is closed and the
+/// next call opens a new one (measured: a new connection on nearly every
+/// streamed call). A server that keeps the body open after `[DONE]` delays
+/// the stream's end by this much at most.
+const DRAIN_LIMIT: Duration = Duration::from_millis(50);
+/// Most bytes read and dropped after `data: [DONE]`.
+const DRAIN_MAX_BYTES: usize = 64 * 1024;
+
+/// Reads the body to its end, within [`DRAIN_LIMIT`] and
+/// [`DRAIN_MAX_BYTES`]; whatever comes is dropped.
+async fn drain(body: &mut BoxStream<'static, Result<bytes::Bytes>>) {
+    let mut left = DRAIN_MAX_BYTES;
+    let read_to_end = async {
+        while let Some(Ok(chunk)) = body.next().await {
+            left = left.saturating_sub(chunk.len());
+            if left == 0 {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_LIMIT, read_to_end).await;
 }
 
 impl Pieces {
@@ -327,6 +356,9 @@ impl Pieces {
                 return Some(item);
             }
             if self.ended {
+                if std::mem::take(&mut self.done) {
+                    drain(&mut self.body).await;
+                }
                 return None;
             }
             match self.body.next().await {
@@ -367,6 +399,7 @@ impl Pieces {
             }
             if event.data.trim() == "[DONE]" {
                 self.ended = true;
+                self.done = true;
             } else if let Some(e) = error::stream_error(event.name.as_deref(), &event.data) {
                 self.fail(e);
             } else {
@@ -380,5 +413,60 @@ impl Pieces {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Pieces over `chunks`, then `rest` (which notes when it is read to its end).
+    fn pieces(chunks: &[&'static str], rest: BoxStream<'static, Result<bytes::Bytes>>) -> Pieces {
+        let head = stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok(bytes::Bytes::from_static(c.as_bytes())))
+                .collect::<Vec<_>>(),
+        );
+        Pieces {
+            body: head.chain(rest).boxed(),
+            decoder: SseDecoder::new(1024),
+            ready: VecDeque::new(),
+            ended: false,
+            finished: false,
+            done: false,
+        }
+    }
+
+    const TEXT: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Red\"},\
+                        \"finish_reason\":null}]}\n\n";
+
+    #[tokio::test]
+    async fn the_body_is_read_to_its_end_after_done_so_the_connection_is_kept() {
+        let ended = Arc::new(AtomicBool::new(false));
+        let noted = ended.clone();
+        // What follows `[DONE]` on the wire: more bytes, then the end.
+        let rest = stream::iter([Ok(bytes::Bytes::from_static(b"\n"))])
+            .chain(stream::poll_fn(move |_| {
+                noted.store(true, Ordering::SeqCst);
+                std::task::Poll::Ready(None)
+            }))
+            .boxed();
+        let mut p = pieces(&[TEXT, "data: [DONE]\n\n"], rest);
+        assert_eq!(p.next().await.unwrap().unwrap().text, "Red");
+        assert!(p.next().await.is_none());
+        assert!(ended.load(Ordering::SeqCst), "the body's end was not read");
+        assert!(p.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_left_open_after_done_still_ends_the_stream() {
+        let mut p = pieces(&[TEXT, "data: [DONE]\n\n"], stream::pending().boxed());
+        assert_eq!(p.next().await.unwrap().unwrap().text, "Red");
+        // Bounded by DRAIN_LIMIT; the outer timeout only guards against a hang.
+        let end = tokio::time::timeout(Duration::from_secs(10), p.next()).await;
+        assert!(matches!(end, Ok(None)), "the stream did not end");
     }
 }
