@@ -151,9 +151,21 @@ impl RouterBuilder {
             .iter()
             .map(|c| c.connector.info().endpoint.as_str())
             .collect();
+        // The vendor is the candidates' when they share one (errors carry
+        // the vendor of the candidate that failed), "router" otherwise.
+        let vendor = match candidates.first() {
+            Some(first)
+                if candidates
+                    .iter()
+                    .all(|c| c.connector.info().vendor == first.connector.info().vendor) =>
+            {
+                first.connector.info().vendor.clone()
+            }
+            _ => "router".to_owned(),
+        };
         let info = ConnectorInfo::new(
-            "router",
-            self.config.strategy.as_str(),
+            vendor,
+            format!("router:{}", self.config.strategy.as_str()),
             endpoints.join(", "),
         );
         Ok(Router {

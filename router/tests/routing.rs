@@ -596,3 +596,60 @@ async fn registry_changes_take_effect_on_the_next_call() {
     }
     assert_eq!(world.calls(moved), 2);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_errors_failovers_and_latency() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let (world, connectors) = setup();
+    let router = router(&connectors, &[A, B], fast_config(Strategy::RankedFailover)).await;
+    world.set(A, Mode::Refused);
+    for _ in 0..5 {
+        call(&router, false).await.unwrap();
+    }
+    let text = handle.render();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
+    };
+    let a = format!("endpoint=\"{A}\",model=\"m\",service=\"api\"");
+    let b = format!("endpoint=\"{B}\",model=\"m\",service=\"api\"");
+    assert_eq!(
+        value(&format!("inferlink_router_requests_total{{{a}}}")),
+        3.0
+    );
+    assert_eq!(
+        value(&format!("inferlink_router_requests_total{{{b}}}")),
+        5.0
+    );
+    assert_eq!(
+        value(&format!("inferlink_router_failovers_total{{{a}}}")),
+        3.0
+    );
+    assert_eq!(
+        value(&format!("inferlink_router_retries_total{{{b}}}")),
+        3.0
+    );
+    assert_eq!(
+        value(&format!(
+            "inferlink_router_errors_total{{{a},kind=\"unavailable\"}}"
+        )),
+        3.0
+    );
+    assert_eq!(
+        value(&format!(
+            "inferlink_router_request_duration_seconds_count{{{b}}}"
+        )),
+        5.0
+    );
+    assert_eq!(value(&format!("inferlink_router_in_flight{{{b}}}")), 0.0);
+    assert_eq!(
+        value(&format!(
+            "inferlink_router_cooldowns_total{{endpoint=\"{A}\",service=\"api\"}}"
+        )),
+        1.0
+    );
+}
