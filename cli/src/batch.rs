@@ -74,6 +74,8 @@ pub(crate) struct BatchFiles {
     pub concurrency: usize,
     /// Run again the lines whose latest answer is an error.
     pub retry_failed: bool,
+    /// Requests per second at most (`--rate`), over the whole run.
+    pub rate: Option<f64>,
 }
 
 /// A batch run whose output has been checked (and repaired) and whose
@@ -92,6 +94,14 @@ impl BatchRun {
     pub(crate) fn prepare(files: BatchFiles) -> Result<BatchRun> {
         if files.concurrency == 0 {
             return Err(Error::invalid_at("--concurrency", "must be at least 1"));
+        }
+        if let Some(rate) = files.rate
+            && !(rate.is_finite() && rate > 0.0 && rate <= 1e6)
+        {
+            return Err(Error::invalid_at(
+                "--rate",
+                "must be a number of requests per second above 0 and at most 1000000",
+            ));
         }
         let done = answered_lines(&files.output, files.retry_failed)?;
         let total = count_lines(&files.input)?;
@@ -158,8 +168,24 @@ impl BatchRun {
         if !current.is_empty() {
             groups.push(current);
         }
+        // `--rate`: one token bucket for the run; a unit of work starts only
+        // once it has its token (the future `answer` returns is lazy).
+        let limiter = files.rate.map(|rate| {
+            Arc::new(inferlink_router::Limiter::new(
+                inferlink_router::RateLimit::per_second(rate).with_burst(1.0),
+            ))
+        });
         let mut answers = futures_util::stream::iter(groups)
-            .map(&mut answer)
+            .map(|group| {
+                let work = answer(group);
+                let limiter = limiter.clone();
+                async move {
+                    if let Some(limiter) = limiter {
+                        limiter.acquire().await;
+                    }
+                    work.await
+                }
+            })
             .buffer_unordered(files.concurrency);
         let mut last_sync = Instant::now();
         while let Some(records) = answers.next().await {

@@ -297,6 +297,10 @@ struct BatchArgs {
     #[arg(long)]
     retry_failed: bool,
 
+    /// Requests per second at most, over the whole run (client-side token bucket)
+    #[arg(long, value_name = "N")]
+    rate: Option<f64>,
+
     /// What each line asks for
     #[arg(long, value_enum, default_value_t = BatchTask::Infer)]
     task: BatchTask,
@@ -317,6 +321,7 @@ impl BatchArgs {
             output: self.output.clone(),
             concurrency: self.concurrency,
             retry_failed: self.retry_failed,
+            rate: self.rate,
         }
     }
 }

@@ -348,3 +348,67 @@ fn batch_answers_every_line_records_failures_and_resumes() {
             .contains("0 answered, 2 failed, 48 skipped")
     );
 }
+
+#[test]
+fn batch_rate_spaces_the_requests_and_refuses_a_bad_rate() {
+    let Some(server) = shared_or_skip(ServerKind::Triton) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    register(
+        &store,
+        dir.path(),
+        "rated-triton",
+        "prediction-serving",
+        &server.http_url(),
+    );
+    let mut input = String::new();
+    for n in 1..=21u32 {
+        input.push_str(&format!(
+            "{{\"inputs\": [{{\"name\": \"INPUT_1\", \"datatype\": \"FP32\", \"shape\": [1, 2], \"data\": [{n}, 0.5]}}]}}\n"
+        ));
+    }
+    let input_path = dir.path().join("in.jsonl");
+    std::fs::write(&input_path, &input).unwrap();
+    let output_path = dir.path().join("out.jsonl");
+    let run = |rate: &str| {
+        cli(
+            &store,
+            &[
+                "batch",
+                "--model",
+                "doubler",
+                "--service-category",
+                "prediction-serving",
+                "--input",
+                input_path.to_str().unwrap(),
+                "--output",
+                output_path.to_str().unwrap(),
+                "--concurrency",
+                "8",
+                "--rate",
+                rate,
+            ],
+        )
+    };
+    let refused = run("0");
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--rate"));
+
+    // 21 lines at 10 per second: the first goes at once, the other 20 take
+    // at least 2 s whatever the concurrency (a lower bound only).
+    let started = std::time::Instant::now();
+    let out = run("10");
+    let took = started.elapsed();
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{summary}");
+    assert!(
+        summary.contains("21 lines: 21 answered, 0 failed"),
+        "{summary}"
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(1950),
+        "21 lines at --rate 10 took {took:?}"
+    );
+}

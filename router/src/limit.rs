@@ -167,6 +167,17 @@ impl Limiter {
         Ok(())
     }
 
+    /// Waits until [`Limiter::try_acquire`] lets one request through, then
+    /// takes it (each wait is what the bucket or the pause asks for).
+    pub async fn acquire(&self) {
+        loop {
+            match self.try_acquire(Instant::now()) {
+                Ok(()) => return,
+                Err(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
     /// Takes `count` tokens a call used (the balance may go below zero; later
     /// calls wait until it is positive again).
     pub fn spend_tokens(&self, count: u64) {
