@@ -99,21 +99,22 @@ fn bench(c: &mut Criterion) {
     let direct = rt
         .block_on(connectors.connect_target(&targets(1)[0]))
         .unwrap();
-    let router = |n: usize, strategy: Strategy| {
+    let router = |n: usize, strategy: Strategy, metrics: bool| {
         rt.block_on(
             RouterBuilder::new(StaticSource(targets(n)), Arc::clone(&connectors))
                 .config(RouterConfig {
                     strategy,
+                    metrics,
                     ..RouterConfig::default()
                 })
                 .build(),
         )
         .unwrap()
     };
-    let failover_1 = router(1, Strategy::RankedFailover);
-    let failover_2 = router(2, Strategy::RankedFailover);
-    let round_robin_2 = router(2, Strategy::RoundRobin);
-    let metered = router(2, Strategy::RankedFailover);
+    let failover_1 = router(1, Strategy::RankedFailover, false);
+    let failover_2 = router(2, Strategy::RankedFailover, false);
+    let round_robin_2 = router(2, Strategy::RoundRobin, false);
+    let metered = router(2, Strategy::RankedFailover, true);
     let request = InferRequest::new().with_input(Tensor::from_vec("x", vec![1.0f32, 2.0]));
 
     let mut group = c.benchmark_group("routing");
@@ -130,8 +131,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("router_round_robin_2", |b| {
         b.iter_custom(|iters| time_calls(&rt, &round_robin_2, &request, iters))
     });
-    // The same router as `router_failover_2`, with a Prometheus recorder
-    // installed for this thread (the runtime is current-thread).
+    // `router_failover_2` with per-call metrics on and a Prometheus
+    // recorder installed for this thread (the runtime is current-thread);
+    // the routers above have per-call metrics off.
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     {

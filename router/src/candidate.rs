@@ -45,6 +45,9 @@ pub(crate) struct Candidate {
     /// The latency average in nanoseconds, as f64 bits (0: no sample yet).
     latency_bits: AtomicU64,
     health: Mutex<HealthState>,
+    /// Whether `health` may hold anything but the initial state (a failure
+    /// or a cooldown): false lets the hot path skip the lock.
+    troubled: AtomicBool,
     probing: AtomicBool,
     pub metrics: CandidateMetrics,
 }
@@ -72,6 +75,7 @@ impl Candidate {
             in_flight: AtomicU32::new(0),
             latency_bits: AtomicU64::new(0),
             health: Mutex::new(HealthState::default()),
+            troubled: AtomicBool::new(false),
             probing: AtomicBool::new(false),
             metrics: CandidateMetrics::new(labels),
         }
@@ -82,6 +86,9 @@ impl Candidate {
     }
 
     pub fn availability(&self, now: Instant) -> Availability {
+        if !self.troubled.load(Ordering::Acquire) {
+            return Availability::Ready;
+        }
         match self.health().cooled_until {
             None => Availability::Ready,
             Some(until) if until > now => Availability::Cooling(until),
@@ -107,10 +114,11 @@ impl Candidate {
 
     /// A call succeeded in `elapsed`: failures reset, latency averaged.
     pub fn succeeded(&self, elapsed: Duration, smoothing: f64) {
-        {
-            let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-            if health.failures != 0 {
-                health.failures = 0;
+        if self.troubled.load(Ordering::Acquire) {
+            let mut health = self.health();
+            health.failures = 0;
+            if health.cooled_until.is_none() {
+                self.troubled.store(false, Ordering::Release);
             }
         }
         let sample = elapsed.as_nanos() as f64;
@@ -128,6 +136,7 @@ impl Candidate {
     /// this failure started a cooldown.
     pub fn failed(&self, now: Instant, config: &RouterConfig) -> bool {
         let mut health = self.health();
+        self.troubled.store(true, Ordering::Release);
         health.failures = health.failures.saturating_add(1);
         if health.failures >= config.failure_threshold.max(1) && health.cooled_until.is_none() {
             health.cooled_until = Some(now + config.cooldown);
@@ -165,6 +174,7 @@ impl Candidate {
             if serving {
                 health.failures = 0;
                 health.cooled_until = None;
+                self.troubled.store(false, Ordering::Release);
             } else {
                 health.cooled_until = Some(Instant::now() + config.probe_interval);
             }
@@ -182,6 +192,6 @@ impl Candidate {
 
     /// Whether the candidate is cooled down now.
     pub fn is_cooled(&self) -> bool {
-        self.health().cooled_until.is_some()
+        self.troubled.load(Ordering::Acquire) && self.health().cooled_until.is_some()
     }
 }

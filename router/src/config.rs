@@ -184,6 +184,10 @@ pub struct RouterConfig {
     /// Attempts at most in one call beyond one per candidate (default 4):
     /// a throttled candidate may be tried again after its pause.
     pub extra_attempts: u32,
+    /// Per-call metrics (requests, errors, retries, failovers, latency,
+    /// in flight, tokens) through the `metrics` facade (default true; the
+    /// cooldown, probe and throttle counters are always recorded).
+    pub metrics: bool,
 }
 
 impl Default for RouterConfig {
@@ -198,6 +202,7 @@ impl Default for RouterConfig {
             transport_attempts: Some(1),
             default_retry_after: Duration::from_secs(1),
             extra_attempts: 4,
+            metrics: true,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! the pause a server's 429 imposes.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -107,6 +108,9 @@ struct State {
 #[derive(Debug)]
 pub struct Limiter {
     limit: RateLimit,
+    /// False while nothing can hold a call back (no limit, never paused):
+    /// the lock is skipped then.
+    engaged: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -125,6 +129,7 @@ impl Limiter {
         });
         Limiter {
             limit,
+            engaged: AtomicBool::new(limit.is_limited()),
             state: Mutex::new(State {
                 requests,
                 tokens,
@@ -140,6 +145,9 @@ impl Limiter {
 
     /// Takes one request now, or says how long to wait before asking again.
     pub fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
+        if !self.engaged.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(until) = state.paused_until {
             if until > now {
@@ -191,6 +199,7 @@ impl Limiter {
     /// Sends nothing through this limiter before `now + pause` (the server
     /// said 429 with `Retry-After`); a longer pause already set stays.
     pub fn pause(&self, now: Instant, pause: Duration) {
+        self.engaged.store(true, Ordering::Release);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let until = now + pause;
         if state.paused_until.is_none_or(|old| old < until) {

@@ -374,8 +374,8 @@ impl Router {
     }
 
     /// The order in which this call tries the eligible candidates.
-    fn order(&self, set: &CandidateSet, eligible: &[usize]) -> Vec<usize> {
-        let mut order = eligible.to_vec();
+    fn order(&self, set: &CandidateSet, eligible: Vec<usize>) -> Vec<usize> {
+        let mut order = eligible;
         let candidates = &set.candidates;
         let weight = |i: usize| u64::from(candidates[i].settings.weight.max(1));
         match self.inner.config.strategy {
@@ -442,7 +442,8 @@ impl Router {
         Fut: Future<Output = Result<T>>,
     {
         let config = &self.inner.config;
-        let deadline = Instant::now() + config.deadline;
+        let call_start = Instant::now();
+        let deadline = call_start + config.deadline;
         let set = self.current().await?;
         let eligible: Vec<usize> = (0..set.candidates.len())
             .filter(|&i| has(set.candidates[i].connector.as_ref()))
@@ -456,17 +457,29 @@ impl Router {
         if let Some(limiter) = &self.inner.consumer_limit {
             wait_for(limiter, deadline).await?;
         }
-        let order = self.order(&set, &eligible);
+        let eligible_count = eligible.len();
+        let order = self.order(&set, eligible);
         let mut tried = vec![Tried::No; set.candidates.len()];
-        let max_attempts = eligible.len() + config.extra_attempts as usize;
+        let max_attempts = eligible_count + config.extra_attempts as usize;
         let mut attempts = 0usize;
         let mut last_error: Option<Error> = None;
-        let model_label = model.map(ToString::to_string).unwrap_or_default();
+        let model_label: std::borrow::Cow<'_, str> = match (config.metrics, model) {
+            (true, Some(model)) if model.version.is_none() => model.name.as_str().into(),
+            (true, Some(model)) => model.to_string().into(),
+            _ => "".into(),
+        };
+        let mut first_pick = true;
         loop {
             if attempts >= max_attempts {
                 return Err(give_up(last_error, attempts));
             }
-            let now = Instant::now();
+            // One clock read per pick (the call's start for the first one).
+            let now = if first_pick {
+                first_pick = false;
+                call_start
+            } else {
+                Instant::now()
+            };
             let mut chosen = None;
             let mut earliest: Option<Instant> = None;
             let mut sooner = |at: Instant| {
@@ -495,7 +508,7 @@ impl Router {
                     sooner(now + Duration::from_millis(1));
                     continue;
                 }
-                match candidate.limiter.try_acquire(Instant::now()) {
+                match candidate.limiter.try_acquire(now) {
                     Ok(()) => {
                         chosen = Some(i);
                         break;
@@ -523,15 +536,19 @@ impl Router {
                 }
             };
             let candidate = &set.candidates[i];
-            let series = candidate.metrics.series(&model_label);
-            if attempts > 0 {
-                series.retries.increment(1);
+            let series = config
+                .metrics
+                .then(|| candidate.metrics.series(&model_label));
+            if let Some(series) = &series {
+                if attempts > 0 {
+                    series.retries.increment(1);
+                }
+                series.requests.increment(1);
+                series.in_flight.increment(1.0);
             }
             attempts += 1;
-            series.requests.increment(1);
-            series.in_flight.increment(1.0);
             candidate.in_flight.fetch_add(1, Ordering::Relaxed);
-            let started = Instant::now();
+            let started = now;
             let remaining = deadline.saturating_duration_since(started);
             let outcome =
                 match tokio::time::timeout(remaining, call(Arc::clone(&candidate.connector))).await
@@ -548,8 +565,10 @@ impl Router {
                 };
             let elapsed = started.elapsed();
             candidate.in_flight.fetch_sub(1, Ordering::Relaxed);
-            series.in_flight.decrement(1.0);
-            series.latency.record(elapsed.as_secs_f64());
+            if let Some(series) = &series {
+                series.in_flight.decrement(1.0);
+                series.latency.record(elapsed.as_secs_f64());
+            }
             let error = match outcome {
                 Ok(value) => {
                     candidate.succeeded(elapsed, config.latency_smoothing);
@@ -557,7 +576,9 @@ impl Router {
                         let prompt = used.prompt_tokens.unwrap_or(0);
                         let completion = used.completion_tokens.unwrap_or(0);
                         let total = used.total_tokens.unwrap_or(prompt + completion);
-                        candidate.metrics.tokens(&series, prompt, completion);
+                        if let Some(series) = &series {
+                            candidate.metrics.tokens(series, prompt, completion);
+                        }
                         candidate.limiter.spend_tokens(total);
                         if let Some(limiter) = &self.inner.consumer_limit {
                             limiter.spend_tokens(total);
@@ -567,7 +588,9 @@ impl Router {
                 }
                 Err(error) => error,
             };
-            candidate.metrics.error(&series, error.kind());
+            if let Some(series) = &series {
+                candidate.metrics.error(series, error.kind());
+            }
             let rule = RetryRule::of_error(&error).unwrap_or(match error.kind() {
                 ErrorKind::RateLimited => RetryRule::Always,
                 _ => RetryRule::IfIdempotent,
@@ -592,7 +615,9 @@ impl Router {
                 error = %error,
                 "router: trying another candidate"
             );
-            series.failovers.increment(1);
+            if let Some(series) = &series {
+                series.failovers.increment(1);
+            }
             last_error = Some(error);
         }
     }

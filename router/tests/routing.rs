@@ -615,8 +615,8 @@ async fn metrics_count_requests_errors_failovers_and_latency() {
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
             .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
     };
-    let a = format!("endpoint=\"{A}\",model=\"m\",service=\"api\"");
-    let b = format!("endpoint=\"{B}\",model=\"m\",service=\"api\"");
+    let a = format!("service=\"api\",endpoint=\"{A}\",model=\"m\"");
+    let b = format!("service=\"api\",endpoint=\"{B}\",model=\"m\"");
     assert_eq!(
         value(&format!("inferlink_router_requests_total{{{a}}}")),
         3.0
@@ -648,7 +648,7 @@ async fn metrics_count_requests_errors_failovers_and_latency() {
     assert_eq!(value(&format!("inferlink_router_in_flight{{{b}}}")), 0.0);
     assert_eq!(
         value(&format!(
-            "inferlink_router_cooldowns_total{{endpoint=\"{A}\",service=\"api\"}}"
+            "inferlink_router_cooldowns_total{{service=\"api\",endpoint=\"{A}\"}}"
         )),
         1.0
     );
