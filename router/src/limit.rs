@@ -219,9 +219,94 @@ impl Limiter {
     }
 }
 
+/// How long a throttled candidate should rest, from what its error says:
+/// the server's `Retry-After` (the transport's `server_retry_after_ms`),
+/// else `retry-after-ms` or the `x-ratelimit-reset-requests` /
+/// `x-ratelimit-reset-tokens` headers an OpenAI-compatible server sends
+/// (kept by `inferlink-openai` as the context entries `retry_after_ms`,
+/// `ratelimit_reset_requests`, `ratelimit_reset_tokens`; the longest reset
+/// wins). `None` when the error says nothing usable.
+pub fn pause_of(error: &inferlink_core::Error) -> Option<Duration> {
+    use inferlink_core::transport::RetryRule;
+    if let Some(after) = RetryRule::retry_after_of(error) {
+        return Some(after);
+    }
+    if let Some(ms) = error
+        .context("retry_after_ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+    {
+        return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
+    }
+    ["ratelimit_reset_requests", "ratelimit_reset_tokens"]
+        .iter()
+        .filter_map(|key| parse_reset(error.context(key)?))
+        .max()
+}
+
+/// Parses an `x-ratelimit-reset-*` value: Go-style durations (`1s`,
+/// `6m0s`, `1.5s`, `20ms`, `1h2m3s`) or plain seconds; capped at a day.
+pub fn parse_reset(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 32 {
+        return None;
+    }
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::from_secs_f64(seconds.min(86_400.0)));
+    }
+    let mut total = 0.0f64;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    (total.is_finite() && total >= 0.0).then(|| Duration::from_secs_f64(total.min(86_400.0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reset_durations() {
+        assert_eq!(parse_reset("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_reset("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(parse_reset("20ms"), Some(Duration::from_millis(20)));
+        assert_eq!(parse_reset("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_reset("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_reset("soon"), None);
+        assert_eq!(parse_reset("1x"), None);
+        assert_eq!(parse_reset("-1"), None);
+        assert_eq!(parse_reset("99999999h"), Some(Duration::from_secs(86_400)));
+        let e = inferlink_core::Error::new(inferlink_core::ErrorKind::RateLimited, "slow down")
+            .with_context("ratelimit_reset_requests", "1s")
+            .with_context("ratelimit_reset_tokens", "6m0s");
+        assert_eq!(pause_of(&e), Some(Duration::from_secs(360)));
+        let e = e.with_context("server_retry_after_ms", "2000");
+        assert_eq!(
+            pause_of(&e),
+            Some(Duration::from_secs(2)),
+            "Retry-After wins"
+        );
+    }
 
     #[test]
     fn requests_per_second_are_spaced() {

@@ -597,7 +597,7 @@ impl Router {
             });
             let after = Instant::now();
             if error.kind() == ErrorKind::RateLimited {
-                let pause = RetryRule::retry_after_of(&error).unwrap_or(config.default_retry_after);
+                let pause = crate::limit::pause_of(&error).unwrap_or(config.default_retry_after);
                 candidate.limiter.pause(after, pause);
                 candidate.metrics.throttled();
                 tried[i] = Tried::Throttled;

@@ -87,7 +87,7 @@ impl Scripted {
             Mode::Refused => Err(transient(ErrorKind::Unavailable, "always")),
             Mode::Reset => Err(transient(ErrorKind::Unavailable, "if_idempotent")),
             Mode::Throttled(ms) => Err(transient(ErrorKind::RateLimited, "always")
-                .with_context("retry_after_ms", ms.to_string())),
+                .with_context("server_retry_after_ms", ms.to_string())),
             Mode::Broken => Err(Error::new(ErrorKind::ModelError, "the model failed")),
         }
     }

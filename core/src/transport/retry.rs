@@ -59,7 +59,7 @@ pub const CONTEXT_RETRY: &str = "retry";
 
 /// The context key under which the final error of [`run`] carries the
 /// server's last `Retry-After`, in milliseconds.
-pub const CONTEXT_RETRY_AFTER_MS: &str = "retry_after_ms";
+pub const CONTEXT_RETRY_AFTER_MS: &str = "server_retry_after_ms";
 
 impl RetryRule {
     /// The word used in the [`CONTEXT_RETRY`] context entry:
