@@ -23,6 +23,10 @@ use inferlink_testkit::fault::{Fault, FaultServer};
 use inferlink_testkit::live::{self, TestRecord};
 use inferlink_testkit::servers::{RunningServer, ServerKind, StartOptions, http_request};
 
+/// One live test at a time: each starts its own servers, and the counts and
+/// rates they check should not compete with another test's load.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Requests of `model` the server answered successfully, from its own metrics.
 fn served(server: &RunningServer, model: &str) -> u64 {
     served_at(server.metrics_port(), model)
@@ -141,6 +145,7 @@ fn kill_group(pgid: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replica_loses_no_line_and_returns_after_its_cooldown() {
+    let _serial = SERIAL.lock().await;
     let Some(first) = live::own_server(ServerKind::MlServer, StartOptions::default()).await else {
         return;
     };
@@ -232,6 +237,7 @@ async fn a_killed_replica_loses_no_line_and_returns_after_its_cooldown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_splits_load_evenly_on_the_servers() {
+    let _serial = SERIAL.lock().await;
     let Some(first) = live::own_server(ServerKind::MlServer, StartOptions::default()).await else {
         return;
     };
@@ -255,6 +261,7 @@ async fn round_robin_splits_load_evenly_on_the_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_is_what_the_server_sees() {
+    let _serial = SERIAL.lock().await;
     let Some(server) = live::own_server(ServerKind::MlServer, StartOptions::default()).await else {
         return;
     };
@@ -350,6 +357,7 @@ async fn a_429_with_retry_after_is_obeyed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conformance_suite_passes_through_a_router() {
+    let _serial = SERIAL.lock().await;
     let Some(first) = live::shared_server(ServerKind::MlServer).await else {
         return;
     };
