@@ -143,6 +143,41 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The same variants interleaved: 201 rounds, each timing 2 000 calls
+    // of every variant in turn, so load on a shared machine hits all of
+    // them alike; the median per-call time of each, and the differences.
+    let variants: [(&str, &dyn InferenceConnector); 3] = [
+        ("direct", direct.as_ref()),
+        ("router_failover_2", &failover_2),
+        ("router_failover_2_prometheus", &metered),
+    ];
+    let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for _ in 0..201 {
+        for (i, (name, connector)) in variants.iter().enumerate() {
+            let took = if name.ends_with("prometheus") {
+                let _local = metrics::set_default_local_recorder(&recorder);
+                time_calls(&rt, *connector, &request, 2_000)
+            } else {
+                time_calls(&rt, *connector, &request, 2_000)
+            };
+            per_call[i].push(took.as_nanos() as f64 / 2_000.0);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let medians: Vec<f64> = per_call.iter_mut().map(median).collect();
+    for ((name, _), m) in variants.iter().zip(&medians) {
+        println!("interleaved p50 {name}: {m:.0} ns/call");
+    }
+    println!(
+        "interleaved p50 routing overhead (router_failover_2 - direct): {:.0} ns; \
+         metrics overhead (prometheus - router_failover_2): {:.0} ns",
+        medians[1] - medians[0],
+        medians[2] - medians[1]
+    );
     let rendered = handle.render();
     assert!(
         rendered.contains("inferlink_router_requests_total"),
