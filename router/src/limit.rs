@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The longest pause a server's `Retry-After` can impose.
+pub const MAX_PAUSE: Duration = Duration::from_secs(86_400);
+
 /// A rate limit: requests per second and/or tokens per minute. `None`
 /// everywhere means no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -200,6 +203,8 @@ impl Limiter {
     /// said 429 with `Retry-After`); a longer pause already set stays.
     pub fn pause(&self, now: Instant, pause: Duration) {
         self.engaged.store(true, Ordering::Release);
+        // A server's number is not trusted to be sane: at most a day.
+        let pause = pause.min(MAX_PAUSE);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let until = now + pause;
         if state.paused_until.is_none_or(|old| old < until) {
@@ -337,6 +342,9 @@ mod tests {
         let wait = limiter.try_acquire(now).unwrap_err();
         assert_eq!(wait, Duration::from_secs(2));
         assert!(limiter.try_acquire(now + Duration::from_secs(2)).is_ok());
+        // A hostile Retry-After does not overflow the clock.
+        limiter.pause(now, Duration::from_secs(u64::MAX));
+        assert_eq!(limiter.try_acquire(now).unwrap_err(), MAX_PAUSE);
     }
 
     #[test]
