@@ -482,6 +482,7 @@ impl Router {
             };
             let mut chosen = None;
             let mut earliest: Option<Instant> = None;
+            let mut held_by_limit = false;
             let mut sooner = |at: Instant| {
                 earliest = Some(earliest.map_or(at, |e: Instant| e.min(at)));
             };
@@ -513,7 +514,10 @@ impl Router {
                         chosen = Some(i);
                         break;
                     }
-                    Err(wait) => sooner(now + wait),
+                    Err(wait) => {
+                        held_by_limit = true;
+                        sooner(now + wait);
+                    }
                 }
             }
             let Some(i) = chosen else {
@@ -523,8 +527,13 @@ impl Router {
                         continue;
                     }
                     Some(_) if last_error.is_none() => {
+                        let kind = if held_by_limit {
+                            ErrorKind::RateLimited
+                        } else {
+                            ErrorKind::Unavailable
+                        };
                         return Err(Error::new(
-                            ErrorKind::Unavailable,
+                            kind,
                             format!(
                                 "no candidate can take the call within the deadline of {} ms \
                                  (cooled down, at their concurrency cap or rate limit)",

@@ -118,6 +118,30 @@ impl InferenceConnector for Scripted {
     fn as_raw_invocation(&self) -> Option<&dyn RawInvocation> {
         self.raw.then_some(self as _)
     }
+    fn as_embedding(&self) -> Option<&dyn inferlink::Embedding> {
+        Some(self)
+    }
+}
+
+/// Every embedding costs 300 prompt tokens, as the stand-in reports it.
+#[async_trait]
+impl inferlink::Embedding for Scripted {
+    async fn embed(
+        &self,
+        _model: &ModelRef,
+        request: inferlink::EmbedRequest,
+    ) -> Result<inferlink::EmbedResponse> {
+        self.answer().await?;
+        let usage = inferlink::Usage {
+            prompt_tokens: Some(300),
+            completion_tokens: None,
+            total_tokens: Some(300),
+        };
+        Ok(
+            inferlink::EmbedResponse::new(vec![vec![1.0]; request.texts.len()])?
+                .with_usage(Some(usage)),
+        )
+    }
 }
 
 #[async_trait]
@@ -652,4 +676,71 @@ async fn metrics_count_requests_errors_failovers_and_latency() {
         )),
         1.0
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_per_minute_follow_the_reported_usage() {
+    let (world, connectors) = setup();
+    let router = RouterBuilder::new(
+        StaticSource(vec![target(A, &[("route_tokens_per_minute", "600")])]),
+        Arc::clone(&connectors),
+    )
+    .config(RouterConfig {
+        deadline: Duration::from_secs(60),
+        ..RouterConfig::default()
+    })
+    .build()
+    .await
+    .unwrap();
+    let model = ModelRef::new("e");
+    let embed = |router: &Router| {
+        let router = router.clone();
+        let model = model.clone();
+        async move {
+            inferlink::Embedding::embed(&router, &model, inferlink::EmbedRequest::new(["a"])).await
+        }
+    };
+    let start = tokio::time::Instant::now();
+    embed(&router).await.unwrap();
+    embed(&router).await.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_millis(1),
+        "600 tokens: two calls at once"
+    );
+    // The budget is spent: the next call waits until the balance is
+    // positive again (10 tokens/s), and leaves it 299 tokens in debt.
+    embed(&router).await.unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    embed(&router).await.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(world.calls(A), 4);
+
+    // A wait longer than the deadline fails at once, as rate limited.
+    let short = RouterBuilder::new(
+        StaticSource(vec![target(B, &[("route_tokens_per_minute", "600")])]),
+        connectors,
+    )
+    .config(RouterConfig {
+        deadline: Duration::from_secs(5),
+        ..RouterConfig::default()
+    })
+    .build()
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        embed(&short).await.unwrap();
+    }
+    let before = tokio::time::Instant::now();
+    let e = embed(&short).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+    assert_eq!(
+        before.elapsed(),
+        Duration::ZERO,
+        "no wait that cannot succeed"
+    );
+    assert_eq!(world.calls(B), 3);
 }
