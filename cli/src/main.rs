@@ -301,6 +301,11 @@ struct BatchArgs {
     #[arg(long, value_name = "N")]
     rate: Option<f64>,
 
+    /// Route over every candidate of the selector: ranked_failover, round_robin,
+    /// least_in_flight or latency_weighted (default: the best candidate only)
+    #[arg(long, value_name = "STRATEGY")]
+    route: Option<String>,
+
     /// What each line asks for
     #[arg(long, value_enum, default_value_t = BatchTask::Infer)]
     task: BatchTask,
