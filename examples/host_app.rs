@@ -1,6 +1,7 @@
 //! A host application embedding inferlink: a small HTTP service that keeps a
-//! registry, resolves per request, and calls model servers through live
-//! connectors that follow registry changes.
+//! registry, resolves per request, and calls model servers through routers
+//! (`inferlink-router`) over every candidate of the selector, following
+//! registry changes and failing over when a candidate is down.
 //!
 //! ```text
 //! cargo run --example host_app -- --store registry.db [--listen 127.0.0.1:8080]
@@ -10,6 +11,7 @@
 //! POST /infer/{category}/{model}    body: {"inputs": [{"name", "datatype", "shape", "data"}]}
 //!                                   header X-Project: alpha (optional; picks project credentials)
 //! GET  /health/{category}
+//! GET  /metrics                     the routers' metrics, Prometheus text format
 //! ```
 //!
 //! `{category}` is a service category (`prediction-serving`): the same request
@@ -43,7 +45,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use inferlink::connector::LiveConnector;
 use inferlink::prelude::TensorInference as _;
 use inferlink::store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore};
 use inferlink::transport::HostTransportSettings;
@@ -51,25 +52,25 @@ use inferlink::{
     Connectors, Consumer, DataType, Error, ErrorKind, InferRequest, InferenceConnector, ModelRef,
     Registry, Selector, Tensor,
 };
+use inferlink_router::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 /// What every request handler shares.
 struct App {
-    registry: Registry,
+    registry: Arc<Registry>,
     connectors: Arc<Connectors>,
-    /// One live connector per (category, project), created on first use.
-    live: Mutex<HashMap<(String, Option<String>), LiveConnector>>,
+    /// One router per (category, project), created on first use.
+    live: Mutex<HashMap<(String, Option<String>), Router>>,
+    /// Renders the metrics recorded since start (`GET /metrics`).
+    metrics: PrometheusHandle,
 }
 
 impl App {
-    /// The live connector for a category and project: resolved and connected
-    /// once, then following the registry.
-    async fn connector(
-        &self,
-        category: &str,
-        project: Option<String>,
-    ) -> Result<LiveConnector, Error> {
+    /// The router for a category and project: resolved and connected once,
+    /// then following the registry.
+    async fn connector(&self, category: &str, project: Option<String>) -> Result<Router, Error> {
         let key = (category.to_owned(), project.clone());
         let mut live = self.live.lock().await;
         if let Some(found) = live.get(&key) {
@@ -79,8 +80,8 @@ impl App {
             project,
             ..Consumer::anywhere()
         };
-        let connector = LiveConnector::connect(
-            &self.registry,
+        let connector = Router::connect(
+            Arc::clone(&self.registry),
             Arc::clone(&self.connectors),
             Selector::category(category),
             consumer,
@@ -150,7 +151,7 @@ async fn infer(
             Ok(json!({ "name": t.name(), "datatype": t.datatype().as_str(), "shape": t.shape(), "data": data }))
         })
         .collect::<Result<_, Error>>()?;
-    let served_by = connector.current_info().await?;
+    let served_by = connector.info();
     Ok(Json(json!({
         "model_name": response.model_name,
         "outputs": outputs,
@@ -165,13 +166,18 @@ async fn health(
 ) -> Result<Json<Value>, ApiError> {
     let connector = app.connector(&category, None).await?;
     let health = connector.health().await?;
-    let info = connector.current_info().await?;
+    let info = connector.info();
     Ok(Json(json!({
         "live": health.live,
         "ready": health.ready,
         "vendor": info.vendor,
         "endpoint": info.endpoint,
     })))
+}
+
+/// `GET /metrics`: every router's series in the Prometheus text format.
+async fn metrics_text(State(app): State<Arc<App>>) -> String {
+    app.metrics.render()
 }
 
 /// `{"inputs": [{"name", "datatype", "shape", "data"}]}` with FP32, INT64 or
@@ -329,14 +335,27 @@ async fn main() {
         Ok(r) => r,
         Err(e) => fail(&format!("cannot open the registry: {e}")),
     };
+    let metrics = match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => handle,
+        Err(e) => fail(&format!("cannot install the metrics recorder: {e}")),
+    };
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
     let app = Arc::new(App {
-        registry,
+        registry: Arc::new(registry),
         connectors: Arc::new(connectors(&host)),
         live: Mutex::new(HashMap::new()),
+        metrics,
     });
     let router = axum::Router::new()
         .route("/infer/{category}/{model}", post(infer))
         .route("/health/{category}", get(health))
+        .route("/metrics", get(metrics_text))
         .with_state(app);
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,

@@ -20,9 +20,10 @@
 //!   `--retry-failed`, lines whose latest answer is an error run again.
 //! * **Follows the registry**: the connector is a [`LiveConnector`], so an
 //!   endpoint moved or a credential rotated during a long run is used from
-//!   the next request on.
+//!   the next request on. With `--route STRATEGY` it is a router over every
+//!   candidate of the selector (`inferlink-router`, docs/routing.md):
+//!   failover, load balancing, cooldown, and the records' `route_*` limits.
 
-use inferlink::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
+use inferlink::InferenceConnector;
 use inferlink::connector::LiveConnector;
 use inferlink::{Error, ErrorKind, ModelRef, Registry, Result};
 use serde_json::{Value, json};
@@ -74,6 +76,8 @@ pub(crate) struct BatchFiles {
     pub concurrency: usize,
     /// Run again the lines whose latest answer is an error.
     pub retry_failed: bool,
+    /// Requests per second at most (`--rate`), over the whole run.
+    pub rate: Option<f64>,
 }
 
 /// A batch run whose output has been checked (and repaired) and whose
@@ -92,6 +96,14 @@ impl BatchRun {
     pub(crate) fn prepare(files: BatchFiles) -> Result<BatchRun> {
         if files.concurrency == 0 {
             return Err(Error::invalid_at("--concurrency", "must be at least 1"));
+        }
+        if let Some(rate) = files.rate
+            && !(rate.is_finite() && rate > 0.0 && rate <= 1e6)
+        {
+            return Err(Error::invalid_at(
+                "--rate",
+                "must be a number of requests per second above 0 and at most 1000000",
+            ));
         }
         let done = answered_lines(&files.output, files.retry_failed)?;
         let total = count_lines(&files.input)?;
@@ -158,8 +170,24 @@ impl BatchRun {
         if !current.is_empty() {
             groups.push(current);
         }
+        // `--rate`: one token bucket for the run; a unit of work starts only
+        // once it has its token (the future `answer` returns is lazy).
+        let limiter = files.rate.map(|rate| {
+            Arc::new(inferlink_router::Limiter::new(
+                inferlink_router::RateLimit::per_second(rate).with_burst(1.0),
+            ))
+        });
         let mut answers = futures_util::stream::iter(groups)
-            .map(&mut answer)
+            .map(|group| {
+                let work = answer(group);
+                let limiter = limiter.clone();
+                async move {
+                    if let Some(limiter) = limiter {
+                        limiter.acquire().await;
+                    }
+                    work.await
+                }
+            })
             .buffer_unordered(files.concurrency);
         let mut last_sync = Instant::now();
         while let Some(records) = answers.next().await {
@@ -227,6 +255,10 @@ impl BatchRun {
     }
 }
 
+/// The connector a batch sends its lines through: a [`LiveConnector`], or
+/// with `--route` an `inferlink_router::Router` over every candidate.
+pub(crate) type BatchConnector = Arc<dyn InferenceConnector>;
+
 /// The connector every line of a batch goes through: a [`LiveConnector`]
 /// for the target's selector, so the run follows the registry.
 pub(crate) async fn live_connector(
@@ -243,9 +275,29 @@ pub(crate) async fn live_connector(
 }
 
 /// Runs `batch`; the summary goes to `out`, progress to standard error.
-pub(crate) async fn run(registry: &Registry, args: BatchArgs, out: &mut String) -> Result<()> {
+pub(crate) async fn run(registry: &Arc<Registry>, args: BatchArgs, out: &mut String) -> Result<()> {
     let run = BatchRun::prepare(args.files())?;
-    let live = live_connector(registry, &args.target).await?;
+    let live: BatchConnector = match &args.route {
+        // `--route STRATEGY`: every candidate of the selector, with failover,
+        // cooldown and the records' `route_*` settings (docs/routing.md).
+        Some(word) => {
+            let strategy: inferlink_router::Strategy = word
+                .parse()
+                .map_err(|e: Error| Error::invalid_at("--route", e.message().to_owned()))?;
+            let source = inferlink_router::RegistrySource::new(
+                Arc::clone(registry),
+                args.target.selector.selector(),
+                args.target.consumer.consumer(),
+            );
+            Arc::new(
+                inferlink_router::Router::builder(source, Arc::new(connectors()?))
+                    .strategy(strategy)
+                    .build()
+                    .await?,
+            )
+        }
+        None => Arc::new(live_connector(registry, &args.target).await?),
+    };
     let model = crate::connect::model_ref(&args.model, args.model_version.as_deref());
     match args.task {
         BatchTask::Infer => {
@@ -257,7 +309,7 @@ pub(crate) async fn run(registry: &Registry, args: BatchArgs, out: &mut String) 
                     async move {
                         let mut answers = Vec::with_capacity(lines.len());
                         for (n, line) in lines {
-                            answers.push(answer(&live, &model, n, line).await);
+                            answers.push(answer(live.as_ref(), &model, n, line).await);
                         }
                         answers
                     }
@@ -272,7 +324,7 @@ pub(crate) async fn run(registry: &Registry, args: BatchArgs, out: &mut String) 
 
 /// One line's answer: `(succeeded, output record)`.
 async fn answer(
-    live: &LiveConnector,
+    live: &dyn InferenceConnector,
     model: &ModelRef,
     n: u64,
     line: Result<String>,

@@ -201,7 +201,8 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         .await?;
         return Ok(Action::Done);
     }
-    let registry = open(location, cli.pg_schema, cli.key_file.as_deref()).await?;
+    let registry =
+        std::sync::Arc::new(open(location, cli.pg_schema, cli.key_file.as_deref()).await?);
     match cli.command {
         Command::Register(args) => register(&registry, args, out).await?,
         Command::Unregister(args) => unregister(&registry, args, out).await?,

@@ -302,6 +302,15 @@ struct BatchArgs {
     #[arg(long)]
     retry_failed: bool,
 
+    /// Requests per second at most, over the whole run (client-side token bucket)
+    #[arg(long, value_name = "N")]
+    rate: Option<f64>,
+
+    /// Route over every candidate of the selector: ranked_failover, round_robin,
+    /// least_in_flight or latency_weighted (default: the best candidate only)
+    #[arg(long, value_name = "STRATEGY")]
+    route: Option<String>,
+
     /// What each line asks for
     #[arg(long, value_enum, default_value_t = BatchTask::Infer)]
     task: BatchTask,
@@ -322,6 +331,7 @@ impl BatchArgs {
             output: self.output.clone(),
             concurrency: self.concurrency,
             retry_failed: self.retry_failed,
+            rate: self.rate,
         }
     }
 }

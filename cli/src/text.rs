@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use futures_util::StreamExt as _;
-use inferlink::connector::LiveConnector;
 use inferlink::{
-    ChatMessage, EmbedRequest, EmbedResponse, Embedding as _, Error, ErrorKind, FinishReason,
-    GenerateRequest, InferenceConnector as _, ModelRef, Registry, RerankRequest, Result, Usage,
+    ChatMessage, EmbedRequest, EmbedResponse, Error, ErrorKind, FinishReason, GenerateRequest,
+    ModelRef, Registry, RerankRequest, Result, Usage,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -146,7 +145,7 @@ pub(crate) async fn generate(registry: &Registry, args: GenerateArgs) -> Result<
 /// `batch --task embed`: groups of `--batch-size` lines, one request each.
 pub(crate) async fn batch_embed(
     run: BatchRun,
-    live: LiveConnector,
+    live: crate::batch::BatchConnector,
     model: ModelRef,
     args: &BatchArgs,
     out: &mut String,
@@ -155,7 +154,7 @@ pub(crate) async fn batch_embed(
         return Err(Error::invalid_at("--batch-size", "must be at least 1"));
     }
     if live.as_embedding().is_none() {
-        let info = live.current_info().await?;
+        let info = live.info().clone();
         return Err(with_hint(inferlink::connector::unsupported(
             &info,
             "embeddings",
@@ -167,7 +166,7 @@ pub(crate) async fn batch_embed(
         |lines| {
             let live = live.clone();
             let model = model.clone();
-            async move { embed_lines(&live, &model, settings, lines).await }
+            async move { embed_lines(live.as_ref(), &model, settings, lines).await }
         },
         out,
     )
@@ -228,7 +227,7 @@ pub(crate) enum EmbedAnswer {
 /// than the model's context), each text is sent alone, so that only the
 /// lines at fault are recorded as errors.
 async fn embed_lines(
-    live: &LiveConnector,
+    live: &dyn inferlink::InferenceConnector,
     model: &ModelRef,
     settings: EmbedSettings,
     lines: Lines,
@@ -283,7 +282,7 @@ async fn embed_lines(
 /// One embed request and its time in milliseconds (µs precision). The
 /// answer is checked to hold one vector per text.
 async fn embed_timed(
-    live: &LiveConnector,
+    live: &dyn inferlink::InferenceConnector,
     model: &ModelRef,
     settings: EmbedSettings,
     texts: Vec<String>,

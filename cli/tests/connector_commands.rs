@@ -348,3 +348,150 @@ fn batch_answers_every_line_records_failures_and_resumes() {
             .contains("0 answered, 2 failed, 48 skipped")
     );
 }
+
+#[test]
+fn batch_rate_spaces_the_requests_and_refuses_a_bad_rate() {
+    let Some(server) = shared_or_skip(ServerKind::Triton) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    register(
+        &store,
+        dir.path(),
+        "rated-triton",
+        "prediction-serving",
+        &server.http_url(),
+    );
+    let mut input = String::new();
+    for n in 1..=21u32 {
+        input.push_str(&format!(
+            "{{\"inputs\": [{{\"name\": \"INPUT_1\", \"datatype\": \"FP32\", \"shape\": [1, 2], \"data\": [{n}, 0.5]}}]}}\n"
+        ));
+    }
+    let input_path = dir.path().join("in.jsonl");
+    std::fs::write(&input_path, &input).unwrap();
+    let output_path = dir.path().join("out.jsonl");
+    let run = |rate: &str| {
+        cli(
+            &store,
+            &[
+                "batch",
+                "--model",
+                "doubler",
+                "--service-category",
+                "prediction-serving",
+                "--input",
+                input_path.to_str().unwrap(),
+                "--output",
+                output_path.to_str().unwrap(),
+                "--concurrency",
+                "8",
+                "--rate",
+                rate,
+            ],
+        )
+    };
+    let refused = run("0");
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--rate"));
+
+    // 21 lines at 10 per second: the first goes at once, the other 20 take
+    // at least 2 s whatever the concurrency (a lower bound only).
+    let started = std::time::Instant::now();
+    let out = run("10");
+    let took = started.elapsed();
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{summary}");
+    assert!(
+        summary.contains("21 lines: 21 answered, 0 failed"),
+        "{summary}"
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(1950),
+        "21 lines at --rate 10 took {took:?}"
+    );
+}
+
+#[test]
+fn batch_route_goes_over_every_candidate_and_records_with_route_keys_work_without_it() {
+    let Some(server) = shared_or_skip(ServerKind::Triton) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    // Two records for the same server (two "replicas"), one with router keys.
+    register(
+        &store,
+        dir.path(),
+        "replica-a",
+        "routed",
+        &server.http_url(),
+    );
+    let file = dir.path().join("replica-b.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "id: replica-b\nproduct: oip\nversion: \"2.51.0\"\nservices:\n  - id: v2\n    resource: inference-v2\n    category: routed\n    configuration:\n      tensor_encoding: binary\n      route_weight: \"2\"\n      route_max_in_flight: \"4\"\n    endpoints:\n      - url: {}\n",
+            server.http_url()
+        ),
+    )
+    .unwrap();
+    ok(&store, &["register", "-f", file.to_str().unwrap()]);
+    // Without a router, the record with router keys still connects.
+    let health = ok(&store, &["health", "--extension-id", "replica-b"]);
+    assert!(health.contains("ready"), "{health}");
+    let mut input = String::new();
+    for n in 1..=30u32 {
+        input.push_str(&format!(
+            "{{\"inputs\": [{{\"name\": \"INPUT_1\", \"datatype\": \"FP32\", \"shape\": [1, 2], \"data\": [{n}, 0.5]}}]}}\n"
+        ));
+    }
+    let input_path = dir.path().join("in.jsonl");
+    std::fs::write(&input_path, &input).unwrap();
+    let run = |route: Option<&str>, output: &str| {
+        let output = dir.path().join(output);
+        let mut args = vec![
+            "batch".to_owned(),
+            "--model".to_owned(),
+            "doubler".to_owned(),
+            "--service-category".to_owned(),
+            "routed".to_owned(),
+            "--input".to_owned(),
+            input_path.to_str().unwrap().to_owned(),
+            "--output".to_owned(),
+            output.to_str().unwrap().to_owned(),
+            "--concurrency".to_owned(),
+            "4".to_owned(),
+        ];
+        if let Some(route) = route {
+            args.extend(["--route".to_owned(), route.to_owned()]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&store, &refs)
+    };
+    for (route, output) in [
+        (Some("round_robin"), "rr.jsonl"),
+        (Some("least_in_flight"), "lif.jsonl"),
+        (None, "plain.jsonl"),
+    ] {
+        let out = run(route, output);
+        let summary = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{route:?}: {summary}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            summary.contains("30 lines: 30 answered, 0 failed"),
+            "{route:?}: {summary}"
+        );
+    }
+    let refused = run(Some("random"), "bad.jsonl");
+    assert_ne!(refused.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--route") && stderr.contains("round_robin"),
+        "{stderr}"
+    );
+}

@@ -12,6 +12,8 @@
 //! * a key under a prefix the connector declares free (`header_` for static
 //!   headers) is read by its prefix;
 //! * a key under `x_` is the user's own and is left alone;
+//! * a key under `route_` is the router's (`inferlink-router`): left alone
+//!   unless the router's key set is among those checked;
 //! * any other key is an error naming it and the nearest defined key.
 
 use std::fmt;
@@ -147,6 +149,15 @@ macro_rules! config_keys {
 /// The prefix of keys that are the user's own (never read, never refused).
 pub const USER_PREFIX: &str = "x_";
 
+/// The prefix of the router's per-service keys (`route_weight`, …; see
+/// `inferlink-router`). A connector leaves them alone, since a record set up
+/// for routing is also used without a router; they are checked (typos
+/// refused) only where a key set owned by [`ROUTER_OWNER`] is passed.
+pub const ROUTE_PREFIX: &str = "route_";
+
+/// The [`KeySet::owner`] of the router's keys (see [`ROUTE_PREFIX`]).
+pub const ROUTER_OWNER: &str = "router";
+
 /// Why a configuration key is not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownKey {
@@ -183,9 +194,11 @@ pub fn unknown_keys_beside(
     sets: &[KeySet],
     more: &[&str],
 ) -> Vec<UnknownKey> {
+    let router_checks = sets.iter().any(|s| s.owner == ROUTER_OWNER);
     target
         .configuration
         .keys()
+        .filter(|key| router_checks || !key.starts_with(ROUTE_PREFIX))
         .filter(|key| {
             is_connector_key(key)
                 && !sets.iter().any(|s| s.reads(key))
@@ -316,6 +329,22 @@ mod tests {
             "x_owner",
         ]);
         assert!(check_keys(&t, &[TRANSPORT, VENDOR]).is_ok());
+    }
+
+    #[test]
+    fn route_keys_are_left_to_the_router() {
+        const ROUTER: KeySet = KeySet {
+            owner: ROUTER_OWNER,
+            keys: &[Key::new("route_weight", "share")],
+            prefixes: &[],
+        };
+        let t = target(&["tensor_encoding", "route_weight", "route_wieght"]);
+        assert!(
+            check_keys(&t, &[TRANSPORT, VENDOR]).is_ok(),
+            "a connector leaves them alone"
+        );
+        let e = check_keys(&t, &[ROUTER, TRANSPORT, VENDOR]).unwrap_err();
+        assert!(e.message().contains("did you mean \"route_weight\""), "{e}");
     }
 
     #[test]

@@ -61,7 +61,44 @@ pub enum RetryRule {
     Always,
 }
 
+/// The context key under which the final error of [`run`] names the
+/// [`RetryRule`] of its last attempt ([`RetryRule::as_str`]), so a layer
+/// above the transport (a router choosing another endpoint) knows whether
+/// the server may have acted.
+pub const CONTEXT_RETRY: &str = "retry";
+
+/// The context key under which the final error of [`run`] carries the
+/// server's last `Retry-After`, in milliseconds.
+pub const CONTEXT_RETRY_AFTER_MS: &str = "server_retry_after_ms";
+
 impl RetryRule {
+    /// The word used in the [`CONTEXT_RETRY`] context entry:
+    /// `never`, `if_idempotent` or `always`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryRule::Never => "never",
+            RetryRule::IfIdempotent => "if_idempotent",
+            RetryRule::Always => "always",
+        }
+    }
+
+    /// The rule a transport error was given up under (its [`CONTEXT_RETRY`]
+    /// entry), or `None` for an error that did not come out of [`run`].
+    pub fn of_error(error: &Error) -> Option<RetryRule> {
+        match error.context(CONTEXT_RETRY)? {
+            "never" => Some(RetryRule::Never),
+            "if_idempotent" => Some(RetryRule::IfIdempotent),
+            "always" => Some(RetryRule::Always),
+            _ => None,
+        }
+    }
+
+    /// The server's `Retry-After` a transport error carries ([`CONTEXT_RETRY_AFTER_MS`]).
+    pub fn retry_after_of(error: &Error) -> Option<Duration> {
+        let ms = error.context(CONTEXT_RETRY_AFTER_MS)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ms))
+    }
+
     /// Whether a request of `idempotency` may be retried under this rule.
     pub fn allows(self, idempotency: Idempotency) -> bool {
         match self {
@@ -178,7 +215,8 @@ where
                     ErrorKind::Timeout,
                     format!("deadline of {} ms exceeded", ms(limits.deadline)),
                 )
-                .with_context("attempts", number.to_string()));
+                .with_context("attempts", number.to_string())
+                .with_context(CONTEXT_RETRY, RetryRule::IfIdempotent.as_str()));
             }
             Err(_) => AttemptError::new(
                 Error::new(
@@ -189,7 +227,14 @@ where
             ),
         };
         if !failure.retry.allows(idempotency) || number >= max_attempts {
-            let error = failure.error.with_context("attempts", number.to_string());
+            let error = failure
+                .error
+                .with_context("attempts", number.to_string())
+                .with_context(CONTEXT_RETRY, failure.retry.as_str());
+            let error = match failure.retry_after {
+                Some(after) => error.with_context(CONTEXT_RETRY_AFTER_MS, ms(after).to_string()),
+                None => error,
+            };
             tracing::debug!(attempt = number, error = %error, "giving up");
             return Err(error);
         }
@@ -210,10 +255,13 @@ where
                 ),
             };
             let last = failure.error;
-            return Err(
-                Error::new(ErrorKind::Timeout, format!("{why}; last error: {last}"))
-                    .with_context("attempts", number.to_string()),
-            );
+            let error = Error::new(ErrorKind::Timeout, format!("{why}; last error: {last}"))
+                .with_context("attempts", number.to_string())
+                .with_context(CONTEXT_RETRY, failure.retry.as_str());
+            return Err(match failure.retry_after {
+                Some(after) => error.with_context(CONTEXT_RETRY_AFTER_MS, ms(after).to_string()),
+                None => error,
+            });
         }
         tracing::info!(
             attempt = number,
@@ -303,6 +351,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(e.context("attempts"), Some("1"));
+        assert_eq!(RetryRule::of_error(&e), Some(RetryRule::IfIdempotent));
+        assert_eq!(RetryRule::retry_after_of(&e), None);
     }
 
     #[tokio::test]
@@ -337,6 +387,8 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Timeout);
         assert!(e.message().contains("slow down"));
         assert_eq!(e.context("attempts"), Some("1"));
+        assert_eq!(RetryRule::of_error(&e), Some(RetryRule::Always));
+        assert_eq!(RetryRule::retry_after_of(&e), Some(Duration::from_secs(30)));
     }
 
     #[test]
