@@ -204,7 +204,10 @@ async fn a_killed_replica_loses_no_line_and_returns_after_its_cooldown() {
         "failed lines: {:?}",
         &failures[..failures.len().min(5)]
     );
-    assert!(on_other >= 8_000, "the survivor took over: {on_other}");
+    // Lines 2 000 to 2 015 may be taken by other workers before the kill
+    // lands, and answered by the replica being killed: up to the
+    // concurrency fewer than 8 000 reach the survivor.
+    assert!(on_other >= 8_000 - 16, "the survivor took over: {on_other}");
     assert_eq!(router.cooled_down(), router.endpoints()[..1].to_vec());
     // Its process group is gone; `stop` only clears the harness's state.
     let _ = best.stop();
