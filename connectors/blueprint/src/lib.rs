@@ -44,6 +44,7 @@ mod connector;
 pub mod path;
 pub mod signer;
 pub mod spec;
+pub mod stream;
 pub mod template;
 pub mod tensors;
 

@@ -46,6 +46,7 @@ pub mod keys;
 mod setters;
 #[cfg(feature = "http")]
 mod settings;
+pub mod sse;
 pub mod urls;
 pub mod wire;
 mod words;
