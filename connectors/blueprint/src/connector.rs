@@ -657,7 +657,15 @@ impl BlueprintConnector {
                 return Err(Error::invalid_at("inputs", why));
             };
             let mut params = Self::model_params(action, model)?;
-            params.insert("instances".into(), tensors::to_rows(input)?);
+            if action.uses("instances") {
+                params.insert("instances".into(), tensors::to_rows(input)?);
+            }
+            if action.uses("data") {
+                params.insert("data".into(), tensors::to_flat(input)?);
+            }
+            params.insert("name".into(), json!(input.name()));
+            params.insert("shape".into(), json!(input.shape()));
+            params.insert("datatype".into(), json!(input.datatype().as_str()));
             let mut spec = self.request(action, model, params)?;
             if request.idempotent {
                 spec = spec.idempotent();
@@ -700,8 +708,24 @@ fn decode_predictions(action: &ActionSpec, answer: &Value) -> Result<inferlink_c
             "a checked blueprint maps predictions",
         ));
     };
-    match path.select(answer, 1)? {
-        Selected::One(value) => tensors::from_rows("predictions", value),
-        Selected::Many(_) => Err(path.mismatch("many values")),
-    }
+    let predictions = match path.select(answer, 1)? {
+        Selected::One(value) => tensors::from_rows("predictions", value)?,
+        Selected::Many(_) => return Err(path.mismatch("many values")),
+    };
+    let Some(shape_path) = action.answer("shape") else {
+        return Ok(predictions);
+    };
+    let shape = match shape_path.select(answer, 1)? {
+        Selected::One(Value::Array(dims)) if dims.len() <= 32 => dims
+            .iter()
+            .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+            .collect::<Option<Vec<usize>>>(),
+        _ => None,
+    };
+    let Some(shape) = shape else {
+        return Err(shape_path.mismatch("not a shape (at most 32 whole numbers)"));
+    };
+    predictions
+        .reshape(shape)
+        .map_err(|e| shape_path.mismatch(e.message()))
 }

@@ -53,7 +53,7 @@ impl Action {
             Action::Rerank => &["query", "documents", "top_n"],
             Action::Generate => &["prompt"],
             Action::Chat => &["messages"],
-            Action::Infer => &["instances"],
+            Action::Infer => &["instances", "name", "shape", "datatype", "data"],
             Action::Invoke => &[],
         }
     }
@@ -99,7 +99,7 @@ impl Action {
                 ],
                 &["text"],
             ),
-            Action::Infer => (&["predictions", "error"], &["predictions"]),
+            Action::Infer => (&["predictions", "shape", "error"], &["predictions"]),
             Action::Invoke => (&[], &[]),
         }
     }
