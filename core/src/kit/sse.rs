@@ -19,6 +19,8 @@ use crate::{Error, ErrorKind, Result};
 #[derive(Debug)]
 pub struct LineDecoder {
     max_bytes: usize,
+    /// The setting that bounds it, named in the error.
+    limit_name: Option<&'static str>,
     line: Vec<u8>,
     /// The last chunk ended with `\r`: a `\n` starting the next one belongs to it.
     after_cr: bool,
@@ -29,6 +31,7 @@ impl LineDecoder {
     pub fn new(max_bytes: usize) -> Self {
         LineDecoder {
             max_bytes,
+            limit_name: None,
             line: Vec::new(),
             after_cr: false,
         }
@@ -60,7 +63,7 @@ impl LineDecoder {
 
     fn extend_line(&mut self, bytes: &[u8]) -> Result<()> {
         if self.line.len() + bytes.len() > self.max_bytes {
-            return Err(too_large("line", self.max_bytes));
+            return Err(too_large("line", self.max_bytes, self.limit_name));
         }
         self.line.extend_from_slice(bytes);
         Ok(())
@@ -86,6 +89,13 @@ pub struct SseDecoder {
 }
 
 impl SseDecoder {
+    /// The same decoder naming `setting` (the key that sets the bound) in
+    /// its errors about a line or an event too long.
+    pub fn with_limit_name(mut self, setting: &'static str) -> Self {
+        self.lines.limit_name = Some(setting);
+        self
+    }
+
     /// A decoder accepting lines and events of at most `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
         SseDecoder {
@@ -131,7 +141,7 @@ impl SseDecoder {
             "data" => {
                 let data = self.data.get_or_insert_with(String::new);
                 if data.len() + value.len() + 1 > self.max_bytes {
-                    return Err(too_large("event", self.max_bytes));
+                    return Err(too_large("event", self.max_bytes, self.lines.limit_name));
                 }
                 if !data.is_empty() {
                     data.push('\n');
@@ -150,10 +160,11 @@ impl SseDecoder {
     }
 }
 
-fn too_large(what: &str, max: usize) -> Error {
+fn too_large(what: &str, max: usize, setting: Option<&str>) -> Error {
+    let hint = setting.map(|s| format!(" ({s})")).unwrap_or_default();
     Error::new(
         ErrorKind::Protocol,
-        format!("a streamed {what} is longer than {max} bytes"),
+        format!("a streamed {what} is longer than {max} bytes{hint}"),
     )
 }
 
@@ -209,6 +220,9 @@ mod tests {
         let mut d = SseDecoder::new(16);
         let e = d.feed(b"data: 0123456789\ndata: 0123456789\n").unwrap_err();
         assert!(e.message().contains("event"), "{e}");
+        let mut named = SseDecoder::new(4).with_limit_name("stream_max_event_bytes");
+        let e = named.feed(b"data: 0123\n").unwrap_err();
+        assert!(e.message().ends_with("(stream_max_event_bytes)"), "{e}");
         let e = SseDecoder::new(16).feed(b"data: \xff\n").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Protocol);
     }
