@@ -118,6 +118,24 @@ async fn a_refused_record_stops_the_whole_batch_and_every_write_path_checks() {
 }
 
 #[tokio::test]
+async fn a_factory_with_its_own_connect_checks_keys_at_registration_too() {
+    let connectors = Connectors::new().with(inferlink_kserve::factory());
+    let registry = Registry::open(MemoryStore::new())
+        .await
+        .unwrap()
+        .with_validator(connectors);
+    let typo = UNKNOWN_KEY
+        .replace("product: cohere", "product: kserve")
+        .replace("input_typ: search_document", "timeout_requst_ms: \"5000\"");
+    let e = registry.register(record(&typo)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert_eq!(e.path(), Some("timeout_requst_ms"), "{e}");
+    assert_eq!(e.vendor(), Some("kserve"), "{e}");
+    let fixed = typo.replace("timeout_requst_ms", "timeout_request_ms");
+    registry.register(record(&fixed)).await.unwrap();
+}
+
+#[tokio::test]
 async fn without_validators_the_registry_stores_what_it_stored_before() {
     let registry = Registry::open(MemoryStore::new()).await.unwrap();
     registry.register(unknown_parameter()).await.unwrap();
