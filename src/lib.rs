@@ -92,7 +92,7 @@ pub use model::{
     Configuration, Credentials, Endpoint, EndpointType, ExtensionRecord, Scope,
     SecretConfiguration, Service,
 };
-pub use registry::{LiveResolution, Registry};
+pub use registry::{LiveResolution, RecordValidator, Registry};
 pub use resolve::{Consumer, Resolution, Selector};
 pub use secret::{HIDDEN, Secret};
 #[cfg(feature = "store-postgres")]

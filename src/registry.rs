@@ -12,6 +12,17 @@
 //! Writes made through the registry are visible to its own resolution as
 //! soon as the write returns (read-your-writes).
 //!
+//! A host may give the registry [`RecordValidator`]s
+//! ([`Registry::with_validator`]): every record written through it —
+//! `register`, `upsert`, `put_all`, `register_yaml`, the puts of
+//! `write_all` — passes each validator before anything is stored, so a
+//! record its connectors would refuse (an unknown configuration key, a
+//! blueprint template naming an unknown parameter) is refused when it is
+//! registered, with the path of the problem. [`Connectors`] is one: it runs
+//! each target's factory check
+//! ([`ConnectorFactory::check`](crate::ConnectorFactory::check)). A registry
+//! without validators stores every well-formed record, as before.
+//!
 //! [`Registry::watch_resolution`] turns one selector into a
 //! [`LiveResolution`]: the current answer, then a new one each time the
 //! answer changes (an endpoint moved, a credential rotated, a better
@@ -24,6 +35,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
+use crate::connector::Connectors;
 use crate::env::{StepEnvironment, WorkflowStep};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format;
@@ -40,6 +52,34 @@ pub struct Registry {
     /// The latest revision the follower has applied.
     applied: tokio::sync::watch::Receiver<Revision>,
     follower: tokio::task::JoinHandle<()>,
+    validators: Vec<Arc<dyn RecordValidator>>,
+}
+
+/// A check a record must pass before a [`Registry`] stores it
+/// ([`Registry::with_validator`]).
+///
+/// Validators run before the write, on the record as given (credential
+/// values may be `<hidden>` in an upsert); a refusal is returned as is and
+/// nothing of the write is stored. Connector crates need not know the
+/// registry: [`Connectors`] implements it over its factories' checks.
+pub trait RecordValidator: Send + Sync + fmt::Debug {
+    /// `Ok` when the record may be stored; else an error (for
+    /// configuration, an [`ErrorKind::Config`] error whose path names the
+    /// key or blueprint part at fault).
+    fn validate(&self, record: &ExtensionRecord) -> Result<()>;
+}
+
+/// Every target of the record ([`resolve::connect_targets`]) through the
+/// check of the factory that serves it ([`Connectors::check_target`]);
+/// targets no factory serves pass. The error names the record and service.
+impl RecordValidator for Connectors {
+    fn validate(&self, record: &ExtensionRecord) -> Result<()> {
+        for target in resolve::connect_targets(record) {
+            self.check_target(&target)
+                .map_err(|e| e.with_context("service", target.service.clone()))?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for Registry {
@@ -212,7 +252,30 @@ impl Registry {
             index,
             applied,
             follower,
+            validators: Vec::new(),
         })
+    }
+
+    /// The same registry refusing, from now on, the records `validator`
+    /// refuses (see [`RecordValidator`]); validators run in the order added.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: inferlink::MemoryStore) -> inferlink::Result<()> {
+    /// use inferlink::{Connectors, Registry};
+    /// let connectors = Connectors::new(); // .with(each connector crate's factory())
+    /// let registry = Registry::open(store).await?.with_validator(connectors);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_validator(mut self, validator: impl RecordValidator + 'static) -> Self {
+        self.validators.push(Arc::new(validator));
+        self
+    }
+
+    /// Runs every validator on `record`.
+    fn validate(&self, record: &ExtensionRecord) -> Result<()> {
+        self.validators
+            .iter()
+            .try_for_each(|validator| validator.validate(record))
     }
 
     /// The underlying store.
@@ -270,6 +333,9 @@ impl Registry {
         records: Vec<ExtensionRecord>,
         mode: PutMode,
     ) -> Result<Vec<Revision>> {
+        for record in &records {
+            self.validate(record)?;
+        }
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let revisions = self
             .store
@@ -290,6 +356,11 @@ impl Registry {
     /// all or none where the store is transactional (memory, SQLite).
     /// Visible to resolution when it returns.
     pub async fn write_all(&self, ops: Vec<WriteOp>) -> Result<Vec<Revision>> {
+        for op in &ops {
+            if let WriteOp::Put(record, _) = op {
+                self.validate(record)?;
+            }
+        }
         let ids: Vec<String> = ops.iter().map(|op| op.id().to_owned()).collect();
         let revisions = self.store.write_all(ops).await?;
         let Some(&last) = revisions.iter().max() else {

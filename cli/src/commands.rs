@@ -201,8 +201,14 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         .await?;
         return Ok(Action::Done);
     }
-    let registry =
-        std::sync::Arc::new(open(location, cli.pg_schema, cli.key_file.as_deref()).await?);
+    let mut registry = open(location, cli.pg_schema, cli.key_file.as_deref()).await?;
+    if matches!(cli.command, Command::Register(_)) {
+        // Records the linked connectors would refuse (an unknown key, a
+        // blueprint naming an unknown parameter) are refused now, not at
+        // the first call.
+        registry = registry.with_validator(crate::connect::connectors()?);
+    }
+    let registry = std::sync::Arc::new(registry);
     match cli.command {
         Command::Register(args) => register(&registry, args, out).await?,
         Command::Unregister(args) => unregister(&registry, args, out).await?,

@@ -62,7 +62,22 @@ fn a_typo_in_a_connector_key_is_reported_with_the_nearest_key() {
     let typo = TRITON
         .replace("triton-dev", "triton-typo")
         .replace("timeout_request_ms", "timeout_requst_ms");
-    register(&store, dir.path(), "typo.yaml", &typo);
+    let file = dir.path().join("typo.yaml");
+    std::fs::write(&file, &typo).unwrap();
+    // `register` refuses it (the connectors validate each record)…
+    let out = cli(&store, &["register", "-f", file.to_str().unwrap()]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("timeout_requst_ms"), "{said}");
+    assert!(
+        said.contains("did you mean \"timeout_request_ms\""),
+        "{said}"
+    );
+    let out = cli(&store, &["get", "triton-typo"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    // …`import` (a store written elsewhere, or before) does not: `check` finds it.
+    let out = cli(&store, &["import", "-f", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
     let out = cli(&store, &["check", "--id", "triton-typo"]);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -162,7 +177,13 @@ fn registered_records_speaking_a_blueprint_are_checked() {
         record("cohere-typo", "      input_typ: search_query\n"),
     ];
     std::fs::write(&file, records.join("---\n")).unwrap();
+    // `register` refuses the batch (all or none) for the typo…
     let out = cli(&store, &["register", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("input_typ"), "{}", text(&out));
+    assert!(!text(&out).contains("co-secret-77aa"), "{}", text(&out));
+    // …`import` takes both; `check` tells them apart.
+    let out = cli(&store, &["import", "-f", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let out = cli(&store, &["check"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -505,6 +505,15 @@ pub trait ConnectorFactory: Send + Sync + fmt::Debug {
     /// Configuration is read and validated here: a bad key fails now with
     /// [`ErrorKind::Config`], not at the first request.
     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>>;
+
+    /// Checks the target's configuration without building anything (no
+    /// file is read, nothing is sent): the same key checks `connect` starts
+    /// with (unknown keys, a blueprint's templates). A registry runs it when
+    /// a record is registered. The default accepts every target.
+    fn check(&self, target: &ConnectTarget) -> Result<()> {
+        let _ = target;
+        Ok(())
+    }
 }
 
 /// Maps products and resources to connector factories.
@@ -749,6 +758,25 @@ impl Connectors {
             },
             None => Err(tag_origin(self.no_factory(target))),
         }
+    }
+
+    /// Checks a target against the factory that serves it
+    /// ([`ConnectorFactory::check`]) without connecting; a target no
+    /// factory serves (an S3 store, a tracking server) passes. A refusal is
+    /// tagged with the factory's vendor and the target's origin.
+    pub fn check_target(&self, target: &ConnectTarget) -> Result<()> {
+        let layered = self.layered(target);
+        let Some(factory) = self.factory_for(&layered) else {
+            return Ok(());
+        };
+        factory.check(&layered).map_err(|e| {
+            let e = e.with_vendor(factory.vendor());
+            if layered.origin.is_empty() {
+                e
+            } else {
+                e.with_context("record", layered.origin.clone())
+            }
+        })
     }
 
     fn no_factory(&self, target: &ConnectTarget) -> Error {

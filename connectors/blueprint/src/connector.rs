@@ -18,8 +18,11 @@ use serde_json::{Map, Value, json};
 use crate::VENDOR;
 use crate::path::Selected;
 use crate::spec::{Action, ActionSpec, Blueprint};
+use crate::stream::{StreamDecoder, StreamSpec};
 use crate::template::{Encoding, Ref, Values};
 use crate::tensors;
+use futures_util::StreamExt;
+use inferlink_core::GenerateStream;
 use inferlink_core::kit::json_kind as kind;
 
 /// A connector speaking the API a [`Blueprint`] describes.
@@ -166,6 +169,18 @@ impl BlueprintConnector {
         model: &ModelRef,
         params: Map<String, Value>,
     ) -> Result<RequestSpec> {
+        self.request_streamed(action, model, params, None)
+    }
+
+    /// The request of `action` with `params`; with `stream`, its `set`
+    /// members over the body.
+    fn request_streamed(
+        &self,
+        action: &ActionSpec,
+        model: &ModelRef,
+        params: Map<String, Value>,
+        stream: Option<&StreamSpec>,
+    ) -> Result<RequestSpec> {
         let values = CallValues {
             params,
             config: &self.values,
@@ -200,7 +215,12 @@ impl BlueprintConnector {
             };
         }
         if let Some(body) = &action.body {
-            spec = spec.json_body(&body.render(&values).unwrap_or(Value::Null));
+            let rendered = body.render(&values).unwrap_or(Value::Null);
+            let rendered = match stream {
+                Some(stream) => stream.body(rendered),
+                None => rendered,
+            };
+            spec = spec.json_body(&rendered);
         }
         Ok(spec.model(model.to_string()))
     }
@@ -425,6 +445,8 @@ inferlink_core::connector_families! {
         Reranking(inherent) if |c| c.has(Action::Rerank),
         /// When the blueprint has a generate or a chat action.
         Generation(inherent) if |c| c.has(Action::Generate) || c.has(Action::Chat),
+        /// When its generate or chat action has a `stream:` section.
+        StreamingGeneration(inherent) if |c| c.streams(),
         /// When the blueprint has an infer action.
         TensorInference(inherent) if |c| c.has(Action::Infer),
         /// When the blueprint has an invoke action.
@@ -499,31 +521,99 @@ impl BlueprintConnector {
         request: GenerateRequest,
     ) -> Result<GenerateResponse> {
         self.tagged(model, async {
-            let options = &request.options;
-            options.check(&[])?;
-            let (action, input) = self.generation_input(&request.input)?;
-            let mut params = Self::model_params(action, model)?;
-            params.insert(input.0.into(), input.1);
-            params.extend(
-                options
-                    .wire_fields()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v)),
-            );
-            if !options.extra.is_empty() {
-                if !action.uses("extra") {
-                    return Err(Error::invalid_at(
-                        "extra",
-                        "this blueprint takes no extra parameters",
-                    ));
-                }
-                params.insert("extra".into(), Value::Object(options.extra.clone()));
-            }
+            let (action, params) = self.generation_params(model, &request)?;
             let spec = self.request(action, model, params)?;
             let (response, answer) = self.call(action, spec).await?;
             decode_generate(action, &answer).map_err(|e| response.decorate(e))
         })
         .await
+    }
+
+    /// The action a generation goes to and its call parameters.
+    fn generation_params(
+        &self,
+        model: &ModelRef,
+        request: &GenerateRequest,
+    ) -> Result<(&ActionSpec, Map<String, Value>)> {
+        let options = &request.options;
+        options.check(&[])?;
+        let (action, input) = self.generation_input(&request.input)?;
+        let mut params = Self::model_params(action, model)?;
+        params.insert(input.0.into(), input.1);
+        params.extend(
+            options
+                .wire_fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v)),
+        );
+        if !options.extra.is_empty() {
+            if !action.uses("extra") {
+                return Err(Error::invalid_at(
+                    "extra",
+                    "this blueprint takes no extra parameters",
+                ));
+            }
+            params.insert("extra".into(), Value::Object(options.extra.clone()));
+        }
+        Ok((action, params))
+    }
+
+    /// True when the action a prompt (or a chat) goes to can stream.
+    fn streams(&self) -> bool {
+        [Action::Generate, Action::Chat].into_iter().any(|a| {
+            self.blueprint
+                .action(a)
+                .is_some_and(|spec| spec.stream.is_some())
+        })
+    }
+
+    /// Sends a streamed generation; its body and the decoder for it.
+    async fn open_stream(
+        &self,
+        model: &ModelRef,
+        request: &GenerateRequest,
+    ) -> Result<(inferlink_core::ByteStream, StreamDecoder)> {
+        let (action, params) = self.generation_params(model, request)?;
+        let Some(stream) = &action.stream else {
+            let why = format!(
+                "blueprint {} describes no stream for this action",
+                self.blueprint.name
+            );
+            return Err(Error::new(ErrorKind::Unsupported, why));
+        };
+        let spec = self.request_streamed(action, model, params, Some(stream))?;
+        let response = self.http.send_streaming(spec).await?;
+        Ok((response.into_body(), StreamDecoder::new(stream.clone())))
+    }
+
+    /// Streams through the action's `stream:` section ([`crate::stream`]);
+    /// see `docs/connectors/blueprints.md`.
+    pub async fn generate_stream(
+        &self,
+        model: &ModelRef,
+        request: GenerateRequest,
+    ) -> Result<GenerateStream> {
+        let opened = self.tagged(model, self.open_stream(model, &request));
+        let stream = opened.await?;
+        let (info, model) = (self.info.clone(), model.clone());
+        let pieces = futures_util::stream::unfold(stream, |(mut body, mut decoder)| async move {
+            loop {
+                if let Some(item) = decoder.pop() {
+                    return Some((item, (body, decoder)));
+                }
+                if decoder.ended() {
+                    return None;
+                }
+                match body.next().await {
+                    Some(Ok(chunk)) => decoder.feed(&chunk),
+                    Some(Err(e)) => decoder.finish(Some(e)),
+                    None => decoder.finish(None),
+                }
+            }
+        });
+        Ok(pieces
+            .map(move |item| item.map_err(|e| info.tag(e).with_model(&model)))
+            .boxed())
     }
 
     /// The action for a generation input and the parameter holding it.
@@ -567,7 +657,15 @@ impl BlueprintConnector {
                 return Err(Error::invalid_at("inputs", why));
             };
             let mut params = Self::model_params(action, model)?;
-            params.insert("instances".into(), tensors::to_rows(input)?);
+            if action.uses("instances") {
+                params.insert("instances".into(), tensors::to_rows(input)?);
+            }
+            if action.uses("data") {
+                params.insert("data".into(), tensors::to_flat(input)?);
+            }
+            params.insert("name".into(), json!(input.name()));
+            params.insert("shape".into(), json!(input.shape()));
+            params.insert("datatype".into(), json!(input.datatype().as_str()));
             let mut spec = self.request(action, model, params)?;
             if request.idempotent {
                 spec = spec.idempotent();
@@ -610,8 +708,24 @@ fn decode_predictions(action: &ActionSpec, answer: &Value) -> Result<inferlink_c
             "a checked blueprint maps predictions",
         ));
     };
-    match path.select(answer, 1)? {
-        Selected::One(value) => tensors::from_rows("predictions", value),
-        Selected::Many(_) => Err(path.mismatch("many values")),
-    }
+    let predictions = match path.select(answer, 1)? {
+        Selected::One(value) => tensors::from_rows("predictions", value)?,
+        Selected::Many(_) => return Err(path.mismatch("many values")),
+    };
+    let Some(shape_path) = action.answer("shape") else {
+        return Ok(predictions);
+    };
+    let shape = match shape_path.select(answer, 1)? {
+        Selected::One(Value::Array(dims)) if dims.len() <= 32 => dims
+            .iter()
+            .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+            .collect::<Option<Vec<usize>>>(),
+        _ => None,
+    };
+    let Some(shape) = shape else {
+        return Err(shape_path.mismatch("not a shape (at most 32 whole numbers)"));
+    };
+    predictions
+        .reshape(shape)
+        .map_err(|e| shape_path.mismatch(e.message()))
 }

@@ -44,6 +44,7 @@ mod connector;
 pub mod path;
 pub mod signer;
 pub mod spec;
+pub mod stream;
 pub mod template;
 pub mod tensors;
 
@@ -105,6 +106,7 @@ shipped! {
     "bedrock-titan-embed" for "bedrock-titan-embed",
     "bedrock-cohere-embed" for "bedrock-cohere-embed",
     "kserve-v1",
+    "mlserver-v2",
 }
 
 /// Record products served: `http` (the `blueprint` key says which) and the

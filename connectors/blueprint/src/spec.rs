@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::path::ResponsePath;
+use crate::stream::{StreamDoc, StreamSpec};
 use crate::template::{BodyTemplate, Ref, TextTemplate};
 
 /// Largest blueprint document accepted, in bytes.
@@ -52,7 +53,7 @@ impl Action {
             Action::Rerank => &["query", "documents", "top_n"],
             Action::Generate => &["prompt"],
             Action::Chat => &["messages"],
-            Action::Infer => &["instances"],
+            Action::Infer => &["instances", "name", "shape", "datatype", "data"],
             Action::Invoke => &[],
         }
     }
@@ -98,7 +99,7 @@ impl Action {
                 ],
                 &["text"],
             ),
-            Action::Infer => (&["predictions", "error"], &["predictions"]),
+            Action::Infer => (&["predictions", "shape", "error"], &["predictions"]),
             Action::Invoke => (&[], &[]),
         }
     }
@@ -148,6 +149,8 @@ struct ActionDoc {
     body: Option<Value>,
     #[serde(default)]
     response: BTreeMap<String, String>,
+    #[serde(default)]
+    stream: Option<StreamDoc>,
 }
 
 /// The signer a blueprint asks for.
@@ -194,6 +197,9 @@ pub struct ActionSpec {
     pub response: BTreeMap<String, ResponsePath>,
     /// Parameters the templates use.
     pub uses: Vec<String>,
+    /// How the answer streams, for a generate or chat action that can
+    /// ([`crate::stream`]).
+    pub stream: Option<StreamSpec>,
 }
 
 impl ActionSpec {
@@ -523,6 +529,17 @@ fn check_action(
             format!("maps no `{missing}`"),
         ));
     }
+    let stream = match &doc.stream {
+        None => None,
+        Some(_) if !matches!(action, Action::Generate | Action::Chat) => {
+            let why = "only generate and chat actions stream";
+            return Err(problem(&format!("{location}.stream"), why));
+        }
+        Some(stream) => Some(
+            StreamSpec::check(stream)
+                .map_err(|(at, why)| problem(&format!("{location}.stream.{at}"), why))?,
+        ),
+    };
     uses.sort();
     uses.dedup();
     Ok(ActionSpec {
@@ -533,6 +550,7 @@ fn check_action(
         body,
         response,
         uses,
+        stream,
     })
 }
 

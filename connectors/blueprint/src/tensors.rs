@@ -10,6 +10,18 @@ const MAX_RANK: usize = 32;
 /// The tensor as nested arrays following its shape: numbers (integers for
 /// integer and boolean datatypes), or texts for `BYTES`.
 pub fn to_rows(tensor: &Tensor) -> Result<Value> {
+    let mut elements = elements(tensor)?.into_iter();
+    Ok(nest(tensor.shape(), &mut elements))
+}
+
+/// The tensor's elements as one flat array in row-major order (the `data`
+/// of an Open Inference Protocol tensor), typed as in [`to_rows`].
+pub fn to_flat(tensor: &Tensor) -> Result<Value> {
+    elements(tensor).map(Value::Array)
+}
+
+/// The elements as JSON values, in row-major order.
+fn elements(tensor: &Tensor) -> Result<Vec<Value>> {
     let integral = !matches!(
         tensor.datatype(),
         DataType::Fp16 | DataType::Bf16 | DataType::Fp32 | DataType::Fp64 | DataType::Bytes
@@ -31,8 +43,7 @@ pub fn to_rows(tensor: &Tensor) -> Result<Value> {
             numbers.into_iter().map(Value::from).collect()
         }
     };
-    let mut elements = flat.into_iter();
-    Ok(nest(tensor.shape(), &mut elements))
+    Ok(flat)
 }
 
 /// Builds the nested array of `shape` from the elements in row-major order.
@@ -111,6 +122,7 @@ mod tests {
             back.to_f64_lossy().unwrap(),
             vec![1.5, 2.0, 3.0, 4.0, 5.0, 6.0]
         );
+        assert_eq!(to_flat(&t).unwrap(), json!([1.5, 2.0, 3.0, 4.0, 5.0, 6.0]));
         let ints = Tensor::new("i", vec![2], vec![7i64, -1]).unwrap();
         assert_eq!(to_rows(&ints).unwrap(), json!([7, -1]));
         let words = from_rows("w", &json!([["a"], ["b"]])).unwrap();

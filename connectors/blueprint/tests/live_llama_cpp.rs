@@ -88,6 +88,17 @@ async fn embeddings_through_the_blueprint_equal_the_typed_connectors() {
     }
 }
 
+/// A chat with one short, deterministic answer.
+fn capital_question() -> GenerateRequest {
+    GenerateRequest::chat([
+        ChatMessage::system("Answer briefly."),
+        ChatMessage::user("What is the capital of France? Answer in one word."),
+    ])
+    .max_tokens(16)
+    .temperature(0.0)
+    .seed(7)
+}
+
 #[tokio::test]
 async fn generation_through_the_blueprint_equals_the_typed_connectors() {
     let Some(server) = shared_server(ServerKind::LlamaCpp).await else {
@@ -95,13 +106,7 @@ async fn generation_through_the_blueprint_equals_the_typed_connectors() {
     };
     let [blueprint, typed] = both(server, "generate").await;
     let model = ModelRef::new(LLAMA_CPP_GENERATION_MODEL);
-    let chat = GenerateRequest::chat([
-        ChatMessage::system("Answer briefly."),
-        ChatMessage::user("What is the capital of France? Answer in one word."),
-    ])
-    .max_tokens(16)
-    .temperature(0.0)
-    .seed(7);
+    let chat = capital_question();
     let ours = blueprint.generate(&model, chat.clone()).await.unwrap();
     let theirs = typed.generate(&model, chat).await.unwrap();
     assert!(ours.text.contains("Paris"), "{ours:?}");
@@ -119,5 +124,72 @@ async fn generation_through_the_blueprint_equals_the_typed_connectors() {
     let e = blueprint.generate(&model, long).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(!e.to_string().contains(API_KEY));
+    assert_eq!(e.model(), Some(LLAMA_CPP_GENERATION_MODEL));
+}
+
+/// The pieces of a stream (at most 1 000), every one an answer.
+async fn streamed(
+    connector: &Arc<dyn InferenceConnector>,
+    request: GenerateRequest,
+) -> Vec<inferlink::GenerateDelta> {
+    use futures_util::StreamExt;
+    let model = ModelRef::new(LLAMA_CPP_GENERATION_MODEL);
+    let stream = connector.generate_stream(&model, request).await.unwrap();
+    let items: Vec<_> = stream.take(1000).collect().await;
+    items.into_iter().map(|item| item.unwrap()).collect()
+}
+
+fn joined(pieces: &[inferlink::GenerateDelta]) -> String {
+    pieces.iter().map(|p| p.text.as_str()).collect()
+}
+
+#[tokio::test]
+async fn streamed_generation_through_the_blueprint_equals_the_typed_connectors() {
+    let Some(server) = shared_server(ServerKind::LlamaCpp).await else {
+        return;
+    };
+    let [blueprint, typed] = both(server, "generate").await;
+    assert!(blueprint.as_streaming_generation().is_some());
+    let chat = capital_question();
+    let ours = streamed(&blueprint, chat.clone()).await;
+    let theirs = streamed(&typed, chat).await;
+    println!(
+        "chat: {} pieces through the blueprint, {} through inferlink-openai: {:?}",
+        ours.len(),
+        theirs.len(),
+        joined(&ours)
+    );
+    assert!(ours.len() >= 2, "{ours:?}");
+    assert!(joined(&ours).contains("Paris"), "{ours:?}");
+    assert_eq!(joined(&ours), joined(&theirs));
+    let finish = |pieces: &[inferlink::GenerateDelta]| {
+        pieces.iter().rev().find_map(|p| p.finish_reason.clone())
+    };
+    assert!(finish(&ours).is_some(), "{ours:?}");
+    assert_eq!(finish(&ours), finish(&theirs));
+    let prompt = GenerateRequest::prompt("The capital of France is")
+        .max_tokens(6)
+        .temperature(0.0)
+        .stop("\n");
+    let ours = streamed(&blueprint, prompt.clone()).await;
+    let theirs = streamed(&typed, prompt).await;
+    println!(
+        "prompt: {} pieces through the blueprint: {:?}",
+        ours.len(),
+        joined(&ours)
+    );
+    assert!(!joined(&ours).is_empty());
+    assert_eq!(joined(&ours), joined(&theirs));
+    assert_eq!(finish(&ours), finish(&theirs));
+    // Over the context, this server answers 200 and a stream with no event:
+    // one Protocol item, as through the typed connector.
+    use futures_util::StreamExt;
+    let long = GenerateRequest::chat([ChatMessage::user("word ".repeat(3000))]).max_tokens(8);
+    let model = ModelRef::new(LLAMA_CPP_GENERATION_MODEL);
+    let stream = blueprint.generate_stream(&model, long).await.unwrap();
+    let items: Vec<_> = stream.take(10).collect().await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let e = items[0].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
     assert_eq!(e.model(), Some(LLAMA_CPP_GENERATION_MODEL));
 }

@@ -401,3 +401,45 @@ async fn raw_invocations_carry_the_body_as_given() {
     let e = connect(&target(&server, &templated)).await.unwrap_err();
     assert_eq!(e.path(), Some("blueprint.actions.invoke.body"), "{e}");
 }
+
+/// Open Inference Protocol answers whose output shape does not fit its
+/// data: `Protocol` errors naming the shape's path, never a panic.
+#[tokio::test]
+async fn v2_outputs_with_a_bad_shape_are_protocol_errors() {
+    let output = |shape: Value, data: Value| {
+        let answer = json!({"model_name": "m", "outputs": [
+            {"name": "output-0", "datatype": "FP64", "shape": shape, "data": data}]});
+        Fault::json(200, &answer.to_string())
+    };
+    let bad = [
+        output(json!([2, 2]), json!([1.0, 2.0, 3.0])),
+        output(json!("two"), json!([1.0])),
+        output(json!([-1]), json!([1.0])),
+        output(json!([u64::MAX, u64::MAX]), json!([1.0])),
+        output(json!(vec![1; 40]), json!([1.0])),
+    ];
+    let count = bad.len();
+    let server = FaultServer::start(bad).await.unwrap();
+    let target = ConnectTarget::new("http", server.url())
+        .with_plain("blueprint", "mlserver-v2")
+        .with_plain("retry_max_attempts", "1");
+    let c = connect(&target).await.unwrap();
+    let input = inferlink::Tensor::new("input-0", vec![3], vec![1.0f64, 2.0, 3.0]).unwrap();
+    for case in 0..count {
+        let e = c
+            .infer(
+                &ModelRef::new("m"),
+                inferlink::InferRequest::from(input.clone()),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Protocol, "case {case}: {e}");
+        assert_eq!(e.path(), Some("outputs[0].shape"), "case {case}: {e}");
+    }
+    // What was sent: one V2 tensor, data flat, with its name, shape and type.
+    let sent: Value = serde_json::from_slice(&server.recorded()[0].body).unwrap();
+    assert_eq!(
+        sent,
+        json!({"inputs": [{"name": "input-0", "shape": [3], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}]})
+    );
+}

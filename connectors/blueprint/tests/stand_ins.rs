@@ -237,3 +237,129 @@ async fn ollama_native_embed_generate_and_chat() {
         json!([{"role": "user", "content": "Capital of France?"}])
     );
 }
+
+/// The text of a stream's pieces joined, and the pieces (all answers).
+fn joined(
+    items: Vec<inferlink::Result<inferlink::GenerateDelta>>,
+) -> (String, Vec<inferlink::GenerateDelta>) {
+    let pieces: Vec<_> = items.into_iter().map(Result::unwrap).collect();
+    (pieces.iter().map(|p| p.text.as_str()).collect(), pieces)
+}
+
+/// Lines of JSON, one object a line, as Ollama streams them.
+fn ndjson(lines: &[Value]) -> Vec<u8> {
+    lines
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Ollama's native streams, newline-delimited JSON: a stand-in written from
+/// https://github.com/ollama/ollama/blob/main/docs/api.md ("Generate a
+/// completion" and "Generate a chat completion", streaming responses: one
+/// object a line with `response` or `message.content`, the last with
+/// `"done": true`, `done_reason` and the counts; an error mid-stream is an
+/// object with an `error` member).
+#[tokio::test]
+async fn ollama_native_streams_generate_and_chat_as_ndjson() {
+    use futures_util::StreamExt;
+    let piece = |text: &str| {
+        json!({"model": "llama3.2", "created_at": "2023-08-04T08:52:19.385406455-07:00",
+            "response": text, "done": false})
+    };
+    let generate = ndjson(&[
+        piece("The"),
+        piece(" capital"),
+        piece(" is Paris."),
+        json!({"model": "llama3.2", "created_at": "2023-08-04T19:22:45.499127Z", "response": "",
+            "done": true, "done_reason": "stop", "context": [1, 2, 3], "total_duration": 10706818083u64,
+            "prompt_eval_count": 26, "eval_count": 3}),
+    ]);
+    let said = |text: &str, done: bool| {
+        json!({"model": "llama3.2", "created_at": "2023-08-04T08:52:19.385406455-07:00",
+            "message": {"role": "assistant", "content": text}, "done": done})
+    };
+    let mut last = said("", true);
+    last["done_reason"] = json!("length");
+    last["eval_count"] = json!(2);
+    let chat = ndjson(&[said("Par", false), said("is", false), last]);
+    let failing = ndjson(&[
+        piece("The"),
+        json!({"error": "an error was encountered while running the model"}),
+    ]);
+    let ndjson_answer = |body: Vec<u8>| Fault::with_body(200, "application/x-ndjson", body);
+    let server = FaultServer::start([
+        ndjson_answer(generate),
+        ndjson_answer(chat),
+        ndjson_answer(failing),
+        ndjson_answer(ndjson(&[piece("cut off")])),
+    ])
+    .await
+    .unwrap();
+    let target = ConnectTarget::new("ollama-native", server.url());
+    let c = Connectors::new()
+        .with(inferlink_blueprint::factory())
+        .connect(&target)
+        .await
+        .unwrap();
+    let model = ModelRef::new("llama3.2");
+    let collect = |request: GenerateRequest| {
+        let c = c.clone();
+        let model = model.clone();
+        async move {
+            let stream = c.generate_stream(&model, request).await.unwrap();
+            stream.take(100).collect::<Vec<_>>().await
+        }
+    };
+    let prompt = GenerateRequest::prompt("Capital of France?").max_tokens(5);
+    let (text, pieces) = joined(collect(prompt).await);
+    assert_eq!(text, "The capital is Paris.");
+    assert_eq!(pieces.len(), 4);
+    let end = pieces.last().unwrap();
+    assert_eq!(end.finish_reason, Some(inferlink::FinishReason::Stop));
+    assert_eq!(
+        end.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+        Some((Some(26), Some(3)))
+    );
+    let talk = GenerateRequest::chat([ChatMessage::user("Capital of France?")]);
+    let (text, pieces) = joined(collect(talk).await);
+    assert_eq!(text, "Paris");
+    assert_eq!(
+        pieces.last().unwrap().finish_reason,
+        Some(inferlink::FinishReason::Length)
+    );
+    // An error object mid-stream: the piece before it, then one ModelError item.
+    let items = collect(GenerateRequest::prompt("x")).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    let e = items[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), inferlink::ErrorKind::ModelError, "{e}");
+    assert!(
+        e.vendor_message()
+            .unwrap_or_default()
+            .contains("running the model")
+    );
+    assert_eq!(e.model(), Some("llama3.2"));
+    // A body that stops before `"done": true`: a Protocol item after the piece.
+    let items = collect(GenerateRequest::prompt("x")).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(
+        items[1].as_ref().unwrap_err().kind(),
+        inferlink::ErrorKind::Protocol
+    );
+    // What was sent: the native routes, `stream: true` over the body's `false`.
+    let sent = server.recorded();
+    let targets: Vec<&str> = sent.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "/api/generate",
+            "/api/chat",
+            "/api/generate",
+            "/api/generate"
+        ]
+    );
+    assert_eq!(body(&sent[0])["stream"], json!(true));
+    assert_eq!(body(&sent[0])["options"], json!({"num_predict": 5}));
+    assert_eq!(body(&sent[1])["stream"], json!(true));
+}

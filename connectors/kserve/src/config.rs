@@ -103,8 +103,13 @@ impl ConnectorFactory for KServeFactory {
         RESOURCES
     }
 
+    /// The keys' check `connect` starts with (a registry runs it at registration).
+    fn check(&self, target: &ConnectTarget) -> Result<()> {
+        kit::check_keys(target, KEY_SETS)
+    }
+
     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
-        kit::check_keys(target, KEY_SETS)?;
+        self.check(target)?;
         // The configuration is read on the blocking pool (it may read a
         // `*_file` key's file), then discovery runs on the runtime.
         let owned = target.clone();

@@ -280,7 +280,8 @@ impl StreamingGeneration for OpenAiConnector {
         let (info, model) = (self.info.clone(), model.clone());
         let state = Pieces {
             body: response.into_body(),
-            decoder: SseDecoder::new(self.config.max_event_bytes),
+            decoder: SseDecoder::new(self.config.max_event_bytes)
+                .with_limit_name(crate::config::STREAM_MAX_EVENT_BYTES),
             ready: VecDeque::new(),
             ended: false,
             finished: false,

@@ -46,6 +46,7 @@ pub mod keys;
 mod setters;
 #[cfg(feature = "http")]
 mod settings;
+pub mod sse;
 pub mod urls;
 pub mod wire;
 mod words;
@@ -194,14 +195,20 @@ impl ConnectorFactory for Factory {
         self.resources
     }
 
+    /// The key check `connect` starts with: the factory's own
+    /// ([`Factory::with_key_check`]), else [`check_keys`] over its key sets.
+    fn check(&self, target: &ConnectTarget) -> Result<()> {
+        match self.key_check {
+            Some(check) => check(target),
+            None => check_keys(target, self.keys),
+        }
+    }
+
     /// Checks the keys, then builds on Tokio's blocking pool: reading a
     /// configuration may read files (`*_file` keys, bounded and confined
     /// to the host's directories), which must not stall the async runtime.
     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn InferenceConnector>> {
-        match self.key_check {
-            Some(check) => check(target)?,
-            None => check_keys(target, self.keys)?,
-        }
+        ConnectorFactory::check(self, target)?;
         let build = self.build;
         let target = target.clone();
         tokio::task::spawn_blocking(move || build(&target))
