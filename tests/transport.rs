@@ -403,7 +403,7 @@ async fn a_stream_is_retried_before_its_head_and_maps_error_statuses() {
 }
 
 #[tokio::test]
-async fn a_truncated_stream_ends_with_a_protocol_error() {
+async fn a_truncated_stream_ends_with_an_unavailable_error() {
     let s = server([Fault::Truncated {
         declared: 100,
         sent: vec![1; 10],
@@ -417,26 +417,36 @@ async fn a_truncated_stream_ends_with_a_protocol_error() {
     assert_eq!(bytes.len(), 10);
     assert_eq!(
         error.expect("truncation is an error").kind(),
-        ErrorKind::Protocol
+        ErrorKind::Unavailable
     );
 }
 
 // ---------------------------------------------------------------- bodies
 
 #[tokio::test]
-async fn truncated_body_is_a_protocol_error() {
-    let s = server([Fault::Truncated {
+async fn truncated_body_is_unavailable_and_retried_only_when_safe() {
+    // The connection ends before the declared length (a server killed
+    // mid-answer): a connection failure, retried like a reset mid-body.
+    let cut = || Fault::Truncated {
         declared: 100,
         sent: b"{\"outputs\":".to_vec(),
-    }])
-    .await;
+    };
+    let s = server([cut()]).await;
     let e = transport(&s, quick())
-        .send(RequestSpec::get("x"))
+        .send(RequestSpec::post("infer", "{}"))
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.message().contains("truncated"), "{e}");
-    assert_eq!(s.requests(), 1);
+    assert_eq!(s.requests(), 1, "an unsafe request is not sent again");
+
+    let s = server([cut()]).await;
+    let r = transport(&s, quick())
+        .send(RequestSpec::get("x"))
+        .await
+        .unwrap();
+    assert_eq!(r.attempts(), 2);
+    assert_eq!(s.requests(), 2);
 }
 
 #[tokio::test]

@@ -270,7 +270,7 @@ async fn a_rate_limit_is_what_the_server_sees() {
         return;
     };
     const RATE: f64 = 25.0;
-    let window = Duration::from_secs(8);
+    let window = Duration::from_secs(20);
     let rate = RATE.to_string();
     let registry = registry_of(&[record(
         "limited",

@@ -1305,16 +1305,27 @@ fn body_error(err: reqwest::Error, got: u64, declared: Option<u64>) -> AttemptEr
             .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
     }) || cause.contains("end of file")
         || cause.contains("incomplete");
-    let what = if truncated {
-        "is truncated"
-    } else {
-        "could not be decoded"
-    };
+    if truncated {
+        // The connection closed before the body was complete (a server
+        // killed or restarted mid-answer): a connection failure like the
+        // reset above, not an answer the protocol forbids. Safe requests
+        // may go again, here or (under a router) to another candidate.
+        return AttemptError::new(
+            Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "the response body is truncated: got {got}{of} bytes before the connection ended: {cause}"
+                ),
+            )
+            .with_source(err),
+            RetryRule::IfIdempotent,
+        );
+    }
     AttemptError::fatal(
         Error::new(
             ErrorKind::Protocol,
             format!(
-                "the response body {what}: got {got}{of} bytes before the connection ended: {cause}"
+                "the response body could not be decoded: got {got}{of} bytes before the connection ended: {cause}"
             ),
         )
         .with_source(err),
