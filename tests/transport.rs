@@ -424,52 +424,52 @@ async fn a_truncated_stream_ends_with_an_unavailable_error() {
 // ---------------------------------------------------------------- bodies
 
 #[tokio::test]
-async fn truncated_body_is_unavailable_and_retried_only_when_safe() {
+async fn a_body_cut_short_is_unavailable_and_retried_only_when_safe() {
     // The connection ends before the declared length (a server killed
-    // mid-answer): a connection failure, retried like a reset mid-body.
-    let cut = || Fault::Truncated {
-        declared: 100,
-        sent: b"{\"outputs\":".to_vec(),
-    };
-    let s = server([cut()]).await;
-    let e = transport(&s, quick())
-        .send(RequestSpec::post("infer", "{}"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-    assert!(e.message().contains("truncated"), "{e}");
-    assert_eq!(s.requests(), 1, "an unsafe request is not sent again");
+    // mid-answer), cleanly or with a reset: a connection failure. A POST
+    // is not sent again; a GET is retried and answered.
+    type MakeFault = fn() -> Fault;
+    let cases: [(&str, MakeFault, &str); 2] = [
+        (
+            "truncated",
+            || Fault::Truncated {
+                declared: 100,
+                sent: b"{\"outputs\":".to_vec(),
+            },
+            "truncated",
+        ),
+        (
+            "reset mid-body",
+            || Fault::ResetMidBody {
+                status: 200,
+                declared: 1000,
+                sent: vec![b'a'; 10],
+            },
+            "reset",
+        ),
+    ];
+    for (case, fault, words) in cases {
+        let s = server([fault()]).await;
+        let e = transport(&s, quick())
+            .send(RequestSpec::post("infer", "{}"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{case}: {e}");
+        assert!(e.message().contains(words), "{case}: {e}");
+        assert_eq!(
+            s.requests(),
+            1,
+            "{case}: an unsafe request is not sent again"
+        );
 
-    let s = server([cut()]).await;
-    let r = transport(&s, quick())
-        .send(RequestSpec::get("x"))
-        .await
-        .unwrap();
-    assert_eq!(r.attempts(), 2);
-    assert_eq!(s.requests(), 2);
-}
-
-#[tokio::test]
-async fn reset_mid_body_is_unavailable_and_retried_only_when_safe() {
-    let mid = || Fault::ResetMidBody {
-        status: 200,
-        declared: 1000,
-        sent: vec![b'a'; 10],
-    };
-    let s = server([mid()]).await;
-    let e = transport(&s, quick())
-        .send(RequestSpec::post("infer", "{}"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-    assert_eq!(s.requests(), 1);
-
-    let s = server([mid()]).await;
-    let r = transport(&s, quick())
-        .send(RequestSpec::get("x"))
-        .await
-        .unwrap();
-    assert_eq!(r.attempts(), 2);
+        let s = server([fault()]).await;
+        let r = transport(&s, quick())
+            .send(RequestSpec::get("x"))
+            .await
+            .unwrap();
+        assert_eq!(r.attempts(), 2, "{case}");
+        assert_eq!(s.requests(), 2, "{case}");
+    }
 }
 
 #[tokio::test]

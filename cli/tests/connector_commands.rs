@@ -3,7 +3,7 @@
 //! testkit harness. Skipped (with a `skipped:` line) when the Triton venv is
 //! not installed, unless `INFERLINK_REQUIRE_LIVE=1` (as `scripts/test` sets).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use inferlink_testkit::keys::test_master_key_base64;
@@ -59,6 +59,52 @@ fn register(store: &Path, dir: &Path, id: &str, category: &str, url: &str) {
     )
     .unwrap();
     ok(store, &["register", "-f", file.to_str().unwrap()]);
+}
+
+/// A batch line asking the doubler for `[n, 0.5]`.
+fn doubler_line(n: u32) -> String {
+    format!(
+        r#"{{"inputs": [{{"name": "INPUT_1", "datatype": "FP32", "shape": [1, 2], "data": [{n}, 0.5]}}]}}"#
+    )
+}
+
+/// Writes `lines` to `in.jsonl` in `dir`, one a line; returns its path.
+fn write_input(dir: &Path, lines: impl IntoIterator<Item = String>) -> PathBuf {
+    let mut input = String::new();
+    for line in lines {
+        input.push_str(&line);
+        input.push('\n');
+    }
+    let path = dir.join("in.jsonl");
+    std::fs::write(&path, input).unwrap();
+    path
+}
+
+/// Runs `inferlink batch` for the doubler on `category`'s services, from
+/// `input` into `output` with `concurrency` in flight, plus `extra` flags.
+fn run_batch(
+    store: &Path,
+    category: &str,
+    input: &Path,
+    output: &Path,
+    concurrency: &str,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "batch",
+        "--model",
+        "doubler",
+        "--service-category",
+        category,
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--concurrency",
+        concurrency,
+    ];
+    args.extend_from_slice(extra);
+    cli(store, &args)
 }
 
 #[test]
@@ -220,45 +266,26 @@ fn batch_answers_every_line_records_failures_and_resumes() {
         &server.http_url(),
     );
     // 50 requests; lines 7 and 31 are broken (not JSON; wrong element count).
-    let mut input = String::new();
-    for n in 1..=50u32 {
-        let line = match n {
+    let input_path = write_input(
+        dir.path(),
+        (1..=50u32).map(|n| match n {
             7 => "{not json".to_owned(),
             31 => r#"{"inputs": [{"name": "INPUT_1", "datatype": "FP32", "shape": [1, 2], "data": [1]}]}"#.to_owned(),
             _ => format!(
                 r#"{{"id": "req-{n}", "inputs": [{{"name": "INPUT_1", "datatype": "FP32", "shape": [1, 2], "data": [{n}, 0.5]}}]}}"#
             ),
-        };
-        input.push_str(&line);
-        input.push('\n');
-    }
-    let input_path = dir.path().join("in.jsonl");
-    std::fs::write(&input_path, &input).unwrap();
+        }),
+    );
     let output_path = dir.path().join("out.jsonl");
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "batch",
-            "--model",
-            "doubler",
-            "--service-category",
-            "prediction-serving",
-            "--input",
-            input_path.to_str().unwrap(),
-            "--output",
-            output_path.to_str().unwrap(),
-            "--concurrency",
-            "8",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
     let run = |extra: &[&str]| {
-        let a = args(extra);
-        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-        cli(&store, &refs)
+        run_batch(
+            &store,
+            "prediction-serving",
+            &input_path,
+            &output_path,
+            "8",
+            extra,
+        )
     };
     let records = || -> Vec<Value> {
         std::fs::read_to_string(&output_path)
@@ -363,33 +390,16 @@ fn batch_rate_spaces_the_requests_and_refuses_a_bad_rate() {
         "prediction-serving",
         &server.http_url(),
     );
-    let mut input = String::new();
-    for n in 1..=21u32 {
-        input.push_str(&format!(
-            "{{\"inputs\": [{{\"name\": \"INPUT_1\", \"datatype\": \"FP32\", \"shape\": [1, 2], \"data\": [{n}, 0.5]}}]}}\n"
-        ));
-    }
-    let input_path = dir.path().join("in.jsonl");
-    std::fs::write(&input_path, &input).unwrap();
+    let input_path = write_input(dir.path(), (1..=21u32).map(doubler_line));
     let output_path = dir.path().join("out.jsonl");
     let run = |rate: &str| {
-        cli(
+        run_batch(
             &store,
-            &[
-                "batch",
-                "--model",
-                "doubler",
-                "--service-category",
-                "prediction-serving",
-                "--input",
-                input_path.to_str().unwrap(),
-                "--output",
-                output_path.to_str().unwrap(),
-                "--concurrency",
-                "8",
-                "--rate",
-                rate,
-            ],
+            "prediction-serving",
+            &input_path,
+            &output_path,
+            "8",
+            &["--rate", rate],
         )
     };
     let refused = run("0");
@@ -441,34 +451,17 @@ fn batch_route_goes_over_every_candidate_and_records_with_route_keys_work_withou
     // Without a router, the record with router keys still connects.
     let health = ok(&store, &["health", "--extension-id", "replica-b"]);
     assert!(health.contains("ready"), "{health}");
-    let mut input = String::new();
-    for n in 1..=30u32 {
-        input.push_str(&format!(
-            "{{\"inputs\": [{{\"name\": \"INPUT_1\", \"datatype\": \"FP32\", \"shape\": [1, 2], \"data\": [{n}, 0.5]}}]}}\n"
-        ));
-    }
-    let input_path = dir.path().join("in.jsonl");
-    std::fs::write(&input_path, &input).unwrap();
+    let input_path = write_input(dir.path(), (1..=30u32).map(doubler_line));
     let run = |route: Option<&str>, output: &str| {
-        let output = dir.path().join(output);
-        let mut args = vec![
-            "batch".to_owned(),
-            "--model".to_owned(),
-            "doubler".to_owned(),
-            "--service-category".to_owned(),
-            "routed".to_owned(),
-            "--input".to_owned(),
-            input_path.to_str().unwrap().to_owned(),
-            "--output".to_owned(),
-            output.to_str().unwrap().to_owned(),
-            "--concurrency".to_owned(),
-            "4".to_owned(),
-        ];
-        if let Some(route) = route {
-            args.extend(["--route".to_owned(), route.to_owned()]);
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli(&store, &refs)
+        let extra: Vec<&str> = route.map_or_else(Vec::new, |r| vec!["--route", r]);
+        run_batch(
+            &store,
+            "routed",
+            &input_path,
+            &dir.path().join(output),
+            "4",
+            &extra,
+        )
     };
     for (route, output) in [
         (Some("round_robin"), "rr.jsonl"),
