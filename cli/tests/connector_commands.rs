@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use inferlink_testkit::keys::test_master_key_base64;
-use inferlink_testkit::servers::{ServerKind, shared_or_skip};
+use inferlink_testkit::servers::{RunningServer, ServerKind, shared_or_skip};
 use serde_json::Value;
 
 /// Runs `inferlink --store STORE ARGS…`.
@@ -61,6 +61,20 @@ fn register(store: &Path, dir: &Path, id: &str, category: &str, url: &str) {
     ok(store, &["register", "-f", file.to_str().unwrap()]);
 }
 
+/// The shared Triton server and a fresh registry in a temporary folder
+/// holding one OIP record `id` for it in `category`; `None` (skipped, as
+/// `shared_or_skip` says) when no Triton can be had.
+fn triton_registry(
+    id: &str,
+    category: &str,
+) -> Option<(&'static RunningServer, tempfile::TempDir, PathBuf)> {
+    let server = shared_or_skip(ServerKind::Triton)?;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    register(&store, dir.path(), id, category, &server.http_url());
+    Some((server, dir, store))
+}
+
 /// A batch line asking the doubler for `[n, 0.5]`.
 fn doubler_line(n: u32) -> String {
     format!(
@@ -109,18 +123,9 @@ fn run_batch(
 
 #[test]
 fn connector_commands_reach_a_real_triton_through_the_registry() {
-    let Some(server) = shared_or_skip(ServerKind::Triton) else {
+    let Some((server, dir, store)) = triton_registry("gpu-triton", "prediction-serving") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("registry.db");
-    register(
-        &store,
-        dir.path(),
-        "gpu-triton",
-        "prediction-serving",
-        &server.http_url(),
-    );
     fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         let mut args: Vec<&str> = extra.to_vec();
         args.extend_from_slice(&["--service-category", "prediction-serving"]);
@@ -253,18 +258,9 @@ fn a_server_that_is_down_is_unavailable_with_exit_3() {
 
 #[test]
 fn batch_answers_every_line_records_failures_and_resumes() {
-    let Some(server) = shared_or_skip(ServerKind::Triton) else {
+    let Some((_, dir, store)) = triton_registry("gpu-triton", "prediction-serving") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("registry.db");
-    register(
-        &store,
-        dir.path(),
-        "gpu-triton",
-        "prediction-serving",
-        &server.http_url(),
-    );
     // 50 requests; lines 7 and 31 are broken (not JSON; wrong element count).
     let input_path = write_input(
         dir.path(),
@@ -378,18 +374,9 @@ fn batch_answers_every_line_records_failures_and_resumes() {
 
 #[test]
 fn batch_rate_spaces_the_requests_and_refuses_a_bad_rate() {
-    let Some(server) = shared_or_skip(ServerKind::Triton) else {
+    let Some((_, dir, store)) = triton_registry("rated-triton", "prediction-serving") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("registry.db");
-    register(
-        &store,
-        dir.path(),
-        "rated-triton",
-        "prediction-serving",
-        &server.http_url(),
-    );
     let input_path = write_input(dir.path(), (1..=21u32).map(doubler_line));
     let output_path = dir.path().join("out.jsonl");
     let run = |rate: &str| {
@@ -425,19 +412,10 @@ fn batch_rate_spaces_the_requests_and_refuses_a_bad_rate() {
 
 #[test]
 fn batch_route_goes_over_every_candidate_and_records_with_route_keys_work_without_it() {
-    let Some(server) = shared_or_skip(ServerKind::Triton) else {
+    // Two records for the same server (two "replicas"), one with router keys.
+    let Some((server, dir, store)) = triton_registry("replica-a", "routed") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("registry.db");
-    // Two records for the same server (two "replicas"), one with router keys.
-    register(
-        &store,
-        dir.path(),
-        "replica-a",
-        "routed",
-        &server.http_url(),
-    );
     let file = dir.path().join("replica-b.yaml");
     std::fs::write(
         &file,
