@@ -28,20 +28,22 @@ pub const MAX_BLUEPRINT_BYTES: usize = 256 * 1024;
 const ROOT: &str = "blueprint";
 
 inferlink_core::config_words! {
-    /// The calls a blueprint can describe, each the one method of a
-    /// capability family: `embed` ([`inferlink_core::Embedding`]), `rerank`
-    /// ([`inferlink_core::Reranking`]), `generate` (a prompt) and `chat`
-    /// ([`inferlink_core::Generation`]), `infer` (tensors as JSON rows,
-    /// [`inferlink_core::TensorInference`]), `invoke` (a raw body as given,
-    /// [`inferlink_core::RawInvocation`]).
+    /// The calls a blueprint can describe.
     #[derive(PartialOrd, Ord)]
     pub enum Action for "action" {
-        #[doc = "Texts to vectors."] Embed = "embed",
-        #[doc = "Documents scored against a query."] Rerank = "rerank",
-        #[doc = "A bare prompt completed."] Generate = "generate",
-        #[doc = "A chat answered."] Chat = "chat",
-        #[doc = "Tensors in, tensors out."] Infer = "infer",
-        #[doc = "A raw body in, a raw body out."] Invoke = "invoke",
+        /// Texts to vectors ([`inferlink_core::Embedding`]).
+        Embed = "embed",
+        /// Documents scored against a query ([`inferlink_core::Reranking`]).
+        Rerank = "rerank",
+        /// A bare prompt completed ([`inferlink_core::Generation`]).
+        Generate = "generate",
+        /// A chat answered ([`inferlink_core::Generation`]).
+        Chat = "chat",
+        /// Tensors in, tensors out, as JSON rows ([`inferlink_core::TensorInference`]).
+        Infer = "infer",
+        /// An opaque body sent as given, the answer returned as received
+        /// ([`inferlink_core::RawInvocation`]).
+        Invoke = "invoke",
     }
 }
 
