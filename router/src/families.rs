@@ -14,14 +14,6 @@ use inferlink_core::{
 
 use crate::router::Router;
 
-fn safe_if(idempotent: bool) -> Idempotency {
-    if idempotent {
-        Idempotency::Safe
-    } else {
-        Idempotency::Unsafe
-    }
-}
-
 fn no_usage<T>(_: &T) -> Option<Usage> {
     None
 }
@@ -61,7 +53,7 @@ impl InferenceConnector for Router {
 #[async_trait]
 impl TensorInference for Router {
     async fn infer(&self, model: &ModelRef, request: InferRequest) -> Result<InferResponse> {
-        let idempotency = safe_if(request.idempotent);
+        let idempotency = Idempotency::marked(request.idempotent);
         self.dispatch(
             Some(model),
             idempotency,
@@ -79,7 +71,7 @@ impl TensorInference for Router {
 #[async_trait]
 impl RawInvocation for Router {
     async fn invoke(&self, model: &ModelRef, request: RawRequest) -> Result<RawResponse> {
-        let idempotency = safe_if(request.idempotent);
+        let idempotency = Idempotency::marked(request.idempotent);
         self.dispatch(
             Some(model),
             idempotency,
@@ -139,7 +131,7 @@ impl ModelReadiness for Router {
 #[async_trait]
 impl StreamingInference for Router {
     async fn infer_stream(&self, model: &ModelRef, request: InferRequest) -> Result<InferStream> {
-        let idempotency = safe_if(request.idempotent);
+        let idempotency = Idempotency::marked(request.idempotent);
         self.dispatch(
             Some(model),
             idempotency,
@@ -157,7 +149,7 @@ impl StreamingInference for Router {
 #[async_trait]
 impl StreamingInvocation for Router {
     async fn invoke_stream(&self, model: &ModelRef, request: RawRequest) -> Result<RawStream> {
-        let idempotency = safe_if(request.idempotent);
+        let idempotency = Idempotency::marked(request.idempotent);
         self.dispatch(
             Some(model),
             idempotency,
