@@ -162,7 +162,9 @@ fn default_session_name() -> String {
 
 impl ChainProvider {
     fn provider_config(&self) -> ProviderConfig {
-        ProviderConfig::without_region().with_region(Some(Region::new(self.region.clone())))
+        ProviderConfig::without_region()
+            .with_region(Some(Region::new(self.region.clone())))
+            .with_http_client(crate::guard::guarded_client())
     }
 
     fn profile_files(&self) -> EnvConfigFiles {
@@ -196,7 +198,8 @@ impl ChainProvider {
         credentials: Option<SharedCredentialsProvider>,
     ) -> aws_types::SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(self.region.clone()));
+            .region(Region::new(self.region.clone()))
+            .http_client(crate::guard::guarded_client());
         if let Some(url) = &self.config.sts_endpoint_url {
             loader = loader.endpoint_url(url);
         }
@@ -312,6 +315,12 @@ impl ChainProvider {
                 "AssumeRoleWithWebIdentity answered without credentials",
             )
         })?;
+        check_plausible(
+            CredentialSource::WebIdentity,
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            Some(credentials.session_token()),
+        )?;
         let expires = SystemTime::try_from(*credentials.expiration()).map_err(|_| {
             Error::new(
                 ErrorKind::Protocol,
@@ -389,8 +398,8 @@ fn credentials_error(source: CredentialSource, error: CredentialsError) -> Error
         CredentialsError::CredentialsNotLoaded(_) => ErrorKind::Unauthenticated,
         CredentialsError::ProviderTimedOut(_) => ErrorKind::Timeout,
         CredentialsError::InvalidConfiguration(_) => ErrorKind::Config,
-        CredentialsError::ProviderError(_) => provider_error_kind(&text),
-        _ => ErrorKind::Unavailable,
+        // Provider errors and the SDK's "unhandled" ones (an unreadable answer).
+        _ => provider_error_kind(&text),
     };
     Error::new(
         kind,
@@ -410,14 +419,54 @@ fn provider_error_kind(text: &str) -> ErrorKind {
         return kind;
     }
     let lower = text.to_ascii_lowercase();
-    if ["json", "parse", "invalid", "unexpected", "missing field"]
-        .iter()
-        .any(|w| lower.contains(w))
+    if [
+        "json",
+        "xml",
+        "parse",
+        "invalid",
+        "unexpected",
+        "missing field",
+        "longer than",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
     {
         ErrorKind::Protocol
     } else {
         ErrorKind::Unavailable
     }
+}
+
+/// The longest session token accepted (STS's are a few KiB).
+pub const MAX_SESSION_TOKEN_BYTES: usize = 32 * 1024;
+
+/// Refuses credentials no AWS service issues: an access key id that is not
+/// 16 to 128 letters and digits, a secret access key over 512 bytes or with
+/// white space, a session token over [`MAX_SESSION_TOKEN_BYTES`]. The
+/// error ([`ErrorKind::Protocol`]) names the field, never its value.
+fn check_plausible(
+    source: CredentialSource,
+    id: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> Result<()> {
+    let bad = |field: &str| {
+        Err(Error::new(
+            ErrorKind::Protocol,
+            format!("AWS credentials from `{source}` have an implausible {field}"),
+        )
+        .with_context("aws_credential_source", source.as_str()))
+    };
+    if !(16..=128).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return bad("access key id");
+    }
+    if secret.is_empty() || secret.len() > 512 || secret.bytes().any(|b| !b.is_ascii_graphic()) {
+        return bad("secret access key");
+    }
+    if token.is_some_and(|t| t.is_empty() || t.len() > MAX_SESSION_TOKEN_BYTES) {
+        return bad("session token");
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -436,6 +485,12 @@ impl FetchCredentials for ChainProvider {
                     .provide_credentials()
                     .await
                     .map_err(|e| credentials_error(self.source, e))?;
+                check_plausible(
+                    self.source,
+                    credentials.access_key_id(),
+                    credentials.secret_access_key(),
+                    credentials.session_token(),
+                )?;
                 let mut keys = AwsCredentials::new(
                     credentials.access_key_id(),
                     credentials.secret_access_key(),

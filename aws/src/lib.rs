@@ -53,6 +53,8 @@ pub mod cache;
 pub mod chain;
 pub mod config;
 pub mod endpoint;
+#[cfg(feature = "chain")]
+pub mod guard;
 
 pub use cache::{CachedCredentials, FetchCredentials, FetchedCredentials};
 #[cfg(feature = "chain")]

@@ -1,5 +1,7 @@
 //! Conformance suites and test harnesses for inferlink backends.
 //!
+//! * [`aws_metadata`]: a stand-in for AWS's IMDSv2 and ECS container
+//!   credential endpoints, written from AWS's documentation.
 //! * [`keys`]: a fixed test key for stores that encrypt credential values.
 //! * [`store`]: the [`RegistryStore`](inferlink::RegistryStore) conformance
 //!   suite every store backend runs in its tests. Its checks panic with a
@@ -26,6 +28,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+pub mod aws_metadata;
 pub mod connector;
 pub mod example;
 pub mod fault;

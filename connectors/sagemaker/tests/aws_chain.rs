@@ -20,6 +20,7 @@ use inferlink_aws::{AwsAuthConfig, CachedCredentials, CredentialsProvider, SigV4
 use inferlink_core::ConfigValue;
 use inferlink_core::kit::ConnectorConfig;
 use inferlink_sagemaker::{SageMakerClient, SageMakerConfig};
+use inferlink_testkit::fault::{Fault, FaultOptions, FaultServer};
 use inferlink_testkit::servers::{RunningServer, ServerKind};
 use serde_json::Value;
 
@@ -132,7 +133,7 @@ async fn a_profile_file_in_a_temporary_directory_signs() {
     std::fs::write(
         &credentials,
         format!(
-            "[default]\naws_access_key_id = AKIANOTTHISONE\naws_secret_access_key = wrong\n\n\
+            "[default]\naws_access_key_id = AKIANOTISSUEDBYMOTO1\naws_secret_access_key = wrong\n\n\
              [inferlink]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
             moto.key_id, moto.secret
         ),
@@ -279,4 +280,62 @@ async fn expired_role_credentials_are_fetched_again() {
         cache.credentials().await.unwrap().access_key_id(),
         third.access_key_id()
     );
+}
+
+#[tokio::test]
+async fn hostile_sts_answers_are_typed_errors() {
+    // A loopback stand-in for STS answering garbage; nothing reaches the target.
+    let target = "http://127.0.0.1:9";
+    let role = "arn:aws:iam::123456789012:role/inferlink-role";
+    for (label, fault, kinds) in [
+        (
+            "not XML",
+            Fault::malformed_json(),
+            &[ErrorKind::Protocol][..],
+        ),
+        (
+            "4 MiB",
+            Fault::oversized(4 * 1024 * 1024),
+            &[ErrorKind::Protocol][..],
+        ),
+        (
+            "AccessDenied",
+            Fault::with_body(
+                403,
+                "text/xml",
+                b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+                  <Message>not allowed</Message></Error></ErrorResponse>"
+                    .to_vec(),
+            ),
+            &[ErrorKind::PermissionDenied][..],
+        ),
+    ] {
+        let options = FaultOptions {
+            fallback: fault,
+            ..FaultOptions::default()
+        };
+        let sts = FaultServer::start_with(Vec::new(), options).await.unwrap();
+        let sts_url = sts.url();
+        let record = [
+            ("region", "us-east-1"),
+            ("aws_credential_source", "assume_role"),
+            ("aws_role_arn", role),
+            ("aws_sts_endpoint_url", sts_url.as_str()),
+            ("AWS_ACCESS_KEY_ID", "AKIAPLANTEDPLANTED00"),
+            ("AWS_SECRET_ACCESS_KEY", "sts-secret-planted"),
+        ];
+        let (secret, plain): (Vec<_>, Vec<_>) = record
+            .iter()
+            .copied()
+            .partition(|(k, _)| k.starts_with("AWS_"));
+        let connector = support::connect(target, &plain, &secret).await.unwrap();
+        let e = connector
+            .invoke(&ModelRef::new("chain"), RawRequest::json("{}"))
+            .await
+            .unwrap_err();
+        assert!(kinds.contains(&e.kind()), "{label}: {e}");
+        let shown = format!("{e} {e:?} {connector:?}");
+        assert!(!shown.contains("planted"), "{label}: {shown}");
+        assert!(sts.requests() >= 1, "{label}");
+    }
 }
