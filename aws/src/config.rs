@@ -543,4 +543,98 @@ mod tests {
             assert!(!e.to_string().contains("planted"), "{e}");
         }
     }
+
+    #[test]
+    fn sources_take_only_their_keys() {
+        let role = ("aws_role_arn", "arn:aws:iam::123456789012:role/r");
+        let c = read(&[("aws_credential_source", "irsa"), role]).unwrap();
+        assert_eq!(c.credential_source(), CredentialSource::WebIdentity);
+        assert_eq!(
+            read(&[]).unwrap().credential_source(),
+            CredentialSource::Environment
+        );
+        for (pairs, path) in [
+            (
+                vec![("aws_credential_source", "profile"), role],
+                "aws_role_arn",
+            ),
+            (
+                vec![
+                    ("aws_credential_source", "web_identity"),
+                    role,
+                    ("aws_external_id", "ext-1"),
+                ],
+                "aws_external_id",
+            ),
+            (
+                vec![("aws_credential_source", "static")],
+                "AWS_ACCESS_KEY_ID",
+            ),
+            (
+                vec![("aws_credential_source", "assume_role")],
+                "aws_role_arn",
+            ),
+            (
+                vec![
+                    ("aws_credential_source", "ecs"),
+                    ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                    ("AWS_SECRET_ACCESS_KEY", "s-planted"),
+                ],
+                "AWS_ACCESS_KEY_ID",
+            ),
+            (
+                vec![("aws_imds_endpoint", "http://127.0.0.1:1")],
+                "aws_imds_endpoint",
+            ),
+            (
+                vec![("aws_credential_source", "sso")],
+                "aws_credential_source",
+            ),
+            (vec![("aws_role_duration_s", "60")], "aws_role_duration_s"),
+            (
+                vec![("aws_role_arn", "arn:aws:s3:::bucket")],
+                "aws_role_arn",
+            ),
+            (
+                vec![("aws_role_session_name", "has space")],
+                "aws_role_session_name",
+            ),
+            (
+                vec![
+                    ("aws_credential_source", "assume_role"),
+                    role,
+                    ("aws_sts_endpoint_url", "https://sts.attacker.example"),
+                ],
+                "aws_sts_endpoint_url",
+            ),
+        ] {
+            let e = read(&pairs).unwrap_err();
+            assert_eq!(
+                (e.kind(), e.path()),
+                (ErrorKind::Config, Some(path)),
+                "{pairs:?}: {e}"
+            );
+            assert!(!e.to_string().contains("planted"), "{e}");
+        }
+        let c = read(&[
+            ("aws_credential_source", "assume_role"),
+            role,
+            ("aws_external_id", "ext-planted-id"),
+            ("aws_role_duration_s", "3600"),
+            ("aws_sts_endpoint_url", "http://127.0.0.1:5000"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret-planted"),
+        ])
+        .unwrap();
+        assert_eq!(c.role_duration, Some(Duration::from_secs(3600)));
+        assert!(!format!("{c:?}").contains("secret-planted"));
+    }
+
+    #[cfg(not(feature = "chain"))]
+    #[test]
+    fn chain_sources_need_the_feature() {
+        let c = read(&[("aws_credential_source", "imds")]).unwrap();
+        let e = c.signer("bedrock", "us-east-1").unwrap_err();
+        assert_eq!(e.path(), Some("aws_credential_source"));
+    }
 }

@@ -339,3 +339,30 @@ async fn hostile_sts_answers_are_typed_errors() {
         assert!(sts.requests() >= 1, "{label}");
     }
 }
+
+#[tokio::test]
+async fn a_typoed_aws_key_is_refused_with_a_suggestion() {
+    let e = support::connect(
+        "http://127.0.0.1:9",
+        &[("region", "us-east-1"), ("aws_credential_sorce", "profile")],
+        &[],
+    )
+    .await
+    .unwrap_err();
+    inferlink_testkit::live::assert_suggests_key(
+        &e,
+        "aws_credential_sorce",
+        "aws_credential_source",
+    );
+    let e = support::connect(
+        "http://127.0.0.1:9",
+        &[
+            ("region", "us-east-1"),
+            ("aws_role_arm", "arn:aws:iam::123456789012:role/r"),
+        ],
+        &[],
+    )
+    .await
+    .unwrap_err();
+    inferlink_testkit::live::assert_suggests_key(&e, "aws_role_arm", "aws_role_arn");
+}
