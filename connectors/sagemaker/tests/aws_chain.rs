@@ -366,3 +366,27 @@ async fn a_typoed_aws_key_is_refused_with_a_suggestion() {
     .unwrap_err();
     inferlink_testkit::live::assert_suggests_key(&e, "aws_role_arm", "aws_role_arn");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_source_of_the_shared_moto_records_signs() {
+    // The records Bedrock's tests use too (inferlink_testkit::aws_chain).
+    let Some(server) = support::server(ServerKind::Moto).await else {
+        return;
+    };
+    let chain = inferlink_testkit::aws_chain::MotoChain::new(server).unwrap();
+    let records = chain.records();
+    assert_eq!(records.len(), 4);
+    for record in records {
+        let connector = support::connect(
+            &chain.url(),
+            &str_pairs(&record.configuration),
+            &str_pairs(&record.credentials),
+        )
+        .await
+        .unwrap();
+        connector
+            .invoke(&ModelRef::new("chain"), RawRequest::json("{}"))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", record.source));
+    }
+}

@@ -119,42 +119,12 @@ pub async fn connect(
         .await
 }
 
-/// Temporary credentials moto's STS issues for the launcher's role
-/// (`AssumeRole` signed with the IAM user's key): access key id, secret
-/// access key, session token.
-pub async fn moto_role_credentials(moto: &RunningServer) -> (String, String, String) {
-    use inferlink::transport::{HttpTransport, RequestSpec};
-    use inferlink_sagemaker::sigv4::{AwsCredentials, SigV4Signer};
-    let (key_id, secret, region) = moto.aws_credentials().unwrap();
-    let text = std::fs::read_to_string(moto.instance_dir().join("credentials.json")).unwrap();
-    let role_arn = serde_json::from_str::<Value>(&text).unwrap()["role_arn"]
-        .as_str()
+/// Temporary credentials moto's STS issues for the launcher's role (see
+/// `inferlink_testkit::aws_chain::MotoChain::role_credentials`).
+pub async fn moto_role_credentials(moto: &'static RunningServer) -> (String, String, String) {
+    inferlink_testkit::aws_chain::MotoChain::new(moto)
         .unwrap()
-        .to_owned();
-    let signer =
-        SigV4Signer::new(AwsCredentials::new(key_id, secret), region).with_signing_name("sts");
-    let http = HttpTransport::builder(moto.http_url())
-        .signer(Arc::new(signer))
-        .build()
-        .unwrap();
-    let body = format!(
-        "Action=AssumeRole&Version=2011-06-15&RoleSessionName=inferlink-stand-in&RoleArn={}",
-        role_arn.replace(':', "%3A").replace('/', "%2F")
-    );
-    let answer = http
-        .send(RequestSpec::post("/", body).content_type("application/x-www-form-urlencoded"))
+        .role_credentials()
         .await
-        .unwrap();
-    let text = answer.text().unwrap();
-    let field = |name: &str| {
-        let open = format!("<{name}>");
-        let start = text.find(&open).expect(name) + open.len();
-        let end = text[start..].find('<').unwrap() + start;
-        text[start..end].to_owned()
-    };
-    (
-        field("AccessKeyId"),
-        field("SecretAccessKey"),
-        field("SessionToken"),
-    )
+        .unwrap()
 }
