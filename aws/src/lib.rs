@@ -22,13 +22,33 @@
 //!   [`AwsAuthConfig::signer`]`(signing_name, region)`, e.g. `"bedrock"`;
 //!   the [`SigV4Signer`] goes to the transport as
 //!   `HttpTransport::builder(url).signer(Arc::new(signer))`.
+//! * [`CredentialSource`] (`aws_credential_source`): `static`, `environment`,
+//!   `profile`, `web_identity`, `assume_role`, `ecs`, `imds`,
+//!   `default_chain`, with the keys each reads (`aws_profile`,
+//!   `aws_role_arn`, `aws_external_id`, `aws_role_session_name`,
+//!   `aws_role_duration_s`, `aws_web_identity_token_file`,
+//!   `aws_config_file`, `aws_shared_credentials_file`,
+//!   `aws_sts_endpoint_url`, `aws_imds_endpoint`). For a source other than
+//!   `static`/`environment`, [`AwsAuthConfig::signer`] returns a signer that
+//!   asks a [`CachedCredentials`] before each attempt; nothing is fetched
+//!   until the first request is signed.
+//! * [`CachedCredentials`] over a [`FetchCredentials`] source (refreshed
+//!   before expiry, [`cache`]); [`ChainProvider`] (feature `chain`, through
+//!   the AWS SDK's providers, [`chain`]), from
+//!   `AwsAuthConfig::chain_provider(region)`. Tests build the cache with
+//!   their own clock ([`CachedCredentials::with_clock`]).
+//! * [`endpoint`]: where credential requests may go (loopback, AWS hosts,
+//!   the metadata addresses); `guard` (feature `chain`): the HTTP client
+//!   every SDK provider uses, enforcing it and capping answers at 256 KiB.
 //! * [`check_region`]: the region-name check, for regions found elsewhere.
 //! * Re-exported from `inferlink_core::transport::sigv4`: [`SigV4Signer`],
 //!   [`AwsCredentials`], [`SigningOptions`], and the error classes of AWS
 //!   services ([`aws_error_class`], [`aws_classifier`]).
 //!
-//! Errors are [`inferlink_core::ErrorKind::Config`] naming the key, never
-//! a credential; `Debug` of everything here hides every credential.
+//! Configuration errors are [`inferlink_core::ErrorKind::Config`] naming the
+//! key; a source's failures are typed errors of the signed request. None
+//! shows a credential or token; `Debug` of everything here hides them.
+//! `docs/connectors/aws-credentials.md` has the record shapes.
 //!
 //! ```
 //! use inferlink_aws::AwsAuthConfig;
