@@ -75,19 +75,10 @@ impl Moto {
         .collect()
     }
 
-    /// Invokes an endpoint through the factory with `record` as configuration
-    /// (upper-case `AWS_*` keys go to the record's credentials).
+    /// Invokes an endpoint through the factory with `record` (see
+    /// `support::invoke_record`).
     async fn invoke_with(&self, record: &[(&str, &str)]) -> inferlink::Result<()> {
-        let (secret, plain): (Vec<_>, Vec<_>) = record
-            .iter()
-            .copied()
-            .partition(|(k, _)| k.starts_with("AWS_"));
-        let connector = support::connect(&self.url(), &plain, &secret).await?;
-        let answer = connector
-            .invoke(&ModelRef::new("chain"), RawRequest::json("{}"))
-            .await?;
-        assert!(!answer.body.is_empty());
-        Ok(())
+        support::invoke_record(&self.url(), record).await
     }
 
     /// `GetCallerIdentity` signed by `signer` (signing name `sts`): the caller's ARN.

@@ -24,13 +24,7 @@ fn unset(name: &str) {
     unsafe { std::env::remove_var(name) }
 }
 
-async fn invoke(url: &str, record: &[(&str, &str)]) -> inferlink::Result<()> {
-    let connector = support::connect(url, record, &[]).await?;
-    connector
-        .invoke(&ModelRef::new("env"), RawRequest::json("{}"))
-        .await
-        .map(|_| ())
-}
+use support::invoke_record as invoke;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecs_web_identity_and_the_default_chain_from_the_environment() {

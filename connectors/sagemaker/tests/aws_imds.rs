@@ -30,11 +30,7 @@ async fn invoke(url: &str, record: &[(String, String)]) -> inferlink::Result<()>
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let connector = support::connect(url, &record, &[]).await?;
-    connector
-        .invoke(&ModelRef::new("imds"), RawRequest::json("{}"))
-        .await
-        .map(|_| ())
+    support::invoke_record(url, &record).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,14 +111,7 @@ impl AwsCredentials {
     }
 
     fn identity(&self) -> Identity {
-        Credentials::new(
-            self.access_key_id.expose(),
-            self.secret_access_key.expose(),
-            self.session_token.as_ref().map(|t| t.expose().to_owned()),
-            None,
-            "inferlink",
-        )
-        .into()
+        self.to_sdk_credentials().into()
     }
 }
 

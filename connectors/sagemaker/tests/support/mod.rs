@@ -128,3 +128,21 @@ pub async fn moto_role_credentials(moto: &'static RunningServer) -> (String, Str
         .await
         .unwrap()
 }
+
+/// Connects through the factory with `record` (upper-case `AWS_*` lines go
+/// into the record's credentials, the rest under the service) and invokes
+/// one endpoint once.
+pub async fn invoke_record(url: &str, record: &[(&str, &str)]) -> inferlink::Result<()> {
+    let (secret, plain): (Vec<_>, Vec<_>) = record
+        .iter()
+        .copied()
+        .partition(|(k, _)| k.starts_with("AWS_"));
+    let connector = connect(url, &plain, &secret).await?;
+    connector
+        .invoke(
+            &inferlink::ModelRef::new("chain"),
+            inferlink::RawRequest::json("{}"),
+        )
+        .await
+        .map(|_| ())
+}
