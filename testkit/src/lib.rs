@@ -1,5 +1,10 @@
 //! Conformance suites and test harnesses for inferlink backends.
 //!
+//! * [`aws_chain`]: one record per AWS credential source against moto
+//!   (profile files, web identity token, assumable role), shared by the
+//!   AWS connectors' tests.
+//! * [`aws_metadata`]: a stand-in for AWS's IMDSv2 and ECS container
+//!   credential endpoints, written from AWS's documentation.
 //! * [`keys`]: a fixed test key for stores that encrypt credential values.
 //! * [`store`]: the [`RegistryStore`](inferlink::RegistryStore) conformance
 //!   suite every store backend runs in its tests. Its checks panic with a
@@ -26,6 +31,8 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+pub mod aws_chain;
+pub mod aws_metadata;
 pub mod connector;
 pub mod example;
 pub mod fault;

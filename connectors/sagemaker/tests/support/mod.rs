@@ -118,3 +118,31 @@ pub async fn connect(
         .connect(&resolution)
         .await
 }
+
+/// Temporary credentials moto's STS issues for the launcher's role (see
+/// `inferlink_testkit::aws_chain::MotoChain::role_credentials`).
+pub async fn moto_role_credentials(moto: &'static RunningServer) -> (String, String, String) {
+    inferlink_testkit::aws_chain::MotoChain::new(moto)
+        .unwrap()
+        .role_credentials()
+        .await
+        .unwrap()
+}
+
+/// Connects through the factory with `record` (upper-case `AWS_*` lines go
+/// into the record's credentials, the rest under the service) and invokes
+/// one endpoint once.
+pub async fn invoke_record(url: &str, record: &[(&str, &str)]) -> inferlink::Result<()> {
+    let (secret, plain): (Vec<_>, Vec<_>) = record
+        .iter()
+        .copied()
+        .partition(|(k, _)| k.starts_with("AWS_"));
+    let connector = connect(url, &plain, &secret).await?;
+    connector
+        .invoke(
+            &inferlink::ModelRef::new("chain"),
+            inferlink::RawRequest::json("{}"),
+        )
+        .await
+        .map(|_| ())
+}
