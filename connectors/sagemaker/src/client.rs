@@ -22,7 +22,7 @@ use inferlink_core::{
 use serde::Deserialize;
 
 use crate::codec;
-use crate::config::{Api, MAX_PAYLOAD_BYTES, SageMakerConfig, config_error, keys};
+use crate::config::{Api, MAX_PAYLOAD_BYTES, SageMakerConfig, config_error};
 use crate::error::{classifier, stream_exception};
 use crate::eventstream;
 use crate::sigv4::SigV4Signer;
@@ -380,19 +380,12 @@ impl SageMakerClient {
         let signer = if config.signs() {
             let region = config.effective_region().ok_or_else(|| {
                 config_error(
-                    keys::REGION,
+                    inferlink_aws::keys::REGION,
                     "is needed to sign requests: set `region` (or AWS_REGION), or use a \
                      runtime.sagemaker.<region>.amazonaws.com endpoint URL",
                 )
             })?;
-            let credentials = config.effective_credentials().ok_or_else(|| {
-                config_error(
-                    keys::ACCESS_KEY_ID,
-                    "no AWS credentials: the record has no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY \
-                     and neither has the process environment (or set sign: false)",
-                )
-            })?;
-            Some(SigV4Signer::new(credentials, region))
+            Some(config.aws.signer(crate::sigv4::SIGNING_NAME, &region)?)
         } else {
             None
         };

@@ -8,7 +8,7 @@
 //! | `api` | `runtime` (the SageMaker Runtime API), `container` (a model container's `/ping` and `/invocations`) | `runtime` |
 //! | `endpoint_url` | URL | the record's endpoint URL (set it for VPC interface endpoints, FIPS hosts, local servers) |
 //! | `region` (`AWS_REGION`, `AWS_DEFAULT_REGION`) | e.g. `us-east-1` | from a `runtime.sagemaker.<region>.amazonaws.com` URL, else the process environment's `AWS_REGION`/`AWS_DEFAULT_REGION` |
-//! | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials (lower case accepted) | the process environment's, when the record has none |
+//! | AWS credentials | the keys of [`inferlink_aws::KEYS`] (`docs/connectors/aws-credentials.md`) | the process environment's, when the record has none |
 //! | `sign` | `true`/`false` | `true` for `runtime`, `false` for `container` |
 //! | `infer_json_key` | `instances`, `inputs` | `instances` |
 //! | `output_datatype` | `auto` or a datatype (`FP32`, …) | `auto` |
@@ -18,34 +18,22 @@
 
 use std::time::Duration;
 
+use inferlink_aws::AwsAuthConfig;
 use inferlink_core::ConfigValue;
 use inferlink_core::kit::ConnectorConfig;
 pub(crate) use inferlink_core::kit::config_error;
 use inferlink_core::transport::TransportConfig;
-use inferlink_core::{DataType, Result, Secret};
-
-use crate::sigv4::AwsCredentials;
+use inferlink_core::{DataType, Result};
 
 inferlink_core::config_keys! {
     /// The keys the SageMaker connector reads, for the unknown-key check (the
-    /// transport's are [`inferlink_core::transport::config::KEY_SET`]). The
-    /// upper-case `AWS_*` spellings are environment variables the check leaves
-    /// alone anyway; their lower-case spellings are listed as aliases so that
-    /// they are read, not refused.
+    /// region and credentials are [`inferlink_aws::KEYS`], the transport's
+    /// [`inferlink_core::transport::config::KEY_SET`]).
     pub const KEYS for "sagemaker" in mod keys {
         /// runtime (the SageMaker Runtime API) or container (/ping, /invocations) (runtime)
         API = "api",
         /// the base URL requests go to, instead of the record's endpoint URL
         ENDPOINT_URL = "endpoint_url",
-        /// the AWS region of the signature (from a runtime.sagemaker.<region> URL, else the
-        /// environment)
-        REGION = "region" | "AWS_REGION" | "AWS_DEFAULT_REGION" | "aws_region",
-        /// the AWS access key id (else the process environment's)
-        ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID" | "aws_access_key_id",
-        /// the AWS secret access key (else the process environment's)
-        SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY" | "aws_secret_access_key",
-        /// the session token of temporary AWS credentials
-        SESSION_TOKEN = "AWS_SESSION_TOKEN" | "aws_session_token",
         /// sign requests with SigV4, boolean (true for runtime, false for container)
         SIGN = "sign",
         /// the JSON key tensors go under: instances or inputs (instances)
@@ -103,11 +91,8 @@ pub struct SageMakerConfig {
     pub url: String,
     /// The API spoken at that URL.
     pub api: Api,
-    /// The region of the credential scope, if known.
-    pub region: Option<String>,
-    /// Credentials from the record; `None` falls back to the process
-    /// environment when signing.
-    pub credentials: Option<AwsCredentials>,
+    /// The region and credentials of the signature (`inferlink-aws`'s keys).
+    pub aws: AwsAuthConfig,
     /// Whether to sign; `None` follows the API (runtime: yes, container: no).
     pub sign: Option<bool>,
     /// The JSON key tensor requests use.
@@ -135,8 +120,7 @@ impl SageMakerConfig {
         SageMakerConfig {
             url: url.into(),
             api: Api::Runtime,
-            region: None,
-            credentials: None,
+            aws: AwsAuthConfig::new(),
             sign: None,
             infer_json_key: JsonKey::default(),
             output_datatype: None,
@@ -151,7 +135,7 @@ impl SageMakerConfig {
             "https://runtime.sagemaker.{}.amazonaws.com",
             region.trim()
         ));
-        config.region = Some(region.trim().to_owned());
+        config.aws.region = Some(region.trim().to_owned());
         config
     }
 
@@ -165,21 +149,7 @@ impl SageMakerConfig {
     /// `.api.aws`) URL, else `AWS_REGION`/`AWS_DEFAULT_REGION` from the
     /// process environment.
     pub fn effective_region(&self) -> Option<String> {
-        self.region
-            .clone()
-            .or_else(|| region_from_url(&self.url))
-            .or_else(|| {
-                ["AWS_REGION", "AWS_DEFAULT_REGION"]
-                    .iter()
-                    .find_map(|n| std::env::var(n).ok())
-                    .map(|r| r.trim().to_owned())
-                    .filter(|r| !r.is_empty() && check_region(keys::REGION, r).is_ok())
-            })
-    }
-
-    /// The credentials in effect: the record's, else the process environment's.
-    pub fn effective_credentials(&self) -> Option<AwsCredentials> {
-        self.credentials.clone().or_else(AwsCredentials::from_env)
+        self.aws.region_or_env(region_from_url(&self.url))
     }
 }
 
@@ -196,34 +166,8 @@ pub fn region_from_url(url: &str) -> Option<String> {
         return None;
     }
     let region = labels.get(2)?;
-    check_region(keys::REGION, region).ok()?;
+    inferlink_aws::check_region(inferlink_aws::keys::REGION, region).ok()?;
     Some((*region).to_owned())
-}
-
-fn check_region(key: &str, region: &str) -> Result<()> {
-    let ok = !region.is_empty()
-        && region.len() <= 64
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !region.starts_with('-')
-        && !region.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(config_error(
-            key,
-            format!(
-                "\"{}\" is not an AWS region name (lower-case letters, digits and `-`, e.g. us-east-1)",
-                region.escape_debug()
-            ),
-        ))
-    }
-}
-
-fn non_empty(value: &ConfigValue) -> Option<Secret> {
-    let text = value.expose().trim();
-    (!text.is_empty()).then(|| Secret::new(text))
 }
 
 fn parse_bool(key: &str, text: &str) -> Result<bool> {
@@ -241,34 +185,15 @@ impl ConnectorConfig for SageMakerConfig {
     inferlink_core::config_basics!(transport);
 
     fn read_keys(&mut self, values: &[(String, ConfigValue)]) -> Result<()> {
-        let mut region: Option<(String, String)> = None;
-        let mut id: Option<Secret> = None;
-        let mut secret: Option<Secret> = None;
-        let mut token: Option<Secret> = None;
         for (k, v) in values {
             let key = k.as_str();
+            if self.aws.read_key(key, v)? {
+                continue;
+            }
             let text = v.expose().trim();
             match key {
                 keys::API => self.api = text.parse()?,
                 keys::ENDPOINT_URL if !text.is_empty() => self.url = text.to_owned(),
-                keys::REGION | "AWS_REGION" | "AWS_DEFAULT_REGION" | "aws_region" => {
-                    if text.is_empty() {
-                        continue;
-                    }
-                    check_region(key, text)?;
-                    if let Some((other, value)) = &region
-                        && value != text
-                    {
-                        return Err(config_error(
-                            key,
-                            format!("names another region than `{other}`"),
-                        ));
-                    }
-                    region = Some((key.to_owned(), text.to_owned()));
-                }
-                keys::ACCESS_KEY_ID | "aws_access_key_id" => id = non_empty(v),
-                keys::SECRET_ACCESS_KEY | "aws_secret_access_key" => secret = non_empty(v),
-                keys::SESSION_TOKEN | "aws_session_token" => token = non_empty(v),
                 keys::SIGN => self.sign = Some(parse_bool(keys::SIGN, text)?),
                 keys::INFER_JSON_KEY => self.infer_json_key = text.parse()?,
                 keys::OUTPUT_DATATYPE => {
@@ -286,38 +211,7 @@ impl ConnectorConfig for SageMakerConfig {
                 _ => {}
             }
         }
-        if let Some((_, r)) = region {
-            self.region = Some(r);
-        }
-        match (id, secret) {
-            (Some(id), Some(secret)) => {
-                let mut creds = AwsCredentials::new(id, secret);
-                if let Some(t) = token {
-                    creds = creds.with_session_token(t);
-                }
-                self.credentials = Some(creds);
-            }
-            (Some(_), None) => {
-                return Err(config_error(
-                    keys::SECRET_ACCESS_KEY,
-                    "is missing: the record sets AWS_ACCESS_KEY_ID without it",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(config_error(
-                    keys::ACCESS_KEY_ID,
-                    "is missing: the record sets AWS_SECRET_ACCESS_KEY without it",
-                ));
-            }
-            (None, None) if token.is_some() => {
-                return Err(config_error(
-                    keys::SESSION_TOKEN,
-                    "is set without AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-                ));
-            }
-            (None, None) => {}
-        }
-        Ok(())
+        self.aws.finish()
     }
 }
 
@@ -381,7 +275,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let creds = c.credentials.as_ref().unwrap();
+        let creds = c.aws.credentials.as_ref().unwrap();
         assert_eq!(creds.access_key_id(), "AKIAPLANTED");
         assert!(creds.has_session_token());
         assert!(!format!("{c:?}").contains("planted"));

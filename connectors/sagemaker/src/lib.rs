@@ -85,7 +85,8 @@ pub const RESOURCES: &[&str] = &["sagemaker", "sagemaker-runtime", "sagemaker-en
 /// the key), not at the first request; credentials the record lacks come
 /// from the process environment.
 pub fn factory() -> kit::Factory {
-    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, &[KEYS, KEY_SET], |target| {
+    let sets = &[KEYS, inferlink_aws::KEYS, KEY_SET];
+    kit::Factory::new(VENDOR, PRODUCTS, RESOURCES, sets, |target| {
         Ok(Arc::new(SageMakerClient::from_target(target)?))
     })
 }
