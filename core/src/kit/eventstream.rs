@@ -575,9 +575,10 @@ mod tests {
             .chunks(7)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
-        let got: Vec<Result<Message>> = messages(Box::pin(futures_util::stream::iter(chunks)), |e| e)
-            .collect()
-            .await;
+        let got: Vec<Result<Message>> =
+            messages(Box::pin(futures_util::stream::iter(chunks)), |e| e)
+                .collect()
+                .await;
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|m| m.as_ref().unwrap() == &hello()));
         let cut = vec![Ok(Bytes::copy_from_slice(&wire[..40]))];
@@ -587,7 +588,10 @@ mod tests {
         .collect()
         .await;
         let e = got.last().unwrap().as_ref().unwrap_err();
-        assert_eq!((e.kind(), e.context("tagged")), (ErrorKind::Protocol, Some("yes")));
+        assert_eq!(
+            (e.kind(), e.context("tagged")),
+            (ErrorKind::Protocol, Some("yes"))
+        );
     }
 
     #[test]
