@@ -95,6 +95,7 @@ impl BedrockConnector {
         access: Access,
     ) -> Result<Self> {
         if let Access::Bearer { key, .. } = &access {
+            check_bearer_url(url)?;
             transport.auth = Auth::Bearer(key.clone());
         }
         let mut builder = HttpTransport::builder(url)
@@ -160,11 +161,12 @@ impl BedrockConnector {
     }
 
     /// `POST /model/{modelId}/{operation}` with the model id as one
-    /// percent-encoded segment.
+    /// segment, every byte but letters, digits and `-._~` percent-encoded
+    /// (as AWS's SDKs encode a path label: `:` and `/` of ARNs too).
     fn model_spec(&self, model: &ModelRef, operation: &str) -> Result<RequestSpec> {
         check_model(model)?;
-        let spec = RequestSpec::segments(Method::POST, &["model", &model.name, operation]);
-        Ok(spec.model(model.name.clone()))
+        let path = format!("model/{}/{operation}", path_label(&model.name));
+        Ok(RequestSpec::new(Method::POST, path).model(model.name.clone()))
     }
 
     /// The headers the record's settings add to InvokeModel calls (the
@@ -302,11 +304,43 @@ fn check_model(model: &ModelRef) -> Result<()> {
         return Err(Error::not_found(why));
     }
     let id = &model.name;
-    if id.is_empty() || id.len() > 2048 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+    let dots = id == "." || id == "..";
+    if dots || id.is_empty() || id.len() > 2048 || !id.bytes().all(|b| b.is_ascii_graphic()) {
         let why = "a Bedrock model id, ARN or inference profile is 1 to 2048 visible characters";
         return Err(Error::invalid_at("model", why));
     }
     Ok(())
+}
+
+/// A Bedrock API key travels in clear text in its header: like AWS's SDKs,
+/// only over HTTPS (or to a loopback address, for local servers).
+fn check_bearer_url(url: &str) -> Result<()> {
+    let parsed = url::Url::parse(url.trim()).ok();
+    let loopback = parsed.as_ref().is_some_and(|u| match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    });
+    if parsed.is_some_and(|u| u.scheme() == "https") || loopback {
+        return Ok(());
+    }
+    let why = "a Bedrock API key is sent only over https (or to a loopback address)";
+    Err(inferlink_core::kit::config_error(keys::API_KEY, why))
+}
+
+/// `label` with every byte but ASCII letters, digits and `-._~` written as
+/// `%XX`.
+fn path_label(label: &str) -> String {
+    let mut out = String::with_capacity(label.len());
+    for byte in label.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// InvokeModel's body limit (25 000 000 bytes), checked before sending.
@@ -596,4 +630,43 @@ fn require_stop(pieces: GenerateStream, info: ConnectorInfo, model: ModelRef) ->
         }
     });
     Box::pin(checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_encoded_as_aws_sdks_encode_them() {
+        assert_eq!(
+            path_label("amazon.titan-embed-text-v2:0"),
+            "amazon.titan-embed-text-v2%3A0"
+        );
+        assert_eq!(
+            path_label("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x"),
+            "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.x"
+        );
+        for bad in [".", "..", "", "a b", &"m".repeat(2049)] {
+            assert!(check_model(&ModelRef::new(bad)).is_err(), "{bad}");
+        }
+        let versioned = ModelRef::new("m").with_version("1");
+        assert_eq!(
+            check_model(&versioned).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn api_keys_travel_over_https_or_loopback_only() {
+        check_bearer_url("https://bedrock-runtime.us-east-1.amazonaws.com").unwrap();
+        check_bearer_url("http://127.0.0.1:8080").unwrap();
+        check_bearer_url("http://[::1]:8080").unwrap();
+        let e = check_bearer_url("http://bedrock.internal.example").unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::Config, Some("api_key")));
+        assert!(check_body(MAX_BODY_BYTES).is_ok());
+        assert_eq!(
+            check_body(MAX_BODY_BYTES + 1).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
 }

@@ -53,6 +53,9 @@ pub mod error;
 pub use auth::Access;
 pub use client::{BedrockConnector, EMBEDDING_OUTPUT, MAX_BODY_BYTES, default_transport, headers};
 pub use config::{BedrockConfig, KEYS, keys};
+/// The AWS event-stream framing, shared in `inferlink-core` (feature
+/// `eventstream`) with SageMaker.
+pub use inferlink_core::kit::eventstream;
 
 /// The vendor name in connector info and errors.
 pub const VENDOR: &str = "bedrock";
