@@ -2,8 +2,9 @@
 
 moto checks signatures once INITIAL_NO_AUTH_ACTION_COUNT unauthenticated actions are used
 up. This launcher spends exactly those on the IAM setup (a user, its access key, a policy
-allowing sagemaker:* and s3:*), writes the key pair to DIR/credentials.json, and only then
-writes DIR/ready: from then on every request must be signed with that key.
+allowing sagemaker:* and s3:*; a second user allowed bedrock:InvokeModel*), writes the key
+pairs to DIR/credentials.json, and only then writes DIR/ready: from then on every request
+must be signed with one of those keys.
 
     launch.py --dir DIR --port PORT
 """
@@ -14,7 +15,7 @@ import signal
 import sys
 import threading
 
-SETUP_ACTIONS = 3  # create_user, create_access_key, put_user_policy
+SETUP_ACTIONS = 6  # create_user, create_access_key, put_user_policy; twice
 os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(SETUP_ACTIONS)
 os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
 
@@ -23,6 +24,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E4
 
 REGION = "us-east-1"
 USER = "inferlink-test"
+# May call Bedrock Runtime's InvokeModel (which moto answers with `{}`); USER may not.
+BEDROCK_USER = "inferlink-bedrock"
 
 
 def main():
@@ -57,7 +60,27 @@ def main():
             }
         ),
     )
+    iam.create_user(UserName=BEDROCK_USER)
+    bedrock_key = iam.create_access_key(UserName=BEDROCK_USER)["AccessKey"]
+    iam.put_user_policy(
+        UserName=BEDROCK_USER,
+        PolicyName="bedrock-invoke",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
     creds = {
+        "bedrock_access_key_id": bedrock_key["AccessKeyId"],
+        "bedrock_secret_access_key": bedrock_key["SecretAccessKey"],
         "access_key_id": key["AccessKeyId"],
         "secret_access_key": key["SecretAccessKey"],
         "region": REGION,
