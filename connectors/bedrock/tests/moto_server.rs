@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use inferlink::{
-    ConnectTarget, Connectors, DataType, EmbedRequest, ErrorKind, InferRequest,
-    InferenceConnector, ModelRef, RawRequest, Tensor,
+    ConnectTarget, Connectors, DataType, EmbedRequest, ErrorKind, InferRequest, InferenceConnector,
+    ModelRef, RawRequest, Tensor,
 };
 use inferlink_testkit::live::shared_server;
 use inferlink_testkit::servers::{RunningServer, ServerKind};
@@ -26,7 +26,10 @@ fn bedrock_user(server: &RunningServer) -> (String, String) {
     let path = server.instance_dir().join("credentials.json");
     let creds: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let field = |k: &str| creds[k].as_str().expect(k).to_owned();
-    (field("bedrock_access_key_id"), field("bedrock_secret_access_key"))
+    (
+        field("bedrock_access_key_id"),
+        field("bedrock_secret_access_key"),
+    )
 }
 
 async fn connect(url: &str, key_id: &str, secret: &str) -> Arc<dyn InferenceConnector> {
