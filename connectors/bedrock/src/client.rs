@@ -404,11 +404,12 @@ impl BedrockConnector {
         let rows = embedded.vectors.len();
         let flat: Vec<f32> = embedded.vectors.into_iter().flatten().collect();
         let output = Tensor::new(EMBEDDING_OUTPUT, vec![rows, embedded.dimensions], flat)?;
-        let mut response = InferResponse::default();
-        response.model_name = model.name.clone();
-        response.id = request.id;
-        response.outputs.push(output);
-        Ok(response)
+        Ok(InferResponse {
+            model_name: model.name.clone(),
+            id: request.id,
+            outputs: vec![output],
+            ..InferResponse::default()
+        })
     }
 }
 

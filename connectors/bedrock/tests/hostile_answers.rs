@@ -305,7 +305,7 @@ async fn records_with_typos_or_without_credentials_are_refused() {
         r#"{"embedding":[1.0],"inputTextTokenCount":1}"#,
     ))
     .await;
-    let keyed = ConnectTarget::new("bedrock", &server.url())
+    let keyed = ConnectTarget::new("bedrock", server.url())
         .with_plain("region", "us-east-1")
         .with_secret("api_key", "bedrock-key-planted");
     let bedrock = connect(&keyed).await.unwrap();

@@ -58,7 +58,7 @@ fn signed_headers(r: &RecordedRequest) -> Vec<String> {
 /// Compares our request with botocore's for the same operation, then has
 /// botocore sign ours.
 fn cross_check(
-    python: &std::path::PathBuf,
+    python: &std::path::Path,
     url: &str,
     ours: &RecordedRequest,
     theirs: &RecordedRequest,
@@ -381,7 +381,7 @@ fn botocore_parses_the_frames_we_encode() {
     }
 }
 
-fn moto_encoded(python: &std::path::PathBuf, messages: Value) -> Vec<u8> {
+fn moto_encoded(python: &std::path::Path, messages: Value) -> Vec<u8> {
     let out = support::peer(python, "encode", &json!({ "messages": messages }));
     support::unhex(out["hex"].as_str().unwrap())
 }

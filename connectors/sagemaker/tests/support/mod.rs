@@ -16,7 +16,7 @@ pub fn peer_python() -> Option<PathBuf> {
 }
 
 /// Runs `aws_peer.py COMMAND` with `request` as JSON on stdin.
-pub fn peer(python: &PathBuf, command: &str, request: &Value) -> Value {
+pub fn peer(python: &std::path::Path, command: &str, request: &Value) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/aws_peer.py");
     inferlink_testkit::peer::run_json(python, &script, command, request)
 }
