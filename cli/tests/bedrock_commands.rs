@@ -206,10 +206,7 @@ async fn infer_turns_a_bytes_tensor_into_embeddings() {
 }
 
 fn event(event_type: &str, payload: Value) -> Vec<u8> {
-    let message = Message::new(payload.to_string())
-        .with_string_header(":event-type", event_type)
-        .with_string_header(":content-type", "application/json")
-        .with_string_header(":message-type", "event");
+    let message = Message::json_event(event_type, payload.to_string());
     encode_message(&message).unwrap().to_vec()
 }
 

@@ -75,3 +75,54 @@ pub fn run_json(python: &Path, script: &Path, command: &str, request: &Value) ->
     );
     serde_json::from_slice(&out.stdout).expect("the Python peer prints JSON")
 }
+
+/// The static AWS key pair (and session token) a botocore check signs with.
+#[derive(Debug, Clone, Copy)]
+pub struct AwsKeys<'a> {
+    /// The access key id.
+    pub access_key: &'a str,
+    /// The secret access key.
+    pub secret_key: &'a str,
+    /// The session token of temporary credentials.
+    pub token: Option<&'a str>,
+}
+
+/// The `Authorization` header botocore's `SigV4Auth` computes for exactly
+/// the request `sent` (its signed headers, its body) to `url`, at the fixed
+/// time of `testkit/servers/moto/botocore_peer_common.py`, for `service`
+/// in `region`: run through `script`'s `sign` command, which that module
+/// provides. Compare it with the request's own `Authorization`.
+pub fn botocore_authorization(
+    python: &Path,
+    script: &Path,
+    url: &str,
+    sent: &crate::fault::RecordedRequest,
+    region: &str,
+    service: &str,
+    keys: AwsKeys<'_>,
+) -> Option<String> {
+    let auth = sent.header("authorization")?;
+    let signed = auth.split("SignedHeaders=").nth(1)?.split(',').next()?;
+    let headers: Vec<(&str, &str)> = signed
+        .split(';')
+        .filter(|h| !matches!(*h, "x-amz-date" | "x-amz-security-token"))
+        .map(|h| (h, sent.header(h).unwrap_or_default()))
+        .collect();
+    let mut request = serde_json::json!({
+        "method": sent.method,
+        "url": format!("{url}{}", sent.target),
+        "headers": headers,
+        "body_hex": sent.body.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "region": region,
+        "service": service,
+        "access_key": keys.access_key,
+        "secret_key": keys.secret_key,
+    });
+    if let Some(token) = keys.token {
+        request["token"] = serde_json::json!(token);
+    }
+    let answer = run_json(python, script, "sign", &request);
+    answer["headers"]["authorization"]
+        .as_str()
+        .map(str::to_owned)
+}

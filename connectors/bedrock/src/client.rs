@@ -169,6 +169,17 @@ impl BedrockConnector {
         Ok(RequestSpec::new(Method::POST, path).model(model.name.clone()))
     }
 
+    /// The Converse (or ConverseStream) request of a generation.
+    fn converse_spec(
+        &self,
+        model: &ModelRef,
+        request: &GenerateRequest,
+        operation: &str,
+    ) -> Result<RequestSpec> {
+        let body = codec::converse_body(request, &self.config)?;
+        Ok(self.model_spec(model, operation)?.json_body(&body))
+    }
+
     /// The headers the record's settings add to InvokeModel calls (the
     /// guardrail only where `guardrail` is set), unless `present` already
     /// has them.
@@ -536,11 +547,9 @@ impl Generation for BedrockConnector {
         request: GenerateRequest,
     ) -> Result<GenerateResponse> {
         let tag = |e: Error| self.tag(model, e);
-        let body = codec::converse_body(&request, &self.config).map_err(tag)?;
         let spec = self
-            .model_spec(model, "converse")
-            .map_err(tag)?
-            .json_body(&body);
+            .converse_spec(model, &request, "converse")
+            .map_err(tag)?;
         let response = self.runtime.send(spec).await.map_err(tag)?;
         codec::decode_converse(response.body()).map_err(|e| tag(response.decorate(e)))
     }
@@ -558,11 +567,9 @@ impl StreamingGeneration for BedrockConnector {
         request: GenerateRequest,
     ) -> Result<GenerateStream> {
         let tag = |e: Error| self.tag(model, e);
-        let body = codec::converse_body(&request, &self.config).map_err(tag)?;
         let spec = self
-            .model_spec(model, "converse-stream")
-            .map_err(tag)?
-            .json_body(&body);
+            .converse_spec(model, &request, "converse-stream")
+            .map_err(tag)?;
         let open = self.open_stream(model, spec).await.map_err(tag)?;
         let (info, name) = (self.info.clone(), model.clone());
         let pieces = until_error(open.messages, move |message| {

@@ -28,6 +28,7 @@ use inferlink_aws::{AwsCredentials, SigV4Signer};
 use inferlink_bedrock::eventstream::{Message, encode_message};
 use inferlink_bedrock::{Access, BedrockConfig, BedrockConnector, codec};
 use inferlink_testkit::fault::{Fault, FaultOptions, FaultServer, RecordedRequest};
+use inferlink_testkit::peer::{AwsKeys, botocore_authorization};
 use inferlink_testkit::servers::ServerKind;
 use serde_json::{Value, json};
 
@@ -131,48 +132,32 @@ fn same_request(url: &str, ours: &RecordedRequest, theirs: &RecordedRequest, tok
             assert_eq!(ours.header(name), theirs.header(name), "header {name}");
         }
     }
-    let mine = signed_headers(ours);
-    assert_eq!(mine, signed_headers(theirs), "signed header names");
-    let headers: Vec<(String, String)> = mine
-        .iter()
-        .filter(|h| !matches!(h.as_str(), "x-amz-date" | "x-amz-security-token"))
-        .map(|h| (h.clone(), ours.header(h).unwrap().to_owned()))
-        .collect();
-    let mut request = json!({
-        "method": ours.method,
-        "url": format!("{url}{}", ours.target),
-        "headers": headers,
-        "body_hex": ours.body.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        "region": REGION,
-        "service": "bedrock",
-        "access_key": AKID,
-        "secret_key": SECRET,
-    });
-    if let Some(t) = token {
-        request["token"] = json!(t);
-    }
-    let python = python().unwrap();
-    let theirs = inferlink_testkit::peer::run_json(&python, &script(), "sign", &request);
     assert_eq!(
-        theirs["headers"]["authorization"].as_str(),
+        signed_headers(ours),
+        signed_headers(theirs),
+        "signed header names"
+    );
+    let keys = AwsKeys {
+        access_key: AKID,
+        secret_key: SECRET,
+        token,
+    };
+    let python = python().unwrap();
+    let botocore = botocore_authorization(&python, &script(), url, ours, REGION, "bedrock", keys);
+    assert_eq!(
+        botocore.as_deref(),
         ours.header("authorization"),
         "botocore's SigV4Auth over our request"
     );
 }
 
 fn event(event_type: &str, payload: Value) -> Vec<u8> {
-    let message = Message::new(payload.to_string())
-        .with_string_header(":event-type", event_type)
-        .with_string_header(":content-type", "application/json")
-        .with_string_header(":message-type", "event");
+    let message = Message::json_event(event_type, payload.to_string());
     encode_message(&message).unwrap().to_vec()
 }
 
 fn exception(exception_type: &str, payload: Value) -> Vec<u8> {
-    let message = Message::new(payload.to_string())
-        .with_string_header(":exception-type", exception_type)
-        .with_string_header(":content-type", "application/json")
-        .with_string_header(":message-type", "exception");
+    let message = Message::json_exception(exception_type, payload.to_string());
     encode_message(&message).unwrap().to_vec()
 }
 

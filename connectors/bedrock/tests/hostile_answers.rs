@@ -182,11 +182,7 @@ fn frame(message: Message) -> Vec<u8> {
 }
 
 fn event(event_type: &str, payload: &str) -> Vec<u8> {
-    frame(
-        Message::new(payload.to_owned())
-            .with_string_header(":event-type", event_type)
-            .with_string_header(":message-type", "event"),
-    )
+    frame(Message::json_event(event_type, payload.to_owned()))
 }
 
 fn stream(bytes: Vec<u8>) -> Fault {
@@ -200,11 +196,10 @@ async fn broken_event_streams_end_in_typed_errors() {
     let mut huge = vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
     let crc = crc32(&huge);
     huge.extend_from_slice(&crc.to_be_bytes());
-    let model_failed = frame(
-        Message::new(r#"{"message":"model failed","originalStatusCode":500}"#)
-            .with_string_header(":exception-type", "modelStreamErrorException")
-            .with_string_header(":message-type", "exception"),
-    );
+    let model_failed = frame(Message::json_exception(
+        "modelStreamErrorException",
+        r#"{"message":"model failed","originalStatusCode":500}"#,
+    ));
     for (bytes, kind, says) in [
         (
             [hello.clone(), huge].concat(),

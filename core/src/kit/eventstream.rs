@@ -106,6 +106,26 @@ impl Message {
         }
     }
 
+    /// An `event` message of type `event_type` with a JSON payload (the
+    /// headers AWS services send: `:event-type`, `:content-type:
+    /// application/json`, `:message-type: event`).
+    pub fn json_event(event_type: &str, payload: impl Into<Bytes>) -> Self {
+        Message::new(payload)
+            .with_string_header(":event-type", event_type)
+            .with_string_header(":content-type", "application/json")
+            .with_string_header(":message-type", "event")
+    }
+
+    /// An `exception` message of type `exception_type` with a JSON payload
+    /// (`:exception-type`, `:content-type: application/json`,
+    /// `:message-type: exception`).
+    pub fn json_exception(exception_type: &str, payload: impl Into<Bytes>) -> Self {
+        Message::new(payload)
+            .with_string_header(":exception-type", exception_type)
+            .with_string_header(":content-type", "application/json")
+            .with_string_header(":message-type", "exception")
+    }
+
     /// Adds a header.
     pub fn with_header(mut self, name: impl Into<String>, value: HeaderValue) -> Self {
         self.headers.push((name.into(), value));
