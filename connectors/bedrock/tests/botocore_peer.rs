@@ -95,6 +95,24 @@ async fn botocore(url: &str, service: &str, operation: &str, params: Value, auth
     .unwrap()
 }
 
+/// botocore's `converse_stream` of the body we write for `request`.
+async fn botocore_converse_stream(
+    url: &str,
+    request: &GenerateRequest,
+    config: &BedrockConfig,
+) -> Value {
+    let mut params = codec::converse_body(request, config).unwrap();
+    params["modelId"] = json!(CLAUDE);
+    botocore(
+        url,
+        "bedrock-runtime",
+        "converse_stream",
+        params,
+        &keys(None),
+    )
+    .await
+}
+
 fn keys(token: Option<&str>) -> Value {
     let mut auth = json!({"access_key": AKID, "secret_key": SECRET});
     if let Some(t) = token {
@@ -272,16 +290,7 @@ async fn converse_streams_decode_like_botocore() {
         .unwrap();
     let pieces: Vec<_> = stream.collect().await;
     let pieces: Vec<_> = pieces.into_iter().map(Result::unwrap).collect();
-    let mut params = codec::converse_body(&request, &config).unwrap();
-    params["modelId"] = json!(CLAUDE);
-    let theirs = botocore(
-        &url,
-        "bedrock-runtime",
-        "converse_stream",
-        params,
-        &keys(None),
-    )
-    .await;
+    let theirs = botocore_converse_stream(&url, &request, &config).await;
     assert_eq!(theirs["ok"], true, "{theirs}");
     let recorded = server.recorded();
     assert_eq!(
@@ -357,16 +366,7 @@ async fn stream_exceptions_and_bad_frames_fail_both_the_same_way() {
         let e = pieces.last().unwrap().as_ref().unwrap_err();
         assert_eq!(e.kind(), our_kind, "{e}");
         assert!(!e.is_retryable());
-        let mut params = codec::converse_body(&request, &BedrockConfig::default()).unwrap();
-        params["modelId"] = json!(CLAUDE);
-        let theirs = botocore(
-            &url,
-            "bedrock-runtime",
-            "converse_stream",
-            params,
-            &keys(None),
-        )
-        .await;
+        let theirs = botocore_converse_stream(&url, &request, &BedrockConfig::default()).await;
         if their_error.is_empty() {
             // botocore ends quietly where the events stop; we say messageStop never came.
             assert_eq!(theirs["ok"], true, "{theirs}");

@@ -157,13 +157,7 @@ async fn answers_that_are_not_what_bedrock_sends_are_protocol_errors() {
     ))
     .await;
     let bedrock = connect(&target(&server.url())).await.unwrap();
-    let e = bedrock
-        .rerank(
-            &ModelRef::new("amazon.rerank-v1:0"),
-            RerankRequest::new("q", ["a"]),
-        )
-        .await
-        .unwrap_err();
+    let e = rerank_error(bedrock.as_ref()).await;
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
     let server = stand_in(Fault::json(200, r#"{"embeddings":[[1,2]]}"#)).await;
     let bedrock = connect(&target(&server.url())).await.unwrap();
@@ -175,6 +169,13 @@ async fn answers_that_are_not_what_bedrock_sends_are_protocol_errors() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+}
+
+/// The error of a one-document rerank.
+async fn rerank_error(bedrock: &dyn InferenceConnector) -> inferlink::Error {
+    let model = ModelRef::new("amazon.rerank-v1:0");
+    let answer = bedrock.rerank(&model, RerankRequest::new("q", ["a"])).await;
+    answer.unwrap_err()
 }
 
 fn frame(message: Message) -> Vec<u8> {
@@ -313,12 +314,6 @@ async fn records_with_typos_or_without_credentials_are_refused() {
         server.recorded()[0].header("authorization"),
         Some("Bearer bedrock-key-planted")
     );
-    let e = bedrock
-        .rerank(
-            &ModelRef::new("amazon.rerank-v1:0"),
-            RerankRequest::new("q", ["a"]),
-        )
-        .await
-        .unwrap_err();
+    let e = rerank_error(bedrock.as_ref()).await;
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
 }
