@@ -48,9 +48,17 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, unreachable_pub)]
 
+pub mod cache;
+#[cfg(feature = "chain")]
+pub mod chain;
 pub mod config;
+pub mod endpoint;
 
-pub use config::{AwsAuthConfig, KEYS, REGION_ENV, check_region, keys};
+pub use cache::{CachedCredentials, FetchCredentials, FetchedCredentials};
+#[cfg(feature = "chain")]
+pub use chain::ChainProvider;
+pub use config::{AwsAuthConfig, CredentialSource, KEYS, REGION_ENV, check_region, keys};
 pub use inferlink_core::transport::sigv4::{
-    AwsCredentials, SigV4Signer, SigningOptions, aws_classifier, aws_error_class,
+    AwsCredentials, CredentialsProvider, SigV4Signer, SigningOptions, aws_classifier,
+    aws_error_class,
 };

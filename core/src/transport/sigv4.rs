@@ -8,7 +8,13 @@
 //! request and applies the headers it returns (`X-Amz-Date`,
 //! `Authorization`, and `X-Amz-Security-Token` with temporary credentials),
 //! marking the secret ones sensitive.
+//!
+//! Credentials are fixed ([`SigV4Signer::new`]) or asked of a
+//! [`CredentialsProvider`] before each attempt ([`SigV4Signer::with_provider`];
+//! `inferlink-aws` builds cached providers from the AWS credential chain).
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -92,6 +98,18 @@ impl AwsCredentials {
         self.session_token.is_some()
     }
 
+    /// The same credentials as the AWS SDK's type, for its providers (an
+    /// `AssumeRole` caller, say). Its `Debug` shows the access key id only.
+    pub fn to_sdk_credentials(&self) -> Credentials {
+        Credentials::new(
+            self.access_key_id.expose(),
+            self.secret_access_key.expose(),
+            self.session_token.as_ref().map(|t| t.expose().to_owned()),
+            None,
+            "inferlink",
+        )
+    }
+
     fn identity(&self) -> Identity {
         Credentials::new(
             self.access_key_id.expose(),
@@ -102,6 +120,23 @@ impl AwsCredentials {
         )
         .into()
     }
+}
+
+/// Where a signer's credentials come from when they are not fixed: asked
+/// before every signature, so a provider caches and refreshes them itself.
+#[async_trait]
+pub trait CredentialsProvider: Send + Sync + fmt::Debug {
+    /// The credentials to sign with now. Errors are typed
+    /// (`Unauthenticated`, `Config`, `Unavailable`, …) and never show a
+    /// credential.
+    async fn credentials(&self) -> Result<AwsCredentials>;
+}
+
+/// The credentials of a [`SigV4Signer`].
+#[derive(Debug, Clone)]
+enum CredentialSource {
+    Fixed(AwsCredentials),
+    Provider(Arc<dyn CredentialsProvider>),
 }
 
 /// How requests are signed. The defaults are what the SageMaker Runtime
@@ -183,7 +218,7 @@ impl SigningOptions {
 /// ```
 #[derive(Debug, Clone)]
 pub struct SigV4Signer {
-    credentials: AwsCredentials,
+    credentials: CredentialSource,
     region: String,
     name: String,
     options: SigningOptions,
@@ -194,9 +229,22 @@ pub struct SigV4Signer {
 impl SigV4Signer {
     /// A signer for the SageMaker Runtime ([`SIGNING_NAME`]) in `region`.
     pub fn new(credentials: AwsCredentials, region: impl Into<String>) -> Self {
+        SigV4Signer::from_source(CredentialSource::Fixed(credentials), region.into())
+    }
+
+    /// A signer for the SageMaker Runtime ([`SIGNING_NAME`]) in `region`
+    /// that asks `provider` for credentials before every attempt.
+    pub fn with_provider(
+        provider: Arc<dyn CredentialsProvider>,
+        region: impl Into<String>,
+    ) -> Self {
+        SigV4Signer::from_source(CredentialSource::Provider(provider), region.into())
+    }
+
+    fn from_source(credentials: CredentialSource, region: String) -> Self {
         SigV4Signer {
             credentials,
-            region: region.into(),
+            region,
             name: SIGNING_NAME.to_owned(),
             options: SigningOptions::default(),
             fixed_time: None,
@@ -226,9 +274,26 @@ impl SigV4Signer {
         &self.region
     }
 
-    /// The credentials.
-    pub fn credentials(&self) -> &AwsCredentials {
-        &self.credentials
+    /// The signing name in the credential scope (`sagemaker`, `bedrock`).
+    pub fn signing_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The fixed credentials, if this signer has them (`None` when they
+    /// come from a [`CredentialsProvider`]).
+    pub fn credentials(&self) -> Option<&AwsCredentials> {
+        match &self.credentials {
+            CredentialSource::Fixed(credentials) => Some(credentials),
+            CredentialSource::Provider(_) => None,
+        }
+    }
+
+    /// The credentials to sign with now: the fixed ones, or the provider's.
+    pub async fn current_credentials(&self) -> Result<AwsCredentials> {
+        match &self.credentials {
+            CredentialSource::Fixed(credentials) => Ok(credentials.clone()),
+            CredentialSource::Provider(provider) => provider.credentials().await,
+        }
     }
 
     /// Signs one request: `headers` are the headers that will be sent (a
@@ -241,9 +306,31 @@ impl SigV4Signer {
     ///
     /// The transport calls this through [`RequestSigner`] for every attempt.
     /// Errors: [`ErrorKind::InvalidInput`] for a header value that is not
-    /// visible ASCII or a URL `aws-sigv4` cannot parse.
+    /// visible ASCII or a URL `aws-sigv4` cannot parse;
+    /// [`ErrorKind::Config`] for a signer whose credentials come from a
+    /// provider (sign those through [`RequestSigner::sign`], or
+    /// [`SigV4Signer::sign_parts_with`]).
     pub fn sign_parts(
         &self,
+        method: &Method,
+        url: &Url,
+        headers: &mut HeaderMap,
+        body: &[u8],
+    ) -> Result<String> {
+        let CredentialSource::Fixed(credentials) = &self.credentials else {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "this signer's credentials come from a provider: sign asynchronously",
+            ));
+        };
+        self.sign_parts_with(credentials, method, url, headers, body)
+    }
+
+    /// [`SigV4Signer::sign_parts`] with the given `credentials` instead of
+    /// the signer's own.
+    pub fn sign_parts_with(
+        &self,
+        credentials: &AwsCredentials,
         method: &Method,
         url: &Url,
         headers: &mut HeaderMap,
@@ -265,7 +352,7 @@ impl SigV4Signer {
                 .map_err(|_| fail(format!("header `{name}` is not visible ASCII")))?;
             pairs.push((name.as_str(), value));
         }
-        let identity = self.credentials.identity();
+        let identity = credentials.identity();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
@@ -304,8 +391,15 @@ impl SigV4Signer {
 #[async_trait]
 impl RequestSigner for SigV4Signer {
     async fn sign(&self, request: &mut SigningRequest<'_>) -> Result<()> {
-        self.sign_parts(request.method, request.url, request.headers, request.body)
-            .map(|_| ())
+        let credentials = self.current_credentials().await?;
+        self.sign_parts_with(
+            &credentials,
+            request.method,
+            request.url,
+            request.headers,
+            request.body,
+        )
+        .map(|_| ())
     }
 }
 

@@ -2,9 +2,14 @@
 
 moto checks signatures once INITIAL_NO_AUTH_ACTION_COUNT unauthenticated actions are used
 up. This launcher spends exactly those on the IAM setup (a user, its access key, a policy
-allowing sagemaker:* and s3:*; a second user allowed bedrock:InvokeModel*), writes the key
-pairs to DIR/credentials.json, and only then writes DIR/ready: from then on every request
-must be signed with one of those keys.
+allowing sagemaker:*, s3:* and sts:*; a role `inferlink-role` any principal may assume, with
+a policy allowing sagemaker:* and bedrock:*), writes the key pair and the role's ARN to
+DIR/credentials.json, and only then writes DIR/ready: from then on every request must be
+signed with that key or with credentials STS issued for the role.
+
+One change to moto's checks, to match AWS: `AssumeRoleWithWebIdentity` is an unsigned call
+(the OIDC token is the caller's proof), so it is let through without a signature; moto's
+auth mode otherwise fails on it for want of an Authorization header.
 
     launch.py --dir DIR --port PORT
 """
@@ -15,17 +20,29 @@ import signal
 import sys
 import threading
 
-SETUP_ACTIONS = 6  # create_user, create_access_key, put_user_policy; twice
+SETUP_ACTIONS = 5  # create_user, create_access_key, put_user_policy, create_role, put_role_policy
 os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = str(SETUP_ACTIONS)
 os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
 
 import boto3  # noqa: E402
+from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+
+UNSIGNED_ACTIONS = ("AssumeRoleWithWebIdentity",)
+_checked_action = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+
+def _check_unless_unsigned(self, iam_request_cls, resource="*"):
+    if self._get_action() in UNSIGNED_ACTIONS and not self.headers.get("Authorization"):
+        return None
+    return _checked_action(self, iam_request_cls, resource)
+
+
+ActionAuthenticatorMixin._authenticate_and_authorize_action = _check_unless_unsigned
 
 REGION = "us-east-1"
 USER = "inferlink-test"
-# May call Bedrock Runtime's InvokeModel (which moto answers with `{}`); USER may not.
-BEDROCK_USER = "inferlink-bedrock"
+ROLE = "inferlink-role"
 
 
 def main():
@@ -55,32 +72,30 @@ def main():
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Effect": "Allow", "Action": ["sagemaker:*", "s3:*"], "Resource": "*"}
+                    {"Effect": "Allow", "Action": ["sagemaker:*", "s3:*", "sts:*"], "Resource": "*"}
                 ],
             }
         ),
     )
-    iam.create_user(UserName=BEDROCK_USER)
-    bedrock_key = iam.create_access_key(UserName=BEDROCK_USER)["AccessKey"]
-    iam.put_user_policy(
-        UserName=BEDROCK_USER,
-        PolicyName="bedrock-invoke",
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    role = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(
+        RoleName=ROLE,
+        PolicyName="invoke",
         PolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-                        "Resource": "*",
-                    }
+                    {"Effect": "Allow", "Action": ["sagemaker:*", "bedrock:*"], "Resource": "*"}
                 ],
             }
         ),
     )
     creds = {
-        "bedrock_access_key_id": bedrock_key["AccessKeyId"],
-        "bedrock_secret_access_key": bedrock_key["SecretAccessKey"],
+        "role_arn": role["Arn"],
         "access_key_id": key["AccessKeyId"],
         "secret_access_key": key["SecretAccessKey"],
         "region": REGION,
