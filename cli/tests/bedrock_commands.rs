@@ -26,12 +26,17 @@ struct Registry {
 
 impl Registry {
     fn new(url: &str, key_id: &str, secret: &str) -> Registry {
+        Registry::with_settings(url, key_id, secret, "")
+    }
+
+    /// As [`Registry::new`], with more configuration lines (indented for the service).
+    fn with_settings(url: &str, key_id: &str, secret: &str, settings: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let record = format!(
             "id: bedrock-test\nproduct: bedrock\nversion: \"2023-09-30\"\nservices:\n  - id: runtime\n    \
              resource: bedrock-runtime\n    category: generative-ai\n    configuration:\n      \
-             region: us-east-1\n      auth: sigv4\n      retry_max_attempts: \"1\"\n    endpoints:\n      \
-             - url: {url}\n    credentials:\n      - id: aws\n        scope: global\n        \
+             region: us-east-1\n      auth: sigv4\n      retry_max_attempts: \"1\"\n{settings}    \
+             endpoints:\n      - url: {url}\n    credentials:\n      - id: aws\n        scope: global\n        \
              configuration:\n          aws_access_key_id: {key_id}\n          \
              aws_secret_access_key: {secret}\n"
         );
@@ -127,17 +132,22 @@ async fn invoke_reaches_moto_with_a_signed_invoke_model() {
     };
     let path = server.instance_dir().join("credentials.json");
     let creds: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let (id, secret) = (
-        creds["bedrock_access_key_id"].as_str().unwrap().to_owned(),
-        creds["bedrock_secret_access_key"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
+    let field = |k: &str| creds[k].as_str().unwrap().to_owned();
+    let (id, secret, role) = (
+        field("access_key_id"),
+        field("secret_access_key"),
+        field("role_arn"),
     );
+    // The user may not call Bedrock; the role it assumes through moto's STS may.
     let url = server.http_url();
-    let registry = tokio::task::spawn_blocking(move || Registry::new(&url, &id, &secret))
-        .await
-        .unwrap();
+    let extra = format!(
+        "      aws_credential_source: assume_role\n      aws_role_arn: {role}\n      \
+         aws_sts_endpoint_url: {url}\n"
+    );
+    let registry =
+        tokio::task::spawn_blocking(move || Registry::with_settings(&url, &id, &secret, &extra))
+            .await
+            .unwrap();
     let (stdout, _) = registry
         .ok(&[
             "invoke",

@@ -3,8 +3,11 @@
 //! policy of the signing user. moto serves Bedrock Runtime's `InvokeModel`
 //! (answering `{}` and echoing the latency and tier headers); it lacks
 //! Converse, the streams and Rerank (those are checked against botocore in
-//! `botocore_peer.rs`). The launcher creates two users: `inferlink-bedrock`
-//! may call `bedrock:InvokeModel*`, `inferlink-test` may not.
+//! `botocore_peer.rs`). The launcher's user `inferlink-test` may not call
+//! Bedrock; its role `inferlink-role` may (`bedrock:*`), so the calls that
+//! succeed are signed with credentials the credential chain of
+//! `inferlink-aws` obtained from moto's STS (`AssumeRole` with the user's
+//! keys, configured in the record).
 //!
 //! Records are connected through the factory, so region and credentials are
 //! read from the record by `inferlink-aws`.
@@ -21,25 +24,40 @@ use serde_json::Value;
 
 const TITAN: &str = "amazon.titan-embed-text-v2:0";
 
-/// The `inferlink-bedrock` user's key pair.
-fn bedrock_user(server: &RunningServer) -> (String, String) {
+/// The user's key pair (no Bedrock) and the role's ARN (Bedrock allowed).
+fn moto_identities(server: &RunningServer) -> (String, String, String) {
     let path = server.instance_dir().join("credentials.json");
     let creds: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let field = |k: &str| creds[k].as_str().expect(k).to_owned();
     (
-        field("bedrock_access_key_id"),
-        field("bedrock_secret_access_key"),
+        field("access_key_id"),
+        field("secret_access_key"),
+        field("role_arn"),
     )
 }
 
-async fn connect(url: &str, key_id: &str, secret: &str) -> Arc<dyn InferenceConnector> {
-    let target = ConnectTarget::new("bedrock", url)
+/// A Bedrock record for moto signed with the user's keys, or with the role's
+/// credentials (`AssumeRole` through moto's STS) when `role` is given.
+async fn connect(
+    url: &str,
+    key_id: &str,
+    secret: &str,
+    role: Option<&str>,
+) -> Arc<dyn InferenceConnector> {
+    let mut target = ConnectTarget::new("bedrock", url)
         .with_plain("region", "us-east-1")
         .with_plain("auth", "sigv4")
         .with_plain("performance_latency", "optimized")
         .with_secret("aws_access_key_id", key_id)
         .with_secret("aws_secret_access_key", secret)
         .with_plain("retry_max_attempts", "1");
+    if let Some(arn) = role {
+        target = target
+            .with_plain("aws_credential_source", "assume_role")
+            .with_plain("aws_role_arn", arn)
+            .with_plain("aws_role_session_name", "inferlink-bedrock-test")
+            .with_plain("aws_sts_endpoint_url", url);
+    }
     Connectors::new()
         .with(inferlink_bedrock::factory())
         .connect(&target)
@@ -52,8 +70,8 @@ async fn moto_answers_signed_invoke_model_calls() {
     let Some(server) = shared_server(ServerKind::Moto).await else {
         return;
     };
-    let (key_id, secret) = bedrock_user(server);
-    let bedrock = connect(&server.http_url(), &key_id, &secret).await;
+    let (key_id, secret, role) = moto_identities(server);
+    let bedrock = connect(&server.http_url(), &key_id, &secret, Some(&role)).await;
     let model = ModelRef::new(TITAN);
     let mut raw = RawRequest::json(r#"{"inputText": "hello"}"#);
     raw.accept = Some("application/json".into());
@@ -95,8 +113,8 @@ async fn moto_refuses_a_user_without_bedrock_and_a_wrong_signature() {
         return;
     };
     let model = ModelRef::new(TITAN);
-    let (key_id, secret, _) = server.aws_credentials().expect("moto's credentials");
-    let not_allowed = connect(&server.http_url(), &key_id, &secret).await;
+    let (key_id, secret, _) = moto_identities(server);
+    let not_allowed = connect(&server.http_url(), &key_id, &secret, None).await;
     let e = not_allowed
         .invoke(&model, RawRequest::json("{}"))
         .await
@@ -104,9 +122,8 @@ async fn moto_refuses_a_user_without_bedrock_and_a_wrong_signature() {
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     assert_eq!(e.context("vendor_code"), Some("AccessDenied"), "{e}");
     assert!(e.to_string().contains("bedrock:InvokeModel"), "{e}");
-    let (bedrock_id, _) = bedrock_user(server);
     let wrong = "wrong-secret-planted-1234567890";
-    let forged = connect(&server.http_url(), &bedrock_id, wrong).await;
+    let forged = connect(&server.http_url(), &key_id, wrong, None).await;
     let e = forged
         .invoke(&model, RawRequest::json("{}"))
         .await
