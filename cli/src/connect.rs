@@ -43,6 +43,7 @@ pub(crate) fn connectors() -> Result<Connectors> {
         .with(inferlink_mlflow::factory())
         .with(inferlink_openai::factory())
         .with(inferlink_blueprint::factory())
+        .with(inferlink_bedrock::factory())
         .with_host_transport(host))
 }
 

@@ -41,6 +41,7 @@ pub mod grpc_server;
 pub mod hostile;
 pub mod keys;
 pub mod live;
+pub mod peer;
 pub mod peer_bench;
 #[cfg(unix)]
 pub mod postgres;

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use crate::codec;
 use crate::config::{Api, MAX_PAYLOAD_BYTES, SageMakerConfig, config_error};
 use crate::error::{classifier, stream_exception};
-use crate::eventstream::MessageDecoder;
+use crate::eventstream;
 use crate::sigv4::SigV4Signer;
 
 /// The vendor name in [`ConnectorInfo::vendor`] and error context.
@@ -75,7 +75,7 @@ pub mod headers {
 }
 
 /// The media type of a response stream.
-pub const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+pub const EVENT_STREAM: &str = eventstream::CONTENT_TYPE;
 
 /// An `InvokeEndpoint` request: the body as it is, and every header of the API.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -910,64 +910,27 @@ pub fn payload_parts(
     body: ByteStream,
     tag: impl Fn(Error) -> Error + Send + Sync + 'static,
 ) -> ByteStream {
-    struct State<F> {
-        body: ByteStream,
-        decoder: MessageDecoder,
-        tag: F,
-        done: bool,
-    }
-    let state = State {
-        body,
-        decoder: MessageDecoder::new(),
-        tag,
-        done: false,
-    };
-    let stream = futures_util::stream::unfold(state, |mut s| async move {
+    let tag = Arc::new(tag);
+    let framing_tag = Arc::clone(&tag);
+    let messages = eventstream::messages(body, move |e| framing_tag(e));
+    let parts = futures_util::stream::unfold(Some((messages, tag)), |state| async move {
+        let (mut messages, tag) = state?;
         loop {
-            if s.done {
-                return None;
+            let message = match messages.next().await? {
+                Ok(message) => message,
+                Err(e) => return Some((Err(e), None)),
+            };
+            if let Some(e) = stream_exception(&message) {
+                return Some((Err(tag(e)), None));
             }
-            match s.decoder.next_message() {
-                Err(e) => {
-                    s.done = true;
-                    let e = (s.tag)(e);
-                    return Some((Err(e), s));
-                }
-                Ok(Some(message)) => {
-                    if let Some(e) = stream_exception(&message) {
-                        s.done = true;
-                        let e = (s.tag)(e);
-                        return Some((Err(e), s));
-                    }
-                    let part = message.string_header(":event-type") == Some("PayloadPart");
-                    if part && !message.payload.is_empty() {
-                        return Some((Ok(message.payload), s));
-                    }
-                    // Other events (none are defined today) and empty parts are skipped.
-                    continue;
-                }
-                Ok(None) => {}
-            }
-            match s.body.next().await {
-                Some(Ok(chunk)) => s.decoder.push(&chunk),
-                Some(Err(e)) => {
-                    s.done = true;
-                    return Some((Err(e), s));
-                }
-                None => {
-                    s.done = true;
-                    return match s.decoder.finish() {
-                        Ok(()) => None,
-                        Err(e) => {
-                            let e = (s.tag)(e);
-                            Some((Err(e), s))
-                        }
-                    };
-                }
+            // Other events (none are defined today) and empty parts are skipped.
+            let part = message.string_header(":event-type") == Some("PayloadPart");
+            if part && !message.payload.is_empty() {
+                return Some((Ok(message.payload), Some((messages, tag))));
             }
         }
     });
-    Box::pin(stream)
+    Box::pin(parts)
 }
 
 /// The [`InferenceConnector`] of a SageMaker endpoint (or container): the

@@ -27,7 +27,7 @@ use inferlink_core::transport::{ErrorClass, ErrorResponse, ResponseClassifier, s
 use inferlink_core::{Error, ErrorKind};
 use serde_json::Value;
 
-use crate::eventstream::Message;
+use crate::eventstream::{Message, MessageKind};
 
 pub use inferlink_core::transport::sigv4::{AUTH_CODES, THROTTLING_CODES};
 
@@ -106,11 +106,10 @@ impl ResponseClassifier for SageMakerClassifier {
 /// The error an in-stream `exception` or `error` message stands for
 /// (`None` for an `event`).
 pub fn stream_exception(message: &Message) -> Option<Error> {
-    match message.string_header(":message-type") {
-        Some("exception") => {
-            let kind_name = message
-                .string_header(":exception-type")
-                .unwrap_or("unknown");
+    match message.kind() {
+        MessageKind::Exception {
+            exception_type: kind_name,
+        } => {
             let body: Value = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
             let text = body
                 .get("Message")
@@ -136,9 +135,10 @@ pub fn stream_exception(message: &Message) -> Option<Error> {
             }
             Some(error)
         }
-        Some("error") => {
-            let code = message.string_header(":error-code").unwrap_or("unknown");
-            let text = message.string_header(":error-message").unwrap_or_default();
+        MessageKind::Error {
+            code,
+            message: text,
+        } => {
             let kind = class_of(code, text).map_or(ErrorKind::Unavailable, |c| c.kind);
             let mut error = Error::new(kind, format!("the response stream failed: {code}"))
                 .with_context("vendor_code", code.to_owned())
@@ -148,7 +148,7 @@ pub fn stream_exception(message: &Message) -> Option<Error> {
             }
             Some(error)
         }
-        _ => None,
+        MessageKind::Event { .. } => None,
     }
 }
 

@@ -16,7 +16,8 @@
 //!   [`SageMakerClient::invoke_endpoint_async`],
 //!   [`SageMakerClient::invoke_endpoint_with_response_stream`].
 //! * [`sigv4`] signs each attempt through the transport's `RequestSigner`
-//!   hook; [`eventstream`] decodes (and encodes) the response-stream framing;
+//!   hook; [`eventstream`] (shared in `inferlink-core`) decodes (and encodes)
+//!   the response-stream framing;
 //!   [`error`] maps SageMaker's error types.
 //! * [`factory()`] builds connectors from targets (register it with
 //!   [`inferlink_core::Connectors`]); it refuses lower-case configuration
@@ -45,7 +46,6 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod error;
-pub mod eventstream;
 
 pub use client::{
     EVENT_STREAM, InvokeEndpointAsyncRequest, InvokeEndpointAsyncResponse, InvokeEndpointRequest,
@@ -53,6 +53,9 @@ pub use client::{
     SageMakerConnector, VENDOR, check_endpoint_name, check_payload, headers, payload_parts,
 };
 pub use config::{Api, JsonKey, KEYS, MAX_PAYLOAD_BYTES, SageMakerConfig};
+/// The AWS event-stream framing, shared in `inferlink-core` (feature
+/// `eventstream`) since Bedrock's streams use it too.
+pub use inferlink_core::kit::eventstream;
 /// SigV4 signing, shared in `inferlink-core` (feature `sigv4`) since blueprints sign too.
 pub use inferlink_core::transport::sigv4;
 pub use sigv4::{AwsCredentials, SigV4Signer, SigningOptions};

@@ -24,6 +24,7 @@ use inferlink_sagemaker::{
     SageMakerClient, SageMakerConfig, SigV4Signer,
 };
 use inferlink_testkit::fault::{Fault, FaultServer, RecordedRequest};
+use inferlink_testkit::peer::{AwsKeys, botocore_authorization};
 use serde_json::{Value, json};
 
 const AKID: &str = "AKIDEXAMPLE";
@@ -58,7 +59,7 @@ fn signed_headers(r: &RecordedRequest) -> Vec<String> {
 /// Compares our request with botocore's for the same operation, then has
 /// botocore sign ours.
 fn cross_check(
-    python: &std::path::PathBuf,
+    python: &std::path::Path,
     url: &str,
     ours: &RecordedRequest,
     theirs: &RecordedRequest,
@@ -79,31 +80,20 @@ fn cross_check(
     // Same time, same credentials, same signed headers: the same signature.
     assert_eq!(ours.header("authorization"), theirs.header("authorization"));
     // botocore's SigV4Auth over exactly what we sent and signed.
-    let headers: Vec<(String, String)> = mine
-        .iter()
-        .filter(|h| !matches!(h.as_str(), "x-amz-date" | "x-amz-security-token"))
-        .map(|h| (h.clone(), ours.header(h).unwrap().to_owned()))
-        .collect();
-    let mut request = json!({
-        "method": ours.method,
-        "url": format!("{url}{}", ours.target),
-        "headers": headers,
-        "body_hex": support::hex(&ours.body),
-        "region": "us-east-1",
-        "service": "sagemaker",
-        "access_key": AKID,
-        "secret_key": SECRET,
-    });
-    if let Some(t) = token {
-        request["token"] = json!(t);
-    }
-    let signed = support::peer(python, "sign", &request);
+    let keys = AwsKeys {
+        access_key: AKID,
+        secret_key: SECRET,
+        token,
+    };
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/aws_peer.py");
+    let botocore =
+        botocore_authorization(python, &script, url, ours, "us-east-1", "sagemaker", keys);
     assert_eq!(
-        signed["headers"]["authorization"].as_str(),
+        botocore.as_deref(),
         ours.header("authorization"),
         "botocore's SigV4Auth over our request"
     );
-    assert_eq!(signed["headers"]["x-amz-date"], "20150830T123600Z");
     assert_eq!(ours.header("x-amz-date"), Some("20150830T123600Z"));
     if let Some(t) = token {
         assert_eq!(ours.header("x-amz-security-token"), Some(t));
@@ -381,7 +371,7 @@ fn botocore_parses_the_frames_we_encode() {
     }
 }
 
-fn moto_encoded(python: &std::path::PathBuf, messages: Value) -> Vec<u8> {
+fn moto_encoded(python: &std::path::Path, messages: Value) -> Vec<u8> {
     let out = support::peer(python, "encode", &json!({ "messages": messages }));
     support::unhex(out["hex"].as_str().unwrap())
 }

@@ -171,6 +171,25 @@ fn ragged(path: &str, message: String) -> Error {
     Error::new(ErrorKind::Protocol, message).with_path(path.to_owned())
 }
 
+/// Decodes `body` as JSON of type `T`; a body that is not the expected JSON
+/// is an [`ErrorKind::Protocol`] error saying `what` it was, with the path
+/// of the first mismatch (e.g. `output.message.content[0]`) as its path.
+pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let error = Error::new(
+            ErrorKind::Protocol,
+            format!("{what} is not the expected JSON: {}", e.into_inner()),
+        );
+        if path == "." || path.is_empty() {
+            error
+        } else {
+            error.with_path(path)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

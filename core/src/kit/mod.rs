@@ -21,7 +21,8 @@
 //! * [`raw_request_spec`]: a raw request on an HTTP request spec;
 //!   [`phrase_class`]: an error status refined by the vendor's words;
 //! * [`option_setters!`](crate::option_setters): builder setters of optional fields;
-//! * [`json`]: nested JSON arrays read as a tensor's shape and leaves.
+//! * [`json`]: nested JSON arrays read as a tensor's shape and leaves;
+//! * `eventstream` (feature `eventstream`): the AWS event-stream framing.
 //!
 //! Settings are layered once, in [`Connectors::connect`](crate::Connectors::connect):
 //! the vendor's defaults (the connector's config type) < the host's
@@ -38,6 +39,8 @@ use crate::connector::{ConnectorFactory, InferenceConnector};
 use crate::error::{Error, ErrorKind, Result};
 use crate::target::ConnectTarget;
 
+#[cfg(feature = "eventstream")]
+pub mod eventstream;
 mod families;
 #[cfg(feature = "http")]
 mod http;

@@ -432,8 +432,11 @@ pub const THROTTLING_CODES: &[&str] = &[
 /// credentials or signature (`Unauthenticated`), `AccessDenied…`
 /// (`PermissionDenied`), throttling (`RateLimited`, retried),
 /// `ServiceUnavailable…` (`Unavailable`, retried), `InternalFailure` /
-/// `InternalServerError` (`Unavailable`, retried when idempotent),
-/// `Validation…` (`InvalidInput`), `ResourceNotFoundException` (`NotFound`).
+/// `InternalServerError` / `InternalServerException` / `BadGatewayException`
+/// (`Unavailable`, retried when idempotent), `ServiceQuotaExceededException`
+/// (`RateLimited`, not retried: a quota is not a burst), `ConflictException`
+/// (`Conflict`), `Validation…` (`InvalidInput`), `ResourceNotFoundException`
+/// (`NotFound`).
 /// `None` for another type (a service's own).
 pub fn aws_error_class(code: &str) -> Option<ErrorClass> {
     let code = code.rsplit('#').next().unwrap_or(code);
@@ -443,9 +446,12 @@ pub fn aws_error_class(code: &str) -> Option<ErrorClass> {
         "ServiceUnavailable" | "ServiceUnavailableException" => {
             ErrorClass::rejected(ErrorKind::Unavailable)
         }
-        "InternalFailure" | "InternalServerError" => {
-            ErrorClass::retry_if_idempotent(ErrorKind::Unavailable)
-        }
+        "InternalFailure"
+        | "InternalServerError"
+        | "InternalServerException"
+        | "BadGatewayException" => ErrorClass::retry_if_idempotent(ErrorKind::Unavailable),
+        "ServiceQuotaExceededException" => ErrorClass::fatal(ErrorKind::RateLimited),
+        "ConflictException" => ErrorClass::fatal(ErrorKind::Conflict),
         "ValidationError" | "ValidationException" => ErrorClass::fatal(ErrorKind::InvalidInput),
         "ResourceNotFoundException" => ErrorClass::fatal(ErrorKind::NotFound),
         c if THROTTLING_CODES.contains(&c) => ErrorClass::rejected(ErrorKind::RateLimited),

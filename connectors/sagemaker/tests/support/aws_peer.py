@@ -15,29 +15,23 @@ stdin, a JSON answer on stdout.
   encode        moto's EventStreamEncoder writes messages:
                 {messages: [{headers: {name: str|int|bool}, payload_hex}]} -> {hex}
 """
-import datetime
 import json
+import os
 import sys
+
+# The shared part of the AWS peers (botocore's fixed signing clock, `sign`).
+sys.path.insert(
+    0,
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../../testkit/servers/moto"),
+)
+from botocore_peer_common import sign  # noqa: E402
 
 import botocore.auth
 import botocore.compat
 import botocore.session
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
-from botocore.credentials import Credentials
 from botocore.eventstream import EventStreamBuffer
 
-FIXED = datetime.datetime(2015, 8, 30, 12, 36, 0)
-
-
-def fixed_now(remove_tzinfo=True):
-    if remove_tzinfo:
-        return FIXED
-    return FIXED.replace(tzinfo=datetime.timezone.utc)
-
-
-# Every signer in botocore reads the clock through this function.
-botocore.auth.get_current_datetime = fixed_now
 
 
 def client_call(req):
@@ -60,19 +54,6 @@ def client_call(req):
         return {"ok": True}
     except Exception as e:  # the recording server's answer need not fit the model
         return {"ok": False, "error": type(e).__name__}
-
-
-def sign(req):
-    creds = Credentials(req["access_key"], req["secret_key"], req.get("token"))
-    request = AWSRequest(
-        method=req["method"],
-        url=req["url"],
-        data=bytes.fromhex(req["body_hex"]),
-        headers=dict(req["headers"]),
-    )
-    botocore.auth.SigV4Auth(creds, req["service"], req["region"]).add_auth(request)
-    wanted = ("authorization", "x-amz-date", "x-amz-security-token")
-    return {"headers": {k.lower(): v for k, v in request.headers.items() if k.lower() in wanted}}
 
 
 def decode(req):

@@ -1,10 +1,8 @@
 //! Shared helpers of the SageMaker tests: the botocore peer, records, servers.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use inferlink::{Connectors, InferenceConnector, Selector};
 use inferlink_testkit::live;
@@ -14,58 +12,13 @@ use serde_json::Value;
 /// The interpreter of the `moto` venv (botocore, moto), or `None` after a
 /// visible skip line when it is not installed and live peers are not required.
 pub fn peer_python() -> Option<PathBuf> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = FOUND.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(servers::script_path())
-            .args(["venv", "moto"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin/python"))
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-        }
-    });
-    match found {
-        Ok(p) => Some(p.clone()),
-        Err(e) if !servers::require_live() => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: botocore peer (the moto venv) is not installed: {e}; {}=1 turns this into a failure",
-                servers::REQUIRE_LIVE_ENV
-            );
-            None
-        }
-        Err(e) => panic!("the botocore peer (moto venv) is required: {e}"),
-    }
+    inferlink_testkit::peer::venv_python(ServerKind::Moto)
 }
 
 /// Runs `aws_peer.py COMMAND` with `request` as JSON on stdin.
-pub fn peer(python: &PathBuf, command: &str, request: &Value) -> Value {
+pub fn peer(python: &std::path::Path, command: &str, request: &Value) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/aws_peer.py");
-    let mut child = Command::new(python)
-        .arg(&script)
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting the botocore peer");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "aws_peer.py {command} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("aws_peer.py prints JSON")
+    inferlink_testkit::peer::run_json(python, &script, command, request)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

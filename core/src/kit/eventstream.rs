@@ -1,5 +1,7 @@
-//! The AWS event-stream framing of `InvokeEndpointWithResponseStream`
-//! (`application/vnd.amazon.eventstream`).
+//! The AWS event-stream framing (`application/vnd.amazon.eventstream`), shared
+//! by every connector whose AWS API streams answers: SageMaker's
+//! `InvokeEndpointWithResponseStream`, Bedrock's
+//! `InvokeModelWithResponseStream` and `ConverseStream` (feature `eventstream`).
 //!
 //! A message is, big-endian:
 //!
@@ -14,12 +16,20 @@
 //!
 //! [`decode_message`] reads one complete message; [`MessageDecoder`] reads
 //! messages from a byte stream cut at arbitrary points (as HTTP chunks are);
-//! [`encode_message`] writes one (for tests and test servers). Every check
-//! that fails is an [`ErrorKind::Protocol`] error saying what and at which
-//! offset.
+//! [`messages`] turns a response body into a stream of messages;
+//! [`Message::kind`] says whether a message is an event, a modelled
+//! exception or an error; [`encode_message`] writes one (for tests and test
+//! servers). Every check that fails is an [`ErrorKind::Protocol`] error
+//! saying what and at which offset.
 
 use bytes::{Buf, Bytes, BytesMut};
-use inferlink_core::{Error, ErrorKind, Result};
+use futures_util::StreamExt as _;
+
+use crate::connector::ByteStream;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The media type of an event stream.
+pub const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
 /// Bytes before the headers: total length, headers length, prelude CRC.
 pub const PRELUDE_LEN: usize = 12;
@@ -96,6 +106,26 @@ impl Message {
         }
     }
 
+    /// An `event` message of type `event_type` with a JSON payload (the
+    /// headers AWS services send: `:event-type`, `:content-type:
+    /// application/json`, `:message-type: event`).
+    pub fn json_event(event_type: &str, payload: impl Into<Bytes>) -> Self {
+        Message::new(payload)
+            .with_string_header(":event-type", event_type)
+            .with_string_header(":content-type", "application/json")
+            .with_string_header(":message-type", "event")
+    }
+
+    /// An `exception` message of type `exception_type` with a JSON payload
+    /// (`:exception-type`, `:content-type: application/json`,
+    /// `:message-type: exception`).
+    pub fn json_exception(exception_type: &str, payload: impl Into<Bytes>) -> Self {
+        Message::new(payload)
+            .with_string_header(":exception-type", exception_type)
+            .with_string_header(":content-type", "application/json")
+            .with_string_header(":message-type", "exception")
+    }
+
     /// Adds a header.
     pub fn with_header(mut self, name: impl Into<String>, value: HeaderValue) -> Self {
         self.headers.push((name.into(), value));
@@ -119,6 +149,48 @@ impl Message {
     pub fn string_header(&self, name: &str) -> Option<&str> {
         self.header(name).and_then(HeaderValue::as_str)
     }
+
+    /// What the message is, by its `:message-type` header (a message
+    /// without one is an event, as AWS's decoders treat it).
+    pub fn kind(&self) -> MessageKind<'_> {
+        match self.string_header(":message-type") {
+            Some("exception") => MessageKind::Exception {
+                exception_type: self.string_header(":exception-type").unwrap_or("unknown"),
+            },
+            Some("error") => MessageKind::Error {
+                code: self.string_header(":error-code").unwrap_or("unknown"),
+                message: self.string_header(":error-message").unwrap_or_default(),
+            },
+            _ => MessageKind::Event {
+                event_type: self.string_header(":event-type").unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// What an event-stream message carries ([`Message::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind<'a> {
+    /// `:message-type: event`: a member of the stream, named by `:event-type`
+    /// (`PayloadPart`, `chunk`, `contentBlockDelta`, …; empty when absent).
+    Event {
+        /// The `:event-type` header.
+        event_type: &'a str,
+    },
+    /// `:message-type: exception`: a modelled error named by
+    /// `:exception-type`; its payload is the exception's JSON body.
+    Exception {
+        /// The `:exception-type` header (`unknown` when absent).
+        exception_type: &'a str,
+    },
+    /// `:message-type: error`: an unmodelled error with `:error-code` and
+    /// `:error-message` headers.
+    Error {
+        /// The `:error-code` header (`unknown` when absent).
+        code: &'a str,
+        /// The `:error-message` header (may be empty).
+        message: &'a str,
+    },
 }
 
 fn protocol(message: impl Into<String>) -> Error {
@@ -403,6 +475,59 @@ impl MessageDecoder {
     }
 }
 
+/// The messages of an event-stream response body, decoded as the chunks
+/// arrive (whatever their boundaries). A framing error (a CRC mismatch, a
+/// bad length, a header past its section) or a body that ends inside a
+/// message is an `Err` item passed through `tag`; a transport error is
+/// passed on as it is; either ends the stream.
+pub fn messages(
+    body: ByteStream,
+    tag: impl Fn(Error) -> Error + Send + Sync + 'static,
+) -> futures_core::stream::BoxStream<'static, Result<Message>> {
+    struct State<F> {
+        body: ByteStream,
+        decoder: MessageDecoder,
+        tag: F,
+        done: bool,
+    }
+    let state = State {
+        body,
+        decoder: MessageDecoder::new(),
+        tag,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if s.done {
+                return None;
+            }
+            match s.decoder.next_message() {
+                Ok(Some(message)) => return Some((Ok(message), s)),
+                Ok(None) => {}
+                Err(e) => {
+                    s.done = true;
+                    let e = (s.tag)(e);
+                    return Some((Err(e), s));
+                }
+            }
+            match s.body.next().await {
+                Some(Ok(chunk)) => s.decoder.push(&chunk),
+                Some(Err(e)) => {
+                    s.done = true;
+                    return Some((Err(e), s));
+                }
+                None => {
+                    s.done = true;
+                    let e = s.decoder.finish().err()?;
+                    let e = (s.tag)(e);
+                    return Some((Err(e), s));
+                }
+            }
+        }
+    });
+    Box::pin(stream)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +556,62 @@ mod tests {
         let m = decode_message(Bytes::from(wire)).unwrap();
         assert_eq!(m, hello());
         assert_eq!(m.string_header(":event-type"), Some("PayloadPart"));
+    }
+
+    #[test]
+    fn messages_say_their_kind() {
+        assert_eq!(
+            hello().kind(),
+            MessageKind::Event {
+                event_type: "PayloadPart"
+            }
+        );
+        let exception = Message::new("{}")
+            .with_string_header(":message-type", "exception")
+            .with_string_header(":exception-type", "throttlingException");
+        assert_eq!(
+            exception.kind(),
+            MessageKind::Exception {
+                exception_type: "throttlingException"
+            }
+        );
+        let error = Message::new("")
+            .with_string_header(":message-type", "error")
+            .with_string_header(":error-code", "InternalFailure");
+        assert_eq!(
+            error.kind(),
+            MessageKind::Error {
+                code: "InternalFailure",
+                message: ""
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_becomes_messages_and_a_truncated_one_ends_in_an_error() {
+        let one = encode_message(&hello()).unwrap();
+        let wire: Vec<u8> = [one.as_ref(), one.as_ref()].concat();
+        let chunks: Vec<Result<Bytes>> = wire
+            .chunks(7)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let got: Vec<Result<Message>> =
+            messages(Box::pin(futures_util::stream::iter(chunks)), |e| e)
+                .collect()
+                .await;
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|m| m.as_ref().unwrap() == &hello()));
+        let cut = vec![Ok(Bytes::copy_from_slice(&wire[..40]))];
+        let got: Vec<Result<Message>> = messages(Box::pin(futures_util::stream::iter(cut)), |e| {
+            e.with_context("tagged", "yes")
+        })
+        .collect()
+        .await;
+        let e = got.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(
+            (e.kind(), e.context("tagged")),
+            (ErrorKind::Protocol, Some("yes"))
+        );
     }
 
     #[test]
