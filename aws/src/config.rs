@@ -177,7 +177,9 @@ impl AwsAuthConfig {
             keys::SESSION_TOKEN => self.pending.session_token = secret,
             _ if text.is_empty() => {}
             keys::CREDENTIAL_SOURCE => self.source = Some(text.parse()?),
-            keys::PROFILE => self.profile = Some(checked_name(key, text, 64, "")?),
+            // Profile names as people write them: `ml-dev`, `team.prod`,
+            // `AdministratorAccess-123456789012`, `me@example`.
+            keys::PROFILE => self.profile = Some(checked_name(key, text, 64, "-.@+:/")?),
             keys::CONFIG_FILE => self.config_file = Some(PathBuf::from(text)),
             keys::SHARED_CREDENTIALS_FILE => {
                 self.shared_credentials_file = Some(PathBuf::from(text));
@@ -517,6 +519,19 @@ mod tests {
             !c.read_key("api", &ConfigValue::Plain("runtime".into()))
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn profile_names_take_hyphens_and_dots_not_spaces() {
+        for name in ["ml-dev", "team.prod", "AdministratorAccess-123456789012"] {
+            let c = read(&[("aws_credential_source", "profile"), ("aws_profile", name)]).unwrap();
+            assert_eq!(c.profile.as_deref(), Some(name));
+        }
+        for name in ["two words", "x", "a]b", "new\nline"] {
+            let e =
+                read(&[("aws_credential_source", "profile"), ("aws_profile", name)]).unwrap_err();
+            assert_eq!(e.path(), Some("aws_profile"), "{name}");
+        }
     }
 
     #[test]

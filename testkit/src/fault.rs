@@ -593,7 +593,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Reads one request (head and body) from `buf` + the stream; leftover
 /// bytes stay in `buf` for the next request. Returns the request and
 /// whether the connection may stay open.
-async fn read_request(
+pub(crate) async fn read_request(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
 ) -> Option<(RecordedRequest, bool)> {

@@ -24,6 +24,8 @@
 //! * [`tfserving_rest_fake`]: a TensorFlow Serving REST stand-in written from
 //!   TF Serving's REST documentation (no TF Serving binary is available).
 //! * [`torchserve`]: reading a running TorchServe's token key file.
+//! * [`recorder`]: a loopback recording proxy that forwards requests
+//!   unchanged to a real server (moto's STS) and keeps them for assertions.
 //! * [`postgres`]: a throwaway PostgreSQL cluster (the machine's `initdb` and
 //!   `pg_ctl` on a free loopback port) for tests of the PostgreSQL store.
 //!
@@ -45,6 +47,7 @@ pub mod peer;
 pub mod peer_bench;
 #[cfg(unix)]
 pub mod postgres;
+pub mod recorder;
 mod server_models;
 pub mod servers;
 pub mod store;

@@ -14,12 +14,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use inferlink::transport::{HttpTransport, RequestSpec};
 use inferlink::{ErrorKind, ModelRef, RawRequest};
 use inferlink_aws::{AwsAuthConfig, CachedCredentials, CredentialsProvider, SigV4Signer};
 use inferlink_core::ConfigValue;
 use inferlink_core::kit::ConnectorConfig;
 use inferlink_sagemaker::{SageMakerClient, SageMakerConfig};
+use inferlink_testkit::aws_chain::MotoChain;
 use inferlink_testkit::fault::{Fault, FaultOptions, FaultServer};
 use inferlink_testkit::servers::{RunningServer, ServerKind};
 use serde_json::Value;
@@ -81,22 +81,13 @@ impl Moto {
         support::invoke_record(&self.url(), record).await
     }
 
-    /// `GetCallerIdentity` signed by `signer` (signing name `sts`): the caller's ARN.
+    /// `GetCallerIdentity` signed by `signer`: the caller's ARN (see
+    /// `MotoChain::caller_arn`).
     async fn caller_arn(&self, signer: SigV4Signer) -> inferlink::Result<String> {
-        let http = HttpTransport::builder(self.url())
-            .signer(Arc::new(signer.with_signing_name("sts")))
-            .build()?;
-        let answer = http
-            .send(
-                RequestSpec::post("/", "Action=GetCallerIdentity&Version=2011-06-15")
-                    .content_type("application/x-www-form-urlencoded")
-                    .max_attempts(1),
-            )
-            .await?;
-        let text = answer.text()?.to_owned();
-        let start = text.find("<Arn>").expect("an Arn") + 5;
-        let end = text[start..].find("</Arn>").unwrap() + start;
-        Ok(text[start..end].to_owned())
+        MotoChain::new(self.server)
+            .unwrap()
+            .caller_arn(signer)
+            .await
     }
 }
 
@@ -360,24 +351,29 @@ async fn a_typoed_aws_key_is_refused_with_a_suggestion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_source_of_the_shared_moto_records_signs() {
-    // The records Bedrock's tests use too (inferlink_testkit::aws_chain).
+    // The loop Bedrock's tests share (inferlink_testkit::aws_chain): static,
+    // profile, a profile assuming the role, assume_role, web_identity, imds.
     let Some(server) = support::server(ServerKind::Moto).await else {
         return;
     };
-    let chain = inferlink_testkit::aws_chain::MotoChain::new(server).unwrap();
-    let records = chain.records();
-    assert_eq!(records.len(), 4);
-    for record in records {
-        let connector = support::connect(
-            &chain.url(),
-            &str_pairs(&record.configuration),
-            &str_pairs(&record.credentials),
-        )
-        .await
-        .unwrap();
-        connector
-            .invoke(&ModelRef::new("chain"), RawRequest::json("{}"))
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", record.source));
-    }
+    let chain = MotoChain::new(server).unwrap();
+    let url = chain.url();
+    let checked = chain
+        .sign_with_every_source(true, |record| {
+            let url = url.clone();
+            async move {
+                let connector = support::connect(
+                    &url,
+                    &str_pairs(&record.configuration),
+                    &str_pairs(&record.credentials),
+                )
+                .await?;
+                connector
+                    .invoke(&ModelRef::new("chain"), RawRequest::json("{}"))
+                    .await
+                    .map(drop)
+            }
+        })
+        .await;
+    assert_eq!(checked.len(), 6, "{checked:?}");
 }
