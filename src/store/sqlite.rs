@@ -1327,6 +1327,9 @@ fn write_record(
 ) -> Result<StoredRecord> {
     let id = record.id.clone();
     let fail = |e| db_error(e, format!("cannot write record \"{id}\""));
+    // The stored version's values are needed only to keep `<hidden>` ones: a
+    // complete record leaves them sealed (no decryption per write).
+    let keeps_values = record.has_hidden_placeholders();
     let current = match read_raw(tx, &id)? {
         None => None,
         Some(raw) => match raw.decode().and_then(|mut stored| {
@@ -1334,14 +1337,16 @@ fn write_record(
             // nothing is taken from the stored one's (still sealed) values.
             if keys.is_some() {
                 crypto::check_sealed(&stored.record)?;
-                crypto::open_record(&mut stored.record, keys)?;
+                if keeps_values {
+                    crypto::open_record(&mut stored.record, keys)?;
+                }
             }
             Ok(stored)
         }) {
             Ok(stored) => Some(stored),
             // A complete replacement needs nothing from the stored version:
             // let it repair a corrupt record.
-            Err(e) if mode == PutMode::Overwrite && !record.has_hidden_placeholders() => {
+            Err(e) if mode == PutMode::Overwrite && !keeps_values => {
                 tracing::warn!(record = %id, "replacing a corrupt stored record: {e}");
                 None
             }
