@@ -42,7 +42,8 @@ use crate::format;
 use crate::model::ExtensionRecord;
 use crate::resolve::{self, Consumer, Explanation, IndexedField, Matcher, Resolution, Selector};
 use crate::store::{
-    Change, ChangeEvent, ListFilter, PutMode, RegistryStore, Revision, StoredRecord, WriteOp,
+    Change, ChangeEvent, ListFilter, PutMode, RegistryStore, Revision, StoredRecord, Validated,
+    WriteOp,
 };
 
 /// A registry of extension records with fast, deterministic resolution.
@@ -405,13 +406,26 @@ impl Registry {
     /// all or none where the store is transactional (memory, SQLite).
     /// Visible to resolution when it returns.
     pub async fn write_all(&self, ops: Vec<WriteOp>) -> Result<Vec<Revision>> {
+        self.write_ops(ops, None).await
+    }
+
+    /// [`Registry::write_all`]; `validated` when inferlink has just validated
+    /// every record of `ops` (parsed input, an import plan).
+    pub(crate) async fn write_ops(
+        &self,
+        ops: Vec<WriteOp>,
+        validated: Option<Validated>,
+    ) -> Result<Vec<Revision>> {
         for op in &ops {
             if let WriteOp::Put(record, _) = op {
                 self.validate(record)?;
             }
         }
         let ids: Vec<String> = ops.iter().map(|op| op.id().to_owned()).collect();
-        let revisions = self.store.write_all(ops).await?;
+        let revisions = match validated {
+            Some(proof) => self.store.write_all_validated(ops, proof).await?,
+            None => self.store.write_all(ops).await?,
+        };
         let Some(&last) = revisions.iter().max() else {
             return Ok(revisions);
         };
@@ -455,8 +469,13 @@ impl Registry {
     /// The whole input is parsed and validated before the first write, and
     /// the records are written in one transaction (memory, SQLite and PostgreSQL stores).
     pub async fn register_yaml(&self, text: &str) -> Result<Vec<Revision>> {
-        self.put_all(format::parse_records(text)?, PutMode::Create)
-            .await
+        let records = format::parse_records(text)?;
+        // `parse_records` validated every record: the store need not again.
+        let ops = records
+            .into_iter()
+            .map(|r| WriteOp::Put(r, PutMode::Create))
+            .collect();
+        self.write_ops(ops, Some(Validated::checked())).await
     }
 
     /// Deletes a record.
