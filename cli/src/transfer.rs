@@ -480,7 +480,7 @@ fn read_items(path: &Path) -> Result<Vec<ImportItem>> {
     let files = record_files(path)?;
     if files.is_empty() {
         return Err(Error::invalid(format!(
-            "\"{}\" holds no *.yaml, *.yml or *.json files",
+            "\"{}\" holds no *.yaml, *.yml, *.json or *.jsonl files",
             path.display()
         )));
     }
@@ -503,12 +503,12 @@ fn read_items(path: &Path) -> Result<Vec<ImportItem>> {
 
 /// The format named by a file's extension, if it names one.
 fn format_of(path: &Path) -> Option<Format> {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .and_then(|ext| match ext.to_ascii_lowercase().as_str() {
+    path.extension().and_then(|e| e.to_str()).and_then(|ext| {
+        match ext.to_ascii_lowercase().as_str() {
             "jsonl" | "ndjson" => Some(Format::Json),
             ext => Format::from_extension(ext),
-        })
+        }
+    })
 }
 
 /// Whether `text` is JSON lines: its first two non-empty lines each start
