@@ -185,7 +185,6 @@ fn record(i: usize, n: usize) -> ExtensionRecord {
             ("OWNER", format!("team-{}", i % 40)),
         ]),
         services,
-        ..Default::default()
     }
 }
 
@@ -284,7 +283,10 @@ impl Bench {
     }
 }
 
-fn selectors(n: usize) -> Vec<(&'static str, Box<dyn Fn(usize) -> Selector>)> {
+/// A selector kind's name and its selector for call `k`.
+type SelectorKind = (&'static str, Box<dyn Fn(usize) -> Selector>);
+
+fn selectors(n: usize) -> Vec<SelectorKind> {
     let products = (n / 10).max(1);
     let keys = (n / 5).max(1);
     let spread = move |k: usize| (k * 7919) % keys;
@@ -468,7 +470,7 @@ async fn memory_case(bench: &mut Bench, n: usize, lines: &str) {
 
 async fn sqlite_case(bench: &mut Bench, n: usize, lines: &str, dir: &Path) {
     let path = dir.join(format!("registry-{n}.db"));
-    let began = Instant::now();
+    let (began, cpu0) = (Instant::now(), cpu());
     {
         let store = SqliteStore::open_with(&path, keyed_sqlite_options()).expect("open");
         let registry = Registry::open(store).await.expect("registry");
@@ -478,7 +480,11 @@ async fn sqlite_case(bench: &mut Bench, n: usize, lines: &str, dir: &Path) {
         "sqlite",
         n,
         "load JSON lines (sealed secrets)",
-        human(began.elapsed()),
+        format!(
+            "{} (CPU {})",
+            human(began.elapsed()),
+            human(cpu().saturating_sub(cpu0))
+        ),
     );
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     bench.row(
@@ -488,18 +494,44 @@ async fn sqlite_case(bench: &mut Bench, n: usize, lines: &str, dir: &Path) {
         format!("{} B", size / n as u64),
     );
 
+    // A host opening an existing store: a fresh process, so nothing of the
+    // load (allocator arenas, page cache of this process) is reused.
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["--open-existing", &path.display().to_string()])
+        .args(["--records", &n.to_string()])
+        .args(["--samples", &bench.samples.to_string()])
+        .args(["--open-rounds", &bench.open_rounds.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the open process");
+    assert!(out.status.success(), "the open process failed");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let [store, n, case, value] = line.split('\t').collect::<Vec<_>>()[..] {
+            bench.rows.push(Row {
+                store: if store == "sqlite" { "sqlite" } else { "?" },
+                n: n.parse().unwrap_or(0),
+                case: case.to_owned(),
+                value: value.to_owned(),
+            });
+        }
+    }
+}
+
+/// Opens the SQLite store at `path` (holding `n` generated records) and
+/// runs the open, memory, resolution and watch cases.
+async fn sqlite_open_case(bench: &mut Bench, n: usize, path: &Path) {
     // Earlier rounds (`--open-rounds`) are dropped; the last one is kept.
     let mut times = Vec::new();
     for _ in 1..bench.open_rounds {
         let began = Instant::now();
-        let store = SqliteStore::open_with(&path, keyed_sqlite_options()).expect("reopen");
+        let store = SqliteStore::open_with(path, keyed_sqlite_options()).expect("reopen");
         let registry = Registry::open(store).await.expect("registry");
         first_resolve(&registry);
         times.push(began.elapsed());
     }
     let (h0, r0) = (heap(), rss());
     let (began, cpu0) = (Instant::now(), cpu());
-    let store = SqliteStore::open_with(&path, keyed_sqlite_options()).expect("reopen");
+    let store = SqliteStore::open_with(path, keyed_sqlite_options()).expect("reopen");
     let registry = Registry::open(store).await.expect("registry");
     first_resolve(&registry);
     times.push(began.elapsed());
@@ -530,7 +562,7 @@ async fn sqlite_case(bench: &mut Bench, n: usize, lines: &str, dir: &Path) {
         per(rss().saturating_sub(r0)),
     );
     resolve_cases(bench, "sqlite", n, &registry);
-    watch_case(bench, n, &registry, &path).await;
+    watch_case(bench, n, &registry, path).await;
 }
 
 /// A second process rewrites one record's endpoint; the time until a live
@@ -658,6 +690,24 @@ fn main() {
             .map_or(1, |v| v.parse().expect("--open-rounds: a number")),
     };
     let yaml = !args.iter().any(|a| a == "--no-yaml");
+    if let Some(path) = value("--open-existing") {
+        let n: usize = value("--records")
+            .and_then(|v| v.parse().ok())
+            .expect("--records N with --open-existing");
+        if let Some(samples) = value("--samples").and_then(|v| v.parse().ok()) {
+            bench.samples = samples;
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(sqlite_open_case(&mut bench, n, Path::new(&path)));
+        for row in &bench.rows {
+            println!("{}\t{}\t{}\t{}", row.store, row.n, row.case, row.value);
+        }
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
