@@ -32,11 +32,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use inferlink::format::{self, ParseLimits, Secrets};
 use inferlink::{
-    Configuration, Consumer, Credentials, Endpoint, EndpointType, ExtensionRecord, MemoryStore,
-    PutMode, Registry, RegistryStore, Scope, Secret, SecretConfiguration, Selector, Service,
-    SqliteStore,
+    Consumer, Credentials, ExtensionRecord, MemoryStore, PutMode, Registry, RegistryStore, Scope,
+    Selector, Service, SqliteStore,
 };
 use inferlink_testkit::keys::keyed_sqlite_options;
+
+#[path = "support/records.rs"]
+mod support;
+use support::{config, internal_and_external, secrets};
 
 const PRODUCTS: [&str; 12] = [
     "kserve",
@@ -74,20 +77,6 @@ const REGIONS: [&str; 6] = [
 const WIDE: &str = "object-storage-shared";
 /// Records per `put_all` transaction when loading.
 const LOAD_BATCH: usize = 10_000;
-
-fn config(pairs: &[(&str, String)]) -> Configuration {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
-}
-
-fn secrets(pairs: &[(&str, String)]) -> SecretConfiguration {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), Secret::new(v.as_str())))
-        .collect()
-}
 
 fn zone(i: usize) -> String {
     format!("{}-{}", REGIONS[i % REGIONS.len()], i % 48)
@@ -150,18 +139,10 @@ fn record(i: usize, n: usize) -> ExtensionRecord {
                 category,
                 authrequired: k == 1,
                 description: String::new(),
-                endpoints: vec![
-                    Endpoint {
-                        url: format!("http://{resource}.{id}.{zone}.svc.cluster.local:8080"),
-                        endpoint_type: EndpointType::Internal,
-                        configuration: Configuration::new(),
-                    },
-                    Endpoint {
-                        url: format!("https://{id}.{zone}.example.com/{resource}"),
-                        endpoint_type: EndpointType::External,
-                        configuration: config(&[("TLS_VERIFY", "true".into())]),
-                    },
-                ],
+                endpoints: internal_and_external(
+                    format!("http://{resource}.{id}.{zone}.svc.cluster.local:8080"),
+                    format!("https://{id}.{zone}.example.com/{resource}"),
+                ),
                 credentials,
                 configuration: config(&[("TIMEOUT_SECONDS", format!("{}", 10 + k * 5))]),
             }
