@@ -1,4 +1,4 @@
-//! Registry scale benchmark: 10k to 1M records in memory and SQLite.
+//! Registry scale benchmark: 10k to 1M records in memory, SQLite and PostgreSQL.
 //!
 //! Not a criterion bench: it builds one registry per (store, size), measures
 //! a fixed list of cases and prints one table (`scripts/bench-registry` runs
@@ -6,7 +6,8 @@
 //!
 //! ```sh
 //! cargo bench --bench registry_scale -- --sizes 10000,100000,1000000 --stores memory,sqlite
-//! cargo bench --bench registry_scale -- --smoke    # 10k, both stores, fewer samples (CI)
+//! cargo bench --bench registry_scale -- --smoke    # 10k, memory and SQLite, fewer samples (CI)
+//! cargo bench --features store-postgres --bench registry_scale -- --stores memory,sqlite,postgres
 //! ```
 //!
 //! Records are deterministic and shaped like an organisation's catalogue:
@@ -543,15 +544,44 @@ async fn sqlite_open_case(bench: &mut Bench, n: usize, path: &Path) {
         per(rss().saturating_sub(r0)),
     );
     resolve_cases(bench, "sqlite", n, &registry);
-    watch_case(bench, n, &registry, path).await;
+    watch_case(
+        bench,
+        n,
+        &registry,
+        &Target::Sqlite(path.display().to_string()),
+    )
+    .await;
 }
 
 /// A second process rewrites one record's endpoint; the time until a live
 /// resolution here yields the change (wall clocks of one machine).
-async fn watch_case(bench: &mut Bench, n: usize, registry: &Registry, path: &Path) {
-    let target = record(5, n);
+/// Where a second process writes: a SQLite file or a PostgreSQL URL.
+#[derive(Debug, Clone)]
+enum Target {
+    Sqlite(String),
+    #[cfg_attr(not(feature = "store-postgres"), allow(dead_code))]
+    Postgres(String),
+}
+
+impl Target {
+    fn args(&self) -> [&str; 2] {
+        match self {
+            Target::Sqlite(path) => ["sqlite", path],
+            Target::Postgres(url) => ["postgres", url],
+        }
+    }
+
+    fn store(&self) -> &'static str {
+        match self {
+            Target::Sqlite(_) => "sqlite",
+            Target::Postgres(_) => "postgres",
+        }
+    }
+}
+
+async fn watch_case(bench: &mut Bench, n: usize, registry: &Registry, target: &Target) {
     let selector = Selector {
-        extension_id: Some(target.id.clone()),
+        extension_id: Some(record(5, n).id),
         ..Default::default()
     };
     let mut live = registry
@@ -563,7 +593,8 @@ async fn watch_case(bench: &mut Bench, n: usize, registry: &Registry, path: &Pat
     for round in 0..5 {
         let mut command = std::process::Command::new(&exe);
         command
-            .args(["--child-write", &path.display().to_string()])
+            .arg("--child-write")
+            .args(target.args())
             .arg(n.to_string())
             .arg(round.to_string());
         // The live resolution notices a change applied before `next` is
@@ -591,7 +622,7 @@ async fn watch_case(bench: &mut Bench, n: usize, registry: &Registry, path: &Pat
     }
     samples.sort();
     bench.row(
-        "sqlite",
+        target.store(),
         n,
         "change by 2nd process seen (median of 5)",
         human(samples[2]),
@@ -600,15 +631,19 @@ async fn watch_case(bench: &mut Bench, n: usize, registry: &Registry, path: &Pat
 
 /// The second process of [`watch_case`]: rewrites record 5's endpoint.
 fn child_write(args: &[String]) {
-    let path = &args[0];
-    let n: usize = args[1].parse().expect("n");
-    let round = &args[2];
+    let (kind, target) = (&args[0], &args[1]);
+    let n: usize = args[2].parse().expect("n");
+    let round = &args[3];
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let store = SqliteStore::open_with(path, keyed_sqlite_options()).expect("open");
+        let store: Box<dyn RegistryStore> = match kind.as_str() {
+            #[cfg(feature = "store-postgres")]
+            "postgres" => Box::new(pg::connect(target).await),
+            _ => Box::new(SqliteStore::open_with(target, keyed_sqlite_options()).expect("open")),
+        };
         let mut changed = record(5, n);
         for service in &mut changed.services {
             for (e, endpoint) in service.endpoints.iter_mut().enumerate() {
@@ -619,6 +654,78 @@ fn child_write(args: &[String]) {
     });
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
     println!("{}", now.as_nanos());
+}
+
+/// The PostgreSQL cases (feature `store-postgres`), on the testkit's throwaway cluster.
+#[cfg(feature = "store-postgres")]
+mod pg {
+    use super::*;
+    use inferlink::store::{PostgresOptions, PostgresStore};
+    use inferlink_testkit::postgres::PgCluster;
+
+    /// The bench's schema, with the fixed test key.
+    pub(super) async fn connect(url: &str) -> PostgresStore {
+        let options = PostgresOptions {
+            schema: "registry_scale".to_owned(),
+            key_provider: Some(inferlink_testkit::keys::test_key_provider()),
+            ..PostgresOptions::default()
+        };
+        PostgresStore::connect(url, options)
+            .await
+            .expect("connect to the bench cluster")
+    }
+
+    /// Starts the throwaway cluster, or says why the PostgreSQL cases are skipped.
+    pub(super) fn start() -> Option<PgCluster> {
+        if inferlink_testkit::postgres::find_binaries().is_none() {
+            eprintln!("skipped: PostgreSQL cases: no server binaries (scripts/provision-postgres)");
+            return None;
+        }
+        match PgCluster::start() {
+            Ok(cluster) => Some(cluster),
+            Err(e) => {
+                eprintln!("skipped: PostgreSQL cases: cannot start a cluster: {e}");
+                None
+            }
+        }
+    }
+
+    /// Load, open, resolve and watch over PostgreSQL; the schema is emptied first.
+    pub(super) async fn case(bench: &mut Bench, n: usize, lines: &str, cluster: &PgCluster) {
+        cluster
+            .psql("DROP SCHEMA IF EXISTS registry_scale CASCADE")
+            .expect("drop the bench schema");
+        let url = cluster.url();
+        let (began, cpu0) = (Instant::now(), cpu());
+        {
+            let registry = Registry::open(connect(&url).await).await.expect("registry");
+            load_json_lines(&registry, lines).await;
+        }
+        let load = format!(
+            "{} (CPU {})",
+            human(began.elapsed()),
+            human(cpu().saturating_sub(cpu0))
+        );
+        bench.row("postgres", n, "load JSON lines (sealed secrets)", load);
+        let (h0, began, cpu0) = (heap(), Instant::now(), cpu());
+        let registry = Registry::open(connect(&url).await).await.expect("registry");
+        first_resolve(&registry);
+        let open = format!(
+            "{} (CPU {})",
+            human(began.elapsed()),
+            human(cpu().saturating_sub(cpu0))
+        );
+        bench.row("postgres", n, "open-to-first-resolve (same process)", open);
+        let held = heap().saturating_sub(h0) / n as u64;
+        bench.row(
+            "postgres",
+            n,
+            "registry heap per record after open",
+            format!("{held} B"),
+        );
+        resolve_cases(bench, "postgres", n, &registry);
+        watch_case(bench, n, &registry, &Target::Postgres(url)).await;
+    }
 }
 
 async fn yaml_case(bench: &mut Bench, records: &[ExtensionRecord], dir: &Path) {
@@ -695,6 +802,16 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
+    #[cfg(feature = "store-postgres")]
+    let cluster = if stores.contains("postgres") {
+        pg::start()
+    } else {
+        None
+    };
+    #[cfg(not(feature = "store-postgres"))]
+    if stores.contains("postgres") {
+        eprintln!("skipped: PostgreSQL cases: built without --features store-postgres");
+    }
     rt.block_on(async {
         for &n in &sizes {
             let (records, lines) = generate(n);
@@ -707,6 +824,10 @@ fn main() {
             }
             if stores.contains("sqlite") {
                 sqlite_case(&mut bench, n, &lines, dir.path()).await;
+            }
+            #[cfg(feature = "store-postgres")]
+            if let Some(cluster) = &cluster {
+                pg::case(&mut bench, n, &lines, cluster).await;
             }
         }
     });
