@@ -25,11 +25,14 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use inferlink::format::{self, Secrets};
 use inferlink::{
-    Configuration, Consumer, Credentials, Endpoint, EndpointType, ExtensionRecord, ListFilter,
-    MemoryStore, PutMode, Registry, Scope, Secret, SecretConfiguration, Selector, Service,
-    StoredRecord,
+    Consumer, Credentials, ExtensionRecord, ListFilter, MemoryStore, PutMode, Registry, Scope,
+    Selector, Service, StoredRecord,
 };
 use tokio::runtime::Runtime;
+
+#[path = "support/records.rs"]
+mod support;
+use support::{config, internal_and_external, secrets};
 
 /// Registry sizes, in records (three services each).
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
@@ -45,20 +48,6 @@ const PROJECTS: usize = 5;
 /// zone ranking and the credential-scope checks both run.
 fn consumer() -> Consumer {
     Consumer::in_zone("zone-5").with_project("project-1")
-}
-
-fn config(pairs: &[(&str, String)]) -> Configuration {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
-}
-
-fn secrets(pairs: &[(&str, String)]) -> SecretConfiguration {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), Secret::new(v.as_str())))
-        .collect()
 }
 
 /// Record `i` of a registry of `n` records (see the module documentation).
@@ -108,18 +97,10 @@ fn record(i: usize, n: usize) -> ExtensionRecord {
                 category,
                 authrequired: k == 1,
                 description: String::new(),
-                endpoints: vec![
-                    Endpoint {
-                        url: format!("http://svc-{k}.{id}.{zone}.svc.cluster.local:8080"),
-                        endpoint_type: EndpointType::Internal,
-                        configuration: Configuration::new(),
-                    },
-                    Endpoint {
-                        url: format!("https://{id}-svc-{k}.example.com"),
-                        endpoint_type: EndpointType::External,
-                        configuration: config(&[("TLS_VERIFY", "true".into())]),
-                    },
-                ],
+                endpoints: internal_and_external(
+                    format!("http://svc-{k}.{id}.{zone}.svc.cluster.local:8080"),
+                    format!("https://{id}-svc-{k}.example.com"),
+                ),
                 credentials,
                 configuration: config(&[
                     ("TIMEOUT_SECONDS", format!("{}", 10 + k * 5)),

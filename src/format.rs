@@ -161,6 +161,76 @@ pub fn parse_records_as(
     Ok(records)
 }
 
+/// Parses and validates JSON lines: one record per line (blank lines
+/// skipped), for bulk loads. Each line is parsed on its own, so a load of a
+/// million records never holds one giant JSON value; every record is
+/// validated once, here. Errors name the line (`line 7: services[0]…`).
+///
+/// Limits: each line obeys `limits` (size, depth); the whole input may hold
+/// any number of lines, since a caller reads and writes it in chunks.
+pub fn parse_json_lines(text: &str, limits: &ParseLimits) -> Result<Vec<ExtensionRecord>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut records = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = |e: Error| {
+            let msg = format!("line {}", index + 1);
+            match e.path() {
+                Some(path) => Error::new(e.kind(), format!("{} ({msg})", e.message()))
+                    .with_path(path.to_owned()),
+                None => Error::new(e.kind(), format!("{msg}: {}", e.message())),
+            }
+        };
+        if line.len() > limits.max_input_bytes {
+            return Err(at(Error::invalid(format!(
+                "the line is {} bytes; at most {} are accepted",
+                line.len(),
+                limits.max_input_bytes
+            ))));
+        }
+        check_json_depth(line, limits.max_depth).map_err(at)?;
+        let record: ExtensionRecord = with_scalar_mode(ScalarMode::Typed, || {
+            let mut de = serde_json::Deserializer::from_str(line);
+            let item: ExtensionRecord =
+                serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+            de.end().map_err(|e| json_error_plain(&e))?;
+            Ok(item)
+        })
+        .map_err(at)?;
+        record.validate().map_err(at)?;
+        if let Some(first) = seen.insert(record.id.clone(), index) {
+            return Err(at(Error::invalid_at(
+                "id",
+                format!(
+                    "duplicate record id \"{}\": line {} has it too",
+                    record.id,
+                    first + 1
+                ),
+            )));
+        }
+        records.push(record);
+    }
+    if records.is_empty() {
+        return Err(Error::invalid("the input holds no records"));
+    }
+    Ok(records)
+}
+
+/// Writes `records` as JSON lines (one compact record per line), the bulk
+/// form [`parse_json_lines`] reads.
+pub fn records_to_json_lines(records: &[ExtensionRecord], secrets: Secrets) -> Result<String> {
+    let mut out = String::new();
+    for record in records {
+        out.push_str(&to_json_compact(record, secrets)?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// Parses one YAML or JSON document of any typed shape (selectors, workflow steps).
 pub fn parse_document<T: DeserializeOwned + Send>(text: &str) -> Result<T> {
     let format = Format::detect(text);

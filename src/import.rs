@@ -48,7 +48,7 @@ use std::fmt;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ExtensionRecord;
 use crate::registry::Registry;
-use crate::store::{ListFilter, Listing, PutMode, RegistryStore, Revision, WriteOp};
+use crate::store::{ListFilter, Listing, PutMode, RegistryStore, Revision, Validated, WriteOp};
 
 /// A record to import, with the name of its source (a file name) for messages and reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,8 +322,9 @@ impl ImportPlan {
         if !self.has_writes() {
             return Ok(Vec::new());
         }
+        // `ImportPlan::new` validated every record it writes.
         registry
-            .write_all(self.writes())
+            .write_ops(self.writes(), Some(Validated::checked()))
             .await
             .map_err(|e| self.explain(e))
     }
@@ -339,7 +340,7 @@ impl ImportPlan {
             return Ok(Vec::new());
         }
         store
-            .write_all(self.writes())
+            .write_all_validated(self.writes(), Validated::checked())
             .await
             .map_err(|e| self.explain(e))
     }

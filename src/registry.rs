@@ -28,7 +28,7 @@
 //! answer changes (an endpoint moved, a credential rotated, a better
 //! candidate registered, the chosen record deleted).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
 use std::time::Duration;
@@ -40,9 +40,10 @@ use crate::env::{StepEnvironment, WorkflowStep};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format;
 use crate::model::ExtensionRecord;
-use crate::resolve::{self, Consumer, Explanation, Matcher, Resolution, Selector};
+use crate::resolve::{self, Consumer, Explanation, IndexedField, Matcher, Resolution, Selector};
 use crate::store::{
-    Change, ChangeEvent, ListFilter, PutMode, RegistryStore, Revision, StoredRecord, WriteOp,
+    Change, ChangeEvent, ListFilter, PutMode, RegistryStore, Revision, StoredRecord, Validated,
+    WriteOp,
 };
 
 /// A registry of extension records with fast, deterministic resolution.
@@ -102,6 +103,11 @@ type Posting = HashMap<Arc<str>, HashSet<Arc<str>>>;
 #[derive(Debug, Default)]
 struct Index {
     records: HashMap<Arc<str>, Arc<StoredRecord>>,
+    /// Every record id in order, so an explanation can show the first
+    /// records a filter dropped without sorting the registry.
+    ids: BTreeSet<Arc<str>>,
+    /// How many services the records have together.
+    service_count: usize,
     /// Revision of the latest delete per id, so a late event cannot resurrect a record.
     deleted: HashMap<Arc<str>, Revision>,
     by_product: Posting,
@@ -168,6 +174,8 @@ impl Index {
             post(&mut self.by_resource, &svc.resource, &id);
             post(&mut self.by_category, &svc.category, &id);
         }
+        self.service_count += record.services.len();
+        self.ids.insert(id.clone());
         self.records.insert(id, stored);
     }
 
@@ -176,6 +184,8 @@ impl Index {
             return;
         };
         let r = &stored.record;
+        self.ids.remove(id);
+        self.service_count -= r.services.len();
         unpost(&mut self.by_product, &r.product, id);
         unpost(&mut self.by_zone, &r.zone, id);
         for svc in &r.services {
@@ -217,6 +227,46 @@ impl Index {
             Some(None) => Box::new(std::iter::empty()),
             Some(Some(ids)) => Box::new(ids.iter().filter_map(|id| self.records.get(id))),
         }
+    }
+}
+
+impl<'r> resolve::RecordSource<'r> for &'r Index {
+    fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    fn service_count(&self) -> usize {
+        self.service_count
+    }
+
+    fn in_id_order(&self) -> Box<dyn Iterator<Item = &'r Arc<StoredRecord>> + '_> {
+        let records = &self.records;
+        Box::new(self.ids.iter().filter_map(move |id| records.get(id)))
+    }
+
+    fn posting(&self, field: IndexedField, key: &str) -> Option<Vec<&'r Arc<StoredRecord>>> {
+        let map = match field {
+            IndexedField::Id => return Some(self.records.get(key).into_iter().collect()),
+            IndexedField::Zone => &self.by_zone,
+            IndexedField::Product => &self.by_product,
+            IndexedField::Resource => &self.by_resource,
+            IndexedField::Category => &self.by_category,
+        };
+        let records = &self.records;
+        Some(
+            map.get(key)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| records.get(id))
+                .collect(),
+        )
+    }
+}
+
+impl Index {
+    /// How `selector` fares for `consumer`, from the posting lists.
+    fn explain(&self, selector: &Selector, consumer: &Consumer) -> Explanation {
+        resolve::explain_from(&self, selector, consumer)
     }
 }
 
@@ -356,13 +406,26 @@ impl Registry {
     /// all or none where the store is transactional (memory, SQLite).
     /// Visible to resolution when it returns.
     pub async fn write_all(&self, ops: Vec<WriteOp>) -> Result<Vec<Revision>> {
+        self.write_ops(ops, None).await
+    }
+
+    /// [`Registry::write_all`]; `validated` when inferlink has just validated
+    /// every record of `ops` (parsed input, an import plan).
+    pub(crate) async fn write_ops(
+        &self,
+        ops: Vec<WriteOp>,
+        validated: Option<Validated>,
+    ) -> Result<Vec<Revision>> {
         for op in &ops {
             if let WriteOp::Put(record, _) = op {
                 self.validate(record)?;
             }
         }
         let ids: Vec<String> = ops.iter().map(|op| op.id().to_owned()).collect();
-        let revisions = self.store.write_all(ops).await?;
+        let revisions = match validated {
+            Some(proof) => self.store.write_all_validated(ops, proof).await?,
+            None => self.store.write_all(ops).await?,
+        };
         let Some(&last) = revisions.iter().max() else {
             return Ok(revisions);
         };
@@ -406,8 +469,13 @@ impl Registry {
     /// The whole input is parsed and validated before the first write, and
     /// the records are written in one transaction (memory, SQLite and PostgreSQL stores).
     pub async fn register_yaml(&self, text: &str) -> Result<Vec<Revision>> {
-        self.put_all(format::parse_records(text)?, PutMode::Create)
-            .await
+        let records = format::parse_records(text)?;
+        // `parse_records` validated every record: the store need not again.
+        let ops = records
+            .into_iter()
+            .map(|r| WriteOp::Put(r, PutMode::Create))
+            .collect();
+        self.write_ops(ops, Some(Validated::checked())).await
     }
 
     /// Deletes a record.
@@ -434,14 +502,13 @@ impl Registry {
         let Ok(index) = self.read() else {
             return Vec::new();
         };
-        let mut out: Vec<_> = index
-            .records
-            .values()
+        index
+            .ids
+            .iter()
+            .filter_map(|id| index.records.get(id))
             .filter(|e| filter.matches(&e.record))
             .cloned()
-            .collect();
-        out.sort_by(|a, b| a.record.id.cmp(&b.record.id));
-        out
+            .collect()
     }
 
     /// The best candidate for `selector` and `consumer`.
@@ -481,20 +548,21 @@ impl Registry {
         if all.is_empty() {
             return Err(resolve::no_match(
                 selector,
-                &resolve::explain_in(index.records.values(), selector, consumer),
+                &index.explain(selector, consumer),
             ));
         }
         Ok(all)
     }
 
     /// How each filter of `selector` narrowed the registry's records, in order.
+    ///
+    /// Built from the index: the first filter on an indexed field (id, zone,
+    /// product, service resource, service category) reads only its posting
+    /// list, so the cost follows the records the selector reaches, not the
+    /// registry's size; the same explanation as [`resolve::explain_in`].
     pub fn explain(&self, selector: &Selector, consumer: &Consumer) -> Result<Explanation> {
         let index = self.read()?;
-        Ok(resolve::explain_in(
-            index.records.values(),
-            selector,
-            consumer,
-        ))
+        Ok(index.explain(selector, consumer))
     }
 
     /// Resolves every selector of a workflow step and builds its environment.
@@ -519,7 +587,7 @@ fn resolve_in_index(
         Some(found) => Ok(found),
         None => Err(resolve::no_match(
             selector,
-            &resolve::explain_in(index.records.values(), selector, consumer),
+            &index.explain(selector, consumer),
         )),
     }
 }

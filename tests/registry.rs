@@ -312,6 +312,124 @@ async fn explanation_lists_each_filter_in_order() {
     );
 }
 
+/// `n` records in registration order opposite to id order: zones `z0`…`z3`,
+/// products `p0`…`p4`, versions `1.{i % 3}.0`, two services each (resources
+/// `r{i % 7}` and `shared`, categories `c{i % 5}` and `common`), the second
+/// with `authrequired` and project-scoped credentials, internal and external
+/// endpoints.
+fn explain_corpus(n: usize) -> Vec<inferlink::ExtensionRecord> {
+    let text: Vec<String> = (0..n)
+        .rev()
+        .map(|i| {
+            format!(
+                "id: rec-{i:03}\nproduct: p{}\nversion: \"1.{}.0\"\nzone: z{}\nservices:\n  - id: a\n    resource: r{}\n    category: c{}\n    endpoints:\n      - url: http://a{i}.internal\n        type: internal\n  - id: b\n    resource: shared\n    category: common\n    authrequired: true\n    endpoints:\n      - url: https://b{i}.example\n        type: external\n    credentials:\n      - id: team\n        scope: project\n        projects: [proj{}]\n",
+                i % 5,
+                i % 3,
+                i % 4,
+                i % 7,
+                i % 5,
+                i % 2
+            )
+        })
+        .collect();
+    records(&text.join("---\n"))
+}
+
+#[tokio::test]
+async fn the_indexed_explanation_equals_a_full_scan() {
+    let registry = Registry::open(MemoryStore::new()).await.unwrap();
+    registry
+        .put_all(explain_corpus(120), PutMode::Create)
+        .await
+        .unwrap();
+    let all = registry.list(&inferlink::ListFilter::all());
+    assert_eq!(all.len(), 120);
+    let sel = |f: &dyn Fn(&mut Selector)| {
+        let mut s = Selector::default();
+        f(&mut s);
+        s
+    };
+    let selectors = [
+        sel(&|s| s.product = Some("p3".into())),
+        sel(&|s| s.product = Some("missing".into())),
+        sel(&|s| s.extension_id = Some("rec-007".into())),
+        sel(&|s| s.extension_id = Some("rec-999".into())),
+        sel(&|s| s.zone = Some("z1".into())),
+        sel(&|s| {
+            s.zone = Some("z1".into());
+            s.product = Some("p2".into());
+        }),
+        sel(&|s| {
+            s.product = Some("p2".into());
+            s.version = Some("~1.1".into());
+        }),
+        sel(&|s| s.version = Some("^2".into())),
+        sel(&|s| s.version = Some("not a version".into())),
+        sel(&|s| s.service_resource = Some("r3".into())),
+        sel(&|s| s.service_resource = Some("missing".into())),
+        sel(&|s| s.service_category = Some("common".into())),
+        sel(&|s| {
+            s.service_resource = Some("shared".into());
+            s.service_category = Some("c1".into());
+        }),
+        sel(&|s| s.service_id = Some("b".into())),
+        sel(&|s| {
+            s.product = Some("p1".into());
+            s.service_id = Some("b".into());
+            s.service_category = Some("common".into());
+        }),
+        Selector::default(),
+    ];
+    let consumers = [
+        Consumer::anywhere(),
+        Consumer::in_zone("z2").with_project("proj1"),
+    ];
+    for selector in &selectors {
+        for consumer in &consumers {
+            let indexed = registry.explain(selector, consumer).unwrap();
+            let scanned = inferlink::resolve::explain_in(&all, selector, consumer);
+            assert_eq!(indexed, scanned, "{selector:?} {consumer:?}");
+            for step in &indexed.steps {
+                // The examples shown plus "and N more" account for every dropped item
+                // whenever no two dropped items share a label.
+                assert!(step.dropped.len() <= 9, "{step:?}");
+                if step.after < step.before {
+                    assert!(!step.dropped.is_empty(), "{step:?}");
+                }
+            }
+        }
+    }
+    // A missing product: every record dropped, the first ids shown, the rest counted.
+    let text = registry
+        .explain(&selectors[1], &Consumer::anywhere())
+        .unwrap()
+        .to_string();
+    assert!(
+        text.starts_with(
+            "product = missing: 0 of 120 records pass (dropped: rec-000 is p0, rec-001 is p1, rec-002 is p2, rec-003 is p3, rec-004 is p4, rec-005 is p0, rec-006 is p1, rec-007 is p2, and 112 more)"
+        ),
+        "{text}"
+    );
+    // A resource: 240 services counted from the index, 17 pass.
+    let text = registry
+        .explain(&selectors[9], &Consumer::anywhere())
+        .unwrap()
+        .to_string();
+    assert!(
+        text.starts_with("service_resource = r3: 17 of 240 services pass (dropped: r0, shared, r1, r2, r4, r5, r6, and 216 more)"),
+        "{text}"
+    );
+    let err = registry
+        .resolve(&selectors[1], &Consumer::anywhere())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoMatch);
+    assert!(
+        err.to_string()
+            .contains("none of 120 records passes \"product = missing\" (rec-000 is p0,"),
+        "{err}"
+    );
+}
+
 // --- Live resolution ----------------------------------------------------------
 
 /// An S3 service record in `zone` with one endpoint and a global credential.

@@ -84,9 +84,10 @@ impl ExportFormat {
 /// Arguments of `import`.
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// The records: a directory (every *.yaml, *.yml and *.json file in it and its
+    /// The records: a directory (every *.yaml, *.yml, *.json and *.jsonl file in it and its
     /// subdirectories, in path order; names starting with `.` are skipped), one file, or `-`
-    /// for standard input
+    /// for standard input. JSON lines (one record per line: *.jsonl, *.ndjson, or detected)
+    /// suit bulk loads
     #[arg(short = 'f', long = "file", value_name = "DIR|FILE")]
     file: PathBuf,
 
@@ -479,7 +480,7 @@ fn read_items(path: &Path) -> Result<Vec<ImportItem>> {
     let files = record_files(path)?;
     if files.is_empty() {
         return Err(Error::invalid(format!(
-            "\"{}\" holds no *.yaml, *.yml or *.json files",
+            "\"{}\" holds no *.yaml, *.yml, *.json or *.jsonl files",
             path.display()
         )));
     }
@@ -502,15 +503,34 @@ fn read_items(path: &Path) -> Result<Vec<ImportItem>> {
 
 /// The format named by a file's extension, if it names one.
 fn format_of(path: &Path) -> Option<Format> {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .and_then(Format::from_extension)
+    path.extension().and_then(|e| e.to_str()).and_then(|ext| {
+        match ext.to_ascii_lowercase().as_str() {
+            "jsonl" | "ndjson" => Some(Format::Json),
+            ext => Format::from_extension(ext),
+        }
+    })
+}
+
+/// Whether `text` is JSON lines: its first two non-empty lines each start
+/// an object (a pretty-printed object's second line never does).
+fn is_json_lines(text: &str) -> bool {
+    let mut lines = text
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty());
+    matches!((lines.next(), lines.next()), (Some(a), Some(b)) if a.starts_with('{') && b.starts_with('{'))
 }
 
 fn parse_file(text: &str, format: Option<Format>, label: String) -> Result<Vec<ImportItem>> {
     let format = format.unwrap_or_else(|| Format::detect(text));
-    let records = format::parse_records_as(text, format, &ParseLimits::default())
-        .map_err(|e| e.with_context("file", label.clone()))?;
+    let limits = ParseLimits::default();
+    let records = if format == Format::Json && is_json_lines(text) {
+        format::parse_json_lines(text, &limits)
+    } else {
+        format::parse_records_as(text, format, &limits)
+    }
+    .map_err(|e| e.with_context("file", label.clone()))?;
     Ok(records
         .into_iter()
         .map(|record| ImportItem::new(record, label.clone()))

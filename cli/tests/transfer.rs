@@ -434,6 +434,36 @@ fn import_reads_one_file_or_standard_input() {
 }
 
 #[test]
+fn import_reads_json_lines_for_bulk_loads() {
+    let cli = two_records(false);
+    let lines = "{\"id\": \"b\", \"product\": \"mlflow\", \"zone\": \"z\"}\n\n{\"id\": \"d\"}\n";
+    let file = cli.write("bulk.jsonl", lines);
+    let run = cli.run(&["import", "-f", &file, "-o", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.ok().stdout).unwrap();
+    assert_eq!(report["created"], serde_json::json!(["d"]));
+    assert_eq!(report["updated"], serde_json::json!(["b"]));
+    // Detected on standard input too (two lines that each start an object).
+    let run = cli.run_with_stdin(&["import", "-f", "-"], "{\"id\": \"e\"}\n{\"id\": \"f\"}\n");
+    assert_eq!(
+        run.ok().stdout.lines().take(2).collect::<Vec<_>>(),
+        ["created e", "created f"]
+    );
+    assert_eq!(cli.ids(), ["a", "b", "d", "e", "f"]);
+    // A bad line names its number and path; nothing of the file is written.
+    let before = cli.state();
+    let bad = cli.write(
+        "bad.jsonl",
+        "{\"id\": \"g\"}\n{\"id\": \"h\", \"services\": [{\"id\": \"s\", \"endpoints\": [{\"url\": \"not-a-url\"}]}]}\n",
+    );
+    cli.run(&["import", "-f", &bad])
+        .fails(2, &["line 2", "services[0].endpoints[0].url", "bad.jsonl"]);
+    let dup = cli.write("dup.jsonl", "{\"id\": \"g\"}\n{\"id\": \"g\"}\n");
+    cli.run(&["import", "-f", &dup])
+        .fails(2, &["line 2", "duplicate record id \"g\"", "line 1"]);
+    assert_eq!(cli.state(), before, "nothing was written");
+}
+
+#[test]
 fn a_directory_with_one_bad_file_writes_nothing() {
     let cli = two_records(false);
     cli.write("in/a.yaml", A);

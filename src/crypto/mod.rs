@@ -139,6 +139,17 @@ fn cipher(key: &[u8; KEY_LEN]) -> XChaCha20Poly1305 {
 fn encrypt(key: &[u8; KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
     let mut nonce = [0u8; NONCE_LEN];
     random_bytes(&mut nonce)?;
+    encrypt_with_nonce(key, nonce, aad, plaintext)
+}
+
+/// [`encrypt`] with a nonce the caller drew from the operating system's
+/// random number generator (one draw for every value of a record).
+fn encrypt_with_nonce(
+    key: &[u8; KEY_LEN],
+    nonce: [u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     let sealed = cipher(key)
         .encrypt(
             &XNonce::from(nonce),
@@ -569,8 +580,21 @@ impl Keyring {
 
     /// Seals `plaintext` for `slot` with the active key.
     pub fn seal(&self, slot: &SecretSlot<'_>, plaintext: &str) -> Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        random_bytes(&mut nonce)?;
+        self.seal_with_nonce(slot, plaintext, nonce)
+    }
+
+    /// [`Keyring::seal`] with a fresh random nonce drawn by the caller.
+    fn seal_with_nonce(
+        &self,
+        slot: &SecretSlot<'_>,
+        plaintext: &str,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<String> {
         let key = self.active_key();
-        let sealed = encrypt(&key.bytes, &slot.aad(&key.id), plaintext.as_bytes())?;
+        let sealed =
+            encrypt_with_nonce(&key.bytes, nonce, &slot.aad(&key.id), plaintext.as_bytes())?;
         Ok(format!(
             "{SEALED_PREFIX}{SEALED_VERSION}:{}:{}",
             key.id,
@@ -621,6 +645,17 @@ impl Keyring {
     /// A copy of `record` with every credential configuration value sealed.
     pub fn seal_record(&self, record: &ExtensionRecord) -> Result<ExtensionRecord> {
         let mut sealed = record.clone();
+        // One draw from the operating system for every nonce of the record
+        // (a system call per value was a visible part of a batch's cost).
+        let values: usize = record
+            .services
+            .iter()
+            .flat_map(|s| &s.credentials)
+            .map(|c| c.configuration.len())
+            .sum();
+        let mut nonces = vec![0u8; values * NONCE_LEN];
+        random_bytes(&mut nonces)?;
+        let mut nonces = nonces.chunks_exact(NONCE_LEN);
         for service in &mut sealed.services {
             for creds in &mut service.credentials {
                 for (key, value) in creds.configuration.iter_mut() {
@@ -630,7 +665,11 @@ impl Keyring {
                         credential: &creds.id,
                         key,
                     };
-                    *value = Secret::new(self.seal(&slot, value.expose())?);
+                    let nonce = nonces
+                        .next()
+                        .and_then(|n| <[u8; NONCE_LEN]>::try_from(n).ok())
+                        .ok_or_else(|| Error::new(ErrorKind::Internal, "too few nonces drawn"))?;
+                    *value = Secret::new(self.seal_with_nonce(&slot, value.expose(), nonce)?);
                 }
             }
         }

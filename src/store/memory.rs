@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::feed::{ChangeLog, Feed};
 use super::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, PutMode, RegistryStore, Revision,
-    StoredRecord, WriteOp, check_delete, prepare_put,
+    StoredRecord, Validated, WriteOp, check_delete, prepare_checked_put, prepare_put,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ExtensionRecord;
@@ -72,6 +72,60 @@ impl MemoryStore {
                 "memory store lock poisoned by a panic in another thread",
             )
         })
+    }
+
+    /// Applies `ops` in one step (see [`RegistryStore::write_all`]).
+    fn write_checked(
+        &self,
+        ops: Vec<WriteOp>,
+        validated: Option<Validated>,
+    ) -> Result<Vec<Revision>> {
+        let mut state = self.lock()?;
+        // Check every write against the state as the earlier ones leave it
+        // (`None`: deleted in this batch), then commit all.
+        let mut staged: HashMap<String, Option<Arc<StoredRecord>>> = HashMap::new();
+        let mut order = Vec::with_capacity(ops.len());
+        for (i, op) in ops.into_iter().enumerate() {
+            let id = op.id().to_owned();
+            let current = match staged.get(&id) {
+                Some(staged) => staged.clone(),
+                None => state.records.get(&id).cloned(),
+            };
+            let revision = state.head + 1 + i as Revision;
+            let change = match op {
+                WriteOp::Put(mut record, mode) => {
+                    prepare_checked_put(&mut record, mode, current.as_deref(), validated)
+                        .map_err(|e| e.with_context("record", id.clone()))?;
+                    Change::Put(Arc::new(StoredRecord { record, revision }))
+                }
+                WriteOp::Delete { expected, .. } => {
+                    check_delete(&id, expected, current.map(|c| c.revision))
+                        .map_err(|e| e.with_context("record", id.clone()))?;
+                    Change::Delete
+                }
+            };
+            let after = match &change {
+                Change::Put(stored) => Some(stored.clone()),
+                Change::Delete => None,
+            };
+            staged.insert(id.clone(), after);
+            order.push((id, change));
+        }
+        let mut revisions = Vec::with_capacity(order.len());
+        for (id, change) in order {
+            match &change {
+                Change::Put(stored) => {
+                    state.records.insert(id.clone(), stored.clone());
+                }
+                Change::Delete => {
+                    state.records.remove(&id);
+                }
+            }
+            let event = state.commit(&id, change);
+            revisions.push(event.revision);
+            self.inner.feed.publish(event);
+        }
+        Ok(revisions)
     }
 }
 
@@ -144,52 +198,15 @@ impl RegistryStore for MemoryStore {
     }
 
     async fn write_all(&self, ops: Vec<WriteOp>) -> Result<Vec<Revision>> {
-        let mut state = self.lock()?;
-        // Check every write against the state as the earlier ones leave it
-        // (`None`: deleted in this batch), then commit all.
-        let mut staged: HashMap<String, Option<Arc<StoredRecord>>> = HashMap::new();
-        let mut order = Vec::with_capacity(ops.len());
-        for (i, op) in ops.into_iter().enumerate() {
-            let id = op.id().to_owned();
-            let current = match staged.get(&id) {
-                Some(staged) => staged.clone(),
-                None => state.records.get(&id).cloned(),
-            };
-            let revision = state.head + 1 + i as Revision;
-            let change = match op {
-                WriteOp::Put(mut record, mode) => {
-                    prepare_put(&mut record, mode, current.as_deref())
-                        .map_err(|e| e.with_context("record", id.clone()))?;
-                    Change::Put(Arc::new(StoredRecord { record, revision }))
-                }
-                WriteOp::Delete { expected, .. } => {
-                    check_delete(&id, expected, current.map(|c| c.revision))
-                        .map_err(|e| e.with_context("record", id.clone()))?;
-                    Change::Delete
-                }
-            };
-            let after = match &change {
-                Change::Put(stored) => Some(stored.clone()),
-                Change::Delete => None,
-            };
-            staged.insert(id.clone(), after);
-            order.push((id, change));
-        }
-        let mut revisions = Vec::with_capacity(order.len());
-        for (id, change) in order {
-            match &change {
-                Change::Put(stored) => {
-                    state.records.insert(id.clone(), stored.clone());
-                }
-                Change::Delete => {
-                    state.records.remove(&id);
-                }
-            }
-            let event = state.commit(&id, change);
-            revisions.push(event.revision);
-            self.inner.feed.publish(event);
-        }
-        Ok(revisions)
+        self.write_checked(ops, None)
+    }
+
+    async fn write_all_validated(
+        &self,
+        ops: Vec<WriteOp>,
+        proof: Validated,
+    ) -> Result<Vec<Revision>> {
+        self.write_checked(ops, Some(proof))
     }
 
     async fn delete(&self, id: &str, expected: Option<Revision>) -> Result<Revision> {

@@ -188,6 +188,21 @@ pub trait RegistryStore: fmt::Debug + Send + Sync + 'static {
         Ok(revisions)
     }
 
+    /// [`RegistryStore::write_all`] for puts whose records inferlink itself
+    /// validated just before ([`ExtensionRecord::validate`], when parsing an
+    /// input or planning an import), so a store may skip validating them a
+    /// second time. Only this crate can make a [`Validated`]; the provided
+    /// version validates again (calls `write_all`).
+    #[doc(hidden)]
+    async fn write_all_validated(
+        &self,
+        ops: Vec<WriteOp>,
+        proof: Validated,
+    ) -> Result<Vec<Revision>> {
+        let _ = proof;
+        self.write_all(ops).await
+    }
+
     /// Applies puts and deletes in order; returns the revision of each, in order.
     ///
     /// Later writes see the effect of earlier ones (a delete then a create of
@@ -257,6 +272,19 @@ pub trait RegistryStoreExt: RegistryStore {
 
 impl<T: RegistryStore + ?Sized> RegistryStoreExt for T {}
 
+/// Proof that the records of a write were validated by inferlink moments
+/// before ([`RegistryStore::write_all_validated`]); only this crate makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct Validated(());
+
+impl Validated {
+    /// Made only where every record of the write has just passed
+    /// [`ExtensionRecord::validate`] and has not changed since.
+    pub(crate) fn checked() -> Validated {
+        Validated(())
+    }
+}
+
 /// Checks a put against the currently stored version (shared by every store).
 ///
 /// Validates `record`, enforces `mode` against `current`, and restores
@@ -266,7 +294,19 @@ pub fn prepare_put(
     mode: PutMode,
     current: Option<&StoredRecord>,
 ) -> Result<()> {
-    record.validate()?;
+    prepare_checked_put(record, mode, current, None)
+}
+
+/// [`prepare_put`], skipping the validation when `validated` proves it ran.
+pub(crate) fn prepare_checked_put(
+    record: &mut ExtensionRecord,
+    mode: PutMode,
+    current: Option<&StoredRecord>,
+    validated: Option<Validated>,
+) -> Result<()> {
+    if validated.is_none() {
+        record.validate()?;
+    }
     match (mode, current) {
         (PutMode::Create, Some(_)) => {
             return Err(Error::new(

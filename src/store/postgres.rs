@@ -754,13 +754,18 @@ impl PostgresStore {
                         .await
                         .map_err(failed)?;
                     let mut record = record.clone();
+                    // The stored version's values are needed only to keep
+                    // `<hidden>` ones: a complete record leaves them sealed.
+                    let keeps_values = record.has_hidden_placeholders();
                     let current = match row.map(|row| {
                         let mut stored = self.decode_row(id, &row, 0)?;
                         // Without keys the new record has no credential values, so
                         // nothing is taken from the stored one's (still sealed) values.
                         if keys.is_some() {
                             crypto::check_sealed(&stored.record)?;
-                            crypto::open_record(&mut stored.record, keys)?;
+                            if keeps_values {
+                                crypto::open_record(&mut stored.record, keys)?;
+                            }
                         }
                         Ok(stored)
                     }) {

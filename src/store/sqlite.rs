@@ -88,7 +88,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, Transac
 use super::feed::{ChangeLog, Feed};
 use super::{
     Change, ChangeEvent, ChangeStream, ListFilter, Listing, PutMode, RegistryStore, Revision,
-    StoredRecord, WriteOp, check_delete, prepare_put,
+    StoredRecord, Validated, WriteOp, check_delete, prepare_checked_put,
 };
 use crate::crypto::{
     self, DataKey, DataKeyInfo, DataKeyRotation, KeyProvider, Keyring, MasterKey,
@@ -541,6 +541,40 @@ impl SqliteStore {
             }
         }
         Err(last.unwrap_or_else(|| Error::new(ErrorKind::Internal, "migration did not complete")))
+    }
+
+    /// Applies `ops` in one transaction (see [`RegistryStore::write_all`]).
+    async fn write_checked(
+        &self,
+        ops: Vec<WriteOp>,
+        validated: Option<Validated>,
+    ) -> Result<Vec<Revision>> {
+        self.prepare().await?;
+        let mut ops = ops;
+        let mut keys = self.keyring_for_writing(put_records(&ops)).await?;
+        // Once more after reloading the keys, if another process replaced the data key.
+        for _ in 0..2 {
+            let task_keys = keys.clone();
+            let written = self
+                .run(move |conn, feed| {
+                    write_all_blocking(conn, feed, ops, task_keys.as_deref(), validated)
+                })
+                .await?;
+            match written {
+                Written::Done(revisions) => return Ok(revisions),
+                Written::StaleKeys(back) => {
+                    ops = back;
+                    *self.inner.keyring.lock().await = None;
+                    keys = self.keyring_for_writing(put_records(&ops)).await?;
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            "the store's data key keeps changing (a key rotation is running); try again",
+        )
+        .with_retryable(true)
+        .with_context("store", "sqlite"))
     }
 
     /// The store's data keys (ids, wrapping key ids, creation times; never key bytes).
@@ -1324,9 +1358,13 @@ fn write_record(
     mut record: ExtensionRecord,
     mode: PutMode,
     keys: Option<&Keyring>,
+    validated: Option<Validated>,
 ) -> Result<StoredRecord> {
     let id = record.id.clone();
     let fail = |e| db_error(e, format!("cannot write record \"{id}\""));
+    // The stored version's values are needed only to keep `<hidden>` ones: a
+    // complete record leaves them sealed (no decryption per write).
+    let keeps_values = record.has_hidden_placeholders();
     let current = match read_raw(tx, &id)? {
         None => None,
         Some(raw) => match raw.decode().and_then(|mut stored| {
@@ -1334,21 +1372,23 @@ fn write_record(
             // nothing is taken from the stored one's (still sealed) values.
             if keys.is_some() {
                 crypto::check_sealed(&stored.record)?;
-                crypto::open_record(&mut stored.record, keys)?;
+                if keeps_values {
+                    crypto::open_record(&mut stored.record, keys)?;
+                }
             }
             Ok(stored)
         }) {
             Ok(stored) => Some(stored),
             // A complete replacement needs nothing from the stored version:
             // let it repair a corrupt record.
-            Err(e) if mode == PutMode::Overwrite && !record.has_hidden_placeholders() => {
+            Err(e) if mode == PutMode::Overwrite && !keeps_values => {
                 tracing::warn!(record = %id, "replacing a corrupt stored record: {e}");
                 None
             }
             Err(e) => return Err(e),
         },
     };
-    prepare_put(&mut record, mode, current.as_ref())?;
+    prepare_checked_put(&mut record, mode, current.as_ref(), validated)?;
     let body = crypto::seal_record_body(&record, keys)?;
     let (next, next_sql) = next_revision(tx)?;
     let tag = keys.map(|keys| keys.record_tag(&id, next, &crypto::BodyDigest::of(&body)));
@@ -1449,6 +1489,7 @@ fn write_all_blocking(
     feed: &Feed,
     ops: Vec<WriteOp>,
     keys: Option<&Keyring>,
+    validated: Option<Validated>,
 ) -> Result<Written> {
     let fail = |e| db_error(e, "cannot write records");
     let tx = conn
@@ -1473,7 +1514,7 @@ fn write_all_blocking(
         let in_record = |e: Error| e.with_context("record", id.clone());
         let event = match op {
             WriteOp::Put(record, mode) => {
-                let stored = write_record(&tx, record, mode, keys).map_err(in_record)?;
+                let stored = write_record(&tx, record, mode, keys, validated).map_err(in_record)?;
                 ChangeEvent {
                     revision: stored.revision,
                     id: id.clone(),
@@ -1847,30 +1888,15 @@ impl RegistryStore for SqliteStore {
     }
 
     async fn write_all(&self, ops: Vec<WriteOp>) -> Result<Vec<Revision>> {
-        self.prepare().await?;
-        let mut ops = ops;
-        let mut keys = self.keyring_for_writing(put_records(&ops)).await?;
-        // Once more after reloading the keys, if another process replaced the data key.
-        for _ in 0..2 {
-            let task_keys = keys.clone();
-            let written = self
-                .run(move |conn, feed| write_all_blocking(conn, feed, ops, task_keys.as_deref()))
-                .await?;
-            match written {
-                Written::Done(revisions) => return Ok(revisions),
-                Written::StaleKeys(back) => {
-                    ops = back;
-                    *self.inner.keyring.lock().await = None;
-                    keys = self.keyring_for_writing(put_records(&ops)).await?;
-                }
-            }
-        }
-        Err(Error::new(
-            ErrorKind::Unavailable,
-            "the store's data key keeps changing (a key rotation is running); try again",
-        )
-        .with_retryable(true)
-        .with_context("store", "sqlite"))
+        self.write_checked(ops, None).await
+    }
+
+    async fn write_all_validated(
+        &self,
+        ops: Vec<WriteOp>,
+        proof: Validated,
+    ) -> Result<Vec<Revision>> {
+        self.write_checked(ops, Some(proof)).await
     }
 
     async fn delete(&self, id: &str, expected: Option<Revision>) -> Result<Revision> {
@@ -2060,7 +2086,7 @@ mod tests {
                     WriteOp::Put(r, PutMode::Create)
                 })
                 .collect();
-            write_all_blocking(&mut conn, &feed, ops, None).unwrap();
+            write_all_blocking(&mut conn, &feed, ops, None, None).unwrap();
         }
         drop(store);
         let wal = dir.join("full.db-wal");
