@@ -675,18 +675,23 @@ mod pg {
             .expect("connect to the bench cluster")
     }
 
-    /// Starts the throwaway cluster, or says why the PostgreSQL cases are skipped.
+    /// Starts the throwaway cluster, or says why the PostgreSQL cases are
+    /// skipped; with `INFERLINK_REQUIRE_POSTGRES=1` (the README's test
+    /// command) a skip is a failure instead.
     pub(super) fn start() -> Option<PgCluster> {
+        let skip = |why: String| {
+            if std::env::var("INFERLINK_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("PostgreSQL cases required (INFERLINK_REQUIRE_POSTGRES=1): {why}");
+            }
+            eprintln!("skipped: PostgreSQL cases: {why}");
+            None
+        };
         if inferlink_testkit::postgres::find_binaries().is_none() {
-            eprintln!("skipped: PostgreSQL cases: no server binaries (scripts/provision-postgres)");
-            return None;
+            return skip("no server binaries (scripts/provision-postgres)".to_owned());
         }
         match PgCluster::start() {
             Ok(cluster) => Some(cluster),
-            Err(e) => {
-                eprintln!("skipped: PostgreSQL cases: cannot start a cluster: {e}");
-                None
-            }
+            Err(e) => skip(format!("cannot start a cluster: {e}")),
         }
     }
 
