@@ -77,7 +77,8 @@ fn corpus(rows: usize, path: &std::path::Path) {
         (1..=rows).map(|i| format!("Document {i} is about cats and trains.")),
     );
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(texts)]).unwrap();
-    let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
 }
@@ -109,14 +110,19 @@ where
 
 #[tokio::main]
 async fn main() {
-    let rows: usize = std::env::args().nth(1).map_or(10_000, |n| n.parse().unwrap());
+    let rows: usize = std::env::args()
+        .nth(1)
+        .map_or(10_000, |n| n.parse().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("corpus.parquet");
     corpus(rows, &file);
     let file = file.to_str().unwrap().to_owned();
     let registry = Arc::new(Registry::open(MemoryStore::new()).await.unwrap());
     registry
-        .put_all(inferlink::format::parse_records(RECORD).unwrap(), PutMode::Create)
+        .put_all(
+            inferlink::format::parse_records(RECORD).unwrap(),
+            PutMode::Create,
+        )
         .await
         .unwrap();
     let connectors = Connectors::new().with(InstantFactory);
@@ -125,7 +131,10 @@ async fn main() {
     println!("rows={rows}");
     for batch_rows in [256usize, 1024, 4096] {
         let functions = InferenceFunctions::new(Arc::clone(&registry), connectors.clone())
-            .with_options(Options { batch_rows, ..Options::default() })
+            .with_options(Options {
+                batch_rows,
+                ..Options::default()
+            })
             .unwrap();
         let ctx = context(&functions, &file, batch_rows).await;
         let batches = rows.div_ceil(batch_rows);

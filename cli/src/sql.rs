@@ -15,7 +15,9 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{
+    CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig, SessionContext,
+};
 use futures_util::StreamExt as _;
 use inferlink::{Error, ErrorKind, Registry, Result};
 use inferlink_datafusion::{InferenceFunctions, Options};
@@ -147,16 +149,24 @@ async fn register_table(ctx: &SessionContext, spec: &str) -> Result<()> {
         .ok_or_else(|| Error::invalid_at("--table", "is NAME=FILE"))?;
     // A directory is read whole; its format is that of its first file.
     let first_file = std::fs::read_dir(file).ok().and_then(|entries| {
-        let mut names: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+        let mut names: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
         names.sort();
         names.into_iter().next()
     });
     let path = first_file.as_deref().unwrap_or(Path::new(file));
-    let absolute = std::path::absolute(path).map_err(|e| {
-        Error::new(ErrorKind::InvalidInput, format!("--table {name}: {e}"))
-    })?;
+    let absolute = std::path::absolute(path)
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("--table {name}: {e}")))?;
     let location = match &first_file {
-        Some(_) => format!("{}/", std::path::absolute(file).unwrap_or_else(|_| file.into()).display()),
+        Some(_) => format!(
+            "{}/",
+            std::path::absolute(file)
+                .unwrap_or_else(|_| file.into())
+                .display()
+        ),
         None => absolute.to_string_lossy().into_owned(),
     };
     let ext = absolute
@@ -166,16 +176,24 @@ async fn register_table(ctx: &SessionContext, spec: &str) -> Result<()> {
         .unwrap_or_default();
     let registered = match Format::of(path, "--table")? {
         Format::Parquet => {
-            ctx.register_parquet(name, &location, ParquetReadOptions::default().file_extension(&ext))
-                .await
+            ctx.register_parquet(
+                name,
+                &location,
+                ParquetReadOptions::default().file_extension(&ext),
+            )
+            .await
         }
         Format::Csv => {
             ctx.register_csv(name, &location, CsvReadOptions::new().file_extension(&ext))
                 .await
         }
         Format::Json => {
-            ctx.register_json(name, &location, JsonReadOptions::default().file_extension(&ext))
-                .await
+            ctx.register_json(
+                name,
+                &location,
+                JsonReadOptions::default().file_extension(&ext),
+            )
+            .await
         }
     };
     registered.map_err(|e| from_datafusion(e).with_context("table", name.to_owned()))
@@ -209,9 +227,9 @@ impl Sink {
             (Some(p), _) => Sink::Json(datafusion::arrow::json::LineDelimitedWriter::new(
                 Box::new(std::io::BufWriter::new(create(p)?)),
             )),
-            (None, _) => Sink::Json(datafusion::arrow::json::LineDelimitedWriter::new(
-                Box::new(std::io::BufWriter::new(std::io::stdout())),
-            )),
+            (None, _) => Sink::Json(datafusion::arrow::json::LineDelimitedWriter::new(Box::new(
+                std::io::BufWriter::new(std::io::stdout()),
+            ))),
         })
     }
 

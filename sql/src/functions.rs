@@ -159,9 +159,14 @@ impl AsyncScalarUDFImpl for InferenceUdf {
             .map(|c| as_string_array(c).cloned())
             .collect::<DfResult<Vec<StringArray>>>()?;
         let (values, errors) = self.answer(&texts, rows).await;
-        self.shared.rows_done.fetch_add(rows as u64, Ordering::Relaxed);
+        self.shared
+            .rows_done
+            .fetch_add(rows as u64, Ordering::Relaxed);
         if self.on_error == OnError::Fail
-            && let Some((row, error)) = errors.iter().enumerate().find_map(|(i, e)| Some((i, e.as_ref()?)))
+            && let Some((row, error)) = errors
+                .iter()
+                .enumerate()
+                .find_map(|(i, e)| Some((i, e.as_ref()?)))
         {
             let error = Arc::try_unwrap(Arc::clone(error))
                 .unwrap_or_else(|shared| Error::new(shared.kind(), shared.to_string()))
@@ -243,7 +248,11 @@ fn text_at(column: &StringArray, row: usize) -> Option<&str> {
 impl InferenceUdf {
     /// Answers every row: its value (null where the input was null) and its
     /// error, if its call failed.
-    async fn answer(&self, texts: &[StringArray], rows: usize) -> (Values, Vec<Option<Arc<Error>>>) {
+    async fn answer(
+        &self,
+        texts: &[StringArray],
+        rows: usize,
+    ) -> (Values, Vec<Option<Arc<Error>>>) {
         let mut errors: Vec<Option<Arc<Error>>> = vec![None; rows];
         let mut values = match self.task {
             Task::Embed => Values::Vectors(vec![None; rows]),
@@ -263,13 +272,16 @@ impl InferenceUdf {
             };
             match &mut values {
                 Values::Vectors(out) => {
-                    self.embed_rows(&target, &texts[1], &group, out, &mut errors).await
+                    self.embed_rows(&target, &texts[1], &group, out, &mut errors)
+                        .await
                 }
                 Values::Scores(out) => {
-                    self.rerank_rows(&target, texts, &group, out, &mut errors).await
+                    self.rerank_rows(&target, texts, &group, out, &mut errors)
+                        .await
                 }
                 Values::Texts(out) => {
-                    self.generate_rows(&target, &texts[1], &group, out, &mut errors).await
+                    self.generate_rows(&target, &texts[1], &group, out, &mut errors)
+                        .await
                 }
             }
         }
@@ -288,13 +300,21 @@ impl InferenceUdf {
         out: &mut [Option<Vec<f32>>],
         errors: &mut [Option<Arc<Error>>],
     ) {
-        let rows: Vec<usize> = group.iter().copied().filter(|&r| text_at(column, r).is_some()).collect();
+        let rows: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|&r| text_at(column, r).is_some())
+            .collect();
         if rows.is_empty() {
             return;
         }
         let texts: Vec<String> = rows.iter().map(|&r| column.value(r).to_owned()).collect();
         let model = &target.target.model;
-        match target.connector.embed(model, EmbedRequest::new(texts.clone())).await {
+        match target
+            .connector
+            .embed(model, EmbedRequest::new(texts.clone()))
+            .await
+        {
             Ok(answer) if answer.vectors.len() == rows.len() => {
                 for (row, vector) in rows.iter().zip(answer.vectors) {
                     out[*row] = Some(vector);
@@ -312,8 +332,10 @@ impl InferenceUdf {
             Err(e) if e.kind() == ErrorKind::InvalidInput && rows.len() > 1 => {
                 let answers = self
                     .each(texts, |text| async move {
-                        let mut answer =
-                            target.connector.embed(model, EmbedRequest::new([text])).await?;
+                        let mut answer = target
+                            .connector
+                            .embed(model, EmbedRequest::new([text]))
+                            .await?;
                         answer.vectors.pop().ok_or_else(|| {
                             Error::new(ErrorKind::Protocol, "no vector for the text")
                         })
@@ -357,7 +379,10 @@ impl InferenceUdf {
             }
         }
         for (query, rows) in by_query {
-            let docs: Vec<String> = rows.iter().map(|&r| documents.value(r).to_owned()).collect();
+            let docs: Vec<String> = rows
+                .iter()
+                .map(|&r| documents.value(r).to_owned())
+                .collect();
             let request = RerankRequest::new(query, docs);
             match target.connector.rerank(&target.target.model, request).await {
                 Ok(answer) => {
@@ -394,7 +419,11 @@ impl InferenceUdf {
         out: &mut [Option<String>],
         errors: &mut [Option<Arc<Error>>],
     ) {
-        let rows: Vec<usize> = group.iter().copied().filter(|&r| text_at(column, r).is_some()).collect();
+        let rows: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|&r| text_at(column, r).is_some())
+            .collect();
         let prompts: Vec<String> = rows.iter().map(|&r| column.value(r).to_owned()).collect();
         let settings = &target.target;
         let answers = self

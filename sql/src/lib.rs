@@ -131,9 +131,12 @@ impl Shared {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Connected>>> {
-        self.connected
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Internal, "the connected targets' lock is poisoned"))
+        self.connected.lock().map_err(|_| {
+            Error::new(
+                ErrorKind::Internal,
+                "the connected targets' lock is poisoned",
+            )
+        })
     }
 }
 
@@ -210,7 +213,9 @@ impl InferenceFunctions {
     /// Rows the functions have answered so far (every row of every batch,
     /// nulls and failures included): for progress reports.
     pub fn rows_done(&self) -> u64 {
-        self.shared.rows_done.load(std::sync::atomic::Ordering::Relaxed)
+        self.shared
+            .rows_done
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The functions, as DataFusion scalar functions (async ones).

@@ -132,10 +132,15 @@ mod tests {
         assert_eq!(t.selector.extension_id.as_deref(), Some("x"));
         assert_eq!(t.selector.service_id.as_deref(), Some("s"));
         assert_eq!(t.model, ModelRef::new("mini"));
-        let g = Target::parse("category=gen,model=m,model_version=2,max_tokens=8,temperature=0.5,seed=7")
-            .unwrap();
+        let g = Target::parse(
+            "category=gen,model=m,model_version=2,max_tokens=8,temperature=0.5,seed=7",
+        )
+        .unwrap();
         assert_eq!(g.model, ModelRef::new("m").with_version("2"));
-        assert_eq!((g.max_tokens, g.temperature, g.seed), (Some(8), Some(0.5), Some(7)));
+        assert_eq!(
+            (g.max_tokens, g.temperature, g.seed),
+            (Some(8), Some(0.5), Some(7))
+        );
     }
 
     #[test]
@@ -152,6 +157,11 @@ mod tests {
             assert!(e.to_string().contains(says), "{text}: {e}");
         }
         let long = format!("model={}", "x".repeat(5000));
-        assert!(Target::parse(&long).unwrap_err().to_string().contains("more than"));
+        assert!(
+            Target::parse(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("more than")
+        );
     }
 }

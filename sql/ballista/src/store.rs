@@ -12,7 +12,11 @@ use inferlink::{PostgresStore, Registry, Result, SqliteStore};
 /// Opens the registry at `store`: a `postgres://…`/`postgresql://…` URL
 /// (tables in `pg_schema`), otherwise the path of an SQLite file. Errors
 /// never show a URL's password.
-pub async fn open_registry(store: &str, key_file: Option<&Path>, pg_schema: &str) -> Result<Registry> {
+pub async fn open_registry(
+    store: &str,
+    key_file: Option<&Path>,
+    pg_schema: &str,
+) -> Result<Registry> {
     let key_provider = load_key_provider(key_file)?;
     let lower = store.get(..13).unwrap_or(store).to_ascii_lowercase();
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {

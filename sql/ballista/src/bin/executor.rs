@@ -96,16 +96,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         scheduler_port: scheduler_port.parse()?,
         vcores: args.vcores,
         executor_heartbeat_interval_seconds: args.heartbeat_seconds,
-        work_dir: args
-            .work_dir
-            .map(|d| d.to_string_lossy().into_owned()),
-        override_function_registry: Some(Arc::new(
-            inferlink_ballista::executor_function_registry(&functions),
-        )),
+        work_dir: args.work_dir.map(|d| d.to_string_lossy().into_owned()),
+        override_function_registry: Some(Arc::new(inferlink_ballista::executor_function_registry(
+            &functions,
+        ))),
         ..ExecutorProcessConfig::default()
     };
     tokio::spawn(report_rows(functions));
-    eprintln!("inferlink-ballista-executor: starting, scheduler {}", args.scheduler);
+    eprintln!(
+        "inferlink-ballista-executor: starting, scheduler {}",
+        args.scheduler
+    );
     start_executor_process(Arc::new(config)).await?;
     Ok(())
 }
