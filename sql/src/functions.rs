@@ -238,6 +238,29 @@ fn by_target(targets: &StringArray) -> Vec<(&str, Vec<usize>)> {
     groups
 }
 
+/// Every row of `rows` fails with `error`.
+fn fail_all(rows: &[usize], error: Error, errors: &mut [Option<Arc<Error>>]) {
+    let error = Arc::new(error);
+    for &row in rows {
+        errors[row] = Some(Arc::clone(&error));
+    }
+}
+
+/// Each row of `rows` gets its answer: its value, or its error.
+fn place<T>(
+    rows: &[usize],
+    answers: Vec<Result<T>>,
+    out: &mut [Option<T>],
+    errors: &mut [Option<Arc<Error>>],
+) {
+    for (&row, answer) in rows.iter().zip(answers) {
+        match answer {
+            Ok(value) => out[row] = Some(value),
+            Err(e) => errors[row] = Some(Arc::new(e)),
+        }
+    }
+}
+
 /// The text of `row`, or `None` when null or empty (never sent).
 fn text_at(column: &StringArray, row: usize) -> Option<&str> {
     (!column.is_null(row))
@@ -263,10 +286,7 @@ impl InferenceUdf {
             let target = match self.shared.target(target_text).await {
                 Ok(t) => t,
                 Err(e) => {
-                    let e = Arc::new(e);
-                    for &row in &group {
-                        errors[row] = Some(e.clone());
-                    }
+                    fail_all(&group, e, errors.as_mut_slice());
                     continue;
                 }
             };
@@ -321,13 +341,11 @@ impl InferenceUdf {
                 }
             }
             Ok(answer) => {
-                let e = Arc::new(Error::new(
+                let e = Error::new(
                     ErrorKind::Protocol,
                     format!("{} vectors for {} texts", answer.vectors.len(), rows.len()),
-                ));
-                for &row in &rows {
-                    errors[row] = Some(e.clone());
-                }
+                );
+                fail_all(&rows, e, errors);
             }
             Err(e) if e.kind() == ErrorKind::InvalidInput && rows.len() > 1 => {
                 let answers = self
@@ -341,19 +359,9 @@ impl InferenceUdf {
                         })
                     })
                     .await;
-                for (row, answer) in rows.iter().zip(answers) {
-                    match answer {
-                        Ok(v) => out[*row] = Some(v),
-                        Err(e) => errors[*row] = Some(Arc::new(e)),
-                    }
-                }
+                place(&rows, answers, out, errors);
             }
-            Err(e) => {
-                let e = Arc::new(e);
-                for &row in &rows {
-                    errors[row] = Some(e.clone());
-                }
-            }
+            Err(e) => fail_all(&rows, e, errors),
         }
     }
 
@@ -400,12 +408,7 @@ impl InferenceUdf {
                         }
                     }
                 }
-                Err(e) => {
-                    let e = Arc::new(e);
-                    for &row in &rows {
-                        errors[row] = Some(e.clone());
-                    }
-                }
+                Err(e) => fail_all(&rows, e, errors),
             }
         }
     }
@@ -440,12 +443,7 @@ impl InferenceUdf {
                 Ok(answer.text)
             })
             .await;
-        for (row, answer) in rows.iter().zip(answers) {
-            match answer {
-                Ok(text) => out[*row] = Some(text),
-                Err(e) => errors[*row] = Some(Arc::new(e)),
-            }
-        }
+        place(&rows, answers, out, errors);
     }
 
     /// Runs `call` on every item, at most `concurrency` at once; answers in
