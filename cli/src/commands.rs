@@ -229,6 +229,8 @@ pub(crate) async fn run(cli: Cli, out: &mut String) -> Result<Action> {
         Command::Embed(args) => crate::text::embed(&registry, args, out).await?,
         Command::Rerank(args) => crate::text::rerank(&registry, args, out).await?,
         Command::Generate(args) => crate::text::generate(&registry, args).await?,
+        #[cfg(feature = "sql")]
+        Command::Sql(args) => crate::sql::run(&registry, args, out).await?,
         Command::Keys(_) | Command::Blueprint(_) => {
             return Err(Error::new(
                 ErrorKind::Internal,

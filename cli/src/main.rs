@@ -24,6 +24,8 @@ mod connect;
 mod input;
 mod keys;
 mod output;
+#[cfg(feature = "sql")]
+mod sql;
 mod text;
 mod transfer;
 
@@ -162,6 +164,64 @@ enum Command {
     /// Generate text from a prompt; the text is written as it arrives
     #[command(after_help = GENERATE_AFTER_HELP)]
     Generate(GenerateArgs),
+    /// Run SQL over Parquet, CSV or JSON files with model calls: embed(), rerank(),
+    /// generate() and their try_* forms (docs/sql.md); here or on a Ballista cluster
+    #[cfg(feature = "sql")]
+    #[command(after_help = SQL_AFTER_HELP)]
+    Sql(SqlArgs),
+}
+
+#[cfg(feature = "sql")]
+const SQL_AFTER_HELP: &str = "\
+The functions' first argument is the target: comma-separated key=value pairs naming the
+registry selector and the model, e.g. 'category=embedding,model=all-MiniLM-L6-v2'
+(keys: id, service, product, version, zone, category, resource, model, model_version,
+max_tokens, temperature, seed; a bare word is the category).
+  embed(target, text)               List<Float32>
+  rerank(target, query, document)   Float64
+  generate(target, prompt)          Utf8
+A null or empty text gives null and is not sent. A failed row fails the query; the
+try_embed/try_rerank/try_generate forms answer {value, error} for each row instead.
+
+Example:
+  inferlink sql --table docs=corpus.parquet --output vectors.parquet \\
+    \"SELECT id, embed('embedding,model=all-MiniLM-L6-v2', text) AS vector FROM docs\"";
+
+/// `sql` flags.
+#[cfg(feature = "sql")]
+#[derive(Debug, Args)]
+struct SqlArgs {
+    /// The query (or --query-file)
+    #[arg(value_name = "QUERY")]
+    query: Option<String>,
+
+    /// Read the query from this file (`-` for standard input)
+    #[arg(long, value_name = "FILE")]
+    query_file: Option<PathBuf>,
+
+    /// A table for the query: NAME=FILE, a .parquet, .csv, .json/.jsonl/.ndjson file (repeatable)
+    #[arg(long = "table", value_name = "NAME=FILE")]
+    tables: Vec<String>,
+
+    /// Write the result to this file (.parquet, .csv, .json/.jsonl/.ndjson: JSON lines);
+    /// without it, JSON lines to standard output
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Run on the Ballista scheduler at df://HOST:PORT (its executors open their own registry)
+    #[arg(long, value_name = "df://HOST:PORT")]
+    cluster: Option<String>,
+
+    /// Rows per record batch handed to the functions
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    batch_rows: usize,
+
+    /// generate() calls in flight at most (embed() uses the record's embed_concurrency)
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    concurrency: usize,
+
+    #[command(flatten)]
+    consumer: ConsumerArgs,
 }
 
 const BATCH_AFTER_HELP: &str = "\
