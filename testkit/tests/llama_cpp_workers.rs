@@ -155,8 +155,8 @@ async fn the_workers_kind_answers_while_another_request_is_computed() {
     };
     let url = server.embedding_url().expect("an embedding URL");
     assert_eq!(url, server.http_url());
-    // uvicorn's supervisor (the group leader) and one child per worker, each loading
-    // the model: the number the script reported.
+    // The launcher (the group leader) and one child per worker, each loading the model
+    // and listening on the shared port: the number the script reported.
     let workers: usize = server
         .field("workers")
         .expect("the script reports workers=")
@@ -168,7 +168,7 @@ async fn the_workers_kind_answers_while_another_request_is_computed() {
         .filter(|p| p.parent == server.pid())
         .filter(|p| {
             std::fs::read(format!("/proc/{}/cmdline", p.pid))
-                .is_ok_and(|c| c.windows(11).any(|w| w == b"spawn_main("))
+                .is_ok_and(|c| c.windows(19).any(|w| w == b"reuseport_worker.py"))
         })
         .map(|p| p.pid)
         .collect();

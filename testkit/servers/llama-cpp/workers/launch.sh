@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # Starts the llama-cpp-workers kind: llama-cpp-python's OpenAI-compatible app
-# (llama_cpp.server.app:create_app) under uvicorn with WORKERS worker processes that share
-# one listening socket on 127.0.0.1:PORT, so that requests are answered concurrently (one
-# llama-cpp-python process answers one request at a time: its model sits behind a lock).
+# (llama_cpp.server.app:create_app) in WORKERS uvicorn processes, each with its own
+# SO_REUSEPORT socket on 127.0.0.1:PORT (reuseport_worker.py), so that requests are answered
+# concurrently (one llama-cpp-python process answers one request at a time: its model sits
+# behind a lock) and a burst of new connections is spread over the workers by the kernel.
 # Every worker loads all-MiniLM-L6-v2 (FP32, mean pooling, 384 dims, id `all-minilm-l6-v2`)
 # with the llama-cpp kind's embedding settings (docs/testing.md, "llama-cpp-workers").
-#   launch-workers.sh DIR PORT VENV MODELS_DIR
+#   workers/launch.sh DIR PORT VENV MODELS_DIR
 # Environment: INFERLINK_LLAMA_WORKERS (worker processes, default 2, 1..32) and
 # INFERLINK_LLAMA_THREADS (--n_threads/--n_threads_batch of each worker, default 1, 1..16).
-# uvicorn's supervisor is exec'd, so it keeps this shell's PID, which leads the process group.
+# This shell stays the group leader: when a worker exits, or the shell gets SIGTERM, it stops
+# the whole group.
 set -euo pipefail
 dir=$1 port=$2 venv=$3 models=$4
 workers=${INFERLINK_LLAMA_WORKERS:-2}
 threads=${INFERLINK_LLAMA_THREADS:-1}
 [[ "$workers" =~ ^[0-9]+$ && "$workers" -ge 1 && "$workers" -le 32 ]] ||
-  { echo "launch-workers.sh: INFERLINK_LLAMA_WORKERS must be 1..32, got '$workers'" >&2; exit 2; }
+  { echo "workers/launch.sh: INFERLINK_LLAMA_WORKERS must be 1..32, got '$workers'" >&2; exit 2; }
 [[ "$threads" =~ ^[0-9]+$ && "$threads" -ge 1 && "$threads" -le 16 ]] ||
-  { echo "launch-workers.sh: INFERLINK_LLAMA_THREADS must be 1..16, got '$threads'" >&2; exit 2; }
+  { echo "workers/launch.sh: INFERLINK_LLAMA_THREADS must be 1..16, got '$threads'" >&2; exit 2; }
 cd "$dir"
 # create_app reads its settings from the JSON file CONFIG_FILE names (llama_cpp.server's
 # ConfigFileSettings: server fields plus a list of models); each worker calls the factory.
@@ -41,5 +43,13 @@ printf 'embedding_model=all-minilm-l6-v2\nworkers=%s\nthreads_per_worker=%s\nmod
   "$workers" "$threads" "$models" >>"$dir/extra.partial"
 mv "$dir/extra.partial" "$dir/extra"
 export CONFIG_FILE="$dir/workers-config.json"
-exec "$venv/bin/python" -m uvicorn --factory llama_cpp.server.app:create_app \
-  --host 127.0.0.1 --port "$port" --workers "$workers" >"$dir/embedding.log" 2>&1
+: >"$dir/embedding.log"
+for ((i = 0; i < workers; i++)); do
+  "$venv/bin/python" "$(dirname "${BASH_SOURCE[0]}")/reuseport_worker.py" "$port" >>"$dir/embedding.log" 2>&1 &
+done
+trap 'trap - TERM; kill -TERM -- -$$' TERM
+wait -n || true
+echo "workers/launch.sh: a worker exited; stopping the group" >&2
+tail -n 20 "$dir/embedding.log" >&2 || true
+trap - TERM
+kill -TERM -- -$$
