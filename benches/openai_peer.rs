@@ -141,7 +141,14 @@ async fn connector(url: &str, task: &str) -> Arc<dyn InferenceConnector> {
         "openai-compatible",
     )
     .service_id(task)
-    .settings(&[("tasks", task), ("deadline_ms", "300000")])
+    // The same per-request timeout as the Python side (`AsyncOpenAI(timeout=300.0)`): with
+    // the transport's default of 60 s per attempt, a request queued behind others on a loaded
+    // server was cut off and sent again while the server still computed the first copy.
+    .settings(&[
+        ("tasks", task),
+        ("deadline_ms", "300000"),
+        ("timeout_request_ms", "300000"),
+    ])
     .endpoint(url)
     .connect(Connectors::new().with(inferlink_openai::factory()))
     .await

@@ -3,8 +3,9 @@ Python client (openai_client_bench.py --worker) and inferlink
 (benches/openai_peer.rs, INFERLINK_PEER_MODE=worker) take turns against the
 same server.
 
-For each concurrency, the TEXTS texts are cut into rounds of ROUND_TEXTS;
-in each round both clients send the same slice, one after the other, in ABBA
+For each concurrency C, the TEXTS texts are cut into rounds of ROUND_TEXTS,
+or of C x BATCH when that is more (so that a round keeps C requests in
+flight); in each round both clients send the same slice, one after the other, in ABBA
 order (round 0: openai-python then inferlink, round 1: inferlink then
 openai-python, ...), so drift in the server's speed or the machine's load hits
 both sides alike. Each concurrency gets an equal share of BUDGET seconds; no
@@ -13,8 +14,8 @@ the 1-minute load average before and after. Per concurrency: each client's
 totals (texts / seconds over all its rounds), the median, min and max of the
 per-round ratios, and CPU (user + system) per request.
 
-    python openai_interleave.py --texts N --round-texts R --concurrency 1,8,32 \
-        --budget S --python-worker CMD --rust-worker CMD
+    python openai_interleave.py --texts N --round-texts R --batch B \
+        --concurrency 1,8,32 --budget S --python-worker CMD --rust-worker CMD
 """
 
 import argparse
@@ -88,6 +89,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--texts", type=int, required=True)
     parser.add_argument("--round-texts", type=int, required=True)
+    parser.add_argument("--batch", type=int, required=True, help="texts per request (both workers)")
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--budget", type=float, required=True)
     parser.add_argument("--python-worker", required=True)
@@ -105,13 +107,17 @@ def main():
         summaries = []
         for c in levels:
             rounds = []
+            round_texts = max(args.round_texts, c * args.batch)
+            planned = math.ceil(args.texts / round_texts)
+            print(f"INFO concurrency={c}: {planned} rounds of up to {round_texts} texts "
+                  f"({math.ceil(round_texts / args.batch)} requests)", flush=True)
             begun = time.monotonic()
-            for k, start in enumerate(range(0, args.texts, args.round_texts)):
+            for k, start in enumerate(range(0, args.texts, round_texts)):
                 if time.monotonic() - begun >= share:
                     print(f"INFO concurrency={c}: budget share of {share:.0f} s used; "
-                          f"{k} rounds of {args.texts // args.round_texts}", flush=True)
+                          f"{k} rounds of {planned}", flush=True)
                     break
-                end = min(start + args.round_texts, args.texts)
+                end = min(start + round_texts, args.texts)
                 order = ["openai-python", "inferlink"] if k % 2 == 0 else ["inferlink", "openai-python"]
                 before = load()
                 got = {name: workers[name].round(c, start, end) for name in order}

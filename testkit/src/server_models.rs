@@ -507,20 +507,23 @@ const LLAMA_CPP: &[TestModel] = &[
         rest_binary: &[],
         grpc: &[],
     },
-    TestModel {
-        name: crate::servers::LLAMA_CPP_EMBEDDING_MODEL,
-        behaviour: Behaviour::Embed,
-        names: TensorNames::Fixed {
-            input: "input",
-            output: "data",
-        },
-        max_batch_size: 0,
-        declared_shape: &[-1],
-        rest_json: &["BYTES"],
-        rest_binary: &[],
-        grpc: &[],
-    },
+    LLAMA_CPP_EMBEDDING,
 ];
+
+/// The embedding model of both llama-cpp kinds.
+const LLAMA_CPP_EMBEDDING: TestModel = TestModel {
+    name: crate::servers::LLAMA_CPP_EMBEDDING_MODEL,
+    behaviour: Behaviour::Embed,
+    names: TensorNames::Fixed {
+        input: "input",
+        output: "data",
+    },
+    max_batch_size: 0,
+    declared_shape: &[-1],
+    rest_json: &["BYTES"],
+    rest_binary: &[],
+    grpc: &[],
+};
 
 pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
     match kind {
@@ -536,6 +539,7 @@ pub(crate) fn models_of(kind: ServerKind) -> &'static [TestModel] {
         ServerKind::Mms => MMS,
         ServerKind::Mlflow => MLFLOW,
         ServerKind::LlamaCpp => LLAMA_CPP,
+        ServerKind::LlamaCppWorkers => &[LLAMA_CPP_EMBEDDING],
     }
 }
 

@@ -97,6 +97,13 @@ pub enum ServerKind {
     /// (all-MiniLM-L6-v2, 384 dimensions, id [`LLAMA_CPP_EMBEDDING_MODEL`]) at
     /// [`RunningServer::embedding_url`]. No gRPC, no `/v1/rerank`.
     LlamaCpp,
+    /// The same llama-cpp-python app serving the embedding model only
+    /// ([`LLAMA_CPP_EMBEDDING_MODEL`], same settings), under uvicorn with several
+    /// worker processes sharing the HTTP port (`INFERLINK_LLAMA_WORKERS`, default 2;
+    /// `INFERLINK_LLAMA_THREADS` per worker, default 1), so it answers requests
+    /// concurrently where `llama-cpp` answers one at a time. [`RunningServer::http_url`]
+    /// and [`RunningServer::embedding_url`] are the same; no gRPC.
+    LlamaCppWorkers,
 }
 
 /// The model id the `llama-cpp` kind's generation server answers to
@@ -120,7 +127,7 @@ pub const LLAMA_CPP_EMBEDDING_CONTEXT: usize = 512;
 
 impl ServerKind {
     /// Every server kind.
-    pub const ALL: [ServerKind; 12] = [
+    pub const ALL: [ServerKind; 13] = [
         ServerKind::KServe,
         ServerKind::MlServer,
         ServerKind::Triton,
@@ -133,6 +140,7 @@ impl ServerKind {
         ServerKind::Mms,
         ServerKind::Mlflow,
         ServerKind::LlamaCpp,
+        ServerKind::LlamaCppWorkers,
     ];
 
     /// The name `scripts/servers` knows this server by.
@@ -150,6 +158,7 @@ impl ServerKind {
             ServerKind::Mms => "mms",
             ServerKind::Mlflow => "mlflow",
             ServerKind::LlamaCpp => "llama-cpp",
+            ServerKind::LlamaCppWorkers => "llama-cpp-workers",
         }
     }
 
@@ -177,6 +186,7 @@ impl ServerKind {
             ServerKind::Mms => 9,
             ServerKind::Mlflow => 10,
             ServerKind::LlamaCpp => 11,
+            ServerKind::LlamaCppWorkers => 12,
         }
     }
 }
@@ -442,18 +452,23 @@ impl RunningServer {
         format!("http://127.0.0.1:{}", self.grpc_port)
     }
 
-    /// For [`ServerKind::LlamaCpp`]: the embedding server's base URL,
-    /// `http://127.0.0.1:<port>` (append `/v1/embeddings`); it serves
-    /// [`LLAMA_CPP_EMBEDDING_MODEL`] only. `None` for other kinds.
+    /// For [`ServerKind::LlamaCpp`] and [`ServerKind::LlamaCppWorkers`]: the
+    /// embedding server's base URL, `http://127.0.0.1:<port>` (append
+    /// `/v1/embeddings`); it serves [`LLAMA_CPP_EMBEDDING_MODEL`] only. `None` for
+    /// other kinds.
     pub fn embedding_url(&self) -> Option<String> {
         self.embedding_addr().map(|addr| format!("http://{addr}"))
     }
 
     /// For [`ServerKind::LlamaCpp`]: the embedding server's address (the
-    /// harness gives it the gRPC port slot). `None` for other kinds.
+    /// harness gives it the gRPC port slot); for [`ServerKind::LlamaCppWorkers`]
+    /// the HTTP address. `None` for other kinds.
     pub fn embedding_addr(&self) -> Option<SocketAddr> {
-        (self.kind == ServerKind::LlamaCpp)
-            .then(|| SocketAddr::from(([127, 0, 0, 1], self.grpc_port)))
+        match self.kind {
+            ServerKind::LlamaCpp => Some(SocketAddr::from(([127, 0, 0, 1], self.grpc_port))),
+            ServerKind::LlamaCppWorkers => Some(self.http_addr()),
+            _ => None,
+        }
     }
 
     /// The HTTP port.
