@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use inferlink::transport::HostTransportSettings;
 use inferlink::{
     Connectors, DataType, Error, ErrorKind, InferRequest, InferResponse, InferenceConnector,
     ModelRef, RawRequest, Registry, Result, Tensor,
@@ -30,21 +29,7 @@ use crate::{InferArgs, InvokeArgs, MetadataArgs, ModelsArgs, TargetArgs, TensorF
 /// travel in every target to its connector's transport, under the record's
 /// keys and over each connector's own defaults.
 pub(crate) fn connectors() -> Result<Connectors> {
-    let host = HostTransportSettings::from_env()?;
-    Ok(Connectors::new()
-        .with(inferlink_oip::factory())
-        .with(inferlink_triton::factory())
-        .with(inferlink_kserve::factory())
-        .with(inferlink_seldon::factory())
-        .with(inferlink_torchserve::factory())
-        .with(inferlink_tfserving::factory())
-        .with(inferlink_sagemaker::factory())
-        .with(inferlink_omi::factory())
-        .with(inferlink_mlflow::factory())
-        .with(inferlink_openai::factory())
-        .with(inferlink_blueprint::factory())
-        .with(inferlink_bedrock::factory())
-        .with_host_transport(host))
+    inferlink_connectors::from_env()
 }
 
 /// `check`: every record's targets through the connectors' key checks (no

@@ -41,20 +41,7 @@ pub const CLUSTER_SCHEME: &str = "df://";
 /// the `inferlink` CLI), with the operator's host transport settings from
 /// the environment (`INFERLINK_ENDPOINT_POLICY`, `INFERLINK_ALLOW_FILE_DIRS`).
 pub fn executor_connectors() -> Result<Connectors> {
-    let host = inferlink::transport::HostTransportSettings::from_env()?;
-    Ok(Connectors::new()
-        .with(inferlink_oip::factory())
-        .with(inferlink_triton::factory())
-        .with(inferlink_kserve::factory())
-        .with(inferlink_seldon::factory())
-        .with(inferlink_torchserve::factory())
-        .with(inferlink_tfserving::factory())
-        .with(inferlink_sagemaker::factory())
-        .with(inferlink_omi::factory())
-        .with(inferlink_mlflow::factory())
-        .with(inferlink_openai::factory())
-        .with(inferlink_blueprint::factory())
-        .with_host_transport(host))
+    inferlink_connectors::from_env()
 }
 
 /// The scheduler's session builder: Ballista's default session with
