@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, Float32Builder, Float64Array, Float64Builder, ListBuilder, StringArray,
-    StructArray,
+    Array, ArrayRef, Float64Array, ListBuilder, PrimitiveBuilder, StringArray, StructArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Fields, Float32Type, Float64Type,
+};
 use datafusion::common::cast::as_string_array;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
@@ -220,35 +221,26 @@ fn result_fields(task: Task) -> Fields {
 
 fn build_values(values: Values) -> ArrayRef {
     match values {
-        Values::Vectors(rows) => {
-            let mut builder = ListBuilder::new(Float32Builder::new());
-            for row in rows {
-                match row {
-                    Some(v) => {
-                        builder.values().append_slice(&v);
-                        builder.append(true);
-                    }
-                    None => builder.append(false),
-                }
-            }
-            Arc::new(builder.finish())
-        }
+        Values::Vectors(rows) => lists::<Float32Type>(rows),
         Values::Scores(rows) => Arc::new(Float64Array::from(rows)),
         Values::Texts(rows) => Arc::new(StringArray::from(rows)),
-        Values::Numbers(rows) => {
-            let mut builder = ListBuilder::new(Float64Builder::new());
-            for row in rows {
-                match row {
-                    Some(v) => {
-                        builder.values().append_slice(&v);
-                        builder.append(true);
-                    }
-                    None => builder.append(false),
-                }
+        Values::Numbers(rows) => lists::<Float64Type>(rows),
+    }
+}
+
+/// A list column: one list per row, null for `None`.
+fn lists<T: ArrowPrimitiveType>(rows: Vec<Option<Vec<T::Native>>>) -> ArrayRef {
+    let mut builder = ListBuilder::new(PrimitiveBuilder::<T>::new());
+    for row in rows {
+        match row {
+            Some(v) => {
+                builder.values().append_slice(&v);
+                builder.append(true);
             }
-            Arc::new(builder.finish())
+            None => builder.append(false),
         }
     }
+    Arc::new(builder.finish())
 }
 
 /// Row indices grouped by their target string (nulls left out).

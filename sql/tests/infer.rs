@@ -142,15 +142,22 @@ async fn reference(registry: &Registry, input: &str, values: &[f64]) -> Vec<f64>
         .collect()
 }
 
+/// The shared KServe server's registry, functions and table; `None` when
+/// skipped.
+async fn setup() -> Option<(Arc<Registry>, InferenceFunctions, SessionContext)> {
+    let server = live::shared_server(ServerKind::KServe).await?;
+    let (registry, functions) = functions(&server.http_url()).await;
+    let ctx = context(&functions).await;
+    Some((registry, functions, ctx))
+}
+
 const TARGET: &str = "resource=kserve-predictor,model=doubler";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_row_is_the_connectors_own_answer_per_row_and_in_batches() {
-    let Some(server) = live::shared_server(ServerKind::KServe).await else {
+    let Some((registry, functions, ctx)) = setup().await else {
         return;
     };
-    let (registry, functions) = functions(&server.http_url()).await;
-    let ctx = context(&functions).await;
     let mut want = Vec::new();
     for id in 1..=ROWS {
         want.push(match id {
@@ -192,11 +199,9 @@ async fn every_row_is_the_connectors_own_answer_per_row_and_in_batches() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_row_the_server_refuses_fails_alone_or_fails_the_query() {
-    let Some(server) = live::shared_server(ServerKind::KServe).await else {
+    let Some((registry, _, ctx)) = setup().await else {
         return;
     };
-    let (registry, functions) = functions(&server.http_url()).await;
-    let ctx = context(&functions).await;
     // Row 5 asks the server for a model it does not have.
     let per_row = format!(
         "CASE WHEN id = 5 THEN 'resource=kserve-predictor,model=no-such-model' ELSE '{TARGET},batch=8' END"
