@@ -8,10 +8,12 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, Float32Builder, Float64Array, ListBuilder, StringArray, StructArray,
+    Array, ArrayRef, Float64Array, ListBuilder, PrimitiveBuilder, StringArray, StructArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Fields, Float32Type, Float64Type,
+};
 use datafusion::common::cast::as_string_array;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::async_udf::AsyncScalarUDFImpl;
@@ -20,6 +22,8 @@ use datafusion::logical_expr::{
 };
 use futures_util::StreamExt as _;
 use inferlink::{EmbedRequest, Error, ErrorKind, GenerateRequest, RerankRequest, Result};
+
+mod infer;
 
 use crate::Shared;
 use crate::target::Target;
@@ -33,6 +37,9 @@ pub(crate) enum Task {
     Rerank,
     /// `generate(target, prompt)`: the generated text (`Utf8`).
     Generate,
+    /// `infer(target, input_name, value)`: the output tensor's numbers
+    /// (`List<Float64>`).
+    Infer,
 }
 
 impl Task {
@@ -41,6 +48,7 @@ impl Task {
             Task::Embed => "embed",
             Task::Rerank => "rerank",
             Task::Generate => "generate",
+            Task::Infer => "infer",
         }
     }
 
@@ -48,7 +56,7 @@ impl Task {
     fn arity(self) -> usize {
         match self {
             Task::Embed | Task::Generate => 2,
-            Task::Rerank => 3,
+            Task::Rerank | Task::Infer => 3,
         }
     }
 
@@ -57,6 +65,7 @@ impl Task {
             Task::Embed => DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true))),
             Task::Rerank => DataType::Float64,
             Task::Generate => DataType::Utf8,
+            Task::Infer => DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
         }
     }
 }
@@ -75,6 +84,7 @@ enum Values {
     Vectors(Vec<Option<Vec<f32>>>),
     Scores(Vec<Option<f64>>),
     Texts(Vec<Option<String>>),
+    Numbers(Vec<Option<Vec<f64>>>),
 }
 
 /// One of inferlink's SQL functions.
@@ -150,7 +160,16 @@ impl AsyncScalarUDFImpl for InferenceUdf {
     async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let columns = ColumnarValue::values_to_arrays(&args.args)?;
-        let strings = columns
+        // `infer`'s value is numbers, not text.
+        let text_columns = match self.task {
+            Task::Infer => &columns[..2],
+            _ => &columns[..],
+        };
+        let tensors = match self.task {
+            Task::Infer => infer::row_values(&columns[2])?,
+            _ => Vec::new(),
+        };
+        let strings = text_columns
             .iter()
             .map(|c| cast(c, &DataType::Utf8))
             .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
@@ -158,7 +177,7 @@ impl AsyncScalarUDFImpl for InferenceUdf {
             .iter()
             .map(|c| as_string_array(c).cloned())
             .collect::<DfResult<Vec<StringArray>>>()?;
-        let (values, errors) = self.answer(&texts, rows).await;
+        let (values, errors) = self.answer(&texts, &tensors, rows).await;
         self.shared
             .rows_done
             .fetch_add(rows as u64, Ordering::Relaxed);
@@ -202,22 +221,26 @@ fn result_fields(task: Task) -> Fields {
 
 fn build_values(values: Values) -> ArrayRef {
     match values {
-        Values::Vectors(rows) => {
-            let mut builder = ListBuilder::new(Float32Builder::new());
-            for row in rows {
-                match row {
-                    Some(v) => {
-                        builder.values().append_slice(&v);
-                        builder.append(true);
-                    }
-                    None => builder.append(false),
-                }
-            }
-            Arc::new(builder.finish())
-        }
+        Values::Vectors(rows) => lists::<Float32Type>(rows),
         Values::Scores(rows) => Arc::new(Float64Array::from(rows)),
         Values::Texts(rows) => Arc::new(StringArray::from(rows)),
+        Values::Numbers(rows) => lists::<Float64Type>(rows),
     }
+}
+
+/// A list column: one list per row, null for `None`.
+fn lists<T: ArrowPrimitiveType>(rows: Vec<Option<Vec<T::Native>>>) -> ArrayRef {
+    let mut builder = ListBuilder::new(PrimitiveBuilder::<T>::new());
+    for row in rows {
+        match row {
+            Some(v) => {
+                builder.values().append_slice(&v);
+                builder.append(true);
+            }
+            None => builder.append(false),
+        }
+    }
+    Arc::new(builder.finish())
 }
 
 /// Row indices grouped by their target string (nulls left out).
@@ -274,6 +297,7 @@ impl InferenceUdf {
     async fn answer(
         &self,
         texts: &[StringArray],
+        tensors: &[Option<Vec<f64>>],
         rows: usize,
     ) -> (Values, Vec<Option<Arc<Error>>>) {
         let mut errors: Vec<Option<Arc<Error>>> = vec![None; rows];
@@ -281,6 +305,7 @@ impl InferenceUdf {
             Task::Embed => Values::Vectors(vec![None; rows]),
             Task::Rerank => Values::Scores(vec![None; rows]),
             Task::Generate => Values::Texts(vec![None; rows]),
+            Task::Infer => Values::Numbers(vec![None; rows]),
         };
         for (target_text, group) in by_target(&texts[0]) {
             let target = match self.shared.target(target_text).await {
@@ -301,6 +326,10 @@ impl InferenceUdf {
                 }
                 Values::Texts(out) => {
                     self.generate_rows(&target, &texts[1], &group, out, &mut errors)
+                        .await
+                }
+                Values::Numbers(out) => {
+                    self.infer_rows(&target, &texts[1], tensors, &group, out, &mut errors)
                         .await
                 }
             }
@@ -448,9 +477,9 @@ impl InferenceUdf {
 
     /// Runs `call` on every item, at most `concurrency` at once; answers in
     /// item order.
-    async fn each<T, F, Fut>(&self, items: Vec<String>, call: F) -> Vec<Result<T>>
+    async fn each<I, T, F, Fut>(&self, items: Vec<I>, call: F) -> Vec<Result<T>>
     where
-        F: Fn(String) -> Fut,
+        F: Fn(I) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
         futures_util::stream::iter(items.into_iter().map(call))

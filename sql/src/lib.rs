@@ -6,7 +6,8 @@
 //! | `embed(target, text)` | the text's vector, `List<Float32>` |
 //! | `rerank(target, query, document)` | the document's relevance to the query, `Float64` |
 //! | `generate(target, prompt)` | the generated text, `Utf8` |
-//! | `try_embed`, `try_rerank`, `try_generate` | the same, as `Struct{value, error}` |
+//! | `infer(target, input_name, value)` | a tensor model's output for the row's numbers, `List<Float64>` |
+//! | `try_embed`, `try_rerank`, `try_generate`, `try_infer` | the same, as `Struct{value, error}` |
 //!
 //! `target` names the model and the registry selector
 //! ([`target::Target`]: `'category=embedding,model=all-MiniLM-L6-v2'`).
@@ -17,7 +18,8 @@
 //! that the connector cuts into requests of its `embed_max_items` sent
 //! `embed_concurrency` at a time, `rerank` as one call per distinct query,
 //! `generate` one call per row with at most [`Options::concurrency`] in
-//! flight.
+//! flight, `infer` one request per row (or per `batch` rows stacked along a
+//! batch dimension) with at most [`Options::concurrency`] in flight.
 //!
 //! Rows: a null or empty text (or query, document, prompt) is answered with
 //! null and not sent; a null target is answered with null. A row whose call
@@ -51,8 +53,8 @@ use target::Target;
 pub struct Options {
     /// Rows DataFusion hands the functions at once (their ideal batch size).
     pub batch_rows: usize,
-    /// `generate` calls (and the one-text-at-a-time embed fallback) in
-    /// flight at most, per batch.
+    /// `generate` calls, `infer` requests (and the one-text-at-a-time
+    /// embed fallback) in flight at most, per batch.
     pub concurrency: usize,
 }
 
@@ -221,7 +223,7 @@ impl InferenceFunctions {
     /// The functions, as DataFusion scalar functions (async ones).
     pub fn udfs(&self) -> Vec<ScalarUDF> {
         let mut all = Vec::new();
-        for task in [Task::Embed, Task::Rerank, Task::Generate] {
+        for task in [Task::Embed, Task::Rerank, Task::Generate, Task::Infer] {
             for on_error in [OnError::Fail, OnError::Column] {
                 let udf = InferenceUdf::new(task, on_error, Arc::clone(&self.shared));
                 all.push(AsyncScalarUDF::new(Arc::new(udf)).into_scalar_udf());

@@ -13,11 +13,15 @@
 //! Selector keys (as the CLI's selector flags): `id` (extension id),
 //! `service` (service id), `product`, `version`, `zone`, `category`,
 //! `resource`. The model: `model`, `model_version`. Generation settings
-//! (`generate` only): `max_tokens`, `temperature`, `seed`. Nothing else is
+//! (`generate` only): `max_tokens`, `temperature`, `seed`. Tensor settings
+//! (`infer` only): `datatype` (of the input tensor: `FP32`, the default,
+//! `FP64`, `INT32` or `INT64`), `output` (the output tensor to answer; the
+//! first one by default) and `batch` (the model has a batch dimension: up to
+//! this many rows per request). Nothing else is
 //! accepted, and the target never carries a secret: credentials come from
 //! the registry the process opened.
 
-use inferlink::{Error, ErrorKind, ModelRef, Result, Selector};
+use inferlink::{DataType, Error, ErrorKind, ModelRef, Result, Selector};
 
 /// The longest target string accepted.
 const MAX_TARGET_BYTES: usize = 4096;
@@ -36,6 +40,13 @@ pub struct Target {
     pub temperature: Option<f32>,
     /// `generate`: sampling seed.
     pub seed: Option<u64>,
+    /// `infer`: the input tensor's datatype (default `FP32`).
+    pub datatype: DataType,
+    /// `infer`: the output to answer (default: the response's first).
+    pub output: Option<String>,
+    /// `infer`: rows per request along a batch dimension; `None` sends one
+    /// row per request without a batch dimension.
+    pub batch: Option<usize>,
 }
 
 impl Target {
@@ -51,6 +62,7 @@ impl Target {
         let mut selector = Selector::default();
         let (mut model, mut model_version) = (None, None);
         let (mut max_tokens, mut temperature, mut seed) = (None, None, None);
+        let (mut datatype, mut output, mut batch) = (None, None, None);
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = match part.split_once('=') {
                 Some((k, v)) => (k.trim(), v.trim().to_owned()),
@@ -81,10 +93,21 @@ impl Target {
                     seed = Some(number(key, &value)?);
                     continue;
                 }
+                "datatype" => &mut datatype,
+                "output" => &mut output,
+                "batch" => {
+                    let rows: usize = number(key, &value)?;
+                    if rows == 0 {
+                        return Err(Error::invalid_at(key.to_owned(), "must be at least 1"));
+                    }
+                    batch = Some(rows);
+                    continue;
+                }
                 other => {
                     return Err(Error::invalid(format!(
                         "unknown target key \"{}\"; known: id, service, product, version, zone, \
-                         category, resource, model, model_version, max_tokens, temperature, seed",
+                         category, resource, model, model_version, max_tokens, temperature, seed, \
+                         datatype, output, batch",
                         inferlink::error::printable(other.to_owned(), 64)
                     )));
                 }
@@ -104,12 +127,27 @@ impl Target {
             Some(v) => ModelRef::new(name).with_version(v),
             None => ModelRef::new(name),
         };
+        let datatype = match datatype.as_deref() {
+            None | Some("FP32") => DataType::Fp32,
+            Some("FP64") => DataType::Fp64,
+            Some("INT32") => DataType::Int32,
+            Some("INT64") => DataType::Int64,
+            Some(_) => {
+                return Err(Error::invalid_at(
+                    "datatype",
+                    "must be FP32, FP64, INT32 or INT64",
+                ));
+            }
+        };
         Ok(Target {
             selector,
             model,
             max_tokens,
             temperature,
             seed,
+            datatype,
+            output,
+            batch,
         })
     }
 }
@@ -141,6 +179,14 @@ mod tests {
             (g.max_tokens, g.temperature, g.seed),
             (Some(8), Some(0.5), Some(7))
         );
+        assert_eq!(
+            (g.datatype, g.output, g.batch),
+            (DataType::Fp32, None, None)
+        );
+        let t = Target::parse("category=tensor,model=d,datatype=FP64,output=out,batch=16").unwrap();
+        assert_eq!(t.datatype, DataType::Fp64);
+        assert_eq!(t.output.as_deref(), Some("out"));
+        assert_eq!(t.batch, Some(16));
     }
 
     #[test]
@@ -151,6 +197,8 @@ mod tests {
             ("model=a,password=x", "unknown target key"),
             ("model=a,max_tokens=lots", "max_tokens"),
             ("model=", "has no value"),
+            ("model=a,datatype=BYTES", "datatype"),
+            ("model=a,batch=0", "batch"),
         ] {
             let e = Target::parse(text).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{text}");
