@@ -267,23 +267,12 @@ async fn open_registry(store: &str) -> Result<Registry, Error> {
     }
 }
 
-/// Every connector crate (the record's product picks one). The host's
-/// endpoint policy and file directories travel in every target, over each
-/// connector's own transport defaults and under the record's keys.
+/// Every connector crate (`inferlink-connectors`; the record's product
+/// picks one). The host's endpoint policy and file directories travel in
+/// every target, over each connector's own transport defaults and under the
+/// record's keys.
 fn connectors(host: &HostTransportSettings) -> Connectors {
-    Connectors::new()
-        .with(inferlink_oip::factory())
-        .with(inferlink_triton::factory())
-        .with(inferlink_kserve::factory())
-        .with(inferlink_seldon::factory())
-        .with(inferlink_torchserve::factory())
-        .with(inferlink_tfserving::factory())
-        .with(inferlink_sagemaker::factory())
-        .with(inferlink_omi::factory())
-        .with(inferlink_mlflow::factory())
-        .with(inferlink_openai::factory())
-        .with(inferlink_blueprint::factory())
-        .with_host_transport(host.clone())
+    inferlink_connectors::all().with_host_transport(host.clone())
 }
 
 const USAGE: &str = "usage: host_app --store PATH|postgres://URL [--listen ADDR:PORT] \
