@@ -32,22 +32,8 @@ fn protocol(why: impl Into<String>) -> Error {
     Error::new(ErrorKind::Protocol, why)
 }
 
-/// Decodes JSON, naming the path of the first mismatch.
-pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let error = protocol(format!(
-            "{what} is not the expected JSON: {}",
-            e.into_inner()
-        ));
-        if path == "." {
-            error
-        } else {
-            error.with_path(path)
-        }
-    })
-}
+/// Decodes JSON, naming the path of the first mismatch (the kit's decoder).
+pub use inferlink_core::kit::json::decode;
 
 /// The token counts of a `usage` object.
 #[derive(Debug, Default, Deserialize)]
