@@ -60,14 +60,6 @@ fn host_app_binary() -> PathBuf {
     binary
 }
 
-/// A free loopback port (bound then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// Starts host_app on `port` over the registry file and waits (at most
 /// 30 s) until it says it listens.
 fn start_host_app(store: &Path, port: u16) -> HostApp {
@@ -136,7 +128,7 @@ async fn host_app_serves_the_router_metrics_of_its_calls() {
         registry.register_yaml(&yaml).await.unwrap();
     }
 
-    let port = free_port();
+    let port = inferlink_testkit::servers::free_loopback_port();
     let _app = tokio::task::spawn_blocking(move || start_host_app(&store_path, port))
         .await
         .unwrap();

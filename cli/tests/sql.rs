@@ -441,14 +441,6 @@ fn ballista_binary(name: &str) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A Ballista process of this test: its own process group, stopped by PID
 /// (SIGKILL) when dropped; its standard error goes to `log`.
 struct Process {
@@ -530,7 +522,7 @@ fn cluster(dir: &Path, store: &Path) -> Option<(Process, Vec<Process>, String)> 
         );
         return None;
     };
-    let port = free_port();
+    let port = inferlink_testkit::servers::free_loopback_port();
     let scheduler = Process::start(
         &scheduler_bin,
         &[
@@ -548,7 +540,10 @@ fn cluster(dir: &Path, store: &Path) -> Option<(Process, Vec<Process>, String)> 
     wait_listening(port, &scheduler);
     let executors: Vec<Process> = (0..2)
         .map(|i| {
-            let (flight, grpc) = (free_port(), free_port());
+            let (flight, grpc) = (
+                inferlink_testkit::servers::free_loopback_port(),
+                inferlink_testkit::servers::free_loopback_port(),
+            );
             let executor = Process::start(
                 &executor_bin,
                 &[

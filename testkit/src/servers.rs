@@ -707,6 +707,16 @@ pub fn process_group_alive(pgid: u32) -> bool {
     })
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound, then
+/// released), for a process a test starts itself on loopback. Panics when
+/// loopback cannot be bound at all.
+pub fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// True when something accepts TCP connections at `addr` (1 s connect timeout).
 pub fn port_open(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()

@@ -186,20 +186,15 @@ async fn auto_discovers_v2_first() {
         .unwrap();
     assert_eq!(v, json!({"predictions": [2, 4]}));
     // Nothing listening: discovery fails with the transport's error.
-    let closed = format!("http://127.0.0.1:{}", free_port());
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        inferlink_testkit::servers::free_loopback_port()
+    );
     expect_error(
         KServeClient::connect(KServeConfig::new(closed)).await,
         ErrorKind::Unavailable,
         "",
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const ISVC_HOST: &str = "doubler.models.example.com";

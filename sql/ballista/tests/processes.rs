@@ -6,18 +6,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn the_scheduler_listens_on_loopback_until_stopped_by_pid() {
     use std::os::unix::process::CommandExt as _;
-    let port = free_port();
+    let port = inferlink_testkit::servers::free_loopback_port();
     let mut scheduler = Command::new(env!("CARGO_BIN_EXE_inferlink-ballista-scheduler"))
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .stdin(Stdio::null())
